@@ -1,0 +1,1 @@
+"""Pulumi components of the delivery pipeline; config.py is the only reader of stack config."""

@@ -1,0 +1,407 @@
+"""Run the real Pulumi program for one stack inside the Pulumi runtime, with mocks for the engine.
+
+This is the offline render: no Pulumi CLI, no provider plugins, no cluster, no GitHub token. It
+follows Pulumi's unit-testing guide (``pulumi.runtime.set_mocks``) but records what a provider
+would receive: every ``RegisterResource`` request is captured as sent, with secrets still marked,
+so that secret values can be replaced by ``"[secret]"`` and never reach a rendered file.
+
+Stack config is read the way the Pulumi CLI reads it: ``Pulumi.<stack>.yaml`` on top of the
+defaults declared in ``Pulumi.yaml``. A ``secure:`` value cannot be decrypted here (no
+passphrase, no backend), so it counts as set and enters the program as a secret placeholder.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import logging
+import runpy
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks, settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+
+# Markers of Pulumi's property serialisation (sdk/python/lib/pulumi/runtime/rpc.py).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+class UsageError(Exception):
+    """The command was called wrongly (unknown stack, missing file): exit 2."""
+
+
+@dataclass(frozen=True)
+class StackFiles:
+    """The project and stack files as the Pulumi CLI would combine them."""
+
+    project: str
+    config: dict[str, Any]
+    secret_keys: frozenset[str]
+
+
+@dataclass
+class Registration:
+    """One registered resource, as its provider would receive it."""
+
+    type: str
+    name: str
+    parent: dict[str, str] | None
+    custom: bool
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+    urn: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "inputs": self.inputs,
+            "options": self.options,
+        }
+
+
+@dataclass
+class Rendered:
+    """What one stack declares: resources in registration order, outputs and warnings."""
+
+    stack: str
+    resources: list[Registration]
+    outputs: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def of_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name: str) -> Registration:
+        found = [r for r in self.resources if r.type == type_token and r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources of type {type_token} named {name}")
+        return found[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Stack files
+# --------------------------------------------------------------------------------------------
+
+
+def secret_placeholder(key: str) -> str:
+    """The value a ``secure:`` key takes in the render: recognisable, never a real secret."""
+    return f"offline-render-placeholder-for-{key}"
+
+
+def read_stack_files(
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    stack_config: Mapping[str, Any] | None = None,
+) -> StackFiles:
+    """Combine Pulumi.yaml defaults with Pulumi.<stack>.yaml (or the given stack ``config:``)."""
+    project_file = project_dir / "Pulumi.yaml"
+    if not project_file.is_file():
+        raise UsageError(f"{project_file} not found")
+    project = yaml.safe_load(project_file.read_text())
+    if stack_config is None:
+        stack_file = project_dir / f"Pulumi.{stack}.yaml"
+        if not stack_file.is_file():
+            known = sorted(
+                p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
+            )
+            raise UsageError(
+                f"unknown stack '{stack}': no {stack_file.name} (stacks: {', '.join(known)})"
+            )
+        loaded = yaml.safe_load(stack_file.read_text()) or {}
+        stack_config = loaded.get("config") or {}
+    name = str(project["name"])
+    config: dict[str, Any] = {}
+    secret_keys: set[str] = set()
+    for key, declaration in (project.get("config") or {}).items():
+        full_key = key if ":" in key else f"{name}:{key}"
+        if isinstance(declaration, dict) and "value" in declaration:
+            config[full_key] = declaration["value"]
+        elif isinstance(declaration, dict) and "default" in declaration:
+            config[full_key] = declaration["default"]
+        elif not isinstance(declaration, dict):
+            config[full_key] = declaration
+    for key, value in stack_config.items():
+        full_key = key if ":" in key else f"{name}:{key}"
+        if _contains_secure(value):
+            secret_keys.add(full_key)
+            value = _replace_secure(value, full_key)
+        config[full_key] = value
+    return StackFiles(project=name, config=config, secret_keys=frozenset(secret_keys))
+
+
+def _contains_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return True
+        return any(_contains_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_secure(v) for v in value)
+    return False
+
+
+def _replace_secure(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return secret_placeholder(key.partition(":")[2])
+        return {k: _replace_secure(v, key) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_secure(v, key) for v in value]
+    return value
+
+
+def _as_config_string(value: Any) -> str:
+    """Pulumi hands structured values to the program as JSON and scalars as strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Mocks: deterministic stand-ins for what providers and the GitHub API would return
+# --------------------------------------------------------------------------------------------
+
+
+def stable_id(*parts: str) -> int:
+    """A fixed positive number for a name, standing in for an id GitHub would assign."""
+    digest = hashlib.sha256("/".join(parts).encode()).hexdigest()
+    return int(digest[:8], 16) % 90_000_000 + 10_000_000
+
+
+class RenderMocks(mocks.Mocks):
+    """Provider and function results: inputs echoed back, plus the outputs programs read."""
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ == "kubernetes:core/v1:Secret" and state.get("type") == (
+            "kubernetes.io/service-account-token"
+        ):
+            # The token controller fills data.token; a fixed fake stands in for it.
+            fake = f"offline-render-sa-token-{args.name}".encode()
+            state["data"] = {"token": base64.b64encode(fake).decode()}
+        if args.typ.startswith("kubernetes:"):
+            meta = state.get("metadata") or {}
+            resource_id = "/".join(
+                p for p in (meta.get("namespace"), meta.get("name", args.name)) if p
+            )
+        else:
+            resource_id = f"{args.name}-id"
+        if args.typ.startswith("github:"):
+            state.setdefault("nodeId", f"R_{stable_id(args.typ, args.name)}")
+        return resource_id, state
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        token, a = args.token, args.args
+        if token == "github:index/getTeam:getTeam":
+            slug = str(a["slug"])
+            return {
+                "id": str(stable_id("team", slug)),
+                "slug": slug,
+                "name": slug,
+                "nodeId": f"T_{stable_id('team', slug)}",
+            }, None
+        if token == "github:index/getUser:getUser":
+            login = str(a["username"])
+            return {
+                "id": str(stable_id("user", login)),
+                "login": login,
+                "nodeId": f"U_{stable_id('user', login)}",
+            }, None
+        if token == "docker:index/getRegistryImage:getRegistryImage":
+            name = str(a["name"])
+            digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+            return {"id": name, "name": name, "sha256Digest": digest}, None
+        raise NotImplementedError(f"the offline render has no mock for the function {token}")
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """MockMonitor that keeps each RegisterResource request as the provider would receive it."""
+
+    def __init__(self, mocks_: mocks.Mocks) -> None:
+        super().__init__(mocks_)
+        self.requests: list[Any] = []
+        self.stack_outputs: Any = None
+        self.stack_urn: str | None = None
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        if request.type == "pulumi:pulumi:Stack":
+            response = super().RegisterResource(request)
+            self.stack_urn = response.urn
+            return response
+        self.requests.append(request)
+        return super().RegisterResource(request)
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        if request.urn == self.stack_urn:
+            self.stack_outputs = request.outputs
+        return super().RegisterResourceOutputs(request)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+# --------------------------------------------------------------------------------------------
+# Running the program
+# --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _program_path(project_dir: Path) -> Iterator[None]:
+    path = str(project_dir)
+    sys.path.insert(0, path)
+    try:
+        yield
+    finally:
+        sys.path.remove(path)
+
+
+def render(
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    stack_config: Mapping[str, Any] | None = None,
+) -> Rendered:
+    """Run ``__main__.py`` for ``stack`` under mocks and return what it registered.
+
+    ``stack_config`` replaces the ``config:`` mapping of ``Pulumi.<stack>.yaml`` (tests use it for
+    variations). Raises ``components.config.ConfigError`` for bad config, before anything is
+    registered, and ``UsageError`` for an unknown stack.
+    """
+    files = read_stack_files(stack, project_dir, stack_config)
+    monitor = RecordingMonitor(RenderMocks())
+    logger = logging.getLogger(f"render.{stack}")
+    logger.propagate = False
+    collect = _Collect()
+    logger.handlers = [collect]
+
+    settings.ROOT.set(None)
+    mocks.set_mocks(
+        monitor.mocks,
+        project=files.project,
+        stack=stack,
+        preview=False,
+        logger=logger,
+        monitor=monitor,
+    )
+    settings.ROOT.set(None)  # run_in_stack makes the Stack, as the real entry point does
+    runtime_config.set_all_config(
+        {k: _as_config_string(v) for k, v in files.config.items()}, sorted(files.secret_keys)
+    )
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+
+    def program() -> None:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
+    with _program_path(project_dir):
+        _sync_await(run_in_stack(program))
+
+    by_urn = {req_urn(monitor, r): r for r in monitor.requests}
+    resources = [_registration(monitor, request, by_urn) for request in monitor.requests]
+    outputs = _plain(_to_dict(monitor.stack_outputs), by_urn) if monitor.stack_outputs else {}
+    return Rendered(stack=stack, resources=resources, outputs=outputs, warnings=collect.messages)
+
+
+def req_urn(monitor: RecordingMonitor, request: Any) -> str:
+    return monitor.make_urn(request.parent, request.type, request.name)
+
+
+def _urn_type(urn: str) -> str:
+    return urn.split("::")[2].split("$")[-1]
+
+
+def _urn_name(urn: str) -> str:
+    return urn.split("::")[3]
+
+
+def _to_dict(struct: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json_format.MessageToDict(struct, preserving_proto_field_name=True)
+    return data
+
+
+def _plain(value: Any, by_urn: Mapping[str, Any]) -> Any:
+    """Turn serialised properties into plain data, replacing secrets and resource references."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG_KEY)
+        if sig == _SECRET_SIG:
+            return SECRET
+        if sig == _RESOURCE_SIG:
+            urn = str(value.get("urn", ""))
+            return {"resource": {"type": _urn_type(urn), "name": _urn_name(urn)}}
+        return {k: _plain(v, by_urn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, by_urn) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    return value
+
+
+def _registration(
+    monitor: RecordingMonitor, request: Any, by_urn: Mapping[str, Any]
+) -> Registration:
+    parent = None
+    if request.parent and request.parent != monitor.stack_urn:
+        parent = {"type": _urn_type(request.parent), "name": _urn_name(request.parent)}
+    input_deps: set[str] = set()
+    for deps in request.propertyDependencies.values():
+        input_deps.update(deps.urns)
+    explicit = [u for u in request.dependencies if u not in input_deps]
+    options = {
+        "protect": bool(request.protect),
+        "retain_on_delete": bool(request.retainOnDelete),
+        "ignore_changes": list(request.ignoreChanges),
+        "depends_on": sorted({_urn_name(u) for u in explicit}),
+        "delete_before_replace": bool(request.deleteBeforeReplace),
+        "aliases": [a.name or a.urn for a in request.aliasSpecs] if request.aliasSpecs else [],
+        "additional_secret_outputs": sorted(request.additionalSecretOutputs),
+        "provider": _provider_name(request.provider),
+    }
+    return Registration(
+        type=request.type,
+        name=request.name,
+        parent=parent,
+        custom=bool(request.custom),
+        inputs=_plain(_to_dict(request.object), by_urn),
+        options=options,
+        urn=req_urn(monitor, request),
+    )
+
+
+def _provider_name(reference: str) -> str | None:
+    """A provider reference is ``<urn>::<id>``; keep the provider resource's name."""
+    if not reference:
+        return None
+    urn = reference.rsplit("::", 1)[0]
+    return _urn_name(urn)
+
+
+def deep_copy_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(dict(config))

@@ -1,0 +1,96 @@
+"""The one test harness: the offline render (render/engine.py) on the real stack files.
+
+Tests ask for a stack's render through ``rendered(stack)`` (cached: each real stack renders once
+per test process) or render a variation with ``render_variant(stack, {path: value})``, where a
+path is written as in the error messages, ``cicd:canary.steps[0].weight``; ``DELETE`` removes a
+key. ``config_problems(stack, changes)`` returns the error lines that bad config produces.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import yaml
+
+from components.config import ConfigError
+from render.engine import PROJECT_DIR, Rendered, render
+from render.tree import tree
+
+STACKS: Final = ("dev", "staging", "prod")
+DELETE: Final = object()
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The ``config:`` mapping of Pulumi.<stack>.yaml, as a fresh copy."""
+    data = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())
+    return copy.deepcopy(data["config"])
+
+
+def _set(config: dict[str, Any], path: str, value: Any) -> None:
+    namespace, _, rest = path.partition(":")
+    first, _, tail = rest.partition(".")
+    if "[" in first:
+        first, bracket = first.split("[", 1)
+        tail = "[" + bracket + ("." + tail if tail else "")
+    key = f"{namespace}:{first}"
+    if not tail:
+        if value is DELETE:
+            config.pop(key, None)
+        else:
+            config[key] = value
+        return
+    node: Any = config.setdefault(key, {})
+    steps = [m.group(1) or int(m.group(2)) for m in _STEP.finditer(tail)]
+    for step in steps[:-1]:
+        node = node[step] if isinstance(step, int) else node.setdefault(step, {})
+    last = steps[-1]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+
+
+def variant(stack: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    config = stack_config(stack)
+    for path, value in changes.items():
+        _set(config, path, value)
+    return config
+
+
+@cache
+def rendered(stack: str) -> Rendered:
+    """The render of a real stack file (cached; treat as read-only)."""
+    return render(stack)
+
+
+@cache
+def files(stack: str) -> dict[str, str]:
+    """The file tree ``python -m render`` writes for a real stack."""
+    return tree(rendered(stack))
+
+
+def render_variant(stack: str, changes: Mapping[str, Any]) -> Rendered:
+    return render(stack, stack_config=variant(stack, changes))
+
+
+def config_problems(stack: str, changes: Mapping[str, Any]) -> list[str]:
+    """The error lines of a variation that must fail; fails the test if it renders."""
+    with pytest.raises(ConfigError) as caught:
+        render(stack, stack_config=variant(stack, changes))
+    return list(caught.value.lines)
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def project_path(*parts: str) -> Path:
+    return PROJECT_DIR.joinpath(*parts)

