@@ -1,8 +1,248 @@
 """Entry point: load the typed stack config, build the components, export what people need."""
 
 import pulumi
+import pulumi_docker as docker
+import pulumi_github as github
+import pulumi_kubernetes as k8s
 
 from components import config
+from components.access import EnvironmentAccess, EnvironmentAccessArgs
+from components.github_environment import (
+    BranchProtectionArgs,
+    DeploymentEnvironment,
+    DeploymentEnvironmentArgs,
+    EnvironmentSecretArgs,
+    RepositoryGuards,
+    RepositoryGuardsArgs,
+)
+from components.namespace import EnvironmentNamespace, EnvironmentNamespaceArgs, ResourceAmount
+from components.registry import RegistryAccess, RegistryAccessArgs
+from components.workflows import PipelineWorkflows, PipelineWorkflowsArgs
+from components.workload import (
+    AnalysisArgs,
+    AppWorkload,
+    CanaryArgs,
+    CanaryStepArgs,
+    RolloutsController,
+    RolloutsControllerArgs,
+    WorkloadArgs,
+)
 
 settings = config.load()
-pulumi.export("environment", settings.sections.environment.name.value)
+for warning in settings.warnings:
+    pulumi.log.warn(warning)
+s = settings.sections
+app, env, cluster = s.app, s.environment, s.cluster
+environment = env.name.value
+
+# Providers come from the stack; components never build their own.
+k8s_provider = k8s.Provider("kubernetes", context=cluster.kube_context)
+github_provider = github.Provider("github", owner=settings.github_owner)
+docker_provider = (
+    docker.Provider(
+        "docker",
+        registry_auth=[
+            docker.ProviderRegistryAuthArgs(
+                address=s.registry.server,
+                username=s.registry.username,
+                password=settings.secrets.registry_token,
+            )
+        ],
+    )
+    if s.registry.pin_digest
+    else None
+)
+on_k8s = pulumi.ResourceOptions(providers=[k8s_provider])
+on_github = pulumi.ResourceOptions(providers=[github_provider])
+
+namespace = EnvironmentNamespace(
+    app.name,
+    EnvironmentNamespaceArgs(
+        name=env.namespace,
+        app=app.name,
+        environment=environment,
+        github_environment=env.github_environment_name,
+        pod_security=env.pod_security_level,
+        app_port=app.port,
+        ingress_namespace=cluster.ingress_namespace,
+        extra_ingress_namespaces=(
+            (s.canary.controller_namespace,)
+            if s.canary.enabled and s.canary.analysis.enabled
+            else ()
+        ),
+        quota_requests=ResourceAmount(cluster.quota.requests_cpu, cluster.quota.requests_memory),
+        quota_limits=ResourceAmount(cluster.quota.limits_cpu, cluster.quota.limits_memory),
+        quota_pods=cluster.quota.pods,
+        default_request=ResourceAmount(
+            cluster.limit_range.default_request.cpu, cluster.limit_range.default_request.memory
+        ),
+        default_limit=ResourceAmount(
+            cluster.limit_range.default_limit.cpu, cluster.limit_range.default_limit.memory
+        ),
+        max_container=ResourceAmount(cluster.limit_range.max.cpu, cluster.limit_range.max.memory),
+        protect=env.is_protected,
+    ),
+    opts=on_k8s,
+)
+
+access = EnvironmentAccess(
+    app.name,
+    EnvironmentAccessArgs(
+        namespace=namespace.name,
+        app=app.name,
+        environment=environment,
+        cluster_server=cluster.server,
+        cluster_ca_data=cluster.certificate_authority_data,
+        viewer_groups=s.access.viewer_groups,
+        operator_groups=s.access.operator_groups,
+        protect=env.is_protected,
+    ),
+    opts=on_k8s,
+)
+
+registry = RegistryAccess(
+    app.name,
+    RegistryAccessArgs(
+        namespace=namespace.name,
+        app=app.name,
+        environment=environment,
+        server=s.registry.server,
+        username=s.registry.username,
+        token=settings.secrets.registry_token,
+        image=app.image,
+        tag=app.image_tag,
+        pin_digest=s.registry.pin_digest,
+        protect=env.is_protected,
+        docker_provider=docker_provider,
+    ),
+    opts=on_k8s,
+)
+
+controller = (
+    RolloutsController(
+        "argo-rollouts",
+        RolloutsControllerArgs(
+            namespace=s.canary.controller_namespace,
+            chart_version=s.canary.controller_chart_version,
+        ),
+        opts=on_k8s,
+    )
+    if s.canary.enabled and s.canary.install_controller
+    else None
+)
+
+analysis = s.canary.analysis
+workload = AppWorkload(
+    app.name,
+    WorkloadArgs(
+        namespace=namespace.name,
+        app=app.name,
+        environment=environment,
+        image=registry.image_ref,
+        port=app.port,
+        health_path=app.health_path,
+        replicas=app.replicas,
+        requests={"cpu": app.resources.requests.cpu, "memory": app.resources.requests.memory},
+        limits={"cpu": app.resources.limits.cpu, "memory": app.resources.limits.memory},
+        service_account=registry.service_account_name,
+        canary=(
+            CanaryArgs(
+                steps=[CanaryStepArgs(step.weight, step.pause) for step in s.canary.steps],
+                analysis=(
+                    AnalysisArgs(
+                        interval=analysis.interval,
+                        failure_limit=analysis.failure_limit,
+                        success_rate=analysis.success_rate,
+                        prometheus_address=analysis.prometheus_address,
+                    )
+                    if analysis.enabled
+                    else None
+                ),
+                nginx_host=s.canary.nginx.host if s.canary.nginx else None,
+                nginx_class=s.canary.nginx.ingress_class_name if s.canary.nginx else "nginx",
+                controller=controller.release if controller else None,
+            )
+            if s.canary.enabled
+            else None
+        ),
+    ),
+    opts=on_k8s,
+)
+
+deployment_environment = DeploymentEnvironment(
+    app.name,
+    DeploymentEnvironmentArgs(
+        repository=app.repository,
+        environment=env.github_environment_name,
+        reviewer_teams=s.approval.reviewers.teams,
+        reviewer_users=s.approval.reviewers.users,
+        wait_timer=s.approval.wait_timer,
+        prevent_self_review=s.approval.prevent_self_review,
+        can_admins_bypass=(
+            s.approval.can_admins_bypass
+            if s.approval.can_admins_bypass is not None
+            else not env.name.is_protected
+        ),
+        protected_branches=s.approval.protected_branches,
+        custom_branch_policies=s.approval.custom_branch_policies,
+        branches=s.approval.branches,
+        tags=s.approval.tags,
+        secrets={
+            "KUBECONFIG": EnvironmentSecretArgs(access.kubeconfig),
+            **{
+                secret.name: EnvironmentSecretArgs(
+                    settings.secrets.environment[secret.name], secret.rotate_outside_pulumi
+                )
+                for secret in env.secrets
+            },
+        },
+        variables={
+            **env.variables,
+            "NAMESPACE": namespace.name,
+            "WORKLOAD_NAME": workload.workload_name,
+            "WORKLOAD_KIND": workload.workload_kind,
+            "APP_URL": env.url,
+            "IMAGE": app.image,
+            "DEPLOY_ENABLED": "true" if s.deploy.enabled else "false",
+        },
+        protect_secrets=env.is_protected,
+    ),
+    opts=on_github,
+    provider=github_provider,
+)
+
+# workflows: PipelineWorkflows (components/workflows) is wired here.
+workflows = PipelineWorkflows(
+    "pipeline",
+    PipelineWorkflowsArgs(settings=settings.sections, repository=settings.sections.app.repository),
+    opts=pulumi.ResourceOptions(providers=[github_provider]),
+)
+committed_files: list[pulumi.Resource] = list(workflows.files)
+
+RepositoryGuards(
+    app.name,
+    RepositoryGuardsArgs(
+        repository=app.repository,
+        secrets=dict(settings.secrets.pipeline),
+        protection=(
+            BranchProtectionArgs(
+                branch=s.branch_protection.branch,
+                required_checks=(),
+                required_approvals=s.branch_protection.required_approvals,
+                require_code_owner_reviews=s.branch_protection.require_code_owner_reviews,
+                dismiss_stale_reviews=s.branch_protection.dismiss_stale_reviews,
+            )
+            if s.branch_protection
+            else None
+        ),
+        committed_files=committed_files,
+    ),
+    opts=on_github,
+)
+
+pulumi.export("environment", environment)
+pulumi.export("namespace", namespace.name)
+pulumi.export("githubEnvironment", env.github_environment_name)
+pulumi.export("workload", {"kind": workload.workload_kind, "name": workload.workload_name})
+pulumi.export("image", registry.image_ref)
+pulumi.export("deployEnabled", s.deploy.enabled)

@@ -1,12 +1,18 @@
-"""``python -m render STACK [--out DIR] [--diff REF] [--compare OTHER]``: the offline render.
+"""``python -m render STACK [--out DIR] [--diff REF] [--compare OTHER] [--report FILE]``.
 
-Exit codes: 0 rendered; 1 bad stack config (one line per problem, nothing written); 2 usage.
+The offline render. ``--diff REF`` also renders STACK as it was at git revision REF and prints
+what differs, as markdown (render/diff.py): config keys, resources added, changed (each field
+``old → new``) and removed, and the rendered files. ``--compare OTHER`` does the same between
+stack OTHER and STACK. ``--report FILE`` also writes that markdown to FILE, trimmed to fit a pull
+request comment.
+
+Exit codes: 0 rendered; 1 bad stack config (one line per problem, nothing written); 2 usage
+(unknown stack, REF not a commit, a stack that does not render at REF).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tarfile
@@ -16,7 +22,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from render.diff import file_diff, format_resource_diff, resource_diff
+from render.diff import COMMENT_BUDGET, Report, build_report, stack_config
 from render.engine import PROJECT_DIR, Rendered, UsageError, render
 from render.tree import tree, write
 
@@ -35,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compare", metavar="OTHER", help="also render stack OTHER and show differences"
     )
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        type=Path,
+        help="with --diff or --compare: also write the differences as markdown to FILE, "
+        f"at most {COMMENT_BUDGET} characters (for a pull request comment)",
+    )
     return p
 
 
@@ -46,22 +59,39 @@ def _summary(rendered: Rendered, files: dict[str, str], out: Path) -> str:
     return "\n".join(lines)
 
 
-def _render_at(ref: str, stack: str) -> dict[str, str]:
-    """Render ``stack`` with the program and stack files as they were at git revision ``ref``."""
-    try:
-        archive = subprocess.run(
-            ["git", "-C", str(PROJECT_DIR), "archive", "--format=tar", ref],
-            check=True,
-            capture_output=True,
-        ).stdout
-    except subprocess.CalledProcessError as err:
-        raise UsageError(
-            f"--diff: cannot read git revision {ref!r}: {err.stderr.decode().strip()}"
-        ) from None
+def _resolve(ref: str) -> str:
+    """The commit ``ref`` names in the project's git repository, or a usage error."""
+    if not ref or ref.startswith("-"):
+        raise UsageError(f"--diff: {ref!r} is not a git revision")
+    done = subprocess.run(
+        ["git", "-C", str(PROJECT_DIR), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise UsageError(f"--diff: {ref!r} is not a commit of the git repository {PROJECT_DIR}")
+    return done.stdout.strip()
+
+
+def _render_at(ref: str, stack: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """Render ``stack`` with the program and stack files as they were at git revision ``ref``.
+
+    Returns the file tree and the stack's config there; a stack that did not exist yet at
+    ``ref`` has no files and no config, so everything in it reads as added.
+    """
+    commit = _resolve(ref)
+    archive = subprocess.run(
+        ["git", "-C", str(PROJECT_DIR), "archive", "--format=tar", commit],
+        check=True,
+        capture_output=True,
+    ).stdout
     with tempfile.TemporaryDirectory(prefix="render-ref-") as tmp:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
-        out = Path(tmp) / "_out"
+        root = Path(tmp)
+        if not (root / f"Pulumi.{stack}.yaml").is_file():
+            return {}, {}
+        out = root / "_out"
         done = subprocess.run(
             [sys.executable, "-m", "render", stack, "--out", str(out)],
             cwd=tmp,
@@ -72,13 +102,49 @@ def _render_at(ref: str, stack: str) -> dict[str, str]:
             raise UsageError(
                 f"--diff: stack {stack} does not render at {ref}:\n{done.stderr.strip()}"
             )
-        return {
+        files = {
             str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()
         }
+        return files, stack_config(stack, root)
+
+
+def _reports(args: argparse.Namespace, files: dict[str, str]) -> list[Report]:
+    """The --diff and --compare reports asked for."""
+    reports = []
+    if args.diff:
+        old, old_config = _render_at(args.diff, args.stack)
+        reports.append(
+            build_report(
+                f"Stack `{args.stack}`: `{args.diff}` → working tree",
+                args.diff,
+                "working-tree",
+                old_config,
+                stack_config(args.stack, PROJECT_DIR),
+                old,
+                files,
+            )
+        )
+    if args.compare:
+        other = tree(render(args.compare))
+        reports.append(
+            build_report(
+                f"Stack `{args.compare}` → stack `{args.stack}`",
+                args.compare,
+                args.stack,
+                stack_config(args.compare, PROJECT_DIR),
+                stack_config(args.stack, PROJECT_DIR),
+                other,
+                files,
+            )
+        )
+    return reports
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.report and not (args.diff or args.compare):
+        parser.error("--report needs --diff or --compare")
     from components.config import ConfigError  # after sys.path holds the project
 
     out: Path = args.out or PROJECT_DIR / "build" / "render" / args.stack
@@ -98,35 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     print(_summary(rendered, files, out))
 
     try:
-        if args.diff:
-            old = _render_at(args.diff, args.stack)
-            resources_old = json.loads(old.get("resources.json", "[]"))
+        reports = _reports(args, files)
+        for report in reports:
             print()
-            print(f"## Stack {args.stack}: {args.diff} → working tree")
-            print(
-                format_resource_diff(
-                    resource_diff(resources_old, json.loads(files["resources.json"])),
-                    args.diff,
-                    "working tree",
-                )
+            print(report.markdown(), end="")
+        if args.report:
+            command = " ".join(
+                ["python -m render", args.stack]
+                + ([f"--diff {args.diff}"] if args.diff else [])
+                + ([f"--compare {args.compare}"] if args.compare else [])
             )
-            print(file_diff(old, files, args.diff, "working-tree"), end="")
-        if args.compare:
-            other = render(args.compare)
-            other_files = tree(other)
-            print()
-            print(f"## Stack {args.compare} → {args.stack}")
-            print(
-                format_resource_diff(
-                    resource_diff(
-                        json.loads(other_files["resources.json"]),
-                        json.loads(files["resources.json"]),
-                    ),
-                    args.compare,
-                    args.stack,
-                )
-            )
-            print(file_diff(other_files, files, args.compare, args.stack), end="")
+            more = f"the full diff is in the output of `{command}`"
+            budget = COMMENT_BUDGET // len(reports)
+            args.report.parent.mkdir(parents=True, exist_ok=True)
+            args.report.write_text("\n".join(r.markdown(budget, more) for r in reports))
     except UsageError as err:
         print(f"render: {err}", file=sys.stderr)
         return 2

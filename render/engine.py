@@ -220,18 +220,18 @@ class RenderMocks(mocks.Mocks):
                 "slug": slug,
                 "name": slug,
                 "nodeId": f"T_{stable_id('team', slug)}",
-            }, None
+            }, []
         if token == "github:index/getUser:getUser":
             login = str(a["username"])
             return {
                 "id": str(stable_id("user", login)),
                 "login": login,
                 "nodeId": f"U_{stable_id('user', login)}",
-            }, None
+            }, []
         if token == "docker:index/getRegistryImage:getRegistryImage":
             name = str(a["name"])
             digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
-            return {"id": name, "name": name, "sha256Digest": digest}, None
+            return {"id": name, "name": name, "sha256Digest": digest}, []
         raise NotImplementedError(f"the offline render has no mock for the function {token}")
 
 
@@ -350,7 +350,7 @@ def _plain(value: Any, by_urn: Mapping[str, Any]) -> Any:
     if isinstance(value, dict):
         sig = value.get(_SIG_KEY)
         if sig == _SECRET_SIG:
-            return SECRET
+            return _redact(value.get("value"))
         if sig == _RESOURCE_SIG:
             urn = str(value.get("urn", ""))
             return {"resource": {"type": _urn_type(urn), "name": _urn_name(urn)}}
@@ -362,6 +362,15 @@ def _plain(value: Any, by_urn: Mapping[str, Any]) -> Any:
     if value == _UNKNOWN_VALUE:
         return UNKNOWN
     return value
+
+
+def _redact(value: Any) -> Any:
+    """A secret's shape with every value replaced: map keys (``.dockerconfigjson``) stay readable."""
+    if isinstance(value, dict) and value and value.get(_SIG_KEY) is None:
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list) and value:
+        return [_redact(v) for v in value]
+    return SECRET
 
 
 def _registration(

@@ -45,8 +45,23 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+_FIRST = ("apiVersion", "kind", "metadata")
+
+
+def _ordered(value: Any) -> Any:
+    """Keys sorted for stable diffs, with apiVersion, kind and metadata first as people expect."""
+    if isinstance(value, dict):
+        keys = [k for k in _FIRST if k in value] + sorted(k for k in value if k not in _FIRST)
+        return {k: _ordered(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [_ordered(v) for v in value]
+    return value
+
+
 def to_yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+    return yaml.dump(
+        _ordered(data), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100
+    )
 
 
 def is_kubernetes_object(resource: Registration) -> bool:
@@ -112,6 +127,7 @@ def github_settings(rendered: Rendered) -> dict[str, Any]:
     for secret in rendered.of_type(T_ENV_SECRET):
         env = environments.setdefault(str(secret.inputs["environment"]), {})
         env.setdefault("secrets", []).append(secret.inputs["secretName"])
+        env["secrets"].sort()
     for variable in rendered.of_type(T_ENV_VARIABLE):
         env = environments.setdefault(str(variable.inputs["environment"]), {})
         env.setdefault("variables", {})[variable.inputs["variableName"]] = variable.inputs["value"]
@@ -133,7 +149,8 @@ def github_settings(rendered: Rendered) -> dict[str, Any]:
 def tree(rendered: Rendered) -> dict[str, str]:
     """Every file of the render, relative path -> text."""
     files = {
-        "resources.json": json.dumps([r.as_json() for r in rendered.resources], indent=2) + "\n",
+        "resources.json": json.dumps([_ordered(r.as_json()) for r in rendered.resources], indent=2)
+        + "\n",
         "outputs.json": json.dumps(rendered.outputs, indent=2, sort_keys=True) + "\n",
     }
     for path, obj in kubernetes_objects(rendered).items():

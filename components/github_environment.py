@@ -1,0 +1,228 @@
+"""GitHub side of one environment, and the repository-wide pieces a stack owns.
+
+``DeploymentEnvironment`` is the environment reviewers use: a staging or prod job that names it
+waits until one of the required reviewers approves (and the wait timer has run). It holds:
+
+- ``RepositoryEnvironment`` with reviewers (team and user ids; slugs are looked up with
+  ``get_team``/``get_user`` and turned into numbers, numeric ids are used as given), wait timer,
+  ``prevent_self_review`` and ``can_admins_bypass``;
+- one ``RepositoryEnvironmentDeploymentPolicy`` per branch or tag pattern, created after the
+  environment (custom branch policies);
+- ``ActionsEnvironmentSecret``s (``value=``, a secret Output): ``KUBECONFIG`` from the Kubernetes
+  side and the named secrets of stack config; a secret marked ``rotate_outside_pulumi`` ignores
+  ``remoteUpdatedAt`` so a rotation made in GitHub is not reverted;
+- ``ActionsEnvironmentVariable``s the deploy workflows read.
+
+``RepositoryGuards`` holds what one stack owns at repository level: the shared pipeline's
+repository secrets (dev) and the protection of a branch (dev: develop; prod: main). The branch
+protection is created after the workflow files (``depends_on``) because RepositoryFile commits
+straight to the default branch: on the first ``pulumi up`` the files land before the branch is
+protected, and afterwards the stack's token (a repository admin) may still commit because
+``enforce_admins`` is off. That is the documented bypass: see README, "GitHub token".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_github as github
+
+Reviewer = str | int
+
+
+@dataclass(frozen=True)
+class EnvironmentSecretArgs:
+    value: pulumi.Input[str]
+    rotate_outside_pulumi: bool = False
+
+
+@dataclass(frozen=True)
+class DeploymentEnvironmentArgs:
+    """Inputs of a GitHub deployment environment.
+
+    Exactly one of ``protected_branches`` and ``custom_branch_policies`` is true (config checks
+    it); ``branches``/``tags`` are the custom policies' patterns.
+    """
+
+    repository: str
+    environment: str
+    reviewer_teams: Sequence[Reviewer]
+    reviewer_users: Sequence[Reviewer]
+    wait_timer: int
+    prevent_self_review: bool
+    can_admins_bypass: bool
+    protected_branches: bool
+    custom_branch_policies: bool
+    branches: Sequence[str]
+    tags: Sequence[str]
+    secrets: Mapping[str, EnvironmentSecretArgs]
+    variables: Mapping[str, pulumi.Input[str]]
+    protect_secrets: bool = False
+
+
+def _team_id(slug_or_id: Reviewer, provider: pulumi.ProviderResource | None) -> pulumi.Output[int]:
+    if isinstance(slug_or_id, int) or str(slug_or_id).isdigit():
+        return pulumi.Output.from_input(int(slug_or_id))
+    found = github.get_team_output(
+        slug=str(slug_or_id), opts=pulumi.InvokeOutputOptions(provider=provider)
+    )
+    return found.id.apply(int)
+
+
+def _user_id(login_or_id: Reviewer, provider: pulumi.ProviderResource | None) -> pulumi.Output[int]:
+    if isinstance(login_or_id, int) or str(login_or_id).isdigit():
+        return pulumi.Output.from_input(int(login_or_id))
+    found = github.get_user_output(
+        username=str(login_or_id), opts=pulumi.InvokeOutputOptions(provider=provider)
+    )
+    return found.id.apply(int)
+
+
+class DeploymentEnvironment(pulumi.ComponentResource):
+    """One GitHub deployment environment with its protection rules, secrets and variables."""
+
+    environment: github.RepositoryEnvironment
+
+    def __init__(
+        self,
+        name: str,
+        args: DeploymentEnvironmentArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        provider: pulumi.ProviderResource | None = None,
+    ) -> None:
+        super().__init__("cicd:github:DeploymentEnvironment", name, None, opts)
+        reviewers = None
+        if args.reviewer_teams or args.reviewer_users:
+            reviewers = [
+                github.RepositoryEnvironmentReviewerArgs(
+                    teams=[_team_id(t, provider) for t in args.reviewer_teams],
+                    users=[_user_id(u, provider) for u in args.reviewer_users],
+                )
+            ]
+        self.environment = github.RepositoryEnvironment(
+            f"{name}-environment",
+            repository=args.repository,
+            environment=args.environment,
+            reviewers=reviewers,
+            wait_timer=args.wait_timer,
+            prevent_self_review=args.prevent_self_review,
+            can_admins_bypass=args.can_admins_bypass,
+            deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
+                protected_branches=args.protected_branches,
+                custom_branch_policies=args.custom_branch_policies,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        after_env = pulumi.ResourceOptions(parent=self, depends_on=[self.environment])
+        environment_name = self.environment.environment
+        if args.custom_branch_policies:
+            for pattern in args.branches:
+                github.RepositoryEnvironmentDeploymentPolicy(
+                    f"{name}-branch-{_slug(pattern)}",
+                    repository=args.repository,
+                    environment=environment_name,
+                    branch_pattern=pattern,
+                    opts=after_env,
+                )
+            for pattern in args.tags:
+                github.RepositoryEnvironmentDeploymentPolicy(
+                    f"{name}-tag-{_slug(pattern)}",
+                    repository=args.repository,
+                    environment=environment_name,
+                    tag_pattern=pattern,
+                    opts=after_env,
+                )
+        for secret_name, secret in sorted(args.secrets.items()):
+            github.ActionsEnvironmentSecret(
+                f"{name}-secret-{secret_name.lower()}",
+                repository=args.repository,
+                environment=environment_name,
+                secret_name=secret_name,
+                value=pulumi.Output.secret(secret.value),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[self.environment],
+                    ignore_changes=["remoteUpdatedAt"] if secret.rotate_outside_pulumi else None,
+                    protect=args.protect_secrets,
+                    retain_on_delete=args.protect_secrets,
+                ),
+            )
+        for variable_name, value in sorted(args.variables.items()):
+            github.ActionsEnvironmentVariable(
+                f"{name}-variable-{variable_name.lower()}",
+                repository=args.repository,
+                environment=environment_name,
+                variable_name=variable_name,
+                value=value,
+                opts=after_env,
+            )
+        self.register_outputs({"environment": environment_name})
+
+
+def _slug(pattern: str) -> str:
+    """A stable resource-name suffix for a branch or tag pattern (``release/*`` -> ``release-all``)."""
+    return pattern.replace("*", "all").replace("/", "-").replace(".", "-")
+
+
+@dataclass(frozen=True)
+class BranchProtectionArgs:
+    branch: str
+    required_checks: Sequence[str]
+    required_approvals: int
+    require_code_owner_reviews: bool
+    dismiss_stale_reviews: bool
+
+
+@dataclass(frozen=True)
+class RepositoryGuardsArgs:
+    """Repository-level settings a stack owns; empty when the stack owns none."""
+
+    repository: str
+    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    protection: BranchProtectionArgs | None = None
+    committed_files: Sequence[pulumi.Resource] = ()
+
+
+class RepositoryGuards(pulumi.ComponentResource):
+    """Repository secrets of the shared pipeline and protection of the stack's branch."""
+
+    def __init__(
+        self, name: str, args: RepositoryGuardsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cicd:github:RepositoryGuards", name, None, opts)
+        for secret_name, value in sorted(args.secrets.items()):
+            github.ActionsSecret(
+                f"{name}-secret-{secret_name.lower()}",
+                repository=args.repository,
+                secret_name=secret_name,
+                value=pulumi.Output.secret(value),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        if args.protection is not None:
+            p = args.protection
+            github.BranchProtection(
+                f"{name}-protect-{_slug(p.branch)}",
+                repository_id=args.repository,
+                pattern=p.branch,
+                enforce_admins=False,
+                allows_deletions=False,
+                allows_force_pushes=False,
+                require_conversation_resolution=True,
+                required_status_checks=[
+                    github.BranchProtectionRequiredStatusCheckArgs(
+                        strict=True, contexts=list(p.required_checks)
+                    )
+                ],
+                required_pull_request_reviews=[
+                    github.BranchProtectionRequiredPullRequestReviewArgs(
+                        required_approving_review_count=p.required_approvals,
+                        require_code_owner_reviews=p.require_code_owner_reviews,
+                        dismiss_stale_reviews=p.dismiss_stale_reviews,
+                        require_last_push_approval=True,
+                    )
+                ],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.committed_files)),
+            )
+        self.register_outputs({})

@@ -1,0 +1,207 @@
+"""The environment's namespace: labels, pod security, quota, limits and network policy.
+
+Network policy is default-deny for ingress and egress; the allows are exactly what the app
+needs: ingress to the app port from the ingress controller's namespace and from pods of the same
+namespace, and DNS egress to kube-system. Anything else (a database, an external API) is an
+explicit addition, so a compromised pod cannot reach the rest of the cluster by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import PodSecurityLevel
+
+meta = k8s.meta.v1
+core = k8s.core.v1
+net = k8s.networking.v1
+
+
+@dataclass(frozen=True)
+class ResourceAmount:
+    cpu: str
+    memory: str
+
+
+@dataclass(frozen=True)
+class EnvironmentNamespaceArgs:
+    """Inputs of an environment namespace.
+
+    ``extra_ingress_namespaces`` may also reach the app port: the Argo Rollouts controller's
+    namespace when canary analysis probes the app from there.
+    ``protect`` marks the namespace and its quota protected and retained on delete: a mistaken
+    ``pulumi destroy`` or a rename then leaves the live namespace (and every object in it) alone.
+    """
+
+    name: str
+    app: str
+    environment: str
+    github_environment: str
+    pod_security: PodSecurityLevel
+    app_port: int
+    ingress_namespace: str
+    extra_ingress_namespaces: tuple[str, ...]
+    quota_requests: ResourceAmount
+    quota_limits: ResourceAmount
+    quota_pods: int
+    default_request: ResourceAmount
+    default_limit: ResourceAmount
+    max_container: ResourceAmount
+    protect: bool
+
+
+def recommended_labels(app: str, environment: str, component: str | None = None) -> dict[str, str]:
+    """app.kubernetes.io/* labels shared by everything the stack creates."""
+    labels = {
+        "app.kubernetes.io/name": app,
+        "app.kubernetes.io/part-of": app,
+        "app.kubernetes.io/managed-by": "pulumi",
+        "environment": environment,
+    }
+    if component:
+        labels["app.kubernetes.io/component"] = component
+    return labels
+
+
+class EnvironmentNamespace(pulumi.ComponentResource):
+    """Namespace with Pod Security labels, ResourceQuota, LimitRange and NetworkPolicies."""
+
+    namespace: k8s.core.v1.Namespace
+    name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: EnvironmentNamespaceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cicd:kubernetes:EnvironmentNamespace", name, None, opts)
+        labels = recommended_labels(args.app, args.environment)
+        level = args.pod_security.value
+        keep = pulumi.ResourceOptions(
+            parent=self, protect=args.protect, retain_on_delete=args.protect
+        )
+        self.namespace = core.Namespace(
+            f"{name}-namespace",
+            metadata=meta.ObjectMetaArgs(
+                name=args.name,
+                labels={
+                    **labels,
+                    "pod-security.kubernetes.io/enforce": level,
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                    "pod-security.kubernetes.io/audit": level,
+                    "pod-security.kubernetes.io/warn": level,
+                },
+                annotations={"cicd.acme.dev/github-environment": args.github_environment},
+            ),
+            opts=keep,
+        )
+        self.name = self.namespace.metadata.apply(lambda m: str(m.name))
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+
+        def ns_meta(object_name: str) -> meta.ObjectMetaArgs:
+            return meta.ObjectMetaArgs(name=object_name, namespace=self.name, labels=labels)
+
+        core.ResourceQuota(
+            f"{name}-quota",
+            metadata=ns_meta("environment-quota"),
+            spec=core.ResourceQuotaSpecArgs(
+                hard={
+                    "requests.cpu": args.quota_requests.cpu,
+                    "requests.memory": args.quota_requests.memory,
+                    "limits.cpu": args.quota_limits.cpu,
+                    "limits.memory": args.quota_limits.memory,
+                    "pods": str(args.quota_pods),
+                    "services.loadbalancers": "0",
+                    "services.nodeports": "0",
+                }
+            ),
+            opts=in_ns,
+        )
+        core.LimitRange(
+            f"{name}-limits",
+            metadata=ns_meta("container-limits"),
+            spec=core.LimitRangeSpecArgs(
+                limits=[
+                    core.LimitRangeItemArgs(
+                        type="Container",
+                        default_request={
+                            "cpu": args.default_request.cpu,
+                            "memory": args.default_request.memory,
+                        },
+                        default={
+                            "cpu": args.default_limit.cpu,
+                            "memory": args.default_limit.memory,
+                        },
+                        max={"cpu": args.max_container.cpu, "memory": args.max_container.memory},
+                    )
+                ]
+            ),
+            opts=in_ns,
+        )
+        net.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata=ns_meta("default-deny-all"),
+            spec=net.NetworkPolicySpecArgs(
+                pod_selector=meta.LabelSelectorArgs(),
+                policy_types=["Ingress", "Egress"],
+            ),
+            opts=in_ns,
+        )
+        app_pods = meta.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": args.app})
+        net.NetworkPolicy(
+            f"{name}-allow-app-ingress",
+            metadata=ns_meta("allow-app-ingress"),
+            spec=net.NetworkPolicySpecArgs(
+                pod_selector=app_pods,
+                policy_types=["Ingress"],
+                ingress=[
+                    net.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            *(
+                                net.NetworkPolicyPeerArgs(
+                                    namespace_selector=meta.LabelSelectorArgs(
+                                        match_labels={"kubernetes.io/metadata.name": source}
+                                    )
+                                )
+                                for source in (
+                                    args.ingress_namespace,
+                                    *args.extra_ingress_namespaces,
+                                )
+                            ),
+                            net.NetworkPolicyPeerArgs(pod_selector=meta.LabelSelectorArgs()),
+                        ],
+                        ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=args.app_port)],
+                    )
+                ],
+            ),
+            opts=in_ns,
+        )
+        net.NetworkPolicy(
+            f"{name}-allow-dns-egress",
+            metadata=ns_meta("allow-dns-egress"),
+            spec=net.NetworkPolicySpecArgs(
+                pod_selector=meta.LabelSelectorArgs(),
+                policy_types=["Egress"],
+                egress=[
+                    net.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            net.NetworkPolicyPeerArgs(
+                                namespace_selector=meta.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                                ),
+                                pod_selector=meta.LabelSelectorArgs(
+                                    match_labels={"k8s-app": "kube-dns"}
+                                ),
+                            )
+                        ],
+                        ports=[
+                            net.NetworkPolicyPortArgs(protocol="UDP", port=53),
+                            net.NetworkPolicyPortArgs(protocol="TCP", port=53),
+                        ],
+                    )
+                ],
+            ),
+            opts=in_ns,
+        )
+        self.register_outputs({"name": self.name})

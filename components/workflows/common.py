@@ -1,0 +1,252 @@
+"""Steps and shell scripts shared by the CI and deploy workflows.
+
+The scripts are plain bash that read every value from environment variables (the model rejects
+``${{`` in a script). The deploy scripts only use what the deployer's Kubernetes Role allows:
+get/patch of the Rollout or Deployment, ``rollouts/status`` patches for promote and abort, reads
+of pods, replica sets and analysis runs. No kubectl plugin is needed: promote and abort are the
+status patches the Argo Rollouts plugin itself sends.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from components.workflows import pins
+from components.workflows.model import Step
+
+KUBECTL_VERSION: Final = "v1.34.1"
+"""kubectl installed by azure/setup-kubectl (its ``version`` input is required)."""
+
+KUBECONFIG_PATH: Final = "${{ runner.temp }}/kubeconfig"
+"""Where the environment's KUBECONFIG secret is written (runner temp, removed at job end)."""
+
+DIGEST_PATTERN: Final = r"^sha256:[0-9a-f]{64}$"
+TAG_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+IMAGE_REF_PATTERN: Final = r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(@sha256:[0-9a-f]{64}|:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$"
+
+WORKLOAD_ENV: Final = {
+    "NAMESPACE": "${{ vars.NAMESPACE }}",
+    "WORKLOAD_NAME": "${{ vars.WORKLOAD_NAME }}",
+    "WORKLOAD_KIND": "${{ vars.WORKLOAD_KIND }}",
+    "IMAGE": "${{ vars.IMAGE }}",
+    "APP_URL": "${{ vars.APP_URL }}",
+}
+"""Job env of a deploy job: the GitHub environment's variables, written by the stack."""
+
+SAME_REPOSITORY: Final = (
+    "(github.event_name == 'push' || "
+    "github.event.pull_request.head.repo.full_name == github.repository)"
+)
+"""Secrets and write tokens exist for pushes and same-repository PRs, never for forks."""
+
+
+def seconds(duration: str) -> int:
+    """A config duration such as 30s, 10m or 1h, in seconds."""
+    match = re.fullmatch(r"([1-9][0-9]*)(s|m|h)", duration)
+    if match is None:
+        raise ValueError(f"not a duration: {duration}")
+    return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
+
+
+def checkout(fetch_depth: int | None = None, ref: str | None = None) -> Step:
+    """actions/checkout without leaving the token in .git/config (persist-credentials off)."""
+    with_: dict[str, str | int | bool] = {"persist-credentials": False}
+    if fetch_depth is not None:
+        with_["fetch-depth"] = fetch_depth
+    if ref is not None:
+        with_["ref"] = ref
+    return Step(name="Check out the repository", uses=pins.CHECKOUT, with_=with_)
+
+
+def setup_node(version: str, cache: bool) -> Step:
+    """Node.js; the npm cache only where no release is built from it (see callers)."""
+    with_: dict[str, str | int | bool] = {"node-version": version}
+    if cache:
+        with_["cache"] = "npm"
+    else:
+        with_["package-manager-cache"] = False
+    return Step(name="Set up Node.js", uses=pins.SETUP_NODE, with_=with_)
+
+
+def run(name: str, script: str, env: dict[str, str] | None = None, **kwargs: str) -> Step:
+    """A bash step; ``kwargs`` are ``id`` and ``if_``."""
+    return Step(
+        name=name,
+        run=script if script.endswith("\n") else script + "\n",
+        env=env or {},
+        id=kwargs.get("id"),
+        if_=kwargs.get("if_"),
+    )
+
+
+def setup_kubectl() -> Step:
+    return Step(name="Install kubectl", uses=pins.SETUP_KUBECTL, with_={"version": KUBECTL_VERSION})
+
+
+def write_kubeconfig() -> Step:
+    """The environment secret becomes a private file; only this step sees the secret itself."""
+    return run(
+        "Write the deployer kubeconfig",
+        'umask 077\nprintf \'%s\\n\' "$KUBECONFIG_CONTENT" > "$KUBECONFIG"',
+        env={"KUBECONFIG_CONTENT": "${{ secrets.KUBECONFIG }}", "KUBECONFIG": KUBECONFIG_PATH},
+    )
+
+
+def remove_kubeconfig() -> Step:
+    return run(
+        "Remove the kubeconfig",
+        'rm -f "$KUBECONFIG"',
+        env={"KUBECONFIG": KUBECONFIG_PATH},
+        if_="always()",
+    )
+
+
+def kube(name: str, script: str, env: dict[str, str] | None = None, **kwargs: str) -> Step:
+    """A step that talks to the cluster with the deployer kubeconfig."""
+    return run(name, script, {"KUBECONFIG": KUBECONFIG_PATH, **(env or {})}, **kwargs)
+
+
+def validate_release(input_name: str) -> Step:
+    """Check a dispatch input is a digest or a tag before it names an image (output ``image``)."""
+    return run(
+        "Validate the release to deploy",
+        f"""\
+if [[ "$RELEASE" =~ {DIGEST_PATTERN} ]]; then
+  ref="${{IMAGE}}@${{RELEASE}}"
+elif [[ "$RELEASE" =~ {TAG_PATTERN} ]]; then
+  ref="${{IMAGE}}:${{RELEASE}}"
+else
+  echo "::error::input {input_name} must be an image digest (sha256:<64 hex>) or a tag"
+  exit 1
+fi
+echo "image=$ref" >> "$GITHUB_OUTPUT"
+""",
+        env={"RELEASE": f"${{{{ inputs.{input_name} }}}}"},
+        id="release",
+    )
+
+
+SET_IMAGE: Final = """\
+# Deployments take `kubectl set image`; a Rollout is a custom resource, so its container is
+# found by name and replaced with a JSON patch (the deployer may patch, never create).
+case "$WORKLOAD_KIND" in
+  Deployment)
+    kubectl --namespace "$NAMESPACE" set image "deployment/$WORKLOAD_NAME" \\
+      "$WORKLOAD_NAME=$NEW_IMAGE"
+    ;;
+  Rollout)
+    index="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json \\
+      | jq --arg name "$WORKLOAD_NAME" '.spec.template.spec.containers | map(.name) | index($name)')"
+    if [ "$index" = "null" ]; then
+      echo "::error::rollout $WORKLOAD_NAME has no container named $WORKLOAD_NAME"
+      exit 1
+    fi
+    patch="$(jq --compact-output --null-input --arg image "$NEW_IMAGE" --argjson index "$index" \\
+      '[{op: "replace", path: "/spec/template/spec/containers/\\($index)/image", value: $image}]')"
+    kubectl --namespace "$NAMESPACE" patch rollout "$WORKLOAD_NAME" --type=json --patch "$patch"
+    ;;
+  *)
+    echo "::error::WORKLOAD_KIND must be Rollout or Deployment"
+    exit 1
+    ;;
+esac
+"""
+
+WAIT_HEALTHY: Final = """\
+# Deployment: kubectl rollout status. Rollout: poll .status.phase until Healthy for the current
+# generation (Degraded or an abort fails). A pause step without a duration waits for a person;
+# it is promoted here only after the app answers its health check.
+if [ "$WORKLOAD_KIND" = "Deployment" ]; then
+  kubectl --namespace "$NAMESPACE" rollout status "deployment/$WORKLOAD_NAME" \\
+    --timeout="${TIMEOUT_SECONDS}s"
+  exit 0
+fi
+health_url="${APP_URL%/}${HEALTH_PATH}"
+deadline=$(( $(date +%s) + TIMEOUT_SECONDS ))
+while :; do
+  rollout="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json)"
+  phase="$(jq --raw-output '.status.phase // "Progressing"' <<<"$rollout")"
+  observed="$(jq --raw-output \\
+    '((.status.observedGeneration // "") | tostring) == (.metadata.generation | tostring)' \\
+    <<<"$rollout")"
+  aborted="$(jq --raw-output '.status.abort // false' <<<"$rollout")"
+  echo "phase=$phase observed=$observed"
+  if [ "$aborted" = "true" ] || [ "$phase" = "Degraded" ]; then
+    echo "::error::rollout $WORKLOAD_NAME failed: $(jq --raw-output '.status.message // ""' <<<"$rollout")"
+    exit 1
+  fi
+  if [ "$observed" = "true" ] && [ "$phase" = "Healthy" ]; then
+    echo "rollout $WORKLOAD_NAME is healthy"
+    exit 0
+  fi
+  if [ "$observed" = "true" ] && [ "$phase" = "Paused" ]; then
+    manual="$(jq --raw-output '
+      (.status.currentStepIndex // 0) as $i
+      | (.spec.strategy.canary.steps[$i].pause // null) as $pause
+      | $pause != null and ($pause.duration // null) == null
+        and any(.status.pauseConditions[]?; .reason == "CanaryPauseStep")' <<<"$rollout")"
+    if [ "$manual" = "true" ]; then
+      if curl --fail --silent --show-error --max-time 10 --output /dev/null "$health_url"; then
+        echo "health check passed: promoting the manual pause"
+        kubectl --namespace "$NAMESPACE" patch rollout "$WORKLOAD_NAME" --subresource=status \\
+          --type=merge --patch '{"status":{"pauseConditions":null}}'
+      else
+        echo "health check failed: not promoting"
+      fi
+    fi
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "::error::rollout $WORKLOAD_NAME not healthy after ${TIMEOUT_SECONDS}s (phase $phase)"
+    exit 1
+  fi
+  sleep 10
+done
+"""
+
+ABORT_ROLLOUT: Final = """\
+if [ "$WORKLOAD_KIND" = "Rollout" ]; then
+  kubectl --namespace "$NAMESPACE" patch rollout "$WORKLOAD_NAME" --subresource=status \\
+    --type=merge --patch '{"status":{"abort":true}}'
+  echo "rollout $WORKLOAD_NAME aborted: traffic is back on the stable version"
+fi
+"""
+
+HEALTH_CHECK: Final = """\
+url="${APP_URL%/}${HEALTH_PATH}"
+for attempt in $(seq 1 "$RETRIES"); do
+  if curl --fail --silent --show-error --max-time 10 --output /dev/null "$url"; then
+    echo "healthy after $attempt attempt(s)"
+    exit 0
+  fi
+  echo "attempt $attempt of $RETRIES failed"
+  sleep 10
+done
+echo "::error::$url did not answer healthy after $RETRIES attempts"
+exit 1
+"""
+
+
+def set_image(new_image: str) -> Step:
+    return kube("Set the new image", SET_IMAGE, {"NEW_IMAGE": new_image}, id="set-image")
+
+
+def wait_healthy(timeout: str, health_path: str) -> Step:
+    return kube(
+        "Wait until the rollout is healthy",
+        WAIT_HEALTHY,
+        {"TIMEOUT_SECONDS": str(seconds(timeout)), "HEALTH_PATH": health_path},
+    )
+
+
+def health_check(retries: int, health_path: str) -> Step:
+    return run(
+        "Check the app's health endpoint",
+        HEALTH_CHECK,
+        {"RETRIES": str(retries), "HEALTH_PATH": health_path},
+    )
+
+
+def npm_command(name: str, command: str, env: dict[str, str] | None = None) -> Step:
+    """A configured command (validated in config: no ``${{``)."""
+    return run(name, command, env)

@@ -1,0 +1,473 @@
+"""The deploy workflows: dev-deploy.yml, stage-deploy.yml and prod-deploy.yml.
+
+Each stack commits only its own deploy workflow. All three share one shape: a ``deploy`` job in
+the stack's GitHub environment (which holds the KUBECONFIG secret and the NAMESPACE,
+WORKLOAD_NAME, WORKLOAD_KIND, APP_URL, IMAGE and DEPLOY_ENABLED variables) sets the image on the
+Rollout or Deployment and waits until it is healthy; test jobs follow without the environment, so
+no other job can read the kubeconfig. Deploys are never cancelled half-way (concurrency group
+per environment, ``cancel-in-progress: false``).
+
+- dev: ``workflow_run`` of CI on develop, only for a successful push run. The digest CI pushed is
+  read from the run's ``image-digest`` artifact and must match ``^sha256:[0-9a-f]{64}$`` before it
+  names an image; then integration tests and a Discord note (when Discord is configured).
+- staging: ``workflow_dispatch`` with the digest or tag as input (validated, passed via ``env:``);
+  reviewers approve through the environment; then E2E, k6 performance tests and a security scan
+  of the running image, with a Slack alert on findings.
+- prod: prepared, not activated. Every job is guarded by ``vars.DEPLOY_ENABLED == 'true'``, and
+  the environment jobs check it again in a step, where environment variables are certainly
+  visible. Only main or v* tags deploy (the environment's branch policy enforces it too). The
+  previous image is recorded first (job output), the canary is watched and manual pauses are
+  promoted only after health checks, a failed watch aborts the rollout at once, and a rollback
+  job restores the previous image when any later check fails.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from components.config import Environment as Stage
+from components.config import StackSettings
+from components.workflows import ci, pins
+from components.workflows.common import (
+    ABORT_ROLLOUT,
+    DIGEST_PATTERN,
+    IMAGE_REF_PATTERN,
+    WORKLOAD_ENV,
+    checkout,
+    health_check,
+    kube,
+    npm_command,
+    remove_kubeconfig,
+    run,
+    set_image,
+    setup_kubectl,
+    setup_node,
+    validate_release,
+    wait_healthy,
+    write_kubeconfig,
+)
+from components.workflows.model import (
+    Access,
+    Concurrency,
+    DispatchInput,
+    Environment,
+    Grant,
+    Job,
+    Scope,
+    Step,
+    Workflow,
+    WorkflowDispatch,
+    WorkflowRun,
+)
+
+RELEASE_INPUT: Final = "release"
+READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the tests")
+ENABLED: Final = "vars.DEPLOY_ENABLED == 'true'"
+PROD_REFS: Final = "(github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v'))"
+
+_REFUSE_DISABLED = """\
+echo "::error::DEPLOY_ENABLED is not true for this environment: deployments are switched off"
+exit 1
+"""
+
+_DEPLOY_OUTPUTS: Final = {
+    "image": "${{ steps.release.outputs.image }}",
+    "app-url": "${{ vars.APP_URL }}",
+}
+
+
+def _concurrency(environment: str) -> Concurrency:
+    return Concurrency(group=f"deploy-{environment}", cancel_in_progress=False)
+
+
+def _health_path(settings: StackSettings) -> str:
+    return settings.app.health_path or "/"
+
+
+def _rollout_steps(settings: StackSettings) -> tuple[Step, ...]:
+    """Install kubectl, write the kubeconfig, set the validated image, wait for healthy."""
+    return (
+        setup_kubectl(),
+        write_kubeconfig(),
+        set_image("${{ steps.release.outputs.image }}"),
+        wait_healthy(settings.deploy.rollout_timeout, _health_path(settings)),
+    )
+
+
+def _environment(settings: StackSettings) -> Environment:
+    return Environment(settings.environment.github_environment_name, url="${{ vars.APP_URL }}")
+
+
+def _tests_job(
+    name: str, command: str, settings: StackSettings, needs: tuple[str, ...] = ("deploy",)
+) -> Job:
+    """Tests against the deployed app, from the repository, without the environment's secrets."""
+    return Job(
+        name=name,
+        needs=needs,
+        timeout_minutes=30,
+        permissions=(READ_CODE,),
+        env={"APP_URL": "${{ needs.deploy.outputs.app-url }}"},
+        steps=(
+            checkout(),
+            # No dependency cache in a deploy workflow: nothing restored here can poison a release.
+            setup_node(settings.deploy.node_version, cache=False),
+            npm_command("Install dependencies", "npm ci"),
+            npm_command(name, command),
+        ),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# dev
+# --------------------------------------------------------------------------------------------
+
+_READ_DIGEST = f"""\
+digest="$(tr -d '[:space:]' < "$RUNNER_TEMP/digest/{ci.DIGEST_FILE}")"
+if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
+  echo "::error::the CI artifact {ci.DIGEST_ARTIFACT} does not hold an image digest"
+  exit 1
+fi
+echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
+"""
+
+_DISCORD = """\
+payload="$(jq --null-input \\
+  --arg content "Deploy to $ENVIRONMENT: deploy $DEPLOY_RESULT, tests $TESTS_RESULT ($IMAGE_REF)" \\
+  '{content: $content}')"
+curl --fail --silent --show-error --header 'Content-Type: application/json' \\
+  --data "$payload" "$DISCORD_WEBHOOK_URL"
+"""
+
+_SUMMARY = """\
+{
+  echo "### Deploy to $ENVIRONMENT"
+  echo "- image: $IMAGE_REF"
+  echo "- deploy: $DEPLOY_RESULT, tests: $TESTS_RESULT"
+} >> "$GITHUB_STEP_SUMMARY"
+"""
+
+
+def dev_workflow(settings: StackSettings) -> Workflow:
+    """dev-deploy.yml: deploy the digest CI just pushed, after a green CI run on develop."""
+    branch = settings.app.default_branch
+    environment = settings.environment.github_environment_name
+    run_event = "github.event.workflow_run"
+    jobs: dict[str, Job] = {
+        "deploy": Job(
+            name="deploy",
+            if_=(
+                f"{run_event}.conclusion == 'success' && {run_event}.event == 'push' && "
+                f"{run_event}.head_branch == '{branch}' && "
+                f"{run_event}.head_repository.full_name == github.repository"
+            ),
+            environment=_environment(settings),
+            timeout_minutes=30,
+            permissions=(Grant(Scope.ACTIONS, Access.READ, "download the CI run's artifact"),),
+            env=WORKLOAD_ENV,
+            outputs=_DEPLOY_OUTPUTS,
+            steps=(
+                Step(
+                    name="Download the digest CI pushed",
+                    uses=pins.DOWNLOAD_ARTIFACT,
+                    with_={
+                        "name": ci.DIGEST_ARTIFACT,
+                        "run-id": "${{ github.event.workflow_run.id }}",
+                        "github-token": "${{ github.token }}",
+                        "path": "${{ runner.temp }}/digest",
+                    },
+                ),
+                run("Validate the digest", _READ_DIGEST, id="release"),
+                *_rollout_steps(settings),
+                health_check(settings.deploy.health_check_retries, _health_path(settings)),
+                remove_kubeconfig(),
+            ),
+        ),
+    }
+    notify_needs = ["deploy"]
+    if settings.deploy.tests.integration is not None:
+        jobs["integration-test"] = _tests_job(
+            "integration-test", settings.deploy.tests.integration, settings
+        )
+        notify_needs.append("integration-test")
+    tests_result = (
+        "${{ needs.integration-test.result }}" if len(notify_needs) > 1 else "not configured"
+    )
+    notify_env = {
+        "ENVIRONMENT": environment,
+        "IMAGE_REF": "${{ needs.deploy.outputs.image }}",
+        "DEPLOY_RESULT": "${{ needs.deploy.result }}",
+        "TESTS_RESULT": tests_result,
+    }
+    notify_steps = [run("Summary", _SUMMARY, notify_env)]
+    discord = settings.pipeline is not None and settings.pipeline.notifications.discord
+    if discord:
+        notify_steps.append(
+            run(
+                "Deploy status to Discord",
+                _DISCORD,
+                {**notify_env, "DISCORD_WEBHOOK_URL": "${{ secrets.DISCORD_WEBHOOK_URL }}"},
+            )
+        )
+    jobs["notify"] = Job(
+        name="notify",
+        needs=tuple(notify_needs),
+        if_="always() && needs.deploy.result != 'skipped'",
+        timeout_minutes=5,
+        steps=tuple(notify_steps),
+    )
+    return Workflow(
+        name=f"Deploy to {environment}",
+        on=(
+            WorkflowRun(
+                workflows=(ci.WORKFLOW_NAME,),
+                branches=(branch,),
+                why_safe="only successful push runs on the default branch deploy; the "
+                "artifact is validated as a digest",
+            ),
+        ),
+        concurrency=_concurrency(environment),
+        jobs=jobs,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# staging
+# --------------------------------------------------------------------------------------------
+
+_SECURITY_HEADERS = """\
+headers="$(curl --fail --silent --show-error --max-time 10 --head "$APP_URL")"
+missing=0
+for header in strict-transport-security x-content-type-options; do
+  if ! grep --quiet --ignore-case "^$header:" <<<"$headers"; then
+    echo "::error::$APP_URL does not send $header"
+    missing=1
+  fi
+done
+exit "$missing"
+"""
+
+_SLACK = """\
+if [ -z "$SLACK_WEBHOOK_URL" ]; then
+  echo "::warning::SLACK_WEBHOOK_URL is not set: no Slack alert sent"
+  exit 0
+fi
+payload="$(jq --null-input --arg text "Security findings in $ENVIRONMENT: $RUN_URL" \\
+  '{text: $text}')"
+curl --fail --silent --show-error --header 'Content-Type: application/json' \\
+  --data "$payload" "$SLACK_WEBHOOK_URL"
+"""
+
+_RUN_URL: Final = (
+    "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}"
+)
+
+
+def _dispatch() -> WorkflowDispatch:
+    return WorkflowDispatch(
+        inputs=(
+            DispatchInput(
+                RELEASE_INPUT, "Image digest (sha256:...) or tag to deploy, as CI published it"
+            ),
+        )
+    )
+
+
+def staging_workflow(settings: StackSettings) -> Workflow:
+    """stage-deploy.yml: dispatched by hand, approved in the environment, then tested hard."""
+    environment = settings.environment.github_environment_name
+    tests = settings.deploy.tests
+    jobs: dict[str, Job] = {
+        "deploy": Job(
+            name="deploy",
+            environment=_environment(settings),
+            timeout_minutes=30,
+            env=WORKLOAD_ENV,
+            outputs=_DEPLOY_OUTPUTS,
+            steps=(
+                validate_release(RELEASE_INPUT),
+                *_rollout_steps(settings),
+                health_check(settings.deploy.health_check_retries, _health_path(settings)),
+                remove_kubeconfig(),
+            ),
+        ),
+    }
+    if tests.e2e is not None:
+        jobs["e2e"] = _tests_job("e2e", tests.e2e, settings)
+    if tests.performance_script is not None:
+        jobs["performance"] = Job(
+            name="performance",
+            needs=("deploy",),
+            timeout_minutes=30,
+            permissions=(READ_CODE,),
+            steps=(
+                checkout(),
+                Step(name="Set up k6", uses=pins.SETUP_K6),
+                Step(
+                    name="k6 performance tests",
+                    uses=pins.RUN_K6,
+                    with_={
+                        "path": tests.performance_script,
+                        "github-token": "${{ github.token }}",
+                        "cloud-comment-on-pr": False,
+                        "disable-analytics": True,
+                    },
+                    env={"APP_URL": "${{ needs.deploy.outputs.app-url }}"},
+                ),
+            ),
+        )
+    jobs["security-scan"] = Job(
+        name="security-scan",
+        needs=("deploy",),
+        timeout_minutes=20,
+        permissions=(Grant(Scope.PACKAGES, Access.READ, "pull the deployed image to scan it"),),
+        env={"APP_URL": "${{ needs.deploy.outputs.app-url }}"},
+        steps=(
+            Step(
+                name="Trivy scan of the deployed image",
+                uses=pins.TRIVY,
+                with_={
+                    "scan-type": "image",
+                    "image-ref": "${{ needs.deploy.outputs.image }}",
+                    "severity": "CRITICAL,HIGH",
+                    "ignore-unfixed": True,
+                    "exit-code": "1",
+                },
+                env={
+                    "TRIVY_USERNAME": "${{ github.actor }}",
+                    "TRIVY_PASSWORD": "${{ secrets.GITHUB_TOKEN }}",
+                },
+            ),
+            run("Security headers of the running app", _SECURITY_HEADERS),
+        ),
+    )
+    jobs["security-alert"] = Job(
+        name="security-alert",
+        needs=("security-scan",),
+        if_="always() && needs.security-scan.result == 'failure'",
+        timeout_minutes=5,
+        steps=(
+            run(
+                "Security findings to Slack",
+                _SLACK,
+                {
+                    "SLACK_WEBHOOK_URL": "${{ secrets.SLACK_WEBHOOK_URL }}",
+                    "ENVIRONMENT": environment,
+                    "RUN_URL": _RUN_URL,
+                },
+            ),
+        ),
+    )
+    return Workflow(
+        name=f"Deploy to {environment}",
+        on=(_dispatch(),),
+        concurrency=_concurrency(environment),
+        jobs=jobs,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# prod
+# --------------------------------------------------------------------------------------------
+
+_RECORD_PREVIOUS = f"""\
+kind="$(tr '[:upper:]' '[:lower:]' <<<"$WORKLOAD_KIND")"
+previous="$(kubectl --namespace "$NAMESPACE" get "$kind" "$WORKLOAD_NAME" --output json \\
+  | jq --raw-output --arg name "$WORKLOAD_NAME" \\
+    '.spec.template.spec.containers[] | select(.name == $name) | .image')"
+if [[ ! "$previous" =~ {IMAGE_REF_PATTERN} ]]; then
+  echo "::error::cannot read the running image of $WORKLOAD_KIND $WORKLOAD_NAME"
+  exit 1
+fi
+echo "image=$previous" >> "$GITHUB_OUTPUT"
+"""
+
+_CHECK_PREVIOUS = f"""\
+if [[ ! "$PREVIOUS_IMAGE" =~ {IMAGE_REF_PATTERN} ]]; then
+  echo "::error::the recorded previous image is not an image reference"
+  exit 1
+fi
+"""
+
+
+def _refuse_when_disabled() -> Step:
+    return run(
+        "Refuse when deployments are switched off",
+        _REFUSE_DISABLED,
+        if_="vars.DEPLOY_ENABLED != 'true'",
+    )
+
+
+def prod_workflow(settings: StackSettings) -> Workflow:
+    """prod-deploy.yml: inert until DEPLOY_ENABLED is true; canary with health-gated promotion."""
+    environment = settings.environment.github_environment_name
+    health_path = _health_path(settings)
+    deploy = Job(
+        name="deploy",
+        if_=f"{ENABLED} && {PROD_REFS}",
+        environment=_environment(settings),
+        timeout_minutes=60,
+        env=WORKLOAD_ENV,
+        outputs={**_DEPLOY_OUTPUTS, "previous-image": "${{ steps.previous.outputs.image }}"},
+        steps=(
+            _refuse_when_disabled(),
+            validate_release(RELEASE_INPUT),
+            setup_kubectl(),
+            write_kubeconfig(),
+            kube("Record the running image", _RECORD_PREVIOUS, id="previous"),
+            set_image("${{ steps.release.outputs.image }}"),
+            wait_healthy(settings.deploy.rollout_timeout, health_path),
+            kube(
+                "Abort the canary",
+                ABORT_ROLLOUT,
+                if_="failure() && steps.set-image.outcome != 'skipped'",
+            ),
+            remove_kubeconfig(),
+        ),
+    )
+    health = Job(
+        name="health-check",
+        needs=("deploy",),
+        if_=ENABLED,
+        timeout_minutes=15,
+        env={"APP_URL": "${{ needs.deploy.outputs.app-url }}"},
+        steps=(health_check(settings.deploy.health_check_retries, health_path),),
+    )
+    rollback = Job(
+        name="rollback",
+        needs=("deploy", "health-check"),
+        if_=f"failure() && {ENABLED} && needs.deploy.outputs.previous-image != ''",
+        environment=Environment(environment),
+        timeout_minutes=30,
+        env=WORKLOAD_ENV,
+        steps=(
+            _refuse_when_disabled(),
+            run(
+                "Check the recorded image",
+                _CHECK_PREVIOUS,
+                {"PREVIOUS_IMAGE": "${{ needs.deploy.outputs.previous-image }}"},
+            ),
+            setup_kubectl(),
+            write_kubeconfig(),
+            kube("Abort the rollout", ABORT_ROLLOUT),
+            set_image("${{ needs.deploy.outputs.previous-image }}"),
+            wait_healthy(settings.deploy.rollout_timeout, health_path),
+            remove_kubeconfig(),
+        ),
+    )
+    return Workflow(
+        name=f"Deploy to {environment}",
+        header="Prepared, not activated: every job is skipped until the environment variable\n"
+        "DEPLOY_ENABLED is 'true' (cicd:deploy.enabled in the prod stack).",
+        on=(_dispatch(),),
+        concurrency=_concurrency(environment),
+        jobs={"deploy": deploy, "health-check": health, "rollback": rollback},
+    )
+
+
+WORKFLOWS: Final = {
+    Stage.DEV: dev_workflow,
+    Stage.STAGING: staging_workflow,
+    Stage.PROD: prod_workflow,
+}
+"""Deploy workflow builder of each stack; file names are config.DEPLOY_WORKFLOW_FILE."""
