@@ -1,0 +1,757 @@
+"""The guardrail rules: each passes a good resource and names the problem in a bad one.
+
+Rules are called directly with constructed resources (no Pulumi CLI); the CrossGuard wiring is
+exercised with pulumi-policy's own argument classes; the stack rules also run on the three real
+stacks through the one harness, the offline render.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.deserialize import (
+    SPECIAL_SECRET_SIG,
+    SPECIAL_SIG_KEY,
+    deserialize_properties,
+)
+from pulumi_policy.proxy import unknown_checking_proxy
+
+from policy import rules
+from policy.__main__ import PACK_NAME, POLICIES
+from policy.rules import GuardrailConfig, Resource, SecretView, Violation
+from tests.conftest import STACKS, rendered, stack_config
+
+DEFAULTS = GuardrailConfig()
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+
+
+# --------------------------------------------------------------------------------------------
+# Builders of good resources; each test breaks one thing
+# --------------------------------------------------------------------------------------------
+
+
+def good_container(name: str = "app", image: str = "ghcr.io/acme/webshop:1.4.2") -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": image,
+        "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+
+
+def workload(
+    type_token: str = DEPLOYMENT,
+    *,
+    containers: list[dict[str, Any]] | None = None,
+    init_containers: list[dict[str, Any]] | None = None,
+    pod_security: dict[str, Any] | None = None,
+) -> Resource:
+    pod: dict[str, Any] = {"containers": containers or [good_container()]}
+    if init_containers is not None:
+        pod["initContainers"] = init_containers
+    if pod_security is not None:
+        pod["securityContext"] = pod_security
+    props = {"metadata": {"name": "web"}, "spec": {"template": {"spec": pod}}}
+    return Resource(type_token, "web", props)
+
+
+def environment(name: str = "production", **changes: Any) -> Resource:
+    props: dict[str, Any] = {
+        "environment": name,
+        "reviewers": [{"teams": [43943673], "users": []}],
+        "preventSelfReview": True,
+        "canAdminsBypass": False,
+        "waitTimer": 15,
+        "deploymentBranchPolicy": {"protectedBranches": False, "customBranchPolicies": True},
+    }
+    for key, value in changes.items():
+        if value is None:
+            props.pop(key, None)
+        else:
+            props[key] = value
+    return Resource(rules.REPOSITORY_ENVIRONMENT, f"{name}-environment", props, f"urn:{name}")
+
+
+def deployment_policy(env: str, *, branch: str | None = None, tag: str | None = None) -> Resource:
+    props: dict[str, Any] = {"environment": env, "repository": "webshop"}
+    if branch is not None:
+        props["branchPattern"] = branch
+    if tag is not None:
+        props["tagPattern"] = tag
+    name = f"{env}-{branch or tag}"
+    return Resource(rules.DEPLOYMENT_POLICY, name, props, f"urn:{name}")
+
+
+def env_secret(env: str, name: str = "KUBECONFIG", value: Any = "[secret]") -> Resource:
+    props = {"environment": env, "secretName": name, "value": value, "repository": "webshop"}
+    return Resource(rules.ENVIRONMENT_SECRET, f"secret-{name.lower()}", props, f"urn:secret:{env}")
+
+
+def namespace_variable(env: str, namespace: str) -> Resource:
+    props = {"environment": env, "variableName": "NAMESPACE", "value": namespace}
+    return Resource(rules.ENVIRONMENT_VARIABLE, f"variable-namespace-{env}", props)
+
+
+def deployer_binding(namespace: str) -> Resource:
+    props = {
+        "metadata": {"name": "deployer", "namespace": namespace},
+        "roleRef": {"kind": "Role", "name": "deployer"},
+        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
+    }
+    return Resource(rules.ROLE_BINDING, "deployer", props)
+
+
+def namespace(name: str, level: str) -> Resource:
+    props = {"metadata": {"name": name, "labels": {"environment": level}}}
+    return Resource(rules.NAMESPACE, "namespace", props)
+
+
+def prod_stack(kubeconfig_env: str = "production") -> list[Resource]:
+    """A minimal prod stack as the contract describes it (section: credentials follow review)."""
+    return [
+        namespace("webshop-prod", "prod"),
+        deployer_binding("webshop-prod"),
+        environment("production"),
+        namespace_variable("production", "webshop-prod"),
+        env_secret(kubeconfig_env),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# 1: pinned images
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "ghcr.io/acme/webshop:1.4.2",
+        "registry.local:5000/webshop:2024.1",
+        "ghcr.io/acme/webshop@sha256:" + "a" * 64,
+        "ghcr.io/acme/webshop:1.4.2@sha256:" + "b" * 64,
+        rules.UNKNOWN_MARKER,
+    ],
+)
+def test_pinned_image_passes(image: str) -> None:
+    assert rules.image_problem(image) is None
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("ghcr.io/acme/webshop:latest", "uses the moving tag 'latest'"),
+        ("ghcr.io/acme/webshop:LATEST", "uses the moving tag 'latest'"),
+        ("ghcr.io/acme/webshop", "has no tag, which means latest"),
+        ("registry.local:5000/webshop", "has no tag, which means latest"),
+        ("ghcr.io/acme/webshop@sha256:123", "has a malformed digest"),
+        ("", "sets no image"),
+    ],
+)
+def test_unpinned_image_fails(image: str, problem: str) -> None:
+    assert problem in (rules.image_problem(image) or "")
+
+
+def test_pinned_images_pass_on_a_good_deployment() -> None:
+    assert rules.pinned_images(workload()) == []
+
+
+def test_pinned_images_name_the_workload_and_container() -> None:
+    bad = workload(ROLLOUT, init_containers=[good_container("migrate", "ghcr.io/acme/db:latest")])
+    assert rules.pinned_images(bad) == [
+        "Rollout 'web': init container 'migrate' image 'ghcr.io/acme/db:latest' uses the "
+        "moving tag 'latest'; pin a version tag (for example 1.4.2) or a digest (@sha256:...)"
+    ]
+
+
+def test_pinned_images_find_pods_cron_jobs_and_analysis_jobs() -> None:
+    latest = {"containers": [good_container(image="busybox")]}
+    pod = Resource("kubernetes:core/v1:Pod", "p", {"spec": latest})
+    cron = Resource(
+        "kubernetes:batch/v1:CronJob",
+        "c",
+        {"spec": {"jobTemplate": {"spec": {"template": {"spec": latest}}}}},
+    )
+    analysis = Resource(
+        "kubernetes:argoproj.io/v1alpha1:AnalysisTemplate",
+        "a",
+        {"spec": {"metrics": [{"provider": {"job": {"spec": {"template": {"spec": latest}}}}}]}},
+    )
+    for resource in (pod, cron, analysis):
+        assert len(rules.pinned_images(resource)) == 1, resource.kind
+
+
+def test_pinned_images_ignore_other_providers() -> None:
+    lookalike = workload()
+    other = Resource("aws:ecs/service:Service", "web", lookalike.props)
+    assert rules.pinned_images(other) == []
+
+
+# --------------------------------------------------------------------------------------------
+# 2: limits and the restricted security context
+# --------------------------------------------------------------------------------------------
+
+
+def test_hardened_container_passes() -> None:
+    assert rules.hardened_containers(workload()) == []
+
+
+def test_pod_level_run_as_non_root_and_seccomp_count() -> None:
+    container = good_container()
+    del container["securityContext"]["runAsNonRoot"]
+    del container["securityContext"]["seccompProfile"]
+    pod_security = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert (
+        rules.hardened_containers(workload(containers=[container], pod_security=pod_security)) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("resources", "limits", "cpu"), None, "resources.limits.cpu"),
+        (("resources", "limits", "memory"), None, "resources.limits.memory"),
+        (("securityContext", "runAsNonRoot"), False, "securityContext.runAsNonRoot: true"),
+        (
+            ("securityContext", "allowPrivilegeEscalation"),
+            None,
+            "securityContext.allowPrivilegeEscalation: false",
+        ),
+        (
+            ("securityContext", "readOnlyRootFilesystem"),
+            False,
+            "securityContext.readOnlyRootFilesystem: true",
+        ),
+        (("securityContext", "capabilities", "drop"), ["NET_RAW"], "capabilities.drop: [ALL]"),
+        (("securityContext", "capabilities", "add"), ["SYS_ADMIN"], "(has SYS_ADMIN)"),
+        (("securityContext", "privileged"), True, "securityContext.privileged: false"),
+        (
+            ("securityContext", "seccompProfile", "type"),
+            "Unconfined",
+            "seccompProfile.type: RuntimeDefault",
+        ),
+    ],
+)
+def test_container_missing_a_setting_fails(
+    path: tuple[str, ...], value: Any, expected: str
+) -> None:
+    container = good_container()
+    node = container
+    for key in path[:-1]:
+        node = node[key]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    messages = rules.hardened_containers(workload(containers=[container]))
+    assert len(messages) == 1
+    assert messages[0].startswith("Deployment 'web': container 'app' must set ")
+    assert expected in messages[0]
+
+
+def test_container_value_overrides_the_pod() -> None:
+    container = good_container()
+    container["securityContext"]["runAsNonRoot"] = False
+    messages = rules.hardened_containers(
+        workload(containers=[container], pod_security={"runAsNonRoot": True})
+    )
+    assert messages == [
+        "Deployment 'web': container 'app' must set securityContext.runAsNonRoot: true"
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# 3 + 4: RBAC
+# --------------------------------------------------------------------------------------------
+
+
+def role(type_token: str, rule: Mapping[str, Any]) -> Resource:
+    return Resource(type_token, "deployer", {"rules": [rule]})
+
+
+GOOD_RULE: dict[str, Any] = {
+    "apiGroups": ["argoproj.io"],
+    "resources": ["rollouts"],
+    "verbs": ["get", "patch", "watch"],
+}
+
+
+def test_role_with_named_verbs_passes() -> None:
+    assert rules.no_wildcard_rbac(role(ROLE, GOOD_RULE)) == []
+
+
+@pytest.mark.parametrize("key", ["verbs", "resources", "apiGroups"])
+@pytest.mark.parametrize("type_token", [ROLE, CLUSTER_ROLE])
+def test_wildcard_in_a_role_fails(type_token: str, key: str) -> None:
+    bad = role(type_token, {**GOOD_RULE, key: ["*"]})
+    kind = type_token.rsplit(":", 1)[1]
+    assert rules.no_wildcard_rbac(bad) == [
+        f"{kind} 'deployer': rules[0].{key} contains '*'; list the {key} the subject needs"
+    ]
+
+
+def test_role_binding_is_allowed() -> None:
+    assert rules.no_cluster_role_binding(deployer_binding("webshop-dev")) == []
+
+
+def test_cluster_role_binding_fails() -> None:
+    binding = Resource(CLUSTER_ROLE_BINDING, "everyone-admin", {"roleRef": {"name": "admin"}})
+    assert rules.no_cluster_role_binding(binding) == [
+        "ClusterRoleBinding 'everyone-admin': this stack must not create ClusterRoleBindings; "
+        "bind the role in the environment's namespace with a RoleBinding"
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# 5: reviewed environments, and the policy config that names them
+# --------------------------------------------------------------------------------------------
+
+
+def test_reviewed_production_environment_passes() -> None:
+    assert rules.reviewed_environment(environment("production"), DEFAULTS) == []
+
+
+def test_development_needs_no_reviewers() -> None:
+    dev = environment("development", reviewers=[], preventSelfReview=False)
+    assert rules.reviewed_environment(dev, DEFAULTS) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"reviewers": [{"teams": [], "users": []}]},
+            "required reviewers (reviewers.teams or reviewers.users)",
+        ),
+        ({"reviewers": None}, "required reviewers"),
+        ({"preventSelfReview": False}, "preventSelfReview: true"),
+        ({"canAdminsBypass": None}, "canAdminsBypass: false"),
+    ],
+)
+def test_staging_without_review_fails(changes: dict[str, Any], expected: str) -> None:
+    messages = rules.reviewed_environment(environment("staging", **changes), DEFAULTS)
+    assert len(messages) == 1
+    assert messages[0].startswith(
+        "RepositoryEnvironment 'staging-environment' (GitHub environment 'staging') must set "
+    )
+    assert expected in messages[0]
+
+
+def test_environment_names_come_from_policy_config() -> None:
+    config = GuardrailConfig.from_policy_config(
+        {"reviewedEnvironments": ["qa"], "productionEnvironments": ["prod-eu"]}
+    )
+    assert config.needs_review("qa")
+    assert config.needs_review("prod-eu")
+    assert not config.needs_review("staging")
+    unreviewed = {"reviewers": [], "preventSelfReview": False}
+    assert rules.reviewed_environment(environment("prod-eu", **unreviewed), config) != []
+    assert rules.reviewed_environment(environment("staging", **unreviewed), config) == []
+
+
+def test_policy_config_defaults_and_bad_values() -> None:
+    assert GuardrailConfig.from_policy_config({}) == DEFAULTS
+    assert DEFAULTS.reviewed_environments == {"staging", "production"}
+    assert DEFAULTS.production_environments == {"production"}
+    with pytest.raises(ValueError, match="reviewedEnvironments must be a list"):
+        GuardrailConfig.from_policy_config({"reviewedEnvironments": "staging"})
+
+
+# --------------------------------------------------------------------------------------------
+# 6: prod deploys only from main or release tags
+# --------------------------------------------------------------------------------------------
+
+
+def test_prod_from_main_and_v_tags_passes() -> None:
+    resources = [
+        environment("production"),
+        deployment_policy("production", branch="main"),
+        deployment_policy("production", tag="v*"),
+        deployment_policy("staging", branch="develop"),
+    ]
+    assert rules.prod_deploy_sources(resources, DEFAULTS) == []
+
+
+def test_prod_from_another_branch_or_tag_fails() -> None:
+    develop = deployment_policy("production", branch="develop")
+    any_tag = deployment_policy("production", tag="*")
+    assert rules.prod_deploy_sources([develop, any_tag], DEFAULTS) == [
+        Violation(
+            "RepositoryEnvironmentDeploymentPolicy 'production-develop': GitHub environment "
+            "'production' must deploy only from branch main, not branchPattern 'develop'",
+            "urn:production-develop",
+        ),
+        Violation(
+            "RepositoryEnvironmentDeploymentPolicy 'production-*': GitHub environment "
+            "'production' must deploy only from release tags starting with v (such as v*), "
+            "not tagPattern '*'",
+            "urn:production-*",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [None, {"protectedBranches": True, "customBranchPolicies": False}],
+    ids=["no branch policy", "protected branches"],
+)
+def test_prod_without_custom_branch_policies_fails(policy: dict[str, bool] | None) -> None:
+    prod = environment("production", deploymentBranchPolicy=policy)
+    assert rules.prod_deploy_sources([prod], DEFAULTS) == [
+        Violation(
+            "RepositoryEnvironment 'production-environment' (GitHub environment 'production') "
+            "must set deploymentBranchPolicy {customBranchPolicies: true, protectedBranches: "
+            "false} so that only main and release tags deploy",
+            "urn:production",
+        )
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# 7: no secret in plain text
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("view", list(SecretView))
+def test_secret_value_passes(view: SecretView) -> None:
+    assert rules.no_plaintext_secrets(env_secret("production", "SENTRY_DSN"), view) == []
+
+
+@pytest.mark.parametrize("view", list(SecretView))
+def test_plaintext_value_property_fails_in_both_views(view: SecretView) -> None:
+    secret = Resource(
+        rules.REPOSITORY_SECRET, "snyk", {"secretName": "SNYK_TOKEN", "plaintextValue": "x"}
+    )
+    assert rules.no_plaintext_secrets(secret, view) == [
+        "ActionsSecret 'snyk': plaintextValue is deprecated and must not be used; pass the "
+        "secret as value= from a config secret (pulumi config set --secret)"
+    ]
+
+
+def test_plain_value_fails_in_the_render() -> None:
+    secret = env_secret("production", "SENTRY_DSN", value="https://key@sentry.example/1")
+    assert rules.no_plaintext_secrets(secret, SecretView.MARKED) == [
+        "ActionsEnvironmentSecret 'secret-sentry_dsn': value is not a Pulumi secret; read it "
+        "with config.require_secret or wrap it in pulumi.Output.secret"
+    ]
+    # CrossGuard hands over decrypted values, so there the same input cannot be judged.
+    assert rules.no_plaintext_secrets(secret, SecretView.UNWRAPPED) == []
+
+
+def test_kubernetes_secret_data_must_be_secret_in_the_render() -> None:
+    good = Resource(rules.K8S_SECRET, "pull", {"stringData": {".dockerconfigjson": "[secret]"}})
+    whole = Resource(rules.K8S_SECRET, "pull", {"data": "[secret]"})
+    bad = Resource(rules.K8S_SECRET, "pull", {"stringData": {"token": "abc", "ok": "[secret]"}})
+    assert rules.no_plaintext_secrets(good, SecretView.MARKED) == []
+    assert rules.no_plaintext_secrets(whole, SecretView.MARKED) == []
+    assert rules.no_plaintext_secrets(bad, SecretView.MARKED) == [
+        "Secret 'pull': stringData is not a Pulumi secret; build it from config secrets "
+        "(pulumi.Output.secret) so it is encrypted in state"
+    ]
+
+
+def test_crossguard_unwraps_secrets_before_the_rules_see_them() -> None:
+    """What policy/README.md says about the real engine: a secret arrives as its plain value."""
+    wire = {
+        "value": {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": "hunter2"},
+        "secretName": "TOKEN",
+    }
+    assert deserialize_properties(wire) == {"value": "hunter2", "secretName": "TOKEN"}
+
+
+# --------------------------------------------------------------------------------------------
+# Stack rule: credentials follow the review
+# --------------------------------------------------------------------------------------------
+
+
+def test_kubeconfig_in_its_reviewed_environment_passes() -> None:
+    assert rules.credentials_follow_review(prod_stack(), DEFAULTS) == []
+
+
+def test_kubeconfig_in_another_environment_fails() -> None:
+    assert rules.credentials_follow_review(prod_stack("development"), DEFAULTS) == [
+        Violation(
+            "KUBECONFIG for namespace webshop-prod is stored in GitHub environment "
+            "'development', which is not the environment of that namespace ('production')",
+            "urn:secret:development",
+        )
+    ]
+
+
+def test_kubeconfig_as_repository_secret_fails() -> None:
+    repo_secret = Resource(
+        rules.REPOSITORY_SECRET, "kube", {"secretName": "kubeconfig", "value": "[secret]"}, "u"
+    )
+    violations = rules.credentials_follow_review([*prod_stack(), repo_secret], DEFAULTS)
+    assert violations == [
+        Violation(
+            "ActionsSecret 'kube': KUBECONFIG must not be a repository or organisation secret, "
+            "which every workflow job can read; store it as an environment secret of the "
+            "namespace's GitHub environment",
+            "u",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"reviewers": []}, "required reviewers (reviewers.teams or reviewers.users)"),
+        ({"preventSelfReview": False}, "preventSelfReview: true"),
+    ],
+)
+def test_kubeconfig_in_unreviewed_prod_environment_fails(
+    changes: dict[str, Any], expected: str
+) -> None:
+    stack = [r for r in prod_stack() if r.type != rules.REPOSITORY_ENVIRONMENT]
+    stack.append(environment("production", **changes))
+    [violation] = rules.credentials_follow_review(stack, DEFAULTS)
+    assert violation.message == (
+        "KUBECONFIG for namespace webshop-prod is readable in GitHub environment 'production' "
+        "without a review by someone else; RepositoryEnvironment 'production-environment' must "
+        f"set {expected}"
+    )
+
+
+def test_prod_namespace_label_needs_review_whatever_the_environment_is_called() -> None:
+    stack = [
+        namespace("webshop-prod", "prod"),
+        deployer_binding("webshop-prod"),
+        environment("live", reviewers=[]),
+        namespace_variable("live", "webshop-prod"),
+        env_secret("live"),
+    ]
+    [violation] = rules.credentials_follow_review(stack, DEFAULTS)
+    assert "readable in GitHub environment 'live' without a review" in violation.message
+
+
+def test_dev_kubeconfig_needs_no_review() -> None:
+    stack = [
+        namespace("webshop-dev", "dev"),
+        deployer_binding("webshop-dev"),
+        environment("development", reviewers=[], preventSelfReview=False),
+        namespace_variable("development", "webshop-dev"),
+        env_secret("development"),
+    ]
+    assert rules.credentials_follow_review(stack, DEFAULTS) == []
+
+
+def test_unclaimed_or_doubly_claimed_namespace_fails() -> None:
+    unclaimed = [r for r in prod_stack() if r.type != rules.ENVIRONMENT_VARIABLE]
+    [violation] = rules.credentials_follow_review(unclaimed, DEFAULTS)
+    assert violation.message.startswith(
+        "KUBECONFIG for namespace webshop-prod is stored in GitHub environment 'production', "
+        "but no GitHub environment claims that namespace"
+    )
+    doubly = [*prod_stack(), namespace_variable("development", "webshop-prod")]
+    messages = [v.message for v in rules.credentials_follow_review(doubly, DEFAULTS)]
+    assert messages == [
+        "namespace webshop-prod is claimed by several GitHub environments ('development', "
+        "'production') through their NAMESPACE variable; exactly one environment may deploy "
+        "to a namespace"
+    ]
+
+
+def test_kubeconfig_without_a_deployer_binding_fails() -> None:
+    stack = [r for r in prod_stack() if r.type != rules.ROLE_BINDING]
+    [violation] = rules.credentials_follow_review(stack, DEFAULTS)
+    assert "binds no ServiceAccount with a RoleBinding" in violation.message
+
+
+def test_reviewed_environment_missing_from_the_stack_fails() -> None:
+    stack = [r for r in prod_stack() if r.type != rules.REPOSITORY_ENVIRONMENT]
+    [violation] = rules.credentials_follow_review(stack, DEFAULTS)
+    assert "which this stack does not declare" in violation.message
+
+
+# --------------------------------------------------------------------------------------------
+# The CrossGuard wiring, with pulumi-policy's own argument classes
+# --------------------------------------------------------------------------------------------
+
+
+def crossguard_props(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Props as CrossGuard passes them: deserialized, behind its read-only proxies."""
+    return unknown_checking_proxy(deserialize_properties(copy.deepcopy(dict(props))))
+
+
+def options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def policy_named(name: str) -> Any:
+    [found] = [p for p in POLICIES if p.name == name]
+    return found
+
+
+def test_pack_declares_every_rule_as_mandatory() -> None:
+    assert PACK_NAME == "cicd-guardrails"
+    names = [p.name for p in POLICIES]
+    assert len(names) == len(set(names)) == 8
+    assert all(p.enforcement_level is EnforcementLevel.MANDATORY for p in POLICIES)
+    stack_policies = {p.name for p in POLICIES if isinstance(p, StackValidationPolicy)}
+    assert stack_policies == {
+        "prod-deploys-from-main-or-release-tags",
+        "credentials-follow-the-review",
+    }
+
+
+def test_resource_policy_reports_through_crossguard() -> None:
+    policy = policy_named("reviewed-github-environments")
+    assert isinstance(policy, ResourceValidationPolicy)
+    bad = environment("staging", preventSelfReview=False)
+    reported: list[tuple[str, str | None]] = []
+    args = ResourceValidationArgs(
+        bad.type, crossguard_props(bad.props), "urn:x", bad.name, options(), None, None
+    )
+    policy.validate(args, lambda message, urn: reported.append((message, urn)))
+    assert reported == [
+        (
+            "RepositoryEnvironment 'staging-environment' (GitHub environment 'staging') must "
+            "set preventSelfReview: true",
+            None,
+        )
+    ]
+    good = environment("staging")
+    args = ResourceValidationArgs(
+        good.type, crossguard_props(good.props), "urn:x", good.name, options(), None, None
+    )
+    reported.clear()
+    policy.validate(args, lambda message, urn: reported.append((message, urn)))
+    assert reported == []
+
+
+def test_container_policy_reads_crossguard_proxies() -> None:
+    policy = policy_named("hardened-containers")
+    container = good_container()
+    del container["resources"]
+    bad = workload(containers=[container])
+    reported: list[str] = []
+    args = ResourceValidationArgs(
+        bad.type, crossguard_props(bad.props), "urn:x", bad.name, options(), None, None
+    )
+    policy.validate(args, lambda message, _urn: reported.append(message))
+    assert reported == [
+        "Deployment 'web': container 'app' must set resources.limits.cpu; resources.limits.memory"
+    ]
+
+
+def test_stack_policy_reports_through_crossguard_with_the_urn() -> None:
+    policy = policy_named("credentials-follow-the-review")
+    resources = [
+        PolicyResource(
+            r.type, crossguard_props(r.props), r.urn, r.name, options(), None, None, [], {}
+        )
+        for r in prod_stack("development")
+    ]
+    reported: list[tuple[str, str | None]] = []
+    policy.validate(StackValidationArgs(resources, None), lambda m, u: reported.append((m, u)))
+    assert reported == [
+        (
+            "KUBECONFIG for namespace webshop-prod is stored in GitHub environment "
+            "'development', which is not the environment of that namespace ('production')",
+            "urn:secret:development",
+        )
+    ]
+
+
+def test_stack_policy_reads_environment_names_from_policy_config() -> None:
+    policy = policy_named("prod-deploys-from-main-or-release-tags")
+    live = deployment_policy("live", branch="develop")
+    resource = PolicyResource(
+        live.type, crossguard_props(live.props), live.urn, live.name, options(), None, None, [], {}
+    )
+    reported: list[str] = []
+    policy.validate(StackValidationArgs([resource], None), lambda m, _u: reported.append(m))
+    assert reported == []
+    config = {"productionEnvironments": ["live"]}
+    policy.validate(StackValidationArgs([resource], config), lambda m, _u: reported.append(m))
+    assert len(reported) == 1
+    assert "not branchPattern 'develop'" in reported[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The real stacks, through the offline render
+# --------------------------------------------------------------------------------------------
+
+
+def stack_resources(stack: str) -> list[Resource]:
+    """A rendered stack as the rules see it (secrets show as "[secret]")."""
+    return [Resource(r.type, r.name, r.inputs, r.urn) for r in rendered(stack).resources]
+
+
+def every_rule(resources: list[Resource]) -> list[str]:
+    messages: list[str] = []
+    for resource in resources:
+        messages += rules.pinned_images(resource)
+        messages += rules.hardened_containers(resource)
+        messages += rules.no_wildcard_rbac(resource)
+        messages += rules.no_cluster_role_binding(resource)
+        messages += rules.reviewed_environment(resource, DEFAULTS)
+        messages += rules.no_plaintext_secrets(resource, SecretView.MARKED)
+    for violation in [
+        *rules.prod_deploy_sources(resources, DEFAULTS),
+        *rules.credentials_follow_review(resources, DEFAULTS),
+    ]:
+        messages.append(violation.message)
+    return messages
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_real_stack_passes_every_rule(stack: str) -> None:
+    resources = stack_resources(stack)
+    kubeconfigs = [
+        r
+        for r in resources
+        if r.type == rules.ENVIRONMENT_SECRET and r.props.get("secretName") == rules.KUBECONFIG
+    ]
+    namespace_name = stack_config(stack)["cicd:environment"]["namespace"]
+    facts = rules.StackFacts.of(resources)
+    # The stack rule must have something to judge: one KUBECONFIG, a deployer, an owner.
+    assert len(kubeconfigs) == 1
+    assert facts.deployer_namespaces == (namespace_name,)
+    assert namespace_name in facts.namespace_owners
+    assert any(rules.pod_specs(r) for r in resources), "no workload rendered"
+    assert every_rule(resources) == []
+
+
+def test_prod_kubeconfig_stored_in_development_is_caught() -> None:
+    resources = []
+    for resource in stack_resources("prod"):
+        if resource.type == rules.ENVIRONMENT_SECRET and resource.props.get("secretName") == (
+            rules.KUBECONFIG
+        ):
+            resource = Resource(
+                resource.type,
+                resource.name,
+                {**resource.props, "environment": "development"},
+                resource.urn,
+            )
+        resources.append(resource)
+    namespace_name = stack_config("prod")["cicd:environment"]["namespace"]
+    messages = [v.message for v in rules.credentials_follow_review(resources, DEFAULTS)]
+    assert messages == [
+        f"KUBECONFIG for namespace {namespace_name} is stored in GitHub environment "
+        "'development', which is not the environment of that namespace ('production')"
+    ]
