@@ -80,8 +80,16 @@ def _render_at(ref: str, stack: str) -> tuple[dict[str, str], dict[str, Any]]:
     ``ref`` has no files and no config, so everything in it reads as added.
     """
     commit = _resolve(ref)
+    # The project may be a folder of a larger repository: archive just that folder.
+    prefix = subprocess.run(
+        ["git", "-C", str(PROJECT_DIR), "rev-parse", "--show-prefix"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    tree_ish = f"{commit}:{prefix.rstrip('/')}" if prefix else commit
     archive = subprocess.run(
-        ["git", "-C", str(PROJECT_DIR), "archive", "--format=tar", commit],
+        ["git", "-C", str(PROJECT_DIR), "archive", "--format=tar", tree_ish],
         check=True,
         capture_output=True,
     ).stdout

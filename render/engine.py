@@ -379,15 +379,16 @@ def _registration(
     parent = None
     if request.parent and request.parent != monitor.stack_urn:
         parent = {"type": _urn_type(request.parent), "name": _urn_name(request.parent)}
-    input_deps: set[str] = set()
+    # Everything the engine orders this resource after: explicit depends_on and resources whose
+    # outputs feed its inputs (the SDK sends both as one list).
+    waits_for = set(request.dependencies)
     for deps in request.propertyDependencies.values():
-        input_deps.update(deps.urns)
-    explicit = [u for u in request.dependencies if u not in input_deps]
+        waits_for.update(deps.urns)
     options = {
         "protect": bool(request.protect),
         "retain_on_delete": bool(request.retainOnDelete),
         "ignore_changes": list(request.ignoreChanges),
-        "depends_on": sorted({_urn_name(u) for u in explicit}),
+        "depends_on": sorted({_urn_name(u) for u in waits_for}),
         "delete_before_replace": bool(request.deleteBeforeReplace),
         "aliases": [a.name or a.urn for a in request.aliasSpecs] if request.aliasSpecs else [],
         "additional_secret_outputs": sorted(request.additionalSecretOutputs),

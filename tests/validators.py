@@ -88,15 +88,17 @@ def zizmor(workflows: Mapping[str, str]) -> list[str]:
     if done.returncode not in (0, 10, 11, 12, 13, 14):
         return [f"zizmor failed ({done.returncode}): {done.stderr.strip()}"]
     findings = json.loads(done.stdout or "[]")
-    return [
-        f"{f['ident']} ({f['determinations']['severity']}): {f['desc']} at "
-        + ", ".join(
-            f"{loc['symbolic']['key']['Local']['given_path']}:{loc['concrete']['location']['start_point']['row'] + 1}"
-            for loc in f["locations"]
-            if "Local" in loc["symbolic"]["key"]
-        )
-        for f in findings
-    ]
+    return [f"{f['ident']} ({f['determinations']['severity']}): {f['desc']} at {_where(f)}" for f in findings]
+
+
+def _where(finding: Mapping[str, Any]) -> str:
+    places = []
+    for loc in finding.get("locations", []):
+        local = loc.get("symbolic", {}).get("key", {}).get("Local", {})
+        path = local.get("verbatim_path") or local.get("given_path") or "?"
+        row = loc.get("concrete", {}).get("location", {}).get("start_point", {}).get("row", -1)
+        places.append(f"{Path(path).name}:{row + 1}")
+    return ", ".join(places)
 
 
 def workflow_schema(workflows: Mapping[str, str]) -> list[str]:

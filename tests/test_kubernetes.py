@@ -1,0 +1,212 @@
+"""Kubernetes side of each environment, asserted on what the offline render produces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from render.engine import SECRET, Rendered, secret_placeholder
+from render.tree import kubernetes_objects, tree
+from tests import validators
+from tests.conftest import STACKS, files, render_variant, rendered
+
+NS = {"dev": "webshop-dev", "staging": "webshop-staging", "prod": "webshop-prod"}
+VERBS = ("get", "list", "watch", "patch", "create", "update", "delete")
+
+
+def objects(result: Rendered, kind: str | None = None) -> list[dict[str, Any]]:
+    found = list(kubernetes_objects(result).values())
+    return [o for o in found if kind is None or o["kind"] == kind]
+
+
+def allowed(result: Rendered, namespace: str, api_group: str, resource: str, verb: str) -> bool:
+    """What the stack's deployer ServiceAccount may do, evaluated from its Roles and bindings."""
+    account = "webshop-deployer"
+    roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in objects(result, "Role")}
+    for binding in objects(result, "RoleBinding"):
+        bound_ns = binding["metadata"]["namespace"]
+        if bound_ns != namespace:
+            continue
+        if not any(
+            s["kind"] == "ServiceAccount" and s["name"] == account for s in binding["subjects"]
+        ):
+            continue
+        if binding["roleRef"]["kind"] != "Role":
+            return True  # a ClusterRole binding would be a finding on its own
+        role = roles[(bound_ns, binding["roleRef"]["name"])]
+        for rule in role["rules"]:
+            if (
+                api_group in rule["apiGroups"]
+                and resource in rule["resources"]
+                and verb in rule["verbs"]
+            ):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_access_matrix_deployer_only_in_own_namespace(stack: str) -> None:
+    result = rendered(stack)
+    own = NS[stack]
+    workload = ("argoproj.io", "rollouts") if stack != "dev" else ("apps", "deployments")
+    for namespace in NS.values():
+        for verb in VERBS:
+            expect_workload = namespace == own and verb in ("get", "list", "watch", "patch")
+            assert allowed(result, namespace, *workload, verb) is expect_workload, (namespace, verb)
+            expect_pods = namespace == own and verb in ("get", "list", "watch")
+            assert allowed(result, namespace, "", "pods", verb) is expect_pods, (namespace, verb)
+            assert not allowed(result, namespace, "", "secrets", verb)
+    assert allowed(result, own, "argoproj.io", "rollouts/status", "patch")  # promote / abort
+    assert not allowed(result, own, "", "pods/exec", "create")
+
+
+def test_no_wildcards_and_nothing_cluster_wide(stack: str) -> None:
+    result = rendered(stack)
+    for role in objects(result, "Role"):
+        for rule in role["rules"]:
+            for key in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule[key], role["metadata"]["name"]
+    kinds = {o["kind"] for o in objects(result)}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
+
+
+def test_people_get_view_and_edit_in_the_namespace_only() -> None:
+    prod_bindings = {b["metadata"]["name"]: b for b in objects(rendered("prod"), "RoleBinding")}
+    assert prod_bindings["people-view"]["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "view",
+    }
+    assert "people-edit" not in prod_bindings  # no human write access to prod by default
+    staging = {b["metadata"]["name"]: b for b in objects(rendered("staging"), "RoleBinding")}
+    assert [s["name"] for s in staging["people-edit"]["subjects"]] == ["webshop-sre"]
+    assert staging["people-edit"]["metadata"]["namespace"] == "webshop-staging"
+    without = render_variant("staging", {"cicd:access.operatorGroups": []})
+    assert "people-edit" not in {b["metadata"]["name"] for b in objects(without, "RoleBinding")}
+
+
+def test_namespace_labels_and_pod_security(stack: str) -> None:
+    (namespace,) = objects(rendered(stack), "Namespace")
+    labels = namespace["metadata"]["labels"]
+    level = "baseline" if stack == "dev" else "restricted"
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == level
+    assert labels["environment"] == stack
+    assert labels["app.kubernetes.io/part-of"] == "webshop"
+    assert namespace["metadata"]["name"] == NS[stack]
+
+
+def test_quota_limits_and_network_policy() -> None:
+    result = rendered("prod")
+    (quota,) = objects(result, "ResourceQuota")
+    assert quota["spec"]["hard"]["limits.cpu"] == "16"
+    assert quota["spec"]["hard"]["pods"] == "50"
+    (limits,) = objects(result, "LimitRange")
+    assert limits["spec"]["limits"][0]["default"] == {"cpu": "500m", "memory": "256Mi"}
+    policies = {p["metadata"]["name"]: p["spec"] for p in objects(result, "NetworkPolicy")}
+    assert policies["default-deny-all"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    sources = [
+        peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+        for peer in policies["allow-app-ingress"]["ingress"][0]["from"]
+    ]
+    assert sources == ["ingress-nginx", "argo-rollouts", None]  # None: pods of this namespace
+    assert {p["port"] for p in policies["allow-dns-egress"]["egress"][0]["ports"]} == {53}
+    dev_sources = objects(rendered("dev"), "NetworkPolicy")
+    dev_ingress = next(p for p in dev_sources if p["metadata"]["name"] == "allow-app-ingress")
+    assert len(dev_ingress["spec"]["ingress"][0]["from"]) == 2  # no canary controller in dev
+
+
+def pod_specs(result: Rendered) -> list[dict[str, Any]]:
+    return [
+        o["spec"]["template"]["spec"]
+        for o in objects(result)
+        if o["kind"] in {"Deployment", "Rollout"}
+    ]
+
+
+def test_pods_pass_restricted_pod_security(stack: str) -> None:
+    specs = pod_specs(rendered(stack))
+    assert len(specs) == 1
+    for spec in specs:
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["automountServiceAccountToken"] is False
+        for container in spec["containers"]:
+            ctx = container["securityContext"]
+            assert ctx["allowPrivilegeEscalation"] is False
+            assert ctx["readOnlyRootFilesystem"] is True
+            assert ctx["capabilities"] == {"drop": ["ALL"]}
+            assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert set(container["resources"]["limits"]) == {"cpu", "memory"}
+            assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        for volume in spec.get("volumes", []):
+            assert set(volume) <= {"name", "emptyDir", "configMap", "secret", "projected"}
+
+
+def test_every_core_object_passes_kubernetes_validate_strict(stack: str) -> None:
+    core = [o for o in objects(rendered(stack)) if o["kind"] not in validators.ARGO_KINDS]
+    assert core
+    assert validators.kubernetes_strict(core) == []
+
+
+def test_registry_pull_secret_and_app_service_account(stack: str) -> None:
+    result = rendered(stack)
+    accounts = {a["metadata"]["name"]: a for a in objects(result, "ServiceAccount")}
+    assert accounts["webshop"]["imagePullSecrets"] == [{"name": "webshop-registry"}]
+    assert accounts["webshop"]["automountServiceAccountToken"] is False
+    secrets = {s["metadata"]["name"]: s for s in objects(result, "Secret")}
+    assert secrets["webshop-registry"]["type"] == "kubernetes.io/dockerconfigjson"
+    assert secrets["webshop-registry"]["stringData"] == {".dockerconfigjson": SECRET}
+    assert secrets["webshop-deployer-token"]["type"] == "kubernetes.io/service-account-token"
+
+
+def _images(result: Rendered) -> list[str]:
+    return [c["image"] for spec in pod_specs(result) for c in spec["containers"]]
+
+
+def test_digest_pinning_on_and_off() -> None:
+    assert _images(rendered("prod"))[0].startswith("ghcr.io/acme/webshop@sha256:")
+    assert _images(rendered("dev")) == ["ghcr.io/acme/webshop:1.4.2"]
+    pinned = render_variant("dev", {"cicd:registry.pinDigest": True})
+    assert _images(pinned)[0].startswith("ghcr.io/acme/webshop@sha256:")
+    assert any(r.type == "pulumi:providers:docker" for r in pinned.resources)
+    assert not any(r.type == "pulumi:providers:docker" for r in rendered("dev").resources)
+
+
+def _protected(result: Rendered) -> dict[str, tuple[bool, bool]]:
+    return {
+        f"{r.type.rsplit(':', 1)[1]}/{r.name}": (r.options["protect"], r.options["retain_on_delete"])
+        for r in result.resources
+        if r.type in {"kubernetes:core/v1:Namespace", "kubernetes:core/v1:Secret"}
+        or r.type.endswith("ActionsEnvironmentSecret")
+    }
+
+
+def test_prod_namespace_and_secrets_are_protected_and_retained() -> None:
+    prod = _protected(rendered("prod"))
+    assert prod and all(flags == (True, True) for flags in prod.values()), prod
+    dev = _protected(rendered("dev"))
+    assert dev and all(flags == (False, False) for flags in dev.values()), dev
+    unprotected_prod = _protected(render_variant("prod", {"cicd:environment.protect": False}))
+    assert all(flags == (False, False) for flags in unprotected_prod.values())
+
+
+def test_kubeconfig_and_tokens_never_in_plain_text(stack: str) -> None:
+    text = "\n".join(files(stack).values())
+    assert "offline-render-sa-token" not in text  # the (mock) deployer token
+    assert "offline-render-placeholder-for" not in text  # every secure config value
+    assert "certificate-authority-data" not in text  # only inside the secret kubeconfig
+
+
+def test_registry_token_never_reaches_a_rendered_file_in_any_encoding(stack: str) -> None:
+    import base64
+
+    # A secure: value enters the program as this placeholder; it must leave it only as [secret],
+    # neither verbatim nor inside the base64 "auth" of the dockerconfigjson.
+    token = secret_placeholder("registryToken")
+    auth = base64.b64encode(f"acme-deploy-bot:{token}".encode()).decode()
+    text = "\n".join(files(stack).values())
+    assert token not in text
+    assert auth not in text
+    assert base64.b64encode(token.encode()).decode() not in text
