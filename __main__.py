@@ -17,7 +17,7 @@ from components.github_environment import (
 )
 from components.namespace import EnvironmentNamespace, EnvironmentNamespaceArgs, ResourceAmount
 from components.registry import RegistryAccess, RegistryAccessArgs
-from components.workflows import PipelineWorkflows, PipelineWorkflowsArgs
+from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflows, PipelineWorkflowsArgs
 from components.workload import (
     AnalysisArgs,
     AppWorkload,
@@ -224,10 +224,15 @@ RepositoryGuards(
     RepositoryGuardsArgs(
         repository=app.repository,
         secrets=dict(settings.secrets.pipeline),
+        variables=(
+            {"PROD_DEPLOY_ENABLED": "true" if s.deploy.enabled else "false"}
+            if env.name is config.Environment.PROD
+            else {}
+        ),
         protection=(
             BranchProtectionArgs(
                 branch=s.branch_protection.branch,
-                required_checks=(),
+                required_checks=CI_REQUIRED_CHECKS,
                 required_approvals=s.branch_protection.required_approvals,
                 require_code_owner_reviews=s.branch_protection.require_code_owner_reviews,
                 dismiss_stale_reviews=s.branch_protection.dismiss_stale_reviews,

@@ -14,7 +14,9 @@ waits until one of the required reviewers approves (and the wait timer has run).
 - ``ActionsEnvironmentVariable``s the deploy workflows read.
 
 ``RepositoryGuards`` holds what one stack owns at repository level: the shared pipeline's
-repository secrets (dev) and the protection of a branch (dev: develop; prod: main). The branch
+repository secrets (dev), the ``PROD_DEPLOY_ENABLED`` repository variable (prod; a job-level
+``if:`` cannot read environment variables, so the switch that keeps prod-deploy.yml inert must
+live at repository level) and the protection of a branch (dev: develop; prod: main). The branch
 protection is created after the workflow files (``depends_on``) because RepositoryFile commits
 straight to the default branch: on the first ``pulumi up`` the files land before the branch is
 protected, and afterwards the stack's token (a repository admin) may still commit because
@@ -181,6 +183,7 @@ class RepositoryGuardsArgs:
 
     repository: str
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    variables: Mapping[str, str] = field(default_factory=dict)
     protection: BranchProtectionArgs | None = None
     committed_files: Sequence[pulumi.Resource] = ()
 
@@ -198,6 +201,14 @@ class RepositoryGuards(pulumi.ComponentResource):
                 repository=args.repository,
                 secret_name=secret_name,
                 value=pulumi.Output.secret(value),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        for variable_name, value in sorted(args.variables.items()):
+            github.ActionsVariable(
+                f"{name}-variable-{variable_name.lower()}",
+                repository=args.repository,
+                variable_name=variable_name,
+                value=value,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         if args.protection is not None:

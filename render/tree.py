@@ -29,6 +29,7 @@ T_POLICY = GH + "repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDepl
 T_ENV_SECRET = GH + "actionsEnvironmentSecret:ActionsEnvironmentSecret"
 T_ENV_VARIABLE = GH + "actionsEnvironmentVariable:ActionsEnvironmentVariable"
 T_REPO_SECRET = GH + "actionsSecret:ActionsSecret"
+T_REPO_VARIABLE = GH + "actionsVariable:ActionsVariable"
 T_PROTECTION = GH + "branchProtection:BranchProtection"
 T_FILE = GH + "repositoryFile:RepositoryFile"
 
@@ -142,6 +143,10 @@ def github_settings(rendered: Rendered) -> dict[str, Any]:
         "repository_secrets": sorted(
             str(s.inputs["secretName"]) for s in rendered.of_type(T_REPO_SECRET)
         ),
+        "repository_variables": {
+            str(v.inputs["variableName"]): v.inputs["value"]
+            for v in rendered.of_type(T_REPO_VARIABLE)
+        },
         "branch_protection": protection,
     }
 

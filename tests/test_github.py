@@ -73,7 +73,9 @@ def test_protected_environments_cannot_deploy_without_an_approval() -> None:
 
 def test_kubeconfig_is_stored_only_in_its_own_environment(stack: str) -> None:
     result = rendered(stack)
-    kubeconfigs = [s for s in result.of_type(T_ENV_SECRET) if s.inputs["secretName"] == "KUBECONFIG"]
+    kubeconfigs = [
+        s for s in result.of_type(T_ENV_SECRET) if s.inputs["secretName"] == "KUBECONFIG"
+    ]
     assert [k.inputs["environment"] for k in kubeconfigs] == [GITHUB_ENV[stack]]
     assert kubeconfigs[0].inputs["value"] == SECRET
     assert not any(s.inputs["secretName"] == "KUBECONFIG" for s in result.of_type(T_REPO_SECRET))
@@ -87,7 +89,9 @@ def test_environment_variables_the_workflows_read(stack: str) -> None:
     assert variables["IMAGE"] == "ghcr.io/acme/webshop"
     assert variables["DEPLOY_ENABLED"] == ("false" if stack == "prod" else "true")
     on = render_variant("prod", {"cicd:deploy.enabled": True})
-    assert github_settings(on)["environments"]["production"]["variables"]["DEPLOY_ENABLED"] == "true"
+    assert (
+        github_settings(on)["environments"]["production"]["variables"]["DEPLOY_ENABLED"] == "true"
+    )
 
 
 def test_secret_rotation_outside_pulumi_is_a_switch() -> None:
@@ -156,7 +160,11 @@ def test_variables_never_hold_a_secret(stack: str) -> None:
             {"cicd:environment.variables": {"lower_case": "x"}},
             "cicd:environment.variables.lower_case must be upper case",
         ),
-        ("prod", {"cicd:approval.waitTimer": 43201}, "cicd:approval.waitTimer must be between 0 and 43200"),
+        (
+            "prod",
+            {"cicd:approval.waitTimer": 43201},
+            "cicd:approval.waitTimer must be between 0 and 43200",
+        ),
         (
             "staging",
             {"cicd:approval.protectedBranches": True, "cicd:approval.customBranchPolicies": True},

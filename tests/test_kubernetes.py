@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from render.engine import SECRET, Rendered, secret_placeholder
-from render.tree import kubernetes_objects, tree
+from render.tree import kubernetes_objects
 from tests import validators
 from tests.conftest import STACKS, files, render_variant, rendered
 
@@ -23,7 +23,9 @@ def objects(result: Rendered, kind: str | None = None) -> list[dict[str, Any]]:
 def allowed(result: Rendered, namespace: str, api_group: str, resource: str, verb: str) -> bool:
     """What the stack's deployer ServiceAccount may do, evaluated from its Roles and bindings."""
     account = "webshop-deployer"
-    roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in objects(result, "Role")}
+    roles = {
+        (r["metadata"]["namespace"], r["metadata"]["name"]): r for r in objects(result, "Role")
+    }
     for binding in objects(result, "RoleBinding"):
         bound_ns = binding["metadata"]["namespace"]
         if bound_ns != namespace:
@@ -176,7 +178,10 @@ def test_digest_pinning_on_and_off() -> None:
 
 def _protected(result: Rendered) -> dict[str, tuple[bool, bool]]:
     return {
-        f"{r.type.rsplit(':', 1)[1]}/{r.name}": (r.options["protect"], r.options["retain_on_delete"])
+        f"{r.type.rsplit(':', 1)[1]}/{r.name}": (
+            r.options["protect"],
+            r.options["retain_on_delete"],
+        )
         for r in result.resources
         if r.type in {"kubernetes:core/v1:Namespace", "kubernetes:core/v1:Secret"}
         or r.type.endswith("ActionsEnvironmentSecret")

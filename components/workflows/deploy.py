@@ -13,9 +13,10 @@ per environment, ``cancel-in-progress: false``).
 - staging: ``workflow_dispatch`` with the digest or tag as input (validated, passed via ``env:``);
   reviewers approve through the environment; then E2E, k6 performance tests and a security scan
   of the running image, with a Slack alert on findings.
-- prod: prepared, not activated. Every job is guarded by ``vars.DEPLOY_ENABLED == 'true'``, and
-  the environment jobs check it again in a step, where environment variables are certainly
-  visible. Only main or v* tags deploy (the environment's branch policy enforces it too). The
+- prod: prepared, not activated. A job-level ``if:`` is evaluated before the job enters its
+  environment, so it cannot see environment variables: every job is guarded by the repository
+  variable ``PROD_DEPLOY_ENABLED`` (owned by the prod stack, from ``cicd:deploy.enabled``), and
+  the environment jobs check the environment's own ``DEPLOY_ENABLED`` again in their first step. Only main or v* tags deploy (the environment's branch policy enforces it too). The
   previous image is recorded first (job output), the canary is watched and manual pauses are
   promoted only after health checks, a failed watch aborts the rollout at once, and a rollback
   job restores the previous image when any later check fails.
@@ -62,7 +63,8 @@ from components.workflows.model import (
 
 RELEASE_INPUT: Final = "release"
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the tests")
-ENABLED: Final = "vars.DEPLOY_ENABLED == 'true'"
+# Repository-level variable: visible to job-level if:, unlike environment variables.
+ENABLED: Final = "vars.PROD_DEPLOY_ENABLED == 'true'"
 PROD_REFS: Final = "(github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v'))"
 
 _REFUSE_DISABLED = """\
@@ -98,18 +100,19 @@ def _environment(settings: StackSettings) -> Environment:
     return Environment(settings.environment.github_environment_name, url="${{ vars.APP_URL }}")
 
 
-def _tests_job(
-    name: str, command: str, settings: StackSettings, needs: tuple[str, ...] = ("deploy",)
-) -> Job:
-    """Tests against the deployed app, from the repository, without the environment's secrets."""
+def _tests_job(name: str, command: str, settings: StackSettings, ref: str | None = None) -> Job:
+    """Tests against the deployed app, from the repository, without the environment's secrets.
+
+    ``ref`` is the commit to test from; by default the one the workflow runs for.
+    """
     return Job(
         name=name,
-        needs=needs,
+        needs=("deploy",),
         timeout_minutes=30,
         permissions=(READ_CODE,),
         env={"APP_URL": "${{ needs.deploy.outputs.app-url }}"},
         steps=(
-            checkout(),
+            checkout(ref=ref),
             # No dependency cache in a deploy workflow: nothing restored here can poison a release.
             setup_node(settings.deploy.node_version, cache=False),
             npm_command("Install dependencies", "npm ci"),
@@ -186,8 +189,12 @@ def dev_workflow(settings: StackSettings) -> Workflow:
     }
     notify_needs = ["deploy"]
     if settings.deploy.tests.integration is not None:
+        # The commit CI built, not whatever develop points at by now.
         jobs["integration-test"] = _tests_job(
-            "integration-test", settings.deploy.tests.integration, settings
+            "integration-test",
+            settings.deploy.tests.integration,
+            settings,
+            ref="${{ github.event.workflow_run.head_sha }}",
         )
         notify_needs.append("integration-test")
     tests_result = (
@@ -457,8 +464,8 @@ def prod_workflow(settings: StackSettings) -> Workflow:
     )
     return Workflow(
         name=f"Deploy to {environment}",
-        header="Prepared, not activated: every job is skipped until the environment variable\n"
-        "DEPLOY_ENABLED is 'true' (cicd:deploy.enabled in the prod stack).",
+        header="Prepared, not activated: every job is guarded by vars.PROD_DEPLOY_ENABLED == 'true'\n"
+        "(cicd:deploy.enabled of the prod stack), and the jobs in the environment check it again.",
         on=(_dispatch(),),
         concurrency=_concurrency(environment),
         jobs={"deploy": deploy, "health-check": health, "rollback": rollback},
