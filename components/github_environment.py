@@ -25,7 +25,7 @@ protected, and afterwards the stack's token (a repository admin) may still commi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -64,22 +64,13 @@ class DeploymentEnvironmentArgs:
     protect_secrets: bool = False
 
 
-def _team_id(slug_or_id: Reviewer, provider: pulumi.ProviderResource | None) -> pulumi.Output[int]:
+def _reviewer_id(
+    slug_or_id: Reviewer, lookup: Callable[[str], pulumi.Output[str]]
+) -> pulumi.Output[int]:
+    """Numeric ids are used as given (tokens that cannot read the org); slugs are looked up."""
     if isinstance(slug_or_id, int) or str(slug_or_id).isdigit():
         return pulumi.Output.from_input(int(slug_or_id))
-    found = github.get_team_output(
-        slug=str(slug_or_id), opts=pulumi.InvokeOutputOptions(provider=provider)
-    )
-    return found.id.apply(int)
-
-
-def _user_id(login_or_id: Reviewer, provider: pulumi.ProviderResource | None) -> pulumi.Output[int]:
-    if isinstance(login_or_id, int) or str(login_or_id).isdigit():
-        return pulumi.Output.from_input(int(login_or_id))
-    found = github.get_user_output(
-        username=str(login_or_id), opts=pulumi.InvokeOutputOptions(provider=provider)
-    )
-    return found.id.apply(int)
+    return lookup(str(slug_or_id)).apply(int)
 
 
 class DeploymentEnvironment(pulumi.ComponentResource):
@@ -95,12 +86,20 @@ class DeploymentEnvironment(pulumi.ComponentResource):
         provider: pulumi.ProviderResource | None = None,
     ) -> None:
         super().__init__("cicd:github:DeploymentEnvironment", name, None, opts)
+        lookup_opts = pulumi.InvokeOutputOptions(provider=provider)
+
+        def team_lookup(slug: str) -> pulumi.Output[str]:
+            return github.get_team_output(slug=slug, opts=lookup_opts).id
+
+        def user_lookup(login: str) -> pulumi.Output[str]:
+            return github.get_user_output(username=login, opts=lookup_opts).id
+
         reviewers = None
         if args.reviewer_teams or args.reviewer_users:
             reviewers = [
                 github.RepositoryEnvironmentReviewerArgs(
-                    teams=[_team_id(t, provider) for t in args.reviewer_teams],
-                    users=[_user_id(u, provider) for u in args.reviewer_users],
+                    teams=[_reviewer_id(t, team_lookup) for t in args.reviewer_teams],
+                    users=[_reviewer_id(u, user_lookup) for u in args.reviewer_users],
                 )
             ]
         self.environment = github.RepositoryEnvironment(
