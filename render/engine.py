@@ -13,7 +13,6 @@ passphrase, no backend), so it counts as set and enters the program as a secret 
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
 import logging
@@ -411,7 +410,3 @@ def _provider_name(reference: str) -> str | None:
         return None
     urn = reference.rsplit("::", 1)[0]
     return _urn_name(urn)
-
-
-def deep_copy_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(dict(config))

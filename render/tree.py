@@ -176,9 +176,4 @@ def write(files: Mapping[str, str], out_dir: Path) -> None:
         target.write_text(text)
 
 
-def assert_no_plain_secret(files: Mapping[str, str], values: list[str]) -> list[str]:
-    """Paths of files that contain any of ``values`` verbatim (used by tests and the CLI)."""
-    return [path for path, text in files.items() for v in values if v and v in text]
-
-
 __all__ = ["SECRET", "github_settings", "kubernetes_objects", "to_yaml", "tree", "write"]
