@@ -810,7 +810,7 @@ def _environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
             f"must be {wanted} in {env.name}",
             None if bp is None else bp.branch,
         )
-    if s.registry.server not in s.app.image.split("/")[0]:
+    if s.app.image.split("/")[0] != s.registry.server:
         yield Problem("app.image", f"must be in the registry {s.registry.server}", s.app.image)
     if s.app.image_tag == "latest":
         yield Problem("app.imageTag", "must pin a version, never latest", "latest")

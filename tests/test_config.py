@@ -162,6 +162,11 @@ def test_every_stack_renders(stack: str) -> None:
         ),
         (
             "dev",
+            {"cicd:app.image": "evilghcr.io/acme/webshop"},
+            "Pulumi.dev.yaml: cicd:app.image must be in the registry ghcr.io (got evilghcr.io/acme/webshop)",
+        ),
+        (
+            "dev",
             {"cicd:cluster.server": "http://k8s.local"},
             "Pulumi.dev.yaml: cicd:cluster.server must be an https:// URL (got http://k8s.local)",
         ),
