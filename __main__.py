@@ -73,13 +73,9 @@ namespace = EnvironmentNamespace(
         quota_requests=ResourceAmount(cluster.quota.requests_cpu, cluster.quota.requests_memory),
         quota_limits=ResourceAmount(cluster.quota.limits_cpu, cluster.quota.limits_memory),
         quota_pods=cluster.quota.pods,
-        default_request=ResourceAmount(
-            cluster.limit_range.default_request.cpu, cluster.limit_range.default_request.memory
-        ),
-        default_limit=ResourceAmount(
-            cluster.limit_range.default_limit.cpu, cluster.limit_range.default_limit.memory
-        ),
-        max_container=ResourceAmount(cluster.limit_range.max.cpu, cluster.limit_range.max.memory),
+        default_request=ResourceAmount.of(cluster.limit_range.default_request),
+        default_limit=ResourceAmount.of(cluster.limit_range.default_limit),
+        max_container=ResourceAmount.of(cluster.limit_range.max),
         protect=env.is_protected,
     ),
     opts=on_k8s,

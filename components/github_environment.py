@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_github as github
 
-Reviewer = str | int
+from components.config import Reviewer
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import PodSecurityLevel
+from components.config import PodSecurityLevel, ResourceAmounts
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -24,6 +24,22 @@ net = k8s.networking.v1
 class ResourceAmount:
     cpu: str
     memory: str
+
+    @classmethod
+    def of(cls, amounts: ResourceAmounts) -> ResourceAmount:
+        return cls(amounts.cpu, amounts.memory)
+
+
+def _namespace_peer(
+    namespace: str, pod_labels: dict[str, str] | None = None
+) -> net.NetworkPolicyPeerArgs:
+    """Pods of another namespace (all of them, or those with ``pod_labels``)."""
+    return net.NetworkPolicyPeerArgs(
+        namespace_selector=meta.LabelSelectorArgs(
+            match_labels={"kubernetes.io/metadata.name": namespace}
+        ),
+        pod_selector=meta.LabelSelectorArgs(match_labels=pod_labels) if pod_labels else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -159,11 +175,7 @@ class EnvironmentNamespace(pulumi.ComponentResource):
                     net.NetworkPolicyIngressRuleArgs(
                         from_=[
                             *(
-                                net.NetworkPolicyPeerArgs(
-                                    namespace_selector=meta.LabelSelectorArgs(
-                                        match_labels={"kubernetes.io/metadata.name": source}
-                                    )
-                                )
+                                _namespace_peer(source)
                                 for source in (
                                     args.ingress_namespace,
                                     *args.extra_ingress_namespaces,
@@ -185,16 +197,7 @@ class EnvironmentNamespace(pulumi.ComponentResource):
                 policy_types=["Egress"],
                 egress=[
                     net.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            net.NetworkPolicyPeerArgs(
-                                namespace_selector=meta.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                                ),
-                                pod_selector=meta.LabelSelectorArgs(
-                                    match_labels={"k8s-app": "kube-dns"}
-                                ),
-                            )
-                        ],
+                        to=[_namespace_peer("kube-system", {"k8s-app": "kube-dns"})],
                         ports=[
                             net.NetworkPolicyPortArgs(protocol="UDP", port=53),
                             net.NetworkPolicyPortArgs(protocol="TCP", port=53),

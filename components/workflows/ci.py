@@ -38,6 +38,7 @@ from components.workflows.common import (
     npm_command,
     run,
     setup_node,
+    upload_artifact,
 )
 from components.workflows.model import (
     Access,
@@ -100,15 +101,8 @@ def _test(pipeline: PipelineConfig) -> Job:
         steps=(
             *_install(pipeline),
             npm_command("Unit tests", pipeline.commands.unit_test),
-            Step(
-                name="Upload coverage",
-                uses=pins.UPLOAD_ARTIFACT,
-                with_={
-                    "name": "coverage-${{ matrix.package }}",
-                    "path": pipeline.coverage_path,
-                    "if-no-files-found": "error",
-                    "retention-days": 14,
-                },
+            upload_artifact(
+                "Upload coverage", "coverage-${{ matrix.package }}", pipeline.coverage_path, 14
             ),
         ),
     )
@@ -169,15 +163,11 @@ def _build(pipeline: PipelineConfig, image: str) -> Job:
                     "cache-to": "type=gha,mode=max",
                 },
             ),
-            Step(
-                name="Keep the image for scan and publish",
-                uses=pins.UPLOAD_ARTIFACT,
-                with_={
-                    "name": IMAGE_ARTIFACT,
-                    "path": f"${{{{ runner.temp }}}}/{IMAGE_TARBALL}",
-                    "if-no-files-found": "error",
-                    "retention-days": 1,
-                },
+            upload_artifact(
+                "Keep the image for scan and publish",
+                IMAGE_ARTIFACT,
+                f"${{{{ runner.temp }}}}/{IMAGE_TARBALL}",
+                1,
             ),
         ),
     )
@@ -338,15 +328,11 @@ def _publish(server: str, gates: tuple[str, ...]) -> Job:
                 '"${IMAGE}@${DIGEST}"',
                 env={"DIGEST": "${{ steps.push.outputs.digest }}"},
             ),
-            Step(
-                name="Hand the digest to the deploy workflow",
-                uses=pins.UPLOAD_ARTIFACT,
-                with_={
-                    "name": DIGEST_ARTIFACT,
-                    "path": f"${{{{ runner.temp }}}}/{DIGEST_FILE}",
-                    "if-no-files-found": "error",
-                    "retention-days": 30,
-                },
+            upload_artifact(
+                "Hand the digest to the deploy workflow",
+                DIGEST_ARTIFACT,
+                f"${{{{ runner.temp }}}}/{DIGEST_FILE}",
+                30,
             ),
         ),
     )

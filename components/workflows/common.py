@@ -59,6 +59,20 @@ def checkout(fetch_depth: int | None = None, ref: str | None = None) -> Step:
     return Step(name="Check out the repository", uses=pins.CHECKOUT, with_=with_)
 
 
+def upload_artifact(name: str, artifact: str, path: str, retention_days: int) -> Step:
+    """Upload ``path`` as ``artifact``; a missing file fails the step rather than passing silently."""
+    return Step(
+        name=name,
+        uses=pins.UPLOAD_ARTIFACT,
+        with_={
+            "name": artifact,
+            "path": path,
+            "if-no-files-found": "error",
+            "retention-days": retention_days,
+        },
+    )
+
+
 def setup_node(version: str, cache: bool) -> Step:
     """Node.js; the npm cache only where no release is built from it (see callers)."""
     with_: dict[str, str | int | bool] = {"node-version": version}
