@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime import config as runtime_config
@@ -80,7 +81,7 @@ class Registration:
 
 @dataclass
 class Rendered:
-    """What one stack declares: resources in registration order, outputs and warnings."""
+    """What one stack declares: resources in the order the program declares them, outputs and warnings."""
 
     stack: str
     resources: list[Registration]
@@ -315,14 +316,30 @@ def render(
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
 
+    # Registrations reach the monitor from worker threads as their inputs resolve, so their
+    # arrival order varies from run to run. A stack transformation runs inside each resource's
+    # constructor, in program order: resources.json uses that order, so two renders of the same
+    # program are byte-identical.
+    constructed: dict[tuple[str, str], int] = {}
+
+    def record_order(
+        args: pulumi.ResourceTransformationArgs,
+    ) -> pulumi.ResourceTransformationResult | None:
+        constructed.setdefault((args.type_, args.name), len(constructed))
+        return None
+
     def program() -> None:
+        pulumi.runtime.register_stack_transformation(record_order)
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
     with _program_path(project_dir):
         _sync_await(run_in_stack(program))
 
     by_urn = {req_urn(monitor, r): r for r in monitor.requests}
-    resources = [_registration(monitor, request, by_urn) for request in monitor.requests]
+    requests = sorted(
+        monitor.requests, key=lambda r: constructed.get((r.type, r.name), len(constructed))
+    )
+    resources = [_registration(monitor, request, by_urn) for request in requests]
     outputs = _plain(_to_dict(monitor.stack_outputs), by_urn) if monitor.stack_outputs else {}
     return Rendered(stack=stack, resources=resources, outputs=outputs, warnings=collect.messages)
 

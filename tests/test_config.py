@@ -233,3 +233,12 @@ def test_cli_bad_config_exits_1_and_writes_nothing(tmp_path: object) -> None:
 def test_cli_usage_errors_exit_2() -> None:
     assert _cli("nosuchstack").returncode == 2
     assert _cli().returncode == 2
+
+
+def test_render_is_deterministic() -> None:
+    """Registrations arrive from worker threads; resources.json must still be the same every time."""
+    from render.engine import render
+    from render.tree import tree
+
+    first, second = tree(render("prod")), tree(render("prod"))
+    assert first == second
