@@ -89,6 +89,13 @@ class AppIngress(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Until this component, the canary's AppWorkload created the Ingress (prod): the
+                # alias keeps that live Ingress instead of replacing it.
+                aliases=[
+                    pulumi.Alias(parent=pulumi.create_urn(args.app, "cicd:kubernetes:AppWorkload"))
+                ],
+            ),
         )
         self.register_outputs({"name": self.name, "host": args.host})
