@@ -119,9 +119,11 @@ access = EnvironmentAccess(
         access=cluster.access,
         oidc_username=(
             platform_oidc.apply(
-                lambda facts: facts["usernamePrefix"]
-                + f"repo:{settings.github_owner}/{app.repository}"
-                + f":environment:{env.github_environment_name}"
+                lambda facts: (
+                    facts["usernamePrefix"]
+                    + f"repo:{settings.github_owner}/{app.repository}"
+                    + f":environment:{env.github_environment_name}"
+                )
             )
             if platform_oidc is not None
             else None

@@ -323,12 +323,14 @@ class EnvironmentAccess(pulumi.ComponentResource):
         )
         # Cluster-scoped by API design, but about this namespace only (the binding selects it).
         policy_name = f"{args.app}-{args.environment}-deployer-image-only"
+        # A plain camelCase dict (the policy's CEL is data); hence the Any.
+        policy_spec: Any = self.deployer_username.apply(
+            lambda user: image_only_policy_spec(args.workload_kind, user)
+        )
         policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
             f"{name}-deployer-image-only",
             metadata=meta.ObjectMetaArgs(name=policy_name, labels=labels),
-            spec=self.deployer_username.apply(
-                lambda user: image_only_policy_spec(args.workload_kind, user)
-            ),
+            spec=policy_spec,
             opts=child,
         )
         k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(

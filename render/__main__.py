@@ -24,6 +24,7 @@ from typing import Any
 
 from render.diff import COMMENT_BUDGET, Report, build_report, stack_config
 from render.engine import PROJECT_DIR, Rendered, UsageError, render
+from render.stackref import StackReferenceError
 from render.tree import tree, write
 
 
@@ -183,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         for line in err.lines:
             print(line, file=sys.stderr)
+        return 1
+    except StackReferenceError as err:  # the cluster's platform stack: missing or bad config
+        print(f"render: {err}", file=sys.stderr)
         return 1
     files = tree(rendered)
     write(files, out)

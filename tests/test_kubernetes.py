@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from render.engine import SECRET, Rendered, secret_placeholder
 from render.tree import kubernetes_objects
 from tests import validators
-from tests.conftest import STACKS, files, render_variant, rendered
+from tests.conftest import files, render_variant, rendered
 
 NS = {"dev": "webshop-dev", "staging": "webshop-staging", "prod": "webshop-prod"}
 VERBS = ("get", "list", "watch", "patch", "create", "update", "delete")
