@@ -8,20 +8,27 @@ components/workflows/common.py) or a change an attacker would make as ``object``
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import os
 import re
+import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import celpy
 import pytest
+import yaml
 from celpy.adapter import json_to_cel
 
+from components.config import ClusterAccess
 from components.workflows import common
 from render.engine import Rendered
-from render.tree import github_settings, kubernetes_objects
-from tests.conftest import STACKS, render_variant, rendered
+from render.tree import github_settings, kubernetes_objects, tree
+from tests import validators
+from tests.conftest import STACKS, files, render_variant, rendered
 
 NS = {"dev": "webshop-dev", "staging": "webshop-staging", "prod": "webshop-prod"}
 KIND = {"dev": "Deployment", "staging": "Rollout", "prod": "Rollout"}
@@ -356,3 +363,76 @@ def test_github_oidc_needs_a_platform_that_trusts_github() -> None:
     # The prod cluster's platform stack does not (yet) trust GitHub's issuer.
     with pytest.raises(Exception, match=r"does not trust GitHub's OIDC issuer"):
         _oidc("prod")
+
+
+def test_github_oidc_deploy_workflows_pass_the_validators_and_ask_for_a_token() -> None:
+    from tests.test_workflows import _actionlint, repo_files, workflows_of
+
+    for stack in ("dev", "staging"):
+        rendered_files = tree(_oidc(stack))
+        workflows = workflows_of(rendered_files)
+        assert _actionlint(workflows) == []
+        assert validators.zizmor(repo_files(rendered_files)) == []
+        for text in workflows.values():
+            assert "secrets.KUBECONFIG" not in text
+        deploy_file = next(t for p, t in workflows.items() if p.endswith("-deploy.yml"))
+        jobs = yaml.safe_load(deploy_file)["jobs"]
+        assert jobs["deploy"]["permissions"].get("id-token") == "write"
+        # Only jobs that talk to the cluster get a token.
+        for name, job in jobs.items():
+            steps = [s.get("name", "") for s in job.get("steps", [])]
+            if not any("kubeconfig (GitHub OIDC)" in s for s in steps):
+                assert "id-token" not in (job.get("permissions") or {}), name
+    token_files = workflows_of(files("staging"))
+    token_jobs = yaml.safe_load(token_files[".github/workflows/stage-deploy.yml"])["jobs"]
+    assert "id-token" not in (token_jobs["deploy"].get("permissions") or {})
+
+
+def test_oidc_credential_plugin_fetches_a_token_for_the_cluster_audience(tmp_path: Path) -> None:
+    # Given the step's script, a fake GitHub token endpoint (curl) and a recording kubectl,
+    # when the step runs and kubectl then calls the plugin, the plugin asks for the cluster's
+    # audience and hands kubectl an ExecCredential with GitHub's token.
+    step = common.write_kubeconfig(ClusterAccess.GITHUB_OIDC)
+    assert step.run is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").write_text(
+        "#!/usr/bin/env bash\n"
+        'printf "%s\\n" "$@" > "$RUNNER_TEMP/curl-args"\n'
+        'echo \'{"value": "gh-oidc-jwt"}\'\n'
+    )
+    (bin_dir / "kubectl").write_text(
+        '#!/usr/bin/env bash\nprintf "%s\\n" "$*" >> "$RUNNER_TEMP/kubectl-calls"\n'
+    )
+    for tool in ("curl", "kubectl"):
+        (bin_dir / tool).chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RUNNER_TEMP": str(tmp_path),
+        "KUBECONFIG": str(tmp_path / "kubeconfig"),
+        "KUBE_SERVER": "https://k8s.example:6443",
+        "KUBE_CA_DATA": base64.b64encode(b"CA").decode(),
+        "KUBE_AUDIENCE": "https://k8s.example",
+        "NAMESPACE": "webshop-staging",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.example/?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token",
+    }
+    done = subprocess.run(["bash", "-e", "-c", step.run], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "kubectl-calls").read_text()
+    assert "--server=https://k8s.example:6443" in calls
+    assert f"--exec-command={tmp_path}/github-oidc-token" in calls
+    assert "--exec-env=KUBE_AUDIENCE=https://k8s.example" in calls
+    assert "--namespace=webshop-staging" in calls
+    assert (tmp_path / "cluster-ca.crt").read_bytes() == b"CA"
+    plugin = subprocess.run(
+        [str(tmp_path / "github-oidc-token")], env=env, capture_output=True, text=True
+    )
+    assert plugin.returncode == 0, plugin.stderr
+    credential = json.loads(plugin.stdout)
+    assert credential["kind"] == "ExecCredential"
+    assert credential["status"] == {"token": "gh-oidc-jwt"}
+    curl_args = (tmp_path / "curl-args").read_text().splitlines()
+    assert "audience=https://k8s.example" in curl_args
+    assert "Authorization: bearer runtime-token" in curl_args
+    assert "https://token.example/?api-version=2.0" in curl_args
