@@ -18,9 +18,9 @@ Canary off: a Deployment with a rolling update (maxUnavailable 0).
 Either way: recommended labels, requests and limits, liveness and readiness probes on the health
 path, a restricted security context (non-root, read-only root file system, no privilege
 escalation, all capabilities dropped, seccomp RuntimeDefault) and a PodDisruptionBudget that
-never blocks a node drain. The
-container image is set when the workload is created; afterwards the deploy workflows own it
-(``ignore_changes`` on the image), so ``pulumi up`` never rolls a release back by accident.
+never blocks a node drain. The container image is set when the workload is created; afterwards
+the deploy workflows own it (``ignore_changes`` on the image), so ``pulumi up`` never rolls a
+release back by accident.
 
 Readiness: Pulumi's Kubernetes provider has no built-in notion of a healthy Rollout, so the
 Rollout carries ``pulumi.com/waitFor: jsonpath={.status.phase}=Healthy`` (with a timeout): a
