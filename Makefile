@@ -1,11 +1,15 @@
 # Two commands a fresh clone needs:
-#   make render   offline render of the dev stack (STACK=staging|prod for the others)
+#   make render   offline render of every stack: the platform stacks (platform/: nonprod, prod)
+#                 into build/render/platform-STACK, then dev, staging, prod into
+#                 build/render/STACK (STACK=dev renders one environment stack only;
+#                 PLATFORM=nonprod one platform stack only)
 #   make test     lint, format check, type check and the whole test suite
 # Both set up what they need on first use: .venv from the pinned requirements, and the pinned npm
 # validators (package-lock.json) for the tests.
 
 PYTHON ?= python3
-STACK ?= dev
+STACKS := dev staging prod
+PLATFORM_STACKS := nonprod prod
 VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.stamp-requirements
@@ -23,7 +27,14 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 render: $(VENV_STAMP)
+ifdef STACK
 	$(PY) -m render $(STACK)
+else ifdef PLATFORM
+	$(PY) -m render --project platform $(PLATFORM)
+else
+	for stack in $(PLATFORM_STACKS); do $(PY) -m render --project platform $$stack || exit 1; done
+	for stack in $(STACKS); do $(PY) -m render $$stack || exit 1; done
+endif
 
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .

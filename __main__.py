@@ -15,6 +15,7 @@ from components.github_environment import (
     RepositoryGuards,
     RepositoryGuardsArgs,
 )
+from components.ingress import AppIngress, AppIngressArgs
 from components.namespace import EnvironmentNamespace, EnvironmentNamespaceArgs, ResourceAmount
 from components.registry import RegistryAccess, RegistryAccessArgs
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflows, PipelineWorkflowsArgs
@@ -23,8 +24,6 @@ from components.workload import (
     AppWorkload,
     CanaryArgs,
     CanaryStepArgs,
-    RolloutsController,
-    RolloutsControllerArgs,
     WorkloadArgs,
 )
 
@@ -55,6 +54,25 @@ docker_provider = (
 on_k8s = pulumi.ResourceOptions(providers=[k8s_provider])
 on_github = pulumi.ResourceOptions(providers=[github_provider])
 
+# What the cluster provides (ingress class, controllers' namespaces, OIDC trust) comes from its
+# platform stack (platform/), never repeated here.
+platform = pulumi.StackReference("platform", stack_name=cluster.platform_stack)
+oidc_mode = cluster.access is config.ClusterAccess.GITHUB_OIDC
+workload_kind = "Rollout" if s.canary.enabled else "Deployment"
+
+
+def _platform_oidc(facts: object) -> dict[str, str]:
+    if not isinstance(facts, dict):
+        raise pulumi.RunError(
+            f"{settings.stack_file}: cicd:cluster.access is githubOidc, but the platform stack "
+            f"{cluster.platform_stack} does not trust GitHub's OIDC issuer "
+            "(set cicd-platform:githubOidc.enabled there)"
+        )
+    return {str(k): str(v) for k, v in facts.items()}
+
+
+platform_oidc = platform.get_output("githubOidc").apply(_platform_oidc) if oidc_mode else None
+
 namespace = EnvironmentNamespace(
     app.name,
     EnvironmentNamespaceArgs(
@@ -64,11 +82,14 @@ namespace = EnvironmentNamespace(
         github_environment=env.github_environment_name,
         pod_security=env.pod_security_level,
         app_port=app.port,
-        ingress_namespace=cluster.ingress_namespace,
+        ingress_namespace=platform.require_output("ingressNamespace"),
         extra_ingress_namespaces=(
-            (s.canary.controller_namespace,)
-            if s.canary.enabled and s.canary.analysis.enabled
-            else ()
+            platform.require_output("monitoringNamespace"),
+            *(
+                (platform.require_output("rolloutsNamespace"),)
+                if s.canary.enabled and s.canary.analysis.enabled
+                else ()
+            ),
         ),
         quota_requests=ResourceAmount(cluster.quota.requests_cpu, cluster.quota.requests_memory),
         quota_limits=ResourceAmount(cluster.quota.limits_cpu, cluster.quota.limits_memory),
@@ -77,6 +98,7 @@ namespace = EnvironmentNamespace(
         default_limit=ResourceAmount.of(cluster.limit_range.default_limit),
         max_container=ResourceAmount.of(cluster.limit_range.max),
         protect=env.is_protected,
+        egress=s.network.egress,
     ),
     opts=on_k8s,
 )
@@ -92,6 +114,20 @@ access = EnvironmentAccess(
         viewer_groups=s.access.viewer_groups,
         operator_groups=s.access.operator_groups,
         protect=env.is_protected,
+        workload_kind=workload_kind,
+        workload_name=app.name,
+        access=cluster.access,
+        oidc_username=(
+            platform_oidc.apply(
+                lambda facts: (
+                    facts["usernamePrefix"]
+                    + f"repo:{settings.github_owner}/{app.repository}"
+                    + f":environment:{env.github_environment_name}"
+                )
+            )
+            if platform_oidc is not None
+            else None
+        ),
     ),
     opts=on_k8s,
 )
@@ -114,17 +150,19 @@ registry = RegistryAccess(
     opts=on_k8s,
 )
 
-controller = (
-    RolloutsController(
-        "argo-rollouts",
-        RolloutsControllerArgs(
-            namespace=s.canary.controller_namespace,
-            chart_version=s.canary.controller_chart_version,
-        ),
-        opts=on_k8s,
-    )
-    if s.canary.enabled and s.canary.install_controller
-    else None
+ingress = AppIngress(
+    app.name,
+    AppIngressArgs(
+        namespace=namespace.name,
+        app=app.name,
+        environment=environment,
+        host=config.ingress_host(s),
+        class_name=platform.require_output("ingressClassName"),
+        cluster_issuer=s.ingress.cluster_issuer,
+        tls_secret_name=s.ingress.tls_secret_name or f"{app.name}-tls",
+        service=app.name,
+    ),
+    opts=on_k8s,
 )
 
 analysis = s.canary.analysis
@@ -154,9 +192,7 @@ workload = AppWorkload(
                     if analysis.enabled
                     else None
                 ),
-                nginx_host=s.canary.nginx.host if s.canary.nginx else None,
-                nginx_class=s.canary.nginx.ingress_class_name if s.canary.nginx else "nginx",
-                controller=controller.release if controller else None,
+                stable_ingress=ingress if s.canary.nginx else None,
             )
             if s.canary.enabled
             else None
@@ -184,7 +220,11 @@ deployment_environment = DeploymentEnvironment(
         branches=s.approval.branches,
         tags=s.approval.tags,
         secrets={
-            "KUBECONFIG": EnvironmentSecretArgs(access.kubeconfig),
+            **(
+                {"KUBECONFIG": EnvironmentSecretArgs(access.kubeconfig)}
+                if access.kubeconfig is not None
+                else {}
+            ),
             **{
                 secret.name: EnvironmentSecretArgs(
                     settings.secrets.environment[secret.name], secret.rotate_outside_pulumi
@@ -200,6 +240,16 @@ deployment_environment = DeploymentEnvironment(
             "APP_URL": env.url,
             "IMAGE": app.image,
             "DEPLOY_ENABLED": "true" if s.deploy.enabled else "false",
+            # githubOidc: what the workflows need to build a kubeconfig around a fresh token.
+            **(
+                {
+                    "KUBE_SERVER": cluster.server,
+                    "KUBE_CA_DATA": cluster.certificate_authority_data,
+                    "KUBE_AUDIENCE": platform_oidc.apply(lambda facts: facts["audience"]),
+                }
+                if platform_oidc is not None
+                else {}
+            ),
         },
         protect_secrets=env.is_protected,
     ),

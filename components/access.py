@@ -1,20 +1,38 @@
 """Who may do what in the environment's namespace: the deploy pipeline and people.
 
-The deployer is a ServiceAccount with a namespaced Role that holds exactly the verbs the deploy
-workflows use, and nothing else:
+The deployer holds a namespaced Role with exactly what the deploy workflows use, for the one
+workload this stack deploys and only its kind (Deployment or Rollout):
 
-- set the image and watch the release: ``get, list, watch, patch`` on Rollouts (Argo) and
-  Deployments; ``patch`` on ``rollouts/status`` to promote a manual pause or abort a canary;
+- set the image and watch the release: ``get, list, watch, patch`` on that workload, by
+  ``resourceNames`` (``kubectl rollout status`` and ``kubectl get NAME`` list and watch with a
+  ``metadata.name`` field selector, which RBAC authorises against ``resourceNames``); for a
+  Rollout, ``patch`` on its ``rollouts/status`` to promote a manual pause or abort a canary;
 - read what a failed release needs to be understood: ``get, list, watch`` on ReplicaSets,
-  AnalysisRuns, Pods, ``pods/log``, Services and Events.
+  AnalysisRuns (Rollout only), Pods, ``pods/log``, Services and Events.
 
-No ``*``, no ``create``/``delete``, no Secrets, no ``pods/exec``, nothing cluster-wide. Its
-long-lived token (a ``kubernetes.io/service-account-token`` Secret, the documented way to get a
-non-expiring token for CI) becomes a complete kubeconfig, a secret Output the GitHub side stores
-as the environment's ``KUBECONFIG`` secret.
+RBAC cannot say *which fields* a ``patch`` may change, and a free patch of the pod template
+(command, volumes, service account) would let whoever holds the credential read every Secret in
+the namespace. A ValidatingAdmissionPolicy (``admissionregistration.k8s.io/v1``) closes that: for
+the deployer identity only, an update may change the containers' ``image`` and nothing else in
+the spec, labels or annotations; on ``rollouts/status`` it may only clear ``pauseConditions``
+(promote) or set ``abort: true``. Its CEL is tested offline with cel-python (tests/
+test_access.py). In a VAP ``object`` and ``oldObject`` are dynamically typed (one policy may
+match several kinds), so the CEL iterates their keys with map macros.
 
-People get the built-in ``view`` and ``edit`` ClusterRoles through RoleBindings in this namespace
-only; prod ships with no operator group, so nobody has human write access there by default.
+Who the deployer is depends on ``cicd:cluster.access``:
+
+- ``token``: a ServiceAccount whose long-lived token (a ``kubernetes.io/service-account-token``
+  Secret) becomes a kubeconfig, a secret Output stored as the GitHub environment's
+  ``KUBECONFIG`` secret;
+- ``githubOidc``: no ServiceAccount and no stored credential. The RoleBinding names the user the
+  API server maps GitHub's OIDC token to: the platform stack's username prefix followed by the
+  token's ``sub``, ``repo:OWNER/REPO:environment:NAME``. Only a job that runs in that GitHub
+  environment (after its reviewers approved) gets such a token, so the credential follows the
+  review by construction.
+
+No ``*``, no ``create``/``delete``, no Secrets, no ``pods/exec``, no cluster-wide RBAC. People
+get the built-in ``view`` and ``edit`` ClusterRoles through RoleBindings in this namespace only;
+prod ships with no operator group, so nobody has human write access there by default.
 """
 
 from __future__ import annotations
@@ -22,12 +40,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.config import ClusterAccess
 from components.namespace import recommended_labels
 
 meta = k8s.meta.v1
@@ -35,21 +54,161 @@ core = k8s.core.v1
 rbac = k8s.rbac.v1
 
 READ: Final = ("get", "list", "watch")
+WORKLOAD_VERBS: Final = (*READ, "patch")
 
-# (apiGroups, resources, verbs): the deploy workflows' whole vocabulary.
-DEPLOYER_RULES: Final[tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...]] = (
-    (("argoproj.io",), ("rollouts",), (*READ, "patch")),
-    (("argoproj.io",), ("rollouts/status",), ("patch",)),
-    (("argoproj.io",), ("analysisruns",), READ),
-    (("apps",), ("deployments",), (*READ, "patch")),
-    (("apps",), ("replicasets",), READ),
-    (("",), ("pods", "pods/log", "services", "events"), READ),
+Rule = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+"""(apiGroups, resources, verbs, resourceNames); empty resourceNames means any name."""
+
+# Where each workload kind lives, and what the deployer may patch besides the workload itself.
+WORKLOAD_API: Final = {
+    "Deployment": ("apps", "v1", "deployments", ()),
+    "Rollout": ("argoproj.io", "v1alpha1", "rollouts", ("rollouts/status",)),
+}
+
+
+def deployer_rules(workload_kind: str, workload_name: str) -> tuple[Rule, ...]:
+    """The deploy workflows' whole vocabulary, for one workload of one kind."""
+    group, _, resource, subresources = WORKLOAD_API[workload_kind]
+    name = (workload_name,)
+    rules: list[Rule] = [((group,), (resource,), WORKLOAD_VERBS, name)]
+    rules += [((group,), (sub,), ("patch",), name) for sub in subresources]
+    if workload_kind == "Rollout":
+        rules.append((("argoproj.io",), ("analysisruns",), READ, ()))
+    rules.append((("apps",), ("replicasets",), READ, ()))
+    rules.append((("",), ("pods", "pods/log", "services", "events"), READ, ()))
+    return tuple(rules)
+
+
+def _same_except(new: str, old: str, skip: Sequence[str]) -> str:
+    """CEL: the maps ``new`` and ``old`` hold the same keys and values, except the keys ``skip``."""
+    skipped = " || ".join(f"k == '{key}'" for key in skip)
+    return (
+        f"{new}.all(k, {skipped} || (k in {old} && {old}[k] == {new}[k])) && "
+        f"{old}.all(k, {skipped} || k in {new})"
+    )
+
+
+def _or_empty(path: str, key: str) -> str:
+    return f"(has({path}.{key}) ? {path}.{key} : {{}})"
+
+
+IMAGE_ONLY_VARIABLES: Final[tuple[tuple[str, str], ...]] = (
+    ("isStatus", "request.subResource == 'status'"),
+    ("newPod", "object.spec.template.spec"),
+    ("oldPod", "oldObject.spec.template.spec"),
+    (
+        "specOutsideTemplateSame",
+        _same_except("object.spec", "oldObject.spec", ("template",)),
+    ),
+    (
+        "templateOutsidePodSame",
+        _same_except("object.spec.template", "oldObject.spec.template", ("spec",)),
+    ),
+    (
+        "podOutsideContainersSame",
+        _same_except("variables.newPod", "variables.oldPod", ("containers",)),
+    ),
+    (
+        "onlyImagesChanged",
+        "variables.newPod.containers.size() == variables.oldPod.containers.size() && "
+        "variables.newPod.containers.all(c, variables.oldPod.containers.exists(o, "
+        f"o.name == c.name && {_same_except('c', 'o', ('image',))}))",
+    ),
+    (
+        "metadataSame",
+        f"{_or_empty('object.metadata', 'labels')} == {_or_empty('oldObject.metadata', 'labels')}"
+        f" && {_or_empty('object.metadata', 'annotations')} == "
+        f"{_or_empty('oldObject.metadata', 'annotations')}",
+    ),
 )
+"""Named CEL expressions (``spec.variables``), evaluated in order; later ones use earlier ones."""
+
+IMAGE_ONLY_VALIDATIONS: Final[tuple[tuple[str, str], ...]] = (
+    (
+        "variables.isStatus || (variables.specOutsideTemplateSame && "
+        "variables.templateOutsidePodSame && variables.podOutsideContainersSame)",
+        "the deployer may change only container images: the rest of the spec and pod template "
+        "(command, volumes, service account, ...) is fixed by the stack",
+    ),
+    (
+        "variables.isStatus || variables.onlyImagesChanged",
+        "the deployer may change only the image of existing containers",
+    ),
+    (
+        "variables.isStatus || variables.metadataSame",
+        "the deployer may not change labels or annotations",
+    ),
+)
+
+ROLLOUT_STATUS_VARIABLES: Final[tuple[tuple[str, str], ...]] = (
+    ("newStatus", "has(object.status) ? object.status : {}"),
+    ("oldStatus", "has(oldObject.status) ? oldObject.status : {}"),
+    ("newAbort", "'abort' in variables.newStatus ? variables.newStatus.abort : false"),
+    ("oldAbort", "'abort' in variables.oldStatus ? variables.oldStatus.abort : false"),
+)
+
+ROLLOUT_STATUS_VALIDATIONS: Final[tuple[tuple[str, str], ...]] = (
+    (
+        "!variables.isStatus || ("
+        + _same_except("variables.newStatus", "variables.oldStatus", ("pauseConditions", "abort"))
+        + ")",
+        "on rollouts/status the deployer may only promote (clear pauseConditions) or abort",
+    ),
+    (
+        "!variables.isStatus || !('pauseConditions' in variables.newStatus) || "
+        "('pauseConditions' in variables.oldStatus && "
+        "variables.newStatus.pauseConditions == variables.oldStatus.pauseConditions)",
+        "the deployer may clear pauseConditions (promote), never add or change them",
+    ),
+    (
+        "!variables.isStatus || variables.newAbort == variables.oldAbort || "
+        "variables.newAbort == true",
+        "the deployer may set abort to true, never take an abort back",
+    ),
+)
+
+
+def image_only_policy_spec(workload_kind: str, username: str) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy spec that holds ``username`` to image changes (and, for a
+    Rollout, promote/abort on its status)."""
+    group, version, resource, subresources = WORKLOAD_API[workload_kind]
+    variables = list(IMAGE_ONLY_VARIABLES)
+    validations = list(IMAGE_ONLY_VALIDATIONS)
+    if subresources:
+        variables += ROLLOUT_STATUS_VARIABLES
+        validations += ROLLOUT_STATUS_VALIDATIONS
+    quoted = username.replace("\\", "\\\\").replace("'", "\\'")
+    return {
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [
+                {
+                    "apiGroups": [group],
+                    "apiVersions": [version],
+                    "operations": ["UPDATE"],
+                    "resources": [resource, *subresources],
+                }
+            ]
+        },
+        "matchConditions": [
+            {"name": "deployer-only", "expression": f"request.userInfo.username == '{quoted}'"}
+        ],
+        "variables": [{"name": name, "expression": expr} for name, expr in variables],
+        "validations": [
+            {"expression": expr, "message": message, "reason": "Forbidden"}
+            for expr, message in validations
+        ],
+    }
 
 
 @dataclass(frozen=True)
 class EnvironmentAccessArgs:
-    """Inputs of the namespace's access rules."""
+    """Inputs of the namespace's access rules.
+
+    ``workload_kind``/``workload_name``: the one workload the deployer may touch.
+    ``oidc_username``: with ``access`` githubOidc, the user the API server maps this
+    environment's GitHub OIDC token to (prefix + sub); unused in token mode.
+    """
 
     namespace: pulumi.Input[str]
     app: str
@@ -59,6 +218,10 @@ class EnvironmentAccessArgs:
     viewer_groups: Sequence[str]
     operator_groups: Sequence[str]
     protect: bool
+    workload_kind: str
+    workload_name: str
+    access: ClusterAccess = ClusterAccess.TOKEN
+    oidc_username: pulumi.Input[str] | None = None
 
 
 def kubeconfig(
@@ -84,9 +247,12 @@ def kubeconfig(
 
 
 class EnvironmentAccess(pulumi.ComponentResource):
-    """Deployer ServiceAccount, its Role and token, and people's RoleBindings."""
+    """Deployer identity, its narrowed Role and image-only admission policy, people's bindings."""
 
-    kubeconfig: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str] | None
+    """Token mode: the deployer's kubeconfig (secret). githubOidc: None, nothing is stored."""
+    deployer_username: pulumi.Output[str]
+    """The Kubernetes username of the deployer, as admission sees it."""
     service_account_name: str
 
     def __init__(
@@ -96,6 +262,7 @@ class EnvironmentAccess(pulumi.ComponentResource):
         labels = recommended_labels(args.app, args.environment, "deploy-pipeline")
         child = pulumi.ResourceOptions(parent=self)
         self.service_account_name = f"{args.app}-deployer"
+        role_name = self.service_account_name
 
         def ns_meta(
             object_name: str, annotations: dict[str, str] | None = None
@@ -104,34 +271,109 @@ class EnvironmentAccess(pulumi.ComponentResource):
                 name=object_name, namespace=args.namespace, labels=labels, annotations=annotations
             )
 
-        account = core.ServiceAccount(
-            f"{name}-deployer",
-            metadata=ns_meta(self.service_account_name),
-            automount_service_account_token=False,
-            opts=child,
-        )
         role = rbac.Role(
             f"{name}-deployer",
-            metadata=ns_meta(self.service_account_name),
+            metadata=ns_meta(role_name),
             rules=[
-                rbac.PolicyRuleArgs(api_groups=list(groups), resources=list(res), verbs=list(verbs))
-                for groups, res, verbs in DEPLOYER_RULES
+                rbac.PolicyRuleArgs(
+                    api_groups=list(groups),
+                    resources=list(res),
+                    verbs=list(verbs),
+                    resource_names=list(names) or None,
+                )
+                for groups, res, verbs, names in deployer_rules(
+                    args.workload_kind, args.workload_name
+                )
             ],
             opts=child,
         )
+        self.kubeconfig = None
+        subject: rbac.SubjectArgs
+        binding_waits_for: list[pulumi.Resource] = [role]
+        if args.access is ClusterAccess.GITHUB_OIDC:
+            if args.oidc_username is None:
+                raise ValueError("access githubOidc needs oidc_username")
+            self.deployer_username = pulumi.Output.from_input(args.oidc_username)
+            subject = rbac.SubjectArgs(
+                kind="User", name=self.deployer_username, api_group="rbac.authorization.k8s.io"
+            )
+        else:
+            self.deployer_username = pulumi.Output.concat(
+                "system:serviceaccount:", args.namespace, ":", self.service_account_name
+            )
+            account = core.ServiceAccount(
+                f"{name}-deployer",
+                metadata=ns_meta(self.service_account_name),
+                automount_service_account_token=False,
+                opts=child,
+            )
+            binding_waits_for.append(account)
+            subject = rbac.SubjectArgs(
+                kind="ServiceAccount", name=self.service_account_name, namespace=args.namespace
+            )
+            self.kubeconfig = self._token_kubeconfig(name, args, ns_meta, account)
         rbac.RoleBinding(
             f"{name}-deployer",
-            metadata=ns_meta(self.service_account_name),
+            metadata=ns_meta(role_name),
             role_ref=rbac.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=self.service_account_name
+                api_group="rbac.authorization.k8s.io", kind="Role", name=role_name
             ),
-            subjects=[
-                rbac.SubjectArgs(
-                    kind="ServiceAccount", name=self.service_account_name, namespace=args.namespace
-                )
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, account]),
+            subjects=[subject],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=binding_waits_for),
         )
+        # Cluster-scoped by API design, but about this namespace only (the binding selects it).
+        policy_name = f"{args.app}-{args.environment}-deployer-image-only"
+        # A plain camelCase dict (the policy's CEL is data); hence the Any.
+        policy_spec: Any = self.deployer_username.apply(
+            lambda user: image_only_policy_spec(args.workload_kind, user)
+        )
+        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{name}-deployer-image-only",
+            metadata=meta.ObjectMetaArgs(name=policy_name, labels=labels),
+            spec=policy_spec,
+            opts=child,
+        )
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-deployer-image-only",
+            metadata=meta.ObjectMetaArgs(name=policy_name, labels=labels),
+            spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgs(
+                policy_name=policy_name,
+                validation_actions=["Deny"],
+                match_resources=k8s.admissionregistration.v1.MatchResourcesArgs(
+                    namespace_selector=meta.LabelSelectorArgs(
+                        match_labels={"kubernetes.io/metadata.name": args.namespace}
+                    )
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        for people_role, groups in (("view", args.viewer_groups), ("edit", args.operator_groups)):
+            if not groups:
+                continue
+            rbac.RoleBinding(
+                f"{name}-people-{people_role}",
+                metadata=ns_meta(f"people-{people_role}"),
+                role_ref=rbac.RoleRefArgs(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=people_role
+                ),
+                subjects=[
+                    rbac.SubjectArgs(
+                        kind="Group", name=group, api_group="rbac.authorization.k8s.io"
+                    )
+                    for group in groups
+                ],
+                opts=child,
+            )
+        self.register_outputs({"deployer": self.deployer_username})
+
+    def _token_kubeconfig(
+        self,
+        name: str,
+        args: EnvironmentAccessArgs,
+        ns_meta: Any,
+        account: core.ServiceAccount,
+    ) -> pulumi.Output[str]:
+        """Token mode: the ServiceAccount's long-lived token, as a kubeconfig (secret)."""
         token_secret = core.Secret(
             f"{name}-deployer-token",
             metadata=ns_meta(
@@ -149,7 +391,7 @@ class EnvironmentAccess(pulumi.ComponentResource):
             ),
         )
         cluster_name = f"{args.app}-{args.environment}"
-        self.kubeconfig = pulumi.Output.secret(
+        return pulumi.Output.secret(
             pulumi.Output.all(token_secret.data, args.namespace).apply(
                 lambda parts: kubeconfig(
                     cluster_name,
@@ -161,21 +403,3 @@ class EnvironmentAccess(pulumi.ComponentResource):
                 )
             )
         )
-        for role_name, groups in (("view", args.viewer_groups), ("edit", args.operator_groups)):
-            if not groups:
-                continue
-            rbac.RoleBinding(
-                f"{name}-people-{role_name}",
-                metadata=ns_meta(f"people-{role_name}"),
-                role_ref=rbac.RoleRefArgs(
-                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role_name
-                ),
-                subjects=[
-                    rbac.SubjectArgs(
-                        kind="Group", name=group, api_group="rbac.authorization.k8s.io"
-                    )
-                    for group in groups
-                ],
-                opts=child,
-            )
-        self.register_outputs({"serviceAccount": self.service_account_name})

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Final
+from urllib.parse import urlsplit
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -186,6 +188,23 @@ ConfigKey = Annotated[
 ]
 
 
+_HOST = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+HostName = Annotated[str, AfterValidator(_matches(_HOST, "must be a host name"))]
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(
+            "must be a CIDR block such as 10.20.0.0/16 (host bits zero) or 2001:db8::/32"
+        ) from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
 class _Model(BaseModel):
     """Base for every section: frozen, camelCase keys in YAML, unknown keys rejected."""
 
@@ -222,6 +241,13 @@ class PodSecurityLevel(StrEnum):
     PRIVILEGED = "privileged"
     BASELINE = "baseline"
     RESTRICTED = "restricted"
+
+
+class ClusterAccess(StrEnum):
+    """How the deploy workflows authenticate to the cluster (``cicd:cluster.access``)."""
+
+    TOKEN = "token"
+    GITHUB_OIDC = "githubOidc"
 
 
 DEFAULT_GITHUB_ENVIRONMENT: Final = {
@@ -394,9 +420,25 @@ class ClusterConfig(_Model):
     certificate_authority_data: Annotated[str, AfterValidator(_base64)] = Field(
         description="Base64 CA bundle of the API server (public; not a secret)."
     )
-    ingress_namespace: DnsLabel = Field(
-        default="ingress-nginx",
-        description="Namespace of the ingress controller allowed to reach the app.",
+    platform_stack: Annotated[
+        str,
+        AfterValidator(
+            _matches(
+                re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"),
+                "must be a fully qualified stack name ORG/PROJECT/STACK, "
+                "such as acme/cicd-platform/nonprod",
+            )
+        ),
+    ] = Field(
+        description="The platform stack of this cluster (platform/ project), read through a "
+        "StackReference: ingress class and namespace, Argo Rollouts and monitoring namespaces, "
+        "GitHub OIDC trust. Never repeated here."
+    )
+    access: ClusterAccess = Field(
+        default=ClusterAccess.TOKEN,
+        description="How the deploy workflows authenticate: token (a ServiceAccount token in "
+        "the environment's KUBECONFIG secret) or githubOidc (a short-lived GitHub OIDC token "
+        "per run, trusted by the API server; no stored credential). Default token.",
     )
     quota: QuotaConfig = Field(default=QuotaConfig(), description="Namespace ResourceQuota.")
     limit_range: LimitRangeConfig = Field(
@@ -504,14 +546,10 @@ class AnalysisConfig(_Model):
 class NginxRoutingConfig(_Model):
     """Exact traffic split through the NGINX ingress controller."""
 
-    host: Annotated[
-        str,
-        AfterValidator(
-            _matches(re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"), "must be a host name")
-        ),
-    ] = Field(description="Host the stack's Ingress serves; Argo Rollouts splits its traffic.")
-    ingress_class_name: DnsLabel = Field(
-        default="nginx", description="IngressClass of the NGINX controller. Default nginx."
+    host: HostName | None = Field(
+        default=None,
+        description="Deprecated: the split uses the stack's one Ingress (cicd:ingress.host). "
+        "When set it must equal that host.",
     )
 
 
@@ -528,14 +566,8 @@ class CanaryConfig(_Model):
     )
     install_controller: bool = Field(
         default=False,
-        description="Install the Argo Rollouts controller (Helm) from this stack; one stack "
-        "per cluster.",
-    )
-    controller_namespace: DnsLabel = Field(
-        default="argo-rollouts", description="Namespace of the controller."
-    )
-    controller_chart_version: str = Field(
-        default="2.40.5", description="argo-rollouts Helm chart version."
+        description="Removed: the Argo Rollouts controller is cluster-scoped and installed by "
+        "the platform project (platform/Pulumi.<cluster>.yaml). Must be false.",
     )
 
 
@@ -634,6 +666,69 @@ class BranchProtectionConfig(_Model):
     dismiss_stale_reviews: bool = Field(default=True, description="New commits dismiss approvals.")
 
 
+class IngressConfig(_Model):
+    """The environment's one Ingress, with TLS from cert-manager (``cicd:ingress``).
+
+    The IngressClass and the controller's namespace come from the platform stack. A canary with
+    ``canary.nginx`` splits traffic on this same Ingress.
+    """
+
+    host: HostName | None = Field(
+        default=None,
+        description="Host the Ingress serves. Default the host of environment.url, so the "
+        "health checks and E2E tests reach what the stack exposes.",
+    )
+    cluster_issuer: DnsLabel = Field(
+        description="cert-manager ClusterIssuer that issues the TLS certificate "
+        "(annotation cert-manager.io/cluster-issuer)."
+    )
+    tls_secret_name: DnsLabel | None = Field(
+        default=None,
+        description="Secret cert-manager writes the certificate to. Default <app.name>-tls.",
+    )
+
+
+class Protocol(StrEnum):
+    """Transport protocol of a NetworkPolicy port."""
+
+    TCP = "TCP"
+    UDP = "UDP"
+
+
+class EgressPort(_Model):
+    """One destination port of an egress rule."""
+
+    port: Port = Field(description="Destination port (1..65535).")
+    protocol: Protocol = Field(default=Protocol.TCP, description="TCP or UDP. Default TCP.")
+
+
+class EgressRule(_Model):
+    """Where the app may connect to besides DNS: CIDR blocks and/or namespaces, on given ports."""
+
+    name: ShortDnsLabel = Field(
+        description="Names the NetworkPolicy allow-egress-<name>, such as database."
+    )
+    cidrs: tuple[Cidr, ...] = Field(
+        default=(), description="Destination CIDR blocks (outside the cluster: a database, an API)."
+    )
+    namespaces: tuple[DnsLabel, ...] = Field(
+        default=(), description="Destination namespaces in the cluster (all their pods)."
+    )
+    ports: tuple[EgressPort, ...] = Field(
+        description="Destination ports; at least one, so a rule never opens every port."
+    )
+
+
+class NetworkConfig(_Model):
+    """Network policy additions to the namespace's default deny (``cicd:network``)."""
+
+    egress: tuple[EgressRule, ...] = Field(
+        default=(),
+        description="Egress allow-list of the app's pods, one NetworkPolicy per entry. "
+        "Default none: only DNS.",
+    )
+
+
 # Secret keys: declared in Pulumi.yaml, read with get_secret, never part of a section object.
 REGISTRY_TOKEN_KEY: Final = "registryToken"
 PIPELINE_SECRET_KEYS: Final = {
@@ -654,6 +749,8 @@ SECTIONS: Final = (
     "pipeline",
     "deploy",
     "branchProtection",
+    "ingress",
+    "network",
 )
 
 
@@ -670,6 +767,8 @@ class StackSettings(_Model):
     pipeline: PipelineConfig | None = None
     deploy: DeployConfig
     branch_protection: BranchProtectionConfig | None = None
+    ingress: IngressConfig
+    network: NetworkConfig = NetworkConfig()
 
 
 @dataclass(frozen=True)
@@ -696,6 +795,39 @@ class Settings:
 # --------------------------------------------------------------------------------------------
 # Cross-field rules: each yields Problems with explicit paths.
 # --------------------------------------------------------------------------------------------
+
+
+def ingress_host(s: StackSettings) -> str:
+    """The host of the environment's Ingress: ``ingress.host``, else the host of its URL."""
+    return s.ingress.host or str(urlsplit(s.environment.url).hostname)
+
+
+def _cluster_side_rules(s: StackSettings) -> Iterable[Problem]:
+    """Ingress, egress and what moved to the platform project."""
+    if s.canary.install_controller:
+        yield Problem(
+            "canary.installController",
+            "must be false: the Argo Rollouts controller is installed by the platform project "
+            "(platform/Pulumi.<cluster>.yaml); see the README's migration steps",
+            "true",
+        )
+    nginx = s.canary.nginx
+    if nginx is not None and nginx.host is not None and nginx.host != ingress_host(s):
+        yield Problem(
+            "canary.nginx.host",
+            f"must equal the Ingress host {ingress_host(s)}: the canary splits the stack's "
+            "one Ingress",
+            nginx.host,
+        )
+    names = [rule.name for rule in s.network.egress]
+    for index, rule in enumerate(s.network.egress):
+        path = f"network.egress[{index}]"
+        if rule.name in names[:index]:
+            yield Problem(f"{path}.name", "must be unique", rule.name)
+        if not (rule.cidrs or rule.namespaces):
+            yield Problem(path, "must name at least one destination in cidrs or namespaces")
+        if not rule.ports:
+            yield Problem(f"{path}.ports", "must list at least one port")
 
 
 def _canary_rules(s: StackSettings) -> Iterable[Problem]:
@@ -908,6 +1040,7 @@ def parse_sections(
         *_environment_rules(settings, stack),
         *_approval_rules(settings),
         *_canary_rules(settings),
+        *_cluster_side_rules(settings),
     ]
     return settings, problems
 
@@ -1031,3 +1164,188 @@ def _all_config_keys() -> set[str]:
     keys = set(runtime_config.CONFIG.get())
     keys |= set(runtime_config.get_config_env())
     return keys
+
+
+# --------------------------------------------------------------------------------------------
+# The platform project (platform/): what is cluster-scoped, one stack per cluster
+# --------------------------------------------------------------------------------------------
+
+PLATFORM_NAMESPACE: Final = "cicd-platform"
+"""Config namespace (and project name) of the platform project: ``cicd-platform:rollouts``."""
+
+GITHUB_OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
+"""The issuer of the ID tokens GitHub Actions jobs request (``id-token: write``)."""
+
+
+class PlatformClusterConfig(_Model):
+    """What the environments expect of their cluster (``cicd-platform:cluster``).
+
+    The ingress controller and the monitoring stack are installed by the cluster's admins; the
+    platform stack records where they are, and the environment stacks read it from here.
+    """
+
+    name: DnsLabel = Field(description="The cluster, as the stack: nonprod or prod.")
+    kube_context: str | None = Field(
+        default=None, description="kubeconfig context Pulumi uses; null means the current one."
+    )
+    ingress_class_name: DnsLabel = Field(
+        default="nginx", description="IngressClass of the NGINX ingress controller. Default nginx."
+    )
+    ingress_namespace: DnsLabel = Field(
+        default="ingress-nginx",
+        description="Namespace of the ingress controller (allowed to reach apps). "
+        "Default ingress-nginx.",
+    )
+    monitoring_namespace: DnsLabel = Field(
+        default="monitoring",
+        description="Namespace of Prometheus (allowed to scrape apps). Default monitoring.",
+    )
+
+
+class RolloutsControllerConfig(_Model):
+    """The Argo Rollouts controller (``cicd-platform:rollouts``)."""
+
+    namespace: DnsLabel = Field(
+        default="argo-rollouts", description="Namespace of the controller. Default argo-rollouts."
+    )
+    chart_version: str = Field(
+        default="2.40.5", description="argo-rollouts Helm chart version. Default 2.40.5."
+    )
+
+
+class PolicyControllerConfig(_Model):
+    """The sigstore policy-controller (``cicd-platform:policyController``).
+
+    Chosen over Kyverno because its ClusterImagePolicy verifies exactly the keyless cosign
+    identity CI signs with (issuer + subject of the Fulcio certificate). The per-environment
+    ClusterImagePolicy objects belong to the environment stacks.
+    """
+
+    enabled: bool = Field(default=True, description="Install it. Default true.")
+    namespace: DnsLabel = Field(
+        default="cosign-system", description="Namespace of the webhook. Default cosign-system."
+    )
+    chart_version: str = Field(
+        default="0.6.5", description="sigstore policy-controller Helm chart version."
+    )
+
+
+class GithubOidcConfig(_Model):
+    """Trust in GitHub's OIDC issuer (``cicd-platform:githubOidc``), for ``cluster.access:
+    githubOidc`` in the environment stacks. Rendered as a structured authentication
+    configuration (``apiserver.config.k8s.io/v1`` AuthenticationConfiguration) that the cluster
+    admin applies to the API server, or maps onto the managed cluster's OIDC provider.
+    """
+
+    enabled: bool = Field(default=False, description="Trust GitHub's OIDC issuer. Default false.")
+    audience: (
+        Annotated[
+            str,
+            AfterValidator(
+                _matches(re.compile(r"^[A-Za-z0-9:/._-]{1,200}$"), "must be an audience")
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="The aud the API server accepts and workflows request, unique per cluster "
+        "(a token for one cluster is useless on another). Required when enabled.",
+    )
+    username_prefix: Annotated[
+        str,
+        AfterValidator(_matches(re.compile(r"^[a-z0-9-]+:$"), "must end with ':', e.g. github:")),
+    ] = Field(
+        default="github:",
+        description="Claim-mapping prefix of the username (the token's sub), so that a GitHub "
+        "identity can never collide with another issuer's. Default github:.",
+    )
+    repositories: tuple[
+        Annotated[
+            str,
+            AfterValidator(
+                _matches(re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"), "must be OWNER/REPO")
+            ),
+        ],
+        ...,
+    ] = Field(
+        default=(),
+        description="Repositories whose tokens the cluster accepts at all (claim validation on "
+        "the repository claim). Required when enabled.",
+    )
+
+
+PLATFORM_SECTIONS: Final = ("cluster", "rollouts", "policyController", "githubOidc")
+
+
+class PlatformSettings(_Model):
+    """All sections of one platform stack."""
+
+    cluster: PlatformClusterConfig
+    rollouts: RolloutsControllerConfig = RolloutsControllerConfig()
+    policy_controller: PolicyControllerConfig = PolicyControllerConfig()
+    github_oidc: GithubOidcConfig = GithubOidcConfig()
+
+
+def parse_platform(
+    raw: Mapping[str, Any], stack: str
+) -> tuple[PlatformSettings | None, list[Problem]]:
+    """Validate a platform stack's sections; problems name ``cicd-platform:`` paths."""
+    try:
+        settings = PlatformSettings.model_validate(dict(raw))
+    except ValidationError as err:
+        return None, [
+            Problem(p.path, p.message, p.got, PLATFORM_NAMESPACE) for p in _problems_from(err)
+        ]
+    problems: list[Problem] = []
+    if settings.cluster.name != stack:
+        problems.append(
+            Problem(
+                "cluster.name",
+                f"must match the stack name '{stack}'",
+                settings.cluster.name,
+                PLATFORM_NAMESPACE,
+            )
+        )
+    oidc = settings.github_oidc
+    if oidc.enabled and oidc.audience is None:
+        problems.append(
+            Problem("githubOidc.audience", "is required when enabled", None, PLATFORM_NAMESPACE)
+        )
+    if oidc.enabled and not oidc.repositories:
+        problems.append(
+            Problem(
+                "githubOidc.repositories",
+                "must list at least one OWNER/REPO when enabled",
+                None,
+                PLATFORM_NAMESPACE,
+            )
+        )
+    return settings, problems
+
+
+def load_platform() -> PlatformSettings:
+    """Read and validate the current platform stack's config; raise ConfigError on problems."""
+    stack = pulumi.get_stack()
+    stack_file = f"Pulumi.{stack}.yaml"
+    cfg = pulumi.Config(PLATFORM_NAMESPACE)
+    problems: list[Problem] = []
+    raw: dict[str, Any] = {}
+    for section in PLATFORM_SECTIONS:
+        try:
+            value = cfg.get_object(section)
+        except pulumi.ConfigTypeError:
+            problems.append(
+                Problem(section, "must be a mapping", "a non-object value", PLATFORM_NAMESPACE)
+            )
+            continue
+        if value not in (None, {}):
+            raw[section] = value
+    for full_key in sorted(_all_config_keys()):
+        namespace, _, key = full_key.partition(":")
+        if namespace == PLATFORM_NAMESPACE and key not in PLATFORM_SECTIONS:
+            problems.append(Problem(key, "is not a known setting", None, PLATFORM_NAMESPACE))
+    settings, section_problems = parse_platform(raw, stack)
+    problems.extend(section_problems)
+    if problems or settings is None:
+        raise ConfigError(stack_file, problems)
+    return settings

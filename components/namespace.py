@@ -1,9 +1,10 @@
 """The environment's namespace: labels, pod security, quota, limits and network policy.
 
 Network policy is default-deny for ingress and egress; the allows are exactly what the app
-needs: ingress to the app port from the ingress controller's namespace and from pods of the same
-namespace, and DNS egress to kube-system. Anything else (a database, an external API) is an
-explicit addition, so a compromised pod cannot reach the rest of the cluster by default.
+needs: ingress to the app port from the ingress controller's namespace, the monitoring namespace
+and pods of the same namespace, and DNS egress to kube-system. Anything else (a database, an
+external API) is an explicit entry of ``cicd:network.egress``, so a compromised pod cannot reach
+the rest of the cluster, or the internet, by default.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import PodSecurityLevel, ResourceAmounts
+from components.config import EgressRule, PodSecurityLevel, ResourceAmounts
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -31,7 +32,7 @@ class ResourceAmount:
 
 
 def _namespace_peer(
-    namespace: str, pod_labels: dict[str, str] | None = None
+    namespace: pulumi.Input[str], pod_labels: dict[str, str] | None = None
 ) -> net.NetworkPolicyPeerArgs:
     """Pods of another namespace (all of them, or those with ``pod_labels``)."""
     return net.NetworkPolicyPeerArgs(
@@ -46,8 +47,12 @@ def _namespace_peer(
 class EnvironmentNamespaceArgs:
     """Inputs of an environment namespace.
 
-    ``extra_ingress_namespaces`` may also reach the app port: the Argo Rollouts controller's
-    namespace when canary analysis probes the app from there.
+    ``ingress_namespace`` (the ingress controller's) and ``extra_ingress_namespaces`` may reach
+    the app port: the monitoring namespace (Prometheus scrapes the app) and the Argo Rollouts
+    controller's namespace when canary analysis probes the app from there. All three are facts
+    of the platform stack, so they arrive as Outputs of its StackReference.
+    ``egress`` is the config's allow-list: one NetworkPolicy per entry, for the app's pods only,
+    to the listed CIDR blocks and/or namespaces on the listed ports, and nothing else.
     ``protect`` marks the namespace and its quota protected and retained on delete: a mistaken
     ``pulumi destroy`` or a rename then leaves the live namespace (and every object in it) alone.
     """
@@ -58,8 +63,8 @@ class EnvironmentNamespaceArgs:
     github_environment: str
     pod_security: PodSecurityLevel
     app_port: int
-    ingress_namespace: str
-    extra_ingress_namespaces: tuple[str, ...]
+    ingress_namespace: pulumi.Input[str]
+    extra_ingress_namespaces: tuple[pulumi.Input[str], ...]
     quota_requests: ResourceAmount
     quota_limits: ResourceAmount
     quota_pods: int
@@ -67,6 +72,7 @@ class EnvironmentNamespaceArgs:
     default_limit: ResourceAmount
     max_container: ResourceAmount
     protect: bool
+    egress: tuple[EgressRule, ...] = ()
 
 
 def recommended_labels(app: str, environment: str, component: str | None = None) -> dict[str, str]:
@@ -207,4 +213,31 @@ class EnvironmentNamespace(pulumi.ComponentResource):
             ),
             opts=in_ns,
         )
+        for rule in args.egress:
+            net.NetworkPolicy(
+                f"{name}-allow-egress-{rule.name}",
+                metadata=ns_meta(f"allow-egress-{rule.name}"),
+                spec=net.NetworkPolicySpecArgs(
+                    pod_selector=app_pods,
+                    policy_types=["Egress"],
+                    egress=[
+                        net.NetworkPolicyEgressRuleArgs(
+                            to=[
+                                *(
+                                    net.NetworkPolicyPeerArgs(ip_block=net.IPBlockArgs(cidr=cidr))
+                                    for cidr in rule.cidrs
+                                ),
+                                *(_namespace_peer(namespace) for namespace in rule.namespaces),
+                            ],
+                            ports=[
+                                net.NetworkPolicyPortArgs(
+                                    protocol=port.protocol.value, port=port.port
+                                )
+                                for port in rule.ports
+                            ],
+                        )
+                    ],
+                ),
+                opts=in_ns,
+            )
         self.register_outputs({"name": self.name})

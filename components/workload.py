@@ -9,15 +9,18 @@ canary's requests. When a metric fails more than ``failureLimit`` times the anal
 Rollout aborts on its own and all traffic goes back to the stable ReplicaSet.
 
 Without traffic routing, Argo Rollouts approximates weights by pod counts; with ``canary.nginx``
-it creates a canary Ingress next to the stack's stable Ingress and splits traffic exactly.
+it splits traffic exactly on the environment's one Ingress (components/ingress.py), through a
+canary copy of it that it manages. The controller itself is cluster-scoped: the platform project
+installs it (components/platform.py).
 
 Canary off: a Deployment with a rolling update (maxUnavailable 0).
 
 Either way: recommended labels, requests and limits, liveness and readiness probes on the health
 path, a restricted security context (non-root, read-only root file system, no privilege
-escalation, all capabilities dropped, seccomp RuntimeDefault) and a PodDisruptionBudget. The
-container image is set when the workload is created; afterwards the deploy workflows own it
-(``ignore_changes`` on the image), so ``pulumi up`` never rolls a release back by accident.
+escalation, all capabilities dropped, seccomp RuntimeDefault) and a PodDisruptionBudget that
+never blocks a node drain. The container image is set when the workload is created; afterwards
+the deploy workflows own it (``ignore_changes`` on the image), so ``pulumi up`` never rolls a
+release back by accident.
 
 Readiness: Pulumi's Kubernetes provider has no built-in notion of a healthy Rollout, so the
 Rollout carries ``pulumi.com/waitFor: jsonpath={.status.phase}=Healthy`` (with a timeout): a
@@ -34,13 +37,13 @@ from typing import Any, Final
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.ingress import AppIngress
 from components.namespace import recommended_labels
 
 meta = k8s.meta.v1
 core = k8s.core.v1
 
 ARGO_API: Final = "argoproj.io/v1alpha1"
-ARGO_CHART_REPO: Final = "https://argoproj.github.io/argo-helm"
 IMAGE_PATH: Final = "spec.template.spec.containers[0].image"
 WAIT_SECONDS: Final = 900
 
@@ -65,11 +68,8 @@ class CanaryArgs:
 
     steps: Sequence[CanaryStepArgs]
     analysis: AnalysisArgs | None
-    nginx_host: str | None
-    nginx_class: str
-    controller: pulumi.Resource | None = (
-        None  # Helm release to wait for, when this stack installs it
-    )
+    stable_ingress: AppIngress | None
+    """The environment's Ingress, split by NGINX traffic routing; None: weights by pod count."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def analysis_metrics(analysis: AnalysisArgs, health_path: str) -> list[dict[str,
 
 
 class AppWorkload(pulumi.ComponentResource):
-    """Rollout (canary) or Deployment, its Services, analysis, PDB and optional Ingress."""
+    """Rollout (canary) or Deployment, its Services, analysis and PDB."""
 
     workload_kind: str
     workload_name: str
@@ -246,40 +246,11 @@ class AppWorkload(pulumi.ComponentResource):
                 "abortScaleDownDelaySeconds": 30,
             }
             depends: list[pulumi.Resource] = [stable, canary_service]
-            if canary.controller is not None:
-                depends.append(canary.controller)
-            if canary.nginx_host:
-                spec = {
-                    "ingressClassName": canary.nginx_class,
-                    "rules": [
-                        {
-                            "host": canary.nginx_host,
-                            "http": {
-                                "paths": [
-                                    {
-                                        "path": "/",
-                                        "pathType": "Prefix",
-                                        "backend": {
-                                            "service": {
-                                                "name": args.app,
-                                                "port": {"name": "http"},
-                                            }
-                                        },
-                                    }
-                                ]
-                            },
-                        }
-                    ],
+            if canary.stable_ingress is not None:
+                depends.append(canary.stable_ingress.ingress)
+                strategy["trafficRouting"] = {
+                    "nginx": {"stableIngress": canary.stable_ingress.name}
                 }
-                ingress = k8s.networking.v1.Ingress(
-                    f"{name}-ingress",
-                    metadata=meta_of(args.app),
-                    spec=spec,
-                    # Argo Rollouts rewrites the backend to the stable Service it manages.
-                    opts=pulumi.ResourceOptions(parent=self, ignore_changes=["spec.rules"]),
-                )
-                depends.append(ingress)
-                strategy["trafficRouting"] = {"nginx": {"stableIngress": args.app}}
             if canary.analysis is not None and args.health_path:
                 template_name = f"{args.app}-health"
                 analysis = k8s.apiextensions.CustomResource(
@@ -295,10 +266,7 @@ class AppWorkload(pulumi.ComponentResource):
                         ],
                         "metrics": analysis_metrics(canary.analysis, args.health_path),
                     },
-                    opts=pulumi.ResourceOptions(
-                        parent=self,
-                        depends_on=[canary.controller] if canary.controller is not None else [],
-                    ),
+                    opts=child,
                 )
                 depends.append(analysis)
                 strategy["analysis"] = {
@@ -334,9 +302,12 @@ class AppWorkload(pulumi.ComponentResource):
                     parent=self, depends_on=depends, ignore_changes=[IMAGE_PATH]
                 ),
             )
-        # One voluntary eviction at a time; a single replica is never evicted voluntarily.
+        # One voluntary eviction at a time, whatever the replica count: a single replica may be
+        # evicted too (maxUnavailable 0 would block every node drain), and pods that are not
+        # ready (crash-looping) never hold a drain up.
         pdb_spec: Any = {
-            "maxUnavailable": 1 if args.replicas > 1 else 0,
+            "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
             "selector": {"matchLabels": selector},
         }
         k8s.policy.v1.PodDisruptionBudget(
@@ -346,35 +317,3 @@ class AppWorkload(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({"kind": self.workload_kind, "name": self.workload_name})
-
-
-@dataclass(frozen=True)
-class RolloutsControllerArgs:
-    namespace: str
-    chart_version: str
-
-
-class RolloutsController(pulumi.ComponentResource):
-    """The Argo Rollouts controller and its CRDs, installed with Helm (one stack per cluster)."""
-
-    release: k8s.helm.v3.Release
-
-    def __init__(
-        self, name: str, args: RolloutsControllerArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        super().__init__("cicd:kubernetes:RolloutsController", name, None, opts)
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="argo-rollouts",
-            chart="argo-rollouts",
-            version=args.chart_version,
-            namespace=args.namespace,
-            create_namespace=True,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ARGO_CHART_REPO),
-            values={"installCRDs": True, "keepCRDs": True, "dashboard": {"enabled": False}},
-            # Wait for the controller and CRDs so that the Rollout applies cleanly afterwards.
-            atomic=True,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.register_outputs({"namespace": args.namespace})

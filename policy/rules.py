@@ -488,6 +488,9 @@ class StackFacts:
     """Namespace -> its ``environment`` label (dev, staging, prod)."""
     environments: Mapping[str, Resource]
     """GitHub environment name -> its RepositoryEnvironment."""
+    oidc_subjects: tuple[tuple[str, str, str], ...] = ()
+    """(namespace, user, RoleBinding URN) of each User subject that is a GitHub OIDC identity
+    (``cluster.access: githubOidc``): its name holds ``repo:OWNER/REPO:``."""
 
     @classmethod
     def of(cls, resources: Iterable[Resource]) -> StackFacts:
@@ -495,6 +498,7 @@ class StackFacts:
         deployers: set[str] = set()
         levels: dict[str, str] = {}
         environments: dict[str, Resource] = {}
+        oidc: list[tuple[str, str, str]] = []
         for resource in resources:
             props = resource.props
             if (
@@ -502,13 +506,17 @@ class StackFacts:
                 and str(props.get("variableName") or "").upper() == NAMESPACE_VARIABLE
             ):
                 owners.setdefault(str(props.get("value")), []).append(_environment_of(resource))
-            elif resource.type == ROLE_BINDING and any(
-                subject.get("kind") == "ServiceAccount"
-                for subject in _mappings(props.get("subjects"))
-            ):
+            elif resource.type == ROLE_BINDING:
                 namespace = _get(props, "metadata", "namespace")
-                if isinstance(namespace, str) and namespace:
-                    deployers.add(namespace)
+                if not (isinstance(namespace, str) and namespace):
+                    continue
+                for subject in _mappings(props.get("subjects")):
+                    if subject.get("kind") == "ServiceAccount":
+                        deployers.add(namespace)
+                    elif subject.get("kind") == "User" and _GITHUB_SUB.search(
+                        str(subject.get("name") or "")
+                    ):
+                        oidc.append((namespace, str(subject["name"]), resource.urn))
             elif resource.type == NAMESPACE:
                 name = _get(props, "metadata", "name")
                 level = _get(props, "metadata", "labels", "environment")
@@ -521,7 +529,13 @@ class StackFacts:
             deployer_namespaces=tuple(sorted(deployers)),
             namespace_levels=levels,
             environments=environments,
+            oidc_subjects=tuple(oidc),
         )
+
+
+_GITHUB_SUB: Final = re.compile(r"repo:[^:/]+/[^:]+:")
+"""A GitHub Actions OIDC ``sub`` (after any claim-mapping prefix) starts with repo:OWNER/REPO:."""
+_ENVIRONMENT_SUB: Final = re.compile(r"repo:[^:/]+/[^:]+:environment:(?P<environment>[^:]+)$")
 
 
 def credentials_follow_review(
@@ -529,6 +543,12 @@ def credentials_follow_review(
 ) -> list[Violation]:
     """Every KUBECONFIG lives only in the GitHub environment of the namespace it can write to,
     and for staging and prod that environment needs a review by someone else.
+
+    The same holds in ``githubOidc`` mode, where no credential is stored: a RoleBinding may
+    grant a GitHub OIDC identity only as ``repo:OWNER/REPO:environment:NAME`` (a token GitHub
+    issues only to jobs of environment NAME, after its review), NAME must be the environment of
+    that namespace, and for staging and prod NAME needs a review by someone else. A subject for
+    a branch, tag or pull request would skip the review entirely.
 
     Which namespace a KUBECONFIG unlocks: the namespaces in which this stack binds a
     ServiceAccount with a RoleBinding (the deployer). Which GitHub environment owns a namespace:
@@ -561,7 +581,47 @@ def credentials_follow_review(
             )
             continue
         violations.extend(_kubeconfig_path_violations(resource, facts, config))
+    for namespace, user, urn in facts.oidc_subjects:
+        violations.extend(_oidc_path_violations(namespace, user, urn or None, facts, config))
     return violations
+
+
+def _oidc_path_violations(
+    namespace: str, user: str, urn: str | None, facts: StackFacts, config: GuardrailConfig
+) -> Iterator[Violation]:
+    match = _ENVIRONMENT_SUB.search(user)
+    if match is None:
+        yield Violation(
+            f"RoleBinding in namespace {namespace} grants the GitHub OIDC identity '{user}', "
+            "which is not a deployment environment's (repo:OWNER/REPO:environment:NAME); a "
+            "branch, tag or pull-request token skips the environment's review",
+            urn,
+        )
+        return
+    environment_name = match["environment"]
+    owners = facts.namespace_owners.get(namespace, ())
+    if environment_name not in owners:
+        owner_names = " or ".join(f"'{o}'" for o in owners) or "none"
+        yield Violation(
+            f"RoleBinding in namespace {namespace} grants GitHub environment "
+            f"'{environment_name}' (OIDC '{user}'), which is not the environment of that "
+            f"namespace ({owner_names}); set NAMESPACE={namespace} in the environment that "
+            "deploys it and bind that one",
+            urn,
+        )
+        return
+    level = facts.namespace_levels.get(namespace)
+    if not (config.needs_review(environment_name) or level in PROTECTED_NAMESPACE_LABELS):
+        return
+    environment = facts.environments.get(environment_name)
+    missing = review_missing(environment) if environment is not None else ["declared here"]
+    if missing:
+        yield Violation(
+            f"GitHub environment '{environment_name}' gets OIDC access to namespace {namespace} "
+            f"without a review by someone else; its RepositoryEnvironment must "
+            f"{'be ' if environment is None else 'set '}{'; '.join(missing)}",
+            urn,
+        )
 
 
 def _kubeconfig_path_violations(

@@ -24,6 +24,7 @@ from typing import Any
 
 from render.diff import COMMENT_BUDGET, Report, build_report, stack_config
 from render.engine import PROJECT_DIR, Rendered, UsageError, render
+from render.stackref import StackReferenceError
 from render.tree import tree, write
 
 
@@ -36,7 +37,19 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m render", description=__doc__)
     p.add_argument("stack", help="stack name: dev, staging or prod (reads Pulumi.STACK.yaml)")
-    p.add_argument("--out", type=Path, help="output folder (default build/render/STACK)")
+    p.add_argument(
+        "--project",
+        type=Path,
+        default=PROJECT_DIR,
+        help="Pulumi project folder (default the environments' project; platform for the "
+        "per-cluster stacks nonprod and prod)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default build/render/STACK; build/render/platform-STACK with "
+        "--project platform)",
+    )
     p.add_argument("--diff", metavar="REF", help="also render STACK at git revision REF and diff")
     p.add_argument(
         "--compare", metavar="OTHER", help="also render stack OTHER and show differences"
@@ -57,6 +70,12 @@ def _summary(rendered: Rendered, files: dict[str, str], out: Path) -> str:
     lines += [f"  {n:3d}  {t}" for t, n in sorted(counts.items())]
     lines.append(f"wrote {len(files)} files to {out}")
     return "\n".join(lines)
+
+
+def _default_out(project: Path, stack: str) -> Path:
+    """build/render/STACK for the environments, build/render/<folder>-STACK for another project."""
+    name = stack if project == PROJECT_DIR else f"{project.name}-{stack}"
+    return PROJECT_DIR / "build" / "render" / name
 
 
 def _resolve(ref: str) -> str:
@@ -155,15 +174,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--report needs --diff or --compare")
     from components.config import ConfigError  # after sys.path holds the project
 
-    out: Path = args.out or PROJECT_DIR / "build" / "render" / args.stack
+    project = args.project.resolve()
+    out: Path = args.out or _default_out(project, args.stack)
     try:
-        rendered = render(args.stack)
+        rendered = render(args.stack, project)
     except UsageError as err:
         print(f"render: {err}", file=sys.stderr)
         return 2
     except ConfigError as err:
         for line in err.lines:
             print(line, file=sys.stderr)
+        return 1
+    except StackReferenceError as err:  # the cluster's platform stack: missing or bad config
+        print(f"render: {err}", file=sys.stderr)
         return 1
     files = tree(rendered)
     write(files, out)

@@ -32,6 +32,8 @@ from pulumi.runtime import mocks, settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
+from render.stackref import STACK_REFERENCE, stack_reference_state
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -192,7 +194,12 @@ def stable_id(*parts: str) -> int:
 class RenderMocks(mocks.Mocks):
     """Provider and function results: inputs echoed back, plus the outputs programs read."""
 
+    def __init__(self, project_dir: Path = PROJECT_DIR) -> None:
+        self.project_dir = project_dir
+
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            return str(args.inputs["name"]), stack_reference_state(self.project_dir, args.inputs)
         state = dict(args.inputs)
         if args.typ == "kubernetes:core/v1:Secret" and state.get("type") == (
             "kubernetes.io/service-account-token"
@@ -294,7 +301,7 @@ def render(
     registered, and ``UsageError`` for an unknown stack.
     """
     files = read_stack_files(stack, project_dir, stack_config)
-    monitor = RecordingMonitor(RenderMocks())
+    monitor = RecordingMonitor(RenderMocks(project_dir))
     logger = logging.getLogger(f"render.{stack}")
     logger.propagate = False
     collect = _Collect()

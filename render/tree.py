@@ -7,7 +7,9 @@ Layout (design section 6):
 - ``github/workflows/<file>``: the exact content of each workflow file the stack commits (other
   committed files, such as ``.github/dependabot.yml``, go under ``github/`` by their repo path);
 - ``github/settings.yaml``: environments, secret names (never values), variables, branch
-  protection and repository secrets.
+  protection and repository secrets;
+- ``cluster-admin/authentication-configuration.yaml`` (platform stacks with GitHub OIDC trust):
+  what the cluster admin gives the API server (``--authentication-config``).
 """
 
 from __future__ import annotations
@@ -163,7 +165,17 @@ def tree(rendered: Rendered) -> dict[str, str]:
     for path, content in workflow_files(rendered).items():
         files[f"github/{path}"] = content
     files["github/settings.yaml"] = to_yaml(github_settings(rendered))
+    files.update(cluster_admin_files(rendered))
     return files
+
+
+def cluster_admin_files(rendered: Rendered) -> dict[str, str]:
+    """What a platform stack hands the cluster admin rather than applying itself: the API
+    server's authentication configuration (output ``authenticationConfiguration``)."""
+    document = rendered.outputs.get("authenticationConfiguration")
+    if not isinstance(document, str):
+        return {}
+    return {"cluster-admin/authentication-configuration.yaml": document}
 
 
 def write(files: Mapping[str, str], out_dir: Path) -> None:

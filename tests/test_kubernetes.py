@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from render.engine import SECRET, Rendered, secret_placeholder
 from render.tree import kubernetes_objects
 from tests import validators
-from tests.conftest import STACKS, files, render_variant, rendered
+from tests.conftest import files, render_variant, rendered
 
 NS = {"dev": "webshop-dev", "staging": "webshop-staging", "prod": "webshop-prod"}
 VERBS = ("get", "list", "watch", "patch", "create", "update", "delete")
@@ -20,47 +18,7 @@ def objects(result: Rendered, kind: str | None = None) -> list[dict[str, Any]]:
     return [o for o in found if kind is None or o["kind"] == kind]
 
 
-def allowed(result: Rendered, namespace: str, api_group: str, resource: str, verb: str) -> bool:
-    """What the stack's deployer ServiceAccount may do, evaluated from its Roles and bindings."""
-    account = "webshop-deployer"
-    roles = {
-        (r["metadata"]["namespace"], r["metadata"]["name"]): r for r in objects(result, "Role")
-    }
-    for binding in objects(result, "RoleBinding"):
-        bound_ns = binding["metadata"]["namespace"]
-        if bound_ns != namespace:
-            continue
-        if not any(
-            s["kind"] == "ServiceAccount" and s["name"] == account for s in binding["subjects"]
-        ):
-            continue
-        if binding["roleRef"]["kind"] != "Role":
-            return True  # a ClusterRole binding would be a finding on its own
-        role = roles[(bound_ns, binding["roleRef"]["name"])]
-        for rule in role["rules"]:
-            if (
-                api_group in rule["apiGroups"]
-                and resource in rule["resources"]
-                and verb in rule["verbs"]
-            ):
-                return True
-    return False
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_access_matrix_deployer_only_in_own_namespace(stack: str) -> None:
-    result = rendered(stack)
-    own = NS[stack]
-    workload = ("argoproj.io", "rollouts") if stack != "dev" else ("apps", "deployments")
-    for namespace in NS.values():
-        for verb in VERBS:
-            expect_workload = namespace == own and verb in ("get", "list", "watch", "patch")
-            assert allowed(result, namespace, *workload, verb) is expect_workload, (namespace, verb)
-            expect_pods = namespace == own and verb in ("get", "list", "watch")
-            assert allowed(result, namespace, "", "pods", verb) is expect_pods, (namespace, verb)
-            assert not allowed(result, namespace, "", "secrets", verb)
-    assert allowed(result, own, "argoproj.io", "rollouts/status", "patch")  # promote / abort
-    assert not allowed(result, own, "", "pods/exec", "create")
+# The deployer's effective permissions (RBAC and admission): tests/test_access.py.
 
 
 def test_no_wildcards_and_nothing_cluster_wide(stack: str) -> None:
@@ -112,11 +70,13 @@ def test_quota_limits_and_network_policy() -> None:
         peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
         for peer in policies["allow-app-ingress"]["ingress"][0]["from"]
     ]
-    assert sources == ["ingress-nginx", "argo-rollouts", None]  # None: pods of this namespace
+    # The ingress controller, Prometheus, the canary analysis (all from the platform stack),
+    # and None: pods of this namespace.
+    assert sources == ["ingress-nginx", "monitoring", "argo-rollouts", None]
     assert {p["port"] for p in policies["allow-dns-egress"]["egress"][0]["ports"]} == {53}
     dev_sources = objects(rendered("dev"), "NetworkPolicy")
     dev_ingress = next(p for p in dev_sources if p["metadata"]["name"] == "allow-app-ingress")
-    assert len(dev_ingress["spec"]["ingress"][0]["from"]) == 2  # no canary controller in dev
+    assert len(dev_ingress["spec"]["ingress"][0]["from"]) == 3  # no canary controller in dev
 
 
 def pod_specs(result: Rendered) -> list[dict[str, Any]]:

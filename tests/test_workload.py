@@ -76,7 +76,10 @@ def test_nginx_traffic_routing_on_and_off() -> None:
     assert prod["Ingress"][0]["spec"]["rules"][0]["host"] == "webshop.acme.example"
     staging = kinds(rendered("staging"))
     assert "trafficRouting" not in staging["Rollout"][0]["spec"]["strategy"]["canary"]
-    assert "Ingress" not in staging
+    # The environment's Ingress exists either way; only prod's canary splits traffic on it.
+    assert [i["metadata"]["name"] for i in staging["Ingress"]] == ["webshop"]
+    (rollout,) = rendered("prod").of_type("kubernetes:argoproj.io/v1alpha1:Rollout")
+    assert "webshop-ingress" in rollout.options["depends_on"]
 
 
 def test_few_replicas_without_routing_warn() -> None:
@@ -122,23 +125,31 @@ def test_pipeline_owns_the_image_after_creation() -> None:
         assert workload.options["ignore_changes"] == ["spec.template.spec.containers[0].image"]
 
 
-def test_controller_installed_before_the_rollout() -> None:
-    result = rendered("prod")
-    (release,) = result.of_type("kubernetes:helm.sh/v3:Release")
-    assert release.inputs["chart"] == "argo-rollouts"
-    (rollout,) = result.of_type("kubernetes:argoproj.io/v1alpha1:Rollout")
-    assert "argo-rollouts-release" in rollout.options["depends_on"]
-    annotations = rollout.inputs["metadata"]["annotations"]
-    assert annotations["pulumi.com/waitFor"] == "jsonpath={.status.phase}=Healthy"
-    without = render_variant("prod", {"cicd:canary.installController": False})
-    assert not without.of_type("kubernetes:helm.sh/v3:Release")
+def test_controller_is_not_installed_by_an_environment_stack(stack: str) -> None:
+    # Cluster-scoped: the platform project installs it (tests/test_platform.py).
+    result = rendered(stack)
+    assert not result.of_type("kubernetes:helm.sh/v3:Release")
+    for rollout in result.of_type("kubernetes:argoproj.io/v1alpha1:Rollout"):
+        annotations = rollout.inputs["metadata"]["annotations"]
+        assert annotations["pulumi.com/waitFor"] == "jsonpath={.status.phase}=Healthy"
+
+
+def test_install_controller_from_an_environment_is_refused_with_the_way_out() -> None:
+    lines = config_problems("prod", {"cicd:canary.installController": True})
+    assert any(
+        line.startswith("Pulumi.prod.yaml: cicd:canary.installController must be false")
+        and "platform/Pulumi.<cluster>.yaml" in line
+        for line in lines
+    ), lines
 
 
 def test_pdb_and_labels(stack: str) -> None:
     objects = kinds(rendered(stack))
     (pdb,) = objects["PodDisruptionBudget"]
     replicas = stack_config(stack)["cicd:app"]["replicas"]
-    assert pdb["spec"]["maxUnavailable"] == (1 if replicas > 1 else 0)
+    assert replicas >= 1
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     for obj in objects.get("Rollout", []) + objects.get("Deployment", []):
         labels = obj["spec"]["template"]["metadata"]["labels"]
         assert labels["app.kubernetes.io/name"] == "webshop"

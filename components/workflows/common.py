@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from components.config import ClusterAccess
 from components.workflows import pins
-from components.workflows.model import Step
+from components.workflows.model import Access, Grant, Scope, Step
 
 KUBECTL_VERSION: Final = "v1.34.1"
 """kubectl installed by azure/setup-kubectl (its ``version`` input is required)."""
@@ -98,8 +99,62 @@ def setup_kubectl() -> Step:
     return Step(name="Install kubectl", uses=pins.SETUP_KUBECTL, with_={"version": KUBECTL_VERSION})
 
 
-def write_kubeconfig() -> Step:
-    """The environment secret becomes a private file; only this step sees the secret itself."""
+# cluster.access githubOidc: a kubeconfig whose user is a kubectl credential plugin that asks
+# GitHub for a fresh OIDC token (audience: the cluster's) on every kubectl call, so a token never
+# outlives a few minutes, a long rollout wait never runs into an expired one, and nothing is
+# stored. The job's GitHub environment puts the environment into the token's sub, which is the
+# user the RoleBinding names.
+_OIDC_KUBECONFIG: Final = """\
+umask 077
+plugin="$RUNNER_TEMP/github-oidc-token"
+cat > "$plugin" <<'PLUGIN'
+#!/usr/bin/env bash
+set -euo pipefail
+token="$(curl --fail --silent --show-error --max-time 10 --get \\
+  --header "Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" \\
+  --data-urlencode "audience=$KUBE_AUDIENCE" "$ACTIONS_ID_TOKEN_REQUEST_URL" \\
+  | jq --raw-output '.value')"
+jq --null-input --arg token "$token" \\
+  '{apiVersion: "client.authentication.k8s.io/v1beta1", kind: "ExecCredential",
+    status: {token: $token}}'
+PLUGIN
+chmod 700 "$plugin"
+printf '%s' "$KUBE_CA_DATA" | base64 --decode > "$RUNNER_TEMP/cluster-ca.crt"
+kubectl config set-cluster cluster --server="$KUBE_SERVER" \\
+  --certificate-authority="$RUNNER_TEMP/cluster-ca.crt" --embed-certs=true
+kubectl config set-credentials deployer --exec-api-version=client.authentication.k8s.io/v1beta1 \\
+  --exec-command="$plugin" --exec-env="KUBE_AUDIENCE=$KUBE_AUDIENCE"
+kubectl config set-context deployer --cluster=cluster --user=deployer --namespace="$NAMESPACE"
+kubectl config use-context deployer
+"""
+
+
+def cluster_grants(access: ClusterAccess) -> tuple[Grant, ...]:
+    """What a job that talks to the cluster needs of its GITHUB_TOKEN: an OIDC token, or nothing."""
+    if access is ClusterAccess.GITHUB_OIDC:
+        return (Grant(Scope.ID_TOKEN, Access.WRITE, "a short-lived OIDC token for the cluster"),)
+    return ()
+
+
+def write_kubeconfig(access: ClusterAccess = ClusterAccess.TOKEN) -> Step:
+    """The deployer kubeconfig in the runner's temp folder.
+
+    token: the environment secret becomes a private file; only this step sees the secret.
+    githubOidc: a kubeconfig built from the environment's variables (server, CA, audience)
+    around a credential plugin that fetches GitHub OIDC tokens; the job needs ``id-token:
+    write`` (:func:`cluster_grants`).
+    """
+    if access is ClusterAccess.GITHUB_OIDC:
+        return run(
+            "Write the deployer kubeconfig (GitHub OIDC)",
+            _OIDC_KUBECONFIG,
+            env={
+                "KUBECONFIG": KUBECONFIG_PATH,
+                "KUBE_SERVER": "${{ vars.KUBE_SERVER }}",
+                "KUBE_CA_DATA": "${{ vars.KUBE_CA_DATA }}",
+                "KUBE_AUDIENCE": "${{ vars.KUBE_AUDIENCE }}",
+            },
+        )
     return run(
         "Write the deployer kubeconfig",
         'umask 077\nprintf \'%s\\n\' "$KUBECONFIG_CONTENT" > "$KUBECONFIG"',

@@ -35,6 +35,7 @@ from components.workflows.common import (
     IMAGE_REF_PATTERN,
     WORKLOAD_ENV,
     checkout,
+    cluster_grants,
     health_check,
     kube,
     npm_command,
@@ -90,7 +91,7 @@ def _rollout_steps(settings: StackSettings) -> tuple[Step, ...]:
     """Install kubectl, write the kubeconfig, set the validated image, wait for healthy."""
     return (
         setup_kubectl(),
-        write_kubeconfig(),
+        write_kubeconfig(settings.cluster.access),
         set_image("${{ steps.release.outputs.image }}"),
         wait_healthy(settings.deploy.rollout_timeout, _health_path(settings)),
     )
@@ -166,7 +167,10 @@ def dev_workflow(settings: StackSettings) -> Workflow:
             ),
             environment=_environment(settings),
             timeout_minutes=30,
-            permissions=(Grant(Scope.ACTIONS, Access.READ, "download the CI run's artifact"),),
+            permissions=(
+                Grant(Scope.ACTIONS, Access.READ, "download the CI run's artifact"),
+                *cluster_grants(settings.cluster.access),
+            ),
             env=WORKLOAD_ENV,
             outputs=_DEPLOY_OUTPUTS,
             steps=(
@@ -289,6 +293,7 @@ def staging_workflow(settings: StackSettings) -> Workflow:
             name="deploy",
             environment=_environment(settings),
             timeout_minutes=30,
+            permissions=cluster_grants(settings.cluster.access),
             env=WORKLOAD_ENV,
             outputs=_DEPLOY_OUTPUTS,
             steps=(
@@ -414,13 +419,14 @@ def prod_workflow(settings: StackSettings) -> Workflow:
         if_=f"{ENABLED} && {PROD_REFS}",
         environment=_environment(settings),
         timeout_minutes=60,
+        permissions=cluster_grants(settings.cluster.access),
         env=WORKLOAD_ENV,
         outputs={**_DEPLOY_OUTPUTS, "previous-image": "${{ steps.previous.outputs.image }}"},
         steps=(
             _refuse_when_disabled(),
             validate_release(RELEASE_INPUT),
             setup_kubectl(),
-            write_kubeconfig(),
+            write_kubeconfig(settings.cluster.access),
             kube("Record the running image", _RECORD_PREVIOUS, id="previous"),
             set_image("${{ steps.release.outputs.image }}"),
             wait_healthy(settings.deploy.rollout_timeout, health_path),
@@ -446,6 +452,7 @@ def prod_workflow(settings: StackSettings) -> Workflow:
         if_=f"failure() && {ENABLED} && needs.deploy.outputs.previous-image != ''",
         environment=Environment(environment),
         timeout_minutes=30,
+        permissions=cluster_grants(settings.cluster.access),
         env=WORKLOAD_ENV,
         steps=(
             _refuse_when_disabled(),
@@ -455,7 +462,7 @@ def prod_workflow(settings: StackSettings) -> Workflow:
                 {"PREVIOUS_IMAGE": "${{ needs.deploy.outputs.previous-image }}"},
             ),
             setup_kubectl(),
-            write_kubeconfig(),
+            write_kubeconfig(settings.cluster.access),
             kube("Abort the rollout", ABORT_ROLLOUT),
             set_image("${{ needs.deploy.outputs.previous-image }}"),
             wait_healthy(settings.deploy.rollout_timeout, health_path),

@@ -32,7 +32,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from policy import rules
 from policy.__main__ import PACK_NAME, POLICIES
 from policy.rules import GuardrailConfig, Resource, SecretView, Violation
-from tests.conftest import STACKS, rendered, stack_config
+from tests.conftest import STACKS, render_variant, rendered, stack_config
 
 DEFAULTS = GuardrailConfig()
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -755,3 +755,85 @@ def test_prod_kubeconfig_stored_in_development_is_caught() -> None:
         f"KUBECONFIG for namespace {namespace_name} is stored in GitHub environment "
         "'development', which is not the environment of that namespace ('production')"
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# credentials follow the review: cluster.access githubOidc (no stored credential)
+# --------------------------------------------------------------------------------------------
+
+
+def oidc_binding(namespace: str, user: str) -> Resource:
+    props = {
+        "metadata": {"name": "deployer", "namespace": namespace},
+        "roleRef": {"kind": "Role", "name": "deployer"},
+        "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+    }
+    return Resource(rules.ROLE_BINDING, "deployer", props, f"urn:binding:{namespace}")
+
+
+def oidc_prod_stack(user: str, **environment_changes: Any) -> list[Resource]:
+    return [
+        namespace("webshop-prod", "prod"),
+        oidc_binding("webshop-prod", user),
+        environment("production", **environment_changes),
+        namespace_variable("production", "webshop-prod"),
+    ]
+
+
+PROD_SUB = "github:repo:acme/webshop:environment:production"
+
+
+def test_oidc_subject_of_the_reviewed_environment_passes() -> None:
+    assert rules.credentials_follow_review(oidc_prod_stack(PROD_SUB), DEFAULTS) == []
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        (
+            "github:repo:acme/webshop:ref:refs/heads/main",
+            "which is not a deployment environment's (repo:OWNER/REPO:environment:NAME)",
+        ),
+        ("github:repo:acme/webshop:pull_request", "skips the environment's review"),
+        (
+            "github:repo:acme/webshop:environment:development",
+            "grants GitHub environment 'development' (OIDC "
+            "'github:repo:acme/webshop:environment:development'), which is not the environment "
+            "of that namespace ('production')",
+        ),
+    ],
+)
+def test_oidc_subject_outside_the_namespace_environment_fails(user: str, expected: str) -> None:
+    [violation] = rules.credentials_follow_review(oidc_prod_stack(user), DEFAULTS)
+    assert expected in violation.message
+    assert violation.urn == "urn:binding:webshop-prod"
+
+
+def test_oidc_subject_of_an_unreviewed_prod_environment_fails() -> None:
+    [violation] = rules.credentials_follow_review(oidc_prod_stack(PROD_SUB, reviewers=[]), DEFAULTS)
+    assert violation.message == (
+        "GitHub environment 'production' gets OIDC access to namespace webshop-prod without a "
+        "review by someone else; its RepositoryEnvironment must set required reviewers "
+        "(reviewers.teams or reviewers.users)"
+    )
+    undeclared = [r for r in oidc_prod_stack(PROD_SUB) if r.type != rules.REPOSITORY_ENVIRONMENT]
+    [violation] = rules.credentials_follow_review(undeclared, DEFAULTS)
+    assert "its RepositoryEnvironment must be declared here" in violation.message
+
+
+def test_rendered_oidc_stack_passes_every_rule_and_is_judged() -> None:
+    result = render_variant("staging", {"cicd:cluster.access": "githubOidc"})
+    resources = [Resource(r.type, r.name, r.inputs, r.urn) for r in result.resources]
+    facts = rules.StackFacts.of(resources)
+    assert [(ns, user) for ns, user, _ in facts.oidc_subjects] == [
+        ("webshop-staging", "github:repo:acme/webshop:environment:staging")
+    ]
+    assert not any(r.props.get("secretName") == rules.KUBECONFIG for r in resources)
+    assert every_rule(resources) == []
+    unreviewed = [
+        Resource(r.type, r.name, {**r.props, "reviewers": []}, r.urn)
+        if r.type == rules.REPOSITORY_ENVIRONMENT
+        else r
+        for r in resources
+    ]
+    assert any("gets OIDC access" in m for m in every_rule(unreviewed))

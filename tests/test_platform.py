@@ -1,0 +1,242 @@
+"""The platform project (platform/): cluster-scoped parts, one stack per cluster, and how the
+environment stacks read it through a StackReference resolved from its own render."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+import celpy
+import pytest
+import yaml
+from celpy.adapter import json_to_cel
+
+from components.config import ConfigError
+from render.engine import PROJECT_DIR, Rendered, render
+from render.stackref import StackReferenceError
+from render.tree import kubernetes_objects, tree
+from tests import validators
+from tests.conftest import config_problems, render_variant, rendered
+
+PLATFORM_DIR: Final = PROJECT_DIR / "platform"
+CLUSTERS: Final = ("nonprod", "prod")
+RELEASE: Final = "kubernetes:helm.sh/v3:Release"
+
+
+@cache
+def platform(stack: str) -> Rendered:
+    return render(stack, PLATFORM_DIR)
+
+
+def platform_variant(stack: str, changes: Mapping[str, Any]) -> Rendered:
+    config = yaml.safe_load((PLATFORM_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+    for key, value in changes.items():
+        section, _, field = key.partition(".")
+        config.setdefault(section, {})[field] = value
+    return render(stack, PLATFORM_DIR, stack_config=config)
+
+
+def k8s(result: Rendered, kind: str) -> list[dict[str, Any]]:
+    return [o for o in kubernetes_objects(result).values() if o["kind"] == kind]
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_controllers_install_into_their_own_psa_labelled_namespaces(cluster: str) -> None:
+    result = platform(cluster)
+    releases = {r.inputs["chart"]: r for r in result.of_type(RELEASE)}
+    assert set(releases) == {"argo-rollouts", "policy-controller"}
+    namespaces = {n["metadata"]["name"]: n["metadata"]["labels"] for n in k8s(result, "Namespace")}
+    assert namespaces["argo-rollouts"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert namespaces["cosign-system"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    for labels in namespaces.values():
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+        assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+    for release in releases.values():
+        # The namespace is ours (labelled), created first; Helm must not create a bare one.
+        assert release.inputs["createNamespace"] is False
+        assert release.inputs["namespace"] in namespaces
+        assert any(d.endswith("-namespace") for d in release.options["depends_on"])
+        assert release.inputs["atomic"] is True
+    assert releases["argo-rollouts"].inputs["repositoryOpts"]["repo"] == (
+        "https://argoproj.github.io/argo-helm"
+    )
+    assert validators.kubernetes_strict(k8s(result, "Namespace")) == []
+
+
+def test_policy_controller_can_be_left_out() -> None:
+    result = platform_variant("prod", {"cicd-platform:policyController.enabled": False})
+    assert [r.inputs["chart"] for r in result.of_type(RELEASE)] == ["argo-rollouts"]
+    assert result.outputs.get("policyControllerNamespace") is None  # unset outputs are omitted
+
+
+def test_outputs_are_the_facts_environments_read() -> None:
+    outputs = platform("nonprod").outputs
+    assert outputs["ingressClassName"] == "nginx"
+    assert outputs["ingressNamespace"] == "ingress-nginx"
+    assert outputs["monitoringNamespace"] == "monitoring"
+    assert outputs["rolloutsNamespace"] == "argo-rollouts"
+    assert outputs["githubOidc"] == {
+        "issuer": "https://token.actions.githubusercontent.com",
+        "audience": "https://k8s-nonprod.acme.example",
+        "usernamePrefix": "github:",
+    }
+    assert platform("prod").outputs.get("githubOidc") is None
+
+
+def _authentication(result: Rendered) -> dict[str, Any]:
+    files = tree(result)
+    document: dict[str, Any] = yaml.safe_load(
+        files["cluster-admin/authentication-configuration.yaml"]
+    )
+    return document
+
+
+def _claims_pass(jwt: Mapping[str, Any], claims: Mapping[str, Any]) -> bool:
+    cel = celpy.Environment()
+    activation = {"claims": json_to_cel(dict(claims))}
+    results = [
+        cel.program(cel.compile(rule["expression"])).evaluate(activation)
+        for rule in jwt["claimValidationRules"]
+    ]
+    return all(isinstance(r, celpy.celtypes.BoolType) and bool(r) for r in results)
+
+
+def test_authentication_configuration_trusts_only_this_repository_s_environments() -> None:
+    document = _authentication(platform("nonprod"))
+    assert document["apiVersion"] == "apiserver.config.k8s.io/v1"
+    assert document["kind"] == "AuthenticationConfiguration"
+    (jwt,) = document["jwt"]
+    assert jwt["issuer"]["url"] == "https://token.actions.githubusercontent.com"
+    assert jwt["issuer"]["audiences"] == ["https://k8s-nonprod.acme.example"]
+    assert jwt["claimMappings"]["username"] == {"claim": "sub", "prefix": "github:"}
+    assert "groups" not in jwt["claimMappings"]
+    staging = {
+        "repository": "acme/webshop",
+        "environment": "staging",
+        "sub": "repo:acme/webshop:environment:staging",
+    }
+    assert _claims_pass(jwt, staging)
+    assert not _claims_pass(jwt, {**staging, "repository": "acme/other"})
+    branch = {"repository": "acme/webshop", "sub": "repo:acme/webshop:ref:refs/heads/main"}
+    assert not _claims_pass(jwt, branch)
+    assert "cluster-admin/authentication-configuration.yaml" not in tree(platform("prod"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"cicd-platform:githubOidc.audience": None},
+            "Pulumi.nonprod.yaml: cicd-platform:githubOidc.audience is required when enabled",
+        ),
+        (
+            {"cicd-platform:githubOidc.repositories": []},
+            "Pulumi.nonprod.yaml: cicd-platform:githubOidc.repositories must list at least one",
+        ),
+        (
+            {"cicd-platform:cluster.name": "prod"},
+            "Pulumi.nonprod.yaml: cicd-platform:cluster.name must match the stack name 'nonprod'",
+        ),
+        (
+            {"cicd-platform:rollouts.chartVersoin": "1"},
+            "Pulumi.nonprod.yaml: cicd-platform:rollouts.chartVersoin is not a known setting",
+        ),
+        (
+            {"cicd-platform:githubOidc.usernamePrefix": "github"},
+            "Pulumi.nonprod.yaml: cicd-platform:githubOidc.usernamePrefix must end with ':'",
+        ),
+    ],
+)
+def test_bad_platform_config_names_the_file_and_key(changes: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        platform_variant("nonprod", changes)
+    assert any(line.startswith(expected) for line in caught.value.lines), caught.value.lines
+
+
+# --------------------------------------------------------------------------------------------
+# Environment stacks read the platform through the StackReference
+# --------------------------------------------------------------------------------------------
+
+
+def test_environments_take_cluster_facts_from_their_platform_stack(tmp_path: Path) -> None:
+    # Given a copy of the repository whose nonprod platform names other ingress and
+    # monitoring facts, when staging renders there, then it follows them: nothing repeated.
+    for part in ("components", "render", "platform"):
+        shutil.copytree(PROJECT_DIR / part, tmp_path / part)
+    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "__main__.py"):
+        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+    platform_file = tmp_path / "platform" / "Pulumi.nonprod.yaml"
+    config = yaml.safe_load(platform_file.read_text())
+    config["config"]["cicd-platform:cluster"].update(
+        {"ingressClassName": "nginx-internal", "monitoringNamespace": "observability"}
+    )
+    platform_file.write_text(yaml.safe_dump(config))
+    result = render("staging", tmp_path)
+    (ingress,) = k8s(result, "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "nginx-internal"
+    sources = [
+        peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+        for policy in k8s(result, "NetworkPolicy")
+        if policy["metadata"]["name"] == "allow-app-ingress"
+        for peer in policy["spec"]["ingress"][0]["from"]
+    ]
+    assert "observability" in sources and "monitoring" not in sources
+
+
+def test_an_unknown_platform_stack_is_an_error() -> None:
+    with pytest.raises(StackReferenceError, match=r"platform/Pulumi.qa.yaml does not render"):
+        render_variant("staging", {"cicd:cluster.platformStack": "acme/cicd-platform/qa"})
+    lines = config_problems("staging", {"cicd:cluster.platformStack": "nonprod"})
+    assert any("cicd:cluster.platformStack must be a fully qualified" in line for line in lines)
+
+
+def test_environment_stacks_hold_nothing_cluster_scoped_but_their_admission_policy(
+    stack: str,
+) -> None:
+    cluster_scoped = {
+        path.split("/", 1)[1].split("-", 1)[0]
+        for path in kubernetes_objects(rendered(stack))
+        if path.startswith("_cluster/")
+    }
+    assert cluster_scoped == {
+        "Namespace",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
+
+
+def test_render_command_renders_a_platform_stack(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "render",
+            "--project",
+            "platform",
+            "nonprod",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "stack nonprod:" in done.stdout
+    assert (tmp_path / "kubernetes" / "_cluster" / "Namespace-argo-rollouts.yaml").is_file()
+    assert (tmp_path / "cluster-admin" / "authentication-configuration.yaml").is_file()
+    bad = subprocess.run(
+        [sys.executable, "-m", "render", "--project", "platform", "staging"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert "unknown stack 'staging'" in bad.stderr
