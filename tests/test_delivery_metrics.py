@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from delivery_metrics import compute, report, source
+from delivery_metrics import compute, source
 from delivery_metrics.__main__ import Options, main, measure
 from delivery_metrics.coverage import lines_from_lcov
 from delivery_metrics.records import Deployment, RecordError, WorkflowRun
@@ -228,13 +228,14 @@ def test_coverage_is_summed_line_by_line_over_packages() -> None:
 
 
 def test_build_success_rate_counts_latest_attempts_with_a_verdict() -> None:
-    # 7d: 101 s, 100 s (attempt 2), 99 f, 98 cancelled (out), 97 s, 96 timed_out, 95 s;
-    # 102 in progress (out) -> 4 passed / 6, one re-run.
-    assert figures(7).builds == compute.BuildFigures(passed=4, failed=2, rerun=1)
+    # 7d: 101 s, 100 s (attempt 2), 99 f, 98 cancelled (out), 97 s, 95 s, 96: timed_out on
+    # page 1, re-run to success (attempt 2) by the time page 2 was read -> the later attempt;
+    # 102 in progress (out) -> 5 passed / 6, two re-runs.
+    assert figures(7).builds == compute.BuildFigures(passed=5, failed=1, rerun=2)
     # previous 7d: 94 s, 93 f, 92 f -> 1/3
     assert figures(7, previous=True).builds == compute.BuildFigures(passed=1, failed=2, rerun=0)
-    # 30d adds 94, 93, 92 and 91 s -> 6/10
-    assert figures(30).builds.success_rate == pytest.approx(0.6)
+    # 30d adds 94, 93, 92 and 91 s -> 7/10
+    assert figures(30).builds.success_rate == pytest.approx(0.7)
     assert figures(30, previous=True).builds == compute.BuildFigures(passed=0, failed=1, rerun=0)
 
 
@@ -332,7 +333,7 @@ def test_summary_tables_show_values_and_trend() -> None:
     repo7 = "Repository (ci.yml on develop)"
     assert _row(md, repo7, "Build success rate") == [
         "Build success rate",
-        "66.7% (4/6, 1 re-run)",
+        "83.3% (5/6, 2 re-run)",
         "33.3% (1/3)",
         "↑ better",
     ]
@@ -377,7 +378,7 @@ def _samples(text: str) -> dict[str, float]:
 def test_exposition_values() -> None:
     _, text = measured()
     samples = _samples(text)
-    assert samples['delivery_build_success_ratio{window="7d"}'] == pytest.approx(4 / 6)
+    assert samples['delivery_build_success_ratio{window="7d"}'] == pytest.approx(5 / 6)
     assert samples['delivery_test_coverage_ratio{window="30d"}'] == pytest.approx(1000 / 1300)
     dev7 = '{environment="development",window="7d"}'
     assert samples[f"delivery_deployments{dev7}"] == 4
