@@ -43,7 +43,7 @@ def _copy_project(repo: Path) -> None:
     for path in PROJECT_DIR.glob("Pulumi*.yaml"):
         shutil.copy2(path, repo / path.name)
     shutil.copy2(PROJECT_DIR / "__main__.py", repo / "__main__.py")
-    for folder in ("components", "render"):
+    for folder in ("components", "delivery_metrics", "render"):
         shutil.copytree(PROJECT_DIR / folder, repo / folder, ignore=ignore)
 
 
