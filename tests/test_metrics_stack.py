@@ -89,6 +89,22 @@ def test_committed_package_is_this_projects_and_runs_standalone(tmp_path: Path) 
     assert "--pushgateway" in done.stdout
 
 
+def _pins(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            out[name.lower().replace("_", "-")] = version
+    return out
+
+
+def test_the_lock_the_job_installs_pins_the_direct_dependencies_alike() -> None:
+    direct = _pins(PROJECT_DIR / "delivery_metrics" / "requirements.in")
+    lock = _pins(PROJECT_DIR / "delivery_metrics" / "requirements.txt")
+    assert direct and all(version for version in lock.values())
+    assert {name: lock.get(name) for name in direct} == direct
+
+
 def test_metrics_off_commits_neither_workflow_nor_package_nor_dashboard() -> None:
     result = render_variant(
         "dev", {"cicd:metrics.enabled": False, "cicd:metrics.grafanaDashboard.enabled": False}
