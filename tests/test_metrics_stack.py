@@ -206,3 +206,46 @@ def test_bad_metrics_config_is_one_clear_line(
 ) -> None:
     lines = config_problems(stack, changes)
     assert any(line.startswith(expected) for line in lines), lines
+
+
+def _run_compute_step(tmp_path: Path, pushgateway: str) -> list[str]:
+    """Run the workflow's compute script with a stand-in ``python`` that records its argv."""
+    (job,) = metrics_workflow()["jobs"].values()
+    step = next(s for s in job["steps"] if s["name"] == "Compute delivery metrics")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "argv"
+    fake = bin_dir / "python"
+    fake.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$@" > {record}\n')
+    fake.chmod(0o755)
+    env = {
+        **{k: v for k, v in step["env"].items() if "${{" not in v},
+        "PUSHGATEWAY_URL": pushgateway,
+        "EXPOSITION": str(tmp_path / "m.prom"),
+        "GITHUB_REPOSITORY": "acme/webshop",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+    }
+    subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]], env=env, check=True, cwd=tmp_path
+    )
+    return record.read_text().splitlines()
+
+
+def test_compute_script_passes_every_environment_and_window(tmp_path: Path) -> None:
+    argv = _run_compute_step(tmp_path, "https://pushgateway.nonprod.acme.example")
+    assert argv[:2] == ["-m", "delivery_metrics"]
+    pairs = list(zip(argv[2::2], argv[3::2], strict=True))
+    assert [v for k, v in pairs if k == "--environment"] == [
+        "development",
+        "staging",
+        "production",
+    ]
+    assert [v for k, v in pairs if k == "--window"] == ["7", "30"]
+    assert ("--pushgateway", "https://pushgateway.nonprod.acme.example") in pairs
+    assert ("--branch", "develop") in pairs and ("--repository", "acme/webshop") in pairs
+    assert ("--summary", str(tmp_path / "summary.md")) in pairs
+
+
+def test_compute_script_without_a_pushgateway_does_not_push(tmp_path: Path) -> None:
+    assert "--pushgateway" not in _run_compute_step(tmp_path, "")
