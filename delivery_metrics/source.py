@@ -5,6 +5,9 @@ header GitHub documents, so no page size or page count is assumed. Responses are
 JSON (``response.json()``) and parsed into :mod:`delivery_metrics.records`, which read only the
 fields the figures need: a field GitHub adds later cannot break the job.
 
+GitHub answers a filtered list of workflow runs with at most 1,000 runs; 60 days of pushes to
+one branch stay far below that.
+
 The token needs ``actions: read`` (runs, artifacts), ``deployments: read`` and ``contents: read``
 (compare, commits): the workflow's ``GITHUB_TOKEN`` with exactly those scopes.
 """

@@ -9,14 +9,18 @@ queries every gauge the job pushes (and nothing it does not); bad config is one 
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
+from urllib.parse import parse_qsl
 
+import httpx
 import pytest
 import yaml
 
@@ -25,9 +29,11 @@ from delivery_metrics import compute, report
 from render.engine import PROJECT_DIR
 from render.tree import committed_files
 from tests.conftest import config_problems, files, render_variant, rendered
+from tests.test_delivery_metrics import RecordedGitHub, promtool
 
 T_CONFIGMAP: Final = "kubernetes:core/v1:ConfigMap"
 METRICS_FILE: Final = ".github/workflows/metrics.yml"
+BLOB_HOST: Final = "pipelinesghubeus22.actions.githubusercontent.com"
 PACKAGE_DIR: Final = ".github/delivery-metrics"
 
 
@@ -249,3 +255,100 @@ def test_compute_script_passes_every_environment_and_window(tmp_path: Path) -> N
 
 def test_compute_script_without_a_pushgateway_does_not_push(tmp_path: Path) -> None:
     assert "--pushgateway" not in _run_compute_step(tmp_path, "")
+
+
+class _FakeGitHub(http.server.BaseHTTPRequestHandler):
+    """GitHub and a Pushgateway on 127.0.0.1, answering from the recorded responses.
+
+    Absolute URLs in answers (Link headers, the artifact redirect) are rewritten to this
+    server. The ``created`` filter of the runs list depends on the clock, so it is matched as
+    the recording has it; tests/test_delivery_metrics.py checks its exact value.
+    """
+
+    recorded = RecordedGitHub()
+    pushes: ClassVar[list[tuple[str, bytes]]] = []
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    base: ClassVar[str] = ""
+
+    def do_PUT(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.pushes.append((self.path, self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        params = [
+            (k, ">=2026-09-30T00:00:00Z" if k == "created" else v) for k, v in parse_qsl(query)
+        ]
+        host = BLOB_HOST if path.startswith("/blob/") else "api.github.com"
+        url = httpx.URL(f"https://{host}{path}", params=params)
+        answer = self.recorded.handle_request(httpx.Request("GET", url))
+        self.send_response(answer.status_code)
+        for name in ("content-type", "link", "location"):
+            if name in answer.headers:
+                value = answer.headers[name].replace("https://api.github.com", self.base)
+                self.send_header(name, value.replace(f"https://{BLOB_HOST}", self.base))
+        body = answer.read()
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_the_committed_job_runs_end_to_end_against_recorded_github(tmp_path: Path) -> None:
+    """The committed package and the workflow's own script, over HTTP, push a valid exposition."""
+    for path, text in committed_files(rendered("dev")).items():
+        if path.startswith(PACKAGE_DIR + "/"):
+            target = tmp_path / "repo" / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    (job,) = metrics_workflow()["jobs"].values()
+    step = next(s for s in job["steps"] if s["name"] == "Compute delivery metrics")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeGitHub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    _FakeGitHub.base = base
+    _FakeGitHub.pushes.clear()
+    try:
+        env = {
+            **{k: v for k, v in step["env"].items() if "${{" not in v},
+            "GITHUB_TOKEN": "t0ken",
+            "GITHUB_API_URL": base,
+            "PUSHGATEWAY_URL": base,
+            "EXPOSITION": str(tmp_path / "m.prom"),
+            "GITHUB_REPOSITORY": "acme/webshop",
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+            "PATH": f"{bin_dir}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        }
+        done = subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", step["run"]],
+            env=env,
+            cwd=tmp_path / "repo",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith("# Delivery metrics: acme/webshop")
+    assert "### production" in summary and "| Build success rate |" in summary
+    ((pushed_path, body),) = _FakeGitHub.pushes
+    assert pushed_path == "/metrics/job/delivery_metrics/repository@base64/YWNtZS93ZWJzaG9w"
+    assert body.decode() == (tmp_path / "m.prom").read_text()
+    assert "t0ken" not in done.stdout + done.stderr + summary
+    tool = promtool()
+    if tool is not None:
+        checked = subprocess.run([tool, "check", "metrics"], input=body, capture_output=True)
+        assert checked.returncode == 0, checked.stdout
