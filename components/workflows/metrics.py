@@ -8,8 +8,9 @@ The dev stack commits, when ``cicd:metrics.enabled`` is true:
   ``python -m delivery_metrics``; the summary goes to the job summary, the exposition is kept as
   an artifact and pushed to the Pushgateway when config names one;
 - ``.github/delivery-metrics/``: the ``delivery_metrics`` package of this project, copied file
-  by file, and its ``requirements.txt``: every package it imports, pinned, installed with
-  ``--no-deps`` and then ``pip check``ed, so nothing unpinned is ever installed. The workflow runs the copy on the default branch
+  by file, and its ``requirements.txt``: every package it imports, pinned with the sha256 of
+  its wheel, installed with ``--require-hashes --no-deps`` and then ``pip check``ed, so nothing
+  unpinned or altered is ever installed. The workflow runs the copy on the default branch
   (schedules only run there), so what runs is what the stack committed and a reviewer saw in
   the render.
 
@@ -85,7 +86,7 @@ def _job(settings: StackSettings, metrics: MetricsConfig) -> Job:
             ),
             run(
                 "Install the pinned requirements",
-                'python -m pip install --disable-pip-version-check --no-deps -r "$PACKAGE_DIR/requirements.txt"\n'
+                'python -m pip install --disable-pip-version-check --require-hashes --no-deps -r "$PACKAGE_DIR/requirements.txt"\n'
                 "python -m pip check\n",
                 {"PACKAGE_DIR": PACKAGE_DIR},
             ),
