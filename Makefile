@@ -17,7 +17,7 @@ NODE_STAMP := node_modules/.stamp-lock
 
 .PHONY: render test lint typecheck pytest bench clean
 
-$(VENV_STAMP): requirements.txt requirements-dev.txt
+$(VENV_STAMP): requirements.txt requirements-dev.txt delivery_metrics/requirements.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

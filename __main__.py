@@ -16,6 +16,7 @@ from components.github_environment import (
     RepositoryGuardsArgs,
 )
 from components.ingress import AppIngress, AppIngressArgs
+from components.metrics_dashboard import MetricsDashboard, MetricsDashboardArgs
 from components.namespace import EnvironmentNamespace, EnvironmentNamespaceArgs, ResourceAmount
 from components.registry import RegistryAccess, RegistryAccessArgs
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflows, PipelineWorkflowsArgs
@@ -264,6 +265,19 @@ workflows = PipelineWorkflows(
     opts=pulumi.ResourceOptions(providers=[github_provider]),
 )
 committed_files: list[pulumi.Resource] = list(workflows.files)
+
+# The delivery-metrics dashboard belongs with Grafana in the platform stack; the dev stack
+# declares it (config rules keep cicd:metrics to dev) until it moves there.
+if s.metrics is not None and s.metrics.grafana_dashboard.enabled:
+    MetricsDashboard(
+        app.name,
+        MetricsDashboardArgs(
+            app=app.name,
+            namespace=s.metrics.grafana_dashboard.namespace,
+            folder=s.metrics.grafana_dashboard.folder,
+        ),
+        opts=on_k8s,
+    )
 
 RepositoryGuards(
     app.name,

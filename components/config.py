@@ -729,6 +729,54 @@ class NetworkConfig(_Model):
     )
 
 
+_CRON = re.compile(r"^(\S+\s+){4}\S+$")
+
+
+class GrafanaDashboardConfig(_Model):
+    """The delivery-metrics dashboard as a ConfigMap for the Grafana sidecar."""
+
+    enabled: bool = Field(
+        default=False,
+        description='Ship the dashboard ConfigMap (label grafana_dashboard: "1"). Default '
+        "false. It belongs with Grafana in the platform stack; dev holds it until it moves.",
+    )
+    namespace: DnsLabel = Field(
+        default="monitoring",
+        description="Namespace the Grafana sidecar watches. Default monitoring.",
+    )
+    folder: str | None = Field(
+        default=None,
+        description="Grafana folder (the sidecar's grafana_folder annotation); null: the "
+        "sidecar's default folder.",
+    )
+
+
+class MetricsConfig(_Model):
+    """Delivery metrics job (``cicd:metrics``; dev stack only, which owns the shared files)."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Commit metrics.yml and the delivery_metrics package. Default false.",
+    )
+    schedule: Annotated[
+        str, AfterValidator(_matches(_CRON, "must be a cron expression of five fields"))
+    ] = Field(default="17 6 * * *", description="When the job runs (UTC cron). Default 06:17.")
+    pushgateway_url: HttpUrl | None = Field(
+        default=None,
+        description="Prometheus Pushgateway base URL; the figures are pushed there when set.",
+    )
+    windows: tuple[Annotated[int, AfterValidator(_between(1, 90))], ...] = Field(
+        default=(7, 30), description="Window lengths in days, each compared with the one before."
+    )
+    environments: tuple[Slug, ...] = Field(
+        default=("development", "staging", "production"),
+        description="GitHub environments whose deployments are measured.",
+    )
+    grafana_dashboard: GrafanaDashboardConfig = Field(
+        default=GrafanaDashboardConfig(), description="Grafana dashboard ConfigMap."
+    )
+
+
 # Secret keys: declared in Pulumi.yaml, read with get_secret, never part of a section object.
 REGISTRY_TOKEN_KEY: Final = "registryToken"
 PIPELINE_SECRET_KEYS: Final = {
@@ -751,6 +799,7 @@ SECTIONS: Final = (
     "branchProtection",
     "ingress",
     "network",
+    "metrics",
 )
 
 
@@ -769,6 +818,7 @@ class StackSettings(_Model):
     branch_protection: BranchProtectionConfig | None = None
     ingress: IngressConfig
     network: NetworkConfig = NetworkConfig()
+    metrics: MetricsConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -951,6 +1001,29 @@ def _environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
         yield Problem("pipeline.scanners.sonarqubeHostUrl", "is required when sonarqube is true")
 
 
+def _metrics_rules(s: StackSettings) -> Iterable[Problem]:
+    metrics = s.metrics
+    if metrics is None:
+        return
+    if s.environment.name is not Environment.DEV:
+        yield Problem("metrics", "must only be set in the dev stack, which owns the shared files")
+    if not metrics.windows or len(set(metrics.windows)) != len(metrics.windows):
+        yield Problem("metrics.windows", "must list distinct window lengths", str(metrics.windows))
+    if not metrics.environments:
+        yield Problem("metrics.environments", "must name at least one GitHub environment")
+    if metrics.grafana_dashboard.enabled and not metrics.enabled:
+        yield Problem(
+            "metrics.grafanaDashboard.enabled",
+            "needs metrics.enabled: the dashboard shows what the job pushes",
+            "true",
+        )
+    if metrics.grafana_dashboard.enabled and metrics.pushgateway_url is None:
+        yield Problem(
+            "metrics.pushgatewayUrl",
+            "is required when the Grafana dashboard is enabled (Prometheus reads the Pushgateway)",
+        )
+
+
 def _warnings(s: StackSettings) -> Iterable[str]:
     canary = s.canary
     if canary.enabled and canary.nginx is None and canary.steps:
@@ -1041,6 +1114,7 @@ def parse_sections(
         *_approval_rules(settings),
         *_canary_rules(settings),
         *_cluster_side_rules(settings),
+        *_metrics_rules(settings),
     ]
     return settings, problems
 

@@ -43,7 +43,8 @@ def _copy_project(repo: Path) -> None:
     for path in PROJECT_DIR.glob("Pulumi*.yaml"):
         shutil.copy2(path, repo / path.name)
     shutil.copy2(PROJECT_DIR / "__main__.py", repo / "__main__.py")
-    for folder in ("components", "render", "platform"):  # platform: the StackReference
+    # platform: the StackReference; delivery_metrics: committed by the dev stack
+    for folder in ("components", "delivery_metrics", "render", "platform"):
         shutil.copytree(PROJECT_DIR / folder, repo / folder, ignore=ignore)
 
 

@@ -31,6 +31,7 @@ import yaml
 from components.workflows import CI_REQUIRED_CHECKS, pins
 from components.workflows.model import Concurrency, Job, Push, Step, Workflow
 from components.workflows.pins import BY_REF
+from render.engine import PROJECT_DIR
 from render.tree import tree
 from tests import validators
 from tests.conftest import files, render_variant, rendered
@@ -38,11 +39,22 @@ from tests.conftest import files, render_variant, rendered
 T_FILE: Final = "github:index/repositoryFile:RepositoryFile"
 T_COMPONENT: Final = "cicd:github:PipelineWorkflows"
 
+DELIVERY_METRICS_FILES: Final = {
+    ".github/workflows/metrics.yml",
+    ".github/delivery-metrics/requirements.txt",
+    *(
+        f".github/delivery-metrics/delivery_metrics/{module.name}"
+        for module in (PROJECT_DIR / "delivery_metrics").glob("*.py")
+    ),
+}
+"""metrics.yml and the package it runs (Pulumi.dev.yaml enables cicd:metrics)."""
+
 EXPECTED_FILES: Final = {
     "dev": {
         ".github/workflows/ci.yml",
         ".github/workflows/dev-deploy.yml",
         ".github/dependabot.yml",
+        *DELIVERY_METRICS_FILES,
     },
     "staging": {".github/workflows/stage-deploy.yml"},
     "prod": {".github/workflows/prod-deploy.yml"},
@@ -158,11 +170,17 @@ def test_files_are_committed_to_develop_by_the_component(stack: str) -> None:
 def test_branch_protection_waits_for_the_committed_files() -> None:
     protection = rendered("dev").of_type("github:index/branchProtection:BranchProtection")
     assert len(protection) == 1
-    assert protection[0].options["depends_on"] == [
-        "pipeline-ci",
-        "pipeline-dependabot",
-        "pipeline-dev-deploy",
-    ]
+    assert protection[0].options["depends_on"] == sorted(
+        {
+            "pipeline-ci",
+            "pipeline-dependabot",
+            "pipeline-dev-deploy",
+            *(
+                "pipeline-" + path.rsplit("/", 1)[1].removesuffix(".yml")
+                for path in DELIVERY_METRICS_FILES
+            ),
+        }
+    )
 
 
 def test_required_check_is_the_aggregating_ci_job() -> None:

@@ -1,7 +1,8 @@
 """PipelineWorkflows: commits the application repository's workflow files for one stack.
 
 Which files a stack owns (design section 3): dev commits the shared pipeline (ci.yml and
-dependabot.yml) and dev-deploy.yml; staging commits stage-deploy.yml; prod commits
+dependabot.yml, and where ``cicd:metrics.enabled`` says so metrics.yml with the
+``.github/delivery-metrics/`` package it runs) and dev-deploy.yml; staging commits stage-deploy.yml; prod commits
 prod-deploy.yml. Files go to the default branch because ``workflow_run`` and
 ``workflow_dispatch`` only fire for workflow files there. ``overwrite_on_create`` adopts a file
 that already exists instead of failing the first ``pulumi up``.
@@ -20,7 +21,7 @@ import pulumi
 import pulumi_github as github
 
 from components.config import DEPLOY_WORKFLOW_FILE, Environment, StackSettings
-from components.workflows import ci, deploy
+from components.workflows import ci, deploy, metrics
 from components.workflows.dependabot import render_dependabot
 from components.workflows.model import Workflow, render
 
@@ -49,6 +50,11 @@ def workflow_files(settings: StackSettings) -> dict[str, str]:
     )
     if stage is Environment.DEV:
         files[DEPENDABOT_FILE] = f"# {header}\n" + render_dependabot(settings)
+    if stage is Environment.DEV and settings.metrics is not None and settings.metrics.enabled:
+        files[f"{WORKFLOWS_DIR}/{metrics.METRICS_WORKFLOW}"] = render(
+            _with_header(metrics.metrics_workflow(settings), header)
+        )
+        files.update(metrics.package_files(header))
     return files
 
 

@@ -43,6 +43,7 @@ class Scope(StrEnum):
 
     ACTIONS = "actions"
     CONTENTS = "contents"
+    DEPLOYMENTS = "deployments"
     ID_TOKEN = "id-token"
     PACKAGES = "packages"
     SECURITY_EVENTS = "security-events"
@@ -268,7 +269,23 @@ class WorkflowDispatch:
         return {"inputs": {i.name: i.to_value() for i in self.inputs}}
 
 
-Trigger = Push | PullRequest | WorkflowRun | WorkflowDispatch
+@dataclass(frozen=True)
+class Schedule:
+    """``schedule`` on a cron expression (UTC; GitHub may start it some minutes late)."""
+
+    cron: str
+
+    key: ClassVar[str] = "schedule"
+
+    def __post_init__(self) -> None:
+        if len(self.cron.split()) != 5:
+            raise ValueError(f"schedule {self.cron!r}: a cron expression has five fields")
+
+    def to_value(self) -> list[dict[str, str]]:
+        return [{"cron": self.cron}]
+
+
+Trigger = Push | PullRequest | WorkflowRun | WorkflowDispatch | Schedule
 
 
 @dataclass(frozen=True)

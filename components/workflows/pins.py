@@ -192,6 +192,15 @@ RUN_K6: Final = Action(
     required_inputs=_names("github-token path"),
 )
 
+SETUP_PYTHON: Final = Action(
+    repository="actions/setup-python",
+    sha="5fda3b95a4ea91299a34e894583c3862153e4b97",
+    version="v7.0.0",
+    inputs=_names(
+        "python-version python-version-file cache architecture check-latest token cache-dependency-path update-environment allow-prereleases freethreaded pip-version"
+    ),
+)
+
 PINNED: Final = (
     CHECKOUT,
     SETUP_NODE,
@@ -211,6 +220,7 @@ PINNED: Final = (
     SLACK,
     SETUP_K6,
     RUN_K6,
+    SETUP_PYTHON,
 )
 """Every action a generated workflow may use."""
 

@@ -1,0 +1,57 @@
+"""Delivery metrics of one application repository, computed from GitHub's own records.
+
+The package runs standalone in the application repository (the dev stack commits it under
+``.github/delivery-metrics/`` and the scheduled ``metrics.yml`` workflow runs it): python3 plus
+the pinned ``requirements.txt`` (githubkit), never pulumi or this project's ``components``.
+
+Layout: ``records`` (typed records parsed from GitHub's documented JSON shapes), ``compute``
+(pure functions: the figures), ``coverage`` (coverage summaries inside CI artifacts), ``report``
+(job-summary Markdown and the Prometheus exposition), ``github`` (the thin I/O part: githubkit
+with Link-header pagination, and the Pushgateway push), ``__main__`` (the command).
+
+Records this module expects (the contract with the deploy workflows)
+--------------------------------------------------------------------
+
+CI (build success rate, coverage)
+    Workflow runs of ``ci.yml`` with ``event`` ``push`` on the default branch. A run is counted
+    once, by its id, with the conclusion of its latest attempt (``run_attempt``): a red build
+    that went green on a re-run counts as a success, and re-runs are counted separately.
+    ``success`` passes; ``failure``, ``timed_out`` and ``startup_failure`` fail; ``cancelled``,
+    ``skipped``, ``neutral``, ``action_required`` and ``stale`` are left out (no verdict).
+    Coverage comes from the run's artifacts named ``coverage-<package>`` (the CI test job uploads
+    them): Istanbul's ``coverage-summary.json`` (``total.lines.covered/total``), else
+    ``lcov.info`` (sum of ``LH``/``LF``). Line coverage of the run = covered / total lines over
+    all packages.
+
+Deployments (frequency, lead time, change failure rate, time to restore)
+    One GitHub deployment per deploy, ``environment`` being the GitHub environment name
+    (``development``, ``staging``, ``production`` by default), ``sha`` the deployed commit.
+    Statuses used: ``success`` (healthy), ``failure`` and ``error`` (the deploy failed, or a
+    rollback marked it failed afterwards); ``inactive`` (GitHub sets it on the previous
+    deployment when a newer one succeeds), ``queued``, ``pending`` and ``in_progress`` carry no
+    verdict. A deployment's outcome is its latest verdict status: a deployment that reported
+    ``success`` and later ``failure`` (health check failing after full promotion, then rollback)
+    is a failed change. A deployment with no verdict status (still running, or statuses missing)
+    is left out.
+
+    A rollback is recorded by the deploy workflows in one of two ways, both understood:
+
+    - the rolled-back deployment gets a ``failure`` status (description ``rolled back ...``);
+    - a new deployment re-deploys the previous version with ``task`` ``deploy:rollback`` and/or
+      ``payload`` ``{"rollback_of": <id of the rolled-back deployment>}``. Such a deployment is
+      not a change: it restores service (its ``success`` ends an incident) and marks the
+      deployment it names as failed, but it counts in neither frequency nor lead time.
+
+Figures, per environment and window (a window is ``[end - N days, end)``; the trend compares it
+with the N days before). Membership is by the deployment's ``created_at``; incidents by the
+time they started.
+
+- deployments: change deployments that reached ``success`` (even if rolled back later);
+- lead time for changes: for each such deployment, every commit it brought (``compare`` from
+  the previous successful change deployment of the same environment; the deployed commit alone
+  when there is none), from the commit's committer date to the deployment's first ``success``;
+  median and p90 (nearest rank) over all those commits;
+- change failure rate: failed change deployments / change deployments with a verdict;
+- time to restore: from the first ``failure``/``error`` after a healthy state to the next
+  ``success`` in that environment; the mean over incidents that ended (open ones are counted).
+"""

@@ -1,0 +1,523 @@
+"""Delivery metrics on recorded GitHub responses (tests/fixtures/github), no network.
+
+The fixtures follow GitHub's documented shapes: Link-header pagination (two pages of CI runs
+with one run repeated on the second page, two pages of deployments, of statuses and of a
+compare), a re-run (``run_attempt`` 2), a cancelled and an in-progress run, coverage artifacts
+behind a 302 to blob storage (Istanbul summary, lcov, an expired one), a deployment without
+statuses, a failed deploy, a deploy marked failed by a rollback plus the rollback deployment
+(``task: deploy:rollback``, ``payload.rollback_of``), and an open incident in production.
+
+Every expected figure below is worked out by hand from those files, in the comment beside it.
+The windows end at 2026-11-29T00:00Z: 7d = [11-22, 11-29), its previous = [11-15, 11-22),
+30d = [10-30, 11-29), its previous = [09-30, 10-30).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+
+from delivery_metrics import compute, source
+from delivery_metrics.__main__ import Options, main, measure
+from delivery_metrics.coverage import lines_from_lcov
+from delivery_metrics.records import Deployment, RecordError, WorkflowRun
+
+FIXTURES: Final = Path(__file__).parent / "fixtures" / "github"
+REPOSITORY: Final = "acme/webshop"
+END: Final = datetime(2026, 11, 29, tzinfo=UTC)
+ENVIRONMENTS: Final = ("development", "staging", "production")
+OPTIONS: Final = Options(
+    repository=REPOSITORY,
+    workflow="ci.yml",
+    branch="develop",
+    environments=ENVIRONMENTS,
+    windows=(7, 30),
+    end=END,
+)
+H: Final = 3600.0
+M: Final = 60.0
+
+
+def _key(method: str, url: httpx.URL | str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    parts = urlsplit(str(url))
+    where = parts.path if parts.netloc == "api.github.com" else f"{parts.netloc}{parts.path}"
+    return method, where, tuple(sorted(parse_qsl(parts.query)))
+
+
+class RecordedGitHub(httpx.BaseTransport):
+    """Answers each request with the recorded response for exactly that method, path and query.
+
+    An unknown request fails the test (so a wrong filter or a missed page is caught), and the
+    names of the recordings used are kept for assertions on what was (not) requested.
+    """
+
+    def __init__(self, overrides: dict[str, int] | None = None) -> None:
+        self.recordings: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[str, Any]] = {}
+        for path in sorted(FIXTURES.glob("*.json")):
+            doc = json.loads(path.read_text())
+            method, _, target = doc["request"].partition(" ")
+            self.recordings[
+                _key(method, target if "://" in target else "https://api.github.com" + target)
+            ] = (
+                path.stem,
+                doc,
+            )
+        self.used: list[str] = []
+        self.overrides = overrides or {}
+        self.pushed: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            request.read()
+            self.pushed.append(request)
+            return httpx.Response(200)
+        key = _key(request.method, request.url)
+        if key not in self.recordings:
+            raise AssertionError(f"unrecorded request {key}")
+        name, doc = self.recordings[key]
+        self.used.append(name)
+        status = self.overrides.get(name, doc["status"])
+        headers = dict(doc["headers"])
+        if status >= 400:
+            return httpx.Response(status, json={"message": "Not Found"}, request=request)
+        if isinstance(doc["body"], dict) and set(doc["body"]) == {"file"}:
+            content = (FIXTURES / doc["body"]["file"]).read_bytes()
+            return httpx.Response(status, headers=headers, content=content, request=request)
+        body = b"" if doc["body"] is None else json.dumps(doc["body"]).encode()
+        return httpx.Response(status, headers=headers, content=body, request=request)
+
+
+@cache
+def fetched() -> tuple[
+    list[WorkflowRun],
+    list[Deployment],
+    dict[compute.CommitRange, list[Any]],
+    dict[int, compute.Coverage],
+    tuple[str, ...],
+]:
+    transport = RecordedGitHub()
+    repo = source.Repository(source.client("t0ken", transport=transport), REPOSITORY)
+    since = datetime(2026, 9, 30, tzinfo=UTC)
+    runs = repo.workflow_runs("ci.yml", "develop", since)
+    deployments = [d for env in ENVIRONMENTS for d in repo.deployments(env, since)]
+    commits = {r: repo.commits(r) for r in set(compute.commit_ranges(deployments).values())}
+    coverage = {}
+    for run_id in (100007, 94007):
+        found = repo.coverage(run_id)
+        assert found is not None
+        coverage[run_id] = found
+    return runs, deployments, commits, coverage, tuple(transport.used)
+
+
+def figures(days: int, previous: bool = False) -> compute.Period:
+    runs, deployments, commits, coverage, _ = fetched()
+    window = compute.Window(days, END)
+    return compute.period(
+        window.previous if previous else window,
+        branch="develop",
+        environments=ENVIRONMENTS,
+        runs=runs,
+        deployments=deployments,
+        commits=commits,
+        coverage=coverage,
+    )
+
+
+def env(period: compute.Period, name: str) -> compute.DeliveryFigures:
+    return next(f for f in period.environments if f.environment == name)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the records
+# --------------------------------------------------------------------------------------------
+
+
+def test_pagination_follows_link_headers_and_keeps_one_record_per_run() -> None:
+    runs, deployments, commits, _, used = fetched()
+    # 7 runs on page 1 + 7 on page 2, run 96 on both: 14 records, 13 runs.
+    assert len(runs) == 14
+    assert len(compute.latest_attempts(runs)) == 13
+    assert {"runs-page2", "deployments-development-page2", "statuses-205-page2"} <= set(used)
+    assert {"compare-c0-c1-page2"} <= set(used)
+    # Deployment 150 (2026-08-01) is older than the 60 days read: listing stops before it and
+    # its statuses are never requested.
+    assert "statuses-150" not in used
+    assert sorted(d.id for d in deployments) == [
+        199,
+        200,
+        201,
+        202,
+        203,
+        204,
+        205,
+        206,
+        207,
+        301,
+        302,
+    ]
+    d205 = next(d for d in deployments if d.id == 205)
+    assert [s.state for s in d205.statuses] == [
+        "queued",
+        "in_progress",
+        "success",
+        "failure",
+        "inactive",
+    ]
+    assert (
+        len(
+            commits[
+                (
+                    "6330000000000000000000000000000000000000",
+                    "6331000000000000000000000000000000000000",
+                )
+            ]
+        )
+        == 2
+    )
+
+
+def test_rollback_records_are_recognised() -> None:
+    _, deployments, _, _, _ = fetched()
+    by_id = {d.id: d for d in deployments}
+    assert by_id[206].is_rollback and by_id[206].rollback_of == 205
+    assert not by_id[205].is_rollback
+    assert by_id[207].statuses == () and by_id[207].final_verdict is None
+    assert compute.rolled_back_ids(deployments) == {205: datetime(2026, 11, 26, 13, 5, tzinfo=UTC)}
+
+
+def test_payload_may_be_a_json_string_and_missing_fields_are_named() -> None:
+    record = {
+        "id": 9,
+        "sha": "a" * 40,
+        "environment": "production",
+        "created_at": "2026-11-01T00:00:00Z",
+        "task": "deploy",
+        "payload": '{"rollback_of": "7"}',
+    }
+    assert Deployment.from_json(record, []).rollback_of == 7
+    assert Deployment.from_json({**record, "payload": "not json"}, []).rollback_of is None
+    with pytest.raises(RecordError, match=r"deployment 9: missing sha"):
+        Deployment.from_json({**record, "sha": None}, [])
+
+
+def test_coverage_is_summed_line_by_line_over_packages() -> None:
+    _, _, _, coverage, used = fetched()
+    # run 100: coverage-api summary 800/1000 (its stray lcov.info is ignored: the summary wins),
+    # coverage-web lcov 150/200 + 50/100 = 200/300, coverage-shared expired: 1000/1300.
+    assert coverage[100007] == compute.Coverage(100007, 1000, 1300)
+    assert coverage[94007] == compute.Coverage(94007, 700, 1000)
+    assert "blob-9001" in used  # the 302 to blob storage was followed
+    assert lines_from_lcov("LF:10\nLH:4\nLF:5\nLH:5\n") == (9, 15)
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------
+
+
+def test_build_success_rate_counts_latest_attempts_with_a_verdict() -> None:
+    # 7d: 101 s, 100 s (attempt 2), 99 f, 98 cancelled (out), 97 s, 95 s, 96: timed_out on
+    # page 1, re-run to success (attempt 2) by the time page 2 was read -> the later attempt;
+    # 102 in progress (out) -> 5 passed / 6, two re-runs.
+    assert figures(7).builds == compute.BuildFigures(passed=5, failed=1, rerun=2)
+    # previous 7d: 94 s, 93 f, 92 f -> 1/3
+    assert figures(7, previous=True).builds == compute.BuildFigures(passed=1, failed=2, rerun=0)
+    # 30d adds 94, 93, 92 and 91 s -> 7/10
+    assert figures(30).builds.success_rate == pytest.approx(0.7)
+    assert figures(30, previous=True).builds == compute.BuildFigures(passed=0, failed=1, rerun=0)
+
+
+def test_coverage_of_a_window_is_its_newest_run_with_a_summary() -> None:
+    # 7d: run 101 has no coverage artifact, 100 has -> 1000/1300; previous 7d: run 94.
+    assert figures(7).coverage == compute.Coverage(100007, 1000, 1300)
+    assert figures(7, previous=True).coverage == compute.Coverage(94007, 700, 1000)
+    assert figures(30, previous=True).coverage is None  # only a failed run (90) there
+
+
+def test_development_last_7_days() -> None:
+    dev = env(figures(7), "development")
+    # Successful change deployments created in the window: 201, 202, 204, 205 (205 later
+    # rolled back still shipped). 203 failed, 206 is the rollback, 207 has no status.
+    assert dev.deployments == 4
+    # Lead times (committer date -> first success):
+    #   201: c1a 08:10, c1 10:10 -> 12:10            = 4h, 2h
+    #   202: c2 11:40 -> 12:10                        = 30m
+    #   204: c3 08:00, c4 09:45 -> 10:30 (base c2)    = 2h30m, 45m
+    #   205: c5 11:15 -> 12:15                        = 1h
+    assert sorted(dev.lead_times) == [30 * M, 45 * M, 1 * H, 2 * H, 2.5 * H, 4 * H]
+    assert dev.lead_time_median == 1.5 * H  # (1h + 2h) / 2
+    assert dev.lead_time_p90 == 4 * H  # rank ceil(0.9 * 6) = 6
+    # Verdicts: 201 s, 202 s, 203 failure, 204 s, 205 failure after rollback -> 2/5
+    assert (dev.changes_failed, dev.changes_with_verdict) == (2, 5)
+    # Incidents: 203 failed 11-24 09:20, 204 healthy 10:30 -> 70m;
+    #            205 failed 11-26 13:00, rollback 206 healthy 13:20 -> 20m; mean 45m.
+    assert dev.restore_times == (70 * M, 20 * M)
+    assert dev.mean_time_to_restore == 45 * M
+    assert dev.open_incidents == 0
+
+
+def test_development_previous_7_days_and_30_days() -> None:
+    before = env(figures(7, previous=True), "development")
+    # 200: c0a 11-19 12:05, c0 11-20 11:05 -> 11-20 12:05 = 24h, 1h (base: 199's cz)
+    assert (before.deployments, sorted(before.lead_times)) == (1, [1 * H, 24 * H])
+    assert before.lead_time_median == 12.5 * H and before.lead_time_p90 == 24 * H
+    assert (before.changes_failed, before.changes_with_verdict, before.incidents) == (0, 1, 0)
+    month = env(figures(30), "development")
+    # 30d: 200..205 -> 5 deployments, 8 lead times [30m,45m,1h,1h,2h,2h30m,4h,24h]
+    assert month.deployments == 5
+    assert month.lead_time_median == 1.5 * H and month.lead_time_p90 == 24 * H  # rank 8 of 8
+    assert (month.changes_failed, month.changes_with_verdict) == (2, 6)
+    # 199 is the first deployment read: only its own commit cz (09:00 -> 10:00) counts.
+    first = env(figures(30, previous=True), "development")
+    assert (first.deployments, first.lead_times) == (1, (1 * H,))
+
+
+def test_production_has_an_open_incident_and_staging_no_data() -> None:
+    prod = env(figures(7), "production")
+    # 301: first prod deployment read -> its commit c4 (11-24 09:45) to 11-27 09:30 = 3d - 15m
+    assert prod.lead_times == (3 * 24 * H - 15 * M,)
+    # 302 ended in error: 1 failed of 2; the incident it started has not ended.
+    assert (prod.changes_failed, prod.changes_with_verdict) == (1, 2)
+    assert (prod.incidents, prod.restore_times, prod.mean_time_to_restore) == (1, (), None)
+    staging = env(figures(7), "staging")
+    assert staging.deployments == 0
+    assert staging.lead_time_median is None and staging.change_failure_rate is None
+
+
+def test_percentiles_by_nearest_rank() -> None:
+    assert compute.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 90) == 5.0
+    assert compute.percentile(list(map(float, range(1, 11))), 90) == 9.0
+    assert compute.percentile([], 90) is None
+    assert compute.median([1.0, 2.0, 3.0, 10.0]) == 2.5
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+@cache
+def measured() -> tuple[str, str]:
+    result = measure(
+        source.Repository(source.client("t0ken", transport=RecordedGitHub()), REPOSITORY),
+        OPTIONS,
+    )
+    return result.markdown, result.exposition
+
+
+def _row(markdown: str, section: str, label: str, occurrence: int = 0) -> list[str]:
+    """Cells of the row ``label`` in the n-th table under heading ``section``."""
+    blocks = markdown.split(f"### {section}\n")
+    lines = blocks[occurrence + 1].split("\n### ")[0].splitlines()
+    row = next(line for line in lines if line.startswith(f"| {label} |"))
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def test_summary_tables_show_values_and_trend() -> None:
+    md, _ = measured()
+    assert md.startswith("# Delivery metrics: acme/webshop\n")
+    assert "## Last 7 days, compared with the 7 days before" in md
+    assert "## Last 30 days, compared with the 30 days before" in md
+    repo7 = "Repository (ci.yml on develop)"
+    assert _row(md, repo7, "Build success rate") == [
+        "Build success rate",
+        "83.3% (5/6, 2 re-run)",
+        "33.3% (1/3)",
+        "↑ better",
+    ]
+    assert _row(md, repo7, "Test coverage (lines)")[1:] == [
+        "76.9% (1000/1300 lines)",
+        "70.0% (700/1000 lines)",
+        "↑ better",
+    ]
+    assert _row(md, "development", "Deployments")[1:] == [
+        "4 (0.57/day)",
+        "1 (0.14/day)",
+        "↑ better",
+    ]
+    assert _row(md, "development", "Lead time for changes, median")[1:] == [
+        "1h 30m",
+        "12h 30m",
+        "↓ better",
+    ]
+    assert _row(md, "development", "Change failure rate")[1:] == [
+        "40.0% (2/5)",
+        "0.0% (0/1)",
+        "↑ worse",
+    ]
+    assert _row(md, "development", "Mean time to restore")[1:] == [
+        "45m (2 restored)",
+        "- (no incidents)",
+        "-",
+    ]
+    assert _row(md, "production", "Mean time to restore")[1] == "- (0 restored, 1 open)"
+    assert _row(md, "production", "Lead time for changes, p90")[1] == "2d 23h"
+    assert _row(md, "development", "Lead time for changes, p90", occurrence=1)[1] == "1d 0h"
+
+
+def _samples(text: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_exposition_values() -> None:
+    _, text = measured()
+    samples = _samples(text)
+    assert samples['delivery_build_success_ratio{window="7d"}'] == pytest.approx(5 / 6)
+    assert samples['delivery_test_coverage_ratio{window="30d"}'] == pytest.approx(1000 / 1300)
+    dev7 = '{environment="development",window="7d"}'
+    assert samples[f"delivery_deployments{dev7}"] == 4
+    assert samples[f"delivery_lead_time_median_seconds{dev7}"] == 5400
+    assert samples[f"delivery_lead_time_p90_seconds{dev7}"] == 14400
+    assert samples[f"delivery_change_failure_ratio{dev7}"] == pytest.approx(0.4)
+    assert samples[f"delivery_time_to_restore_mean_seconds{dev7}"] == 2700
+    # No data is no sample: staging has no lead time, production no restore yet.
+    assert 'delivery_lead_time_median_seconds{environment="staging",window="7d"}' not in samples
+    assert (
+        'delivery_time_to_restore_mean_seconds{environment="production",window="7d"}' not in samples
+    )
+    assert samples['delivery_incidents{environment="production",window="7d"}'] == 1
+    assert samples["delivery_metrics_generated_timestamp_seconds"] == END.timestamp()
+    assert text.endswith("# EOF\n")
+
+
+def promtool() -> str | None:
+    found = shutil.which("promtool")
+    if found is None and os.environ.get("CI") == "true":
+        pytest.fail("promtool is missing: .ci/run installs Debian's prometheus package")
+    return found
+
+
+def test_promtool_accepts_the_exposition() -> None:
+    tool = promtool()
+    if tool is None:
+        pytest.skip("promtool not installed (apt-get install prometheus); CI=true makes this fail")
+    _, text = measured()
+    checked = subprocess.run(
+        [tool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout + checked.stderr == ""
+    # The check can fail: a counter-style name on a gauge is reported.
+    bad = text.replace("delivery_incidents", "delivery_incidents_total")
+    rejected = subprocess.run(
+        [tool, "check", "metrics"], input=bad, capture_output=True, text=True, check=False
+    )
+    assert rejected.returncode != 0 and "_total" in rejected.stdout + rejected.stderr
+
+
+def test_push_replaces_the_repository_group_on_the_pushgateway() -> None:
+    transport = RecordedGitHub()
+    source.push(
+        "https://pushgateway.acme.example/", REPOSITORY, "x 1\n# EOF\n", transport=transport
+    )
+    (request,) = transport.pushed
+    assert request.method == "PUT"
+    # base64url("acme/webshop") = YWNtZS93ZWJzaG9w
+    assert str(request.url) == (
+        "https://pushgateway.acme.example/metrics/job/delivery_metrics/repository@base64/YWNtZS93ZWJzaG9w"
+    )
+    assert request.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert request.content == b"x 1\n# EOF\n"
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------------------------
+
+ARGS: Final = [
+    "--repository",
+    REPOSITORY,
+    "--branch",
+    "develop",
+    *[arg for e in ENVIRONMENTS for arg in ("--environment", e)],
+    "--now",
+    "2026-11-29T00:00:00Z",
+]
+
+
+@pytest.fixture
+def token(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
+    monkeypatch.delenv("GITHUB_API_URL", raising=False)
+    yield
+
+
+def test_command_writes_summary_metrics_and_pushes(
+    tmp_path: Path, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    transport = RecordedGitHub()
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    code = main(
+        [
+            *ARGS,
+            "--summary",
+            str(summary),
+            "--metrics-out",
+            str(tmp_path / "m.prom"),
+            "--pushgateway",
+            "http://pushgateway:9091",
+        ],
+        transport=transport,
+    )
+    assert code == 0
+    md, text = measured()
+    assert summary.read_text() == "earlier step\n" + md + "\n"  # appended, not overwritten
+    assert (tmp_path / "m.prom").read_text() == text
+    assert [r.content.decode() for r in transport.pushed] == [text]
+    assert "t0ken" not in capsys.readouterr().out
+
+
+def test_command_fails_in_one_line_when_github_refuses(
+    token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(ARGS, transport=RecordedGitHub({"deployments-production-page1": 404}))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and err.startswith("delivery_metrics: ")
+
+
+def test_command_needs_a_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    assert main(ARGS, transport=RecordedGitHub()) == 1
+    assert "GITHUB_TOKEN is not set" in capsys.readouterr().err
+
+
+def test_package_runs_standalone_without_pulumi_or_components(tmp_path: Path) -> None:
+    package = Path(__file__).parent.parent / "delivery_metrics"
+    shutil.copytree(
+        package, tmp_path / "delivery_metrics", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    probe = (
+        "import sys, delivery_metrics.__main__, delivery_metrics.source\n"
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'pulumi', 'components'})\n"
+        "assert not bad, bad\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
