@@ -22,9 +22,11 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from components.messages import escape
 from render.diff import COMMENT_BUDGET, Report, build_report, stack_config
 from render.engine import PROJECT_DIR, Rendered, UsageError, render
-from render.tree import tree, write
+from render.stackfile import StackFileError
+from render.tree import MANIFEST, check_out_dir, tree, write
 
 
 class _Parser(argparse.ArgumentParser):
@@ -111,7 +113,9 @@ def _render_at(ref: str, stack: str) -> tuple[dict[str, str], dict[str, Any]]:
                 f"--diff: stack {stack} does not render at {ref}:\n{done.stderr.strip()}"
             )
         files = {
-            str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()
+            str(p.relative_to(out)): p.read_text()
+            for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name != MANIFEST
         }
         return files, stack_config(stack, root)
 
@@ -157,18 +161,19 @@ def main(argv: list[str] | None = None) -> int:
 
     out: Path = args.out or PROJECT_DIR / "build" / "render" / args.stack
     try:
+        check_out_dir(out, PROJECT_DIR)
         rendered = render(args.stack)
     except UsageError as err:
-        print(f"render: {err}", file=sys.stderr)
+        print(escape(f"render: {err}"), file=sys.stderr)
         return 2
-    except ConfigError as err:
+    except (ConfigError, StackFileError) as err:
         for line in err.lines:
             print(line, file=sys.stderr)
         return 1
     files = tree(rendered)
     write(files, out)
     for warning in rendered.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(escape(f"warning: {warning}"), file=sys.stderr)
     print(_summary(rendered, files, out))
 
     try:
@@ -187,9 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             args.report.parent.mkdir(parents=True, exist_ok=True)
             args.report.write_text("\n".join(r.markdown(budget, more) for r in reports))
     except UsageError as err:
-        print(f"render: {err}", file=sys.stderr)
+        for line in str(err).splitlines():
+            print(escape(f"render: {line}"), file=sys.stderr)
         return 2
-    except ConfigError as err:
+    except (ConfigError, StackFileError) as err:
         for line in err.lines:
             print(line, file=sys.stderr)
         return 1

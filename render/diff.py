@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
 
 from render.engine import read_stack_files
+from render.stackfile import config_mapping
 
 Key = tuple[str, str]
 
@@ -143,8 +143,7 @@ def stack_config(stack: str, project_dir: Path) -> dict[str, Any]:
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         return {}
-    loaded = yaml.safe_load(stack_file.read_text()) or {}
-    masked = _mask_secure(loaded.get("config") or {})
+    masked = _mask_secure(config_mapping(stack_file))
     return dict(read_stack_files(stack, project_dir, stack_config=masked).config)
 
 

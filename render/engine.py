@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks, settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
+
+from render.stackfile import StackFileError, config_mapping, read_mapping
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"
@@ -117,7 +118,7 @@ def read_stack_files(
     project_file = project_dir / "Pulumi.yaml"
     if not project_file.is_file():
         raise UsageError(f"{project_file} not found")
-    project = yaml.safe_load(project_file.read_text())
+    project = read_mapping(project_file, "the project's name and config declarations")
     if stack_config is None:
         stack_file = project_dir / f"Pulumi.{stack}.yaml"
         if not stack_file.is_file():
@@ -127,8 +128,7 @@ def read_stack_files(
             raise UsageError(
                 f"unknown stack '{stack}': no {stack_file.name} (stacks: {', '.join(known)})"
             )
-        loaded = yaml.safe_load(stack_file.read_text()) or {}
-        stack_config = loaded.get("config") or {}
+        stack_config = config_mapping(stack_file)
     name = str(project["name"])
     config: dict[str, Any] = {}
     secret_keys: set[str] = set()
