@@ -5,7 +5,8 @@ waits until one of the required reviewers approves (and the wait timer has run).
 
 - ``RepositoryEnvironment`` with reviewers (team and user ids; slugs are looked up with
   ``get_team``/``get_user`` and turned into numbers, numeric ids are used as given), wait timer,
-  ``prevent_self_review`` and ``can_admins_bypass``;
+  ``prevent_self_review`` (only with reviewers: GitHub refuses it without) and
+  ``can_admins_bypass``;
 - one ``RepositoryEnvironmentDeploymentPolicy`` per branch or tag pattern, created after the
   environment (custom branch policies);
 - ``ActionsEnvironmentSecret``s (``value=``, a secret Output): ``KUBECONFIG`` from the Kubernetes
@@ -108,7 +109,9 @@ class DeploymentEnvironment(pulumi.ComponentResource):
             environment=args.environment,
             reviewers=reviewers,
             wait_timer=args.wait_timer,
-            prevent_self_review=args.prevent_self_review,
+            # GitHub answers 422 to self-review prevention on an environment without required
+            # reviewers (dev): it is only sent where there is a review to protect.
+            prevent_self_review=args.prevent_self_review and reviewers is not None,
             can_admins_bypass=args.can_admins_bypass,
             deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
                 protected_branches=args.protected_branches,
