@@ -133,7 +133,7 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "staging",
             {"cicd:pipeline": {"packages": ["api"]}},
-            "Pulumi.staging.yaml: cicd:pipeline must only be set in the dev stack",
+            "Pulumi.staging.yaml: cicd:pipeline must be removed from the staging stack",
         ),
         (
             "dev",
