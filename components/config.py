@@ -215,7 +215,9 @@ ConfigKey = Annotated[
 HealthPath = Annotated[
     str,
     AfterValidator(
-        _matches(_URL_PATH, "must be a URL path starting with '/', without spaces, such as /healthz")
+        _matches(
+            _URL_PATH, "must be a URL path starting with '/', without spaces, such as /healthz"
+        )
     ),
 ]
 RelativePath = Annotated[
@@ -726,7 +728,9 @@ class DeployTests(_Model):
 
     integration: Command | None = Field(default=None, description="Integration tests (dev).")
     e2e: Command | None = Field(default=None, description="End-to-end tests (staging).")
-    performance_script: RelativePath | None = Field(default=None, description="k6 script path (staging).")
+    performance_script: RelativePath | None = Field(
+        default=None, description="k6 script path (staging)."
+    )
 
 
 class DeployConfig(_Model):

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-
 from render.engine import read_stack_files
 from render.stackfile import config_mapping
 

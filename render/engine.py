@@ -31,7 +31,7 @@ from pulumi.runtime import mocks, settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from render.stackfile import StackFileError, config_mapping, read_mapping
+from render.stackfile import config_mapping, read_mapping
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"

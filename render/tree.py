@@ -196,9 +196,7 @@ def _manifest(out_dir: Path) -> set[str] | None:
 
 def _present(out_dir: Path) -> set[str]:
     return {
-        str(p.relative_to(out_dir))
-        for p in out_dir.rglob("*")
-        if not p.is_dir() or p.is_symlink()
+        str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if not p.is_dir() or p.is_symlink()
     } - {MANIFEST}
 
 

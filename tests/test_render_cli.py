@@ -51,9 +51,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 BILLION_LAUGHS = (
     "config:\n"
     '  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    + "".join(
-        f"  a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)
-    )
+    + "".join(f"  a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10))
     + "  cicd:app: *a9\n"
 )
 
