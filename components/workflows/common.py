@@ -13,12 +13,12 @@ import re
 from typing import Final
 
 from components.workflows import pins
-from components.workflows.model import Step
+from components.workflows.model import Step, condition, expr, template
 
 KUBECTL_VERSION: Final = "v1.34.1"
 """kubectl installed by azure/setup-kubectl (its ``version`` input is required)."""
 
-KUBECONFIG_PATH: Final = "${{ runner.temp }}/kubeconfig"
+KUBECONFIG_PATH: Final = template(expr("runner.temp"), "/kubeconfig")
 """Where the environment's KUBECONFIG secret is written (runner temp, removed at job end)."""
 
 DIGEST_PATTERN: Final = r"^sha256:[0-9a-f]{64}$"
@@ -26,11 +26,11 @@ TAG_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 IMAGE_REF_PATTERN: Final = r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(@sha256:[0-9a-f]{64}|:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$"
 
 WORKLOAD_ENV: Final = {
-    "NAMESPACE": "${{ vars.NAMESPACE }}",
-    "WORKLOAD_NAME": "${{ vars.WORKLOAD_NAME }}",
-    "WORKLOAD_KIND": "${{ vars.WORKLOAD_KIND }}",
-    "IMAGE": "${{ vars.IMAGE }}",
-    "APP_URL": "${{ vars.APP_URL }}",
+    "NAMESPACE": expr("vars.NAMESPACE"),
+    "WORKLOAD_NAME": expr("vars.WORKLOAD_NAME"),
+    "WORKLOAD_KIND": expr("vars.WORKLOAD_KIND"),
+    "IMAGE": expr("vars.IMAGE"),
+    "APP_URL": expr("vars.APP_URL"),
 }
 """Job env of a deploy job: the GitHub environment's variables, written by the stack."""
 
@@ -103,7 +103,7 @@ def write_kubeconfig() -> Step:
     return run(
         "Write the deployer kubeconfig",
         'umask 077\nprintf \'%s\\n\' "$KUBECONFIG_CONTENT" > "$KUBECONFIG"',
-        env={"KUBECONFIG_CONTENT": "${{ secrets.KUBECONFIG }}", "KUBECONFIG": KUBECONFIG_PATH},
+        env={"KUBECONFIG_CONTENT": expr("secrets.KUBECONFIG"), "KUBECONFIG": KUBECONFIG_PATH},
     )
 
 
@@ -112,7 +112,7 @@ def remove_kubeconfig() -> Step:
         "Remove the kubeconfig",
         'rm -f "$KUBECONFIG"',
         env={"KUBECONFIG": KUBECONFIG_PATH},
-        if_="always()",
+        if_=condition("always()"),
     )
 
 
@@ -136,7 +136,7 @@ else
 fi
 echo "image=$ref" >> "$GITHUB_OUTPUT"
 """,
-        env={"RELEASE": f"${{{{ inputs.{input_name} }}}}"},
+        env={"RELEASE": expr(f"inputs.{input_name}")},
         id="release",
     )
 
