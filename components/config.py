@@ -981,6 +981,11 @@ def _limit_rules(s: StackSettings) -> Iterable[Problem]:
                 yield Problem(
                     f"approval.reviewers.{kind}[{index}]", "lists the same reviewer twice", entry
                 )
+    for kind in ("branches", "tags"):
+        patterns = getattr(s.approval, kind)
+        for index, pattern in enumerate(patterns):
+            if pattern in patterns[:index]:
+                yield Problem(f"approval.{kind}[{index}]", "lists the same pattern twice", pattern)
     own = env.github_environment_name.lower()
     for other, default in DEFAULT_GITHUB_ENVIRONMENT.items():
         if other is not env.name and own == default.lower():

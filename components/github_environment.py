@@ -26,6 +26,7 @@ protected, and afterwards the stack's token (a repository admin) may still commi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -122,9 +123,11 @@ class DeploymentEnvironment(pulumi.ComponentResource):
         after_env = pulumi.ResourceOptions(parent=self, depends_on=[self.environment])
         environment_name = self.environment.environment
         if args.custom_branch_policies:
+            branch_suffix = _suffixes(args.branches)
+            tag_suffix = _suffixes(args.tags)
             for pattern in args.branches:
                 github.RepositoryEnvironmentDeploymentPolicy(
-                    f"{name}-branch-{_slug(pattern)}",
+                    f"{name}-branch-{branch_suffix[pattern]}",
                     repository=args.repository,
                     environment=environment_name,
                     branch_pattern=pattern,
@@ -132,7 +135,7 @@ class DeploymentEnvironment(pulumi.ComponentResource):
                 )
             for pattern in args.tags:
                 github.RepositoryEnvironmentDeploymentPolicy(
-                    f"{name}-tag-{_slug(pattern)}",
+                    f"{name}-tag-{tag_suffix[pattern]}",
                     repository=args.repository,
                     environment=environment_name,
                     tag_pattern=pattern,
@@ -168,6 +171,26 @@ class DeploymentEnvironment(pulumi.ComponentResource):
 def _slug(pattern: str) -> str:
     """A stable resource-name suffix for a branch or tag pattern (``release/*`` -> ``release-all``)."""
     return pattern.replace("*", "all").replace("/", "-").replace(".", "-")
+
+
+def _suffixes(patterns: Sequence[str]) -> dict[str, str]:
+    """Pattern -> resource-name suffix, distinct for distinct patterns.
+
+    :func:`_slug` is readable but not one-to-one (``release/*`` and ``release-*`` both give
+    ``release-all``), and two resources with one name would be one URN, which the engine
+    refuses. Patterns whose slugs collide get a short hash of the pattern appended; the others
+    keep their plain slug, so existing resource names do not change.
+    """
+    by_slug: dict[str, set[str]] = {}
+    for pattern in patterns:
+        by_slug.setdefault(_slug(pattern), set()).add(pattern)
+    out = {}
+    for pattern in patterns:
+        slug = _slug(pattern)
+        if len(by_slug[slug]) > 1:
+            slug += "-" + hashlib.sha256(pattern.encode()).hexdigest()[:8]
+        out[pattern] = slug
+    return out
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 from components.messages import escape
 from render.diff import COMMENT_BUDGET, Report, build_report, stack_config
-from render.engine import PROJECT_DIR, Rendered, UsageError, render
+from render.engine import PROJECT_DIR, DuplicateUrnError, Rendered, UsageError, render
 from render.stackfile import StackFileError
 from render.tree import MANIFEST, check_out_dir, tree, write
 
@@ -169,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StackFileError) as err:
         for line in err.lines:
             print(line, file=sys.stderr)
+        return 1
+    except DuplicateUrnError as err:
+        for line in err.lines:
+            print(escape(line), file=sys.stderr)
         return 1
     files = tree(rendered)
     write(files, out)
