@@ -199,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(err).splitlines():
             print(escape(f"render: {line}"), file=sys.stderr)
         return 2
-    except (ConfigError, StackFileError) as err:
+    except (ConfigError, StackFileError, DuplicateUrnError) as err:
         for line in err.lines:
-            print(line, file=sys.stderr)
+            print(escape(line) if isinstance(err, DuplicateUrnError) else line, file=sys.stderr)
         return 1
     return 0
 
