@@ -269,10 +269,12 @@ def _reviewer(pattern: re.Pattern[str], words: str) -> Callable[[Any], Any]:
     return check
 
 
-def _is_number_type(annotation: Any) -> bool:
-    if annotation in (int, float):
+def _is_type(annotation: Any, *types: type) -> bool:
+    """Whether a field's annotation is one of ``types`` or an optional of one (not a wider union)."""
+    if annotation in types:
         return True
-    return any(arg in (int, float) for arg in getattr(annotation, "__args__", ()))
+    args = [arg for arg in getattr(annotation, "__args__", ()) if arg is not type(None)]
+    return len(args) == 1 and args[0] in types
 
 
 class _Model(BaseModel):
@@ -280,8 +282,9 @@ class _Model(BaseModel):
 
     Two rules hold for every field of every section, before its own type is checked:
 
-    - a boolean is not a number: pydantic would read ``replicas: true`` as 1 and
-      ``weight: false`` as 0, hiding the mistake;
+    - types are strict where coercion would hide a mistake: a boolean is not a number
+      (pydantic would read ``replicas: true`` as 1), and a switch is ``true`` or ``false``, not
+      ``"yes"``, ``"false"`` or ``0``; a quoted number (``replicas: "3"``) is a string;
     - no string may contain ``${{``: values from config are data. Only the workflow generator
       writes GitHub expressions (components/workflows/model.py refuses any other), so a config
       value can never become an expression in a workflow file.
@@ -300,8 +303,13 @@ class _Model(BaseModel):
     def _plain_values(cls, value: Any, info: ValidationInfo) -> Any:
         field_info = cls.model_fields.get(info.field_name or "")
         annotation = field_info.annotation if field_info is not None else None
-        if isinstance(value, bool) and _is_number_type(annotation):
+        if isinstance(value, bool) and _is_type(annotation, int, float):
             raise ValueError("must be a number, not true/false")
+        numeric = isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9.]+\s*", value)
+        if numeric and _is_type(annotation, int, float):
+            raise ValueError("must be a number, not a string (remove the quotes)")
+        if value is not None and not isinstance(value, bool) and _is_type(annotation, bool):
+            raise ValueError("must be true or false (unquoted)")
         strings: list[Any] = [value]
         if isinstance(value, list):
             strings = value

@@ -46,6 +46,21 @@ def test_a_boolean_is_not_a_number(stack: str, path: str, value: bool) -> None:
     _only(lines, f"{path} must be a number, not true/false (got {str(value).lower()})")
 
 
+@pytest.mark.parametrize("value", ["true", "yes", 1, 0, "false"])
+def test_a_switch_is_true_or_false(value: object) -> None:
+    lines = config_problems("prod", {"cicd:deploy.enabled": value})
+    assert len(lines) == 1, lines
+    assert "cicd:deploy.enabled must be true or false (unquoted)" in lines[0]
+
+
+def test_a_quoted_number_is_a_string() -> None:
+    lines = config_problems("dev", {"cicd:app.replicas": "3"})
+    assert lines == [
+        "Pulumi.dev.yaml: cicd:app.replicas must be a number, not a string (remove the quotes) "
+        "(got 3)"
+    ]
+
+
 def test_a_boolean_is_not_a_reviewer_id() -> None:
     lines = config_problems("prod", {"cicd:approval.reviewers.users": [True]})
     _only(lines, "cicd:approval.reviewers.users[0] must be a GitHub login")
