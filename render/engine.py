@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import runpy
 import sys
 import threading
@@ -33,6 +34,7 @@ from pulumi.runtime import mocks
 from render.stackfile import config_mapping, read_mapping
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 
@@ -192,6 +194,10 @@ def read_stack_files(
     stack_config: Mapping[str, Any] | None = None,
 ) -> StackFiles:
     """Combine Pulumi.yaml defaults with Pulumi.<stack>.yaml (or the given stack ``config:``)."""
+    if not _STACK_NAME.fullmatch(stack):
+        raise UsageError(
+            f"{stack!r} is not a stack name (letters, digits, '-', '_', '.'; at most 100)"
+        )
     project_file = project_dir / "Pulumi.yaml"
     if not project_file.is_file():
         raise UsageError(f"{project_file} not found")

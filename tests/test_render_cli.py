@@ -188,3 +188,10 @@ def test_usage_error_echoing_a_hostile_stack_name_stays_one_inert_line(project: 
     assert len(message) == 1
     assert all(not line.lstrip().startswith("::") for line in lines)
     assert "\\n" in message[0]
+
+
+@pytest.mark.parametrize("stack", ["../../etc/passwd", "-dev", "dev/../prod", ""])
+def test_a_stack_name_is_a_name_not_a_path(project: Path, stack: str) -> None:
+    done = run_render(project, stack if stack else "''", "--out", str(project / "build" / "x"))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
