@@ -57,7 +57,7 @@ def _summary(rendered: Rendered, files: dict[str, str], out: Path) -> str:
     counts = Counter(r.type for r in rendered.resources)
     lines = [f"stack {rendered.stack}: {len(rendered.resources)} resources"]
     lines += [f"  {n:3d}  {t}" for t, n in sorted(counts.items())]
-    lines.append(f"wrote {len(files)} files to {out}")
+    lines.append(escape(f"wrote {len(files)} files to {out}"))
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from components.messages import escape
 from render.engine import read_stack_files
 from render.stackfile import config_mapping
 
@@ -199,7 +200,7 @@ def _short(value: Any) -> str:
     if value is MISSING:
         return "(none)"
     text = value if isinstance(value, str) and value else json.dumps(value, sort_keys=True)
-    text = text.replace("\n", "\\n")
+    text = escape(text)  # one line, nothing a CI log reads as a command
     return text if len(text) <= 80 else text[:77] + "..."
 
 
