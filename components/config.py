@@ -30,11 +30,16 @@ from pulumi.runtime import config as runtime_config
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from components.messages import escape
 
 NAMESPACE: Final = "cicd"
 
@@ -53,8 +58,9 @@ class Problem:
     namespace: str = NAMESPACE
 
     def line(self, stack_file: str) -> str:
+        """One line, whatever the values hold: escaped (components/messages.py)."""
         got = f" (got {self.got})" if self.got is not None else ""
-        return f"{stack_file}: {self.namespace}:{self.path} {self.message}{got}"
+        return escape(f"{stack_file}: {self.namespace}:{self.path} {self.message}{got}")
 
 
 class ConfigError(pulumi.RunError):
@@ -83,8 +89,28 @@ _DURATION = re.compile(r"^[1-9][0-9]*(s|m|h)$")
 _SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _BRANCH_PATTERN = re.compile(r"^[A-Za-z0-9._/*-]+$")
 _CONFIG_KEY = re.compile(r"^[a-z][A-Za-z0-9]*$")
-_HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$")
-_HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$")
+# URL paths, queries and fragments: RFC 3986 characters only (no space, no '{', so no '${{').
+_URL_TAIL = r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/?#-]*)?"
+_HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?" + _URL_TAIL + "$")
+_HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?" + _URL_TAIL + "$")
+_URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+_RELATIVE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/@+-]{1,255}$")
+_NODE_VERSION = re.compile(r"^[0-9]{1,3}(\.[0-9]+){0,2}$")
+_SEMVER = re.compile(
+    r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+_TRIVY_SEVERITIES: Final = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+# GitHub logins: letters, digits and single hyphens, at most 39 characters.
+_USER_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+# Team slugs as in github.com/orgs/ORG/teams/SLUG: lower case, digits, '-' and '_'.
+_TEAM_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$")
+_NUMERIC_ID = re.compile(r"^[0-9]+$")
+# Names that say "this is a secret": such a value must never sit in a stack file in plain text.
+_SECRET_LOOKING = re.compile(
+    r"(token|secret|passw(or)?d|pwd|webhook|api_?key|private_?key|credential|auth)", re.IGNORECASE
+)
+_EXPRESSION = "${{"
 _IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _COMMAND_FORBIDDEN = re.compile(r"\$\{\{")
@@ -153,6 +179,8 @@ def _base64(value: str) -> str:
 def _command(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
+    if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", value):
+        raise ValueError("must not contain control characters")
     if _COMMAND_FORBIDDEN.search(value):
         raise ValueError("must not contain '${{': commands are run as written, never templated")
     return value
@@ -186,6 +214,69 @@ ConfigKey = Annotated[
     str,
     AfterValidator(_matches(_CONFIG_KEY, "must be a camelCase config key name such as sentryDsn")),
 ]
+HealthPath = Annotated[
+    str,
+    AfterValidator(
+        _matches(
+            _URL_PATH, "must be a URL path starting with '/', without spaces, such as /healthz"
+        )
+    ),
+]
+RelativePath = Annotated[
+    str,
+    AfterValidator(
+        _matches(
+            _RELATIVE_PATH,
+            "must be a path inside the repository: letters, digits, . _ / @ + -, "
+            "not absolute, no '..'",
+        )
+    ),
+]
+NodeVersion = Annotated[
+    str,
+    AfterValidator(_matches(_NODE_VERSION, "must be a Node.js version such as 22 or 22.11.0")),
+]
+SemVer = Annotated[
+    str, AfterValidator(_matches(_SEMVER, "must be a semantic version such as 2.40.5"))
+]
+
+
+def _trivy_severity(value: str) -> str:
+    parts = value.split(",")
+    if not value or any(part not in _TRIVY_SEVERITIES for part in parts):
+        raise ValueError(
+            f"must be a comma-separated list of {', '.join(_TRIVY_SEVERITIES)} "
+            "(Trivy's severities, no spaces)"
+        )
+    return value
+
+
+TrivySeverity = Annotated[str, AfterValidator(_trivy_severity)]
+
+
+def _reviewer(pattern: re.Pattern[str], words: str) -> Callable[[Any], Any]:
+    """A reviewer is a numeric id (positive) or a slug/login in GitHub's syntax."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"{words}, or a numeric id; not true/false")
+        if isinstance(value, int) or (isinstance(value, str) and _NUMERIC_ID.fullmatch(value)):
+            if int(value) <= 0:
+                raise ValueError("must be a positive numeric id (GitHub ids start at 1)")
+            return value
+        if isinstance(value, str) and pattern.fullmatch(value):
+            return value
+        raise ValueError(f"{words}, or a numeric id")
+
+    return check
+
+
+def _is_type(annotation: Any, *types: type) -> bool:
+    """Whether a field's annotation is one of ``types`` or an optional of one (not a wider union)."""
+    if annotation in types:
+        return True
+    args = [arg for arg in getattr(annotation, "__args__", ()) if arg is not type(None)]
+    return len(args) == 1 and args[0] in types
 
 
 _HOST = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -206,7 +297,17 @@ Cidr = Annotated[str, AfterValidator(_cidr)]
 
 
 class _Model(BaseModel):
-    """Base for every section: frozen, camelCase keys in YAML, unknown keys rejected."""
+    """Base for every section: frozen, camelCase keys in YAML, unknown keys rejected.
+
+    Two rules hold for every field of every section, before its own type is checked:
+
+    - types are strict where coercion would hide a mistake: a boolean is not a number
+      (pydantic would read ``replicas: true`` as 1), and a switch is ``true`` or ``false``, not
+      ``"yes"``, ``"false"`` or ``0``; a quoted number (``replicas: "3"``) is a string;
+    - no string may contain ``${{``: values from config are data. Only the workflow generator
+      writes GitHub expressions (components/workflows/model.py refuses any other), so a config
+      value can never become an expression in a workflow file.
+    """
 
     model_config = ConfigDict(
         frozen=True,
@@ -215,6 +316,30 @@ class _Model(BaseModel):
         populate_by_name=True,
         use_enum_values=False,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_values(cls, value: Any, info: ValidationInfo) -> Any:
+        field_info = cls.model_fields.get(info.field_name or "")
+        annotation = field_info.annotation if field_info is not None else None
+        if isinstance(value, bool) and _is_type(annotation, int, float):
+            raise ValueError("must be a number, not true/false")
+        numeric = isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9.]+\s*", value)
+        if numeric and _is_type(annotation, int, float):
+            raise ValueError("must be a number, not a string (remove the quotes)")
+        if value is not None and not isinstance(value, bool) and _is_type(annotation, bool):
+            raise ValueError("must be true or false (unquoted)")
+        strings: list[Any] = [value]
+        if isinstance(value, list):
+            strings = value
+        elif isinstance(value, dict) and getattr(annotation, "__origin__", None) is dict:
+            strings = [*value, *value.values()]
+        if any(isinstance(item, str) and _EXPRESSION in item for item in strings):
+            raise ValueError(
+                "must not contain '${{': GitHub expressions are written by the generator only; "
+                "config values are data"
+            )
+        return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,7 +435,7 @@ class AppConfig(_Model):
         "Never `latest`."
     )
     port: Port = Field(default=8080, description="Container port. Default 8080.")
-    health_path: str | None = Field(
+    health_path: HealthPath | None = Field(
         default="/healthz",
         description="HTTP path for probes and canary analysis; null disables both. "
         "Default /healthz.",
@@ -460,15 +585,23 @@ class AccessConfig(_Model):
 
 
 Reviewer = str | int
+TeamReviewer = Annotated[
+    Reviewer,
+    BeforeValidator(_reviewer(_TEAM_SLUG, "must be a team slug (lower case, digits, '-', '_')")),
+]
+UserReviewer = Annotated[
+    Reviewer,
+    BeforeValidator(_reviewer(_USER_LOGIN, "must be a GitHub login (letters, digits, '-')")),
+]
 
 
 class ReviewersConfig(_Model):
     """Required reviewers: slugs (looked up to ids) or numeric ids."""
 
-    teams: tuple[Reviewer, ...] = Field(
+    teams: tuple[TeamReviewer, ...] = Field(
         default=(), description="Team slugs or numeric team ids; at most 6."
     )
-    users: tuple[Reviewer, ...] = Field(
+    users: tuple[UserReviewer, ...] = Field(
         default=(), description="User logins or numeric user ids; at most 6."
     )
 
@@ -574,7 +707,7 @@ class CanaryConfig(_Model):
 class ScannersConfig(_Model):
     """Security scanners of the CI workflow."""
 
-    trivy_severity: str = Field(
+    trivy_severity: TrivySeverity = Field(
         default="CRITICAL,HIGH", description="Trivy severities that fail the build."
     )
     snyk: bool = Field(default=True, description="Snyk on dependencies; needs cicd:snykToken.")
@@ -614,16 +747,14 @@ class PipelineCommands(_Model):
 class PipelineConfig(_Model):
     """The shared CI pipeline (``cicd:pipeline``; dev stack only)."""
 
-    node_version: Annotated[
-        str, AfterValidator(_matches(re.compile(r"^[0-9]+(\.[0-9]+){0,2}$"), "must be a version"))
-    ] = Field(default="22", description="Node.js version.")
+    node_version: NodeVersion = Field(default="22", description="Node.js version.")
     packages: tuple[
         Annotated[str, AfterValidator(_matches(_SLUG, "must be a package name"))], ...
     ] = Field(description="Workspace packages, each unit-tested in its own matrix job.")
     commands: PipelineCommands = Field(default=PipelineCommands(), description="Commands.")
-    build_context: str = Field(default=".", description="Docker build context.")
-    dockerfile: str = Field(default="Dockerfile", description="Dockerfile path.")
-    coverage_path: str = Field(
+    build_context: RelativePath = Field(default=".", description="Docker build context.")
+    dockerfile: RelativePath = Field(default="Dockerfile", description="Dockerfile path.")
+    coverage_path: RelativePath = Field(
         default="coverage", description="Directory of coverage reports uploaded as artifact."
     )
     scanners: ScannersConfig = Field(default=ScannersConfig(), description="Scanners.")
@@ -637,7 +768,9 @@ class DeployTests(_Model):
 
     integration: Command | None = Field(default=None, description="Integration tests (dev).")
     e2e: Command | None = Field(default=None, description="End-to-end tests (staging).")
-    performance_script: str | None = Field(default=None, description="k6 script path (staging).")
+    performance_script: RelativePath | None = Field(
+        default=None, description="k6 script path (staging)."
+    )
 
 
 class DeployConfig(_Model):
@@ -647,7 +780,7 @@ class DeployConfig(_Model):
         description="Whether the deploy workflow may run (DEPLOY_ENABLED). Prod ships false: "
         "prepared, not activated."
     )
-    node_version: str = Field(default="22", description="Node.js version for test steps.")
+    node_version: NodeVersion = Field(default="22", description="Node.js version for test steps.")
     rollout_timeout: Duration = Field(default="10m", description="How long to wait for healthy.")
     health_check_retries: Annotated[int, AfterValidator(_between(1, 60))] = Field(
         default=10, description="Attempts of the post-deploy health check."
@@ -976,7 +1109,11 @@ def _environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
                 name,
             )
     if s.pipeline is not None and env.name is not Environment.DEV:
-        yield Problem("pipeline", "must only be set in the dev stack, which owns ci.yml")
+        yield Problem(
+            "pipeline",
+            f"must be removed from the {env.name} stack: only the dev stack sets it (dev owns "
+            "ci.yml)",
+        )
     if s.pipeline is None and env.name is Environment.DEV:
         yield Problem("pipeline", "is required in the dev stack, which owns ci.yml")
     expected_branch = {Environment.DEV: s.app.default_branch, Environment.PROD: "main"}
@@ -984,7 +1121,9 @@ def _environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
     wanted = expected_branch.get(env.name)
     if wanted is None and bp is not None:
         yield Problem(
-            "branchProtection", f"must not be set in {env.name}: dev and prod own the branches"
+            "branchProtection",
+            f"must be removed from the {env.name} stack: dev protects {s.app.default_branch} "
+            "and prod protects main",
         )
     elif wanted is not None and (bp is None or bp.branch != wanted):
         yield Problem(
@@ -1022,6 +1161,110 @@ def _metrics_rules(s: StackSettings) -> Iterable[Problem]:
             "metrics.pushgatewayUrl",
             "is required when the Grafana dashboard is enabled (Prometheus reads the Pushgateway)",
         )
+
+
+STACK_VARIABLES: Final = frozenset(
+    {"NAMESPACE", "WORKLOAD_NAME", "WORKLOAD_KIND", "APP_URL", "IMAGE", "DEPLOY_ENABLED"}
+)
+"""Environment variables the stack writes itself (``__main__.py``); config may not set them."""
+
+REPOSITORY_VARIABLES: Final = frozenset({"PROD_DEPLOY_ENABLED"})
+"""Repository variables a stack writes; an environment variable of that name would shadow it."""
+
+MAX_ENVIRONMENT_VARIABLES: Final = 100
+"""GitHub's limit of configuration variables per environment."""
+
+MAX_VARIABLE_BYTES: Final = 48 * 1024
+"""GitHub's limit on the size of one configuration variable (48 KB)."""
+
+MAX_MATRIX_JOBS: Final = 256
+"""GitHub's limit of jobs one matrix may generate."""
+
+MAX_GROUP_NAME: Final = 253
+"""Longest RBAC subject name accepted here (a Kubernetes object name's limit)."""
+
+
+def _limit_rules(s: StackSettings) -> Iterable[Problem]:
+    """Values GitHub or Kubernetes would refuse at apply time, refused now with the limit named."""
+    env = s.environment
+    for kind in ("teams", "users"):
+        entries = [str(entry) for entry in getattr(s.approval.reviewers, kind)]
+        for index, entry in enumerate(entries):
+            if entry.lower() in (e.lower() for e in entries[:index]):
+                yield Problem(
+                    f"approval.reviewers.{kind}[{index}]", "lists the same reviewer twice", entry
+                )
+    for kind in ("branches", "tags"):
+        patterns = getattr(s.approval, kind)
+        for index, pattern in enumerate(patterns):
+            if pattern in patterns[:index]:
+                yield Problem(f"approval.{kind}[{index}]", "lists the same pattern twice", pattern)
+    own = env.github_environment_name.lower()
+    for other, default in DEFAULT_GITHUB_ENVIRONMENT.items():
+        if other is not env.name and own == default.lower():
+            yield Problem(
+                "environment.githubEnvironment",
+                f"is the {other} stack's GitHub environment; each stack owns its own "
+                f"(default {DEFAULT_GITHUB_ENVIRONMENT[env.name]})",
+                env.github_environment_name,
+            )
+    stack_written = len(STACK_VARIABLES)
+    if len(env.variables) + stack_written > MAX_ENVIRONMENT_VARIABLES:
+        yield Problem(
+            "environment.variables",
+            f"must list at most {MAX_ENVIRONMENT_VARIABLES - stack_written} variables: GitHub "
+            f"allows {MAX_ENVIRONMENT_VARIABLES} per environment and the stack writes "
+            f"{stack_written} itself",
+            str(len(env.variables)),
+        )
+    for name, value in env.variables.items():
+        path = f"environment.variables.{name}"
+        if name.upper() in STACK_VARIABLES | REPOSITORY_VARIABLES:
+            yield Problem(
+                path,
+                "is written by the stack itself; remove it from environment.variables",
+                name,
+            )
+        elif _SECRET_LOOKING.search(name):
+            yield Problem(
+                path,
+                "looks like a secret, and variables are shown unmasked in logs: use "
+                "environment.secrets with a config key set by pulumi config set --secret",
+            )
+        if len(value.encode()) > MAX_VARIABLE_BYTES:
+            yield Problem(path, "must be at most 48 KB (GitHub's limit per variable)")
+    for kind in ("viewer_groups", "operator_groups"):
+        for index, group in enumerate(getattr(s.access, kind)):
+            if (
+                not group.strip()
+                or group != group.strip()
+                or len(group) > MAX_GROUP_NAME
+                or re.search(r"[\x00-\x1f\x7f]", group)
+            ):
+                yield Problem(
+                    f"access.{to_camel(kind)}[{index}]",
+                    f"must be a group name: not empty, no surrounding spaces or control "
+                    f"characters, at most {MAX_GROUP_NAME} characters",
+                    group,
+                )
+    if s.pipeline is not None:
+        packages = s.pipeline.packages
+        if len(packages) > MAX_MATRIX_JOBS:
+            yield Problem(
+                "pipeline.packages",
+                f"must list at most {MAX_MATRIX_JOBS} packages: each is one job of the unit-test "
+                f"matrix, and GitHub allows {MAX_MATRIX_JOBS} jobs per matrix",
+                str(len(packages)),
+            )
+        for index, package in enumerate(packages):
+            if package in packages[:index]:
+                yield Problem(
+                    f"pipeline.packages[{index}]",
+                    "lists the same package twice (a matrix entry must be unique)",
+                    package,
+                )
+        if not packages:
+            yield Problem("pipeline.packages", "must list at least one package (the test matrix)")
 
 
 def _warnings(s: StackSettings) -> Iterable[str]:
@@ -1115,6 +1358,7 @@ def parse_sections(
         *_canary_rules(settings),
         *_cluster_side_rules(settings),
         *_metrics_rules(settings),
+        *_limit_rules(settings),
     ]
     return settings, problems
 
@@ -1122,7 +1366,9 @@ def parse_sections(
 def _required_secret_keys(s: StackSettings) -> dict[str, str]:
     """Secret config keys this stack needs, with why."""
     needed = {REGISTRY_TOKEN_KEY: "registry pull access"}
-    if s.pipeline is not None:
+    # Only the dev stack's pipeline is real; elsewhere the section is an error of its own, and
+    # asking for its secrets too would send the reader the wrong way.
+    if s.pipeline is not None and s.environment.name is Environment.DEV:
         scanners, notify = s.pipeline.scanners, s.pipeline.notifications
         if scanners.snyk:
             needed["snykToken"] = "pipeline.scanners.snyk is true"
@@ -1145,16 +1391,19 @@ def load() -> Settings:
     problems: list[Problem] = []
 
     raw: dict[str, Any] = {}
+    broken: list[str] = []  # sections already reported: pydantic's "is required" would contradict
     for section in SECTIONS:
         if runtime_config.is_config_secret(f"{NAMESPACE}:{section}"):
             problems.append(
                 Problem(section, "must not contain secure values; secrets are separate keys")
             )
+            broken.append(section)
             continue
         try:
             value = cfg.get_object(section)
         except pulumi.ConfigTypeError:
-            problems.append(Problem(section, "must be a mapping", "a non-object value"))
+            problems.append(Problem(section, "must be a mapping", _show(cfg.get(section))))
+            broken.append(section)
             continue
         # Pulumi.yaml declares `default: {}` for optional sections: empty means unset. A missing
         # required section is reported by pydantic.
@@ -1162,7 +1411,11 @@ def load() -> Settings:
             raw[section] = value
 
     settings, section_problems = parse_sections(raw, stack)
-    problems.extend(section_problems)
+    problems.extend(
+        p
+        for p in section_problems
+        if not any(p.path == b or p.path.startswith((f"{b}.", f"{b}[")) for b in broken)
+    )
 
     known = set(SECTIONS) | {REGISTRY_TOKEN_KEY, *PIPELINE_SECRET_KEYS}
     # Keys that environment.secrets names, read from the raw mapping so that a problem elsewhere
@@ -1175,16 +1428,7 @@ def load() -> Settings:
     for entry in raw_secrets if isinstance(raw_secrets, list) else []:
         if isinstance(entry, dict) and isinstance(entry.get("configKey"), str):
             known.add(entry["configKey"])
-    for full_key in sorted(_all_config_keys()):
-        namespace, _, key = full_key.partition(":")
-        if namespace != NAMESPACE or key in known or cfg.get(key) == "":
-            continue  # an empty value is an optional key's declared default in Pulumi.yaml
-        if runtime_config.is_config_secret(full_key):
-            problems.append(
-                Problem(key, "is set but nothing reads it (no environment.secrets entry)")
-            )
-        else:
-            problems.append(Problem(key, "is not a known setting"))
+    problems.extend(_key_problems(cfg, known, stack))
 
     github_owner = pulumi.Config("github").get("owner")
     if not github_owner:
@@ -1232,6 +1476,61 @@ def load() -> Settings:
         secrets=secrets,
         warnings=tuple(_warnings(settings)),
     )
+
+
+READ_NAMESPACES: Final = {NAMESPACE: None, "github": frozenset({"owner"}), "pulumi": None}
+"""Config namespaces this program reads, with the keys read there (None: checked elsewhere or
+the engine's own). Anything else in the stack file is a typo or a leftover, never silently kept:
+the GitHub provider is explicit and takes only ``github:owner`` (its token comes from
+``GITHUB_TOKEN``), and the Kubernetes provider takes its context from ``cicd:cluster``."""
+
+
+def _key_problems(cfg: pulumi.Config, known: set[str], stack: str) -> Iterable[Problem]:
+    """Keys nothing reads, and secret-looking keys in plain text (read or not)."""
+    for full_key in sorted(_all_config_keys()):
+        namespace, _, key = full_key.partition(":")
+        secure = runtime_config.is_config_secret(full_key)
+        value = pulumi.Config(namespace).get(key) if namespace else None
+        if value == "":
+            continue  # an empty value is an optional key's declared default in Pulumi.yaml
+        if not secure and _SECRET_LOOKING.search(key) and namespace != "pulumi":
+            yield Problem(
+                key,
+                "looks like a secret but is in plain text: remove it from the file, rotate it, "
+                "and set it with pulumi config set --secret",
+                namespace=namespace,
+            )
+            continue
+        if namespace not in READ_NAMESPACES:
+            yield Problem(
+                key,
+                f"is in the namespace {namespace!r}, which this program does not read "
+                f"(its settings are under {NAMESPACE}:)",
+                namespace=namespace,
+            )
+            continue
+        read_here = READ_NAMESPACES[namespace]
+        if read_here is not None and key not in read_here:
+            yield Problem(
+                key,
+                f"is not read by this program (it reads only {', '.join(sorted(read_here))} "
+                f"from {namespace}:)",
+                namespace=namespace,
+            )
+            continue
+        if namespace != NAMESPACE:
+            continue
+        if key in PIPELINE_SECRET_KEYS and stack != Environment.DEV.value:
+            yield Problem(
+                key,
+                "is only read by the dev stack (a repository secret of ci.yml): remove it here",
+            )
+        elif key in known:
+            continue
+        elif secure:
+            yield Problem(key, "is set but nothing reads it (no environment.secrets entry)")
+        else:
+            yield Problem(key, "is not a known setting")
 
 
 def _all_config_keys() -> set[str]:
@@ -1282,7 +1581,7 @@ class RolloutsControllerConfig(_Model):
     namespace: DnsLabel = Field(
         default="argo-rollouts", description="Namespace of the controller. Default argo-rollouts."
     )
-    chart_version: str = Field(
+    chart_version: SemVer = Field(
         default="2.40.5", description="argo-rollouts Helm chart version. Default 2.40.5."
     )
 
@@ -1299,7 +1598,7 @@ class PolicyControllerConfig(_Model):
     namespace: DnsLabel = Field(
         default="cosign-system", description="Namespace of the webhook. Default cosign-system."
     )
-    chart_version: str = Field(
+    chart_version: SemVer = Field(
         default="0.6.5", description="sigstore policy-controller Helm chart version."
     )
 

@@ -5,7 +5,8 @@ waits until one of the required reviewers approves (and the wait timer has run).
 
 - ``RepositoryEnvironment`` with reviewers (team and user ids; slugs are looked up with
   ``get_team``/``get_user`` and turned into numbers, numeric ids are used as given), wait timer,
-  ``prevent_self_review`` and ``can_admins_bypass``;
+  ``prevent_self_review`` (only with reviewers: GitHub refuses it without) and
+  ``can_admins_bypass``;
 - one ``RepositoryEnvironmentDeploymentPolicy`` per branch or tag pattern, created after the
   environment (custom branch policies);
 - ``ActionsEnvironmentSecret``s (``value=``, a secret Output): ``KUBECONFIG`` from the Kubernetes
@@ -25,6 +26,7 @@ protected, and afterwards the stack's token (a repository admin) may still commi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -108,7 +110,9 @@ class DeploymentEnvironment(pulumi.ComponentResource):
             environment=args.environment,
             reviewers=reviewers,
             wait_timer=args.wait_timer,
-            prevent_self_review=args.prevent_self_review,
+            # GitHub answers 422 to self-review prevention on an environment without required
+            # reviewers (dev): it is only sent where there is a review to protect.
+            prevent_self_review=args.prevent_self_review and reviewers is not None,
             can_admins_bypass=args.can_admins_bypass,
             deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
                 protected_branches=args.protected_branches,
@@ -119,9 +123,11 @@ class DeploymentEnvironment(pulumi.ComponentResource):
         after_env = pulumi.ResourceOptions(parent=self, depends_on=[self.environment])
         environment_name = self.environment.environment
         if args.custom_branch_policies:
+            branch_suffix = _suffixes(args.branches)
+            tag_suffix = _suffixes(args.tags)
             for pattern in args.branches:
                 github.RepositoryEnvironmentDeploymentPolicy(
-                    f"{name}-branch-{_slug(pattern)}",
+                    f"{name}-branch-{branch_suffix[pattern]}",
                     repository=args.repository,
                     environment=environment_name,
                     branch_pattern=pattern,
@@ -129,7 +135,7 @@ class DeploymentEnvironment(pulumi.ComponentResource):
                 )
             for pattern in args.tags:
                 github.RepositoryEnvironmentDeploymentPolicy(
-                    f"{name}-tag-{_slug(pattern)}",
+                    f"{name}-tag-{tag_suffix[pattern]}",
                     repository=args.repository,
                     environment=environment_name,
                     tag_pattern=pattern,
@@ -165,6 +171,26 @@ class DeploymentEnvironment(pulumi.ComponentResource):
 def _slug(pattern: str) -> str:
     """A stable resource-name suffix for a branch or tag pattern (``release/*`` -> ``release-all``)."""
     return pattern.replace("*", "all").replace("/", "-").replace(".", "-")
+
+
+def _suffixes(patterns: Sequence[str]) -> dict[str, str]:
+    """Pattern -> resource-name suffix, distinct for distinct patterns.
+
+    :func:`_slug` is readable but not one-to-one (``release/*`` and ``release-*`` both give
+    ``release-all``), and two resources with one name would be one URN, which the engine
+    refuses. Patterns whose slugs collide get a short hash of the pattern appended; the others
+    keep their plain slug, so existing resource names do not change.
+    """
+    by_slug: dict[str, set[str]] = {}
+    for pattern in patterns:
+        by_slug.setdefault(_slug(pattern), set()).add(pattern)
+    out = {}
+    for pattern in patterns:
+        slug = _slug(pattern)
+        if len(by_slug[slug]) > 1:
+            slug += "-" + hashlib.sha256(pattern.encode()).hexdigest()[:8]
+        out[pattern] = slug
+    return out
 
 
 @dataclass(frozen=True)

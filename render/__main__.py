@@ -22,10 +22,12 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from components.messages import escape
 from render.diff import COMMENT_BUDGET, Report, build_report, stack_config
-from render.engine import PROJECT_DIR, Rendered, UsageError, render
+from render.engine import PROJECT_DIR, DuplicateUrnError, Rendered, UsageError, render
+from render.stackfile import StackFileError
 from render.stackref import StackReferenceError
-from render.tree import tree, write
+from render.tree import MANIFEST, check_out_dir, tree, write
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +70,7 @@ def _summary(rendered: Rendered, files: dict[str, str], out: Path) -> str:
     counts = Counter(r.type for r in rendered.resources)
     lines = [f"stack {rendered.stack}: {len(rendered.resources)} resources"]
     lines += [f"  {n:3d}  {t}" for t, n in sorted(counts.items())]
-    lines.append(f"wrote {len(files)} files to {out}")
+    lines.append(escape(f"wrote {len(files)} files to {out}"))
     return "\n".join(lines)
 
 
@@ -130,7 +132,9 @@ def _render_at(ref: str, stack: str) -> tuple[dict[str, str], dict[str, Any]]:
                 f"--diff: stack {stack} does not render at {ref}:\n{done.stderr.strip()}"
             )
         files = {
-            str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()
+            str(p.relative_to(out)): p.read_text()
+            for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name != MANIFEST
         }
         return files, stack_config(stack, root)
 
@@ -177,21 +181,26 @@ def main(argv: list[str] | None = None) -> int:
     project = args.project.resolve()
     out: Path = args.out or _default_out(project, args.stack)
     try:
+        check_out_dir(out, project)
         rendered = render(args.stack, project)
     except UsageError as err:
-        print(f"render: {err}", file=sys.stderr)
+        print(escape(f"render: {err}"), file=sys.stderr)
         return 2
-    except ConfigError as err:
+    except (ConfigError, StackFileError) as err:
         for line in err.lines:
             print(line, file=sys.stderr)
         return 1
     except StackReferenceError as err:  # the cluster's platform stack: missing or bad config
-        print(f"render: {err}", file=sys.stderr)
+        print(escape(f"render: {err}"), file=sys.stderr)
+        return 1
+    except DuplicateUrnError as err:
+        for line in err.lines:
+            print(escape(line), file=sys.stderr)
         return 1
     files = tree(rendered)
-    write(files, out)
+    write(files, out, project)
     for warning in rendered.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(escape(f"warning: {warning}"), file=sys.stderr)
     print(_summary(rendered, files, out))
 
     try:
@@ -210,11 +219,12 @@ def main(argv: list[str] | None = None) -> int:
             args.report.parent.mkdir(parents=True, exist_ok=True)
             args.report.write_text("\n".join(r.markdown(budget, more) for r in reports))
     except UsageError as err:
-        print(f"render: {err}", file=sys.stderr)
+        for line in str(err).splitlines():
+            print(escape(f"render: {line}"), file=sys.stderr)
         return 2
-    except ConfigError as err:
+    except (ConfigError, StackFileError, DuplicateUrnError) as err:
         for line in err.lines:
-            print(line, file=sys.stderr)
+            print(escape(line) if isinstance(err, DuplicateUrnError) else line, file=sys.stderr)
         return 1
     return 0
 

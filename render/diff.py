@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
+from components.messages import escape
 from render.engine import read_stack_files
+from render.stackfile import config_mapping
 
 Key = tuple[str, str]
 
@@ -143,8 +143,7 @@ def stack_config(stack: str, project_dir: Path) -> dict[str, Any]:
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         return {}
-    loaded = yaml.safe_load(stack_file.read_text()) or {}
-    masked = _mask_secure(loaded.get("config") or {})
+    masked = _mask_secure(config_mapping(stack_file))
     return dict(read_stack_files(stack, project_dir, stack_config=masked).config)
 
 
@@ -201,7 +200,7 @@ def _short(value: Any) -> str:
     if value is MISSING:
         return "(none)"
     text = value if isinstance(value, str) and value else json.dumps(value, sort_keys=True)
-    text = text.replace("\n", "\\n")
+    text = escape(text)  # one line, nothing a CI log reads as a command
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -16,37 +16,116 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import runpy
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import config as runtime_config
-from pulumi.runtime import mocks, settings
-from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime import mocks
 
+from render.stackfile import config_mapping, read_mapping
 from render.stackref import STACK_REFERENCE, stack_reference_state
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
-
-# Markers of Pulumi's property serialisation (sdk/python/lib/pulumi/runtime/rpc.py).
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 class UsageError(Exception):
     """The command was called wrongly (unknown stack, missing file): exit 2."""
+
+
+class DuplicateUrnError(Exception):
+    """The program registered two resources with one URN; the Pulumi engine would refuse it.
+
+    The mock monitor would silently merge them, so the render checks instead: exit 1, one line
+    per URN.
+    """
+
+    def __init__(self, urns: list[str]) -> None:
+        self.lines = tuple(
+            f"render: two resources have the URN {urn}; the Pulumi engine refuses duplicate "
+            "URNs: give them distinct names"
+            for urn in sorted(set(urns))
+        )
+        super().__init__("\n".join(self.lines))
+
+
+# --------------------------------------------------------------------------------------------
+# The private Pulumi SDK surface: the only place the render uses names the SDK does not export
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrivateSdk:
+    """What the render needs from the Pulumi SDK beyond its public API, in one place.
+
+    Public APIs cover the rest: ``pulumi.runtime.set_mocks`` and ``Mocks`` for providers,
+    ``MockMonitor`` for what the engine would receive, ``set_all_config`` for stack config. What
+    is left has no public equivalent:
+
+    - the wire markers of serialised properties (secret, resource reference, unknown), which
+      tell a secret input apart in a ``RegisterResource`` request; they are protocol constants
+      (sdk/go/common/resource/properties.go), read here from the SDK's ``rpc`` module;
+    - running a program inside a Stack resource and waiting for it, as the real entry point does
+      (``run_in_stack`` with ``_sync_await``), so that ``pulumi.export`` works;
+    - resetting the runtime's root resource and pending RPC state between two renders in one
+      process (the test suite renders many variations).
+
+    tests/test_render_engine.py checks each piece against the installed SDK: an SDK upgrade that
+    renames or changes one fails there, by name, rather than quietly changing a render.
+    """
+
+    sig_key: str
+    secret_sig: str
+    resource_sig: str
+    unknown: str
+    run_program: Callable[[Callable[[], None]], None]
+    reset_root: Callable[[], None]
+    reset_pending: Callable[[], None]
+
+
+def private_sdk() -> PrivateSdk:
+    """The one function that reaches into the SDK's private modules (see :class:`PrivateSdk`)."""
+    from pulumi.runtime import rpc, settings
+    from pulumi.runtime.stack import run_in_stack
+    from pulumi.runtime.sync_await import _sync_await
+
+    def run_program(program: Callable[[], None]) -> None:
+        _sync_await(run_in_stack(program))
+
+    def reset_root() -> None:
+        settings.ROOT.set(None)
+
+    def reset_pending() -> None:
+        settings.SETTINGS.rpc_manager.clear()
+        settings.SETTINGS.outputs.clear()
+
+    return PrivateSdk(
+        sig_key=rpc._special_sig_key,
+        secret_sig=rpc._special_secret_sig,
+        resource_sig=rpc._special_resource_sig,
+        unknown=rpc.UNKNOWN,
+        run_program=run_program,
+        reset_root=reset_root,
+        reset_pending=reset_pending,
+    )
+
+
+_SDK = private_sdk()
+_SIG_KEY = _SDK.sig_key
+_SECRET_SIG = _SDK.secret_sig
+_RESOURCE_SIG = _SDK.resource_sig
+_UNKNOWN_VALUE = _SDK.unknown
 
 
 @dataclass(frozen=True)
@@ -116,10 +195,14 @@ def read_stack_files(
     stack_config: Mapping[str, Any] | None = None,
 ) -> StackFiles:
     """Combine Pulumi.yaml defaults with Pulumi.<stack>.yaml (or the given stack ``config:``)."""
+    if not _STACK_NAME.fullmatch(stack):
+        raise UsageError(
+            f"{stack!r} is not a stack name (letters, digits, '-', '_', '.'; at most 100)"
+        )
     project_file = project_dir / "Pulumi.yaml"
     if not project_file.is_file():
         raise UsageError(f"{project_file} not found")
-    project = yaml.safe_load(project_file.read_text())
+    project = read_mapping(project_file, "the project's name and config declarations")
     if stack_config is None:
         stack_file = project_dir / f"Pulumi.{stack}.yaml"
         if not stack_file.is_file():
@@ -129,8 +212,7 @@ def read_stack_files(
             raise UsageError(
                 f"unknown stack '{stack}': no {stack_file.name} (stacks: {', '.join(known)})"
             )
-        loaded = yaml.safe_load(stack_file.read_text()) or {}
-        stack_config = loaded.get("config") or {}
+        stack_config = config_mapping(stack_file)
     name = str(project["name"])
     config: dict[str, Any] = {}
     secret_keys: set[str] = set()
@@ -250,13 +332,22 @@ class RecordingMonitor(mocks.MockMonitor):
         self.requests: list[Any] = []
         self.stack_outputs: Any = None
         self.stack_urn: str | None = None
+        self.duplicates: list[str] = []
+        self._urns: set[str] = set()
+        self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         if request.type == "pulumi:pulumi:Stack":
             response = super().RegisterResource(request)
             self.stack_urn = response.urn
             return response
-        self.requests.append(request)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        with self._lock:
+            # The engine refuses a second registration of a URN; the mock would merge the two.
+            if urn in self._urns:
+                self.duplicates.append(urn)
+            self._urns.add(urn)
+            self.requests.append(request)
         return super().RegisterResource(request)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
@@ -307,7 +398,7 @@ def render(
     collect = _Collect()
     logger.handlers = [collect]
 
-    settings.ROOT.set(None)
+    _SDK.reset_root()
     mocks.set_mocks(
         monitor.mocks,
         project=files.project,
@@ -316,12 +407,11 @@ def render(
         logger=logger,
         monitor=monitor,
     )
-    settings.ROOT.set(None)  # run_in_stack makes the Stack, as the real entry point does
+    _SDK.reset_root()  # run_program makes the Stack, as the real entry point does
     runtime_config.set_all_config(
         {k: _as_config_string(v) for k, v in files.config.items()}, sorted(files.secret_keys)
     )
-    settings.SETTINGS.rpc_manager.clear()
-    settings.SETTINGS.outputs.clear()
+    _SDK.reset_pending()
 
     # Registrations reach the monitor from worker threads as their inputs resolve, so their
     # arrival order varies from run to run. A stack transformation runs inside each resource's
@@ -340,7 +430,9 @@ def render(
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
     with _program_path(project_dir):
-        _sync_await(run_in_stack(program))
+        _SDK.run_program(program)
+    if monitor.duplicates:
+        raise DuplicateUrnError(monitor.duplicates)
 
     by_urn = {req_urn(monitor, r): r for r in monitor.requests}
     requests = sorted(

@@ -18,11 +18,11 @@ import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
-from render.engine import SECRET, Registration, Rendered
+from render.engine import PROJECT_DIR, SECRET, Registration, Rendered, UsageError
 
 K8S_NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "pulumi:providers:")
 GH = "github:index/"
@@ -178,14 +178,91 @@ def cluster_admin_files(rendered: Rendered) -> dict[str, str]:
     return {"cluster-admin/authentication-configuration.yaml": document}
 
 
-def write(files: Mapping[str, str], out_dir: Path) -> None:
-    """Replace ``out_dir`` with exactly these files."""
+MANIFEST: Final = ".render-manifest.json"
+"""Written into every output folder: the files that render wrote there, and nothing else.
+
+``--out`` replaces a folder only when every file in it is listed in its manifest, so the render
+never deletes what it did not write (a mistyped ``--out .`` or ``--out ~`` is refused)."""
+
+_LEGACY_TOP: Final = frozenset({"resources.json", "outputs.json", "kubernetes", "github"})
+
+
+def _manifest(out_dir: Path) -> set[str] | None:
+    """Files a previous render wrote into ``out_dir``, or None when it is not a render."""
+    marker = out_dir / MANIFEST
+    if marker.is_file() and not marker.is_symlink():
+        try:
+            data = json.loads(marker.read_text())
+        except (ValueError, UnicodeDecodeError):
+            return None
+        listed = data.get("files") if isinstance(data, dict) else None
+        if isinstance(listed, list) and all(isinstance(f, str) for f in listed):
+            return set(listed)
+        return None
+    # A render from before manifests existed: only the render's own top-level entries.
+    top = {p.name for p in out_dir.iterdir()}
+    if "resources.json" in top and top <= _LEGACY_TOP:
+        return {str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if not p.is_dir()}
+    return None
+
+
+def _present(out_dir: Path) -> set[str]:
+    return {
+        str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if not p.is_dir() or p.is_symlink()
+    } - {MANIFEST}
+
+
+def check_out_dir(out_dir: Path, project_dir: Path) -> None:
+    """Refuse an output folder the render may not replace (raises UsageError, exit 2).
+
+    Refused: the project folder and any folder that contains it; a path that is not a folder; a
+    non-empty folder that is not a previous render, or a previous render holding files the
+    render did not write (someone's notes would be deleted with it).
+    """
+    target = out_dir.resolve()
+    project = project_dir.resolve()
+    if project.is_relative_to(target):
+        raise UsageError(
+            f"--out {out_dir}: refusing the project folder or a folder containing it; "
+            "use a new folder such as build/render/<stack>"
+        )
+    if out_dir.is_symlink():
+        raise UsageError(f"--out {out_dir}: is a symbolic link; give the folder itself")
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise UsageError(f"--out {out_dir}: exists and is not a folder")
+    if not any(target.iterdir()):
+        return
+    written = _manifest(target)
+    if written is None:
+        raise UsageError(
+            f"--out {out_dir}: not empty and not a previous render (no {MANIFEST}); "
+            "the render replaces its output folder, so give it an empty or new folder"
+        )
+    foreign = sorted(_present(target) - written)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        raise UsageError(
+            f"--out {out_dir}: holds files the render did not write ({shown}); "
+            "move them away or give another folder"
+        )
+
+
+def write(files: Mapping[str, str], out_dir: Path, project_dir: Path = PROJECT_DIR) -> None:
+    """Replace ``out_dir`` with exactly these files and a manifest listing them.
+
+    :func:`check_out_dir` runs first (again), so only a previous render's own files are deleted.
+    """
+    check_out_dir(out_dir, project_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     for path, text in files.items():
         target = out_dir / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
+    manifest = {"written_by": "python -m render", "files": sorted(files)}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 __all__ = ["SECRET", "github_settings", "kubernetes_objects", "to_yaml", "tree", "write"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -94,3 +95,20 @@ def stack(request: pytest.FixtureRequest) -> str:
 
 def project_path(*parts: str) -> Path:
     return PROJECT_DIR.joinpath(*parts)
+
+
+PROJECT_FOLDERS: Final = ("components", "delivery_metrics", "platform", "render")
+"""What the program needs besides its top-level files: the platform project for the
+StackReference, delivery_metrics for the files the dev stack commits."""
+
+
+def copy_project(root: Path) -> Path:
+    """The one project copy the tests make: the program, every stack file, the platform
+    project; no build output, caches or venv. Returns ``root``."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build", ".render-manifest.json")
+    for path in PROJECT_DIR.glob("Pulumi*.yaml"):
+        shutil.copy2(path, root / path.name)
+    shutil.copy2(PROJECT_DIR / "__main__.py", root / "__main__.py")
+    for folder in PROJECT_FOLDERS:
+        shutil.copytree(PROJECT_DIR / folder, root / folder, ignore=ignore)
+    return root

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import DELETE, STACKS, config_problems, project_path, rendered
+from tests.conftest import DELETE, STACKS, config_problems, copy_project, project_path, rendered
 
 
 def test_every_stack_renders(stack: str) -> None:
@@ -133,7 +133,7 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "staging",
             {"cicd:pipeline": {"packages": ["api"]}},
-            "Pulumi.staging.yaml: cicd:pipeline must only be set in the dev stack",
+            "Pulumi.staging.yaml: cicd:pipeline must be removed from the staging stack",
         ),
         (
             "dev",
@@ -212,12 +212,7 @@ def test_cli_bad_config_exits_1_and_writes_nothing(tmp_path: object) -> None:
     import pathlib
 
     root = pathlib.Path(str(tmp_path))
-    for name in ("Pulumi.yaml", "__main__.py"):
-        (root / name).write_text(project_path(name).read_text())
-    import shutil
-
-    shutil.copytree(project_path("components"), root / "components")
-    shutil.copytree(project_path("render"), root / "render")
+    copy_project(root)
     text = project_path("Pulumi.prod.yaml").read_text().replace("weight: 50\n", "weight: 150\n")
     (root / "Pulumi.prod.yaml").write_text(text)
     done = _cli("prod", "--out", str(root / "out"), cwd=str(root))

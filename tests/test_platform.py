@@ -4,7 +4,6 @@ environment stacks read it through a StackReference resolved from its own render
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -22,7 +21,7 @@ from render.engine import PROJECT_DIR, Rendered, render
 from render.stackref import StackReferenceError
 from render.tree import kubernetes_objects, tree
 from tests import validators
-from tests.conftest import config_problems, render_variant, rendered
+from tests.conftest import config_problems, copy_project, render_variant, rendered
 
 PLATFORM_DIR: Final = PROJECT_DIR / "platform"
 CLUSTERS: Final = ("nonprod", "prod")
@@ -148,6 +147,14 @@ def test_authentication_configuration_trusts_only_this_repository_s_environments
             "Pulumi.nonprod.yaml: cicd-platform:rollouts.chartVersoin is not a known setting",
         ),
         (
+            {"cicd-platform:rollouts.chartVersion": "2.40"},
+            "Pulumi.nonprod.yaml: cicd-platform:rollouts.chartVersion must be a semantic version",
+        ),
+        (
+            {"cicd-platform:policyController.chartVersion": "v0.6.5"},
+            "Pulumi.nonprod.yaml: cicd-platform:policyController.chartVersion must be a semantic",
+        ),
+        (
             {"cicd-platform:githubOidc.usernamePrefix": "github"},
             "Pulumi.nonprod.yaml: cicd-platform:githubOidc.usernamePrefix must end with ':'",
         ),
@@ -167,10 +174,7 @@ def test_bad_platform_config_names_the_file_and_key(changes: dict[str, Any], exp
 def test_environments_take_cluster_facts_from_their_platform_stack(tmp_path: Path) -> None:
     # Given a copy of the repository whose nonprod platform names other ingress and
     # monitoring facts, when staging renders there, then it follows them: nothing repeated.
-    for part in ("components", "render", "platform"):
-        shutil.copytree(PROJECT_DIR / part, tmp_path / part)
-    for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "__main__.py"):
-        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+    copy_project(tmp_path)
     platform_file = tmp_path / "platform" / "Pulumi.nonprod.yaml"
     config = yaml.safe_load(platform_file.read_text())
     config["config"]["cicd-platform:cluster"].update(

@@ -18,7 +18,7 @@ import yaml
 
 from render.diff import COMMENT_BUDGET, build_report, config_diff, format_config_diff, stack_config
 from render.engine import PROJECT_DIR
-from tests.conftest import files
+from tests.conftest import copy_project, files
 from tests.conftest import stack_config as stack_file_config
 
 PYTHON = PROJECT_DIR / ".venv" / "bin" / "python"
@@ -36,16 +36,6 @@ def _git(repo: Path, *args: str) -> None:
         check=True,
         capture_output=True,
     )
-
-
-def _copy_project(repo: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for path in PROJECT_DIR.glob("Pulumi*.yaml"):
-        shutil.copy2(path, repo / path.name)
-    shutil.copy2(PROJECT_DIR / "__main__.py", repo / "__main__.py")
-    # platform: the StackReference; delivery_metrics: committed by the dev stack
-    for folder in ("components", "delivery_metrics", "render", "platform"):
-        shutil.copytree(PROJECT_DIR / folder, repo / folder, ignore=ignore)
 
 
 def _run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,7 +61,7 @@ def _section(markdown: str, heading: str) -> list[str]:
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git repository with the program at HEAD~1 and one changed dev value at HEAD."""
     root = tmp_path_factory.mktemp("repo")
-    _copy_project(root)
+    copy_project(root)
     _git(root, "init", "--quiet")
     _git(root, "add", ".")
     _git(root, "commit", "--quiet", "-m", "program as it is")

@@ -51,6 +51,9 @@ from components.workflows.model import (
     Scope,
     Step,
     Workflow,
+    condition,
+    expr,
+    template,
 )
 
 WORKFLOW_NAME: Final = "CI"
@@ -93,16 +96,19 @@ def _validate(pipeline: PipelineConfig) -> Job:
 
 def _test(pipeline: PipelineConfig) -> Job:
     return Job(
-        name="test (${{ matrix.package }})",
+        name=template("test (", expr("matrix.package"), ")"),
         timeout_minutes=20,
         permissions=(READ_CODE,),
         matrix=Matrix("package", pipeline.packages),
-        env={"PACKAGE": "${{ matrix.package }}"},
+        env={"PACKAGE": expr("matrix.package")},
         steps=(
             *_install(pipeline),
             npm_command("Unit tests", pipeline.commands.unit_test),
             upload_artifact(
-                "Upload coverage", "coverage-${{ matrix.package }}", pipeline.coverage_path, 14
+                "Upload coverage",
+                template("coverage-", expr("matrix.package")),
+                pipeline.coverage_path,
+                14,
             ),
         ),
     )
@@ -126,7 +132,7 @@ def _build(pipeline: PipelineConfig, image: str) -> Job:
         needs=("validate", "test", "integration"),
         timeout_minutes=30,
         permissions=(READ_CODE,),
-        outputs={"tags": "${{ steps.meta.outputs.tags }}"},
+        outputs={"tags": expr("steps.meta.outputs.tags")},
         steps=(
             checkout(),
             run(
@@ -142,10 +148,15 @@ def _build(pipeline: PipelineConfig, image: str) -> Job:
                 uses=pins.DOCKER_METADATA,
                 with_={
                     "context": "workflow",
-                    "github-token": "${{ github.token }}",
+                    "github-token": expr("github.token"),
                     "images": image,
-                    "tags": "type=raw,value=${{ steps.version.outputs.version }}"
-                    "-${{ github.run_number }}\ntype=sha,format=long\n",
+                    "tags": template(
+                        "type=raw,value=",
+                        expr("steps.version.outputs.version"),
+                        "-",
+                        expr("github.run_number"),
+                        "\ntype=sha,format=long\n",
+                    ),
                 },
             ),
             Step(
@@ -156,9 +167,11 @@ def _build(pipeline: PipelineConfig, image: str) -> Job:
                     "context": pipeline.build_context,
                     "file": pipeline.dockerfile,
                     "push": False,
-                    "tags": "${{ steps.meta.outputs.tags }}",
-                    "labels": "${{ steps.meta.outputs.labels }}",
-                    "outputs": f"type=docker,dest=${{{{ runner.temp }}}}/{IMAGE_TARBALL}",
+                    "tags": expr("steps.meta.outputs.tags"),
+                    "labels": expr("steps.meta.outputs.labels"),
+                    "outputs": template(
+                        "type=docker,dest=", expr("runner.temp"), f"/{IMAGE_TARBALL}"
+                    ),
                     "cache-from": "type=gha",
                     "cache-to": "type=gha,mode=max",
                 },
@@ -166,7 +179,7 @@ def _build(pipeline: PipelineConfig, image: str) -> Job:
             upload_artifact(
                 "Keep the image for scan and publish",
                 IMAGE_ARTIFACT,
-                f"${{{{ runner.temp }}}}/{IMAGE_TARBALL}",
+                template(expr("runner.temp"), f"/{IMAGE_TARBALL}"),
                 1,
             ),
         ),
@@ -177,7 +190,7 @@ def _download_image() -> Step:
     return Step(
         name="Download the built image",
         uses=pins.DOWNLOAD_ARTIFACT,
-        with_={"name": IMAGE_ARTIFACT, "path": "${{ runner.temp }}"},
+        with_={"name": IMAGE_ARTIFACT, "path": expr("runner.temp")},
     )
 
 
@@ -197,7 +210,7 @@ def _scan(pipeline: PipelineConfig) -> Job:
                 uses=pins.TRIVY,
                 with_={
                     "scan-type": "image",
-                    "input": f"${{{{ runner.temp }}}}/{IMAGE_TARBALL}",
+                    "input": template(expr("runner.temp"), f"/{IMAGE_TARBALL}"),
                     "format": "sarif",
                     "output": "trivy.sarif",
                     "severity": pipeline.scanners.trivy_severity,
@@ -208,7 +221,7 @@ def _scan(pipeline: PipelineConfig) -> Job:
             ),
             Step(
                 name="Upload the Trivy report to code scanning",
-                if_=f"always() && {SAME_REPOSITORY}",
+                if_=condition(f"always() && {SAME_REPOSITORY}"),
                 uses=pins.UPLOAD_SARIF,
                 with_={
                     "sarif_file": "trivy.sarif",
@@ -223,7 +236,7 @@ def _scan(pipeline: PipelineConfig) -> Job:
 def _snyk() -> Job:
     return Job(
         name="snyk",
-        if_=SAME_REPOSITORY,
+        if_=condition(SAME_REPOSITORY),
         timeout_minutes=15,
         permissions=(READ_CODE,),
         steps=(
@@ -232,7 +245,7 @@ def _snyk() -> Job:
                 name="Snyk dependency scan",
                 uses=pins.SNYK_NODE,
                 with_={"command": "test", "args": "--all-projects --severity-threshold=high"},
-                env={"SNYK_TOKEN": "${{ secrets.SNYK_TOKEN }}"},
+                env={"SNYK_TOKEN": expr("secrets.SNYK_TOKEN")},
             ),
         ),
     )
@@ -241,7 +254,7 @@ def _snyk() -> Job:
 def _sonarqube(host_url: str) -> Job:
     return Job(
         name="sonarqube",
-        if_=SAME_REPOSITORY,
+        if_=condition(SAME_REPOSITORY),
         timeout_minutes=20,
         permissions=(READ_CODE,),
         steps=(
@@ -249,7 +262,7 @@ def _sonarqube(host_url: str) -> Job:
             Step(
                 name="SonarQube analysis",
                 uses=pins.SONARQUBE_SCAN,
-                env={"SONAR_TOKEN": "${{ secrets.SONAR_TOKEN }}", "SONAR_HOST_URL": host_url},
+                env={"SONAR_TOKEN": expr("secrets.SONAR_TOKEN"), "SONAR_HOST_URL": host_url},
             ),
         ),
     )
@@ -276,17 +289,17 @@ printf '%s\\n' "$digest" > "$RUNNER_TEMP/{DIGEST_FILE}"
 
 
 def _publish(server: str, gates: tuple[str, ...]) -> Job:
-    image_at_digest = "${{ env.IMAGE }}@${{ steps.push.outputs.digest }}"
+    image_at_digest = template(expr("env.IMAGE"), "@", expr("steps.push.outputs.digest"))
     return Job(
         name="publish",
         needs=gates,
-        if_="github.event_name == 'push' && github.ref == 'refs/heads/develop'",
+        if_=condition("github.event_name == 'push' && github.ref == 'refs/heads/develop'"),
         timeout_minutes=30,
         permissions=(
             Grant(Scope.PACKAGES, Access.WRITE, "push the image to ghcr.io"),
             Grant(Scope.ID_TOKEN, Access.WRITE, "keyless cosign signature and SBOM attestation"),
         ),
-        outputs={"digest": "${{ steps.push.outputs.digest }}"},
+        outputs={"digest": expr("steps.push.outputs.digest")},
         steps=(
             _download_image(),
             Step(
@@ -294,31 +307,31 @@ def _publish(server: str, gates: tuple[str, ...]) -> Job:
                 uses=pins.DOCKER_LOGIN,
                 with_={
                     "registry": server,
-                    "username": "${{ github.actor }}",
-                    "password": "${{ secrets.GITHUB_TOKEN }}",
+                    "username": expr("github.actor"),
+                    "password": expr("secrets.GITHUB_TOKEN"),
                 },
             ),
             run(
                 "Push the scanned image",
                 _PUSH_IMAGE,
-                env={"TAGS": "${{ needs.build.outputs.tags }}"},
+                env={"TAGS": expr("needs.build.outputs.tags")},
                 id="push",
             ),
             Step(name="Install cosign", uses=pins.COSIGN_INSTALLER),
             run(
                 "Sign the pushed digest (keyless)",
                 'cosign sign --yes "${IMAGE}@${DIGEST}"',
-                env={"DIGEST": "${{ steps.push.outputs.digest }}"},
+                env={"DIGEST": expr("steps.push.outputs.digest")},
             ),
             Step(
                 name="SBOM of the pushed image",
                 uses=pins.SBOM,
                 with_={
                     "image": image_at_digest,
-                    "registry-username": "${{ github.actor }}",
-                    "registry-password": "${{ secrets.GITHUB_TOKEN }}",
+                    "registry-username": expr("github.actor"),
+                    "registry-password": expr("secrets.GITHUB_TOKEN"),
                     "format": "spdx-json",
-                    "output-file": "${{ runner.temp }}/sbom.spdx.json",
+                    "output-file": template(expr("runner.temp"), "/sbom.spdx.json"),
                     "artifact-name": "sbom.spdx.json",
                 },
             ),
@@ -326,12 +339,12 @@ def _publish(server: str, gates: tuple[str, ...]) -> Job:
                 "Attest the SBOM to the pushed digest (keyless)",
                 'cosign attest --yes --type spdxjson --predicate "$RUNNER_TEMP/sbom.spdx.json" '
                 '"${IMAGE}@${DIGEST}"',
-                env={"DIGEST": "${{ steps.push.outputs.digest }}"},
+                env={"DIGEST": expr("steps.push.outputs.digest")},
             ),
             upload_artifact(
                 "Hand the digest to the deploy workflow",
                 DIGEST_ARTIFACT,
-                f"${{{{ runner.temp }}}}/{DIGEST_FILE}",
+                template(expr("runner.temp"), f"/{DIGEST_FILE}"),
                 30,
             ),
         ),
@@ -358,8 +371,12 @@ curl --fail --silent --show-error --header 'Content-Type: application/json' \\
   --data "$payload" "$DISCORD_WEBHOOK_URL"
 """
 
-_RUN_URL: Final = (
-    "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}"
+_RUN_URL: Final = template(
+    expr("github.server_url"),
+    "/",
+    expr("github.repository"),
+    "/actions/runs/",
+    expr("github.run_id"),
 )
 
 
@@ -367,18 +384,22 @@ def _notify(needs: tuple[str, ...]) -> Job:
     return Job(
         name="notify",
         needs=needs,
-        if_="always() && github.event_name == 'push' && github.ref == 'refs/heads/develop'",
+        if_=condition(
+            "always() && github.event_name == 'push' && github.ref == 'refs/heads/develop'"
+        ),
         timeout_minutes=5,
         steps=(
             run(
                 "Build status to Discord",
                 _DISCORD,
                 env={
-                    "DISCORD_WEBHOOK_URL": "${{ secrets.DISCORD_WEBHOOK_URL }}",
-                    "RESULT": "${{ (contains(needs.*.result, 'failure') || "
-                    "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed' }}",
-                    "REPOSITORY": "${{ github.repository }}",
-                    "SHA": "${{ github.sha }}",
+                    "DISCORD_WEBHOOK_URL": expr("secrets.DISCORD_WEBHOOK_URL"),
+                    "RESULT": expr(
+                        "(contains(needs.*.result, 'failure') || "
+                        "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed'"
+                    ),
+                    "REPOSITORY": expr("github.repository"),
+                    "SHA": expr("github.sha"),
                     "RUN_URL": _RUN_URL,
                 },
             ),
@@ -390,17 +411,24 @@ def _security_alert(scans: tuple[str, ...]) -> Job:
     return Job(
         name="security-alert",
         needs=scans,
-        if_=f"always() && contains(needs.*.result, 'failure') && {SAME_REPOSITORY}",
+        if_=condition(f"always() && contains(needs.*.result, 'failure') && {SAME_REPOSITORY}"),
         timeout_minutes=5,
         steps=(
             Step(
                 name="Security alert to Slack",
                 uses=pins.SLACK,
                 with_={
-                    "webhook": "${{ secrets.SLACK_WEBHOOK_URL }}",
+                    "webhook": expr("secrets.SLACK_WEBHOOK_URL"),
                     "webhook-type": "incoming-webhook",
-                    "payload": "text: 'Security scan failed in ${{ github.repository }} "
-                    "(${{ github.ref_name }}): " + _RUN_URL + "'\n",
+                    "payload": template(
+                        "text: 'Security scan failed in ",
+                        expr("github.repository"),
+                        " (",
+                        expr("github.ref_name"),
+                        "): ",
+                        _RUN_URL,
+                        "'\n",
+                    ),
                 },
             ),
         ),
@@ -435,9 +463,9 @@ def ci_workflow(settings: StackSettings) -> Workflow:
     jobs[REQUIRED_JOB] = Job(
         name=REQUIRED_JOB,
         needs=(*gates, "publish"),
-        if_="always()",
+        if_=condition("always()"),
         timeout_minutes=5,
-        env={"RESULTS": "${{ join(needs.*.result, ' ') }}"},
+        env={"RESULTS": expr("join(needs.*.result, ' ')")},
         steps=(run("Every required job passed", _CI_OK),),
     )
     if notifications.discord:
@@ -448,8 +476,12 @@ def ci_workflow(settings: StackSettings) -> Workflow:
         name=WORKFLOW_NAME,
         on=(Push(branches=(branch,)), PullRequest()),
         concurrency=Concurrency(
-            group="${{ github.workflow }}-${{ github.event.pull_request.number || github.ref }}",
-            cancel_in_progress="${{ github.event_name == 'pull_request' }}",
+            group=template(
+                expr("github.workflow"),
+                "-",
+                expr("github.event.pull_request.number || github.ref"),
+            ),
+            cancel_in_progress=expr("github.event_name == 'pull_request'"),
         ),
         env={"IMAGE": settings.app.image},
         jobs=jobs,

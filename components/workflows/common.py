@@ -14,12 +14,12 @@ from typing import Final
 
 from components.config import ClusterAccess
 from components.workflows import pins
-from components.workflows.model import Access, Grant, Scope, Step
+from components.workflows.model import Access, Grant, Scope, Step, condition, expr, template
 
 KUBECTL_VERSION: Final = "v1.34.1"
 """kubectl installed by azure/setup-kubectl (its ``version`` input is required)."""
 
-KUBECONFIG_PATH: Final = "${{ runner.temp }}/kubeconfig"
+KUBECONFIG_PATH: Final = template(expr("runner.temp"), "/kubeconfig")
 """Where the environment's KUBECONFIG secret is written (runner temp, removed at job end)."""
 
 DIGEST_PATTERN: Final = r"^sha256:[0-9a-f]{64}$"
@@ -27,11 +27,11 @@ TAG_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 IMAGE_REF_PATTERN: Final = r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(@sha256:[0-9a-f]{64}|:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$"
 
 WORKLOAD_ENV: Final = {
-    "NAMESPACE": "${{ vars.NAMESPACE }}",
-    "WORKLOAD_NAME": "${{ vars.WORKLOAD_NAME }}",
-    "WORKLOAD_KIND": "${{ vars.WORKLOAD_KIND }}",
-    "IMAGE": "${{ vars.IMAGE }}",
-    "APP_URL": "${{ vars.APP_URL }}",
+    "NAMESPACE": expr("vars.NAMESPACE"),
+    "WORKLOAD_NAME": expr("vars.WORKLOAD_NAME"),
+    "WORKLOAD_KIND": expr("vars.WORKLOAD_KIND"),
+    "IMAGE": expr("vars.IMAGE"),
+    "APP_URL": expr("vars.APP_URL"),
 }
 """Job env of a deploy job: the GitHub environment's variables, written by the stack."""
 
@@ -150,15 +150,15 @@ def write_kubeconfig(access: ClusterAccess = ClusterAccess.TOKEN) -> Step:
             _OIDC_KUBECONFIG,
             env={
                 "KUBECONFIG": KUBECONFIG_PATH,
-                "KUBE_SERVER": "${{ vars.KUBE_SERVER }}",
-                "KUBE_CA_DATA": "${{ vars.KUBE_CA_DATA }}",
-                "KUBE_AUDIENCE": "${{ vars.KUBE_AUDIENCE }}",
+                "KUBE_SERVER": expr("vars.KUBE_SERVER"),
+                "KUBE_CA_DATA": expr("vars.KUBE_CA_DATA"),
+                "KUBE_AUDIENCE": expr("vars.KUBE_AUDIENCE"),
             },
         )
     return run(
         "Write the deployer kubeconfig",
         'umask 077\nprintf \'%s\\n\' "$KUBECONFIG_CONTENT" > "$KUBECONFIG"',
-        env={"KUBECONFIG_CONTENT": "${{ secrets.KUBECONFIG }}", "KUBECONFIG": KUBECONFIG_PATH},
+        env={"KUBECONFIG_CONTENT": expr("secrets.KUBECONFIG"), "KUBECONFIG": KUBECONFIG_PATH},
     )
 
 
@@ -167,7 +167,7 @@ def remove_kubeconfig() -> Step:
         "Remove the kubeconfig",
         'rm -f "$KUBECONFIG"',
         env={"KUBECONFIG": KUBECONFIG_PATH},
-        if_="always()",
+        if_=condition("always()"),
     )
 
 
@@ -191,7 +191,7 @@ else
 fi
 echo "image=$ref" >> "$GITHUB_OUTPUT"
 """,
-        env={"RELEASE": f"${{{{ inputs.{input_name} }}}}"},
+        env={"RELEASE": expr(f"inputs.{input_name}")},
         id="release",
     )
 

@@ -60,6 +60,9 @@ from components.workflows.model import (
     Workflow,
     WorkflowDispatch,
     WorkflowRun,
+    condition,
+    expr,
+    template,
 )
 
 RELEASE_INPUT: Final = "release"
@@ -74,8 +77,8 @@ exit 1
 """
 
 _DEPLOY_OUTPUTS: Final = {
-    "image": "${{ steps.release.outputs.image }}",
-    "app-url": "${{ vars.APP_URL }}",
+    "image": expr("steps.release.outputs.image"),
+    "app-url": expr("vars.APP_URL"),
 }
 
 
@@ -92,13 +95,13 @@ def _rollout_steps(settings: StackSettings) -> tuple[Step, ...]:
     return (
         setup_kubectl(),
         write_kubeconfig(settings.cluster.access),
-        set_image("${{ steps.release.outputs.image }}"),
+        set_image(expr("steps.release.outputs.image")),
         wait_healthy(settings.deploy.rollout_timeout, _health_path(settings)),
     )
 
 
 def _environment(settings: StackSettings) -> Environment:
-    return Environment(settings.environment.github_environment_name, url="${{ vars.APP_URL }}")
+    return Environment(settings.environment.github_environment_name, url=expr("vars.APP_URL"))
 
 
 def _tests_job(name: str, command: str, settings: StackSettings, ref: str | None = None) -> Job:
@@ -111,7 +114,7 @@ def _tests_job(name: str, command: str, settings: StackSettings, ref: str | None
         needs=("deploy",),
         timeout_minutes=30,
         permissions=(READ_CODE,),
-        env={"APP_URL": "${{ needs.deploy.outputs.app-url }}"},
+        env={"APP_URL": expr("needs.deploy.outputs.app-url")},
         steps=(
             checkout(ref=ref),
             # No dependency cache in a deploy workflow: nothing restored here can poison a release.
@@ -160,7 +163,7 @@ def dev_workflow(settings: StackSettings) -> Workflow:
     jobs: dict[str, Job] = {
         "deploy": Job(
             name="deploy",
-            if_=(
+            if_=condition(
                 f"{run_event}.conclusion == 'success' && {run_event}.event == 'push' && "
                 f"{run_event}.head_branch == '{branch}' && "
                 f"{run_event}.head_repository.full_name == github.repository"
@@ -179,9 +182,9 @@ def dev_workflow(settings: StackSettings) -> Workflow:
                     uses=pins.DOWNLOAD_ARTIFACT,
                     with_={
                         "name": ci.DIGEST_ARTIFACT,
-                        "run-id": "${{ github.event.workflow_run.id }}",
-                        "github-token": "${{ github.token }}",
-                        "path": "${{ runner.temp }}/digest",
+                        "run-id": expr("github.event.workflow_run.id"),
+                        "github-token": expr("github.token"),
+                        "path": template(expr("runner.temp"), "/digest"),
                     },
                 ),
                 run("Validate the digest", _READ_DIGEST, id="release"),
@@ -198,16 +201,16 @@ def dev_workflow(settings: StackSettings) -> Workflow:
             "integration-test",
             settings.deploy.tests.integration,
             settings,
-            ref="${{ github.event.workflow_run.head_sha }}",
+            ref=expr("github.event.workflow_run.head_sha"),
         )
         notify_needs.append("integration-test")
     tests_result = (
-        "${{ needs.integration-test.result }}" if len(notify_needs) > 1 else "not configured"
+        expr("needs.integration-test.result") if len(notify_needs) > 1 else "not configured"
     )
     notify_env = {
         "ENVIRONMENT": environment,
-        "IMAGE_REF": "${{ needs.deploy.outputs.image }}",
-        "DEPLOY_RESULT": "${{ needs.deploy.result }}",
+        "IMAGE_REF": expr("needs.deploy.outputs.image"),
+        "DEPLOY_RESULT": expr("needs.deploy.result"),
         "TESTS_RESULT": tests_result,
     }
     notify_steps = [run("Summary", _SUMMARY, notify_env)]
@@ -217,13 +220,13 @@ def dev_workflow(settings: StackSettings) -> Workflow:
             run(
                 "Deploy status to Discord",
                 _DISCORD,
-                {**notify_env, "DISCORD_WEBHOOK_URL": "${{ secrets.DISCORD_WEBHOOK_URL }}"},
+                {**notify_env, "DISCORD_WEBHOOK_URL": expr("secrets.DISCORD_WEBHOOK_URL")},
             )
         )
     jobs["notify"] = Job(
         name="notify",
         needs=tuple(notify_needs),
-        if_="always() && needs.deploy.result != 'skipped'",
+        if_=condition("always() && needs.deploy.result != 'skipped'"),
         timeout_minutes=5,
         steps=tuple(notify_steps),
     )
@@ -269,8 +272,12 @@ curl --fail --silent --show-error --header 'Content-Type: application/json' \\
   --data "$payload" "$SLACK_WEBHOOK_URL"
 """
 
-_RUN_URL: Final = (
-    "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}"
+_RUN_URL: Final = template(
+    expr("github.server_url"),
+    "/",
+    expr("github.repository"),
+    "/actions/runs/",
+    expr("github.run_id"),
 )
 
 
@@ -320,11 +327,11 @@ def staging_workflow(settings: StackSettings) -> Workflow:
                     uses=pins.RUN_K6,
                     with_={
                         "path": tests.performance_script,
-                        "github-token": "${{ github.token }}",
+                        "github-token": expr("github.token"),
                         "cloud-comment-on-pr": False,
                         "disable-analytics": True,
                     },
-                    env={"APP_URL": "${{ needs.deploy.outputs.app-url }}"},
+                    env={"APP_URL": expr("needs.deploy.outputs.app-url")},
                 ),
             ),
         )
@@ -333,21 +340,21 @@ def staging_workflow(settings: StackSettings) -> Workflow:
         needs=("deploy",),
         timeout_minutes=20,
         permissions=(Grant(Scope.PACKAGES, Access.READ, "pull the deployed image to scan it"),),
-        env={"APP_URL": "${{ needs.deploy.outputs.app-url }}"},
+        env={"APP_URL": expr("needs.deploy.outputs.app-url")},
         steps=(
             Step(
                 name="Trivy scan of the deployed image",
                 uses=pins.TRIVY,
                 with_={
                     "scan-type": "image",
-                    "image-ref": "${{ needs.deploy.outputs.image }}",
+                    "image-ref": expr("needs.deploy.outputs.image"),
                     "severity": "CRITICAL,HIGH",
                     "ignore-unfixed": True,
                     "exit-code": "1",
                 },
                 env={
-                    "TRIVY_USERNAME": "${{ github.actor }}",
-                    "TRIVY_PASSWORD": "${{ secrets.GITHUB_TOKEN }}",
+                    "TRIVY_USERNAME": expr("github.actor"),
+                    "TRIVY_PASSWORD": expr("secrets.GITHUB_TOKEN"),
                 },
             ),
             run("Security headers of the running app", _SECURITY_HEADERS),
@@ -356,14 +363,14 @@ def staging_workflow(settings: StackSettings) -> Workflow:
     jobs["security-alert"] = Job(
         name="security-alert",
         needs=("security-scan",),
-        if_="always() && needs.security-scan.result == 'failure'",
+        if_=condition("always() && needs.security-scan.result == 'failure'"),
         timeout_minutes=5,
         steps=(
             run(
                 "Security findings to Slack",
                 _SLACK,
                 {
-                    "SLACK_WEBHOOK_URL": "${{ secrets.SLACK_WEBHOOK_URL }}",
+                    "SLACK_WEBHOOK_URL": expr("secrets.SLACK_WEBHOOK_URL"),
                     "ENVIRONMENT": environment,
                     "RUN_URL": _RUN_URL,
                 },
@@ -406,7 +413,7 @@ def _refuse_when_disabled() -> Step:
     return run(
         "Refuse when deployments are switched off",
         _REFUSE_DISABLED,
-        if_="vars.DEPLOY_ENABLED != 'true'",
+        if_=condition("vars.DEPLOY_ENABLED != 'true'"),
     )
 
 
@@ -416,24 +423,24 @@ def prod_workflow(settings: StackSettings) -> Workflow:
     health_path = _health_path(settings)
     deploy = Job(
         name="deploy",
-        if_=f"{ENABLED} && {PROD_REFS}",
+        if_=condition(f"{ENABLED} && {PROD_REFS}"),
         environment=_environment(settings),
         timeout_minutes=60,
         permissions=cluster_grants(settings.cluster.access),
         env=WORKLOAD_ENV,
-        outputs={**_DEPLOY_OUTPUTS, "previous-image": "${{ steps.previous.outputs.image }}"},
+        outputs={**_DEPLOY_OUTPUTS, "previous-image": expr("steps.previous.outputs.image")},
         steps=(
             _refuse_when_disabled(),
             validate_release(RELEASE_INPUT),
             setup_kubectl(),
             write_kubeconfig(settings.cluster.access),
             kube("Record the running image", _RECORD_PREVIOUS, id="previous"),
-            set_image("${{ steps.release.outputs.image }}"),
+            set_image(expr("steps.release.outputs.image")),
             wait_healthy(settings.deploy.rollout_timeout, health_path),
             kube(
                 "Abort the canary",
                 ABORT_ROLLOUT,
-                if_="failure() && steps.set-image.outcome != 'skipped'",
+                if_=condition("failure() && steps.set-image.outcome != 'skipped'"),
             ),
             remove_kubeconfig(),
         ),
@@ -441,15 +448,15 @@ def prod_workflow(settings: StackSettings) -> Workflow:
     health = Job(
         name="health-check",
         needs=("deploy",),
-        if_=ENABLED,
+        if_=condition(ENABLED),
         timeout_minutes=15,
-        env={"APP_URL": "${{ needs.deploy.outputs.app-url }}"},
+        env={"APP_URL": expr("needs.deploy.outputs.app-url")},
         steps=(health_check(settings.deploy.health_check_retries, health_path),),
     )
     rollback = Job(
         name="rollback",
         needs=("deploy", "health-check"),
-        if_=f"failure() && {ENABLED} && needs.deploy.outputs.previous-image != ''",
+        if_=condition(f"failure() && {ENABLED} && needs.deploy.outputs.previous-image != ''"),
         environment=Environment(environment),
         timeout_minutes=30,
         permissions=cluster_grants(settings.cluster.access),
@@ -459,12 +466,12 @@ def prod_workflow(settings: StackSettings) -> Workflow:
             run(
                 "Check the recorded image",
                 _CHECK_PREVIOUS,
-                {"PREVIOUS_IMAGE": "${{ needs.deploy.outputs.previous-image }}"},
+                {"PREVIOUS_IMAGE": expr("needs.deploy.outputs.previous-image")},
             ),
             setup_kubectl(),
             write_kubeconfig(settings.cluster.access),
             kube("Abort the rollout", ABORT_ROLLOUT),
-            set_image("${{ needs.deploy.outputs.previous-image }}"),
+            set_image(expr("needs.deploy.outputs.previous-image")),
             wait_healthy(settings.deploy.rollout_timeout, health_path),
             remove_kubeconfig(),
         ),

@@ -36,6 +36,8 @@ from components.workflows.model import (
     Step,
     Workflow,
     WorkflowDispatch,
+    expr,
+    template,
 )
 
 METRICS_WORKFLOW: Final = "metrics.yml"
@@ -44,7 +46,7 @@ PACKAGE_DIR: Final = ".github/delivery-metrics"
 PACKAGE_SOURCE: Final = Path(__file__).resolve().parents[2] / "delivery_metrics"
 PYTHON_VERSION: Final = "3.12"
 CI_WORKFLOW: Final = "ci.yml"
-EXPOSITION: Final = "${{ runner.temp }}/delivery-metrics.prom"
+EXPOSITION: Final = template(expr("runner.temp"), "/delivery-metrics.prom")
 
 COMPUTE: Final = """\
 args=(--repository "$GITHUB_REPOSITORY" --workflow "$CI_WORKFLOW" --branch "$DEFAULT_BRANCH"
@@ -94,7 +96,7 @@ def _job(settings: StackSettings, metrics: MetricsConfig) -> Job:
                 "Compute delivery metrics",
                 COMPUTE,
                 {
-                    "GITHUB_TOKEN": "${{ github.token }}",
+                    "GITHUB_TOKEN": expr("github.token"),
                     "PYTHONPATH": PACKAGE_DIR,
                     "CI_WORKFLOW": CI_WORKFLOW,
                     "DEFAULT_BRANCH": settings.app.default_branch,

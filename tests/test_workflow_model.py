@@ -1,0 +1,143 @@
+"""The workflow model's guarantees: only the generator writes expressions; comments never touch scripts.
+
+Values from stack config are plain ``str``. These tests build workflows the way a generator that
+forgot the rule would, and expect the model to refuse them, whatever field the value lands in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from components.workflows import pins
+from components.workflows.model import (
+    Access,
+    Concurrency,
+    Environment,
+    Expr,
+    Grant,
+    Job,
+    Matrix,
+    Push,
+    Scope,
+    Step,
+    Workflow,
+    WorkflowRun,
+    condition,
+    expr,
+    render,
+    template,
+)
+
+FROM_CONFIG = "x-${{ secrets.KUBECONFIG }}"  # what a hostile stack value would look like
+READ = Grant(Scope.CONTENTS, Access.READ, "check out the repository")
+
+
+def _step(**kwargs: Any) -> Step:
+    return Step(name=kwargs.pop("name", "s"), run=kwargs.pop("run", "true\n"), **kwargs)
+
+
+def _job(**kwargs: Any) -> Job:
+    return Job(
+        name=kwargs.pop("name", "j"),
+        steps=kwargs.pop("steps", (_step(),)),
+        timeout_minutes=5,
+        **kwargs,
+    )
+
+
+def _workflow(**kwargs: Any) -> Workflow:
+    return Workflow(
+        name="W",
+        on=kwargs.pop("on", (Push(branches=("develop",)),)),
+        jobs=kwargs.pop("jobs", {"j": _job()}),
+        concurrency=kwargs.pop("concurrency", Concurrency(group="g", cancel_in_progress=False)),
+        **kwargs,
+    )
+
+
+PLACES: dict[str, Callable[[], object]] = {
+    "step name": lambda: _step(name=FROM_CONFIG),
+    "step env": lambda: _step(env={"A": FROM_CONFIG}),
+    "step with": lambda: Step(name="c", uses=pins.CHECKOUT, with_={"ref": FROM_CONFIG}),
+    "step if": lambda: _step(if_="github.event_name == 'push'"),
+    "job name": lambda: _job(name=FROM_CONFIG),
+    "job env": lambda: _job(env={"A": FROM_CONFIG}),
+    "job outputs": lambda: _job(outputs={"a": FROM_CONFIG}),
+    "job if": lambda: _job(if_="always()"),
+    "environment url": lambda: Environment("staging", url=FROM_CONFIG),
+    "environment name": lambda: Environment(FROM_CONFIG),
+    "matrix value": lambda: Matrix("package", ("api", FROM_CONFIG)),
+    "concurrency group": lambda: Concurrency(group=FROM_CONFIG, cancel_in_progress=False),
+    "workflow env": lambda: _workflow(env={"IMAGE": FROM_CONFIG}),
+    "run script": lambda: _step(run="echo " + FROM_CONFIG),
+    "template literal": lambda: template("coverage-", FROM_CONFIG),
+    "expr nesting": lambda: expr(FROM_CONFIG),
+    "condition with expression": lambda: condition(FROM_CONFIG),
+}
+
+
+@pytest.mark.parametrize("build", PLACES.values(), ids=list(PLACES))
+def test_plain_text_never_becomes_an_expression(build: Callable[[], object]) -> None:
+    with pytest.raises(ValueError, match=r"\$\{\{|if: takes a condition"):
+        build()
+
+
+def test_generator_expressions_are_written_as_given() -> None:
+    step = Step(
+        name=template("test (", expr("matrix.package"), ")"),
+        uses=pins.CHECKOUT,
+        with_={"ref": expr("github.event.workflow_run.head_sha")},
+        if_=condition("always()"),
+    )
+    workflow = _workflow(jobs={"j": _job(steps=(step,), permissions=(READ,))})
+    data = yaml.safe_load(render(workflow))
+    rendered = data["jobs"]["j"]["steps"][0]
+    assert rendered["name"] == "test (${{ matrix.package }})"
+    assert rendered["with"]["ref"] == "${{ github.event.workflow_run.head_sha }}"
+    assert rendered["if"] == "always()"
+    assert isinstance(expr("github.sha"), Expr)
+
+
+def test_final_walk_refuses_what_slipped_past_the_constructors() -> None:
+    """A mutable mapping changed after construction is caught when rendering."""
+    env: dict[str, str] = {"A": "fine"}
+    workflow = _workflow(jobs={"j": _job(env=env)})
+    env["A"] = FROM_CONFIG
+    with pytest.raises(ValueError, match=r"plain text must not contain"):
+        render(workflow)
+
+
+SCRIPT = """\
+cat <<'EOF' > example.yml
+- uses: actions/checkout@v4
+permissions:
+  contents: write
+workflow_run:
+EOF
+"""
+
+
+def test_comments_never_touch_run_scripts() -> None:
+    """A script line that looks like a `uses:` or a permission stays exactly as written."""
+    checkout = Step(name="c", uses=pins.CHECKOUT, with_={"persist-credentials": False})
+    job = _job(steps=(checkout, _step(name="script", run=SCRIPT)), permissions=(READ,))
+    trigger = WorkflowRun(workflows=("CI",), branches=("develop",), why_safe="reasons here")
+    text = render(_workflow(on=(trigger,), jobs={"j": job}))
+    data = yaml.safe_load(text)
+    assert data["jobs"]["j"]["steps"][1]["run"] == SCRIPT
+    lines = text.splitlines()
+    version = pins.BY_REF[pins.CHECKOUT.ref].version
+    assert f"        uses: {pins.CHECKOUT.ref} # {version}" in lines
+    assert "      contents: read # check out the repository" in lines
+    assert "  workflow_run: # zizmor: ignore[dangerous-triggers] reasons here" in lines
+    assert sum(" # " in line for line in lines) == 3
+
+
+def test_a_permission_reason_must_be_one_line() -> None:
+    job = _job(permissions=(Grant(Scope.CONTENTS, Access.READ, "a\n- uses: x"),))
+    with pytest.raises(ValueError, match="one line"):
+        render(_workflow(jobs={"j": job}))
