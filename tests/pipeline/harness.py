@@ -24,7 +24,7 @@ What one ``Pipeline`` is: a scenario directory holding
 Several ``run`` calls on one Pipeline share the cluster, clock and artifacts: CI then dev-deploy
 (``run_id`` names each run; download-artifact's ``run-id`` input reads another run's artifacts).
 
-Decisions: act runs with ``-P ubuntu-latest=-self-hosted`` (steps run on this host, no Docker);
+Decisions: act runs with ``-P <label>=-self-hosted`` (steps run on this host, no Docker);
 ``--json`` logs are parsed for per-job conclusions (``jobResult``) and per-step results; a job
 act never starts (its ``if:`` is false) is reported as ``skipped``, as GitHub does.
 """
@@ -43,6 +43,7 @@ from typing import Any, Final
 
 import yaml
 
+from components.workflows.model import RUNNER
 from render.engine import render
 from render.tree import tree
 from tests.pipeline.fakes import FAKE_TOOLS
@@ -87,7 +88,8 @@ class Scenario:
     - ``analysis_fails_at_step``: canary step indexes whose analysis fails (the rollout aborts).
     - ``deployment_ready_seconds``: how long a Deployment takes to roll out on the clock;
       ``deployment_fails_for``: images whose Deployment rollout never completes.
-    - ``code_scanning``: whether the repository has code scanning (upload-sarif works).
+    - ``code_scanning``: whether the repository has code scanning (upload-sarif works);
+      ``private_repository``: upload-sarif then also needs ``contents``/``actions: read``.
     """
 
     http: tuple[HttpRule, ...] = ()
@@ -97,6 +99,7 @@ class Scenario:
     deployment_ready_seconds: int = 20
     deployment_fails_for: tuple[str, ...] = ()
     code_scanning: bool = True
+    private_repository: bool = False
     clock_start: int = DEFAULT_CLOCK
 
     def as_json(self) -> JsonObj:
@@ -113,6 +116,7 @@ class Scenario:
             "deployment_ready_seconds": self.deployment_ready_seconds,
             "deployment_fails_for": list(self.deployment_fails_for),
             "code_scanning": self.code_scanning,
+            "private_repository": self.private_repository,
         }
 
 
@@ -158,16 +162,49 @@ class RunResult:
         raise KeyError(f"no step {name!r} ran in job {job!r}; steps: {self.steps}")
 
 
-def stack_workflow(stack: str, filename: str, changes: Mapping[str, Any] | None = None) -> str:
-    """A workflow file from the offline render of ``stack`` (optionally with config changes,
-    written as in tests/conftest.py: ``{"cicd:app.defaultBranch": "trunk"}``)."""
+def stack_files(stack: str, changes: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """What the stack commits into the application repository: repository path -> text
+    (``.github/workflows/*.yml``, ``.github/dependabot.yml``), from the offline render of
+    ``stack`` with optional config ``changes`` written as in tests/conftest.py, such as
+    ``{"cicd:app.defaultBranch": "trunk"}``."""
     if changes:
         from tests.conftest import variant
 
         rendered = render(stack, stack_config=variant(stack, changes))
     else:
         rendered = render(stack)
-    return tree(rendered)[f"github/workflows/{filename}"]
+    return {
+        ".github" + path.removeprefix("github"): text
+        for path, text in tree(rendered).items()
+        if path.startswith("github/") and path != "github/settings.yaml"
+    }
+
+
+def stack_workflow(stack: str, filename: str, changes: Mapping[str, Any] | None = None) -> str:
+    """One workflow file of ``stack``'s render (see stack_files)."""
+    return stack_files(stack, changes)[f".github/workflows/{filename}"]
+
+
+def without_jobs(workflow: str, *job_ids: str) -> str:
+    """``workflow`` minus ``job_ids`` (and their names in every ``needs``).
+
+    For scenarios about later jobs (build, scan, publish, notify): dropping the jobs that
+    install and test the sample app saves most of a run's time; what remains runs unchanged.
+    """
+    data = yaml.safe_load(workflow)
+    for job_id in job_ids:
+        del data["jobs"][job_id]
+    for job in data["jobs"].values():
+        needs = job.get("needs")
+        if isinstance(needs, list):
+            job["needs"] = [n for n in needs if n not in job_ids]
+        elif needs in job_ids:
+            del job["needs"]
+    return yaml.safe_dump(data, sort_keys=False, width=10_000)
+
+
+APP_JOBS: Final = ("validate", "test", "integration")
+"""ci.yml's jobs that install and test the sample app (the slow part of a CI run)."""
 
 
 class Pipeline:
@@ -223,6 +260,14 @@ class Pipeline:
         target.write_text(text)
         self._commit(f"workflow {filename}")
 
+    def add_files(self, files: Mapping[str, str]) -> None:
+        """Commit several files at once (e.g. everything stack_files returns)."""
+        for path, text in files.items():
+            target = self.repo / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        self._commit("stack files")
+
     def write_file(self, path: str, text: str) -> None:
         """Commit a file into the repository (e.g. to break the sample app on purpose)."""
         target = self.repo / path
@@ -265,7 +310,7 @@ class Pipeline:
                 "full_name": REPOSITORY,
                 "name": REPOSITORY.split("/")[1],
                 "default_branch": "develop",
-                "private": False,
+                "private": self.scenario.private_repository,
             },
             "sender": {"login": actor},
             "head_commit": {"id": self.sha, "message": "change"},
@@ -275,6 +320,9 @@ class Pipeline:
         event_file = self.workdir / f"event-{run_id}.json"
         event_file.write_text(json.dumps(event_data, indent=2))
         (self.state / "run_id").write_text(run_id)
+        (self.state / "workflow").write_text(
+            (self.repo / ".github" / "workflows" / workflow).read_text()
+        )
         command = [
             str(ACT),
             event,
@@ -282,6 +330,8 @@ class Pipeline:
             f".github/workflows/{workflow}",
             "-P",
             "ubuntu-latest=-self-hosted",
+            "-P",
+            f"{RUNNER}=-self-hosted",
             "--json",
             "--actor",
             actor,
@@ -299,7 +349,8 @@ class Pipeline:
         ]
         for mapping in self.local_repositories:
             command += ["--local-repository", mapping]
-        for key, value in (secrets or {}).items():
+        # GitHub gives every run a GITHUB_TOKEN (read-only for forks and Dependabot).
+        for key, value in {"GITHUB_TOKEN": "ghs_simulated_run_token", **(secrets or {})}.items():
             command += ["--secret", f"{key}={value}"]
         for key, value in (variables or {}).items():
             command += ["--var", f"{key}={value}"]

@@ -75,14 +75,7 @@ def _script(action: pins.Action, state: Path) -> str:
             '--format "$STUB_FORMAT" --output "${STUB_OUTPUT:-/dev/null}"; then\n'
             '  echo "trivy found vulnerabilities"; exit "$STUB_EXIT_CODE"\nfi'
         ),
-        pins.UPLOAD_SARIF.repository: (
-            f"{record}\n"
-            'if [ ! -f "$STUB_SARIF_FILE" ]; then\n'
-            '  echo "::error::Path does not exist: $STUB_SARIF_FILE"; exit 1\nfi\n'
-            f'if [ "$({fakes} action-code-scanning {root} x)" != enabled ]; then\n'
-            '  echo "::error::Code scanning is not enabled for this repository. '
-            'Please enable code scanning in the repository settings."; exit 1\nfi'
-        ),
+        pins.UPLOAD_SARIF.repository: f"{fakes} action-upload-sarif {root} upload-sarif",
         pins.SNYK_NODE.repository: (
             f"{record}\n"
             'if [ -z "${SNYK_TOKEN:-}" ]; then\n'
