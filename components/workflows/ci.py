@@ -28,8 +28,9 @@ Decisions:
 - The per-package matrix takes npm names (``@acme/api``); each leg finds its workspace folder
   with ``npm query`` and uploads the coverage its runner wrote there, as
   ``coverage-<name made artifact-safe>``.
-- The Docker build cache is GitHub's (``type=gha``); the npm cache is used too, since no job that
-  restores it publishes anything (publish restores no cache).
+- The Docker build cache is GitHub's (``type=gha``). No npm cache: ci.yml also builds releases
+  (``v*`` tags), and a cache any PR run can write must not feed a release (zizmor's
+  cache-poisoning audit).
 - Secrets: Dependabot's runs get no Actions secrets and forks get none. A job whose tool needs a
   secret (Snyk, SonarQube, Slack) checks for it first and, without it, leaves a notice saying
   why and skips its tool instead of failing. SARIF upload needs a write token, which neither
@@ -104,7 +105,7 @@ def _publishing(branch: str) -> str:
 def _install(pipeline: PipelineConfig) -> tuple[Step, ...]:
     return (
         checkout(),
-        setup_node(pipeline.node_version, cache=True),
+        setup_node(pipeline.node_version, cache=False),
         npm_command("Install dependencies", pipeline.commands.install),
     )
 
