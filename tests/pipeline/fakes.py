@@ -681,21 +681,27 @@ def _argo_rollouts(k: Kubectl, rest: list[str]) -> int:
 
 
 def _argo_status(k: Kubectl, obj: JsonObj) -> int:
-    timeout = _seconds(str(k.options.get("timeout", "0s")).rstrip("s") or "0")
+    """``status``: watches until the rollout finishes (Healthy: 0; Degraded, or Paused at a step:
+    1, "success if the rollout is healthy upon completion"), or the timeout (0 = forever, capped
+    at a simulated day here); ``--watch=false`` prints the phase once (Degraded: 1)."""
+    watch = str(k.options.get("watch", "true")).lower() not in ("false", "0")
+    timeout = _seconds(str(k.options.get("timeout", "0s")).rstrip("s") or "0") or 86400.0
     waited = 0.0
     while True:
         _reconcile(k.state, k.objects)
-        phase = obj["status"].get("phase")
-        if phase == "Healthy" or (phase == "Paused" and not k.options.get("watch", True)):
-            print(phase)
+        status = obj["status"]
+        phase = status.get("phase")
+        reasons = ", ".join(c.get("reason", "") for c in status.get("pauseConditions") or [])
+        if phase == "Healthy":
+            print("Healthy")
             return 0
         if phase == "Degraded":
-            print(f"Degraded - {obj['status'].get('message', '')}")
+            print(f"Degraded - {status.get('message', '')}")
             return 1
-        if timeout == 0 and k.options.get("watch") is False:
-            print(phase)
-            return 0
-        if timeout and waited >= timeout:
+        if phase == "Paused" or not watch:
+            print(f"{phase} - {reasons}" if reasons else str(phase))
+            return 1 if watch else 0
+        if waited >= timeout:
             _err(f"Error: rollout validation timed out (phase {phase})")
             return 1
         k.state.advance(5)
