@@ -133,7 +133,8 @@ class RunResult:
 
     returncode: int
     jobs: dict[str, str]
-    """Job id -> success | failure | skipped; matrix legs as ``id (value)`` plus ``id`` overall."""
+    """Job id -> success | failure | skipped; matrix legs as ``id (value)`` (from the leg's own
+    steps) plus ``id`` overall (failure if any leg failed, as GitHub's ``needs.id.result``)."""
     steps: tuple[StepResult, ...]
     output: str
     """Everything the steps printed (raw output), in order."""
@@ -459,7 +460,10 @@ def _parse(returncode: int, stdout: str, workflow_file: Path) -> RunResult:
             jobs[job_id] = results[-1]
     for name, results in legs.items():
         if name not in jobs:
-            jobs[name] = results[-1]
+            # act reports the whole matrix job's result on every leg; a leg's own conclusion is
+            # whether one of its steps failed.
+            failed = any(s.job == name and s.result == "failure" for s in steps)
+            jobs[name] = "failure" if failed else results[-1].replace("failure", "success")
     return RunResult(
         returncode, jobs, tuple(steps), "\n".join(output), "\n".join(log), tuple(notes)
     )

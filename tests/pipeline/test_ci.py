@@ -127,6 +127,21 @@ def test_10_type_check_checks_the_referenced_projects(tmp_path: Path) -> None:
     assert "TS2322" in result.job_output("validate")
 
 
+@pytest.mark.slow
+def test_7_a_package_that_is_no_workspace_fails_its_leg_clearly(tmp_path: Path) -> None:
+    """A matrix entry npm does not know fails its own leg with the reason; the others pass."""
+    changes = {"cicd:pipeline.packages": ["@acme/api", "@acme/billing"]}
+    pipeline = _ci(tmp_path, changes=changes, full=True)
+    result = pipeline.run("push", "ci.yml", job="test", secrets=SECRETS)
+    assert result.jobs["test (@acme/api)"] == "success"
+    assert result.jobs["test (@acme/billing)"] == "failure"
+    assert result.step("test (@acme/billing)", "Find the package's workspace") == "failure"
+    assert any(
+        "@acme/billing is not an npm workspace" in e for e in result.annotations("error", "test")
+    )
+    assert list(pipeline.artifacts()) == ["coverage-acme-api"]
+
+
 def test_2_dependabot_pull_request_skips_what_needs_secrets_with_a_reason(tmp_path: Path) -> None:
     """Dependabot's PR branch is in the repository, yet its run gets no Actions secrets and a
     read-only token: Snyk and the SARIF upload skip, saying why, and ci-ok is green."""
