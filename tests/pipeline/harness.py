@@ -2,13 +2,23 @@
 
 Usage (a test)::
 
-    workflow = stack_workflow("dev", "ci.yml")                      # from the offline render
+    files = stack_files("dev", {"cicd:pipeline.packages": ["@acme/api"]})  # offline render
+    files[".github/workflows/ci.yml"] = without_jobs(files[".github/workflows/ci.yml"], *APP_JOBS)
     pipeline = Pipeline(tmp_path, Scenario(http=(HttpRule(r"discord", (Response(500),)),)))
-    pipeline.add_workflow("ci.yml", workflow)                       # into .github/workflows
+    pipeline.add_files(files)                                      # committed into the repo
     result = pipeline.run("push", "ci.yml", ref="refs/heads/develop",
                           secrets={"DISCORD_WEBHOOK_URL": "https://discord.test/x"})
-    assert result.jobs["ci-ok"] == "success"
-    assert pipeline.calls("curl")[0]["status"] == 500
+    assert result.jobs["ci-ok"] == "success"                       # per-job conclusions
+    assert result.step("notify", "Build status") == "success"       # per-step results
+    assert result.annotations("warning", "notify")                 # ::warning:: messages
+    assert pipeline.calls("curl")[0]["status"] == 500              # what the fakes saw
+    pipeline.kube_object("Deployment", "webshop")                  # cluster state afterwards
+    pipeline.artifacts("1")                                        # what upload-artifact stored
+
+A deploy scenario passes ``variables`` (the GitHub environment's ``vars``), ``secrets``
+(``KUBECONFIG``...), ``kube_objects`` in the Scenario, and for ``workflow_run`` a ``payload``
+with ``workflow_run`` (id of the CI run whose artifacts it reads, event, conclusion, branch); see
+tests/pipeline/test_dev_deploy.py.
 
 What one ``Pipeline`` is: a scenario directory holding
 
