@@ -47,7 +47,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -152,6 +152,12 @@ class RunResult:
     """act's own messages (step starts and results, annotations, errors)."""
     notes: tuple[tuple[str, str, str], ...] = ()
     """(level, job, message) of every ``::error::``/``::warning::``/``::notice::`` a step wrote."""
+    calls: tuple[JsonObj, ...] = ()
+    """The fakes' calls during this run (Pipeline.calls has every run's)."""
+    kube: tuple[JsonObj, ...] = ()
+    """The cluster's objects when the run ended."""
+    artifacts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """This run's artifacts: name -> {relative path: text}."""
 
     def job_output(self, job: str) -> str:
         return "\n".join(line for line in self.output.splitlines() if line.startswith(f"[{job}]"))
@@ -370,6 +376,7 @@ class Pipeline:
         env = {**os.environ, **npm_env()}
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
         env.pop("CI", None)
+        calls_before = len(self.calls())
         done = subprocess.run(
             command,
             cwd=self.repo,
@@ -381,7 +388,12 @@ class Pipeline:
         )
         result = _parse(done.returncode, done.stdout, self.repo / ".github/workflows" / workflow)
         (self.workdir / f"act-{run_id}.jsonl").write_text(done.stdout + done.stderr)
-        return result
+        return replace(
+            result,
+            calls=tuple(self.calls()[calls_before:]),
+            kube=tuple(self.kube()),
+            artifacts=self.artifacts(run_id),
+        )
 
     # -- what happened --------------------------------------------------------------------
     def calls(self, tool: str | None = None) -> list[JsonObj]:

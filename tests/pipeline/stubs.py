@@ -9,6 +9,10 @@ PATH: build-push writes the image tarball and a digest, upload-artifact fails on
 the scenario's fake trivy finds something, upload-sarif fails where code scanning is off, Slack
 posts through the fake curl, login fails without a password, Snyk and SonarQube without a token.
 
+setup-node, setup-buildx, setup-kubectl, cosign-installer, setup-k6 only record their inputs:
+the host's own Node.js (20 here, whatever ``node-version`` asks for) and the fake CLIs stand in
+for what they would install.
+
 actions/checkout: act never runs it for the workflow's own repository; it copies the repository
 (the working tree, .git included) into the job's workspace instead and logs the checkout step as a
 success (``--no-skip-checkout`` would run the stub). The stub below therefore only runs for a

@@ -153,6 +153,9 @@ def test_harness_runs_stubs_fakes_and_clock(tmp_path: Path) -> None:
     assert "[rollout] Healthy" in result.output
     # artifacts keep the folder layout, download reads them back; nothing matched = failure
     assert pipeline.artifacts()["out"] == {"a.txt": "one\n", "sub/b.txt": "two\n"}
+    assert result.artifacts == pipeline.artifacts()
+    assert result.calls == tuple(pipeline.calls())
+    assert result.kube == tuple(pipeline.kube())
     assert "[download] one" in result.output
     assert any("No files were found" in line for line in result.annotations("error"))
 
