@@ -199,6 +199,20 @@ def test_3_a_failing_notifier_is_a_warning_not_a_failed_run(
     assert any(warning in w for w in result.annotations("warning", "notify"))
 
 
+def test_3_slack_answering_500_leaves_the_alert_job_green(tmp_path: Path) -> None:
+    """A failed scan alerts Slack; Slack's own outage is logged, never a second failure."""
+    scenario = Scenario(
+        http=(HttpRule(r"slack\.test", (Response(500),)), HttpRule(r"discord\.test")),
+        exit_codes={"trivy": {"image": 1}},
+    )
+    pipeline = _ci(tmp_path, scenario)
+    result = _push(pipeline)
+    assert result.jobs["scan"] == "failure"
+    assert result.jobs["security-alert"] == "success", result.annotations("error")
+    assert [c["status"] for c in pipeline.calls("curl") if "slack" in c["url"]] == [500]
+    assert any("Slack webhook failed" in w for w in result.annotations("warning"))
+
+
 def test_4_private_repository_without_code_scanning(tmp_path: Path) -> None:
     """sarifUpload off: no upload (it would fail without code scanning), Trivy still gates."""
     changes = {"cicd:pipeline.scanners.sarifUpload": False}
