@@ -22,7 +22,6 @@ from components.workload import (
     AnalysisArgs,
     AppWorkload,
     CanaryArgs,
-    CanaryStepArgs,
     RolloutsController,
     RolloutsControllerArgs,
     WorkloadArgs,
@@ -141,9 +140,11 @@ workload = AppWorkload(
         requests={"cpu": app.resources.requests.cpu, "memory": app.resources.requests.memory},
         limits={"cpu": app.resources.limits.cpu, "memory": app.resources.limits.memory},
         service_account=registry.service_account_name,
+        step_deadline_seconds=s.release_plan.step_deadline_seconds,
         canary=(
             CanaryArgs(
-                steps=[CanaryStepArgs(step.weight, step.pause) for step in s.canary.steps],
+                plan=s.release_plan,
+                rollback_window=s.canary.rollback_window,
                 analysis=(
                     AnalysisArgs(
                         interval=analysis.interval,
@@ -220,11 +221,10 @@ RepositoryGuards(
     RepositoryGuardsArgs(
         repository=app.repository,
         secrets=dict(settings.secrets.pipeline),
-        variables=(
-            {"PROD_DEPLOY_ENABLED": "true" if s.deploy.enabled else "false"}
-            if env.name is config.Environment.PROD
-            else {}
-        ),
+        # Each stack's deploy switch (config.DEPLOY_SWITCH_VARIABLE), read by its workflow's jobs.
+        variables={
+            config.DEPLOY_SWITCH_VARIABLE[env.name]: "true" if s.deploy.enabled else "false"
+        },
         protection=(
             BranchProtectionArgs(
                 branch=s.branch_protection.branch,
