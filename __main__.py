@@ -15,6 +15,12 @@ from components.github_environment import (
     RepositoryGuards,
     RepositoryGuardsArgs,
 )
+from components.image_policy import (
+    INCLUDE_LABEL,
+    SignedImagePolicyArgs,
+    ci_identity,
+    signed_image_policy,
+)
 from components.namespace import EnvironmentNamespace, EnvironmentNamespaceArgs, ResourceAmount
 from components.registry import RegistryAccess, RegistryAccessArgs
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflows, PipelineWorkflowsArgs
@@ -32,6 +38,7 @@ for warning in settings.warnings:
     pulumi.log.warn(warning)
 s = settings.sections
 app, env, cluster = s.app, s.environment, s.cluster
+analysis = s.canary.analysis
 environment = env.name.value
 
 # Providers come from the stack; components never build their own.
@@ -76,9 +83,27 @@ namespace = EnvironmentNamespace(
         default_limit=ResourceAmount.of(cluster.limit_range.default_limit),
         max_container=ResourceAmount.of(cluster.limit_range.max),
         protect=env.is_protected,
+        metrics_scrape=(
+            (analysis.prometheus_namespace, analysis.metrics_port or app.port)
+            if s.canary.enabled and analysis.enabled and analysis.prometheus_address
+            else None
+        ),
+        extra_labels=((INCLUDE_LABEL, "true"),) if s.image_policy_enabled else (),
     ),
     opts=on_k8s,
 )
+
+if s.image_policy_enabled:
+    signed_image_policy(
+        app.name,
+        SignedImagePolicyArgs(
+            app=app.name,
+            environment=environment,
+            image=app.image,
+            signer=ci_identity(settings.github_owner, app.repository, app.default_branch),
+        ),
+        opts=on_k8s,
+    )
 
 access = EnvironmentAccess(
     app.name,
@@ -126,7 +151,6 @@ controller = (
     else None
 )
 
-analysis = s.canary.analysis
 workload = AppWorkload(
     app.name,
     WorkloadArgs(
