@@ -1,0 +1,900 @@
+"""Fake command-line tools and stub-action bodies for executed pipeline scenarios.
+
+Run as ``python fakes.py TOOL STATE_DIR ARGS...``; the harness writes one tiny wrapper per tool
+into the scenario's ``bin/`` (first on PATH), so a workflow's ``kubectl``, ``curl``, ``sleep``...
+land here. Everything a fake knows comes from ``STATE_DIR``:
+
+- ``scenario.json``: the truth the scenario sets (HTTP answers, exit codes, analysis failures);
+- ``clock``: the one simulated clock (epoch seconds) that ``sleep`` advances and ``date`` reads;
+- ``kube.json``: the cluster's objects, changed by ``kubectl`` and progressed by the clock;
+- ``calls.jsonl``: every call of every fake, in order (tool, argv, and tool-specific facts);
+- ``artifacts/<run>/<name>/``: what the stub upload-artifact stored.
+
+Parallel jobs call fakes at the same time: each call holds ``lock`` while it runs, so the files
+stay consistent; simulated waits of parallel jobs therefore add up on the one clock (a scenario
+asserts on order and outcomes, never on parallel wall time).
+
+Decisions: fakes fail the way the real tool fails (exit codes, the stderr line a script might
+grep), because the point is to find the places where a workflow mishandles a failure. A URL no
+rule matches fails like an offline host (curl exit 6), so no scenario reaches the network by
+accident. Stubbed actions run their logic here too (``action-<name>`` tools) so they stay typed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import fnmatch
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+JsonObj = dict[str, Any]
+
+FAKE_TOOLS = ("kubectl", "curl", "cosign", "docker", "trivy", "k6", "snyk", "sleep", "date")
+"""The commands the harness puts first on PATH."""
+
+
+class State:
+    """The scenario directory shared by every fake call of one scenario."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.scenario: JsonObj = json.loads((root / "scenario.json").read_text())
+
+    # -- clock ------------------------------------------------------------------------------
+    def now(self) -> float:
+        return float((self.root / "clock").read_text())
+
+    def advance(self, seconds: float) -> None:
+        (self.root / "clock").write_text(repr(self.now() + seconds))
+
+    # -- records ----------------------------------------------------------------------------
+    def record(self, tool: str, argv: list[str], **facts: Any) -> None:
+        entry = {"tool": tool, "argv": argv, "time": self.now(), **facts}
+        with (self.root / "calls.jsonl").open("a") as log:
+            log.write(json.dumps(entry) + "\n")
+
+    def exit_code(self, tool: str, argv: list[str]) -> int:
+        """Scenario-chosen exit code: first rule whose ``match`` is in the joined argv."""
+        joined = " ".join(argv)
+        for rule in self.scenario.get("exit_codes", {}).get(tool, []):
+            if rule["match"] in joined:
+                return int(rule["code"])
+        return 0
+
+    # -- cluster ----------------------------------------------------------------------------
+    def kube(self) -> list[JsonObj]:
+        objects: list[JsonObj] = json.loads((self.root / "kube.json").read_text())
+        return objects
+
+    def save_kube(self, objects: list[JsonObj]) -> None:
+        (self.root / "kube.json").write_text(json.dumps(objects, indent=2))
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------
+# sleep / date on the simulated clock
+# ------------------------------------------------------------------------------------------
+
+
+def _seconds(text: str) -> float:
+    match = re.fullmatch(r"([0-9.]+)([smhd]?)", text)
+    if match is None:
+        raise SystemExit(f"sleep: invalid time interval '{text}'")
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+def fake_sleep(state: State, argv: list[str]) -> int:
+    total = sum(_seconds(arg) for arg in argv)
+    state.record("sleep", argv, seconds=total)
+    state.advance(total)
+    return 0
+
+
+def fake_date(state: State, argv: list[str]) -> int:
+    """GNU date, at the simulated time unless the caller names a date with -d."""
+    has_date = any(a in ("-d", "--date") or a.startswith("--date=") for a in argv)
+    args = argv if has_date else [f"--date=@{int(state.now())}", *argv]
+    return subprocess.run(["/bin/date", *args], check=False).returncode
+
+
+# ------------------------------------------------------------------------------------------
+# curl
+# ------------------------------------------------------------------------------------------
+
+_CURL_VALUE_OPTIONS = {
+    "-o": "output",
+    "--output": "output",
+    "-w": "write_out",
+    "--write-out": "write_out",
+    "--retry": "retry",
+    "--retry-delay": "retry_delay",
+    "--retry-max-time": None,
+    "-m": None,
+    "--max-time": None,
+    "--connect-timeout": None,
+    "-H": "header",
+    "--header": "header",
+    "-d": "data",
+    "--data": "data",
+    "--data-raw": "data",
+    "--data-binary": "data",
+    "-X": "method",
+    "--request": "method",
+    "-u": None,
+    "--user": None,
+    "-A": None,
+    "--user-agent": None,
+}
+_CURL_FLAGS = {
+    "-f": "fail",
+    "--fail": "fail",
+    "--fail-with-body": "fail",
+    "-s": "silent",
+    "--silent": "silent",
+    "-S": "show_error",
+    "--show-error": "show_error",
+    "-I": "head",
+    "--head": "head",
+    "-L": None,
+    "--location": None,
+    "--retry-all-errors": "retry_all",
+    "-k": None,
+    "--insecure": None,
+    "-v": None,
+    "--verbose": None,
+}
+_TRANSIENT = {408, 429, 500, 502, 503, 504}
+
+
+def _parse_curl(argv: list[str]) -> tuple[JsonObj, list[str]]:
+    opts: JsonObj = {"header": [], "data": []}
+    urls: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg.startswith("--") and "=" in arg:
+            arg, _, inline = arg.partition("=")
+            key = _CURL_VALUE_OPTIONS.get(arg)
+            if key:
+                _curl_set(opts, key, inline)
+            continue
+        if arg in _CURL_VALUE_OPTIONS:
+            value = next(args)
+            key = _CURL_VALUE_OPTIONS[arg]
+            if key:
+                _curl_set(opts, key, value)
+        elif arg in _CURL_FLAGS:
+            flag = _CURL_FLAGS[arg]
+            if flag:
+                opts[flag] = True
+        elif re.fullmatch(r"-[fsSIL]+", arg):
+            for letter in arg[1:]:
+                flag = _CURL_FLAGS[f"-{letter}"]
+                if flag:
+                    opts[flag] = True
+        elif arg.startswith("-"):
+            raise SystemExit(f"fake curl: option {arg} is not simulated; add it to fakes.py")
+        else:
+            urls.append(arg)
+    return opts, urls
+
+
+def _curl_set(opts: JsonObj, key: str, value: str) -> None:
+    if key in ("header", "data"):
+        opts[key].append(value)
+    else:
+        opts[key] = value
+
+
+def _curl_answer(state: State, url: str) -> tuple[int, str] | None:
+    """The scenario's answer to ``url`` (responses consumed in order, the last one repeats)."""
+    counters_file = state.root / "curl-counters.json"
+    counters: dict[str, int] = (
+        json.loads(counters_file.read_text()) if counters_file.exists() else {}
+    )
+    for index, rule in enumerate(state.scenario.get("http", [])):
+        if re.search(rule["pattern"], url):
+            seen = counters.get(str(index), 0)
+            counters[str(index)] = seen + 1
+            counters_file.write_text(json.dumps(counters))
+            responses = rule["responses"]
+            status, body = responses[min(seen, len(responses) - 1)]
+            return int(status), str(body)
+    return None
+
+
+def fake_curl(state: State, argv: list[str]) -> int:
+    opts, urls = _parse_curl(argv)
+    if len(urls) != 1:
+        raise SystemExit(f"fake curl: expected one URL, got {urls}")
+    url = urls[0]
+    method = opts.get("method") or (
+        "HEAD" if opts.get("head") else "POST" if opts["data"] else "GET"
+    )
+    attempts = 1 + int(opts.get("retry", 0))
+    delay = float(opts.get("retry_delay", 1))
+    answer: tuple[int, str] | None = None
+    for attempt in range(attempts):
+        answer = _curl_answer(state, url)
+        state.record(
+            "curl",
+            argv,
+            url=url,
+            method=method,
+            data=opts["data"],
+            status=answer[0] if answer else None,
+        )
+        retry = answer is None and opts.get("retry_all")
+        retry = retry or (answer is not None and answer[0] in _TRANSIENT)
+        if not retry or attempt == attempts - 1:
+            break
+        state.advance(delay)
+        delay *= 2
+    quiet = opts.get("silent") and not opts.get("show_error")
+    if answer is None:
+        if not quiet:
+            _err(f"curl: (6) Could not resolve host: {url}")
+        return 6
+    status, body = answer
+    if opts.get("fail") and status >= 400:
+        if not quiet:
+            _err(f"curl: (22) The requested URL returned error: {status}")
+        return 22
+    text = f"HTTP/1.1 {status}\r\n\r\n" if opts.get("head") else body
+    output = opts.get("output")
+    if output and output != "-":
+        Path(output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    if "write_out" in opts:
+        sys.stdout.write(str(opts["write_out"]).replace("%{http_code}", str(status)))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# cosign, trivy, k6, snyk: record, write what callers read, exit as the scenario says
+# ------------------------------------------------------------------------------------------
+
+
+def _recording_tool(tool: str) -> Callable[[State, list[str]], int]:
+    def fake(state: State, argv: list[str]) -> int:
+        state.record(tool, argv)
+        code = state.exit_code(tool, argv)
+        if tool == "trivy" and "--output" in argv:
+            report = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Trivy"}}}]}
+            Path(argv[argv.index("--output") + 1]).write_text(json.dumps(report))
+        if code:
+            _err(f"{tool}: failing as the scenario asks (exit {code})")
+        return code
+
+    return fake
+
+
+# ------------------------------------------------------------------------------------------
+# docker: load / push / image inspect / login / build
+# ------------------------------------------------------------------------------------------
+
+
+def _digest_of(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def fake_docker(state: State, argv: list[str]) -> int:
+    state.record("docker", argv)
+    code = state.exit_code("docker", argv)
+    if code:
+        _err("docker: failing as the scenario asks")
+        return code
+    images_file = state.root / "docker-images.json"
+    images: JsonObj = json.loads(images_file.read_text()) if images_file.exists() else {}
+    command = [a for a in argv if not a.startswith("-")]
+    if argv[:1] == ["load"]:
+        source = argv[argv.index("--input") + 1] if "--input" in argv else argv[-1]
+        tarball = json.loads(Path(source).read_text())
+        for tag in tarball["tags"]:
+            images[tag] = {"id": tarball["id"], "repo_digests": []}
+            print(f"Loaded image: {tag}")
+    elif argv[:1] == ["push"]:
+        tag = command[1]
+        if tag not in images:
+            _err(f"An image does not exist locally with the tag: {tag}")
+            return 1
+        digest = _digest_of(images[tag]["id"])
+        repository = tag.rsplit(":", 1)[0]
+        for image in images.values():
+            if (
+                image["id"] == images[tag]["id"]
+                and f"{repository}@{digest}" not in image["repo_digests"]
+            ):
+                image["repo_digests"].append(f"{repository}@{digest}")
+        print(f"{tag.rsplit(':', 1)[-1]}: digest: {digest} size: 1234")
+    elif argv[:2] == ["image", "inspect"]:
+        tag = command[-1]
+        if tag not in images:
+            _err(f"Error: No such image: {tag}")
+            return 1
+        for digest in images[tag]["repo_digests"]:
+            print(digest)
+    elif argv[:1] == ["login"]:
+        print("Login Succeeded")
+    images_file.write_text(json.dumps(images))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# kubectl: a JSON file of objects; Deployments and Argo Rollouts progress on the clock
+# ------------------------------------------------------------------------------------------
+
+_KINDS = {
+    "deployment": "Deployment",
+    "deployments": "Deployment",
+    "deploy": "Deployment",
+    "rollout": "Rollout",
+    "rollouts": "Rollout",
+    "ro": "Rollout",
+    "analysisrun": "AnalysisRun",
+    "analysisruns": "AnalysisRun",
+    "service": "Service",
+    "svc": "Service",
+}
+
+
+class Kubectl:
+    """Parsed global options plus access to the stored objects."""
+
+    def __init__(self, state: State, argv: list[str]) -> None:
+        self.state = state
+        self.namespace = "default"
+        self.args: list[str] = []
+        self.options: JsonObj = {}
+        items = iter(argv)
+        for arg in items:
+            if arg in ("-n", "--namespace"):
+                self.namespace = next(items)
+            elif arg.startswith("--namespace="):
+                self.namespace = arg.split("=", 1)[1]
+            elif arg in ("-o", "--output", "--type", "-p", "--patch", "--timeout", "--subresource"):
+                self.options[arg.lstrip("-")] = next(items)
+            elif arg.startswith("--") and "=" in arg:
+                key, _, value = arg[2:].partition("=")
+                self.options[key] = value
+            elif arg.startswith("-o") and len(arg) > 2:
+                self.options["o"] = arg[2:]
+            elif arg.startswith("--"):
+                self.options[arg[2:]] = True
+            else:
+                self.args.append(arg)
+        for short, long in (("o", "output"), ("p", "patch")):
+            if short in self.options:
+                self.options[long] = self.options.pop(short)
+        self.objects = state.kube()
+
+    def find(self, kind_or_ref: str, name: str | None = None) -> JsonObj | None:
+        if name is None:
+            kind_or_ref, _, name = kind_or_ref.partition("/")
+        kind = _KINDS.get(kind_or_ref.lower(), kind_or_ref)
+        for obj in self.objects:
+            meta = obj["metadata"]
+            if (
+                obj["kind"] == kind
+                and meta["name"] == name
+                and meta.get("namespace", "default") == self.namespace
+            ):
+                return obj
+        return None
+
+    def not_found(self, kind: str, name: str) -> int:
+        _err(f'Error from server (NotFound): {kind}s "{name}" not found')
+        return 1
+
+
+def _reconcile(state: State, objects: list[JsonObj]) -> None:
+    """Move every workload along to where the simulated clock says it is."""
+    for obj in objects:
+        if obj["kind"] == "Rollout":
+            _reconcile_rollout(state, obj)
+        elif obj["kind"] == "Deployment":
+            _reconcile_deployment(state, obj)
+
+
+def _pod_hash(image: str) -> str:
+    return hashlib.sha256(image.encode()).hexdigest()[:10]
+
+
+def _image_of(obj: JsonObj) -> str:
+    return str(obj["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def _reconcile_deployment(state: State, obj: JsonObj) -> None:
+    status = obj.setdefault("status", {})
+    sim = obj.setdefault("simulation", {})
+    image = _image_of(obj)
+    if sim.get("image") != image:
+        sim.update(image=image, changed_at=state.now())
+    failing = state.scenario.get("deployment_fails_for", [])
+    ready_after = float(state.scenario.get("deployment_ready_seconds", 20))
+    progressed = state.now() - float(sim["changed_at"]) >= ready_after and image not in failing
+    replicas = int(obj["spec"].get("replicas", 1))
+    status["observedGeneration"] = obj["metadata"].get("generation", 1)
+    status["replicas"] = replicas
+    status["updatedReplicas"] = replicas if progressed else 0
+    status["availableReplicas"] = replicas
+
+
+def _reconcile_rollout(state: State, obj: JsonObj) -> None:
+    """Argo Rollouts' canary, one step at a time.
+
+    setWeight moves on at once; ``pause: {duration}`` waits on the clock; ``pause: {}`` sets a
+    CanaryPauseStep condition until someone clears ``status.pauseConditions`` (promote);
+    ``analysis`` passes unless the scenario fails analysis at that step index, which aborts.
+    ``status.abort`` (abort) sends traffic back to stable and marks the rollout Degraded.
+    """
+    status = obj.setdefault("status", {})
+    sim = obj.setdefault("simulation", {})
+    meta = obj["metadata"]
+    image = _image_of(obj)
+    steps: list[JsonObj] = obj["spec"].get("strategy", {}).get("canary", {}).get("steps", [])
+    status["observedGeneration"] = str(meta.get("generation", 1))
+    if "stableImage" not in sim:
+        sim.update(stableImage=image)
+        status.update(phase="Healthy", stableRS=_pod_hash(image), currentPodHash=_pod_hash(image))
+        status["currentStepIndex"] = len(steps)
+    if image != sim.get("image"):
+        sim.update(image=image, stepStartedAt=state.now(), pausedAt=None)
+        if image == sim["stableImage"]:
+            status.update(phase="Healthy", currentStepIndex=len(steps), abort=False)
+            status.update(currentPodHash=_pod_hash(image), pauseConditions=None, message="")
+            return
+        status.update(currentPodHash=_pod_hash(image), currentStepIndex=0, abort=False)
+        status.update(phase="Progressing", pauseConditions=None, message="")
+    if image == sim["stableImage"]:
+        return
+    if status.get("abort"):
+        weights = status.setdefault("canary", {}).setdefault("weights", {})
+        weights["canary"] = {"weight": 0}
+        status.update(phase="Degraded", message=status.get("message") or "RolloutAborted")
+        return
+    failing_steps = state.scenario.get("analysis_fails_at_step", [])
+    while True:
+        index = int(status.get("currentStepIndex", 0))
+        if status.get("promoteFull"):
+            index = len(steps)
+        if index >= len(steps):
+            sim["stableImage"] = image
+            status.update(phase="Healthy", stableRS=_pod_hash(image), currentStepIndex=len(steps))
+            status.update(pauseConditions=None, promoteFull=False, message="")
+            status.setdefault("canary", {})["weights"] = {"canary": {"weight": 100}}
+            return
+        step = steps[index]
+        if "setWeight" in step:
+            status.setdefault("canary", {})["weights"] = {"canary": {"weight": step["setWeight"]}}
+        elif "pause" in step:
+            duration = step["pause"].get("duration")
+            if sim.get("pausedAt") != index:
+                sim.update(pausedAt=index, stepStartedAt=state.now())
+                condition = {"reason": "CanaryPauseStep", "startTime": state.now()}
+                status.update(phase="Paused", pauseConditions=[condition])
+                if duration is None:
+                    status["controllerPause"] = True
+                    return
+            if duration is None:
+                if status.get("pauseConditions"):
+                    return
+            elif state.now() - float(sim["stepStartedAt"]) < _seconds(str(duration)):
+                return
+            status.update(phase="Progressing", pauseConditions=None, controllerPause=False)
+        elif "analysis" in step and index in failing_steps:
+            status.update(abort=True, phase="Degraded")
+            status["message"] = f"RolloutAborted: analysis at step {index} failed"
+            status.setdefault("canary", {})["weights"] = {"canary": {"weight": 0}}
+            return
+        status["currentStepIndex"] = index + 1
+        sim["stepStartedAt"] = state.now()
+
+
+def _jsonpath(obj: Any, expression: str) -> str:
+    """The subset of kubectl's JSONPath that scripts use: ``{.a.b[0].c}``."""
+    inner = expression.strip()
+    if inner.startswith("{") and inner.endswith("}"):
+        inner = inner[1:-1]
+    value: Any = obj
+    for name, index in re.findall(r"\.([^.\[\]]+)|\[(\d+)\]", inner):
+        if value is None:
+            break
+        value = (
+            value.get(name) if name else (value[int(index)] if len(value) > int(index) else None)
+        )
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _json_patch(obj: JsonObj, patch: list[JsonObj]) -> None:
+    for op in patch:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        parent: Any = obj
+        for part in parts[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+        last = parts[-1]
+        if op["op"] in ("replace", "add"):
+            if isinstance(parent, list):
+                parent[int(last)] = op["value"]
+            else:
+                parent[last] = op["value"]
+        elif op["op"] == "remove":
+            del parent[int(last) if isinstance(parent, list) else last]
+        else:
+            raise SystemExit(f"fake kubectl: JSON patch op {op['op']} not simulated")
+
+
+def _merge_patch(target: JsonObj, patch: JsonObj) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_patch(target[key], value)
+        else:
+            target[key] = value
+
+
+def _bump_generation(obj: JsonObj) -> None:
+    meta = obj["metadata"]
+    meta["generation"] = int(meta.get("generation", 1)) + 1
+
+
+def fake_kubectl(state: State, argv: list[str]) -> int:
+    state.record("kubectl", argv)
+    code = state.exit_code("kubectl", argv)
+    if code:
+        _err("error: the server is unavailable (scenario)")
+        return code
+    k = Kubectl(state, argv)
+    _reconcile(state, k.objects)
+    result = _kubectl_command(k)
+    _reconcile(state, k.objects)
+    state.save_kube(k.objects)
+    return result
+
+
+def _kubectl_command(k: Kubectl) -> int:
+    verb, rest = (k.args[0], k.args[1:]) if k.args else ("", [])
+    if verb == "argo":
+        return _argo_rollouts(k, rest[1:])
+    if verb == "get":
+        return _kubectl_get(k, rest)
+    if verb == "set" and rest[:1] == ["image"]:
+        obj = k.find(rest[1])
+        if obj is None:
+            return k.not_found(*rest[1].split("/", 1))
+        for assignment in rest[2:]:
+            name, _, image = assignment.partition("=")
+            containers = obj["spec"]["template"]["spec"]["containers"]
+            matching = [c for c in containers if c["name"] == name or name == "*"]
+            if not matching:
+                _err(f'error: unable to find container named "{name}"')
+                return 1
+            for container in matching:
+                container["image"] = image
+        _bump_generation(obj)
+        print(f"{rest[1].split('/')[0]}.apps/{obj['metadata']['name']} image updated")
+        return 0
+    if verb == "patch":
+        return _kubectl_patch(k, rest)
+    if verb == "rollout" and rest[:1] == ["status"]:
+        return _rollout_status(k, rest[1])
+    _err(f"fake kubectl: command {k.args} not simulated")
+    return 2
+
+
+def _kubectl_get(k: Kubectl, rest: list[str]) -> int:
+    obj = k.find(rest[0]) if len(rest) == 1 else k.find(rest[0], rest[1])
+    if obj is None:
+        return k.not_found(rest[0], rest[-1])
+    output = str(k.options.get("output", ""))
+    public = {key: value for key, value in obj.items() if key != "simulation"}
+    if output == "json":
+        print(json.dumps(public, indent=2))
+    elif output.startswith("jsonpath="):
+        sys.stdout.write(_jsonpath(public, output.split("=", 1)[1]))
+    else:
+        print(f"NAME\n{obj['metadata']['name']}")
+    return 0
+
+
+def _kubectl_patch(k: Kubectl, rest: list[str]) -> int:
+    obj = k.find(rest[0]) if len(rest) == 1 else k.find(rest[0], rest[1])
+    if obj is None:
+        return k.not_found(rest[0], rest[-1])
+    patch = json.loads(str(k.options["patch"]))
+    kind = str(k.options.get("type", "strategic"))
+    if kind == "json":
+        _json_patch(obj, patch)
+    else:
+        _merge_patch(obj, patch)
+    if k.options.get("subresource") != "status":
+        _bump_generation(obj)
+    print(f"{obj['kind'].lower()}/{obj['metadata']['name']} patched")
+    return 0
+
+
+def _rollout_status(k: Kubectl, ref: str) -> int:
+    """``kubectl rollout status deployment/x --timeout=Ns``: waits on the simulated clock."""
+    obj = k.find(ref)
+    if obj is None:
+        return k.not_found(*ref.split("/", 1))
+    timeout = _seconds(str(k.options.get("timeout", "0s")).rstrip("s") or "0") or 600.0
+    waited = 0.0
+    while True:
+        _reconcile(k.state, k.objects)
+        status = obj["status"]
+        if status.get("updatedReplicas") == obj["spec"].get("replicas", 1):
+            print(f'deployment "{obj["metadata"]["name"]}" successfully rolled out')
+            return 0
+        if waited >= timeout:
+            _err("error: timed out waiting for the condition")
+            return 1
+        k.state.advance(5)
+        waited += 5
+
+
+def _argo_rollouts(k: Kubectl, rest: list[str]) -> int:
+    """``kubectl argo rollouts status|promote|abort|undo|get NAME`` as the plugin acts."""
+    command, name = rest[0], rest[1]
+    obj = k.find("Rollout", name)
+    if obj is None:
+        return k.not_found("rollout", name)
+    status = obj["status"]
+    if command == "promote":
+        if k.options.get("full"):
+            status["promoteFull"] = True
+        status.update(pauseConditions=None, controllerPause=False)
+        print(f"rollout '{name}' promoted")
+    elif command == "abort":
+        status["abort"] = True
+        print(f"rollout '{name}' aborted")
+    elif command == "undo":
+        sim = obj["simulation"]
+        obj["spec"]["template"]["spec"]["containers"][0]["image"] = sim["stableImage"]
+        _bump_generation(obj)
+        print(f"rollout '{name}' undo")
+    elif command == "get":
+        print(f"Name: {name}\nStatus: {status.get('phase')}\nImage: {_image_of(obj)}")
+    elif command == "status":
+        return _argo_status(k, obj)
+    else:
+        _err(f"fake kubectl argo rollouts: {command} not simulated")
+        return 2
+    return 0
+
+
+def _argo_status(k: Kubectl, obj: JsonObj) -> int:
+    timeout = _seconds(str(k.options.get("timeout", "0s")).rstrip("s") or "0")
+    waited = 0.0
+    while True:
+        _reconcile(k.state, k.objects)
+        phase = obj["status"].get("phase")
+        if phase == "Healthy" or (phase == "Paused" and not k.options.get("watch", True)):
+            print(phase)
+            return 0
+        if phase == "Degraded":
+            print(f"Degraded - {obj['status'].get('message', '')}")
+            return 1
+        if timeout == 0 and k.options.get("watch") is False:
+            print(phase)
+            return 0
+        if timeout and waited >= timeout:
+            _err(f"Error: rollout validation timed out (phase {phase})")
+            return 1
+        k.state.advance(5)
+        waited += 5
+
+
+# ------------------------------------------------------------------------------------------
+# stub actions: upload-artifact and download-artifact behave as the real ones do
+# ------------------------------------------------------------------------------------------
+
+
+def _inputs() -> dict[str, str]:
+    raw: dict[str, Any] = json.loads(os.environ.get("STUB_INPUTS", "{}"))
+    return {key: "" if value is None else str(value) for key, value in raw.items()}
+
+
+def _output(name: str, value: str) -> None:
+    with open(os.environ["GITHUB_OUTPUT"], "a") as out:
+        out.write(f"{name}={value}\n")
+
+
+def _run_dir(state: State, run_id: str | None = None) -> Path:
+    return state.root / "artifacts" / (run_id or (state.root / "run_id").read_text().strip())
+
+
+def action_upload_artifact(state: State, argv: list[str]) -> int:
+    """actions/upload-artifact v4+: globs, ``!`` exclusions, least common ancestor layout."""
+    inputs = _inputs()
+    name = inputs.get("name") or "artifact"
+    workspace = Path(os.environ.get("GITHUB_WORKSPACE", "."))
+    include: list[Path] = []
+    exclude: list[str] = []
+    for line in inputs.get("path", "").splitlines():
+        pattern = line.strip()
+        if not pattern:
+            continue
+        if pattern.startswith("!"):
+            exclude.append(str((workspace / pattern[1:]).resolve()))
+            continue
+        root = workspace / pattern
+        for match in sorted(glob.glob(str(root), recursive=True)):
+            path = Path(match)
+            if path.is_dir():
+                include.extend(p for p in path.rglob("*") if p.is_file())
+                include.append(path)
+            else:
+                include.append(path)
+    files = [
+        p for p in include if p.is_file() and not any(fnmatch.fnmatch(str(p), e) for e in exclude)
+    ]
+    state.record("upload-artifact", argv, name=name, files=[str(f) for f in files])
+    if not files:
+        policy = inputs.get("if-no-files-found") or "warn"
+        message = f"No files were found with the provided path: {inputs.get('path')}. No artifacts will be uploaded."
+        if policy == "error":
+            print(f"::error::{message}")
+            return 1
+        if policy == "warn":
+            print(f"::warning::{message}")
+        return 0
+    target = _run_dir(state) / name
+    if target.exists() and inputs.get("overwrite", "false") != "true":
+        print(
+            f"::error::Failed to CreateArtifact: an artifact with this name already exists: {name}"
+        )
+        return 1
+    shutil.rmtree(target, ignore_errors=True)
+    dirs = [p for p in include if p.is_dir()]
+    anchors = [str(d) for d in dirs] or [str(f.parent) for f in files]
+    root = Path(os.path.commonpath(anchors)) if len(files) > 1 or dirs else files[0].parent
+    for file in files:
+        destination = target / file.relative_to(root)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, destination)
+    _output("artifact-id", str(abs(hash(name)) % 10**6))
+    return 0
+
+
+def action_download_artifact(state: State, argv: list[str]) -> int:
+    inputs = _inputs()
+    run_dir = _run_dir(state, inputs.get("run-id") or None)
+    workspace = Path(os.environ.get("GITHUB_WORKSPACE", "."))
+    path = Path(inputs.get("path") or workspace)
+    path = path if path.is_absolute() else workspace / path
+    name = inputs.get("name")
+    state.record("download-artifact", argv, name=name, run=run_dir.name)
+    if name:
+        source = run_dir / name
+        if not source.is_dir():
+            print(f"::error::Unable to download artifact(s): Artifact not found for name: {name}")
+            return 1
+        shutil.copytree(source, path, dirs_exist_ok=True)
+        return 0
+    pattern = inputs.get("pattern") or "*"
+    for source in sorted(run_dir.glob(pattern)) if run_dir.exists() else []:
+        merge = inputs.get("merge-multiple") == "true"
+        shutil.copytree(source, path if merge else path / source.name, dirs_exist_ok=True)
+    return 0
+
+
+def action_build_push(state: State, argv: list[str]) -> int:
+    """docker/build-push-action: builds nothing, but writes the tarball and digest it promises."""
+    inputs = _inputs()
+    tags = [t.strip() for t in re.split(r"[,\n]", inputs.get("tags", "")) if t.strip()]
+    workspace = Path(os.environ.get("GITHUB_WORKSPACE", "."))
+    dockerfile = workspace / (inputs.get("context") or ".") / (inputs.get("file") or "Dockerfile")
+    if inputs.get("file"):
+        dockerfile = workspace / inputs["file"]
+    state.record("build-push", argv, inputs=inputs)
+    if not dockerfile.is_file():
+        print(f"::error::failed to read dockerfile: open {dockerfile}: no such file or directory")
+        return 1
+    for tag in tags:
+        if not re.fullmatch(r"[a-z0-9./:_-]+:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag):
+            print(f'::error::invalid tag "{tag}": invalid reference format')
+            return 1
+    image_id = _digest_of(dockerfile.read_text() + os.environ.get("GITHUB_SHA", ""))
+    match = re.search(r"dest=([^,]+)", inputs.get("outputs", ""))
+    if match:
+        Path(match[1]).write_text(json.dumps({"id": image_id, "tags": tags}))
+    _output("imageid", image_id)
+    _output("digest", image_id)
+    return 0
+
+
+def action_metadata(state: State, argv: list[str]) -> int:
+    """docker/metadata-action for ``type=raw`` and ``type=sha`` (and ``type=semver`` on tags)."""
+    inputs = _inputs()
+    images = [i.strip() for i in re.split(r"[,\n]", inputs.get("images", "")) if i.strip()]
+    sha = os.environ.get("GITHUB_SHA", "")
+    ref = os.environ.get("GITHUB_REF", "")
+    tags: list[str] = []
+    for line in inputs.get("tags", "").splitlines():
+        rule = dict(part.split("=", 1) for part in line.strip().split(",") if "=" in part)
+        kind = rule.get("type")
+        enabled = rule.get("enable", "true") == "true"
+        if not kind or not enabled:
+            continue
+        if kind == "raw":
+            tags.append(rule["value"])
+        elif kind == "sha":
+            tags.append(
+                (rule.get("prefix", "sha-")) + (sha if rule.get("format") == "long" else sha[:7])
+            )
+        elif kind == "semver" and ref.startswith("refs/tags/"):
+            version = ref.removeprefix("refs/tags/").removeprefix("v")
+            if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?", version):
+                tags.append(version)
+        elif kind == "ref" and rule.get("event") == "tag" and ref.startswith("refs/tags/"):
+            tags.append(ref.removeprefix("refs/tags/"))
+    full = [f"{image}:{tag}" for image in images for tag in tags]
+    state.record("metadata", argv, tags=full)
+    with open(os.environ["GITHUB_OUTPUT"], "a") as out:
+        out.write("tags<<EOF\n" + "\n".join(full) + "\nEOF\n")
+        out.write("labels<<EOF\norg.opencontainers.image.revision=" + sha + "\nEOF\n")
+        out.write(f"version={tags[0] if tags else ''}\n")
+    return 0
+
+
+def action_record(state: State, argv: list[str]) -> int:
+    """Any other stub: record the inputs it got (secrets masked by name)."""
+    inputs = _inputs()
+    masked = {
+        k: ("***" if k in ("password", "token", "webhook") and v else v) for k, v in inputs.items()
+    }
+    state.record(f"action:{argv[0]}", argv, inputs=masked)
+    return 0
+
+
+def action_code_scanning(state: State, argv: list[str]) -> int:
+    """Whether the simulated repository has code scanning (GitHub Advanced Security) on."""
+    print("enabled" if state.scenario.get("code_scanning", True) else "disabled")
+    return 0
+
+
+TOOLS: dict[str, Callable[[State, list[str]], int]] = {
+    "kubectl": fake_kubectl,
+    "curl": fake_curl,
+    "cosign": _recording_tool("cosign"),
+    "trivy": _recording_tool("trivy"),
+    "k6": _recording_tool("k6"),
+    "snyk": _recording_tool("snyk"),
+    "docker": fake_docker,
+    "sleep": fake_sleep,
+    "date": fake_date,
+    "action-upload-artifact": action_upload_artifact,
+    "action-download-artifact": action_download_artifact,
+    "action-build-push": action_build_push,
+    "action-metadata": action_metadata,
+    "action-record": action_record,
+    "action-code-scanning": action_code_scanning,
+}
+
+
+def main(argv: list[str]) -> int:
+    """Run one fake under the scenario's lock: parallel jobs share the clock and the files."""
+    tool, root, *args = argv
+    with open(Path(root) / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return TOOLS[tool](State(Path(root)), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

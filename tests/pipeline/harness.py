@@ -1,0 +1,414 @@
+"""Run a generated workflow for real: act in host mode, stub actions, fake CLIs, simulated time.
+
+Usage (a test)::
+
+    workflow = stack_workflow("dev", "ci.yml")                      # from the offline render
+    pipeline = Pipeline(tmp_path, Scenario(http=(HttpRule(r"discord", (Response(500),)),)))
+    pipeline.add_workflow("ci.yml", workflow)                       # into .github/workflows
+    result = pipeline.run("push", "ci.yml", ref="refs/heads/develop",
+                          secrets={"DISCORD_WEBHOOK_URL": "https://discord.test/x"})
+    assert result.jobs["ci-ok"] == "success"
+    assert pipeline.calls("curl")[0]["status"] == 500
+
+What one ``Pipeline`` is: a scenario directory holding
+
+- ``repo/``: a throwaway git repository (the sample app of tests/pipeline/sample-app, or empty)
+  with the workflows under ``.github/workflows``, remote ``origin`` at ``github.com/OWNER/NAME``
+  (act derives ``github.repository`` from it), on the branch of the run's ref;
+- ``state/``: ``scenario.json`` (the truth), the simulated ``clock``, ``kube.json`` (the
+  cluster), ``calls.jsonl`` (every fake CLI and stub action call), ``artifacts/<run id>/``;
+- ``bin/``: wrappers of the fake CLIs (fakes.py), first on PATH for every step;
+- ``stubs/``: a composite stub per pinned action (stubs.py), handed to act with
+  ``--local-repository owner/name@sha=DIR`` so no ``uses:`` reaches the network.
+
+Several ``run`` calls on one Pipeline share the cluster, clock and artifacts: CI then dev-deploy
+(``run_id`` names each run; download-artifact's ``run-id`` input reads another run's artifacts).
+
+Decisions: act runs with ``-P ubuntu-latest=-self-hosted`` (steps run on this host, no Docker);
+``--json`` logs are parsed for per-job conclusions (``jobResult``) and per-step results; a job
+act never starts (its ``if:`` is false) is reported as ``skipped``, as GitHub does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from render.engine import render
+from render.tree import tree
+from tests.pipeline.fakes import FAKE_TOOLS
+from tests.pipeline.sample_app import npm_env, warm_npm_cache
+from tests.pipeline.stubs import FAKES, write_stub_actions
+
+JsonObj = dict[str, Any]
+
+PIPELINE_DIR: Final = Path(__file__).resolve().parent
+SAMPLE_APP: Final = PIPELINE_DIR / "sample-app"
+ACT: Final = Path(sys.executable).with_name("act")
+REPOSITORY: Final = "acme/shop"
+"""``github.repository`` of every run (the stack files' app repository)."""
+
+DEFAULT_CLOCK: Final = 1_800_000_000
+
+
+@dataclass(frozen=True)
+class Response:
+    """One HTTP answer of the fake curl."""
+
+    status: int = 200
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class HttpRule:
+    """URLs matching ``pattern`` (re.search) get ``responses`` in order; the last one repeats."""
+
+    pattern: str
+    responses: tuple[Response, ...] = (Response(),)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The truth the fakes tell.
+
+    - ``http``: answers of the fake curl; a URL no rule matches fails as an unknown host (6).
+    - ``kube_objects``: the cluster at the start (Deployments, Rollouts with canary steps...).
+    - ``exit_codes``: tool -> {substring of the joined argv: exit code}, first match wins,
+      e.g. ``{"trivy": {"image": 1}}`` (vulnerabilities found) or ``{"cosign": {"sign": 1}}``.
+    - ``analysis_fails_at_step``: canary step indexes whose analysis fails (the rollout aborts).
+    - ``deployment_ready_seconds``: how long a Deployment takes to roll out on the clock;
+      ``deployment_fails_for``: images whose Deployment rollout never completes.
+    - ``code_scanning``: whether the repository has code scanning (upload-sarif works).
+    """
+
+    http: tuple[HttpRule, ...] = ()
+    kube_objects: tuple[JsonObj, ...] = ()
+    exit_codes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    analysis_fails_at_step: tuple[int, ...] = ()
+    deployment_ready_seconds: int = 20
+    deployment_fails_for: tuple[str, ...] = ()
+    code_scanning: bool = True
+    clock_start: int = DEFAULT_CLOCK
+
+    def as_json(self) -> JsonObj:
+        return {
+            "http": [
+                {"pattern": r.pattern, "responses": [[x.status, x.body] for x in r.responses]}
+                for r in self.http
+            ],
+            "exit_codes": {
+                tool: [{"match": match, "code": code} for match, code in rules.items()]
+                for tool, rules in self.exit_codes.items()
+            },
+            "analysis_fails_at_step": list(self.analysis_fails_at_step),
+            "deployment_ready_seconds": self.deployment_ready_seconds,
+            "deployment_fails_for": list(self.deployment_fails_for),
+            "code_scanning": self.code_scanning,
+        }
+
+
+@dataclass(frozen=True)
+class StepResult:
+    job: str
+    step: str
+    result: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one act run did."""
+
+    returncode: int
+    jobs: dict[str, str]
+    """Job id -> success | failure | skipped; matrix legs as ``id (value)`` plus ``id`` overall."""
+    steps: tuple[StepResult, ...]
+    output: str
+    """Everything the steps printed (raw output), in order."""
+    log: str
+    """act's own messages (step starts and results, annotations, errors)."""
+    notes: tuple[tuple[str, str, str], ...] = ()
+    """(level, job, message) of every ``::error::``/``::warning::``/``::notice::`` a step wrote."""
+
+    def job_output(self, job: str) -> str:
+        return "\n".join(line for line in self.output.splitlines() if line.startswith(f"[{job}]"))
+
+    def annotations(self, level: str, job: str | None = None) -> list[str]:
+        """Messages of ``::error::``/``::warning::``/``::notice::`` (level: error | warning |
+        notice) the steps wrote, optionally of one job (matrix legs match their id)."""
+        return [
+            message
+            for kind, where, message in self.notes
+            if kind == level and (job is None or where == job or where.startswith(f"{job} ("))
+        ]
+
+    def step(self, job: str, name: str) -> str:
+        """The result of a step whose name starts with ``name`` in ``job`` (first match)."""
+        for step in self.steps:
+            if step.job == job and step.step.startswith(name):
+                return step.result
+        raise KeyError(f"no step {name!r} ran in job {job!r}; steps: {self.steps}")
+
+
+def stack_workflow(stack: str, filename: str, changes: Mapping[str, Any] | None = None) -> str:
+    """A workflow file from the offline render of ``stack`` (optionally with config changes,
+    written as in tests/conftest.py: ``{"cicd:app.defaultBranch": "trunk"}``)."""
+    if changes:
+        from tests.conftest import variant
+
+        rendered = render(stack, stack_config=variant(stack, changes))
+    else:
+        rendered = render(stack)
+    return tree(rendered)[f"github/workflows/{filename}"]
+
+
+class Pipeline:
+    """One scenario: a repository, a cluster, a clock, and act to run workflows on them."""
+
+    def __init__(self, workdir: Path, scenario: Scenario, app: Path | None = SAMPLE_APP) -> None:
+        self.workdir = workdir
+        self.scenario = scenario
+        self.repo = workdir / "repo"
+        self.state = workdir / "state"
+        self.bin = workdir / "bin"
+        for folder in (self.repo, self.state, self.bin):
+            folder.mkdir(parents=True, exist_ok=True)
+        (self.state / "scenario.json").write_text(json.dumps(scenario.as_json(), indent=2))
+        (self.state / "clock").write_text(repr(float(scenario.clock_start)))
+        (self.state / "kube.json").write_text(json.dumps(list(scenario.kube_objects), indent=2))
+        (self.state / "calls.jsonl").write_text("")
+        self._write_fake_bin()
+        self.local_repositories = write_stub_actions(workdir / "stubs", self.state)
+        if app is not None:
+            _copy_app(app, self.repo)
+        self._git("init", "--quiet", "--initial-branch=develop")
+        self._git("remote", "add", "origin", f"https://github.com/{REPOSITORY}.git")
+        self._commit("sample application")
+
+    # -- setup ----------------------------------------------------------------------------
+    def _write_fake_bin(self) -> None:
+        for tool in FAKE_TOOLS:
+            wrapper = self.bin / tool
+            wrapper.write_text(
+                f'#!/bin/sh\nexec "{sys.executable}" "{FAKES}" {tool} "{self.state}" "$@"\n'
+            )
+            wrapper.chmod(0o755)
+
+    def _git(self, *args: str) -> str:
+        done = subprocess.run(
+            ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", *args],
+            cwd=self.repo,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout.strip()
+
+    def _commit(self, message: str) -> None:
+        self._git("add", "--all")
+        self._git("commit", "--quiet", "--allow-empty", "--message", message)
+
+    def add_workflow(self, filename: str, text: str) -> None:
+        """Commit ``text`` as .github/workflows/``filename``."""
+        target = self.repo / ".github" / "workflows" / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        self._commit(f"workflow {filename}")
+
+    def write_file(self, path: str, text: str) -> None:
+        """Commit a file into the repository (e.g. to break the sample app on purpose)."""
+        target = self.repo / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        self._commit(f"change {path}")
+
+    @property
+    def sha(self) -> str:
+        return self._git("rev-parse", "HEAD")
+
+    # -- running --------------------------------------------------------------------------
+    def run(
+        self,
+        event: str,
+        workflow: str,
+        *,
+        ref: str = "refs/heads/develop",
+        payload: Mapping[str, Any] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        variables: Mapping[str, str] | None = None,
+        actor: str = "octocat",
+        run_id: str = "1",
+        job: str | None = None,
+        timeout: float = 900,
+    ) -> RunResult:
+        """Run ``workflow`` (a file added with add_workflow) for ``event``; see RunResult.
+
+        ``payload`` is merged over a default event (ref, repository, sender, head commit); for
+        a pull_request it should hold ``pull_request`` (number, head.repo.full_name, ...).
+        """
+        branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+        if branch is not None and self._git("branch", "--show-current") != branch:
+            self._git("checkout", "--quiet", "-B", branch)
+        if ref.startswith("refs/tags/"):
+            self._git("tag", "--force", ref.removeprefix("refs/tags/"))
+        event_data: JsonObj = {
+            "ref": ref,
+            "repository": {
+                "full_name": REPOSITORY,
+                "name": REPOSITORY.split("/")[1],
+                "default_branch": "develop",
+                "private": False,
+            },
+            "sender": {"login": actor},
+            "head_commit": {"id": self.sha, "message": "change"},
+            "after": self.sha,
+        }
+        event_data.update(payload or {})
+        event_file = self.workdir / f"event-{run_id}.json"
+        event_file.write_text(json.dumps(event_data, indent=2))
+        (self.state / "run_id").write_text(run_id)
+        command = [
+            str(ACT),
+            event,
+            "--workflows",
+            f".github/workflows/{workflow}",
+            "-P",
+            "ubuntu-latest=-self-hosted",
+            "--json",
+            "--actor",
+            actor,
+            "--eventpath",
+            str(event_file),
+            "--action-cache-path",
+            str(self.workdir / "act-cache"),
+            "--action-offline-mode",
+            "--env-file",
+            "/dev/null",
+            "--secret-file",
+            "/dev/null",
+            "--var-file",
+            "/dev/null",
+        ]
+        for mapping in self.local_repositories:
+            command += ["--local-repository", mapping]
+        for key, value in (secrets or {}).items():
+            command += ["--secret", f"{key}={value}"]
+        for key, value in (variables or {}).items():
+            command += ["--var", f"{key}={value}"]
+        if job is not None:
+            command += ["--job", job]
+        env = {**os.environ, **npm_env()}
+        env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
+        env.pop("CI", None)
+        done = subprocess.run(
+            command,
+            cwd=self.repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        result = _parse(done.returncode, done.stdout, self.repo / ".github/workflows" / workflow)
+        (self.workdir / f"act-{run_id}.jsonl").write_text(done.stdout + done.stderr)
+        return result
+
+    # -- what happened --------------------------------------------------------------------
+    def calls(self, tool: str | None = None) -> list[JsonObj]:
+        """Calls of the fakes in order (``tool``: kubectl, curl, docker, upload-artifact,
+        ``action:<owner/name>`` for other stubs...)."""
+        lines = (self.state / "calls.jsonl").read_text().splitlines()
+        entries = [json.loads(line) for line in lines if line]
+        return [e for e in entries if tool is None or e["tool"] == tool]
+
+    def kube(self) -> list[JsonObj]:
+        """The cluster's objects now (status as the simulation left it)."""
+        objects: list[JsonObj] = json.loads((self.state / "kube.json").read_text())
+        return objects
+
+    def kube_object(self, kind: str, name: str) -> JsonObj:
+        for obj in self.kube():
+            if obj["kind"] == kind and obj["metadata"]["name"] == name:
+                return obj
+        raise KeyError(f"no {kind} {name}")
+
+    def artifacts(self, run_id: str = "1") -> dict[str, dict[str, str]]:
+        """Artifact name -> {relative path: text} stored by the stub upload-artifact."""
+        root = self.state / "artifacts" / run_id
+        found: dict[str, dict[str, str]] = {}
+        for artifact in sorted(root.iterdir()) if root.exists() else []:
+            found[artifact.name] = {
+                str(p.relative_to(artifact)): p.read_text(errors="replace")
+                for p in sorted(artifact.rglob("*"))
+                if p.is_file()
+            }
+        return found
+
+    def clock(self) -> float:
+        return float((self.state / "clock").read_text())
+
+
+def _copy_app(app: Path, repo: Path) -> None:
+    """Copy the sample app without build output; CI's own ``npm ci`` installs it per job."""
+    ignored = shutil.ignore_patterns("node_modules", "dist", "coverage", "*.tsbuildinfo")
+    shutil.copytree(app, repo, dirs_exist_ok=True, ignore=ignored)
+    warm_npm_cache(app)
+
+
+def _job_ids(workflow_file: Path) -> list[str]:
+    data = yaml.safe_load(workflow_file.read_text())
+    return list(data.get("jobs", {}))
+
+
+def _parse(returncode: int, stdout: str, workflow_file: Path) -> RunResult:
+    legs: dict[str, list[str]] = {}
+    steps: list[StepResult] = []
+    output: list[str] = []
+    log: list[str] = []
+    notes: list[tuple[str, str, str]] = []
+    for line in stdout.splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            log.append(line)
+            continue
+        job_id = str(entry.get("jobID", ""))
+        matrix = entry.get("matrix") or {}
+        name = f"{job_id} ({', '.join(str(v) for v in matrix.values())})" if matrix else job_id
+        message = str(entry.get("msg", ""))
+        if entry.get("raw_output"):
+            output.extend(f"[{name}] {text}" for text in message.splitlines())
+            continue
+        log.append(f"[{name}] {message.rstrip()}")
+        if entry.get("command") in ("error", "warning", "notice"):
+            notes.append((str(entry["command"]), name, str(entry.get("arg", "")).strip()))
+        if "jobResult" in entry:
+            legs.setdefault(job_id, []).append(str(entry["jobResult"]))
+            if matrix:
+                legs[name] = [str(entry["jobResult"])]
+        top_level = len(entry.get("stepID") or entry.get("stepid") or []) == 1
+        if "stepResult" in entry and entry.get("stage", "Main") == "Main" and top_level:
+            steps.append(StepResult(name, str(entry["step"]), str(entry["stepResult"])))
+    jobs: dict[str, str] = {}
+    for job_id in _job_ids(workflow_file):
+        results = legs.get(job_id)
+        if not results:
+            jobs[job_id] = "skipped"
+        elif "failure" in results:
+            jobs[job_id] = "failure"
+        else:
+            jobs[job_id] = results[-1]
+    for name, results in legs.items():
+        if name not in jobs:
+            jobs[name] = results[-1]
+    return RunResult(
+        returncode, jobs, tuple(steps), "\n".join(output), "\n".join(log), tuple(notes)
+    )

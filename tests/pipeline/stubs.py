@@ -1,0 +1,166 @@
+"""Local stand-ins for every pinned action (components/workflows/pins.py).
+
+act replaces ``uses: owner/name@sha`` with a local folder given by
+``--local-repository owner/name@sha=DIR``; each stub here is a composite action declaring the
+real action's inputs (from ``pins.py``, required ones marked) and the outputs the workflows read,
+and simulates the action's effect through ``fakes.py`` (``action-*`` tools) or the fake CLIs on
+PATH: build-push writes the image tarball and a digest, upload-artifact fails on
+``if-no-files-found: error`` when nothing matches, trivy exits with its ``exit-code`` input when
+the scenario's fake trivy finds something, upload-sarif fails where code scanning is off, Slack
+posts through the fake curl, login fails without a password, Snyk and SonarQube without a token.
+
+actions/checkout: act never runs it for the workflow's own repository; it copies the repository
+(the working tree, .git included) into the job's workspace instead and logs the checkout step as a
+success (``--no-skip-checkout`` would run the stub). The stub below therefore only runs for a
+checkout of another repository, which it refuses, since no scenario may reach the network.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from components.workflows import pins
+
+FAKES: Final = Path(__file__).with_name("fakes.py")
+
+_OUTPUTS: Final[dict[str, tuple[str, ...]]] = {
+    pins.CHECKOUT.repository: ("ref", "commit"),
+    pins.SETUP_NODE.repository: ("node-version", "cache-hit"),
+    pins.UPLOAD_ARTIFACT.repository: ("artifact-id", "artifact-url", "artifact-digest"),
+    pins.DOWNLOAD_ARTIFACT.repository: ("download-path",),
+    pins.SETUP_BUILDX.repository: ("name", "driver", "platforms"),
+    pins.DOCKER_METADATA.repository: ("version", "tags", "labels", "annotations", "json"),
+    pins.BUILD_PUSH.repository: ("imageid", "digest", "metadata"),
+    pins.SBOM.repository: (),
+    pins.SLACK.repository: ("ok", "response", "time", "thread_ts", "ts", "channel_id"),
+}
+
+_DEFAULTS: Final[dict[str, dict[str, str]]] = {
+    pins.UPLOAD_ARTIFACT.repository: {"name": "artifact", "if-no-files-found": "warn"},
+    pins.TRIVY.repository: {"exit-code": "0", "format": "table", "scan-type": "image"},
+    pins.SLACK.repository: {"errors": "false"},
+}
+
+
+def _script(action: pins.Action, state: Path) -> str:
+    """The bash body of one stub (absolute paths only; no expression reaches the shell)."""
+    fakes = f"{shlex.quote(sys.executable)} {shlex.quote(str(FAKES))}"
+    root = shlex.quote(str(state))
+    record = f"{fakes} action-record {root} {shlex.quote(action.repository)}"
+    special = {
+        pins.UPLOAD_ARTIFACT.repository: f"{fakes} action-upload-artifact {root} upload",
+        pins.DOWNLOAD_ARTIFACT.repository: f"{fakes} action-download-artifact {root} download",
+        pins.BUILD_PUSH.repository: f"{fakes} action-build-push {root} build-push",
+        pins.DOCKER_METADATA.repository: f"{fakes} action-metadata {root} metadata",
+        pins.CHECKOUT.repository: (
+            f"{record}\n"
+            'echo "::error::stub checkout: act copies the own repository; '
+            'fetching $STUB_REPOSITORY is not simulated"\nexit 1'
+        ),
+        pins.DOCKER_LOGIN.repository: (
+            f"{record}\n"
+            'if [ -z "$STUB_USERNAME" ] || [ -z "$STUB_PASSWORD" ]; then\n'
+            '  echo "::error::Username and password required"; exit 1\nfi\n'
+            'docker login "$STUB_REGISTRY" --username "$STUB_USERNAME" --password-stdin '
+            '<<<"$STUB_PASSWORD"'
+        ),
+        pins.TRIVY.repository: (
+            f"{record}\n"
+            'if ! trivy image --input "$STUB_INPUT" --severity "$STUB_SEVERITY" '
+            '--format "$STUB_FORMAT" --output "${STUB_OUTPUT:-/dev/null}"; then\n'
+            '  echo "trivy found vulnerabilities"; exit "$STUB_EXIT_CODE"\nfi'
+        ),
+        pins.UPLOAD_SARIF.repository: (
+            f"{record}\n"
+            'if [ ! -f "$STUB_SARIF_FILE" ]; then\n'
+            '  echo "::error::Path does not exist: $STUB_SARIF_FILE"; exit 1\nfi\n'
+            f'if [ "$({fakes} action-code-scanning {root} x)" != enabled ]; then\n'
+            '  echo "::error::Code scanning is not enabled for this repository. '
+            'Please enable code scanning in the repository settings."; exit 1\nfi'
+        ),
+        pins.SNYK_NODE.repository: (
+            f"{record}\n"
+            'if [ -z "${SNYK_TOKEN:-}" ]; then\n'
+            '  echo "snyk: authentication failed: SNYK_TOKEN is not set" >&2; exit 2\nfi\n'
+            'snyk "$STUB_COMMAND" $STUB_ARGS'
+        ),
+        pins.SONARQUBE_SCAN.repository: (
+            f"{record}\n"
+            'if [ -z "${SONAR_TOKEN:-}" ]; then\n'
+            '  echo "::error::Running this GitHub Action without SONAR_TOKEN is not '
+            'recommended"; exit 1\nfi'
+        ),
+        pins.SBOM.repository: (
+            f"{record}\n"
+            'if [ -n "$STUB_OUTPUT_FILE" ]; then\n'
+            '  printf \'{"spdxVersion":"SPDX-2.3","name":"%s"}\\n\' "$STUB_IMAGE" '
+            '> "$STUB_OUTPUT_FILE"\nfi'
+        ),
+        pins.SLACK.repository: (
+            f"{record}\n"
+            'if [ -z "$STUB_WEBHOOK" ]; then\n'
+            '  echo "::error::Missing input! A webhook or a token is required."; exit 1\nfi\n'
+            'if ! curl --fail --silent --show-error --data "$STUB_PAYLOAD" "$STUB_WEBHOOK"; then\n'
+            '  if [ "$STUB_ERRORS" = "true" ]; then exit 1; fi\n'
+            '  echo "::warning::Slack webhook failed"\n'
+            "fi\n"
+            'echo "ok=true" >> "$GITHUB_OUTPUT"'
+        ),
+        pins.RUN_K6.repository: f'{record}\nk6 run $STUB_FLAGS "$STUB_PATH"',
+    }
+    return special.get(action.repository, record)
+
+
+def _env_name(input_name: str) -> str:
+    return "STUB_" + input_name.upper().replace("-", "_")
+
+
+def stub_action(action: pins.Action, state: Path) -> dict[str, Any]:
+    """The action.yml of one stub."""
+    defaults = _DEFAULTS.get(action.repository, {})
+    inputs: dict[str, Any] = {}
+    for name in sorted(action.inputs):
+        spec: dict[str, Any] = {"description": f"as {action.repository}@{action.version}"}
+        if name in action.required_inputs:
+            spec["required"] = True
+        if name in defaults:
+            spec["default"] = defaults[name]
+        inputs[name] = spec
+    env = {_env_name(name): f"${{{{ inputs.{name} }}}}" for name in sorted(action.inputs)}
+    env["STUB_INPUTS"] = "${{ toJSON(inputs) }}"
+    outputs = {
+        name: {"description": name, "value": f"${{{{ steps.stub.outputs.{name} }}}}"}
+        for name in _OUTPUTS.get(action.repository, ())
+    }
+    return {
+        "name": f"stub of {action.repository}",
+        "description": f"Local stand-in for {action.repository}@{action.version}",
+        "inputs": inputs,
+        "outputs": outputs,
+        "runs": {
+            "using": "composite",
+            "steps": [{"id": "stub", "shell": "bash", "env": env, "run": _script(action, state)}],
+        },
+    }
+
+
+def write_stub_actions(stubs_dir: Path, state: Path) -> list[str]:
+    """Write one stub per pinned action; returns act's ``--local-repository`` values."""
+    mappings: list[str] = []
+    for action in pins.PINNED:
+        owner, name, *subpath = action.repository.split("/")
+        root = stubs_dir / f"{owner}+{name}"
+        folder = root.joinpath(*subpath)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "action.yml").write_text(
+            yaml.safe_dump(stub_action(action, state), sort_keys=False)
+        )
+        mapping = f"{owner}/{name}@{action.sha}={root}"
+        if mapping not in mappings:
+            mappings.append(mapping)
+    return mappings
