@@ -27,8 +27,9 @@ def workflow(result: Rendered | str, stack: str) -> dict[str, Any]:
 
 
 def step(job: dict[str, Any], name: str) -> dict[str, Any]:
-    (found,) = [s for s in job["steps"] if s["name"] == name]
-    return found
+    found: list[dict[str, Any]] = [s for s in job["steps"] if s["name"] == name]
+    assert len(found) == 1, name
+    return found[0]
 
 
 def rollout(result: Rendered) -> dict[str, Any]:

@@ -98,6 +98,10 @@ class Scenario:
     deployment_fails_for: tuple[str, ...] = ()
     code_scanning: bool = True
     clock_start: int = DEFAULT_CLOCK
+    signatures: Mapping[str, JsonObj] = field(default_factory=dict)
+    """digest -> {identity, issuer, commit, attestations}: who really signed (fake cosign)."""
+    github: JsonObj = field(default_factory=dict)
+    """GitHub's records at the start: ``deployments`` and ``ci_runs`` (fake gh)."""
 
     def as_json(self) -> JsonObj:
         return {
@@ -113,6 +117,8 @@ class Scenario:
             "deployment_ready_seconds": self.deployment_ready_seconds,
             "deployment_fails_for": list(self.deployment_fails_for),
             "code_scanning": self.code_scanning,
+            "signatures": dict(self.signatures),
+            "github": self.github,
         }
 
 
