@@ -491,7 +491,8 @@ def _close_unrun_deployment(settings: StackSettings) -> Job:
     return Job(
         name="close-deployment",
         needs=("verify", "deploy"),
-        if_="always() && needs.verify.outputs.deployment-id != '' && "
+        if_=f"always() && {enabled(settings)} && needs.verify.result == 'success' && "
+        "needs.verify.outputs.deployment-id != '' && "
         "needs.deploy.result != 'success' && needs.deploy.result != 'failure'",
         timeout_minutes=5,
         permissions=(Grant(Scope.DEPLOYMENTS, Access.WRITE, "close a deployment never run"),),
