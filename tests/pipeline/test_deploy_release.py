@@ -40,7 +40,7 @@ ENVIRONMENT = {"staging": "staging", "prod": "production"}
 URL = {"staging": "https://webshop.staging.acme.example", "prod": "https://webshop.acme.example"}
 SIGNED_BY_CI = {"identity": CI, "issuer": ISSUER, "commit": COMMIT, "attestations": ["spdxjson"]}
 PASSED_CI = {"ci_runs": [{"head_sha": COMMIT, "branch": "develop", "conclusion": "success"}]}
-IN_STAGING = {
+IN_STAGING: dict[str, Any] = {
     **PASSED_CI,
     "deployments": [
         {
@@ -223,13 +223,20 @@ def test_3_4_prod_pauses_for_a_person_then_rolls_back_fast_on_bad_health(
 
 
 def test_4_the_promote_action_refuses_a_release_that_is_not_the_canary(tmp_path: Path) -> None:
-    pipe = pipeline(tmp_path, "prod")
+    # OLD is signed and was in staging too: the refusal must come from the cluster check.
+    old_in_staging = copy.deepcopy(IN_STAGING)
+    old_in_staging["deployments"].append(
+        {**old_in_staging["deployments"][0], "id": 8, "payload": {"digest": OLD}}
+    )
+    pipe = pipeline(
+        tmp_path, "prod", signatures={NEW: SIGNED_BY_CI, OLD: SIGNED_BY_CI}, github=old_in_staging
+    )
     assert dispatch(pipe, "prod").jobs["deploy"] == "success"
-    other = "sha256:" + "3" * 64
-    pipe2_signatures = {NEW: SIGNED_BY_CI, other: SIGNED_BY_CI}
-    del pipe2_signatures  # the refusal comes from the cluster check, not the signature
     result = dispatch(pipe, "prod", action="promote", release=OLD, run_id="2")
-    assert result.jobs["deploy"] != "success"
+    assert result.jobs["verify"] == "success"
+    assert result.jobs["deploy"] == "failure"
+    assert result.step("deploy", "Promote the paused canary") == "failure"
+    assert any("nothing of this release to promote" in e for e in result.annotations("error"))
     assert live(pipe)["status"]["phase"] == "Paused"
 
 
