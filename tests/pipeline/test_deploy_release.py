@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +307,45 @@ def test_16_a_digest_never_deployed_to_staging_is_refused_in_prod(tmp_path: Path
 def test_16_staging_refuses_a_commit_that_did_not_pass_ci(tmp_path: Path) -> None:
     pipe = pipeline(tmp_path, "staging", github={"ci_runs": []})
     _refused(pipe, dispatch(pipe, "staging"), "no successful CI run")
+
+
+def test_6_a_cancelled_run_aborts_the_canary_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person cancels the run while the canary waits at 10%: its cancelled() step aborts."""
+    pipe = pipeline(tmp_path, "prod")
+    real_run = subprocess.run
+
+    def canary_started() -> bool:
+        calls = pipe.calls()
+        patched = [
+            i
+            for i, c in enumerate(calls)
+            if c["tool"] == "kubectl" and "/spec/template/spec/containers/0/image" in str(c["argv"])
+        ]
+        return bool(patched) and any(c["tool"] == "sleep" for c in calls[patched[0] :])
+
+    def act_cancelled_midway(command: list[str], **kwargs: Any) -> Any:
+        if not str(command[0]).endswith("/act"):
+            return real_run(command, **kwargs)
+        kwargs.pop("check", None)
+        timeout = kwargs.pop("timeout", 900)
+        kwargs.pop("capture_output", None)
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs
+        ) as act:
+            deadline = time.monotonic() + timeout
+            while act.poll() is None and not canary_started() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            act.send_signal(signal.SIGINT)  # what GitHub's "Cancel workflow" does to the run
+            stdout, stderr = act.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(command, act.returncode, stdout, stderr)
+
+    monkeypatch.setattr(subprocess, "run", act_cancelled_midway)
+    result = dispatch(pipe, "prod")
+    monkeypatch.setattr(subprocess, "run", real_run)
+    assert result.step("deploy", "Abort the canary this run started") == "success", result.log
+    status = live(pipe)["status"]
+    assert status["abort"] is True
+    assert status["canary"]["weights"]["canary"]["weight"] == 0
+    assert deployments(pipe)[0]["statuses"][0]["state"] == "error"
