@@ -154,6 +154,7 @@ if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
   exit 1
 fi
 echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
+echo "digest=$digest" >> "$GITHUB_OUTPUT"
 """
 
 _DISCORD = """\
@@ -173,6 +174,23 @@ _SUMMARY = """\
 """
 
 
+_dev_record: Final = {
+    "GH_TOKEN": "${{ github.token }}",
+    "ACTION": "deploy",
+    "DIGEST": "${{ steps.release.outputs.digest }}",
+    "IMAGE_REF": "${{ steps.release.outputs.image }}",
+    "PRODUCTION": "false",
+    # dev takes the digest from CI's own artifact of this run; staging and prod verify it.
+    "SIGNER_IDENTITY": "not re-verified in dev: the digest of the triggering CI run",
+    "RUN_URL": "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}",
+}
+_dev_status: Final = {
+    "GH_TOKEN": "${{ github.token }}",
+    "DEPLOYMENT_ID": "${{ steps.record.outputs.deployment-id }}",
+    "RUN_URL": _dev_record["RUN_URL"],
+}
+
+
 def dev_workflow(settings: StackSettings) -> Workflow:
     """dev-deploy.yml: deploy the digest CI just pushed, after a green CI run on develop."""
     branch = settings.app.default_branch
@@ -189,7 +207,10 @@ def dev_workflow(settings: StackSettings) -> Workflow:
             ),
             environment=_environment(settings),
             timeout_minutes=settings.deploy.job_timeout_minutes,
-            permissions=(Grant(Scope.ACTIONS, Access.READ, "download the CI run's artifact"),),
+            permissions=(
+                Grant(Scope.ACTIONS, Access.READ, "download the CI run's artifact"),
+                Grant(Scope.DEPLOYMENTS, Access.WRITE, "record the deployment and its status"),
+            ),
             env=WORKLOAD_ENV,
             outputs=_DEPLOY_OUTPUTS,
             steps=(
@@ -205,8 +226,32 @@ def dev_workflow(settings: StackSettings) -> Workflow:
                     },
                 ),
                 run("Validate the digest", _READ_DIGEST, id="release"),
+                run(
+                    "Open the GitHub deployment",
+                    custody.RECORD,
+                    {
+                        **_dev_record,
+                        "COMMIT": f"${{{{ {run_event}.head_sha }}}}",
+                        "ENVIRONMENT": environment,
+                    },
+                    id="record",
+                ),
+                run("Mark the deployment in progress", custody.MARK_IN_PROGRESS, _dev_status),
                 *_rollout_steps(settings),
                 health_check(settings.deploy.health_check_retries, _health_path(settings)),
+                run(
+                    "Record the final deployment status",
+                    custody.FINAL_STATUS,
+                    {
+                        **_dev_status,
+                        "JOB_STATUS": "${{ job.status }}",
+                        "ACTION": "deploy",
+                        "WAIT_STATE": "${{ steps.wait.outputs.state }}",
+                        "ROLLBACK": "",
+                        "STABLE_IMAGE": "",
+                    },
+                    if_="always() && steps.record.outcome == 'success'",
+                ),
                 remove_kubeconfig(),
             ),
         ),
