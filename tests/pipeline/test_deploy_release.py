@@ -315,6 +315,7 @@ def test_6_a_cancelled_run_aborts_the_canary_it_started(
     """A person cancels the run while the canary waits at 10%: its cancelled() step aborts."""
     pipe = pipeline(tmp_path, "prod")
     real_run = subprocess.run
+    midway: list[bool] = []
 
     def canary_started() -> bool:
         calls = pipe.calls()
@@ -331,19 +332,24 @@ def test_6_a_cancelled_run_aborts_the_canary_it_started(
         kwargs.pop("check", None)
         timeout = kwargs.pop("timeout", 900)
         kwargs.pop("capture_output", None)
-        with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs
-        ) as act:
+        # Output to files, not pipes: nobody reads a pipe while waiting, and a full pipe would
+        # stall act.
+        out_path, err_path = tmp_path / "act-cancel.out", tmp_path / "act-cancel.err"
+        with out_path.open("w") as out, err_path.open("w") as err:
+            act = subprocess.Popen(command, stdout=out, stderr=err, **kwargs)
             deadline = time.monotonic() + timeout
             while act.poll() is None and not canary_started() and time.monotonic() < deadline:
                 time.sleep(0.2)
+            midway.append(act.poll() is None and canary_started())
             act.send_signal(signal.SIGINT)  # what GitHub's "Cancel workflow" does to the run
-            stdout, stderr = act.communicate(timeout=timeout)
+            act.wait(timeout=timeout)
+        stdout, stderr = out_path.read_text(), err_path.read_text()
         return subprocess.CompletedProcess(command, act.returncode, stdout, stderr)
 
     monkeypatch.setattr(subprocess, "run", act_cancelled_midway)
     result = dispatch(pipe, "prod")
     monkeypatch.setattr(subprocess, "run", real_run)
+    assert midway == [True], "act finished before the cancel"
     assert result.step("deploy", "Abort the canary this run started") == "success", result.log
     status = live(pipe)["status"]
     assert status["abort"] is True
