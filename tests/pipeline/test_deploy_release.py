@@ -8,6 +8,7 @@ cosign knows who really signed each digest, the fake gh holds GitHub's deploymen
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import signal
 import subprocess
@@ -355,3 +356,28 @@ def test_6_a_cancelled_run_aborts_the_canary_it_started(
     assert status["abort"] is True
     assert status["canary"]["weights"]["canary"]["weight"] == 0
     assert deployments(pipe)[0]["statuses"][0]["state"] == "error"
+
+
+def test_1_prod_canary_completes_within_the_workflow_limits(tmp_path: Path) -> None:
+    """Prod: run 1 walks to the manual pause within its 1200 s wait, run 2 finishes in 240 s."""
+    pipe = pipeline(tmp_path, "prod")
+    started = pipe.clock()
+    first = dispatch(pipe, "prod")
+    assert first.jobs["deploy"] == "success", first.output
+    assert 600 <= pipe.clock() - started < 1200  # two 5m pauses, then the manual one
+    promoted = pipe.clock()
+    second = dispatch(pipe, "prod", action="promote", run_id="2")
+    assert second.jobs["deploy"] == "success", second.output
+    assert pipe.clock() - promoted < 240
+    assert live(pipe)["status"]["phase"] == "Healthy"
+    new_hash = hashlib.sha256(f"{IMAGE}@{NEW}".encode()).hexdigest()[:10]
+    assert live(pipe)["status"]["stableRS"] == new_hash  # the fake's pod-template hash
+    assert image(pipe) == f"{IMAGE}@{NEW}"
+    (record,) = deployments(pipe)
+    assert [s["state"] for s in record["statuses"]] == [
+        "success",
+        "in_progress",
+        "in_progress",
+        "in_progress",
+        "queued",
+    ]
