@@ -339,6 +339,15 @@ def fake_docker(state: State, argv: list[str]) -> int:
             print(digest)
     elif argv[:1] == ["login"]:
         print("Login Succeeded")
+    elif argv[:3] == ["buildx", "imagetools", "inspect"]:
+        # The registry's tags (scenario ``registry_tags``: image:tag -> digest).
+        digest = state.scenario.get("registry_tags", {}).get(command[3])
+        if digest is None:
+            _err(f"ERROR: {command[3]}: not found")
+            return 1
+        print(
+            json.dumps({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest})
+        )
     images_file.write_text(json.dumps(images))
     return 0
 

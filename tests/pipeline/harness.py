@@ -102,6 +102,8 @@ class Scenario:
     """digest -> {identity, issuer, commit, attestations}: who really signed (fake cosign)."""
     github: JsonObj = field(default_factory=dict)
     """GitHub's records at the start: ``deployments`` and ``ci_runs`` (fake gh)."""
+    registry_tags: Mapping[str, str] = field(default_factory=dict)
+    """``image:tag`` -> digest the registry resolves (fake docker buildx imagetools)."""
 
     def as_json(self) -> JsonObj:
         return {
@@ -119,6 +121,7 @@ class Scenario:
             "code_scanning": self.code_scanning,
             "signatures": dict(self.signatures),
             "github": self.github,
+            "registry_tags": dict(self.registry_tags),
         }
 
 

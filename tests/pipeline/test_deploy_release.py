@@ -80,8 +80,10 @@ def pipeline(
     github: dict[str, Any] | None = None,
     analysis_fails_at_step: tuple[int, ...] = (),
     changes: dict[str, Any] | None = None,
+    registry_tags: dict[str, str] | None = None,
 ) -> Pipeline:
     scenario = Scenario(
+        registry_tags=registry_tags or {},
         http=http,
         kube_objects=(running_rollout(stack, changes),),
         signatures={NEW: SIGNED_BY_CI} if signatures is None else signatures,
@@ -285,6 +287,17 @@ def test_16_a_digest_signed_by_ci_deploys_with_the_identity_checked(
     (record,) = deployments(pipe)
     assert record["environment"] == ENVIRONMENT[stack]
     assert record["payload"]["source_commit"] == COMMIT
+
+
+def test_16_a_tag_is_resolved_once_and_only_its_digest_is_used(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path, "staging", registry_tags={f"{IMAGE}:1.5.0": NEW})
+    result = dispatch(pipe, "staging", release="1.5.0")
+    assert result.jobs["deploy"] == "success", result.output
+    resolved = [c for c in pipe.calls("docker") if c["argv"][:2] == ["buildx", "imagetools"]]
+    assert len(resolved) == 1
+    assert {c["ref"] for c in pipe.calls("cosign") if "ref" in c} == {f"{IMAGE}@{NEW}"}
+    assert image(pipe) == f"{IMAGE}@{NEW}"
+    assert not any(":1.5.0" in " ".join(c["argv"]) for c in pipe.calls("kubectl"))
 
 
 def test_16_an_unsigned_digest_is_refused(tmp_path: Path) -> None:
