@@ -586,6 +586,12 @@ class ScannersConfig(_Model):
     sonarqube_host_url: HttpsUrl | None = Field(
         default=None, description="SonarQube server URL (with sonarqube: true)."
     )
+    sarif_upload: bool = Field(
+        default=True,
+        description="Upload Trivy's SARIF report to GitHub code scanning (needs code scanning: "
+        "public repositories, or GitHub Advanced Security on private ones). Off: Trivy's exit "
+        "code still gates, its table goes to the job log.",
+    )
 
 
 class NotificationsConfig(_Model):
@@ -599,16 +605,41 @@ class NotificationsConfig(_Model):
     )
 
 
+MAX_MATRIX_JOBS: Final = 256
+"""GitHub runs at most 256 jobs of one matrix; a longer package list fails at config time."""
+
+_NPM_NAME = re.compile(r"^(?:@[a-z0-9-~][a-z0-9-._~]*/)?[a-z0-9-~][a-z0-9-._~]*$")
+"""npm's rules for a package name (lower case, URL-safe, optionally scoped)."""
+
+
+def _package_list(packages: tuple[str, ...]) -> tuple[str, ...]:
+    if not packages:
+        raise ValueError("must name at least one package")
+    if len(packages) > MAX_MATRIX_JOBS:
+        raise ValueError(
+            f"has {len(packages)} packages; a GitHub matrix runs at most {MAX_MATRIX_JOBS} jobs"
+        )
+    repeated = sorted({name for name in packages if packages.count(name) > 1})
+    if repeated:
+        raise ValueError(f"names {', '.join(repeated)} more than once")
+    return packages
+
+
 class PipelineCommands(_Model):
     """Shell commands of the pipeline, for an npm-workspaces TypeScript monorepo by default."""
 
     install: Command = Field(default="npm ci", description="Install dependencies.")
     lint: Command = Field(default="npm run lint", description="ESLint.")
     format_check: Command = Field(default="npm run format:check", description="Prettier check.")
-    typecheck: Command = Field(default="npx tsc --noEmit -p .", description="TypeScript compile.")
+    typecheck: Command = Field(
+        default="npx tsc --build",
+        description="TypeScript compile check. --build follows the solution tsconfig's project "
+        "references; `tsc --noEmit -p .` on a solution-style tsconfig (files: []) checks nothing.",
+    )
     unit_test: Command = Field(
         default='npm test --workspace "$PACKAGE" -- --coverage',
-        description="Unit tests of one package; $PACKAGE is the matrix entry.",
+        description="Unit tests of one package; $PACKAGE is the matrix entry (its npm name). "
+        "Only flags Vitest and Jest both accept.",
     )
     integration_test: Command = Field(
         default="npm run test:integration", description="Integration tests."
@@ -621,14 +652,28 @@ class PipelineConfig(_Model):
     node_version: Annotated[
         str, AfterValidator(_matches(re.compile(r"^[0-9]+(\.[0-9]+){0,2}$"), "must be a version"))
     ] = Field(default="22", description="Node.js version.")
-    packages: tuple[
-        Annotated[str, AfterValidator(_matches(_SLUG, "must be a package name"))], ...
-    ] = Field(description="Workspace packages, each unit-tested in its own matrix job.")
+    packages: Annotated[
+        tuple[
+            Annotated[
+                str,
+                AfterValidator(
+                    _matches(_NPM_NAME, "must be an npm package name such as api or @acme/api")
+                ),
+            ],
+            ...,
+        ],
+        AfterValidator(_package_list),
+    ] = Field(
+        description='Workspace packages by their npm name (package.json "name", scoped or '
+        f"not), each unit-tested in its own matrix job; 1 to {MAX_MATRIX_JOBS}, no repeats."
+    )
     commands: PipelineCommands = Field(default=PipelineCommands(), description="Commands.")
     build_context: str = Field(default=".", description="Docker build context.")
     dockerfile: str = Field(default="Dockerfile", description="Dockerfile path.")
     coverage_path: str = Field(
-        default="coverage", description="Directory of coverage reports uploaded as artifact."
+        default="coverage",
+        description="Coverage report folder, relative to each package's own folder (where "
+        "Vitest and Jest write it when run in the workspace).",
     )
     scanners: ScannersConfig = Field(default=ScannersConfig(), description="Scanners.")
     notifications: NotificationsConfig = Field(

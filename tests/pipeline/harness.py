@@ -2,13 +2,23 @@
 
 Usage (a test)::
 
-    workflow = stack_workflow("dev", "ci.yml")                      # from the offline render
+    files = stack_files("dev", {"cicd:pipeline.packages": ["@acme/api"]})  # offline render
+    files[".github/workflows/ci.yml"] = without_jobs(files[".github/workflows/ci.yml"], *APP_JOBS)
     pipeline = Pipeline(tmp_path, Scenario(http=(HttpRule(r"discord", (Response(500),)),)))
-    pipeline.add_workflow("ci.yml", workflow)                       # into .github/workflows
+    pipeline.add_files(files)                                      # committed into the repo
     result = pipeline.run("push", "ci.yml", ref="refs/heads/develop",
                           secrets={"DISCORD_WEBHOOK_URL": "https://discord.test/x"})
-    assert result.jobs["ci-ok"] == "success"
-    assert pipeline.calls("curl")[0]["status"] == 500
+    assert result.jobs["ci-ok"] == "success"                       # per-job conclusions
+    assert result.step("notify", "Build status") == "success"       # per-step results
+    assert result.annotations("warning", "notify")                 # ::warning:: messages
+    assert pipeline.calls("curl")[0]["status"] == 500              # what the fakes saw
+    pipeline.kube_object("Deployment", "webshop")                  # cluster state afterwards
+    pipeline.artifacts("1")                                        # what upload-artifact stored
+
+A deploy scenario passes ``variables`` (the GitHub environment's ``vars``), ``secrets``
+(``KUBECONFIG``...), ``kube_objects`` in the Scenario, and for ``workflow_run`` a ``payload``
+with ``workflow_run`` (id of the CI run whose artifacts it reads, event, conclusion, branch); see
+tests/pipeline/test_dev_deploy.py.
 
 What one ``Pipeline`` is: a scenario directory holding
 
@@ -24,7 +34,7 @@ What one ``Pipeline`` is: a scenario directory holding
 Several ``run`` calls on one Pipeline share the cluster, clock and artifacts: CI then dev-deploy
 (``run_id`` names each run; download-artifact's ``run-id`` input reads another run's artifacts).
 
-Decisions: act runs with ``-P ubuntu-latest=-self-hosted`` (steps run on this host, no Docker);
+Decisions: act runs with ``-P <label>=-self-hosted`` (steps run on this host, no Docker);
 ``--json`` logs are parsed for per-job conclusions (``jobResult``) and per-step results; a job
 act never starts (its ``if:`` is false) is reported as ``skipped``, as GitHub does.
 """
@@ -37,12 +47,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
+from components.workflows.model import RUNNER
 from render.engine import render
 from render.tree import tree
 from tests.pipeline.fakes import FAKE_TOOLS
@@ -87,7 +98,8 @@ class Scenario:
     - ``analysis_fails_at_step``: canary step indexes whose analysis fails (the rollout aborts).
     - ``deployment_ready_seconds``: how long a Deployment takes to roll out on the clock;
       ``deployment_fails_for``: images whose Deployment rollout never completes.
-    - ``code_scanning``: whether the repository has code scanning (upload-sarif works).
+    - ``code_scanning``: whether the repository has code scanning (upload-sarif works);
+      ``private_repository``: upload-sarif then also needs ``contents``/``actions: read``.
     """
 
     http: tuple[HttpRule, ...] = ()
@@ -97,6 +109,7 @@ class Scenario:
     deployment_ready_seconds: int = 20
     deployment_fails_for: tuple[str, ...] = ()
     code_scanning: bool = True
+    private_repository: bool = False
     clock_start: int = DEFAULT_CLOCK
     signatures: Mapping[str, JsonObj] = field(default_factory=dict)
     """digest -> {identity, issuer, commit, attestations}: who really signed (fake cosign)."""
@@ -122,6 +135,7 @@ class Scenario:
             "signatures": dict(self.signatures),
             "github": self.github,
             "registry_tags": dict(self.registry_tags),
+            "private_repository": self.private_repository,
         }
 
 
@@ -138,7 +152,8 @@ class RunResult:
 
     returncode: int
     jobs: dict[str, str]
-    """Job id -> success | failure | skipped; matrix legs as ``id (value)`` plus ``id`` overall."""
+    """Job id -> success | failure | skipped; matrix legs as ``id (value)`` (from the leg's own
+    steps) plus ``id`` overall (failure if any leg failed, as GitHub's ``needs.id.result``)."""
     steps: tuple[StepResult, ...]
     output: str
     """Everything the steps printed (raw output), in order."""
@@ -146,6 +161,12 @@ class RunResult:
     """act's own messages (step starts and results, annotations, errors)."""
     notes: tuple[tuple[str, str, str], ...] = ()
     """(level, job, message) of every ``::error::``/``::warning::``/``::notice::`` a step wrote."""
+    calls: tuple[JsonObj, ...] = ()
+    """The fakes' calls during this run (Pipeline.calls has every run's)."""
+    kube: tuple[JsonObj, ...] = ()
+    """The cluster's objects when the run ended."""
+    artifacts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """This run's artifacts: name -> {relative path: text}."""
 
     def job_output(self, job: str) -> str:
         return "\n".join(line for line in self.output.splitlines() if line.startswith(f"[{job}]"))
@@ -167,16 +188,49 @@ class RunResult:
         raise KeyError(f"no step {name!r} ran in job {job!r}; steps: {self.steps}")
 
 
-def stack_workflow(stack: str, filename: str, changes: Mapping[str, Any] | None = None) -> str:
-    """A workflow file from the offline render of ``stack`` (optionally with config changes,
-    written as in tests/conftest.py: ``{"cicd:app.defaultBranch": "trunk"}``)."""
+def stack_files(stack: str, changes: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """What the stack commits into the application repository: repository path -> text
+    (``.github/workflows/*.yml``, ``.github/dependabot.yml``), from the offline render of
+    ``stack`` with optional config ``changes`` written as in tests/conftest.py, such as
+    ``{"cicd:app.defaultBranch": "trunk"}``."""
     if changes:
         from tests.conftest import variant
 
         rendered = render(stack, stack_config=variant(stack, changes))
     else:
         rendered = render(stack)
-    return tree(rendered)[f"github/workflows/{filename}"]
+    return {
+        ".github" + path.removeprefix("github"): text
+        for path, text in tree(rendered).items()
+        if path.startswith("github/") and path != "github/settings.yaml"
+    }
+
+
+def stack_workflow(stack: str, filename: str, changes: Mapping[str, Any] | None = None) -> str:
+    """One workflow file of ``stack``'s render (see stack_files)."""
+    return stack_files(stack, changes)[f".github/workflows/{filename}"]
+
+
+def without_jobs(workflow: str, *job_ids: str) -> str:
+    """``workflow`` minus ``job_ids`` (and their names in every ``needs``).
+
+    For scenarios about later jobs (build, scan, publish, notify): dropping the jobs that
+    install and test the sample app saves most of a run's time; what remains runs unchanged.
+    """
+    data = yaml.safe_load(workflow)
+    for job_id in job_ids:
+        del data["jobs"][job_id]
+    for job in data["jobs"].values():
+        needs = job.get("needs")
+        if isinstance(needs, list):
+            job["needs"] = [n for n in needs if n not in job_ids]
+        elif needs in job_ids:
+            del job["needs"]
+    return yaml.safe_dump(data, sort_keys=False, width=10_000)
+
+
+APP_JOBS: Final = ("validate", "test", "integration")
+"""ci.yml's jobs that install and test the sample app (the slow part of a CI run)."""
 
 
 class Pipeline:
@@ -232,6 +286,14 @@ class Pipeline:
         target.write_text(text)
         self._commit(f"workflow {filename}")
 
+    def add_files(self, files: Mapping[str, str]) -> None:
+        """Commit several files at once (e.g. everything stack_files returns)."""
+        for path, text in files.items():
+            target = self.repo / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        self._commit("stack files")
+
     def write_file(self, path: str, text: str) -> None:
         """Commit a file into the repository (e.g. to break the sample app on purpose)."""
         target = self.repo / path
@@ -274,7 +336,7 @@ class Pipeline:
                 "full_name": REPOSITORY,
                 "name": REPOSITORY.split("/")[1],
                 "default_branch": "develop",
-                "private": False,
+                "private": self.scenario.private_repository,
             },
             "sender": {"login": actor},
             "head_commit": {"id": self.sha, "message": "change"},
@@ -284,6 +346,9 @@ class Pipeline:
         event_file = self.workdir / f"event-{run_id}.json"
         event_file.write_text(json.dumps(event_data, indent=2))
         (self.state / "run_id").write_text(run_id)
+        (self.state / "workflow").write_text(
+            (self.repo / ".github" / "workflows" / workflow).read_text()
+        )
         command = [
             str(ACT),
             event,
@@ -291,6 +356,8 @@ class Pipeline:
             f".github/workflows/{workflow}",
             "-P",
             "ubuntu-latest=-self-hosted",
+            "-P",
+            f"{RUNNER}=-self-hosted",
             "--json",
             "--actor",
             actor,
@@ -308,7 +375,8 @@ class Pipeline:
         ]
         for mapping in self.local_repositories:
             command += ["--local-repository", mapping]
-        for key, value in (secrets or {}).items():
+        # GitHub gives every run a GITHUB_TOKEN (read-only for forks and Dependabot).
+        for key, value in {"GITHUB_TOKEN": "ghs_simulated_run_token", **(secrets or {})}.items():
             command += ["--secret", f"{key}={value}"]
         for key, value in (variables or {}).items():
             command += ["--var", f"{key}={value}"]
@@ -317,6 +385,7 @@ class Pipeline:
         env = {**os.environ, **npm_env()}
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
         env.pop("CI", None)
+        calls_before = len(self.calls())
         done = subprocess.run(
             command,
             cwd=self.repo,
@@ -328,7 +397,12 @@ class Pipeline:
         )
         result = _parse(done.returncode, done.stdout, self.repo / ".github/workflows" / workflow)
         (self.workdir / f"act-{run_id}.jsonl").write_text(done.stdout + done.stderr)
-        return result
+        return replace(
+            result,
+            calls=tuple(self.calls()[calls_before:]),
+            kube=tuple(self.kube()),
+            artifacts=self.artifacts(run_id),
+        )
 
     # -- what happened --------------------------------------------------------------------
     def calls(self, tool: str | None = None) -> list[JsonObj]:
@@ -417,7 +491,10 @@ def _parse(returncode: int, stdout: str, workflow_file: Path) -> RunResult:
             jobs[job_id] = results[-1]
     for name, results in legs.items():
         if name not in jobs:
-            jobs[name] = results[-1]
+            # act reports the whole matrix job's result on every leg; a leg's own conclusion is
+            # whether one of its steps failed.
+            failed = any(s.job == name and s.result == "failure" for s in steps)
+            jobs[name] = "failure" if failed else results[-1].replace("failure", "success")
     return RunResult(
         returncode, jobs, tuple(steps), "\n".join(output), "\n".join(log), tuple(notes)
     )

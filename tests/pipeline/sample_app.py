@@ -9,6 +9,7 @@ against that cache (a few seconds, no network). ``make clean`` removes it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -40,6 +41,14 @@ def warm_npm_cache(app: Path) -> None:
     if stamp.exists():
         return
     NPM_CACHE.mkdir(parents=True, exist_ok=True)
+    # pytest-xdist workers start scenarios at the same time: one fills, the others wait.
+    with (NPM_CACHE / "warm.lock").open("w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not stamp.exists():
+            _fill(app, stamp)
+
+
+def _fill(app: Path, stamp: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "app"
         shutil.copytree(app, copy, ignore=shutil.ignore_patterns("node_modules"))

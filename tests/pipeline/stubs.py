@@ -9,6 +9,10 @@ PATH: build-push writes the image tarball and a digest, upload-artifact fails on
 the scenario's fake trivy finds something, upload-sarif fails where code scanning is off, Slack
 posts through the fake curl, login fails without a password, Snyk and SonarQube without a token.
 
+setup-node, setup-buildx, setup-kubectl, cosign-installer, setup-k6 only record their inputs:
+the host's own Node.js (20 here, whatever ``node-version`` asks for) and the fake CLIs stand in
+for what they would install.
+
 actions/checkout: act never runs it for the workflow's own repository; it copies the repository
 (the working tree, .git included) into the job's workspace instead and logs the checkout step as a
 success (``--no-skip-checkout`` would run the stub). The stub below therefore only runs for a
@@ -75,14 +79,7 @@ def _script(action: pins.Action, state: Path) -> str:
             '--format "$STUB_FORMAT" --output "${STUB_OUTPUT:-/dev/null}"; then\n'
             '  echo "trivy found vulnerabilities"; exit "$STUB_EXIT_CODE"\nfi'
         ),
-        pins.UPLOAD_SARIF.repository: (
-            f"{record}\n"
-            'if [ ! -f "$STUB_SARIF_FILE" ]; then\n'
-            '  echo "::error::Path does not exist: $STUB_SARIF_FILE"; exit 1\nfi\n'
-            f'if [ "$({fakes} action-code-scanning {root} x)" != enabled ]; then\n'
-            '  echo "::error::Code scanning is not enabled for this repository. '
-            'Please enable code scanning in the repository settings."; exit 1\nfi'
-        ),
+        pins.UPLOAD_SARIF.repository: f"{fakes} action-upload-sarif {root} upload-sarif",
         pins.SNYK_NODE.repository: (
             f"{record}\n"
             'if [ -z "${SNYK_TOKEN:-}" ]; then\n'

@@ -78,7 +78,10 @@ def _workflow() -> str:
             },
             {"run": "curl --silent --retry 3 https://flaky.test/ && echo flaky-ok\n"},
         ),
-        "rollout": _job({"run": _ROLL}),
+        "rollout": _job(
+            {"run": _ROLL},
+            {"run": "kubectl -n shop argo rollouts status web --timeout 60s\n"},
+        ),
         "upload": _job(
             {"run": "mkdir -p out/sub && echo one > out/a.txt && echo two > out/sub/b.txt\n"},
             {
@@ -147,8 +150,12 @@ def test_harness_runs_stubs_fakes_and_clock(tmp_path: Path) -> None:
     assert "phase=Paused step=1" in result.output
     assert "phase=Paused step=3" in result.output
     assert any("promote" in c["argv"] for c in pipeline.calls("kubectl"))
+    assert "[rollout] Healthy" in result.output
     # artifacts keep the folder layout, download reads them back; nothing matched = failure
     assert pipeline.artifacts()["out"] == {"a.txt": "one\n", "sub/b.txt": "two\n"}
+    assert result.artifacts == pipeline.artifacts()
+    assert result.calls == tuple(pipeline.calls())
+    assert result.kube == tuple(pipeline.kube())
     assert "[download] one" in result.output
     assert any("No files were found" in line for line in result.annotations("error"))
 

@@ -1,0 +1,298 @@
+"""CI scenarios, executed: the dev stack's ci.yml run by act on the sample monorepo.
+
+Each test is one scenario of issue 11 (numbers in the names). Scenarios about the jobs after the
+app's own checks (build, scan, publish, notify) drop validate/test/integration (``APP_JOBS``) to
+save time; the ones marked ``slow`` run every job, the sample app's install, lint, format check,
+type check, unit and integration tests included, for real.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from tests.pipeline.harness import (
+    APP_JOBS,
+    HttpRule,
+    Pipeline,
+    Response,
+    RunResult,
+    Scenario,
+    stack_files,
+    without_jobs,
+)
+
+pytestmark = pytest.mark.pipeline
+
+IMAGE: Final = "ghcr.io/acme/webshop"
+PACKAGES: Final = ["@acme/api", "@acme/shared"]
+"""The sample app's workspaces, by their npm names (scoped, in apps/ and libs/)."""
+APP: Final[dict[str, Any]] = {"cicd:pipeline.packages": PACKAGES}
+DISCORD: Final = "https://discord.test/api/webhooks/1/abc"
+SLACK: Final = "https://hooks.slack.test/services/T0/B0/xyz"
+SECRETS: Final = {
+    "DISCORD_WEBHOOK_URL": DISCORD,
+    "SLACK_WEBHOOK_URL": SLACK,
+    "SNYK_TOKEN": "snyk-token-for-tests",
+}
+NOTIFIERS_OK: Final = (HttpRule(r"discord\.test", (Response(204),)), HttpRule(r"slack\.test"))
+HEALTHY: Final = Scenario(http=NOTIFIERS_OK)
+
+
+def _ci(
+    tmp_path: Path,
+    scenario: Scenario = HEALTHY,
+    changes: dict[str, Any] | None = None,
+    *,
+    full: bool = False,
+) -> Pipeline:
+    """A repository holding the sample app and every file the dev stack commits."""
+    files = stack_files("dev", {**APP, **(changes or {})})
+    if not full:
+        ci = files[".github/workflows/ci.yml"]
+        files[".github/workflows/ci.yml"] = without_jobs(ci, *APP_JOBS)
+    pipeline = Pipeline(tmp_path, scenario)
+    pipeline.add_files(files)
+    return pipeline
+
+
+def _push(pipeline: Pipeline, ref: str = "refs/heads/develop", **kwargs: Any) -> RunResult:
+    return pipeline.run("push", "ci.yml", ref=ref, secrets=kwargs.pop("secrets", SECRETS), **kwargs)
+
+
+def _pushed_tags(pipeline: Pipeline) -> list[str]:
+    return [c["argv"][1] for c in pipeline.calls("docker") if c["argv"][0] == "push"]
+
+
+@pytest.mark.slow
+def test_1_7_9_10_push_to_the_default_branch_runs_everything_and_publishes(
+    tmp_path: Path,
+) -> None:
+    """Push to develop: the app's own checks run for real (ESLint, Prettier over the whole
+    repository including the stack's files, tsc --build over the project references, Vitest
+    with coverage per scoped package, integration tests), then build, scan, publish."""
+    pipeline = _ci(tmp_path, full=True)
+    result = _push(pipeline)
+
+    assert result.jobs == {
+        "validate": "success",
+        "test": "success",
+        "test (@acme/api)": "success",
+        "test (@acme/shared)": "success",
+        "integration": "success",
+        "build": "success",
+        "scan": "success",
+        "snyk": "success",
+        "publish": "success",
+        "ci-ok": "success",
+        "notify": "success",
+        "security-alert": "skipped",
+    }, result.log
+    assert result.step("validate", "Prettier check") == "success"
+    artifacts = pipeline.artifacts()
+    # coverage found where Vitest wrote it (apps/api/coverage, libs/shared/coverage)
+    assert "lcov.info" in artifacts["coverage-acme-api"]
+    assert "server.ts" in artifacts["coverage-acme-api"]["lcov.info"]
+    assert "index.ts" in artifacts["coverage-acme-shared"]["lcov.info"]
+    # publish pushed the scanned tarball under the version and SHA tags, signed its digest and
+    # handed that digest to the deploy
+    tags = _pushed_tags(pipeline)
+    assert any(re.fullmatch(rf"{IMAGE}:1\.4\.2-[0-9]+", t) for t in tags), tags
+    assert f"{IMAGE}:sha-{pipeline.sha}" in tags
+    digest = artifacts["image-digest"]["digest.txt"].strip()
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
+    signed = [c["argv"] for c in pipeline.calls("cosign") if c["argv"][0] == "sign"]
+    assert signed == [["sign", "--yes", f"{IMAGE}@{digest}"]]
+    provenance = pipeline.calls("action:actions/attest-build-provenance")
+    assert provenance[0]["inputs"]["subject-digest"] == digest
+    discord = [c for c in pipeline.calls("curl") if "discord" in c["url"]]
+    assert len(discord) == 1
+    assert "CI passed on acme/shop develop" in json.loads(discord[0]["data"][0])["content"]
+
+
+@pytest.mark.slow
+def test_10_type_check_checks_the_referenced_projects(tmp_path: Path) -> None:
+    """A type error in a referenced project fails validate (``tsc --noEmit -p .`` on the
+    solution tsconfig, the old default, checked no file and passed)."""
+    pipeline = _ci(tmp_path, full=True)
+    pipeline.write_file("libs/shared/src/broken.ts", 'export const port: number = "8080";\n')
+    result = pipeline.run("push", "ci.yml", job="validate", secrets=SECRETS)
+    assert result.jobs["validate"] == "failure"
+    assert result.step("validate", "ESLint") == "success"
+    assert result.step("validate", "TypeScript compile check") == "failure"
+    assert "TS2322" in result.job_output("validate")
+
+
+@pytest.mark.slow
+def test_7_a_package_that_is_no_workspace_fails_its_leg_clearly(tmp_path: Path) -> None:
+    """A matrix entry npm does not know fails its own leg with the reason; the others pass."""
+    changes = {"cicd:pipeline.packages": ["@acme/api", "@acme/billing"]}
+    pipeline = _ci(tmp_path, changes=changes, full=True)
+    result = pipeline.run("push", "ci.yml", job="test", secrets=SECRETS)
+    assert result.jobs["test (@acme/api)"] == "success"
+    assert result.jobs["test (@acme/billing)"] == "failure"
+    assert result.step("test (@acme/billing)", "Find the package's workspace") == "failure"
+    assert any(
+        "@acme/billing is not an npm workspace" in e for e in result.annotations("error", "test")
+    )
+    assert list(pipeline.artifacts()) == ["coverage-acme-api"]
+
+
+def test_2_dependabot_pull_request_skips_what_needs_secrets_with_a_reason(tmp_path: Path) -> None:
+    """Dependabot's PR branch is in the repository, yet its run gets no Actions secrets and a
+    read-only token: Snyk and the SARIF upload skip, saying why, and ci-ok is green."""
+    pipeline = _ci(tmp_path)
+    result = pipeline.run(
+        "pull_request",
+        "ci.yml",
+        ref="refs/pull/7/merge",
+        actor="dependabot[bot]",
+        secrets={},
+        payload={
+            "number": 7,
+            "pull_request": {
+                "number": 7,
+                "user": {"login": "dependabot[bot]"},
+                "head": {
+                    "ref": "dependabot/npm_and_yarn/vite-8.3.9",
+                    "sha": pipeline.sha,
+                    "repo": {"full_name": "acme/shop"},
+                },
+                "base": {"ref": "develop", "repo": {"full_name": "acme/shop"}},
+            },
+        },
+    )
+    assert result.jobs["ci-ok"] == "success", result.log
+    assert result.jobs["snyk"] == "success"
+    assert result.jobs["scan"] == "success"
+    assert result.jobs["publish"] == "skipped"
+    assert result.jobs["notify"] == "skipped"
+    assert any("SNYK_TOKEN is not available" in n for n in result.annotations("notice", "snyk"))
+    assert pipeline.calls("snyk") == []
+    assert pipeline.calls("upload-sarif") == []
+    assert pipeline.calls("trivy"), "the image is still scanned; Trivy's exit code gates"
+
+
+@pytest.mark.parametrize(
+    ("secrets", "answers", "warning"),
+    [
+        (SECRETS, (Response(500, "discord down"),), "the Discord notification failed"),
+        ({k: v for k, v in SECRETS.items() if k != "DISCORD_WEBHOOK_URL"}, (), "not set"),
+    ],
+    ids=["discord-500", "webhook-unset"],
+)
+def test_3_a_failing_notifier_is_a_warning_not_a_failed_run(
+    tmp_path: Path, secrets: dict[str, str], answers: tuple[Response, ...], warning: str
+) -> None:
+    """The run's conclusion decides whether dev deploys: Discord must not decide it."""
+    scenario = Scenario(http=(HttpRule(r"discord\.test", answers or (Response(),)),))
+    pipeline = _ci(tmp_path, scenario)
+    result = _push(pipeline, secrets=secrets)
+    assert result.returncode == 0, result.log
+    assert set(result.jobs.values()) <= {"success", "skipped"}
+    assert result.jobs["notify"] == "success"
+    assert result.jobs["publish"] == "success"
+    assert any(warning in w for w in result.annotations("warning", "notify"))
+
+
+def test_3_slack_answering_500_leaves_the_alert_job_green(tmp_path: Path) -> None:
+    """A failed scan alerts Slack; Slack's own outage is logged, never a second failure."""
+    scenario = Scenario(
+        http=(HttpRule(r"slack\.test", (Response(500),)), HttpRule(r"discord\.test")),
+        exit_codes={"trivy": {"image": 1}},
+    )
+    pipeline = _ci(tmp_path, scenario)
+    result = _push(pipeline)
+    assert result.jobs["scan"] == "failure"
+    assert result.jobs["security-alert"] == "success", result.annotations("error")
+    assert [c["status"] for c in pipeline.calls("curl") if "slack" in c["url"]] == [500]
+    assert any("Slack webhook failed" in w for w in result.annotations("warning"))
+
+
+def test_4_private_repository_without_code_scanning(tmp_path: Path) -> None:
+    """sarifUpload off: no upload (it would fail without code scanning), Trivy still gates."""
+    changes = {"cicd:pipeline.scanners.sarifUpload": False}
+    scenario = Scenario(http=NOTIFIERS_OK, code_scanning=False, private_repository=True)
+    clean = _ci(tmp_path / "clean", scenario, changes)
+    result = _push(clean)
+    assert result.jobs["scan"] == "success", result.log
+    assert clean.calls("upload-sarif") == []
+    trivy = clean.calls("trivy")[0]["argv"]
+    assert trivy[trivy.index("--format") + 1] == "table"
+
+    vulnerable = Scenario(
+        http=NOTIFIERS_OK,
+        code_scanning=False,
+        private_repository=True,
+        exit_codes={"trivy": {"image": 1}},
+    )
+    found = _ci(tmp_path / "vulnerable", vulnerable, changes)
+    result = _push(found)
+    assert result.jobs["scan"] == "failure"
+    assert result.jobs["publish"] == "skipped"
+    assert result.jobs["ci-ok"] == "failure"
+    assert result.jobs["security-alert"] == "success"
+    assert any("slack.test" in c["url"] for c in found.calls("curl"))
+
+
+def test_4_private_repository_with_code_scanning_uploads_with_contents_read(
+    tmp_path: Path,
+) -> None:
+    """The default (SARIF upload on) in a private repository: upload-sarif needs contents and
+    actions read besides security-events write, and gets them."""
+    scenario = Scenario(http=NOTIFIERS_OK, private_repository=True)
+    pipeline = _ci(tmp_path, scenario)
+    result = _push(pipeline)
+    assert result.jobs["scan"] == "success", result.annotations("error")
+    assert len(pipeline.calls("upload-sarif")) == 1
+
+
+def test_5_custom_default_branch_publishes_from_it(tmp_path: Path) -> None:
+    changes = {"cicd:app.defaultBranch": "trunk", "cicd:approval.branches": ["trunk"]}
+    changes["cicd:branchProtection.branch"] = "trunk"
+    files = stack_files("dev", {**APP, **changes})
+    for path in (".github/workflows/ci.yml", ".github/dependabot.yml"):
+        assert re.search(r"\bdevelop\b", files[path]) is None, path
+    pipeline = _ci(tmp_path, changes=changes)
+    result = _push(pipeline, ref="refs/heads/trunk")
+    assert result.jobs["publish"] == "success", result.log
+    assert result.jobs["notify"] == "success"
+    assert _pushed_tags(pipeline)
+    assert "trunk" in json.loads(pipeline.calls("curl")[0]["data"][0])["content"]
+
+
+def test_6_release_tag_gets_the_semver_tag(tmp_path: Path) -> None:
+    pipeline = _ci(tmp_path)
+    result = _push(pipeline, ref="refs/tags/v1.4.2")
+    assert result.jobs["publish"] == "success", result.log
+    tags = _pushed_tags(pipeline)
+    assert f"{IMAGE}:1.4.2" in tags
+    assert f"{IMAGE}:sha-{pipeline.sha}" in tags
+    assert not any(re.fullmatch(rf"{IMAGE}:1\.4\.2-[0-9]+", t) for t in tags), tags
+
+
+def test_6_missing_version_fails_clearly_instead_of_tagging_null(tmp_path: Path) -> None:
+    pipeline = _ci(tmp_path)
+    manifest = json.loads((pipeline.repo / "package.json").read_text())
+    del manifest["version"]
+    pipeline.write_file("package.json", json.dumps(manifest, indent=2) + "\n")
+    result = _push(pipeline)
+    assert result.jobs["build"] == "failure"
+    assert result.step("build", "Read the application version") == "failure"
+    assert any('package.json has no "version"' in e for e in result.annotations("error"))
+    assert result.jobs["publish"] == "skipped"
+    assert not any("null" in tag for tag in _pushed_tags(pipeline))
+
+
+def test_6_release_tag_must_match_the_package_version(tmp_path: Path) -> None:
+    pipeline = _ci(tmp_path)
+    result = _push(pipeline, ref="refs/tags/v2.0.0")
+    assert result.jobs["build"] == "failure"
+    assert any(
+        "does not match package.json version 1.4.2" in e for e in result.annotations("error")
+    )
+    assert _pushed_tags(pipeline) == []

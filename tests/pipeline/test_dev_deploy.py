@@ -1,0 +1,156 @@
+"""Scenario 8, executed: CI then dev-deploy.yml on one simulated cluster.
+
+A push-triggered CI run publishes a digest; dev-deploy, started by that run's ``workflow_run``
+event, downloads the digest from that run (``run-id``) and rolls the Deployment in the dev
+namespace to exactly that image. A PR-triggered CI run starts dev-deploy too (its branch may be
+``develop``, as for a release PR develop -> main) and must skip without touching the cluster.
+
+act does not simulate ``concurrency``, so "a superseded skip never cancels a real pending
+deploy" is asserted on the file: with one fixed group, the skipping run would replace the
+pending real one (GitHub keeps one pending run per group); the group is the deploy group only
+for a run whose deploy job will run, any other run gets a group of its own.
+
+The dev-deploy integration-test job is dropped here: it runs the app's tests against APP_URL
+with Node's own HTTP client, which no fake can answer offline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import yaml
+
+from render.engine import render
+from tests.conftest import variant
+from tests.pipeline.harness import (
+    APP_JOBS,
+    HttpRule,
+    Pipeline,
+    Response,
+    Scenario,
+    stack_files,
+    without_jobs,
+)
+
+pytestmark = pytest.mark.pipeline
+
+CHANGES: Final[dict[str, Any]] = {"cicd:pipeline.packages": ["@acme/api", "@acme/shared"]}
+OLD_IMAGE: Final = "ghcr.io/acme/webshop:1.4.1"
+DEPLOYMENT: Final[dict[str, Any]] = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "webshop", "namespace": "webshop-dev", "generation": 1},
+    "spec": {
+        "replicas": 1,
+        "template": {"spec": {"containers": [{"name": "webshop", "image": OLD_IMAGE}]}},
+    },
+}
+SCENARIO: Final = Scenario(
+    http=(
+        HttpRule(r"^https://webshop\.dev\.acme\.example/"),
+        HttpRule(r"discord\.test", (Response(204),)),
+    ),
+    kube_objects=(DEPLOYMENT,),
+)
+SECRETS: Final = {
+    "DISCORD_WEBHOOK_URL": "https://discord.test/api/webhooks/1/abc",
+    "SNYK_TOKEN": "snyk-token-for-tests",
+    "KUBECONFIG": "apiVersion: v1\nkind: Config\n",
+}
+
+
+def _environment_variables() -> dict[str, str]:
+    """The dev GitHub environment's and repository's variables, as the stack writes them (the
+    repository variable DEV_DEPLOY_ENABLED is the deploy switch the jobs' ``if:`` reads)."""
+    rendered = render("dev", stack_config=variant("dev", CHANGES))
+    return {
+        r.inputs["variableName"]: r.inputs["value"]
+        for r in rendered.resources
+        if r.type
+        in {
+            "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
+            "github:index/actionsVariable:ActionsVariable",
+        }
+    }
+
+
+def _pipeline(tmp_path: Path) -> Pipeline:
+    files = stack_files("dev", CHANGES)
+    files[".github/workflows/ci.yml"] = without_jobs(files[".github/workflows/ci.yml"], *APP_JOBS)
+    deploy = files[".github/workflows/dev-deploy.yml"]
+    files[".github/workflows/dev-deploy.yml"] = without_jobs(deploy, "integration-test")
+    pipeline = Pipeline(tmp_path, SCENARIO)
+    pipeline.add_files(files)
+    return pipeline
+
+
+def _workflow_run(pipeline: Pipeline, ci_run: str, event: str, branch: str) -> dict[str, Any]:
+    return {
+        "action": "completed",
+        "workflow_run": {
+            "id": int(ci_run),
+            "name": "CI",
+            "event": event,
+            "conclusion": "success",
+            "head_branch": branch,
+            "head_sha": pipeline.sha,
+            "head_repository": {"full_name": "acme/shop"},
+        },
+    }
+
+
+def test_8_dev_deploy_deploys_the_digest_its_ci_run_published(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path)
+    variables = _environment_variables()
+    ci = pipeline.run("push", "ci.yml", secrets=SECRETS, run_id="41")
+    assert ci.jobs["publish"] == "success", ci.log
+    digest = pipeline.artifacts("41")["image-digest"]["digest.txt"].strip()
+
+    deploy = pipeline.run(
+        "workflow_run",
+        "dev-deploy.yml",
+        payload=_workflow_run(pipeline, "41", "push", "develop"),
+        secrets=SECRETS,
+        variables=variables,
+        run_id="42",
+    )
+    assert deploy.jobs["deploy"] == "success", deploy.log
+    container = pipeline.kube_object("Deployment", "webshop")["spec"]["template"]["spec"]
+    assert container["containers"][0]["image"] == f"ghcr.io/acme/webshop@{digest}"
+    downloads = [c for c in pipeline.calls("download-artifact") if c["name"] == "image-digest"]
+    assert downloads[-1]["run"] == "41"
+    assert deploy.jobs["notify"] == "success"
+
+
+def test_8_dev_deploy_after_a_pull_request_run_skips(tmp_path: Path) -> None:
+    """A release PR develop -> main runs CI with head_branch develop: dev-deploy starts, skips."""
+    pipeline = _pipeline(tmp_path)
+    deploy = pipeline.run(
+        "workflow_run",
+        "dev-deploy.yml",
+        payload=_workflow_run(pipeline, "51", "pull_request", "develop"),
+        secrets=SECRETS,
+        variables=_environment_variables(),
+        run_id="52",
+    )
+    assert deploy.jobs["deploy"] == "skipped"
+    assert deploy.jobs["notify"] == "skipped"
+    assert pipeline.calls("kubectl") == []
+    image = pipeline.kube_object("Deployment", "webshop")["spec"]["template"]["spec"]
+    assert image["containers"][0]["image"] == OLD_IMAGE
+
+
+def test_8_a_skipping_run_never_shares_the_deploy_concurrency_group() -> None:
+    """The group is ``deploy-development`` exactly when the deploy job's condition holds; any
+    other run (one that will skip) gets a group of its own, keyed by its run id."""
+    workflow = yaml.safe_load(stack_files("dev", CHANGES)[".github/workflows/dev-deploy.yml"])
+    condition = workflow["jobs"]["deploy"]["if"]
+    assert "workflow_run.event == 'push'" in condition
+    assert workflow["concurrency"] == {
+        "group": f"${{{{ ({condition}) && 'deploy-development' || "
+        "format('deploy-development-skipped-{0}', github.run_id) }}",
+        "cancel-in-progress": False,
+    }, json.dumps(workflow["concurrency"])

@@ -1,0 +1,184 @@
+"""The CI pipeline's config rules, embedded scripts and file formatting (without executing).
+
+Given the dev stack and variations of its ``cicd:pipeline`` section, then: package lists are npm
+names within GitHub's matrix limit, the SARIF switch removes the upload and its permissions,
+every embedded shell script passes shellcheck, and every file the stacks commit is formatted as
+Prettier formats it (the application's CI runs ``prettier --check`` over the whole repository).
+The executed counterparts are in tests/pipeline/test_ci.py.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config import MAX_MATRIX_JOBS
+from components.workflows import ci
+from components.workflows.common import SCRIPTS_DIR, script
+from render.tree import tree
+from tests.conftest import STACKS, config_problems, files, render_variant
+from tests.validators import PROJECT_DIR, VENV_BIN
+
+
+def _ci(changes: dict[str, Any]) -> dict[str, Any]:
+    text = tree(render_variant("dev", changes))["github/workflows/ci.yml"]
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def test_scoped_package_names_reach_the_matrix() -> None:
+    workflow = _ci({"cicd:pipeline.packages": ["@acme/api", "@acme/web", "shared-lib"]})
+    matrix = workflow["jobs"]["test"]["strategy"]["matrix"]["package"]
+    assert matrix == ["@acme/api", "@acme/web", "shared-lib"]
+
+
+@pytest.mark.parametrize(
+    ("packages", "message"),
+    [
+        (["@acme/Api"], "packages[0] must be an npm package name"),
+        (["apps/api"], "packages[0] must be an npm package name"),
+        ([], "packages must name at least one package"),
+        (["@acme/api", "@acme/api"], "packages names @acme/api more than once"),
+        (
+            [f"p{i}" for i in range(MAX_MATRIX_JOBS + 1)],
+            f"a GitHub matrix runs at most {MAX_MATRIX_JOBS} jobs",
+        ),
+    ],
+    ids=["upper-case", "a-path", "empty", "repeated", "over-the-matrix-limit"],
+)
+def test_bad_package_lists_fail_at_config_time(packages: list[str], message: str) -> None:
+    problems = config_problems("dev", {"cicd:pipeline.packages": packages})
+    assert len(problems) == 1
+    assert problems[0].startswith("Pulumi.dev.yaml: cicd:pipeline.")
+    assert message in problems[0]
+
+
+def test_the_matrix_limit_itself_is_accepted() -> None:
+    packages = [f"p{i}" for i in range(MAX_MATRIX_JOBS)]
+    workflow = _ci({"cicd:pipeline.packages": packages})
+    assert len(workflow["jobs"]["test"]["strategy"]["matrix"]["package"]) == MAX_MATRIX_JOBS
+
+
+def test_sarif_upload_switch() -> None:
+    on = _ci({})["jobs"]["scan"]
+    off = _ci({"cicd:pipeline.scanners.sarifUpload": False})["jobs"]["scan"]
+    assert on["permissions"] == {
+        "contents": "read",
+        "actions": "read",
+        "security-events": "write",
+    }
+    assert off["permissions"] == {"contents": "read"}
+    uses_on = [s.get("uses", "") for s in on["steps"]]
+    uses_off = [s.get("uses", "") for s in off["steps"]]
+    assert any("upload-sarif" in u for u in uses_on)
+    assert not any("upload-sarif" in u for u in uses_off)
+    trivy_off = next(s for s in off["steps"] if "trivy-action" in s.get("uses", ""))
+    assert trivy_off["with"]["exit-code"] == "1"
+    assert trivy_off["with"]["format"] == "table"
+
+
+def test_no_develop_where_config_decides_the_branch() -> None:
+    text = tree(
+        render_variant(
+            "dev",
+            {
+                "cicd:app.defaultBranch": "trunk",
+                "cicd:approval.branches": ["trunk"],
+                "cicd:branchProtection.branch": "trunk",
+            },
+        )
+    )
+    for path in ("github/workflows/ci.yml", "github/workflows/dev-deploy.yml"):
+        assert re.search(r"\bdevelop\b", text[path]) is None, path
+    assert "refs/heads/trunk" in text["github/workflows/ci.yml"]
+
+
+# --------------------------------------------------------------------------------------------
+# Embedded scripts
+# --------------------------------------------------------------------------------------------
+
+SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("*.sh"))
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_script_passes_shellcheck(name: str) -> None:
+    done = subprocess.run(
+        [str(VENV_BIN / "shellcheck"), "--shell=bash", "--severity=style", str(SCRIPTS_DIR / name)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout
+
+
+def test_shellcheck_finds_a_real_bug() -> None:
+    """The check above can fail: an unquoted variable is a finding."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sh") as broken:
+        broken.write('#!/usr/bin/env bash\ncp $SOURCE "$TARGET"\n')
+        broken.flush()
+        done = subprocess.run(
+            [str(VENV_BIN / "shellcheck"), broken.name], capture_output=True, text=True
+        )
+    assert done.returncode != 0
+    assert "SC2086" in done.stdout
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_script_is_embedded_in_a_workflow(name: str) -> None:
+    body = script(name)
+    assert "${{" not in body
+    runs = [
+        step.get("run", "")
+        for rel, text in files("dev").items()
+        if rel.startswith("github/workflows/")
+        for job in yaml.safe_load(text)["jobs"].values()
+        for step in job["steps"]
+    ]
+    assert body in runs, name
+
+
+def test_push_script_uses_the_file_names_publish_hands_on() -> None:
+    body = script("push_image.sh")
+    assert f'"$RUNNER_TEMP/{ci.IMAGE_TARBALL}"' in body
+    assert f'"$RUNNER_TEMP/{ci.DIGEST_FILE}"' in body
+
+
+# --------------------------------------------------------------------------------------------
+# Prettier: the application's format check runs over the files the stacks commit
+# --------------------------------------------------------------------------------------------
+
+
+def _prettier_check(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PROJECT_DIR / "node_modules" / ".bin" / "prettier"), "--check", *map(str, paths)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_committed_files_are_formatted_as_prettier_formats_them() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for stack in STACKS:
+            for rel, text in files(stack).items():
+                if rel.startswith("github/") and rel != "github/settings.yaml":
+                    path = Path(tmp) / stack / rel
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(text)
+                    paths.append(path)
+        assert len(paths) >= 5
+        done = _prettier_check(paths)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_prettier_check_rejects_single_quoted_yaml() -> None:
+    """The check above can fail: Prettier wants double quotes where PyYAML's default is single."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.yml"
+        path.write_text("a: '22'\n")
+        assert _prettier_check([path]).returncode != 0
