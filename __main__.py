@@ -15,6 +15,12 @@ from components.github_environment import (
     RepositoryGuards,
     RepositoryGuardsArgs,
 )
+from components.image_policy import (
+    INCLUDE_LABEL,
+    SignedImagePolicyArgs,
+    ci_identity,
+    signed_image_policy,
+)
 from components.ingress import AppIngress, AppIngressArgs
 from components.metrics_dashboard import MetricsDashboard, MetricsDashboardArgs
 from components.namespace import EnvironmentNamespace, EnvironmentNamespaceArgs, ResourceAmount
@@ -24,7 +30,6 @@ from components.workload import (
     AnalysisArgs,
     AppWorkload,
     CanaryArgs,
-    CanaryStepArgs,
     WorkloadArgs,
 )
 
@@ -33,6 +38,7 @@ for warning in settings.warnings:
     pulumi.log.warn(warning)
 s = settings.sections
 app, env, cluster = s.app, s.environment, s.cluster
+analysis = s.canary.analysis
 environment = env.name.value
 
 # Providers come from the stack; components never build their own.
@@ -100,9 +106,27 @@ namespace = EnvironmentNamespace(
         max_container=ResourceAmount.of(cluster.limit_range.max),
         protect=env.is_protected,
         egress=s.network.egress,
+        metrics_scrape=(
+            (platform.require_output("monitoringNamespace"), analysis.metrics_port or app.port)
+            if s.canary.enabled and analysis.enabled and analysis.prometheus_address
+            else None
+        ),
+        extra_labels=((INCLUDE_LABEL, "true"),) if s.image_policy_enabled else (),
     ),
     opts=on_k8s,
 )
+
+if s.image_policy_enabled:
+    signed_image_policy(
+        app.name,
+        SignedImagePolicyArgs(
+            app=app.name,
+            environment=environment,
+            image=app.image,
+            signer=ci_identity(settings.github_owner, app.repository, app.default_branch),
+        ),
+        opts=on_k8s,
+    )
 
 access = EnvironmentAccess(
     app.name,
@@ -166,7 +190,6 @@ ingress = AppIngress(
     opts=on_k8s,
 )
 
-analysis = s.canary.analysis
 workload = AppWorkload(
     app.name,
     WorkloadArgs(
@@ -180,9 +203,11 @@ workload = AppWorkload(
         requests={"cpu": app.resources.requests.cpu, "memory": app.resources.requests.memory},
         limits={"cpu": app.resources.limits.cpu, "memory": app.resources.limits.memory},
         service_account=registry.service_account_name,
+        step_deadline_seconds=s.release_plan.step_deadline_seconds,
         canary=(
             CanaryArgs(
-                steps=[CanaryStepArgs(step.weight, step.pause) for step in s.canary.steps],
+                plan=s.release_plan,
+                rollback_window=s.canary.rollback_window,
                 analysis=(
                     AnalysisArgs(
                         interval=analysis.interval,
@@ -284,11 +309,10 @@ RepositoryGuards(
     RepositoryGuardsArgs(
         repository=app.repository,
         secrets=dict(settings.secrets.pipeline),
-        variables=(
-            {"PROD_DEPLOY_ENABLED": "true" if s.deploy.enabled else "false"}
-            if env.name is config.Environment.PROD
-            else {}
-        ),
+        # Each stack's deploy switch (config.DEPLOY_SWITCH_VARIABLE), read by its workflow's jobs.
+        variables={
+            config.DEPLOY_SWITCH_VARIABLE[env.name]: "true" if s.deploy.enabled else "false"
+        },
         protection=(
             BranchProtectionArgs(
                 branch=s.branch_protection.branch,

@@ -40,6 +40,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.messages import escape
+from components.release import PlanStep, ReleasePlan, duration_seconds, job_seconds_needed
 
 NAMESPACE: Final = "cicd"
 
@@ -387,6 +388,19 @@ DEPLOY_WORKFLOW_FILE: Final = {
     Environment.PROD: "prod-deploy.yml",
 }
 
+DEPLOY_SWITCH_VARIABLE: Final = {
+    Environment.DEV: "DEV_DEPLOY_ENABLED",
+    Environment.STAGING: "STAGING_DEPLOY_ENABLED",
+    Environment.PROD: "PROD_DEPLOY_ENABLED",
+}
+"""The one contract of the deploy switch: the repository variable each deploy workflow reads.
+
+Each stack writes its own variable from ``cicd:deploy.enabled``. It is a repository variable
+because a job-level ``if:`` is evaluated before the job enters its environment and cannot see
+environment variables; every job of the workflow is guarded by it, and the jobs in the
+environment check the environment's ``DEPLOY_ENABLED`` again before touching the cluster.
+"""
+
 # --------------------------------------------------------------------------------------------
 # Sections
 # --------------------------------------------------------------------------------------------
@@ -674,6 +688,10 @@ class AnalysisConfig(_Model):
     prometheus_address: HttpUrl | None = Field(
         default=None, description="Prometheus URL; when set the success rate is checked too."
     )
+    metrics_port: Port | None = Field(
+        default=None,
+        description="Port the app serves /metrics on. Default: app.port.",
+    )
 
 
 class NginxRoutingConfig(_Model):
@@ -701,6 +719,18 @@ class CanaryConfig(_Model):
         default=False,
         description="Removed: the Argo Rollouts controller is cluster-scoped and installed by "
         "the platform project (platform/Pulumi.<cluster>.yaml). Must be false.",
+    )
+    step_deadline: Duration = Field(
+        default="3m",
+        description="Longest a step may take to scale (the Rollout's progressDeadlineSeconds; "
+        "Argo Rollouts aborts a step that takes longer). The workflow's wait is derived from "
+        "it and the pauses. Default 3m.",
+    )
+    rollback_window: Annotated[int, AfterValidator(_between(1, 10))] = Field(
+        default=2,
+        description="Revisions within which going back skips the canary steps (Argo "
+        "rollbackWindow): a rollback to the previous stable digest is one fast scale-up. "
+        "Default 2.",
     )
 
 
@@ -826,7 +856,22 @@ class DeployConfig(_Model):
         "prepared, not activated."
     )
     node_version: NodeVersion = Field(default="22", description="Node.js version for test steps.")
-    rollout_timeout: Duration = Field(default="10m", description="How long to wait for healthy.")
+    rollout_timeout: Duration | None = Field(
+        default=None,
+        description="How long one run waits for the rollout. Default: derived from the canary "
+        "steps (pauses plus one step deadline per weight); when set it must be at least that.",
+    )
+    job_timeout_minutes: Annotated[int, AfterValidator(_between(10, 360))] = Field(
+        default=60,
+        description="timeout-minutes of the deploy job; must hold the wait, the health check "
+        "and a rollback. Default 60.",
+    )
+    image_policy: bool | None = Field(
+        default=None,
+        description="Render a sigstore policy-controller ClusterImagePolicy that admits into "
+        "the namespace only images signed by this repository's CI. Default true in staging "
+        "and prod, false in dev.",
+    )
     health_check_retries: Annotated[int, AfterValidator(_between(1, 60))] = Field(
         default=10, description="Attempts of the post-deploy health check."
     )
@@ -998,6 +1043,36 @@ class StackSettings(_Model):
     network: NetworkConfig = NetworkConfig()
     metrics: MetricsConfig | None = None
 
+    @property
+    def release_plan(self) -> ReleasePlan:
+        """The canary steps as a plan; a Deployment is one step straight to 100%."""
+        steps = (
+            tuple(
+                PlanStep(
+                    step.weight,
+                    duration_seconds(step.pause) if step.pause else None,
+                    step.pause,
+                )
+                for step in self.canary.steps
+            )
+            if self.canary.enabled
+            else (PlanStep(100, None, None),)
+        )
+        return ReleasePlan(steps, duration_seconds(self.canary.step_deadline))
+
+    @property
+    def rollout_wait_seconds(self) -> int:
+        """What one deploy run waits for the rollout: the config's timeout or the plan's wait."""
+        if self.deploy.rollout_timeout is not None:
+            return duration_seconds(self.deploy.rollout_timeout)
+        return self.release_plan.wait_seconds
+
+    @property
+    def image_policy_enabled(self) -> bool:
+        if self.deploy.image_policy is not None:
+            return self.deploy.image_policy
+        return self.environment.name.is_protected
+
 
 @dataclass(frozen=True)
 class Secrets:
@@ -1079,6 +1154,33 @@ def _canary_rules(s: StackSettings) -> Iterable[Problem]:
         )
     if s.app.health_path is not None and not s.app.health_path.startswith("/"):
         yield Problem("app.healthPath", "must start with '/'", s.app.health_path)
+    yield from _timing_rules(s)
+
+
+def _timing_rules(s: StackSettings) -> Iterable[Problem]:
+    """Reject timing that cannot fit: a wait shorter than the steps, a job shorter than the wait."""
+    if s.canary.enabled and not s.canary.steps:
+        return
+    plan = s.release_plan
+    if s.deploy.rollout_timeout is not None:
+        timeout = duration_seconds(s.deploy.rollout_timeout)
+        if timeout < plan.wait_seconds:
+            yield Problem(
+                "deploy.rolloutTimeout",
+                f"must be at least {plan.wait_seconds}s: the canary steps between manual pauses "
+                f"take up to that (pauses plus {s.canary.step_deadline} per weight step)",
+                s.deploy.rollout_timeout,
+            )
+    needed = job_seconds_needed(
+        s.rollout_wait_seconds, plan.rollback_seconds, s.deploy.health_check_retries
+    )
+    if s.deploy.job_timeout_minutes * 60 < needed:
+        yield Problem(
+            "deploy.jobTimeoutMinutes",
+            f"must be at least {-(-needed // 60)}: the job waits up to "
+            f"{s.rollout_wait_seconds}s for the rollout, then checks health and may roll back",
+            str(s.deploy.job_timeout_minutes),
+        )
 
 
 def _approval_rules(s: StackSettings) -> Iterable[Problem]:

@@ -15,8 +15,9 @@ waits until one of the required reviewers approves (and the wait timer has run).
 - ``ActionsEnvironmentVariable``s the deploy workflows read.
 
 ``RepositoryGuards`` holds what one stack owns at repository level: the shared pipeline's
-repository secrets (dev), the ``PROD_DEPLOY_ENABLED`` repository variable (prod; a job-level
-``if:`` cannot read environment variables, so the switch that keeps prod-deploy.yml inert must
+repository secrets (dev), the stack's deploy switch (``DEV_DEPLOY_ENABLED``,
+``STAGING_DEPLOY_ENABLED`` or ``PROD_DEPLOY_ENABLED``, config.DEPLOY_SWITCH_VARIABLE; a job-level
+``if:`` cannot read environment variables, so the switch that keeps a deploy workflow inert must
 live at repository level) and the protection of a branch (dev: develop; prod: main). The branch
 protection is created after the workflow files (``depends_on``) because RepositoryFile commits
 straight to the default branch: on the first ``pulumi up`` the files land before the branch is

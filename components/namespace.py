@@ -73,6 +73,11 @@ class EnvironmentNamespaceArgs:
     max_container: ResourceAmount
     protect: bool
     egress: tuple[EgressRule, ...] = ()
+    metrics_scrape: tuple[pulumi.Input[str], int] | None = None
+    """(monitoring namespace, metrics port): Prometheus there may scrape the app pods. The
+    namespace is the platform stack's ``monitoringNamespace``."""
+    extra_labels: tuple[tuple[str, str], ...] = ()
+    """More namespace labels, e.g. the image-policy opt-in ``policy.sigstore.dev/include``."""
 
 
 def recommended_labels(app: str, environment: str, component: str | None = None) -> dict[str, str]:
@@ -113,6 +118,7 @@ class EnvironmentNamespace(pulumi.ComponentResource):
                     "pod-security.kubernetes.io/enforce-version": "latest",
                     "pod-security.kubernetes.io/audit": level,
                     "pod-security.kubernetes.io/warn": level,
+                    **dict(args.extra_labels),
                 },
                 annotations={"cicd.acme.dev/github-environment": args.github_environment},
             ),
@@ -195,6 +201,25 @@ class EnvironmentNamespace(pulumi.ComponentResource):
             ),
             opts=in_ns,
         )
+        if args.metrics_scrape is not None:
+            # Canary analysis measures what Prometheus scrapes: without this allow the success
+            # rate has no data (and, rightly, fails).
+            monitoring, metrics_port = args.metrics_scrape
+            net.NetworkPolicy(
+                f"{name}-allow-metrics-scrape",
+                metadata=ns_meta("allow-prometheus-scrape"),
+                spec=net.NetworkPolicySpecArgs(
+                    pod_selector=app_pods,
+                    policy_types=["Ingress"],
+                    ingress=[
+                        net.NetworkPolicyIngressRuleArgs(
+                            from_=[_namespace_peer(monitoring)],
+                            ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=metrics_port)],
+                        )
+                    ],
+                ),
+                opts=in_ns,
+            )
         net.NetworkPolicy(
             f"{name}-allow-dns-egress",
             metadata=ns_meta("allow-dns-egress"),

@@ -18,19 +18,37 @@ Canary off: a Deployment with a rolling update (maxUnavailable 0).
 Either way: recommended labels, requests and limits, liveness and readiness probes on the health
 path, a restricted security context (non-root, read-only root file system, no privilege
 escalation, all capabilities dropped, seccomp RuntimeDefault) and a PodDisruptionBudget that
-never blocks a node drain. The container image is set when the workload is created; afterwards
-the deploy workflows own it (``ignore_changes`` on the image), so ``pulumi up`` never rolls a
-release back by accident.
+never blocks a node drain.
+
+Who owns the image (issue 12, item 7). The deploy workflows own the container image after the
+first ``pulumi up``; a later ``pulumi up`` that changes the pod template must neither roll the
+release back nor fail on a field-manager conflict. ``ignore_changes`` on
+``spec.template.spec.containers[0].image`` does not hold under server-side apply: the engine puts
+the *old* input back at the ignored path, and pulumi-kubernetes' ``handleSSAIgnoreFields``
+(provider/pkg/await/await.go) splits the path on dots and cannot follow the array index (its own
+TODO), so it neither drops the field nor reads the live value; Pulumi then applies the image it
+first deployed, which conflicts with the pipeline's field manager (or, with patchForce, rolls the
+release back). So for the Rollout the image is kept outside Pulumi's field set:
+
+- the Rollout's pod template has no ``image``. The Rollout CRD lists containers as a map keyed
+  by ``name`` (``x-kubernetes-list-type: map``) and does not require ``image``, so Pulumi's
+  server-side apply owns every container field except the image and never sends one;
+- a ``RolloutPatch`` (its own field manager) sets the first image once, when the stack creates
+  the Rollout; it ignores later changes and is retained on delete, so it is never applied again
+  and never relinquishes the field; the deploy workflows' patches then take the field over.
+
+The Deployment (canary off, dev) cannot be created without an image, so it keeps
+``ignore_changes`` and carries the limitation above; dev is redeployed by every push to develop.
 
 Readiness: Pulumi's Kubernetes provider has no built-in notion of a healthy Rollout, so the
-Rollout carries ``pulumi.com/waitFor: jsonpath={.status.phase}=Healthy`` (with a timeout): a
-``pulumi up`` that creates or changes it finishes only once Argo Rollouts reports it Healthy, and
-fails (rather than hanging) when it does not.
+image patch carries ``pulumi.com/waitFor: jsonpath={.status.phase}=Healthy`` (with a timeout):
+the first ``pulumi up`` finishes only once Argo Rollouts reports the Rollout Healthy, and fails
+(rather than hanging) when it does not. ``rollbackWindow`` makes going back to one of the last
+revisions a fast-track (no steps, no analysis): that is how the workflows roll back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -39,6 +57,7 @@ import pulumi_kubernetes as k8s
 
 from components.ingress import AppIngress
 from components.namespace import recommended_labels
+from components.release import ReleasePlan
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -46,12 +65,6 @@ core = k8s.core.v1
 ARGO_API: Final = "argoproj.io/v1alpha1"
 IMAGE_PATH: Final = "spec.template.spec.containers[0].image"
 WAIT_SECONDS: Final = 900
-
-
-@dataclass(frozen=True)
-class CanaryStepArgs:
-    weight: int
-    pause: str | None
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,8 @@ class AnalysisArgs:
 class CanaryArgs:
     """Canary release settings; ``analysis`` None means steps only."""
 
-    steps: Sequence[CanaryStepArgs]
+    plan: ReleasePlan
+    rollback_window: int
     analysis: AnalysisArgs | None
     stable_ingress: AppIngress | None
     """The environment's Ingress, split by NGINX traffic routing; None: weights by pod count."""
@@ -86,6 +100,7 @@ class WorkloadArgs:
     requests: dict[str, str]
     limits: dict[str, str]
     service_account: str
+    step_deadline_seconds: int
     canary: CanaryArgs | None
 
 
@@ -100,10 +115,11 @@ def restricted_security_context() -> dict[str, Any]:
     }
 
 
-def pod_template(args: WorkloadArgs, labels: dict[str, str]) -> Any:
+def pod_template(args: WorkloadArgs, labels: dict[str, str], with_image: bool = True) -> Any:
+    """The pod template; ``with_image`` False leaves the image to another field manager."""
     container: dict[str, Any] = {
         "name": args.app,
-        "image": args.image,
+        **({"image": args.image} if with_image else {}),
         "ports": [{"name": "http", "containerPort": args.port, "protocol": "TCP"}],
         "resources": {"requests": args.requests, "limits": args.limits},
         "securityContext": restricted_security_context(),
@@ -132,14 +148,23 @@ def pod_template(args: WorkloadArgs, labels: dict[str, str]) -> Any:
     }
 
 
-def canary_steps(steps: Sequence[CanaryStepArgs]) -> list[dict[str, Any]]:
-    """Config steps as Argo steps: each weight followed by its pause (no duration = manual)."""
-    out: list[dict[str, Any]] = []
-    for step in steps:
-        out.append({"setWeight": step.weight})
-        if step.weight < 100:
-            out.append({"pause": {"duration": step.pause} if step.pause else {}})
-    return out
+def success_rate_query(namespace: str, service: str) -> str:
+    """Share of the canary's requests that were not 5xx over 2 minutes; 0 when unmeasurable.
+
+    No series at all (nothing scraped) and no traffic (0/0 = NaN, dropped by ``>= 0``) both
+    become 0 through ``or vector(0)``, so a canary that cannot be measured fails the analysis
+    rather than passing it. tests/test_promql.py runs this with promtool on synthetic series.
+    """
+    selector = f'namespace="{namespace}",service="{service}"'
+    return (
+        f'(sum(rate(http_requests_total{{{selector},status!~"5.."}}[2m])) / '
+        f"sum(rate(http_requests_total{{{selector}}}[2m])) >= 0) or vector(0)"
+    )
+
+
+def success_condition(success_rate: float) -> str:
+    """Argo's expression: an empty or NaN result fails too, should the query ever return one."""
+    return f"len(result) > 0 && !isNaN(result[0]) && result[0] >= {success_rate}"
 
 
 def analysis_metrics(analysis: AnalysisArgs, health_path: str) -> list[dict[str, Any]]:
@@ -165,15 +190,12 @@ def analysis_metrics(analysis: AnalysisArgs, health_path: str) -> list[dict[str,
                 "name": "success-rate",
                 "interval": analysis.interval,
                 "failureLimit": analysis.failure_limit,
-                "successCondition": f"len(result) == 0 || result[0] >= {analysis.success_rate}",
+                "successCondition": success_condition(analysis.success_rate),
                 "provider": {
                     "prometheus": {
                         "address": analysis.prometheus_address,
-                        "query": (
-                            'sum(rate(http_requests_total{namespace="{{args.namespace}}",'
-                            'service="{{args.canary-service}}",status!~"5.."}[2m])) / '
-                            'sum(rate(http_requests_total{namespace="{{args.namespace}}",'
-                            'service="{{args.canary-service}}"}[2m]))'
+                        "query": success_rate_query(
+                            "{{args.namespace}}", "{{args.canary-service}}"
                         ),
                     }
                 },
@@ -215,13 +237,15 @@ class AppWorkload(pulumi.ComponentResource):
             )
 
         stable = service("service", args.app)
-        template = pod_template(args, {**labels, **selector})
+        pod_labels = {**labels, **selector}
+        template = pod_template(args, pod_labels, with_image=args.canary is None)
         spec: Any
         if args.canary is None:
             self.workload_kind = "Deployment"
             spec = {
                 "replicas": args.replicas,
                 "revisionHistoryLimit": 5,
+                "progressDeadlineSeconds": args.step_deadline_seconds,
                 "selector": {"matchLabels": selector},
                 "strategy": {
                     "type": "RollingUpdate",
@@ -242,7 +266,7 @@ class AppWorkload(pulumi.ComponentResource):
             strategy: dict[str, Any] = {
                 "canaryService": f"{args.app}-canary",
                 "stableService": args.app,
-                "steps": canary_steps(canary.steps),
+                "steps": canary.plan.argo_steps(),
                 "abortScaleDownDelaySeconds": 30,
             }
             depends: list[pulumi.Resource] = [stable, canary_service]
@@ -278,28 +302,43 @@ class AppWorkload(pulumi.ComponentResource):
                         {"name": "port", "value": str(args.port)},
                     ],
                 }
-            k8s.apiextensions.CustomResource(
+            rollout = k8s.apiextensions.CustomResource(
                 f"{name}-rollout",
                 api_version=ARGO_API,
                 kind="Rollout",
-                metadata=meta_of(
-                    args.app,
-                    annotations={
-                        "pulumi.com/waitFor": "jsonpath={.status.phase}=Healthy",
-                        "pulumi.com/timeoutSeconds": str(WAIT_SECONDS),
-                    },
-                ),
+                metadata=meta_of(args.app),
                 spec={
                     "replicas": args.replicas,
                     "revisionHistoryLimit": 5,
                     "selector": {"matchLabels": selector},
                     "template": template,
-                    "progressDeadlineSeconds": 600,
+                    "progressDeadlineSeconds": canary.plan.step_deadline_seconds,
                     "progressDeadlineAbort": True,
+                    "rollbackWindow": {"revisions": canary.rollback_window},
                     "strategy": {"canary": strategy},
                 },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            )
+            k8s.apiextensions.CustomResourcePatch(
+                f"{name}-initial-image",
+                api_version=ARGO_API,
+                kind="Rollout",
+                metadata={
+                    "name": args.app,
+                    "namespace": args.namespace,
+                    "annotations": {
+                        "pulumi.com/waitFor": "jsonpath={.status.phase}=Healthy",
+                        "pulumi.com/timeoutSeconds": str(WAIT_SECONDS),
+                    },
+                },
+                spec={
+                    "template": {"spec": {"containers": [{"name": args.app, "image": args.image}]}}
+                },
                 opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=depends, ignore_changes=[IMAGE_PATH]
+                    parent=self,
+                    depends_on=[rollout],
+                    ignore_changes=["spec", "metadata.annotations"],
+                    retain_on_delete=True,
                 ),
             )
         # One voluntary eviction at a time, whatever the replica count: a single replica may be

@@ -68,7 +68,12 @@ def to_yaml(data: Any) -> str:
 
 
 def is_kubernetes_object(resource: Registration) -> bool:
-    return resource.type.startswith("kubernetes:") and not resource.type.startswith(K8S_NOT_OBJECTS)
+    # A *Patch resource changes fields of an object declared elsewhere; it is not an object.
+    return (
+        resource.type.startswith("kubernetes:")
+        and not resource.type.startswith(K8S_NOT_OBJECTS)
+        and not resource.type.endswith("Patch")
+    )
 
 
 def kubernetes_path(obj: Mapping[str, Any]) -> str:

@@ -107,7 +107,11 @@ def test_pods_pass_restricted_pod_security(stack: str) -> None:
 
 
 def test_every_core_object_passes_kubernetes_validate_strict(stack: str) -> None:
-    core = [o for o in objects(rendered(stack)) if o["kind"] not in validators.ARGO_KINDS]
+    core = [
+        o
+        for o in objects(rendered(stack))
+        if o["kind"] not in validators.ARGO_KINDS | validators.SIGSTORE_KINDS
+    ]
     assert core
     assert validators.kubernetes_strict(core) == []
 
@@ -124,7 +128,15 @@ def test_registry_pull_secret_and_app_service_account(stack: str) -> None:
 
 
 def _images(result: Rendered) -> list[str]:
-    return [c["image"] for spec in pod_specs(result) for c in spec["containers"]]
+    """Images the workload runs: a Rollout's come from its seeding RolloutPatch."""
+    seeded = [
+        c["image"]
+        for patch in result.of_type("kubernetes:argoproj.io/v1alpha1:RolloutPatch")
+        for c in patch.inputs["spec"]["template"]["spec"]["containers"]
+    ]
+    return seeded + [
+        c["image"] for spec in pod_specs(result) for c in spec["containers"] if "image" in c
+    ]
 
 
 def test_digest_pinning_on_and_off() -> None:

@@ -208,11 +208,12 @@ def test_environment_stacks_hold_nothing_cluster_scoped_but_their_admission_poli
         for path in kubernetes_objects(rendered(stack))
         if path.startswith("_cluster/")
     }
-    assert cluster_scoped == {
-        "Namespace",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-    }
+    # The environment's own admission policies: the deployer's image-only rule, and (staging,
+    # prod) the signed-image ClusterImagePolicy scoped to images of this app's repository.
+    expected = {"Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    if stack in ("staging", "prod"):  # deploy.imagePolicy defaults on where approvals are
+        expected.add("ClusterImagePolicy")
+    assert cluster_scoped == expected
 
 
 def test_render_command_renders_a_platform_stack(tmp_path: Path) -> None:

@@ -538,24 +538,21 @@ def test_deploy_jobs_follow_the_deployer_contract(stack: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_staging_is_dispatched_with_a_validated_release() -> None:
+def test_staging_is_dispatched_with_a_release_and_an_action() -> None:
     staging = wf("staging", "stage-deploy.yml")
-    assert triggers(staging) == {
-        "workflow_dispatch": {
-            "inputs": {
-                "release": {
-                    "description": "Image digest (sha256:...) or tag to deploy, as CI published it",
-                    "required": True,
-                    "type": "string",
-                }
-            }
-        }
-    }
+    inputs = triggers(staging)["workflow_dispatch"]["inputs"]
+    assert inputs["release"]["type"] == "string"
+    assert inputs["action"]["type"] == "choice"
+    assert inputs["action"]["options"] == ["deploy", "promote", "abort"]
+    assert inputs["action"]["default"] == "deploy"
+    verify = staging["jobs"]["verify"]
+    assert "environment" not in verify
+    release = step_named(verify, "Resolve the release to one digest")
+    assert release["env"]["RELEASE"] == "${{ inputs.release }}"
+    assert "^sha256:[0-9a-f]{64}$" in release["run"]
     deploy = staging["jobs"]["deploy"]
     assert deploy["environment"]["name"] == "staging"
-    release = step_named(deploy, "Validate the release to deploy")
-    assert release["env"] == {"RELEASE": "${{ inputs.release }}"}
-    assert "^sha256:[0-9a-f]{64}$" in release["run"]
+    assert deploy["needs"] == ["verify"]
     text = files("staging")["github/workflows/stage-deploy.yml"]
     assert text.count("inputs.release") == 1
 
@@ -563,12 +560,16 @@ def test_staging_is_dispatched_with_a_validated_release() -> None:
 def test_staging_runs_e2e_k6_and_a_security_scan() -> None:
     jobs = wf("staging", "stage-deploy.yml")["jobs"]
     assert {k: v.get("needs", []) for k, v in jobs.items()} == {
-        "deploy": [],
+        "verify": [],
+        "deploy": ["verify"],
+        "close-deployment": ["verify", "deploy"],
         "e2e": ["deploy"],
         "performance": ["deploy"],
         "security-scan": ["deploy"],
         "security-alert": ["security-scan"],
     }
+    for job_id in ("e2e", "performance", "security-scan"):
+        assert jobs[job_id]["if"] == "needs.deploy.outputs.state == 'healthy'", job_id
     assert step_named(jobs["e2e"], "e2e")["run"].strip() == (
         'npm run test:e2e -- --base-url "$APP_URL"'
     )
@@ -590,7 +591,13 @@ def test_staging_without_deploy_tests_has_no_test_jobs() -> None:
         {"cicd:deploy.tests.e2e": None, "cicd:deploy.tests.performanceScript": None},
     )
     jobs = load(variant["github/workflows/stage-deploy.yml"])["jobs"]
-    assert set(jobs) == {"deploy", "security-scan", "security-alert"}
+    assert set(jobs) == {
+        "verify",
+        "deploy",
+        "close-deployment",
+        "security-scan",
+        "security-alert",
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,13 +607,15 @@ def test_staging_without_deploy_tests_has_no_test_jobs() -> None:
 
 def test_prod_is_inert_while_deploy_enabled_is_false() -> None:
     prod = wf("prod", "prod-deploy.yml")
-    assert set(prod["jobs"]) == {"deploy", "health-check", "rollback"}
-    for job_id, job in prod["jobs"].items():
+    assert set(prod["jobs"]) == {"verify", "deploy", "close-deployment"}
+    for job_id in ("verify", "deploy"):
+        job = prod["jobs"][job_id]
         assert "vars.PROD_DEPLOY_ENABLED == 'true'" in job["if"], job_id
-        if "environment" in job:
-            refuse = steps(job)[0]
-            assert refuse["if"] == "vars.DEPLOY_ENABLED != 'true'", job_id
-            assert "exit 1" in refuse["run"]
+    # close-deployment only acts on a deployment verify opened, which needs the switch on.
+    assert "needs.verify.outputs.deployment-id != ''" in prod["jobs"]["close-deployment"]["if"]
+    refuse = steps(prod["jobs"]["deploy"])[0]
+    assert refuse["if"] == "vars.DEPLOY_ENABLED != 'true'"
+    assert "exit 1" in refuse["run"]
     settings = load(files("prod")["github/settings.yaml"])
     assert settings["environments"]["production"]["variables"]["DEPLOY_ENABLED"] == "false"
     assert settings["repository_variables"] == {"PROD_DEPLOY_ENABLED": "false"}
@@ -615,35 +624,13 @@ def test_prod_is_inert_while_deploy_enabled_is_false() -> None:
 def test_prod_deploys_only_main_or_release_tags_through_approval() -> None:
     prod = wf("prod", "prod-deploy.yml")
     assert list(triggers(prod)) == ["workflow_dispatch"]
-    deploy = prod["jobs"]["deploy"]
-    assert "github.ref == 'refs/heads/main'" in deploy["if"]
-    assert "startsWith(github.ref, 'refs/tags/v')" in deploy["if"]
-    assert deploy["environment"]["name"] == "production"
-    assert prod["jobs"]["rollback"]["environment"] == {"name": "production"}
+    verify = prod["jobs"]["verify"]
+    assert "github.ref == 'refs/heads/main'" in verify["if"]
+    assert "startsWith(github.ref, 'refs/tags/v')" in verify["if"]
+    assert prod["jobs"]["deploy"]["environment"]["name"] == "production"
+    # Only one job runs in the environment: one approval per run, rollback included.
+    assert [k for k, job in prod["jobs"].items() if "environment" in job] == ["deploy"]
     assert prod["concurrency"] == {"group": "deploy-production", "cancel-in-progress": False}
-
-
-def test_prod_canary_records_the_previous_image_and_rolls_back() -> None:
-    jobs = wf("prod", "prod-deploy.yml")["jobs"]
-    deploy = jobs["deploy"]
-    names = [s["name"] for s in steps(deploy)]
-    assert names.index("Record the running image") < names.index("Set the new image")
-    assert deploy["outputs"]["previous-image"] == "${{ steps.previous.outputs.image }}"
-    watch = step_named(deploy, "Wait until the rollout is healthy")
-    assert '{"status":{"pauseConditions":null}}' in watch["run"]
-    assert watch["run"].index("curl") < watch["run"].index('pauseConditions":null')
-    assert watch["env"]["TIMEOUT_SECONDS"] == "600"
-    abort = step_named(deploy, "Abort the canary")
-    assert abort["if"].startswith("failure()")
-    assert '{"status":{"abort":true}}' in abort["run"]
-    assert jobs["health-check"]["needs"] == ["deploy"]
-    rollback = jobs["rollback"]
-    assert rollback["needs"] == ["deploy", "health-check"]
-    assert rollback["if"].startswith("failure() && ")
-    assert step_named(rollback, "Set the new image")["env"]["NEW_IMAGE"] == (
-        "${{ needs.deploy.outputs.previous-image }}"
-    )
-    assert '{"status":{"abort":true}}' in step_named(rollback, "Abort the rollout")["run"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = PROJECT_DIR / ".venv" / "bin"
 KUBERNETES_VERSION = "1.37.0"
 ARGO_KINDS = frozenset({"Rollout", "AnalysisTemplate"})
+SIGSTORE_KINDS = frozenset({"ClusterImagePolicy"})
+"""Validated against the policy-controller CRD schema (tests/test_image_policy.py)."""
 
 
 def kubernetes_strict(objects: Iterable[Mapping[str, Any]]) -> list[str]:

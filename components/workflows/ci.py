@@ -393,7 +393,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
     )
 
 
-_RUN_URL: Final = template(
+RUN_URL: Final = template(  # the run's page, for notifications and deployment records
     expr("github.server_url"),
     "/",
     expr("github.repository"),
@@ -421,7 +421,7 @@ def _notify(branch: str, needs: tuple[str, ...]) -> Job:
                     "REPOSITORY": expr("github.repository"),
                     "REF_NAME": expr("github.ref_name"),
                     "SHA": expr("github.sha"),
-                    "RUN_URL": _RUN_URL,
+                    "RUN_URL": RUN_URL,
                 },
             ),
         ),
@@ -450,7 +450,7 @@ def _security_alert(scans: tuple[str, ...]) -> Job:
                         " (",
                         expr("github.ref_name"),
                         "): ",
-                        _RUN_URL,
+                        RUN_URL,
                         "'\n",
                     ),
                 },

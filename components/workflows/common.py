@@ -9,7 +9,6 @@ status patches the Argo Rollouts plugin itself sends.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from pathlib import Path
 from typing import Final
@@ -78,14 +77,6 @@ def secret_gate(secret: str) -> Step:
 
 HAS_SECRET: Final = condition("steps.secret.outputs.present == 'true'")
 """``if:`` of the steps after a secret_gate."""
-
-
-def seconds(duration: str) -> int:
-    """A config duration such as 30s, 10m or 1h, in seconds."""
-    match = re.fullmatch(r"([1-9][0-9]*)(s|m|h)", duration)
-    if match is None:
-        raise ValueError(f"not a duration: {duration}")
-    return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
 
 
 def checkout(fetch_depth: int | None = None, ref: str | None = None) -> Step:
@@ -261,15 +252,15 @@ esac
 """
 
 WAIT_HEALTHY: Final = """\
-# Deployment: kubectl rollout status. Rollout: poll .status.phase until Healthy for the current
-# generation (Degraded or an abort fails). A pause step without a duration waits for a person;
-# it is promoted here only after the app answers its health check.
+# Deployment: kubectl rollout status. Rollout: poll .status.phase for the current generation until
+# Healthy (state=healthy) or a manual pause is reached (state=paused). Degraded or an abort fails.
+# A manual pause is never promoted here: a person promotes it (README, "Release and rollback").
 if [ "$WORKLOAD_KIND" = "Deployment" ]; then
   kubectl --namespace "$NAMESPACE" rollout status "deployment/$WORKLOAD_NAME" \\
     --timeout="${TIMEOUT_SECONDS}s"
+  echo "state=healthy" >> "$GITHUB_OUTPUT"
   exit 0
 fi
-health_url="${APP_URL%/}${HEALTH_PATH}"
 deadline=$(( $(date +%s) + TIMEOUT_SECONDS ))
 while :; do
   rollout="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json)"
@@ -278,7 +269,8 @@ while :; do
     '((.status.observedGeneration // "") | tostring) == (.metadata.generation | tostring)' \\
     <<<"$rollout")"
   aborted="$(jq --raw-output '.status.abort // false' <<<"$rollout")"
-  echo "phase=$phase observed=$observed"
+  step="$(jq --raw-output '.status.currentStepIndex // 0' <<<"$rollout")"
+  echo "phase=$phase step=$step observed=$observed"
   # Status of an older generation (an abort before this patch) says nothing about this one.
   if [ "$observed" = "true" ] && { [ "$aborted" = "true" ] || [ "$phase" = "Degraded" ]; }; then
     echo "::error::rollout $WORKLOAD_NAME failed: $(jq --raw-output '.status.message // ""' <<<"$rollout")"
@@ -286,22 +278,26 @@ while :; do
   fi
   if [ "$observed" = "true" ] && [ "$phase" = "Healthy" ]; then
     echo "rollout $WORKLOAD_NAME is healthy"
+    echo "state=healthy" >> "$GITHUB_OUTPUT"
     exit 0
   fi
-  if [ "$observed" = "true" ] && [ "$phase" = "Paused" ]; then
+  if [ "$observed" = "true" ] && [ "$phase" = "Paused" ] && [ "$step" != "$PROMOTED_FROM" ]; then
     manual="$(jq --raw-output '
       (.status.currentStepIndex // 0) as $i
       | (.spec.strategy.canary.steps[$i].pause // null) as $pause
       | $pause != null and ($pause.duration // null) == null
         and any(.status.pauseConditions[]?; .reason == "CanaryPauseStep")' <<<"$rollout")"
     if [ "$manual" = "true" ]; then
-      if curl --fail --silent --show-error --max-time 10 --output /dev/null "$health_url"; then
-        echo "health check passed: promoting the manual pause"
-        kubectl --namespace "$NAMESPACE" patch rollout "$WORKLOAD_NAME" --subresource=status \\
-          --type=merge --patch '{"status":{"pauseConditions":null}}'
-      else
-        echo "health check failed: not promoting"
-      fi
+      weight="$(jq --raw-output '.status.canary.weights.canary.weight // .status.currentStepIndex' \\
+        <<<"$rollout")"
+      echo "::notice::rollout $WORKLOAD_NAME paused for a person at step $step: promote or abort"
+      {
+        echo "### Paused for a person at step $step (canary weight $weight)"
+        echo "Run this workflow again with action **promote** (or **abort**) and the same release."
+      } >> "$GITHUB_STEP_SUMMARY"
+      echo "state=paused" >> "$GITHUB_OUTPUT"
+      echo "step=$step" >> "$GITHUB_OUTPUT"
+      exit 0
     fi
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
@@ -318,6 +314,62 @@ if [ "$WORKLOAD_KIND" = "Rollout" ]; then
     --type=merge --patch '{"status":{"abort":true}}'
   echo "rollout $WORKLOAD_NAME aborted: traffic is back on the stable version"
 fi
+"""
+
+RECORD_STABLE: Final = f"""\
+# The stable digest is what serves now: the Rollout's stable ReplicaSet (status.stableRS is its
+# pod-template hash), never the spec, which may already name a canary that has not been promoted.
+# A Deployment is either fully rolled out or failed, so its spec is what runs.
+case "$WORKLOAD_KIND" in
+  Rollout)
+    hash="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json \\
+      | jq --raw-output '.status.stableRS // ""')"
+    if [ -z "$hash" ]; then
+      echo "::error::rollout $WORKLOAD_NAME reports no stable ReplicaSet"
+      exit 1
+    fi
+    stable="$(kubectl --namespace "$NAMESPACE" get replicasets \\
+      --selector "rollouts-pod-template-hash=$hash" --output json \\
+      | jq --raw-output --arg name "$WORKLOAD_NAME" \\
+        '[.items[].spec.template.spec.containers[] | select(.name == $name) | .image][0] // ""')"
+    ;;
+  Deployment)
+    stable="$(kubectl --namespace "$NAMESPACE" get deployment "$WORKLOAD_NAME" --output json \\
+      | jq --raw-output --arg name "$WORKLOAD_NAME" \\
+        '.spec.template.spec.containers[] | select(.name == $name) | .image')"
+    ;;
+  *)
+    echo "::error::WORKLOAD_KIND must be Rollout or Deployment"
+    exit 1
+    ;;
+esac
+if [[ ! "$stable" =~ {IMAGE_REF_PATTERN} ]]; then
+  echo "::error::cannot read the stable image of $WORKLOAD_KIND $WORKLOAD_NAME"
+  exit 1
+fi
+echo "stable image: $stable"
+echo "image=$stable" >> "$GITHUB_OUTPUT"
+"""
+
+PROMOTE: Final = """\
+# What the Argo Rollouts plugin's promote sends, after checking that the paused canary is the
+# release this run was approved for.
+rollout="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json)"
+canary="$(jq --raw-output --arg name "$WORKLOAD_NAME" \\
+  '.spec.template.spec.containers[] | select(.name == $name) | .image' <<<"$rollout")"
+if [ "$canary" != "$NEW_IMAGE" ]; then
+  echo "::error::the canary runs $canary, not $NEW_IMAGE: nothing of this release to promote"
+  exit 1
+fi
+if [ "$(jq --raw-output '.status.phase // ""' <<<"$rollout")" != "Paused" ]; then
+  echo "::error::rollout $WORKLOAD_NAME is not paused: nothing to promote"
+  exit 1
+fi
+step="$(jq --raw-output '.status.currentStepIndex // 0' <<<"$rollout")"
+kubectl --namespace "$NAMESPACE" patch rollout "$WORKLOAD_NAME" --subresource=status \\
+  --type=merge --patch '{"status":{"pauseConditions":null}}'
+echo "promoted rollout $WORKLOAD_NAME from step $step"
+echo "step=$step" >> "$GITHUB_OUTPUT"
 """
 
 HEALTH_CHECK: Final = """\
@@ -339,11 +391,16 @@ def set_image(new_image: str) -> Step:
     return kube("Set the new image", SET_IMAGE, {"NEW_IMAGE": new_image}, id="set-image")
 
 
-def wait_healthy(timeout: str, health_path: str) -> Step:
+def wait_healthy(timeout_seconds: int, promoted_from: str = "", **kwargs: str) -> Step:
+    """Wait up to ``timeout_seconds`` (the release plan's wait); outputs ``state`` and ``step``.
+
+    ``promoted_from`` is the step index a promotion started at: its stale pause is not reported.
+    """
     return kube(
-        "Wait until the rollout is healthy",
+        kwargs.pop("name", "Wait until the rollout is healthy or paused"),
         WAIT_HEALTHY,
-        {"TIMEOUT_SECONDS": str(seconds(timeout)), "HEALTH_PATH": health_path},
+        {"TIMEOUT_SECONDS": str(timeout_seconds), "PROMOTED_FROM": promoted_from},
+        **kwargs,
     )
 
 

@@ -1,38 +1,50 @@
 """The deploy workflows: dev-deploy.yml, stage-deploy.yml and prod-deploy.yml.
 
-Each stack commits only its own deploy workflow. All three share one shape: a ``deploy`` job in
-the stack's GitHub environment (which holds the KUBECONFIG secret and the NAMESPACE,
-WORKLOAD_NAME, WORKLOAD_KIND, APP_URL, IMAGE and DEPLOY_ENABLED variables) sets the image on the
-Rollout or Deployment and waits until it is healthy; test jobs follow without the environment, so
-no other job can read the kubeconfig. Deploys are never cancelled half-way (concurrency group
-per environment, ``cancel-in-progress: false``).
+Each stack commits only its own deploy workflow. Shared shape: the job in the stack's GitHub
+environment (which holds the KUBECONFIG secret and the NAMESPACE, WORKLOAD_NAME, WORKLOAD_KIND,
+APP_URL, IMAGE and DEPLOY_ENABLED variables) changes the cluster; jobs outside the environment
+never see the kubeconfig. Deploys are never cancelled by a newer run (concurrency group per
+environment, ``cancel-in-progress: false``); a run a person cancels aborts the canary it started.
 
-- dev: ``workflow_run`` of CI on develop, only for a successful push run. The digest CI pushed is
-  read from the run's ``image-digest`` artifact and must match ``^sha256:[0-9a-f]{64}$`` before it
-  names an image; then integration tests and a Discord note (when Discord is configured).
-- staging: ``workflow_dispatch`` with the digest or tag as input (validated, passed via ``env:``);
-  reviewers approve through the environment; then E2E, k6 performance tests and a security scan
-  of the running image, with a Slack alert on findings.
-- prod: prepared, not activated. A job-level ``if:`` is evaluated before the job enters its
-  environment, so it cannot see environment variables: every job is guarded by the repository
-  variable ``PROD_DEPLOY_ENABLED`` (owned by the prod stack, from ``cicd:deploy.enabled``), and
-  the environment jobs check the environment's own ``DEPLOY_ENABLED`` again in their first step. Only main or v* tags deploy (the environment's branch policy enforces it too). The
-  previous image is recorded first (job output), the canary is watched and manual pauses are
-  promoted only after health checks, a failed watch aborts the rollout at once, and a rollback
-  job restores the previous image when any later check fails.
+The deploy switch (one contract for all three): every job is guarded by the repository variable
+``config.DEPLOY_SWITCH_VARIABLE[environment]`` (``DEV_DEPLOY_ENABLED``, ...), written by the stack
+from ``cicd:deploy.enabled``; the environment job checks ``DEPLOY_ENABLED`` again first thing.
+``deploy.enabled: false`` in any stack: its workflow changes nothing.
+
+Timing comes from the release plan (components/release.py), the same object the Rollout's steps
+come from: the wait is the plan's longest segment between manual pauses, the job timeout is
+checked against it in config.
+
+- dev: ``workflow_run`` of CI on develop, only for a successful push run; the digest is read from
+  the run's ``image-digest`` artifact and validated; then integration tests and a Discord note.
+- staging and prod: ``workflow_dispatch`` with ``release`` (digest or tag) and ``action``
+  (deploy | promote | abort). A ``verify`` job outside the environment resolves the release to one
+  digest, verifies its cosign signature and SBOM attestation against CI's identity, checks the
+  promotion order in GitHub's deployment records and opens a GitHub deployment with a summary for
+  the reviewer (components/workflows/custody.py). Then the environment job: record the stable
+  digest from the stable ReplicaSet, set the image (or promote / abort a paused canary), wait,
+  and check health. A canary that fails before full promotion, or a cancelled run, is aborted;
+  a health check that fails after full promotion rolls back to the recorded stable digest inside
+  the same approved job (``rollbackWindow`` makes that a fast-track, no steps, no second
+  approval). A manual pause is reported and the run ends; a person promotes it with a new run.
+- prod also only deploys from main or v* tags (and the environment's branch policy says so).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from components.config import DEFAULT_GITHUB_ENVIRONMENT, DEPLOY_SWITCH_VARIABLE, StackSettings
 from components.config import Environment as Stage
-from components.config import StackSettings
-from components.workflows import ci, pins
+from components.workflows import ci, custody, pins
 from components.workflows.common import (
     ABORT_ROLLOUT,
     DIGEST_PATTERN,
+    HEALTH_CHECK,
     IMAGE_REF_PATTERN,
+    PROMOTE,
+    RECORD_STABLE,
+    SET_IMAGE,
     WORKLOAD_ENV,
     checkout,
     cluster_grants,
@@ -44,7 +56,6 @@ from components.workflows.common import (
     set_image,
     setup_kubectl,
     setup_node,
-    validate_release,
     wait_healthy,
     write_kubeconfig,
 )
@@ -53,6 +64,7 @@ from components.workflows.model import (
     Concurrency,
     DispatchInput,
     Environment,
+    Expr,
     Grant,
     Job,
     Scope,
@@ -66,10 +78,18 @@ from components.workflows.model import (
 )
 
 RELEASE_INPUT: Final = "release"
+ACTION_INPUT: Final = "action"
+ACTIONS: Final = ("deploy", "promote", "abort")
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the tests")
-# Repository-level variable: visible to job-level if:, unlike environment variables.
-ENABLED: Final = "vars.PROD_DEPLOY_ENABLED == 'true'"
 PROD_REFS: Final = "(github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v'))"
+PREVIOUS_ENVIRONMENT: Final = {Stage.STAGING: None, Stage.PROD: Stage.STAGING}
+"""Promotion order: what each dispatched environment requires before it (None: CI passed)."""
+
+
+def enabled(settings: StackSettings) -> str:
+    """The job-level guard: the stack's repository variable (job if: cannot read env vars)."""
+    return f"vars.{DEPLOY_SWITCH_VARIABLE[settings.environment.name]} == 'true'"
+
 
 _REFUSE_DISABLED = """\
 echo "::error::DEPLOY_ENABLED is not true for this environment: deployments are switched off"
@@ -96,7 +116,7 @@ def _rollout_steps(settings: StackSettings) -> tuple[Step, ...]:
         setup_kubectl(),
         write_kubeconfig(settings.cluster.access),
         set_image(expr("steps.release.outputs.image")),
-        wait_healthy(settings.deploy.rollout_timeout, _health_path(settings)),
+        wait_healthy(settings.rollout_wait_seconds, id="wait"),
     )
 
 
@@ -104,7 +124,13 @@ def _environment(settings: StackSettings) -> Environment:
     return Environment(settings.environment.github_environment_name, url=expr("vars.APP_URL"))
 
 
-def _tests_job(name: str, command: str, settings: StackSettings, ref: str | None = None) -> Job:
+def _tests_job(
+    name: str,
+    command: str,
+    settings: StackSettings,
+    ref: str | None = None,
+    if_: Expr | None = None,
+) -> Job:
     """Tests against the deployed app, from the repository, without the environment's secrets.
 
     ``ref`` is the commit to test from; by default the one the workflow runs for.
@@ -112,6 +138,7 @@ def _tests_job(name: str, command: str, settings: StackSettings, ref: str | None
     return Job(
         name=name,
         needs=("deploy",),
+        if_=if_,
         timeout_minutes=30,
         permissions=(READ_CODE,),
         env={"APP_URL": expr("needs.deploy.outputs.app-url")},
@@ -136,6 +163,7 @@ if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
   exit 1
 fi
 echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
+echo "digest=$digest" >> "$GITHUB_OUTPUT"
 """
 
 _DISCORD = """\
@@ -155,12 +183,30 @@ _SUMMARY = """\
 """
 
 
+_dev_record: Final = {
+    "GH_TOKEN": expr("github.token"),
+    "ACTION": "deploy",
+    "DIGEST": expr("steps.release.outputs.digest"),
+    "IMAGE_REF": expr("steps.release.outputs.image"),
+    "PRODUCTION": "false",
+    # dev takes the digest from CI's own artifact of this run; staging and prod verify it.
+    "SIGNER_IDENTITY": "not re-verified in dev: the digest of the triggering CI run",
+    "RUN_URL": ci.RUN_URL,
+}
+_dev_status: Final = {
+    "GH_TOKEN": expr("github.token"),
+    "DEPLOYMENT_ID": expr("steps.record.outputs.deployment-id"),
+    "RUN_URL": _dev_record["RUN_URL"],
+}
+
+
 def dev_workflow(settings: StackSettings) -> Workflow:
     """dev-deploy.yml: deploy the digest CI just pushed, after a green CI run on develop."""
     branch = settings.app.default_branch
     environment = settings.environment.github_environment_name
     run_event = "github.event.workflow_run"
     deploys = (
+        f"{enabled(settings)} && "
         f"{run_event}.conclusion == 'success' && {run_event}.event == 'push' && "
         f"{run_event}.head_branch == '{branch}' && "
         f"{run_event}.head_repository.full_name == github.repository"
@@ -170,14 +216,16 @@ def dev_workflow(settings: StackSettings) -> Workflow:
             name="deploy",
             if_=condition(deploys),
             environment=_environment(settings),
-            timeout_minutes=30,
+            timeout_minutes=settings.deploy.job_timeout_minutes,
             permissions=(
                 Grant(Scope.ACTIONS, Access.READ, "download the CI run's artifact"),
+                Grant(Scope.DEPLOYMENTS, Access.WRITE, "record the deployment and its status"),
                 *cluster_grants(settings.cluster.access),
             ),
             env=WORKLOAD_ENV,
             outputs=_DEPLOY_OUTPUTS,
             steps=(
+                _refuse_when_disabled(),
                 Step(
                     name="Download the digest CI pushed",
                     uses=pins.DOWNLOAD_ARTIFACT,
@@ -189,8 +237,32 @@ def dev_workflow(settings: StackSettings) -> Workflow:
                     },
                 ),
                 run("Validate the digest", _READ_DIGEST, id="release"),
+                run(
+                    "Open the GitHub deployment",
+                    custody.RECORD,
+                    {
+                        **_dev_record,
+                        "COMMIT": expr(f"{run_event}.head_sha"),
+                        "ENVIRONMENT": environment,
+                    },
+                    id="record",
+                ),
+                run("Mark the deployment in progress", custody.MARK_IN_PROGRESS, _dev_status),
                 *_rollout_steps(settings),
                 health_check(settings.deploy.health_check_retries, _health_path(settings)),
+                run(
+                    "Record the final deployment status",
+                    custody.FINAL_STATUS,
+                    {
+                        **_dev_status,
+                        "JOB_STATUS": expr("job.status"),
+                        "ACTION": "deploy",
+                        "WAIT_STATE": expr("steps.wait.outputs.state"),
+                        "ROLLBACK": "",
+                        "STABLE_IMAGE": "",
+                    },
+                    if_=condition("always() && steps.record.outcome == 'success'"),
+                ),
                 remove_kubeconfig(),
             ),
         ),
@@ -282,14 +354,6 @@ curl --fail --silent --show-error --header 'Content-Type: application/json' \\
   --data "$payload" "$SLACK_WEBHOOK_URL"
 """
 
-_RUN_URL: Final = template(
-    expr("github.server_url"),
-    "/",
-    expr("github.repository"),
-    "/actions/runs/",
-    expr("github.run_id"),
-)
-
 
 def _dispatch() -> WorkflowDispatch:
     return WorkflowDispatch(
@@ -297,36 +361,246 @@ def _dispatch() -> WorkflowDispatch:
             DispatchInput(
                 RELEASE_INPUT, "Image digest (sha256:...) or tag to deploy, as CI published it"
             ),
+            DispatchInput(
+                ACTION_INPUT,
+                "deploy a release; promote or abort the canary of that release paused for a person",
+                options=ACTIONS,
+            ),
         )
     )
 
 
-def staging_workflow(settings: StackSettings) -> Workflow:
-    """stage-deploy.yml: dispatched by hand, approved in the environment, then tested hard."""
-    environment = settings.environment.github_environment_name
-    tests = settings.deploy.tests
-    jobs: dict[str, Job] = {
-        "deploy": Job(
-            name="deploy",
-            environment=_environment(settings),
-            timeout_minutes=30,
-            permissions=cluster_grants(settings.cluster.access),
-            env=WORKLOAD_ENV,
-            outputs=_DEPLOY_OUTPUTS,
-            steps=(
-                validate_release(RELEASE_INPUT),
-                *_rollout_steps(settings),
-                health_check(settings.deploy.health_check_retries, _health_path(settings)),
-                remove_kubeconfig(),
+def _refuse_when_disabled() -> Step:
+    return run(
+        "Refuse when deployments are switched off",
+        _REFUSE_DISABLED,
+        if_=condition("vars.DEPLOY_ENABLED != 'true'"),
+    )
+
+
+def _verify_job(settings: StackSettings) -> Job:
+    """Outside the environment: one digest, verified, in order, recorded, shown to the reviewer."""
+    stage = settings.environment.name
+    previous = PREVIOUS_ENVIRONMENT[stage]
+    branch = settings.app.default_branch
+    guard = enabled(settings) + (f" && {PROD_REFS}" if stage is Stage.PROD else "")
+    return Job(
+        name="verify",
+        if_=condition(guard),
+        timeout_minutes=15,
+        permissions=(
+            Grant(Scope.ACTIONS, Access.READ, "read CI runs of the commit"),
+            Grant(Scope.DEPLOYMENTS, Access.WRITE, "read the promotion record, open a deployment"),
+            Grant(Scope.PACKAGES, Access.READ, "resolve a tag and read signatures from ghcr.io"),
+        ),
+        env={"IMAGE": expr("vars.IMAGE")},
+        outputs={
+            "image": expr("steps.release.outputs.image"),
+            "digest": expr("steps.release.outputs.digest"),
+            "commit": expr("steps.signature.outputs.commit"),
+            "deployment-id": expr("steps.record.outputs.deployment-id"),
+        },
+        steps=(
+            custody.resolve(RELEASE_INPUT),
+            Step(name="Install cosign", uses=pins.COSIGN_INSTALLER),
+            custody.verify(branch),
+            custody.promotion_order(
+                branch,
+                None if previous is None else _github_environment_of(previous),
+            ),
+            run(
+                "Open the GitHub deployment and summarise for the reviewer",
+                custody.RECORD,
+                {
+                    "GH_TOKEN": expr("github.token"),
+                    "ACTION": expr(f"inputs.{ACTION_INPUT}"),
+                    "COMMIT": expr("steps.signature.outputs.commit"),
+                    "DIGEST": expr("steps.release.outputs.digest"),
+                    "IMAGE_REF": expr("steps.release.outputs.image"),
+                    "ENVIRONMENT": settings.environment.github_environment_name,
+                    "PRODUCTION": "true" if stage is Stage.PROD else "false",
+                    "SIGNER_IDENTITY": custody.signer_identity(branch),
+                    "RUN_URL": ci.RUN_URL,
+                },
+                id="record",
             ),
         ),
+    )
+
+
+def _github_environment_of(stage: Stage) -> str:
+    """GitHub environment of an earlier stage. Its stack is not readable from this one, so the
+    promotion check assumes the default name (README: keep environment.githubEnvironment unset
+    in staging, or the prod check looks in the wrong place)."""
+    return DEFAULT_GITHUB_ENVIRONMENT[stage]
+
+
+_CHECK_IMAGE = f"""\
+if [[ ! "$NEW_IMAGE" =~ {IMAGE_REF_PATTERN} ]] || [[ "$NEW_IMAGE" != *@sha256:* ]]; then
+  echo "::error::the verified release is not an image digest reference"
+  exit 1
+fi
+"""
+
+_ACTION = f"inputs.{ACTION_INPUT}"
+_RELEASED: Final = condition("needs.deploy.outputs.state == 'healthy'")
+"""Tests run against a release that completed, not against a canary paused for a person."""
+_STARTED = "(steps.set-image.outcome == 'success' || steps.promote.outcome == 'success')"
+
+
+def _release_job(settings: StackSettings) -> Job:
+    """In the environment: deploy, promote or abort; wait, check health, roll back or abort."""
+    plan = settings.release_plan
+    health_path = _health_path(settings)
+    gh: dict[str, str] = {
+        "GH_TOKEN": expr("github.token"),
+        "DEPLOYMENT_ID": expr("needs.verify.outputs.deployment-id"),
+        "RUN_URL": ci.RUN_URL,
     }
+    new_image: dict[str, str] = {"NEW_IMAGE": expr("needs.verify.outputs.image")}
+    return Job(
+        name="deploy",
+        needs=("verify",),
+        if_=condition(enabled(settings)),
+        environment=_environment(settings),
+        timeout_minutes=settings.deploy.job_timeout_minutes,
+        permissions=(
+            Grant(Scope.DEPLOYMENTS, Access.WRITE, "record the deployment's status"),
+            *cluster_grants(settings.cluster.access),
+        ),
+        env=WORKLOAD_ENV,
+        outputs={
+            "image": expr("needs.verify.outputs.image"),
+            "app-url": expr("vars.APP_URL"),
+            "state": expr("steps.wait.outputs.state"),
+        },
+        steps=(
+            _refuse_when_disabled(),
+            run("Check the verified release", _CHECK_IMAGE, new_image),
+            run("Mark the deployment in progress", custody.MARK_IN_PROGRESS, gh),
+            setup_kubectl(),
+            write_kubeconfig(settings.cluster.access),
+            kube("Record the stable image", RECORD_STABLE, id="stable"),
+            kube(
+                "Set the new image",
+                SET_IMAGE,
+                new_image,
+                id="set-image",
+                if_=condition(f"{_ACTION} == 'deploy'"),
+            ),
+            kube(
+                "Promote the paused canary",
+                PROMOTE,
+                new_image,
+                id="promote",
+                if_=condition(f"{_ACTION} == 'promote'"),
+            ),
+            kube(
+                "Abort the paused canary",
+                ABORT_ROLLOUT,
+                id="abort",
+                if_=condition(f"{_ACTION} == 'abort'"),
+            ),
+            wait_healthy(
+                settings.rollout_wait_seconds,
+                promoted_from=expr("steps.promote.outputs.step"),
+                id="wait",
+                if_=condition(f"{_ACTION} != 'abort'"),
+            ),
+            run(
+                "Check the app's health endpoint",
+                HEALTH_CHECK,
+                {"RETRIES": str(settings.deploy.health_check_retries), "HEALTH_PATH": health_path},
+                id="health",
+                if_=condition("steps.wait.outputs.state == 'healthy'"),
+            ),
+            kube(
+                "Abort the canary this run started",
+                ABORT_ROLLOUT,
+                if_=condition(
+                    f"(failure() || cancelled()) && {_STARTED} && "
+                    "steps.wait.outputs.state != 'healthy'"
+                ),
+            ),
+            kube(
+                "Roll back to the stable image",
+                SET_IMAGE,
+                {"NEW_IMAGE": expr("steps.stable.outputs.image")},
+                id="rollback",
+                if_=condition(
+                    "(failure() || cancelled()) && steps.health.outcome == 'failure' && "
+                    "steps.stable.outputs.image != ''"
+                ),
+            ),
+            wait_healthy(
+                plan.rollback_seconds,
+                name="Wait for the rollback",
+                if_=condition("(failure() || cancelled()) && steps.rollback.outcome == 'success'"),
+            ),
+            run(
+                "Record the final deployment status",
+                custody.FINAL_STATUS,
+                {
+                    **gh,
+                    "JOB_STATUS": expr("job.status"),
+                    "ACTION": expr(f"{_ACTION}"),
+                    "WAIT_STATE": expr("steps.wait.outputs.state"),
+                    "ROLLBACK": expr("steps.rollback.outcome"),
+                    "STABLE_IMAGE": expr("steps.stable.outputs.image"),
+                },
+                if_=condition("always()"),
+            ),
+            remove_kubeconfig(),
+        ),
+    )
+
+
+def _close_unrun_deployment(settings: StackSettings) -> Job:
+    return Job(
+        name="close-deployment",
+        needs=("verify", "deploy"),
+        if_=condition(
+            f"always() && {enabled(settings)} && needs.verify.result == 'success' && "
+            "needs.verify.outputs.deployment-id != '' && "
+            "needs.deploy.result != 'success' && needs.deploy.result != 'failure'"
+        ),
+        timeout_minutes=5,
+        permissions=(Grant(Scope.DEPLOYMENTS, Access.WRITE, "close a deployment never run"),),
+        steps=(
+            run(
+                "Close the deployment that never ran",
+                custody.NOT_DEPLOYED,
+                {
+                    "GH_TOKEN": expr("github.token"),
+                    "DEPLOYMENT_ID": expr("needs.verify.outputs.deployment-id"),
+                    "DEPLOY_RESULT": expr("needs.deploy.result"),
+                    "RUN_URL": ci.RUN_URL,
+                },
+            ),
+        ),
+    )
+
+
+def _release_jobs(settings: StackSettings) -> dict[str, Job]:
+    return {
+        "verify": _verify_job(settings),
+        "deploy": _release_job(settings),
+        "close-deployment": _close_unrun_deployment(settings),
+    }
+
+
+def staging_workflow(settings: StackSettings) -> Workflow:
+    """stage-deploy.yml: verified, approved, released as a canary, then tested hard."""
+    environment = settings.environment.github_environment_name
+    tests = settings.deploy.tests
+    jobs: dict[str, Job] = _release_jobs(settings)
     if tests.e2e is not None:
-        jobs["e2e"] = _tests_job("e2e", tests.e2e, settings)
+        jobs["e2e"] = _tests_job("e2e", tests.e2e, settings, if_=_RELEASED)
     if tests.performance_script is not None:
         jobs["performance"] = Job(
             name="performance",
             needs=("deploy",),
+            if_=_RELEASED,
             timeout_minutes=30,
             permissions=(READ_CODE,),
             steps=(
@@ -348,6 +622,7 @@ def staging_workflow(settings: StackSettings) -> Workflow:
     jobs["security-scan"] = Job(
         name="security-scan",
         needs=("deploy",),
+        if_=_RELEASED,
         timeout_minutes=20,
         permissions=(Grant(Scope.PACKAGES, Access.READ, "pull the deployed image to scan it"),),
         env={"APP_URL": expr("needs.deploy.outputs.app-url")},
@@ -382,7 +657,7 @@ def staging_workflow(settings: StackSettings) -> Workflow:
                 {
                     "SLACK_WEBHOOK_URL": expr("secrets.SLACK_WEBHOOK_URL"),
                     "ENVIRONMENT": environment,
-                    "RUN_URL": _RUN_URL,
+                    "RUN_URL": ci.RUN_URL,
                 },
             ),
         ),
@@ -399,100 +674,18 @@ def staging_workflow(settings: StackSettings) -> Workflow:
 # prod
 # --------------------------------------------------------------------------------------------
 
-_RECORD_PREVIOUS = f"""\
-kind="$(tr '[:upper:]' '[:lower:]' <<<"$WORKLOAD_KIND")"
-previous="$(kubectl --namespace "$NAMESPACE" get "$kind" "$WORKLOAD_NAME" --output json \\
-  | jq --raw-output --arg name "$WORKLOAD_NAME" \\
-    '.spec.template.spec.containers[] | select(.name == $name) | .image')"
-if [[ ! "$previous" =~ {IMAGE_REF_PATTERN} ]]; then
-  echo "::error::cannot read the running image of $WORKLOAD_KIND $WORKLOAD_NAME"
-  exit 1
-fi
-echo "image=$previous" >> "$GITHUB_OUTPUT"
-"""
-
-_CHECK_PREVIOUS = f"""\
-if [[ ! "$PREVIOUS_IMAGE" =~ {IMAGE_REF_PATTERN} ]]; then
-  echo "::error::the recorded previous image is not an image reference"
-  exit 1
-fi
-"""
-
-
-def _refuse_when_disabled() -> Step:
-    return run(
-        "Refuse when deployments are switched off",
-        _REFUSE_DISABLED,
-        if_=condition("vars.DEPLOY_ENABLED != 'true'"),
-    )
-
 
 def prod_workflow(settings: StackSettings) -> Workflow:
-    """prod-deploy.yml: inert until DEPLOY_ENABLED is true; canary with health-gated promotion."""
+    """prod-deploy.yml: inert until the switch is on; verified, approved, canary, health, rollback."""
     environment = settings.environment.github_environment_name
-    health_path = _health_path(settings)
-    deploy = Job(
-        name="deploy",
-        if_=condition(f"{ENABLED} && {PROD_REFS}"),
-        environment=_environment(settings),
-        timeout_minutes=60,
-        permissions=cluster_grants(settings.cluster.access),
-        env=WORKLOAD_ENV,
-        outputs={**_DEPLOY_OUTPUTS, "previous-image": expr("steps.previous.outputs.image")},
-        steps=(
-            _refuse_when_disabled(),
-            validate_release(RELEASE_INPUT),
-            setup_kubectl(),
-            write_kubeconfig(settings.cluster.access),
-            kube("Record the running image", _RECORD_PREVIOUS, id="previous"),
-            set_image(expr("steps.release.outputs.image")),
-            wait_healthy(settings.deploy.rollout_timeout, health_path),
-            kube(
-                "Abort the canary",
-                ABORT_ROLLOUT,
-                if_=condition("failure() && steps.set-image.outcome != 'skipped'"),
-            ),
-            remove_kubeconfig(),
-        ),
-    )
-    health = Job(
-        name="health-check",
-        needs=("deploy",),
-        if_=condition(ENABLED),
-        timeout_minutes=15,
-        env={"APP_URL": expr("needs.deploy.outputs.app-url")},
-        steps=(health_check(settings.deploy.health_check_retries, health_path),),
-    )
-    rollback = Job(
-        name="rollback",
-        needs=("deploy", "health-check"),
-        if_=condition(f"failure() && {ENABLED} && needs.deploy.outputs.previous-image != ''"),
-        environment=Environment(environment),
-        timeout_minutes=30,
-        permissions=cluster_grants(settings.cluster.access),
-        env=WORKLOAD_ENV,
-        steps=(
-            _refuse_when_disabled(),
-            run(
-                "Check the recorded image",
-                _CHECK_PREVIOUS,
-                {"PREVIOUS_IMAGE": expr("needs.deploy.outputs.previous-image")},
-            ),
-            setup_kubectl(),
-            write_kubeconfig(settings.cluster.access),
-            kube("Abort the rollout", ABORT_ROLLOUT),
-            set_image(expr("needs.deploy.outputs.previous-image")),
-            wait_healthy(settings.deploy.rollout_timeout, health_path),
-            remove_kubeconfig(),
-        ),
-    )
+    switch = DEPLOY_SWITCH_VARIABLE[settings.environment.name]
     return Workflow(
         name=f"Deploy to {environment}",
-        header="Prepared, not activated: every job is guarded by vars.PROD_DEPLOY_ENABLED == 'true'\n"
-        "(cicd:deploy.enabled of the prod stack), and the jobs in the environment check it again.",
+        header=f"Prepared, not activated: every job is guarded by vars.{switch} == 'true'\n"
+        "(cicd:deploy.enabled of the prod stack), and the job in the environment checks it again.",
         on=(_dispatch(),),
         concurrency=_concurrency(environment),
-        jobs={"deploy": deploy, "health-check": health, "rollback": rollback},
+        jobs=_release_jobs(settings),
     )
 
 

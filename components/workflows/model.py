@@ -342,8 +342,18 @@ class DispatchInput:
     name: str
     description: str
     required: bool = True
+    options: tuple[str, ...] = ()
+    """Non-empty: a ``choice`` input of these options, the first the default."""
 
     def to_value(self) -> dict[str, Any]:
+        if self.options:
+            return {
+                "description": self.description,
+                "required": self.required,
+                "type": "choice",
+                "options": list(self.options),
+                "default": self.options[0],
+            }
         return {"description": self.description, "required": self.required, "type": "string"}
 
 

@@ -203,6 +203,22 @@ def test_pinned_images_find_pods_cron_jobs_and_analysis_jobs() -> None:
         assert len(rules.pinned_images(resource)) == 1, resource.kind
 
 
+def test_a_rollout_may_leave_its_image_to_the_seeding_patch_which_is_checked() -> None:
+    rollout = workload(ROLLOUT)
+    for container in rollout.props["spec"]["template"]["spec"]["containers"]:
+        container.pop("image")
+    assert rules.pinned_images(rollout) == []
+    seed = Resource(
+        "kubernetes:argoproj.io/v1alpha1:RolloutPatch",
+        "web-initial-image",
+        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "x/y:latest"}]}}}},
+    )
+    assert rules.pinned_images(seed) == [
+        "RolloutPatch 'web-initial-image': container 'web' image 'x/y:latest' uses the moving "
+        "tag 'latest'; pin a version tag (for example 1.4.2) or a digest (@sha256:...)"
+    ]
+
+
 def test_pinned_images_ignore_other_providers() -> None:
     lookalike = workload()
     other = Resource("aws:ecs/service:Service", "web", lookalike.props)

@@ -40,7 +40,18 @@ import yaml
 
 JsonObj = dict[str, Any]
 
-FAKE_TOOLS = ("kubectl", "curl", "cosign", "docker", "trivy", "k6", "snyk", "sleep", "date")
+FAKE_TOOLS = (
+    "kubectl",
+    "curl",
+    "cosign",
+    "docker",
+    "trivy",
+    "k6",
+    "snyk",
+    "sleep",
+    "date",
+    "gh",
+)
 """The commands the harness puts first on PATH."""
 
 
@@ -330,6 +341,15 @@ def fake_docker(state: State, argv: list[str]) -> int:
             print(digest)
     elif argv[:1] == ["login"]:
         print("Login Succeeded")
+    elif argv[:3] == ["buildx", "imagetools", "inspect"]:
+        # The registry's tags (scenario ``registry_tags``: image:tag -> digest).
+        digest = state.scenario.get("registry_tags", {}).get(command[3])
+        if digest is None:
+            _err(f"ERROR: {command[3]}: not found")
+            return 1
+        print(
+            json.dumps({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest})
+        )
     images_file.write_text(json.dumps(images))
     return 0
 
@@ -366,7 +386,17 @@ class Kubectl:
                 self.namespace = next(items)
             elif arg.startswith("--namespace="):
                 self.namespace = arg.split("=", 1)[1]
-            elif arg in ("-o", "--output", "--type", "-p", "--patch", "--timeout", "--subresource"):
+            elif arg in (
+                "-o",
+                "--output",
+                "--type",
+                "-p",
+                "--patch",
+                "--timeout",
+                "--subresource",
+                "-l",
+                "--selector",
+            ):
                 self.options[arg.lstrip("-")] = next(items)
             elif arg.startswith("--") and "=" in arg:
                 key, _, value = arg[2:].partition("=")
@@ -377,7 +407,7 @@ class Kubectl:
                 self.options[arg[2:]] = True
             else:
                 self.args.append(arg)
-        for short, long in (("o", "output"), ("p", "patch")):
+        for short, long in (("o", "output"), ("p", "patch"), ("l", "selector")):
             if short in self.options:
                 self.options[long] = self.options.pop(short)
         self.objects = state.kube()
@@ -454,6 +484,15 @@ def _reconcile_rollout(state: State, obj: JsonObj) -> None:
         status["currentStepIndex"] = len(steps)
     if image != sim.get("image"):
         sim.update(image=image, stepStartedAt=state.now(), pausedAt=None)
+        if _within_rollback_window(obj, sim, image):
+            # Argo's rollbackWindow: going back to a recent revision skips every step.
+            sim["history"] = [*sim.get("history", []), sim["stableImage"]]
+            sim["stableImage"] = image
+            status.update(phase="Healthy", stableRS=_pod_hash(image), abort=False)
+            status.update(currentPodHash=_pod_hash(image), currentStepIndex=len(steps))
+            status.update(pauseConditions=None, message="")
+            status.setdefault("canary", {})["weights"] = {"canary": {"weight": 100}}
+            return
         if image == sim["stableImage"]:
             status.update(phase="Healthy", currentStepIndex=len(steps), abort=False)
             status.update(currentPodHash=_pod_hash(image), pauseConditions=None, message="")
@@ -473,10 +512,16 @@ def _reconcile_rollout(state: State, obj: JsonObj) -> None:
         if status.get("promoteFull"):
             index = len(steps)
         if index >= len(steps):
+            sim["history"] = [*sim.get("history", []), sim["stableImage"]]
             sim["stableImage"] = image
             status.update(phase="Healthy", stableRS=_pod_hash(image), currentStepIndex=len(steps))
             status.update(pauseConditions=None, promoteFull=False, message="")
             status.setdefault("canary", {})["weights"] = {"canary": {"weight": 100}}
+            return
+        if _background_analysis_fails(obj, index, failing_steps):
+            status.update(abort=True, phase="Degraded")
+            status["message"] = f"RolloutAborted: background analysis failed at step {index}"
+            status.setdefault("canary", {})["weights"] = {"canary": {"weight": 0}}
             return
         step = steps[index]
         if "setWeight" in step:
@@ -503,6 +548,52 @@ def _reconcile_rollout(state: State, obj: JsonObj) -> None:
             return
         status["currentStepIndex"] = index + 1
         sim["stepStartedAt"] = state.now()
+
+
+def _within_rollback_window(obj: JsonObj, sim: JsonObj, image: str) -> bool:
+    """``spec.rollbackWindow.revisions``: the image was stable within the last N revisions."""
+    revisions = int(obj["spec"].get("rollbackWindow", {}).get("revisions", 0))
+    history: list[str] = sim.get("history", [])
+    return revisions > 0 and image != sim["stableImage"] and image in history[-revisions:]
+
+
+def _background_analysis_fails(obj: JsonObj, index: int, failing_steps: list[int]) -> bool:
+    """``strategy.canary.analysis`` runs from ``startingStep``; it fails at a listed step."""
+    analysis = obj["spec"].get("strategy", {}).get("canary", {}).get("analysis")
+    if analysis is None or index not in failing_steps:
+        return False
+    return index >= int(analysis.get("startingStep", 0))
+
+
+def _replica_sets(k: Kubectl) -> int:
+    """ReplicaSets of the namespace's Rollouts: one per image the simulation has run, labelled
+    ``rollouts-pod-template-hash`` as Argo Rollouts labels them; ``--selector k=v`` filters."""
+    wanted = str(k.options.get("selector", ""))
+    items: list[JsonObj] = []
+    for obj in k.objects:
+        if obj["kind"] != "Rollout" or obj["metadata"].get("namespace") != k.namespace:
+            continue
+        sim = obj.get("simulation", {})
+        name = obj["spec"]["template"]["spec"]["containers"][0]["name"]
+        images = [*sim.get("history", []), sim.get("stableImage"), _image_of(obj)]
+        for image in dict.fromkeys(i for i in images if i):
+            labels = {"rollouts-pod-template-hash": _pod_hash(image)}
+            if wanted and f"{next(iter(labels))}={labels['rollouts-pod-template-hash']}" != wanted:
+                continue
+            items.append(
+                {
+                    "kind": "ReplicaSet",
+                    "metadata": {
+                        "name": f"{obj['metadata']['name']}-{_pod_hash(image)}",
+                        "labels": labels,
+                    },
+                    "spec": {
+                        "template": {"spec": {"containers": [{"name": name, "image": image}]}}
+                    },
+                }
+            )
+    print(json.dumps({"kind": "List", "items": items}))
+    return 0
 
 
 def _jsonpath(obj: Any, expression: str) -> str:
@@ -600,6 +691,8 @@ def _kubectl_command(k: Kubectl) -> int:
 
 
 def _kubectl_get(k: Kubectl, rest: list[str]) -> int:
+    if rest[:1] in (["replicasets"], ["replicaset"], ["rs"]):
+        return _replica_sets(k)
     obj = k.find(rest[0]) if len(rest) == 1 else k.find(rest[0], rest[1])
     if obj is None:
         return k.not_found(rest[0], rest[-1])
@@ -930,10 +1023,162 @@ def action_upload_sarif(state: State, argv: list[str]) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------
+# cosign verify / gh api: the chain of custody (issue 16)
+# ------------------------------------------------------------------------------------------
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == name and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def fake_cosign(state: State, argv: list[str]) -> int:
+    """``cosign verify``/``verify-attestation`` against the scenario's ``signatures``.
+
+    The truth per digest: who signed (certificate identity and issuer), the source commit and
+    which attestation types exist. Verification passes only when the flags the workflow gives
+    name exactly that identity and issuer, as Fulcio certificate matching does; anything else
+    (sign, attest) is recorded as before.
+    """
+    if argv[:1] not in (["verify"], ["verify-attestation"]):
+        return _recording_tool("cosign")(state, argv)
+    ref = next(a for a in argv[1:] if not a.startswith("-") and "@" in a)
+    identity = _option(argv, "--certificate-identity")
+    issuer = _option(argv, "--certificate-oidc-issuer")
+    kind = _option(argv, "--type")
+    state.record("cosign", argv, ref=ref, identity=identity, issuer=issuer)
+    truth = state.scenario.get("signatures", {}).get(ref.split("@", 1)[1])
+    if identity is None or issuer is None:
+        _err("Error: --certificate-identity and --certificate-oidc-issuer are required")
+        return 1
+    if truth is None:
+        _err(f"Error: no signatures found for image {ref}")
+        return 1
+    if truth["identity"] != identity or truth["issuer"] != issuer:
+        _err("Error: no matching signatures: none of the expected identities matched")
+        return 1
+    if argv[0] == "verify-attestation":
+        if kind not in truth.get("attestations", []):
+            _err(f"Error: no matching attestations with type {kind}")
+            return 1
+        return 0
+    print(
+        json.dumps(
+            [
+                {
+                    "critical": {"image": {"docker-manifest-digest": ref.split("@", 1)[1]}},
+                    "optional": {
+                        "Issuer": issuer,
+                        "Subject": identity,
+                        "githubWorkflowSha": truth["commit"],
+                    },
+                }
+            ]
+        )
+    )
+    return 0
+
+
+def _github(state: State) -> JsonObj:
+    path = state.root / "github.json"
+    if not path.exists():
+        initial = state.scenario.get("github", {})
+        path.write_text(json.dumps({"deployments": [], "ci_runs": [], **initial}))
+    data: JsonObj = json.loads(path.read_text())
+    return data
+
+
+def _jq(value: Any, expression: str | None) -> str:
+    if expression is None:
+        return json.dumps(value)
+    done = subprocess.run(
+        ["jq", "--raw-output", expression],
+        input=json.dumps(value),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def fake_gh(state: State, argv: list[str]) -> int:
+    """``gh api`` over the repository's deployments, their statuses and CI runs.
+
+    ``github.json`` holds ``deployments`` (id, environment, sha, payload, statuses newest
+    first) and ``ci_runs`` (head_sha, branch, conclusion), seeded from the scenario's ``github``.
+    """
+    if argv[:1] != ["api"]:
+        _err(f"fake gh: {argv[:1]} not simulated")
+        return 2
+    method = (_option(argv, "--method") or "GET").upper()
+    expression = _option(argv, "--jq")
+    values = [argv[i + 1] for i, a in enumerate(argv) if a in ("-f", "-F", "--field")]
+    fields = dict(v.split("=", 1) for v in values)
+    endpoint = next(a for a in argv[1:] if a.startswith("repos/"))
+    path, _, query = endpoint.partition("?")
+    for pair in filter(None, query.split("&")):
+        key, _, value = pair.partition("=")
+        fields.setdefault(key, value)
+    parts = path.split("/")
+    data = _github(state)
+    state.record("gh", argv, method=method, endpoint=path, fields=fields)
+    result: Any
+    if parts[3:] == ["actions", "workflows", "ci.yml", "runs"]:
+        runs = [
+            r
+            for r in data["ci_runs"]
+            if r["head_sha"] == fields.get("head_sha")
+            and r["branch"] == fields.get("branch")
+            and r["conclusion"] == fields.get("status", r["conclusion"])
+        ]
+        result = {"total_count": len(runs), "workflow_runs": runs}
+    elif parts[3:] == ["deployments"] and method == "GET":
+        result = [
+            {k: d[k] for k in ("id", "environment", "sha", "payload", "task")}
+            for d in reversed(data["deployments"])
+            if all(d.get(key) == fields[key] for key in ("environment", "sha") if key in fields)
+        ]
+    elif parts[3:] == ["deployments"] and method == "POST":
+        body = json.loads(sys.stdin.read())
+        deployment = {
+            "id": 1000 + len(data["deployments"]),
+            "environment": body["environment"],
+            "sha": body["ref"],
+            "task": body.get("task", "deploy"),
+            "payload": body.get("payload", {}),
+            "statuses": [],
+        }
+        data["deployments"].append(deployment)
+        result = {k: v for k, v in deployment.items() if k != "statuses"}
+    elif parts[3] == "deployments" and parts[5:] == ["statuses"]:
+        found = [d for d in data["deployments"] if str(d["id"]) == parts[4]]
+        if not found:
+            _err("gh: Not Found (HTTP 404)")
+            return 1
+        if method == "POST":
+            status = {"state": fields["state"], "description": fields.get("description", "")}
+            found[0]["statuses"].insert(0, status)
+            result = status
+        else:
+            result = found[0]["statuses"][: int(fields.get("per_page", 30))]
+    else:
+        _err(f"fake gh: {method} {path} not simulated")
+        return 2
+    (state.root / "github.json").write_text(json.dumps(data, indent=2))
+    sys.stdout.write(_jq(result, expression))
+    return 0
+
+
 TOOLS: dict[str, Callable[[State, list[str]], int]] = {
     "kubectl": fake_kubectl,
     "curl": fake_curl,
-    "cosign": _recording_tool("cosign"),
+    "cosign": fake_cosign,
+    "gh": fake_gh,
     "trivy": _recording_tool("trivy"),
     "k6": _recording_tool("k6"),
     "snyk": _recording_tool("snyk"),

@@ -111,6 +111,12 @@ class Scenario:
     code_scanning: bool = True
     private_repository: bool = False
     clock_start: int = DEFAULT_CLOCK
+    signatures: Mapping[str, JsonObj] = field(default_factory=dict)
+    """digest -> {identity, issuer, commit, attestations}: who really signed (fake cosign)."""
+    github: JsonObj = field(default_factory=dict)
+    """GitHub's records at the start: ``deployments`` and ``ci_runs`` (fake gh)."""
+    registry_tags: Mapping[str, str] = field(default_factory=dict)
+    """``image:tag`` -> digest the registry resolves (fake docker buildx imagetools)."""
 
     def as_json(self) -> JsonObj:
         return {
@@ -126,6 +132,9 @@ class Scenario:
             "deployment_ready_seconds": self.deployment_ready_seconds,
             "deployment_fails_for": list(self.deployment_fails_for),
             "code_scanning": self.code_scanning,
+            "signatures": dict(self.signatures),
+            "github": self.github,
+            "registry_tags": dict(self.registry_tags),
             "private_repository": self.private_repository,
         }
 

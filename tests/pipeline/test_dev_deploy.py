@@ -63,12 +63,17 @@ SECRETS: Final = {
 
 
 def _environment_variables() -> dict[str, str]:
-    """The dev GitHub environment's variables, as the stack writes them."""
+    """The dev GitHub environment's and repository's variables, as the stack writes them (the
+    repository variable DEV_DEPLOY_ENABLED is the deploy switch the jobs' ``if:`` reads)."""
     rendered = render("dev", stack_config=variant("dev", CHANGES))
     return {
         r.inputs["variableName"]: r.inputs["value"]
         for r in rendered.resources
-        if r.type == "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
+        if r.type
+        in {
+            "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
+            "github:index/actionsVariable:ActionsVariable",
+        }
     }
 
 

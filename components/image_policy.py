@@ -1,0 +1,87 @@
+"""Admission of signed images only: a sigstore policy-controller ``ClusterImagePolicy``.
+
+Why policy-controller and not Kyverno ``verifyImages``: the signatures are made by keyless
+cosign in CI, and policy-controller is sigstore's own verifier of exactly that (Fulcio
+certificate identity, Rekor transparency log, cosign attestations), with nothing else to run;
+Kyverno would bring a general policy engine to a cluster that needs one rule.
+
+The controller is cluster-scoped and lives in the ``platform/`` project (one stack per cluster);
+an environment stack renders only its policy and labels its namespace
+``policy.sigstore.dev/include: "true"``, the controller's opt-in. The policy admits an image of
+the app's repository only when it carries a signature and an SPDX SBOM attestation made by this
+repository's CI workflow on the default branch, with GitHub's OIDC issuer: the same identity the
+deploy workflows verify (components/workflows/custody.py), so the cluster refuses what the
+pipeline would refuse even when someone bypasses the pipeline.
+
+Private repositories: public-good Sigstore (Fulcio, Rekor) records the repository and workflow
+names in a public log; README, "Chain of custody", says how to switch to a private instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.namespace import recommended_labels
+
+API_VERSION: Final = "policy.sigstore.dev/v1beta1"
+INCLUDE_LABEL: Final = "policy.sigstore.dev/include"
+OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
+FULCIO_URL: Final = "https://fulcio.sigstore.dev"
+REKOR_URL: Final = "https://rekor.sigstore.dev"
+
+
+@dataclass(frozen=True)
+class SignedImagePolicyArgs:
+    """``image`` without tag; ``signer`` the CI workflow identity (a URL with @refs/heads/...)."""
+
+    app: str
+    environment: str
+    image: str
+    signer: str
+
+
+def ci_identity(owner: str, repository: str, default_branch: str) -> str:
+    """The certificate subject of CI's keyless signature."""
+    return (
+        f"https://github.com/{owner}/{repository}/.github/workflows/ci.yml"
+        f"@refs/heads/{default_branch}"
+    )
+
+
+def policy_spec(args: SignedImagePolicyArgs) -> dict[str, Any]:
+    return {
+        "mode": "enforce",
+        "images": [{"glob": f"{args.image}**"}],
+        "authorities": [
+            {
+                "name": "ci-keyless",
+                "keyless": {
+                    "url": FULCIO_URL,
+                    "identities": [{"issuer": OIDC_ISSUER, "subject": args.signer}],
+                },
+                "ctlog": {"url": REKOR_URL},
+                "attestations": [{"name": "sbom", "predicateType": "spdxjson"}],
+            }
+        ],
+    }
+
+
+def signed_image_policy(
+    name: str, args: SignedImagePolicyArgs, opts: pulumi.ResourceOptions | None = None
+) -> k8s.apiextensions.CustomResource:
+    """The environment's ClusterImagePolicy (cluster-scoped, so named after app and environment)."""
+    return k8s.apiextensions.CustomResource(
+        f"{name}-image-policy",
+        api_version=API_VERSION,
+        kind="ClusterImagePolicy",
+        metadata={
+            "name": f"{args.app}-{args.environment}-signed-by-ci",
+            "labels": recommended_labels(args.app, args.environment),
+        },
+        spec=policy_spec(args),
+        opts=opts,
+    )

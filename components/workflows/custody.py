@@ -1,0 +1,238 @@
+"""Chain of custody of a release: which digest, who signed it, where it has been.
+
+Steps of the ``verify`` job that stage-deploy.yml and prod-deploy.yml run before their
+environment job (so before a reviewer is asked, and before anything touches the cluster):
+
+1. resolve the dispatch input once: a digest is used as given, a tag is resolved to its digest
+   with ``docker buildx imagetools inspect``; every later step names ``IMAGE@sha256:...`` only;
+2. ``cosign verify`` and ``cosign verify-attestation --type spdxjson`` with the exact identity
+   that signs in CI (``SIGNER_IDENTITY``: the ci.yml file of this repository on the default
+   branch) and GitHub's OIDC issuer. The certificate's ``githubWorkflowSha`` extension is the
+   source commit;
+3. promotion order from GitHub's own records: staging needs a successful CI run on the default
+   branch for that commit; prod needs a GitHub deployment of that digest to staging whose
+   latest status is ``success``;
+4. a GitHub deployment (payload: digest, image, source commit, run URL) with status ``queued``
+   and a job summary: the page the reviewer approves shows digest, commit and history.
+
+The deploy job moves the deployment to ``in_progress`` and to its final state; a rollback marks
+it ``failure`` with the digest it went back to. Scripts read everything from ``env:``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from components.workflows.common import DIGEST_PATTERN, TAG_PATTERN, run
+from components.workflows.model import Step, expr, template
+
+OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
+CI_WORKFLOW_PATH: Final = ".github/workflows/ci.yml"
+SBOM_PREDICATE: Final = "spdxjson"
+"""The attestation type ci.yml attaches (``cosign attest --type spdxjson``)."""
+
+
+def signer_identity(default_branch: str) -> str:
+    """The certificate identity of CI's keyless signature, from trusted run context only."""
+    return template(
+        expr("github.server_url"),
+        "/",
+        expr("github.repository"),
+        f"/{CI_WORKFLOW_PATH}@refs/heads/{default_branch}",
+    )
+
+
+RESOLVE: Final = f"""\
+if [[ "$RELEASE" =~ {DIGEST_PATTERN} ]]; then
+  digest="$RELEASE"
+elif [[ "$RELEASE" =~ {TAG_PATTERN} ]]; then
+  # Resolved once, here; every later step names the digest, so a moved tag changes nothing.
+  docker login "${{IMAGE%%/*}}" --username "$GITHUB_ACTOR" --password-stdin <<<"$GH_TOKEN"
+  digest="$(docker buildx imagetools inspect "${{IMAGE}}:${{RELEASE}}" --format '{{{{json .Manifest}}}}' \\
+    | jq --raw-output '.digest')"
+  if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
+    echo "::error::tag $RELEASE of $IMAGE does not resolve to a digest"
+    exit 1
+  fi
+else
+  echo "::error::input release must be an image digest (sha256:<64 hex>) or a tag"
+  exit 1
+fi
+echo "digest=$digest" >> "$GITHUB_OUTPUT"
+echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
+"""
+
+VERIFY: Final = f"""\
+ref="${{IMAGE}}@${{DIGEST}}"
+if ! cosign verify "$ref" --certificate-identity "$SIGNER_IDENTITY" \\
+    --certificate-oidc-issuer "$OIDC_ISSUER" --output json > "$RUNNER_TEMP/verify.json"; then
+  echo "::error::$ref is not signed by $SIGNER_IDENTITY: refusing to deploy it"
+  exit 1
+fi
+if ! cosign verify-attestation "$ref" --type {SBOM_PREDICATE} \\
+    --certificate-identity "$SIGNER_IDENTITY" --certificate-oidc-issuer "$OIDC_ISSUER" \\
+    > /dev/null; then
+  echo "::error::$ref has no SBOM attestation by $SIGNER_IDENTITY: refusing to deploy it"
+  exit 1
+fi
+commit="$(jq --raw-output '[.[].optional.githubWorkflowSha // empty][0] // ""' \\
+  "$RUNNER_TEMP/verify.json")"
+if [[ ! "$commit" =~ ^[0-9a-f]{{40}}$ ]]; then
+  echo "::error::the signature of $ref names no source commit"
+  exit 1
+fi
+echo "signed by $SIGNER_IDENTITY, built from $commit"
+echo "commit=$commit" >> "$GITHUB_OUTPUT"
+"""
+
+PASSED_CI: Final = """\
+# Staging takes only what passed CI on the default branch: GitHub's record of the CI run.
+runs="$(gh api --method GET "repos/$GITHUB_REPOSITORY/actions/workflows/ci.yml/runs" \\
+  -f head_sha="$COMMIT" -f branch="$DEFAULT_BRANCH" -f status=success -f per_page=1 \\
+  --jq '.total_count')"
+if [ "${runs:-0}" -lt 1 ]; then
+  echo "::error::commit $COMMIT has no successful CI run on $DEFAULT_BRANCH: refusing it"
+  exit 1
+fi
+echo "commit $COMMIT passed CI on $DEFAULT_BRANCH"
+"""
+
+DEPLOYED_BEFORE: Final = """\
+# Prod takes only a digest that reached staging: a GitHub deployment of it to the previous
+# environment whose latest status is success.
+ids="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f environment="$PREVIOUS" \\
+  -f sha="$COMMIT" -f per_page=100 \\
+  --jq "[.[] | select(.payload.digest == \\"$DIGEST\\") | .id] | .[]")"
+for id in $ids; do
+  state="$(gh api "repos/$GITHUB_REPOSITORY/deployments/$id/statuses?per_page=1" \\
+    --jq '.[0].state // ""')"
+  if [ "$state" = "success" ]; then
+    echo "$DIGEST was deployed to $PREVIOUS successfully (deployment $id)"
+    exit 0
+  fi
+done
+echo "::error::$DIGEST was never deployed successfully to $PREVIOUS: refusing to promote it"
+exit 1
+"""
+
+RECORD: Final = """\
+history="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f sha="$COMMIT" \\
+  -f per_page=100 \\
+  --jq "[.[] | select(.payload.digest == \\"$DIGEST\\") | .environment] | unique | join(\\", \\")")"
+if [ "$ACTION" = "deploy" ]; then
+  payload="$(jq --null-input --arg ref "$COMMIT" --arg env "$ENVIRONMENT" \\
+    --arg digest "$DIGEST" --arg image "$IMAGE_REF" --arg run "$RUN_URL" \\
+    --argjson production "$PRODUCTION" \\
+    '{ref: $ref, environment: $env, task: "deploy", auto_merge: false, required_contexts: [],
+      production_environment: $production, description: $digest,
+      payload: {digest: $digest, image: $image, source_commit: $ref, run_url: $run}}')"
+  id="$(gh api --method POST "repos/$GITHUB_REPOSITORY/deployments" --input - --jq '.id' \\
+    <<<"$payload")"
+  gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$id/statuses" \\
+    -f state=queued -f log_url="$RUN_URL" -f description="waiting for approval" > /dev/null
+else
+  # promote/abort continue the deployment that set this digest in this environment.
+  id="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f environment="$ENVIRONMENT" \\
+    -f sha="$COMMIT" -f per_page=100 \\
+    --jq "[.[] | select(.payload.digest == \\"$DIGEST\\") | .id][0] // \\"\\"")"
+fi
+echo "deployment-id=$id" >> "$GITHUB_OUTPUT"
+{
+  echo "### Release to $ENVIRONMENT: $ACTION"
+  echo "| | |"
+  echo "|---|---|"
+  echo "| digest | \\`$DIGEST\\` |"
+  echo "| image | \\`$IMAGE_REF\\` |"
+  echo "| source commit | $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/commit/$COMMIT |"
+  echo "| signed by | $SIGNER_IDENTITY |"
+  echo "| deployed before to | ${history:-nowhere yet} |"
+  echo "| GitHub deployment | ${id:-none} |"
+} >> "$GITHUB_STEP_SUMMARY"
+"""
+
+FINAL_STATUS: Final = """\
+# One final state per deployment: success, failure (aborted or rolled back), or in_progress
+# while a canary waits for a person.
+if [ -z "$DEPLOYMENT_ID" ]; then
+  echo "::warning::no GitHub deployment to update"
+  exit 0
+fi
+if [ "$ROLLBACK" = "success" ]; then
+  state=failure; description="health check failed: rolled back to $STABLE_IMAGE"
+elif [ "$JOB_STATUS" = "success" ] && [ "$WAIT_STATE" = "paused" ]; then
+  state=in_progress; description="canary paused for a person: promote or abort"
+elif [ "$JOB_STATUS" = "success" ] && [ "$ACTION" = "abort" ]; then
+  state=failure; description="aborted by a person; traffic on the stable version"
+elif [ "$JOB_STATUS" = "success" ]; then
+  state=success; description="healthy"
+elif [ "$JOB_STATUS" = "cancelled" ]; then
+  state=error; description="run cancelled; canary aborted"
+else
+  state=failure; description="release failed; canary aborted"
+fi
+gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/statuses" \\
+  -f state="$state" -f description="$description" -f log_url="$RUN_URL" \\
+  -f environment_url="$APP_URL" > /dev/null
+echo "deployment $DEPLOYMENT_ID: $state ($description)"
+"""
+
+MARK_IN_PROGRESS: Final = """\
+if [ -n "$DEPLOYMENT_ID" ]; then
+  gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/statuses" \\
+    -f state=in_progress -f log_url="$RUN_URL" > /dev/null
+fi
+"""
+
+NOT_DEPLOYED: Final = """\
+# The environment job never ran (approval rejected, switched off, cancelled while waiting):
+# close the queued deployment so that GitHub's record says so.
+latest="$(gh api "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/statuses?per_page=1" \\
+  --jq '.[0].state // ""')"
+if [ "$latest" = "queued" ]; then
+  gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/statuses" \\
+    -f state=error -f description="not deployed: deploy job $DEPLOY_RESULT" \\
+    -f log_url="$RUN_URL" > /dev/null
+fi
+"""
+
+
+def resolve(input_name: str) -> Step:
+    return run(
+        "Resolve the release to one digest",
+        RESOLVE,
+        {"RELEASE": expr(f"inputs.{input_name}"), "GH_TOKEN": expr("github.token")},
+        id="release",
+    )
+
+
+def verify(default_branch: str) -> Step:
+    return run(
+        "Verify signature and SBOM attestation",
+        VERIFY,
+        {
+            "DIGEST": expr("steps.release.outputs.digest"),
+            "SIGNER_IDENTITY": signer_identity(default_branch),
+            "OIDC_ISSUER": OIDC_ISSUER,
+        },
+        id="signature",
+    )
+
+
+def promotion_order(default_branch: str, previous_environment: str | None) -> Step:
+    """Staging: CI passed on the default branch. Prod: deployed to ``previous_environment``."""
+    env = {
+        "GH_TOKEN": expr("github.token"),
+        "COMMIT": expr("steps.signature.outputs.commit"),
+        "DIGEST": expr("steps.release.outputs.digest"),
+    }
+    if previous_environment is None:
+        return run(
+            "Check it passed CI on the default branch",
+            PASSED_CI,
+            {**env, "DEFAULT_BRANCH": default_branch},
+        )
+    return run(
+        f"Check it was deployed to {previous_environment}",
+        DEPLOYED_BEFORE,
+        {**env, "PREVIOUS": previous_environment},
+    )

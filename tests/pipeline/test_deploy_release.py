@@ -1,0 +1,396 @@
+"""Executed scenarios of stage-deploy.yml and prod-deploy.yml (issues 12 and 16).
+
+Each scenario runs the generated workflow with act on the harness (tests/pipeline/harness.py):
+the fake kubectl walks the rendered Rollout's canary steps on the simulated clock, the fake
+cosign knows who really signed each digest, the fake gh holds GitHub's deployment records.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from render.engine import render
+from render.tree import kubernetes_objects
+from tests.conftest import variant
+from tests.pipeline.harness import (
+    REPOSITORY,
+    HttpRule,
+    Pipeline,
+    Response,
+    RunResult,
+    Scenario,
+    stack_workflow,
+)
+
+pytestmark = pytest.mark.pipeline
+
+IMAGE = "ghcr.io/acme/webshop"
+OLD = "sha256:" + "1" * 64
+NEW = "sha256:" + "2" * 64
+COMMIT = "c" * 40
+CI = f"https://github.com/{REPOSITORY}/.github/workflows/ci.yml@refs/heads/develop"
+ISSUER = "https://token.actions.githubusercontent.com"
+FILE = {"staging": "stage-deploy.yml", "prod": "prod-deploy.yml"}
+ENVIRONMENT = {"staging": "staging", "prod": "production"}
+URL = {"staging": "https://webshop.staging.acme.example", "prod": "https://webshop.acme.example"}
+SIGNED_BY_CI = {"identity": CI, "issuer": ISSUER, "commit": COMMIT, "attestations": ["spdxjson"]}
+PASSED_CI = {"ci_runs": [{"head_sha": COMMIT, "branch": "develop", "conclusion": "success"}]}
+IN_STAGING: dict[str, Any] = {
+    **PASSED_CI,
+    "deployments": [
+        {
+            "id": 7,
+            "environment": "staging",
+            "sha": COMMIT,
+            "task": "deploy",
+            "payload": {"digest": NEW},
+            "statuses": [{"state": "success"}],
+        }
+    ],
+}
+HEALTHY = (HttpRule(r"/healthz$", (Response(200, '{"status":"ok"}'),)),)
+UNHEALTHY = (HttpRule(r"/healthz$", (Response(500, "boom"),)),)
+
+
+def running_rollout(stack: str, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The rendered Rollout as the cluster holds it after pulumi up: the seeded image added."""
+    result = render(stack, stack_config=variant(stack, changes or {}))
+    (rollout,) = [o for o in kubernetes_objects(result).values() if o["kind"] == "Rollout"]
+    live = copy.deepcopy(rollout)
+    live["metadata"]["generation"] = 1
+    live["spec"]["template"]["spec"]["containers"][0]["image"] = f"{IMAGE}@{OLD}"
+    return live
+
+
+def pipeline(
+    tmp_path: Path,
+    stack: str,
+    *,
+    http: tuple[HttpRule, ...] = HEALTHY,
+    signatures: dict[str, Any] | None = None,
+    github: dict[str, Any] | None = None,
+    analysis_fails_at_step: tuple[int, ...] = (),
+    changes: dict[str, Any] | None = None,
+    registry_tags: dict[str, str] | None = None,
+) -> Pipeline:
+    scenario = Scenario(
+        registry_tags=registry_tags or {},
+        http=http,
+        kube_objects=(running_rollout(stack, changes),),
+        signatures={NEW: SIGNED_BY_CI} if signatures is None else signatures,
+        github=(IN_STAGING if github is None else github),
+        analysis_fails_at_step=analysis_fails_at_step,
+    )
+    result = Pipeline(tmp_path, scenario, app=None)
+    result.add_workflow(FILE[stack], stack_workflow(stack, FILE[stack], changes))
+    return result
+
+
+def dispatch(
+    pipe: Pipeline,
+    stack: str,
+    action: str = "deploy",
+    release: str = NEW,
+    run_id: str = "1",
+    switch: str = "true",
+    environment_switch: str = "true",
+) -> RunResult:
+    namespace = f"webshop-{stack}"
+    return pipe.run(
+        "workflow_dispatch",
+        FILE[stack],
+        ref="refs/heads/main" if stack == "prod" else "refs/heads/develop",
+        payload={"inputs": {"release": release, "action": action}},
+        secrets={"KUBECONFIG": "apiVersion: v1\nkind: Config\n"},
+        variables={
+            f"{stack.upper()}_DEPLOY_ENABLED": switch,
+            "DEPLOY_ENABLED": environment_switch,
+            "NAMESPACE": namespace,
+            "WORKLOAD_NAME": "webshop",
+            "WORKLOAD_KIND": "Rollout",
+            "IMAGE": IMAGE,
+            "APP_URL": URL[stack],
+        },
+        run_id=run_id,
+    )
+
+
+def ran(result: RunResult, job: str, step: str) -> bool:
+    """act does not report skipped steps: a step that did not run is absent."""
+    return any(s.job == job and s.step.startswith(step) for s in result.steps)
+
+
+def live(pipe: Pipeline) -> dict[str, Any]:
+    return pipe.kube_object("Rollout", "webshop")
+
+
+def image(pipe: Pipeline) -> str:
+    return str(live(pipe)["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def deployments(pipe: Pipeline) -> list[dict[str, Any]]:
+    data: dict[str, Any] = json.loads((pipe.state / "github.json").read_text())
+    return [d for d in data["deployments"] if d["id"] >= 1000]
+
+
+def kubectl_writes(pipe: Pipeline) -> list[list[str]]:
+    return [
+        c["argv"] for c in pipe.calls("kubectl") if any(v in c["argv"] for v in ("patch", "set"))
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 12
+# --------------------------------------------------------------------------------------------
+
+
+def test_1_staging_canary_completes_within_the_workflow_limits(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path, "staging")
+    started = pipe.clock()
+    result = dispatch(pipe, "staging")
+    assert result.jobs["verify"] == "success", result.output
+    assert result.jobs["deploy"] == "success", result.output
+    assert live(pipe)["status"]["phase"] == "Healthy"
+    assert image(pipe) == f"{IMAGE}@{NEW}"
+    # The 2m pause was waited on the clock, within the derived wait of 540 s.
+    assert 120 <= pipe.clock() - started < 540
+    (record,) = deployments(pipe)
+    assert record["environment"] == "staging" and record["payload"]["digest"] == NEW
+    assert record["statuses"][0]["state"] == "success"
+
+
+def test_2_failed_analysis_aborts_and_fails_the_run_with_traffic_on_stable(
+    tmp_path: Path,
+) -> None:
+    pipe = pipeline(tmp_path, "staging", analysis_fails_at_step=(2,))
+    result = dispatch(pipe, "staging")
+    assert result.jobs["deploy"] == "failure"
+    status = live(pipe)["status"]
+    assert status["abort"] is True and status["phase"] == "Degraded"
+    assert status["canary"]["weights"]["canary"]["weight"] == 0
+    assert status["stableRS"] == _hash_of_running(pipe, OLD)
+    assert result.step("deploy", "Abort the canary this run started") == "success"
+    assert deployments(pipe)[0]["statuses"][0]["state"] == "failure"
+    # e2e, k6 and the security scan do not run against a release that did not complete.
+    assert result.jobs["e2e"] == "skipped" and result.jobs["security-scan"] == "skipped"
+
+
+def _hash_of_running(pipe: Pipeline, digest: str) -> str:
+    rs = [
+        c for c in pipe.calls("kubectl") if "replicasets" in c["argv"]
+    ]  # the stable RS the workflow looked up
+    assert rs, "the stable image was not read from the ReplicaSets"
+    selector = rs[0]["argv"][rs[0]["argv"].index("--selector") + 1]
+    return str(selector.split("=", 1)[1])
+
+
+def test_3_4_prod_pauses_for_a_person_then_rolls_back_fast_on_bad_health(
+    tmp_path: Path,
+) -> None:
+    pipe = pipeline(tmp_path, "prod", http=UNHEALTHY)
+    # Run 1: the canary walks 10% and 25% on its timed pauses, then stops at 50% for a person.
+    first = dispatch(pipe, "prod")
+    assert first.jobs["deploy"] == "success", first.output
+    status = live(pipe)["status"]
+    assert status["phase"] == "Paused" and status["currentStepIndex"] == 5
+    assert not [w for w in kubectl_writes(pipe) if "pauseConditions" in " ".join(w)]
+    assert any("paused for a person" in n for n in first.annotations("notice", "deploy"))
+    assert not ran(first, "deploy", "Check the app's health endpoint")
+    (record,) = deployments(pipe)
+    assert record["statuses"][0]["state"] == "in_progress"
+    # Run 2: a person promotes it; full promotion, then the health check fails: rollback.
+    before_promote = pipe.clock()
+    second = dispatch(pipe, "prod", action="promote", run_id="2")
+    assert second.jobs["deploy"] == "failure", second.output
+    assert second.step("deploy", "Promote the paused canary") == "success"
+    assert second.step("deploy", "Roll back to the stable image") == "success"
+    assert second.step("deploy", "Wait for the rollback") == "success"
+    assert image(pipe) == f"{IMAGE}@{OLD}"
+    assert live(pipe)["status"]["phase"] == "Healthy"
+    # No new canary: the rollback skipped every step (rollbackWindow), so no pause was waited.
+    assert live(pipe)["status"]["currentStepIndex"] == 7
+    rollback_at = next(
+        c["time"] for c in pipe.calls("kubectl") if f"{IMAGE}@{OLD}" in " ".join(c["argv"])
+    )
+    assert pipe.clock() - rollback_at < 60
+    assert pipe.clock() - before_promote < 600
+    assert record["id"] == deployments(pipe)[0]["id"]  # the same deployment, now failed
+    final = deployments(pipe)[0]["statuses"][0]
+    assert final["state"] == "failure" and "rolled back" in final["description"]
+
+
+def test_4_the_promote_action_refuses_a_release_that_is_not_the_canary(tmp_path: Path) -> None:
+    # OLD is signed and was in staging too: the refusal must come from the cluster check.
+    old_in_staging = copy.deepcopy(IN_STAGING)
+    old_in_staging["deployments"].append(
+        {**old_in_staging["deployments"][0], "id": 8, "payload": {"digest": OLD}}
+    )
+    pipe = pipeline(
+        tmp_path, "prod", signatures={NEW: SIGNED_BY_CI, OLD: SIGNED_BY_CI}, github=old_in_staging
+    )
+    assert dispatch(pipe, "prod").jobs["deploy"] == "success"
+    result = dispatch(pipe, "prod", action="promote", release=OLD, run_id="2")
+    assert result.jobs["verify"] == "success"
+    assert result.jobs["deploy"] == "failure"
+    assert result.step("deploy", "Promote the paused canary") == "failure"
+    assert any("nothing of this release to promote" in e for e in result.annotations("error"))
+    assert live(pipe)["status"]["phase"] == "Paused"
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_5_deploy_switched_off_changes_nothing(tmp_path: Path, stack: str) -> None:
+    pipe = pipeline(tmp_path, stack)
+    result = dispatch(pipe, stack, switch="false", environment_switch="false")
+    assert set(result.jobs.values()) == {"skipped"}, result.jobs
+    assert pipe.calls("kubectl") == [] and pipe.calls("gh") == []
+    # Repository switch on but the environment's off: the environment job refuses first.
+    again = dispatch(pipe, stack, environment_switch="false", run_id="2")
+    assert again.jobs["deploy"] == "failure"
+    assert kubectl_writes(pipe) == []
+    assert image(pipe) == f"{IMAGE}@{OLD}"
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 16
+# --------------------------------------------------------------------------------------------
+
+
+def _refused(pipe: Pipeline, result: RunResult, words: str) -> None:
+    assert result.jobs["verify"] == "failure", result.output
+    assert result.jobs["deploy"] == "skipped"
+    assert pipe.calls("kubectl") == []
+    assert any(words in e for e in result.annotations("error", "verify")), result.notes
+    assert image(pipe) == f"{IMAGE}@{OLD}"
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_16_a_digest_signed_by_ci_deploys_with_the_identity_checked(
+    tmp_path: Path, stack: str
+) -> None:
+    pipe = pipeline(tmp_path, stack, changes={"cicd:deploy.enabled": True})
+    result = dispatch(pipe, stack)
+    assert result.jobs["verify"] == "success", result.output
+    verified = [c for c in pipe.calls("cosign") if c["argv"][0].startswith("verify")]
+    assert {c["argv"][0] for c in verified} == {"verify", "verify-attestation"}
+    assert {(c["identity"], c["issuer"]) for c in verified} == {(CI, ISSUER)}
+    assert {c["ref"] for c in verified} == {f"{IMAGE}@{NEW}"}
+    assert image(pipe) == f"{IMAGE}@{NEW}"
+    (record,) = deployments(pipe)
+    assert record["environment"] == ENVIRONMENT[stack]
+    assert record["payload"]["source_commit"] == COMMIT
+
+
+def test_16_a_tag_is_resolved_once_and_only_its_digest_is_used(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path, "staging", registry_tags={f"{IMAGE}:1.5.0": NEW})
+    result = dispatch(pipe, "staging", release="1.5.0")
+    assert result.jobs["deploy"] == "success", result.output
+    resolved = [c for c in pipe.calls("docker") if c["argv"][:2] == ["buildx", "imagetools"]]
+    assert len(resolved) == 1
+    assert {c["ref"] for c in pipe.calls("cosign") if "ref" in c} == {f"{IMAGE}@{NEW}"}
+    assert image(pipe) == f"{IMAGE}@{NEW}"
+    assert not any(":1.5.0" in " ".join(c["argv"]) for c in pipe.calls("kubectl"))
+
+
+def test_16_an_unsigned_digest_is_refused(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path, "staging", signatures={})
+    _refused(pipe, dispatch(pipe, "staging"), "is not signed by")
+
+
+def test_16_a_digest_signed_by_another_workflow_is_refused(tmp_path: Path) -> None:
+    elsewhere = {**SIGNED_BY_CI, "identity": CI.replace("ci.yml", "release.yml")}
+    pipe = pipeline(tmp_path, "staging", signatures={NEW: elsewhere})
+    _refused(pipe, dispatch(pipe, "staging"), "is not signed by")
+
+
+def test_16_a_digest_never_deployed_to_staging_is_refused_in_prod(tmp_path: Path) -> None:
+    failed_in_staging = copy.deepcopy(IN_STAGING)
+    failed_in_staging["deployments"][0]["statuses"] = [{"state": "failure"}]
+    pipe = pipeline(tmp_path, "prod", github=failed_in_staging)
+    _refused(pipe, dispatch(pipe, "prod"), "never deployed successfully to staging")
+
+
+def test_16_staging_refuses_a_commit_that_did_not_pass_ci(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path, "staging", github={"ci_runs": []})
+    _refused(pipe, dispatch(pipe, "staging"), "no successful CI run")
+
+
+def test_6_a_cancelled_run_aborts_the_canary_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person cancels the run while the canary waits at 10%: its cancelled() step aborts."""
+    pipe = pipeline(tmp_path, "prod")
+    real_run = subprocess.run
+    midway: list[bool] = []
+
+    def canary_started() -> bool:
+        calls = pipe.calls()
+        patched = [
+            i
+            for i, c in enumerate(calls)
+            if c["tool"] == "kubectl" and "/spec/template/spec/containers/0/image" in str(c["argv"])
+        ]
+        return bool(patched) and any(c["tool"] == "sleep" for c in calls[patched[0] :])
+
+    def act_cancelled_midway(command: list[str], **kwargs: Any) -> Any:
+        if not str(command[0]).endswith("/act"):
+            return real_run(command, **kwargs)
+        kwargs.pop("check", None)
+        timeout = kwargs.pop("timeout", 900)
+        kwargs.pop("capture_output", None)
+        # Output to files, not pipes: nobody reads a pipe while waiting, and a full pipe would
+        # stall act.
+        out_path, err_path = tmp_path / "act-cancel.out", tmp_path / "act-cancel.err"
+        with out_path.open("w") as out, err_path.open("w") as err:
+            act = subprocess.Popen(command, stdout=out, stderr=err, **kwargs)
+            deadline = time.monotonic() + timeout
+            while act.poll() is None and not canary_started() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            midway.append(act.poll() is None and canary_started())
+            act.send_signal(signal.SIGINT)  # what GitHub's "Cancel workflow" does to the run
+            act.wait(timeout=timeout)
+        stdout, stderr = out_path.read_text(), err_path.read_text()
+        return subprocess.CompletedProcess(command, act.returncode, stdout, stderr)
+
+    monkeypatch.setattr(subprocess, "run", act_cancelled_midway)
+    result = dispatch(pipe, "prod")
+    monkeypatch.setattr(subprocess, "run", real_run)
+    assert midway == [True], "act finished before the cancel"
+    assert result.step("deploy", "Abort the canary this run started") == "success", result.log
+    status = live(pipe)["status"]
+    assert status["abort"] is True
+    assert status["canary"]["weights"]["canary"]["weight"] == 0
+    assert deployments(pipe)[0]["statuses"][0]["state"] == "error"
+
+
+def test_1_prod_canary_completes_within_the_workflow_limits(tmp_path: Path) -> None:
+    """Prod: run 1 walks to the manual pause within its 1200 s wait, run 2 finishes in 240 s."""
+    pipe = pipeline(tmp_path, "prod")
+    started = pipe.clock()
+    first = dispatch(pipe, "prod")
+    assert first.jobs["deploy"] == "success", first.output
+    assert 600 <= pipe.clock() - started < 1200  # two 5m pauses, then the manual one
+    promoted = pipe.clock()
+    second = dispatch(pipe, "prod", action="promote", run_id="2")
+    assert second.jobs["deploy"] == "success", second.output
+    assert pipe.clock() - promoted < 240
+    assert live(pipe)["status"]["phase"] == "Healthy"
+    new_hash = hashlib.sha256(f"{IMAGE}@{NEW}".encode()).hexdigest()[:10]
+    assert live(pipe)["status"]["stableRS"] == new_hash  # the fake's pod-template hash
+    assert image(pipe) == f"{IMAGE}@{NEW}"
+    (record,) = deployments(pipe)
+    assert [s["state"] for s in record["statuses"]] == [
+        "success",
+        "in_progress",
+        "in_progress",
+        "in_progress",
+        "queued",
+    ]

@@ -1,0 +1,253 @@
+"""Releases that complete and rollbacks that restore, as the render shows them (issues 12, 16).
+
+One source: the canary config becomes the Rollout's steps, its progress deadline and rollback
+window, the workflow's waits and the job's timeout. The executed behaviour of the scripts is in
+tests/pipeline/.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config import DEPLOY_SWITCH_VARIABLE, Environment
+from render.engine import Rendered
+from render.tree import kubernetes_objects, tree
+from tests.conftest import config_problems, files, render_variant, rendered
+
+DEPLOY_FILE = {"dev": "dev-deploy.yml", "staging": "stage-deploy.yml", "prod": "prod-deploy.yml"}
+
+
+def workflow(result: Rendered | str, stack: str) -> dict[str, Any]:
+    tree_files = files(result) if isinstance(result, str) else tree(result)
+    data: dict[str, Any] = yaml.safe_load(tree_files[f"github/workflows/{DEPLOY_FILE[stack]}"])
+    return data
+
+
+def step(job: dict[str, Any], name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [s for s in job["steps"] if s["name"] == name]
+    assert len(found) == 1, name
+    return found[0]
+
+
+def rollout(result: Rendered) -> dict[str, Any]:
+    (obj,) = [o for o in kubernetes_objects(result).values() if o["kind"] == "Rollout"]
+    return obj
+
+
+# --------------------------------------------------------------------------------------------
+# 1. One source for steps and timing; config that cannot fit is rejected
+# --------------------------------------------------------------------------------------------
+
+
+def test_prod_timing_is_derived_from_the_steps() -> None:
+    spec = rollout(rendered("prod"))["spec"]
+    assert spec["progressDeadlineSeconds"] == 180  # canary.stepDeadline default 3m
+    assert spec["progressDeadlineAbort"] is True
+    assert spec["rollbackWindow"] == {"revisions": 2}
+    deploy = workflow("prod", "prod")["jobs"]["deploy"]
+    # Up to the manual pause at 50%: 5m + 5m of pauses and three weight steps of up to 3m,
+    # plus a minute of polling slack. The old fixed 600 s could never fit the 10 minutes.
+    wait = step(deploy, "Wait until the rollout is healthy or paused")
+    assert wait["env"]["TIMEOUT_SECONDS"] == str(300 + 300 + 3 * 180 + 60)
+    assert step(deploy, "Wait for the rollback")["env"]["TIMEOUT_SECONDS"] == str(180 + 60)
+    assert deploy["timeout-minutes"] == 60
+
+
+def test_a_change_to_the_steps_moves_the_workflow_with_it() -> None:
+    longer = render_variant("prod", {"cicd:canary.steps[0].pause": "15m"})
+    assert rollout(longer)["spec"]["strategy"]["canary"]["steps"][1] == {
+        "pause": {"duration": "15m"}
+    }
+    deploy = workflow(longer, "prod")["jobs"]["deploy"]
+    wait = step(deploy, "Wait until the rollout is healthy or paused")
+    assert wait["env"]["TIMEOUT_SECONDS"] == str(900 + 300 + 3 * 180 + 60)
+    staging = workflow("staging", "staging")["jobs"]["deploy"]
+    wait = step(staging, "Wait until the rollout is healthy or paused")
+    assert wait["env"]["TIMEOUT_SECONDS"] == str(120 + 2 * 180 + 60)
+
+
+def test_a_timeout_shorter_than_the_steps_is_rejected() -> None:
+    assert config_problems("prod", {"cicd:deploy.rolloutTimeout": "10m"}) == [
+        "Pulumi.prod.yaml: cicd:deploy.rolloutTimeout must be at least 1200s: the canary steps "
+        "between manual pauses take up to that (pauses plus 3m per weight step) (got 10m)"
+    ]
+    # Long enough is accepted and used as is.
+    ok = render_variant("prod", {"cicd:deploy.rolloutTimeout": "25m"})
+    wait = step(
+        workflow(ok, "prod")["jobs"]["deploy"], "Wait until the rollout is healthy or paused"
+    )
+    assert wait["env"]["TIMEOUT_SECONDS"] == "1500"
+
+
+def test_a_job_timeout_shorter_than_the_wait_is_rejected() -> None:
+    (line,) = config_problems("prod", {"cicd:deploy.jobTimeoutMinutes": 30})
+    assert line.startswith("Pulumi.prod.yaml: cicd:deploy.jobTimeoutMinutes must be at least 33:")
+    assert line.endswith("(got 30)")
+    (line,) = config_problems(
+        "prod", {"cicd:canary.steps[0].pause": "1h", "cicd:deploy.jobTimeoutMinutes": 60}
+    )
+    assert "cicd:deploy.jobTimeoutMinutes must be at least 88" in line
+
+
+# --------------------------------------------------------------------------------------------
+# 3, 4, 6. Rollback, manual pause, cancel
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_environment_job_records_stable_then_rolls_back_or_aborts(stack: str) -> None:
+    jobs = workflow(stack, stack)["jobs"]
+    deploy = jobs["deploy"]
+    names = [s["name"] for s in deploy["steps"]]
+    assert names.index("Record the stable image") < names.index("Set the new image")
+    record = step(deploy, "Record the stable image")["run"]
+    assert ".status.stableRS" in record and "rollouts-pod-template-hash=$hash" in record
+    rollout_branch = record.split("Deployment)")[0]
+    # Rollout: the image of the stable ReplicaSet's template, never the Rollout's own spec.
+    assert rollout_branch.count(".spec.template") == 1
+    assert "[.items[].spec.template.spec.containers[]" in rollout_branch
+    rollback = step(deploy, "Roll back to the stable image")
+    assert rollback["env"]["NEW_IMAGE"] == "${{ steps.stable.outputs.image }}"
+    assert "steps.health.outcome == 'failure'" in rollback["if"]
+    abort = step(deploy, "Abort the canary this run started")
+    assert abort["if"].startswith("(failure() || cancelled()) && ")
+    assert "steps.wait.outputs.state != 'healthy'" in abort["if"]
+    assert '{"status":{"abort":true}}' in abort["run"]
+    # Rollback happens in the approved job: no second job in the environment, no second approval.
+    assert [k for k, job in jobs.items() if "environment" in job] == ["deploy"]
+
+
+def test_the_workflow_never_promotes_a_manual_pause_on_its_own() -> None:
+    deploy = workflow("prod", "prod")["jobs"]["deploy"]
+    promoting = [
+        s["name"]
+        for s in deploy["steps"]
+        if '{"status":{"pauseConditions":null}}' in s.get("run", "")
+    ]
+    assert promoting == ["Promote the paused canary"]
+    assert step(deploy, "Promote the paused canary")["if"] == "inputs.action == 'promote'"
+    wait = step(deploy, "Wait until the rollout is healthy or paused")
+    assert "state=paused" in wait["run"] and '"$NAMESPACE" patch' not in wait["run"]
+    assert wait["env"]["PROMOTED_FROM"] == "${{ steps.promote.outputs.step }}"
+
+
+# --------------------------------------------------------------------------------------------
+# 5. The deploy switch, one contract for every stack
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_deploy_enabled_false_makes_every_workflow_inert(stack: str) -> None:
+    variable = DEPLOY_SWITCH_VARIABLE[Environment(stack)]
+    off = render_variant(stack, {"cicd:deploy.enabled": False})
+    settings = yaml.safe_load(tree(off)["github/settings.yaml"])
+    assert settings["repository_variables"][variable] == "false"
+    jobs = workflow(off, stack)["jobs"]
+    # A job runs only if guarded, or if it needs a job and nothing makes it run past a skip.
+    past_skip = {
+        "notify": "needs.deploy.result != 'skipped'",
+        "security-alert": "needs.security-scan.result == 'failure'",
+    }
+    for job_id, job in jobs.items():
+        condition = job.get("if", "")
+        if f"vars.{variable} == 'true'" in condition:
+            continue
+        assert job.get("needs"), job_id
+        if "always()" in condition:
+            assert past_skip[job_id] in condition, job_id
+        if "environment" in job:
+            assert job["steps"][0]["if"] == "vars.DEPLOY_ENABLED != 'true'"
+    on = yaml.safe_load(files(stack)["github/settings.yaml"])["repository_variables"]
+    assert on == {variable: "false" if stack == "prod" else "true"}
+
+
+# --------------------------------------------------------------------------------------------
+# 8. Prometheus can reach what the analysis measures
+# --------------------------------------------------------------------------------------------
+
+
+def test_prometheus_may_scrape_the_app_where_the_analysis_reads_it() -> None:
+    policies = {
+        o["metadata"]["name"]: o
+        for o in kubernetes_objects(rendered("prod")).values()
+        if o["kind"] == "NetworkPolicy"
+    }
+    scrape = policies["allow-prometheus-scrape"]["spec"]
+    assert scrape["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "webshop"}}
+    (rule,) = scrape["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    moved = render_variant(
+        "prod",
+        {"cicd:canary.analysis.metricsPort": 9100},
+    )
+    (rule,) = next(
+        o
+        for o in kubernetes_objects(moved).values()
+        if o["metadata"]["name"] == "allow-prometheus-scrape"
+    )["spec"]["ingress"]
+    assert rule["ports"] == [{"port": 9100, "protocol": "TCP"}]
+    # The monitoring namespace is the platform stack's fact, not repeated in config.
+    assert rule["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
+    staging = [o for o in kubernetes_objects(rendered("staging")).values()]
+    assert "allow-prometheus-scrape" not in {o["metadata"]["name"] for o in staging}
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 16: only signed, verified digests, in promotion order, with a record
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_verification_runs_before_the_environment_job(stack: str) -> None:
+    jobs = workflow(stack, stack)["jobs"]
+    verify = jobs["verify"]
+    assert "environment" not in verify and "secrets.KUBECONFIG" not in yaml.safe_dump(verify)
+    names = [s["name"] for s in verify["steps"]]
+    assert names[:3] == [
+        "Resolve the release to one digest",
+        "Install cosign",
+        "Verify signature and SBOM attestation",
+    ]
+    signature = step(verify, "Verify signature and SBOM attestation")
+    assert signature["env"]["SIGNER_IDENTITY"] == (
+        "${{ github.server_url }}/${{ github.repository }}/.github/workflows/ci.yml"
+        "@refs/heads/develop"
+    )
+    assert signature["env"]["OIDC_ISSUER"] == "https://token.actions.githubusercontent.com"
+    assert "cosign verify " in signature["run"] and "cosign verify-attestation " in signature["run"]
+    assert jobs["deploy"]["needs"] == ["verify"]
+    check = step(jobs["deploy"], "Check the verified release")
+    assert check["env"]["NEW_IMAGE"] == "${{ needs.verify.outputs.image }}"
+    assert "@sha256:" in check["run"]
+    permissions = verify["permissions"]
+    assert permissions == {"actions": "read", "deployments": "write", "packages": "read"}
+
+
+def test_promotion_order_comes_from_github_records() -> None:
+    staging = workflow("staging", "staging")["jobs"]["verify"]
+    ci = step(staging, "Check it passed CI on the default branch")
+    assert ci["env"]["DEFAULT_BRANCH"] == "develop"
+    assert "actions/workflows/ci.yml/runs" in ci["run"]
+    prod = workflow("prod", "prod")["jobs"]["verify"]
+    before = step(prod, "Check it was deployed to staging")
+    assert before["env"]["PREVIOUS"] == "staging"
+    assert "deployments/$id/statuses" in before["run"]
+
+
+def test_every_release_run_records_a_github_deployment() -> None:
+    jobs = workflow("prod", "prod")["jobs"]
+    record = step(jobs["verify"], "Open the GitHub deployment and summarise for the reviewer")
+    assert record["env"]["PRODUCTION"] == "true"
+    assert "GITHUB_STEP_SUMMARY" in record["run"]
+    final = step(jobs["deploy"], "Record the final deployment status")
+    assert final["if"] == "always()"
+    assert final["env"]["ROLLBACK"] == "${{ steps.rollback.outcome }}"
+    assert jobs["close-deployment"]["needs"] == ["verify", "deploy"]
