@@ -251,3 +251,19 @@ def test_every_release_run_records_a_github_deployment() -> None:
     assert final["if"] == "always()"
     assert final["env"]["ROLLBACK"] == "${{ steps.rollback.outcome }}"
     assert jobs["close-deployment"]["needs"] == ["verify", "deploy"]
+
+
+def test_a_rejected_approval_closes_the_queued_deployment() -> None:
+    # A rejected (or timed-out) approval ends the environment job as failure without running a
+    # step: the close job must run then too, or the deployment stays queued forever.
+    close = workflow("prod", "prod")["jobs"]["close-deployment"]
+    assert "needs.deploy.result != 'success'" in close["if"]
+    assert "'failure'" not in close["if"]
+
+
+def test_staging_tests_check_out_the_released_commit() -> None:
+    jobs = workflow("staging", "staging")["jobs"]
+    assert jobs["deploy"]["outputs"]["commit"] == "${{ needs.verify.outputs.commit }}"
+    for job in ("e2e", "performance"):
+        checkout = jobs[job]["steps"][0]
+        assert checkout["with"]["ref"] == "${{ needs.deploy.outputs.commit }}", job

@@ -43,11 +43,13 @@ def signer_identity(default_branch: str) -> str:
 
 
 RESOLVE: Final = f"""\
+# The package is private (the stack gives the cluster a pull secret), so resolving a tag and
+# reading signatures (cosign uses docker's credentials) both need the login, digest or not.
+docker login "${{IMAGE%%/*}}" --username "$GITHUB_ACTOR" --password-stdin <<<"$GH_TOKEN"
 if [[ "$RELEASE" =~ {DIGEST_PATTERN} ]]; then
   digest="$RELEASE"
 elif [[ "$RELEASE" =~ {TAG_PATTERN} ]]; then
   # Resolved once, here; every later step names the digest, so a moved tag changes nothing.
-  docker login "${{IMAGE%%/*}}" --username "$GITHUB_ACTOR" --password-stdin <<<"$GH_TOKEN"
   digest="$(docker buildx imagetools inspect "${{IMAGE}}:${{RELEASE}}" --format '{{{{json .Manifest}}}}' \\
     | jq --raw-output '.digest')"
   if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
@@ -99,13 +101,15 @@ echo "commit $COMMIT passed CI on $DEFAULT_BRANCH"
 
 DEPLOYED_BEFORE: Final = """\
 # Prod takes only a digest that reached staging: a GitHub deployment of it to the previous
-# environment whose latest status is success.
+# environment whose latest verdict is success. GitHub marks an environment's older successful
+# deployments `inactive` when a newer one succeeds (auto_inactive), so `inactive` is no verdict:
+# the status before it is. A payload may be a string (deployments made by other tools).
 ids="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f environment="$PREVIOUS" \\
   -f sha="$COMMIT" -f per_page=100 \\
-  --jq "[.[] | select(.payload.digest == \\"$DIGEST\\") | .id] | .[]")"
+  --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | .id] | .[]")"
 for id in $ids; do
-  state="$(gh api "repos/$GITHUB_REPOSITORY/deployments/$id/statuses?per_page=1" \\
-    --jq '.[0].state // ""')"
+  state="$(gh api "repos/$GITHUB_REPOSITORY/deployments/$id/statuses?per_page=100" \\
+    --jq '[.[] | select(.state != "inactive")][0].state // ""')"
   if [ "$state" = "success" ]; then
     echo "$DIGEST was deployed to $PREVIOUS successfully (deployment $id)"
     exit 0
@@ -118,7 +122,7 @@ exit 1
 RECORD: Final = """\
 history="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f sha="$COMMIT" \\
   -f per_page=100 \\
-  --jq "[.[] | select(.payload.digest == \\"$DIGEST\\") | .environment] | unique | join(\\", \\")")"
+  --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | .environment] | unique | join(\\", \\")")"
 if [ "$ACTION" = "deploy" ]; then
   payload="$(jq --null-input --arg ref "$COMMIT" --arg env "$ENVIRONMENT" \\
     --arg digest "$DIGEST" --arg image "$IMAGE_REF" --arg run "$RUN_URL" \\
@@ -134,7 +138,7 @@ else
   # promote/abort continue the deployment that set this digest in this environment.
   id="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f environment="$ENVIRONMENT" \\
     -f sha="$COMMIT" -f per_page=100 \\
-    --jq "[.[] | select(.payload.digest == \\"$DIGEST\\") | .id][0] // \\"\\"")"
+    --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | .id][0] // \\"\\"")"
 fi
 echo "deployment-id=$id" >> "$GITHUB_OUTPUT"
 {

@@ -443,9 +443,16 @@ fi
 """
 
 _ACTION = f"inputs.{ACTION_INPUT}"
+_RELEASE_COMMIT: Final = expr("needs.deploy.outputs.commit")
+"""The source commit CI signed for the released digest (verified in the verify job)."""
 _RELEASED: Final = condition("needs.deploy.outputs.state == 'healthy'")
 """Tests run against a release that completed, not against a canary paused for a person."""
-_STARTED = "(steps.set-image.outcome == 'success' || steps.promote.outcome == 'success')"
+_STARTED = (
+    "(steps.set-image.outcome == 'success' || steps.set-image.outcome == 'cancelled' || "
+    "steps.promote.outcome == 'success' || steps.promote.outcome == 'cancelled')"
+)
+"""This run may have moved the canary: its patch succeeded, or was cancelled mid-way (the patch
+may have reached the API server before the runner stopped the step)."""
 
 
 def _release_job(settings: StackSettings) -> Job:
@@ -471,6 +478,7 @@ def _release_job(settings: StackSettings) -> Job:
         env=WORKLOAD_ENV,
         outputs={
             "image": expr("needs.verify.outputs.image"),
+            "commit": expr("needs.verify.outputs.commit"),
             "app-url": expr("vars.APP_URL"),
             "state": expr("steps.wait.outputs.state"),
         },
@@ -556,13 +564,18 @@ def _release_job(settings: StackSettings) -> Job:
 
 
 def _close_unrun_deployment(settings: StackSettings) -> Job:
+    """Close the GitHub deployment when the environment job never ran its steps.
+
+    A rejected approval (or one that timed out) ends ``deploy`` as ``failure`` without running a
+    step, so ``failure`` is included: the script only touches a deployment still ``queued``, and
+    one the deploy job already finished is left as it is.
+    """
     return Job(
         name="close-deployment",
         needs=("verify", "deploy"),
         if_=condition(
             f"always() && {enabled(settings)} && needs.verify.result == 'success' && "
-            "needs.verify.outputs.deployment-id != '' && "
-            "needs.deploy.result != 'success' && needs.deploy.result != 'failure'"
+            "needs.verify.outputs.deployment-id != '' && needs.deploy.result != 'success'"
         ),
         timeout_minutes=5,
         permissions=(Grant(Scope.DEPLOYMENTS, Access.WRITE, "close a deployment never run"),),
@@ -595,7 +608,9 @@ def staging_workflow(settings: StackSettings) -> Workflow:
     tests = settings.deploy.tests
     jobs: dict[str, Job] = _release_jobs(settings)
     if tests.e2e is not None:
-        jobs["e2e"] = _tests_job("e2e", tests.e2e, settings, if_=_RELEASED)
+        # The tests of the release's own source commit (from its signature), not of the branch
+        # head the run was dispatched from: a redeploy of an older digest tests that digest.
+        jobs["e2e"] = _tests_job("e2e", tests.e2e, settings, ref=_RELEASE_COMMIT, if_=_RELEASED)
     if tests.performance_script is not None:
         jobs["performance"] = Job(
             name="performance",
@@ -604,7 +619,7 @@ def staging_workflow(settings: StackSettings) -> Workflow:
             timeout_minutes=30,
             permissions=(READ_CODE,),
             steps=(
-                checkout(),
+                checkout(ref=_RELEASE_COMMIT),
                 Step(name="Set up k6", uses=pins.SETUP_K6),
                 Step(
                     name="k6 performance tests",

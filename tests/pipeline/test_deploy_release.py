@@ -283,6 +283,9 @@ def test_16_a_digest_signed_by_ci_deploys_with_the_identity_checked(
     assert {c["argv"][0] for c in verified} == {"verify", "verify-attestation"}
     assert {(c["identity"], c["issuer"]) for c in verified} == {(CI, ISSUER)}
     assert {c["ref"] for c in verified} == {f"{IMAGE}@{NEW}"}
+    # The package is private: the registry login comes before cosign reads the signatures,
+    # also when the release is given as a digest (no tag to resolve).
+    assert any(c["argv"][:1] == ["login"] for c in pipe.calls("docker"))
     assert image(pipe) == f"{IMAGE}@{NEW}"
     (record,) = deployments(pipe)
     assert record["environment"] == ENVIRONMENT[stack]
@@ -316,6 +319,28 @@ def test_16_a_digest_never_deployed_to_staging_is_refused_in_prod(tmp_path: Path
     failed_in_staging["deployments"][0]["statuses"] = [{"state": "failure"}]
     pipe = pipeline(tmp_path, "prod", github=failed_in_staging)
     _refused(pipe, dispatch(pipe, "prod"), "never deployed successfully to staging")
+
+
+def test_16_a_staging_deployment_a_newer_one_made_inactive_still_counts(tmp_path: Path) -> None:
+    # GitHub marks an environment's older successful deployments inactive when a newer one
+    # succeeds (auto_inactive): prod must read the verdict before that. Another tool's deployment
+    # with a string payload in the same list must not break the lookup either.
+    superseded = copy.deepcopy(IN_STAGING)
+    superseded["deployments"][0]["statuses"] = [{"state": "inactive"}, {"state": "success"}]
+    superseded["deployments"].append(
+        {
+            "id": 8,
+            "environment": "staging",
+            "sha": COMMIT,
+            "task": "deploy",
+            "payload": "deployed by another tool",
+            "statuses": [{"state": "success"}],
+        }
+    )
+    pipe = pipeline(tmp_path, "prod", github=superseded, changes={"cicd:deploy.enabled": True})
+    result = dispatch(pipe, "prod")
+    assert result.jobs["verify"] == "success", result.output
+    assert image(pipe) == f"{IMAGE}@{NEW}"
 
 
 def test_16_staging_refuses_a_commit_that_did_not_pass_ci(tmp_path: Path) -> None:

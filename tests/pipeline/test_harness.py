@@ -78,9 +78,12 @@ def _workflow() -> str:
             },
             {"run": "curl --silent --retry 3 https://flaky.test/ && echo flaky-ok\n"},
         ),
+        # After clock: the clock job's long sleeps move the shared clock, and run in parallel
+        # they could carry the canary past a timed pause before the rollout job looks at it.
         "rollout": _job(
             {"run": _ROLL},
             {"run": "kubectl -n shop argo rollouts status web --timeout 60s\n"},
+            needs="clock",
         ),
         "upload": _job(
             {"run": "mkdir -p out/sub && echo one > out/a.txt && echo two > out/sub/b.txt\n"},
