@@ -88,6 +88,47 @@ class HelmControllerArgs:
     enforce: PodSecurityLevel
 
 
+@dataclass(frozen=True)
+class _Chart:
+    """A Helm chart by name and repository; the release and the namespace's component label
+    take its name."""
+
+    name: str
+    repository: str
+
+
+def _controller_release(
+    parent: pulumi.ComponentResource,
+    name: str,
+    args: HelmControllerArgs,
+    chart: _Chart,
+    values: dict[str, Any],
+) -> k8s.helm.v3.Release:
+    """The controller's PSA-labelled namespace, then its Helm release into it.
+
+    ``atomic`` with a timeout: the release waits for the controller and its CRDs, so that
+    objects of those kinds apply cleanly afterwards, and a failed install rolls itself back.
+    """
+    namespace = platform_namespace(
+        f"{name}-namespace",
+        PlatformNamespaceArgs(args.namespace, chart.name, args.enforce),
+        pulumi.ResourceOptions(parent=parent),
+    )
+    return k8s.helm.v3.Release(
+        f"{name}-release",
+        name=chart.name,
+        chart=chart.name,
+        version=args.chart_version,
+        namespace=args.namespace,
+        create_namespace=False,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+        values=values,
+        atomic=True,
+        timeout=600,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespace]),
+    )
+
+
 class RolloutsController(pulumi.ComponentResource):
     """The Argo Rollouts controller and its CRDs (Helm), in a restricted namespace.
 
@@ -103,24 +144,12 @@ class RolloutsController(pulumi.ComponentResource):
         self, name: str, args: HelmControllerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("cicd:platform:RolloutsController", name, None, opts)
-        namespace = platform_namespace(
-            f"{name}-namespace",
-            PlatformNamespaceArgs(args.namespace, "argo-rollouts", args.enforce),
-            pulumi.ResourceOptions(parent=self),
-        )
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="argo-rollouts",
-            chart="argo-rollouts",
-            version=args.chart_version,
-            namespace=args.namespace,
-            create_namespace=False,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ARGO_CHART_REPO),
-            values={"installCRDs": True, "keepCRDs": True, "dashboard": {"enabled": False}},
-            # Wait for the controller and CRDs so that Rollouts apply cleanly afterwards.
-            atomic=True,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        self.release = _controller_release(
+            self,
+            name,
+            args,
+            _Chart("argo-rollouts", ARGO_CHART_REPO),
+            {"installCRDs": True, "keepCRDs": True, "dashboard": {"enabled": False}},
         )
         self.register_outputs({"namespace": args.namespace})
 
@@ -140,23 +169,12 @@ class PolicyController(pulumi.ComponentResource):
         self, name: str, args: HelmControllerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("cicd:platform:PolicyController", name, None, opts)
-        namespace = platform_namespace(
-            f"{name}-namespace",
-            PlatformNamespaceArgs(args.namespace, "policy-controller", args.enforce),
-            pulumi.ResourceOptions(parent=self),
-        )
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="policy-controller",
-            chart="policy-controller",
-            version=args.chart_version,
-            namespace=args.namespace,
-            create_namespace=False,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=SIGSTORE_CHART_REPO),
-            values={"installCRDs": True, "webhook": {"failurePolicy": "Fail"}},
-            atomic=True,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        self.release = _controller_release(
+            self,
+            name,
+            args,
+            _Chart("policy-controller", SIGSTORE_CHART_REPO),
+            {"installCRDs": True, "webhook": {"failurePolicy": "Fail"}},
         )
         self.register_outputs({"namespace": args.namespace})
 

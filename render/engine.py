@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pulumi
 from google.protobuf import json_format
@@ -324,6 +324,9 @@ class RenderMocks(mocks.Mocks):
         raise NotImplementedError(f"the offline render has no mock for the function {token}")
 
 
+STACK_OUTPUTS_WAIT_SECONDS: Final = 30
+
+
 class RecordingMonitor(mocks.MockMonitor):
     """MockMonitor that keeps each RegisterResource request as the provider would receive it."""
 
@@ -331,6 +334,7 @@ class RecordingMonitor(mocks.MockMonitor):
         super().__init__(mocks_)
         self.requests: list[Any] = []
         self.stack_outputs: Any = None
+        self.stack_outputs_arrived = threading.Event()
         self.stack_urn: str | None = None
         self.duplicates: list[str] = []
         self._urns: set[str] = set()
@@ -353,6 +357,7 @@ class RecordingMonitor(mocks.MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         if request.urn == self.stack_urn:
             self.stack_outputs = request.outputs
+            self.stack_outputs_arrived.set()
         return super().RegisterResourceOutputs(request)
 
 
@@ -434,6 +439,13 @@ def render(
     if monitor.duplicates:
         raise DuplicateUrnError(monitor.duplicates)
 
+    # The Stack registers its outputs exactly once, even with no exports, in a call that can
+    # reach the monitor after run_program returns; reading before it arrived would render an
+    # empty outputs.json (and a StackReference to this stack would find nothing).
+    if monitor.stack_urn is not None and not monitor.stack_outputs_arrived.wait(
+        STACK_OUTPUTS_WAIT_SECONDS
+    ):
+        raise RuntimeError("render: the stack's outputs never reached the mock engine")
     by_urn = {req_urn(monitor, r): r for r in monitor.requests}
     requests = sorted(
         monitor.requests, key=lambda r: constructed.get((r.type, r.name), len(constructed))
