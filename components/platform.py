@@ -27,7 +27,8 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import config
-from components.config import GITHUB_OIDC_ISSUER, GithubOidcConfig, PodSecurityLevel
+from components.config import GITHUB_OIDC_ISSUER, GithubOidcConfig
+from components.vocabulary import PodSecurityLevel
 
 meta = k8s.meta.v1
 core = k8s.core.v1
