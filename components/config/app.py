@@ -10,28 +10,28 @@ from pydantic import (
 )
 
 from components.config.fields import (
-    _IMAGE,
-    _TAG,
+    IMAGE_PATTERN,
+    TAG_PATTERN,
     BranchPattern,
+    ConfigModel,
     HealthPath,
     Port,
     Quantity,
     ShortDnsLabel,
     Slug,
-    _between,
-    _matches,
-    _Model,
+    between,
+    matches,
 )
 
 
-class ResourceAmounts(_Model):
+class ResourceAmounts(ConfigModel):
     """CPU and memory as Kubernetes quantities."""
 
     cpu: Quantity = Field(description="CPU, for example 250m.")
     memory: Quantity = Field(description="Memory, for example 256Mi.")
 
 
-class ContainerResources(_Model):
+class ContainerResources(ConfigModel):
     """Requests and limits of the application container."""
 
     requests: ResourceAmounts = Field(
@@ -44,7 +44,7 @@ class ContainerResources(_Model):
     )
 
 
-class AppConfig(_Model):
+class AppConfig(ConfigModel):
     """The application being delivered (``cicd:app``)."""
 
     name: ShortDnsLabel = Field(description="Workload name; also names Services and labels.")
@@ -57,11 +57,13 @@ class AppConfig(_Model):
     image: Annotated[
         str,
         AfterValidator(
-            _matches(_IMAGE, "must be an image name without tag, such as ghcr.io/acme/webshop")
+            matches(
+                IMAGE_PATTERN, "must be an image name without tag, such as ghcr.io/acme/webshop"
+            )
         ),
     ] = Field(description="Image repository, without a tag.")
     image_tag: Annotated[
-        str, AfterValidator(_matches(_TAG, "must be an image tag such as 1.4.2"))
+        str, AfterValidator(matches(TAG_PATTERN, "must be an image tag such as 1.4.2"))
     ] = Field(
         description="Tag the stack first deploys; the deploy workflows move it afterwards. "
         "Never `latest`."
@@ -72,7 +74,7 @@ class AppConfig(_Model):
         description="HTTP path for probes and canary analysis; null disables both. "
         "Default /healthz.",
     )
-    replicas: Annotated[int, AfterValidator(_between(1, 50))] = Field(
+    replicas: Annotated[int, AfterValidator(between(1, 50))] = Field(
         default=2, description="Pod count (stable pods for a canary). Default 2."
     )
     resources: ContainerResources = Field(
@@ -80,7 +82,7 @@ class AppConfig(_Model):
     )
 
 
-class RegistryConfig(_Model):
+class RegistryConfig(ConfigModel):
     """Registry pull access (``cicd:registry``); the token is ``cicd:registryToken``."""
 
     server: str = Field(default="ghcr.io", description="Registry host. Default ghcr.io.")

@@ -11,26 +11,26 @@ from pydantic import (
 )
 
 from components.config.fields import (
-    _TEAM_SLUG,
-    _USER_LOGIN,
+    TEAM_SLUG,
+    USER_LOGIN,
     BranchPattern,
-    _between,
-    _Model,
-    _reviewer,
+    ConfigModel,
+    between,
+    reviewer_id,
 )
 from components.vocabulary import BranchPolicy, Reviewer
 
 TeamReviewer = Annotated[
     Reviewer,
-    BeforeValidator(_reviewer(_TEAM_SLUG, "must be a team slug (lower case, digits, '-', '_')")),
+    BeforeValidator(reviewer_id(TEAM_SLUG, "must be a team slug (lower case, digits, '-', '_')")),
 ]
 UserReviewer = Annotated[
     Reviewer,
-    BeforeValidator(_reviewer(_USER_LOGIN, "must be a GitHub login (letters, digits, '-')")),
+    BeforeValidator(reviewer_id(USER_LOGIN, "must be a GitHub login (letters, digits, '-')")),
 ]
 
 
-class ReviewersConfig(_Model):
+class ReviewersConfig(ConfigModel):
     """Required reviewers: slugs (looked up to ids) or numeric ids."""
 
     teams: tuple[TeamReviewer, ...] = Field(
@@ -41,13 +41,13 @@ class ReviewersConfig(_Model):
     )
 
 
-class ApprovalConfig(_Model):
+class ApprovalConfig(ConfigModel):
     """Who approves a deployment and from where it may come (``cicd:approval``)."""
 
     reviewers: ReviewersConfig = Field(
         default=ReviewersConfig(), description="Required reviewers of the environment."
     )
-    wait_timer: Annotated[int, AfterValidator(_between(0, 43200))] = Field(
+    wait_timer: Annotated[int, AfterValidator(between(0, 43200))] = Field(
         default=0, description="Minutes to wait before a job may proceed (0..43200). Default 0."
     )
     prevent_self_review: bool = Field(

@@ -10,18 +10,18 @@ from pydantic import (
 )
 
 from components.config.fields import (
+    ConfigModel,
     Duration,
     HostName,
     HttpUrl,
     Percent,
     Port,
-    _between,
-    _float_between,
-    _Model,
+    between,
+    float_between,
 )
 
 
-class CanaryStep(_Model):
+class CanaryStep(ConfigModel):
     """One canary step: send `weight` percent to the new version, then pause."""
 
     weight: Percent = Field(description="Traffic percent for the new version (1..100).")
@@ -31,15 +31,15 @@ class CanaryStep(_Model):
     )
 
 
-class AnalysisConfig(_Model):
+class AnalysisConfig(ConfigModel):
     """Background analysis that aborts a bad canary."""
 
     enabled: bool = Field(default=True, description="Run analysis during the canary.")
     interval: Duration = Field(default="30s", description="Time between measurements.")
-    failure_limit: Annotated[int, AfterValidator(_between(0, 20))] = Field(
+    failure_limit: Annotated[int, AfterValidator(between(0, 20))] = Field(
         default=2, description="Failed measurements tolerated before the rollout aborts."
     )
-    success_rate: Annotated[float, AfterValidator(_float_between(0.5, 1.0))] = Field(
+    success_rate: Annotated[float, AfterValidator(float_between(0.5, 1.0))] = Field(
         default=0.95, description="Minimum ratio of non-5xx responses (with Prometheus)."
     )
     prometheus_address: HttpUrl | None = Field(
@@ -51,7 +51,7 @@ class AnalysisConfig(_Model):
     )
 
 
-class NginxRoutingConfig(_Model):
+class NginxRoutingConfig(ConfigModel):
     """Exact traffic split through the NGINX ingress controller."""
 
     host: HostName | None = Field(
@@ -61,7 +61,7 @@ class NginxRoutingConfig(_Model):
     )
 
 
-class CanaryConfig(_Model):
+class CanaryConfig(ConfigModel):
     """Argo Rollouts canary (``cicd:canary``)."""
 
     enabled: bool = Field(default=False, description="Release as a canary; otherwise a Deployment.")
@@ -83,7 +83,7 @@ class CanaryConfig(_Model):
         "Argo Rollouts aborts a step that takes longer). The workflow's wait is derived from "
         "it and the pauses. Default 3m.",
     )
-    rollback_window: Annotated[int, AfterValidator(_between(1, 10))] = Field(
+    rollback_window: Annotated[int, AfterValidator(between(1, 10))] = Field(
         default=2,
         description="Revisions within which going back skips the canary steps (Argo "
         "rollbackWindow): a rollback to the previous stable digest is one fast scale-up. "

@@ -12,29 +12,29 @@ from pydantic import (
 
 from components.config.app import ResourceAmounts
 from components.config.fields import (
+    ConfigModel,
     HttpsUrl,
     Quantity,
-    _base64,
-    _between,
-    _matches,
-    _Model,
+    base64_value,
+    between,
+    matches,
 )
 from components.vocabulary import ClusterAccess
 
 
-class QuotaConfig(_Model):
+class QuotaConfig(ConfigModel):
     """ResourceQuota of the namespace."""
 
     requests_cpu: Quantity = Field(default="2", description="Total CPU requests. Default 2.")
     requests_memory: Quantity = Field(default="4Gi", description="Total memory requests.")
     limits_cpu: Quantity = Field(default="4", description="Total CPU limits. Default 4.")
     limits_memory: Quantity = Field(default="8Gi", description="Total memory limits.")
-    pods: Annotated[int, AfterValidator(_between(1, 1000))] = Field(
+    pods: Annotated[int, AfterValidator(between(1, 1000))] = Field(
         default=20, description="Maximum pods. Default 20."
     )
 
 
-class LimitRangeConfig(_Model):
+class LimitRangeConfig(ConfigModel):
     """Per-container defaults and maximum (LimitRange) for pods that do not say."""
 
     default_request: ResourceAmounts = Field(
@@ -48,7 +48,7 @@ class LimitRangeConfig(_Model):
     )
 
 
-class ClusterConfig(_Model):
+class ClusterConfig(ConfigModel):
     """The cluster this environment lives in (``cicd:cluster``)."""
 
     kube_context: str | None = Field(
@@ -56,13 +56,13 @@ class ClusterConfig(_Model):
         description="kubeconfig context Pulumi uses; null means the current context.",
     )
     server: HttpsUrl = Field(description="API server URL written into the deployer kubeconfig.")
-    certificate_authority_data: Annotated[str, AfterValidator(_base64)] = Field(
+    certificate_authority_data: Annotated[str, AfterValidator(base64_value)] = Field(
         description="Base64 CA bundle of the API server (public; not a secret)."
     )
     platform_stack: Annotated[
         str,
         AfterValidator(
-            _matches(
+            matches(
                 re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"),
                 "must be a fully qualified stack name ORG/PROJECT/STACK, "
                 "such as acme/cicd-platform/nonprod",
@@ -85,7 +85,7 @@ class ClusterConfig(_Model):
     )
 
 
-class AccessConfig(_Model):
+class AccessConfig(ConfigModel):
     """People's access to the namespace (``cicd:access``)."""
 
     viewer_groups: tuple[str, ...] = Field(

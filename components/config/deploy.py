@@ -9,10 +9,17 @@ from pydantic import (
     Field,
 )
 
-from components.config.fields import Command, Duration, NodeVersion, RelativePath, _between, _Model
+from components.config.fields import (
+    Command,
+    ConfigModel,
+    Duration,
+    NodeVersion,
+    RelativePath,
+    between,
+)
 
 
-class DeployTests(_Model):
+class DeployTests(ConfigModel):
     """Checks a deploy workflow runs against the deployed environment."""
 
     integration: Command | None = Field(default=None, description="Integration tests (dev).")
@@ -22,7 +29,7 @@ class DeployTests(_Model):
     )
 
 
-class DeployConfig(_Model):
+class DeployConfig(ConfigModel):
     """The environment's deploy workflow (``cicd:deploy``)."""
 
     enabled: bool = Field(
@@ -35,7 +42,7 @@ class DeployConfig(_Model):
         description="How long one run waits for the rollout. Default: derived from the canary "
         "steps (pauses plus one step deadline per weight); when set it must be at least that.",
     )
-    job_timeout_minutes: Annotated[int, AfterValidator(_between(10, 360))] = Field(
+    job_timeout_minutes: Annotated[int, AfterValidator(between(10, 360))] = Field(
         default=60,
         description="timeout-minutes of the deploy job; must hold the wait, the health check "
         "and a rollback. Default 60.",
@@ -46,7 +53,7 @@ class DeployConfig(_Model):
         "the namespace only images signed by this repository's CI. Default true in staging "
         "and prod, false in dev.",
     )
-    health_check_retries: Annotated[int, AfterValidator(_between(1, 60))] = Field(
+    health_check_retries: Annotated[int, AfterValidator(between(1, 60))] = Field(
         default=10, description="Attempts of the post-deploy health check."
     )
     tests: DeployTests = Field(default=DeployTests(), description="Tests after the deploy.")

@@ -6,11 +6,11 @@ from pydantic import (
     Field,
 )
 
-from components.config.fields import ConfigKey, DnsLabel, HttpsUrl, SecretName, Slug, _Model
+from components.config.fields import ConfigKey, ConfigModel, DnsLabel, HttpsUrl, SecretName, Slug
 from components.vocabulary import DEFAULT_GITHUB_ENVIRONMENT, Environment, PodSecurityLevel
 
 
-class EnvironmentSecret(_Model):
+class EnvironmentSecret(ConfigModel):
     """A GitHub environment secret whose value is another (secret) stack config key."""
 
     name: SecretName = Field(description="Secret name in the GitHub environment.")
@@ -24,7 +24,7 @@ class EnvironmentSecret(_Model):
     )
 
 
-class EnvironmentConfig(_Model):
+class EnvironmentConfig(ConfigModel):
     """Which environment this stack is (``cicd:environment``)."""
 
     name: Environment = Field(description="dev, staging or prod.")

@@ -42,24 +42,24 @@ _SEMVER = re.compile(
 )
 _TRIVY_SEVERITIES: Final = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 # GitHub logins: letters, digits and single hyphens, at most 39 characters.
-_USER_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+USER_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 # Team slugs as in github.com/orgs/ORG/teams/SLUG: lower case, digits, '-' and '_'.
-_TEAM_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$")
+TEAM_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$")
 _NUMERIC_ID = re.compile(r"^[0-9]+$")
 # Names that say "this is a secret": such a value must never sit in a stack file in plain text.
-_SECRET_LOOKING = re.compile(
+SECRET_LOOKING = re.compile(
     r"(token|secret|passw(or)?d|pwd|webhook|api_?key|private_?key|credential|auth)", re.IGNORECASE
 )
 _EXPRESSION = "${{"
-_IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+IMAGE_PATTERN = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+$")
+TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _COMMAND_FORBIDDEN = re.compile(r"\$\{\{")
 
 # GitHub reserves these prefixes for its own secrets and variables.
 _RESERVED_PREFIXES: Final = ("GITHUB_",)
 
 
-def _matches(pattern: re.Pattern[str], words: str) -> Callable[[str], str]:
+def matches(pattern: re.Pattern[str], words: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
             raise ValueError(words)
@@ -68,7 +68,7 @@ def _matches(pattern: re.Pattern[str], words: str) -> Callable[[str], str]:
     return check
 
 
-def _between(low: int, high: int) -> Callable[[int], int]:
+def between(low: int, high: int) -> Callable[[int], int]:
     def check(value: int) -> int:
         if not low <= value <= high:
             raise ValueError(f"must be between {low} and {high}")
@@ -77,7 +77,7 @@ def _between(low: int, high: int) -> Callable[[int], int]:
     return check
 
 
-def _float_between(low: float, high: float) -> Callable[[float], float]:
+def float_between(low: float, high: float) -> Callable[[float], float]:
     def check(value: float) -> float:
         if not low <= value <= high:
             raise ValueError(f"must be between {low} and {high}")
@@ -98,7 +98,7 @@ def _dns_label(max_length: int) -> Callable[[str], str]:
     return check
 
 
-def _github_secret_name(value: str) -> str:
+def github_secret_name(value: str) -> str:
     if not _GITHUB_NAME.fullmatch(value):
         raise ValueError("must contain only letters, digits and '_' (GitHub's rule)")
     if not _ENV_NAME.fullmatch(value):
@@ -108,7 +108,7 @@ def _github_secret_name(value: str) -> str:
     return value
 
 
-def _base64(value: str) -> str:
+def base64_value(value: str) -> str:
     try:
         base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -130,42 +130,40 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label(63))]
 ShortDnsLabel = Annotated[str, AfterValidator(_dns_label(40))]
 Quantity = Annotated[
     str,
-    AfterValidator(_matches(_QUANTITY, "must be a Kubernetes quantity such as 500m, 2 or 256Mi")),
+    AfterValidator(matches(_QUANTITY, "must be a Kubernetes quantity such as 500m, 2 or 256Mi")),
 ]
 Duration = Annotated[
-    str, AfterValidator(_matches(_DURATION, "must be a duration such as 30s, 5m or 1h"))
+    str, AfterValidator(matches(_DURATION, "must be a duration such as 30s, 5m or 1h"))
 ]
-HttpsUrl = Annotated[str, AfterValidator(_matches(_HTTPS_URL, "must be an https:// URL"))]
-HttpUrl = Annotated[str, AfterValidator(_matches(_HTTP_URL, "must be an http(s):// URL"))]
+HttpsUrl = Annotated[str, AfterValidator(matches(_HTTPS_URL, "must be an https:// URL"))]
+HttpUrl = Annotated[str, AfterValidator(matches(_HTTP_URL, "must be an http(s):// URL"))]
 Slug = Annotated[
-    str, AfterValidator(_matches(_SLUG, "must be a GitHub slug: letters, digits, '.', '_', '-'"))
+    str, AfterValidator(matches(_SLUG, "must be a GitHub slug: letters, digits, '.', '_', '-'"))
 ]
 BranchPattern = Annotated[
     str,
     AfterValidator(
-        _matches(_BRANCH_PATTERN, "must be a branch or tag pattern: letters, digits, . _ / * -")
+        matches(_BRANCH_PATTERN, "must be a branch or tag pattern: letters, digits, . _ / * -")
     ),
 ]
-SecretName = Annotated[str, AfterValidator(_github_secret_name)]
+SecretName = Annotated[str, AfterValidator(github_secret_name)]
 Command = Annotated[str, AfterValidator(_command)]
-Port = Annotated[int, AfterValidator(_between(1, 65535))]
-Percent = Annotated[int, AfterValidator(_between(1, 100))]
+Port = Annotated[int, AfterValidator(between(1, 65535))]
+Percent = Annotated[int, AfterValidator(between(1, 100))]
 ConfigKey = Annotated[
     str,
-    AfterValidator(_matches(_CONFIG_KEY, "must be a camelCase config key name such as sentryDsn")),
+    AfterValidator(matches(_CONFIG_KEY, "must be a camelCase config key name such as sentryDsn")),
 ]
 HealthPath = Annotated[
     str,
     AfterValidator(
-        _matches(
-            _URL_PATH, "must be a URL path starting with '/', without spaces, such as /healthz"
-        )
+        matches(_URL_PATH, "must be a URL path starting with '/', without spaces, such as /healthz")
     ),
 ]
 RelativePath = Annotated[
     str,
     AfterValidator(
-        _matches(
+        matches(
             _RELATIVE_PATH,
             "must be a path inside the repository: letters, digits, . _ / @ + -, "
             "not absolute, no '..'",
@@ -174,10 +172,10 @@ RelativePath = Annotated[
 ]
 NodeVersion = Annotated[
     str,
-    AfterValidator(_matches(_NODE_VERSION, "must be a Node.js version such as 22 or 22.11.0")),
+    AfterValidator(matches(_NODE_VERSION, "must be a Node.js version such as 22 or 22.11.0")),
 ]
 SemVer = Annotated[
-    str, AfterValidator(_matches(_SEMVER, "must be a semantic version such as 2.40.5"))
+    str, AfterValidator(matches(_SEMVER, "must be a semantic version such as 2.40.5"))
 ]
 
 
@@ -194,7 +192,7 @@ def _trivy_severity(value: str) -> str:
 TrivySeverity = Annotated[str, AfterValidator(_trivy_severity)]
 
 
-def _reviewer(pattern: re.Pattern[str], words: str) -> Callable[[Any], Any]:
+def reviewer_id(pattern: re.Pattern[str], words: str) -> Callable[[Any], Any]:
     """A reviewer is a numeric id (positive) or a slug/login in GitHub's syntax."""
 
     def check(value: Any) -> Any:
@@ -220,7 +218,7 @@ def _is_type(annotation: Any, *types: type) -> bool:
 
 
 _HOST = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-HostName = Annotated[str, AfterValidator(_matches(_HOST, "must be a host name"))]
+HostName = Annotated[str, AfterValidator(matches(_HOST, "must be a host name"))]
 
 
 def _cidr(value: str) -> str:
@@ -236,7 +234,7 @@ def _cidr(value: str) -> str:
 Cidr = Annotated[str, AfterValidator(_cidr)]
 
 
-class _Model(BaseModel):
+class ConfigModel(BaseModel):
     """Base for every section: frozen, camelCase keys in YAML, unknown keys rejected.
 
     Two rules hold for every field of every section, before its own type is checked:

@@ -15,16 +15,16 @@ from pydantic import (
     ValidationError,
 )
 
-from components.config.fields import _SECRET_LOOKING
-from components.config.problems import NAMESPACE, ConfigError, Problem, _problems_from, _show
+from components.config.fields import SECRET_LOOKING
+from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
 from components.config.rules import (
-    _approval_rules,
-    _canary_rules,
-    _cluster_side_rules,
-    _environment_rules,
-    _limit_rules,
-    _metrics_rules,
-    _warnings,
+    approval_rules,
+    canary_rules,
+    cluster_side_rules,
+    environment_rules,
+    limit_rules,
+    metrics_rules,
+    warnings_of,
 )
 from components.config.settings import (
     PIPELINE_SECRET_KEYS,
@@ -44,14 +44,14 @@ def parse_sections(
     try:
         settings = StackSettings.model_validate(dict(raw))
     except ValidationError as err:
-        return None, _problems_from(err)
+        return None, problems_from(err)
     problems = [
-        *_environment_rules(settings, stack),
-        *_approval_rules(settings),
-        *_canary_rules(settings),
-        *_cluster_side_rules(settings),
-        *_metrics_rules(settings),
-        *_limit_rules(settings),
+        *environment_rules(settings, stack),
+        *approval_rules(settings),
+        *canary_rules(settings),
+        *cluster_side_rules(settings),
+        *metrics_rules(settings),
+        *limit_rules(settings),
     ]
     return settings, problems
 
@@ -95,7 +95,7 @@ def load() -> Settings:
         try:
             value = cfg.get_object(section)
         except pulumi.ConfigTypeError:
-            problems.append(Problem(section, "must be a mapping", _show(cfg.get(section))))
+            problems.append(Problem(section, "must be a mapping", show_value(cfg.get(section))))
             broken.append(section)
             continue
         # Pulumi.yaml declares `default: {}` for optional sections: empty means unset. A missing
@@ -167,7 +167,7 @@ def load() -> Settings:
         github_owner=github_owner,
         sections=settings,
         secrets=secrets,
-        warnings=tuple(_warnings(settings)),
+        warnings=tuple(warnings_of(settings)),
     )
 
 
@@ -180,13 +180,13 @@ the GitHub provider is explicit and takes only ``github:owner`` (its token comes
 
 def _key_problems(cfg: pulumi.Config, known: set[str], stack: str) -> Iterable[Problem]:
     """Keys nothing reads, and secret-looking keys in plain text (read or not)."""
-    for full_key in sorted(_all_config_keys()):
+    for full_key in sorted(all_config_keys()):
         namespace, _, key = full_key.partition(":")
         secure = runtime_config.is_config_secret(full_key)
         value = pulumi.Config(namespace).get(key) if namespace else None
         if value == "":
             continue  # an empty value is an optional key's declared default in Pulumi.yaml
-        if not secure and _SECRET_LOOKING.search(key) and namespace != "pulumi":
+        if not secure and SECRET_LOOKING.search(key) and namespace != "pulumi":
             yield Problem(
                 key,
                 "looks like a secret but is in plain text: remove it from the file, rotate it, "
@@ -226,7 +226,7 @@ def _key_problems(cfg: pulumi.Config, known: set[str], stack: str) -> Iterable[P
             yield Problem(key, "is not a known setting")
 
 
-def _all_config_keys() -> set[str]:
+def all_config_keys() -> set[str]:
     keys = set(runtime_config.CONFIG.get())
     keys |= set(runtime_config.get_config_env())
     return keys

@@ -10,12 +10,12 @@ from pydantic import (
     Field,
 )
 
-from components.config.fields import DnsLabel, HttpUrl, Slug, _between, _matches, _Model
+from components.config.fields import ConfigModel, DnsLabel, HttpUrl, Slug, between, matches
 
 _CRON = re.compile(r"^(\S+\s+){4}\S+$")
 
 
-class GrafanaDashboardConfig(_Model):
+class GrafanaDashboardConfig(ConfigModel):
     """The delivery-metrics dashboard as a ConfigMap for the Grafana sidecar."""
 
     enabled: bool = Field(
@@ -34,7 +34,7 @@ class GrafanaDashboardConfig(_Model):
     )
 
 
-class MetricsConfig(_Model):
+class MetricsConfig(ConfigModel):
     """Delivery metrics job (``cicd:metrics``; dev stack only, which owns the shared files)."""
 
     enabled: bool = Field(
@@ -42,13 +42,13 @@ class MetricsConfig(_Model):
         description="Commit metrics.yml and the delivery_metrics package. Default false.",
     )
     schedule: Annotated[
-        str, AfterValidator(_matches(_CRON, "must be a cron expression of five fields"))
+        str, AfterValidator(matches(_CRON, "must be a cron expression of five fields"))
     ] = Field(default="17 6 * * *", description="When the job runs (UTC cron). Default 06:17.")
     pushgateway_url: HttpUrl | None = Field(
         default=None,
         description="Prometheus Pushgateway base URL; the figures are pushed there when set.",
     )
-    windows: tuple[Annotated[int, AfterValidator(_between(1, 90))], ...] = Field(
+    windows: tuple[Annotated[int, AfterValidator(between(1, 90))], ...] = Field(
         default=(7, 30), description="Window lengths in days, each compared with the one before."
     )
     environments: tuple[Slug, ...] = Field(

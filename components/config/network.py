@@ -8,10 +8,10 @@ from pydantic import (
     Field,
 )
 
-from components.config.fields import Cidr, DnsLabel, HostName, Port, ShortDnsLabel, _Model
+from components.config.fields import Cidr, ConfigModel, DnsLabel, HostName, Port, ShortDnsLabel
 
 
-class IngressConfig(_Model):
+class IngressConfig(ConfigModel):
     """The environment's one Ingress, with TLS from cert-manager (``cicd:ingress``).
 
     The IngressClass and the controller's namespace come from the platform stack. A canary with
@@ -40,14 +40,14 @@ class Protocol(StrEnum):
     UDP = "UDP"
 
 
-class EgressPort(_Model):
+class EgressPort(ConfigModel):
     """One destination port of an egress rule."""
 
     port: Port = Field(description="Destination port (1..65535).")
     protocol: Protocol = Field(default=Protocol.TCP, description="TCP or UDP. Default TCP.")
 
 
-class EgressRule(_Model):
+class EgressRule(ConfigModel):
     """Where the app may connect to besides DNS: CIDR blocks and/or namespaces, on given ports."""
 
     name: ShortDnsLabel = Field(
@@ -64,7 +64,7 @@ class EgressRule(_Model):
     )
 
 
-class NetworkConfig(_Model):
+class NetworkConfig(ConfigModel):
     """Network policy additions to the namespace's default deny (``cicd:network``)."""
 
     egress: tuple[EgressRule, ...] = Field(

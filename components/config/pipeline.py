@@ -13,17 +13,17 @@ from pydantic import (
 from components.config.fields import (
     BranchPattern,
     Command,
+    ConfigModel,
     HttpsUrl,
     NodeVersion,
     RelativePath,
     TrivySeverity,
-    _between,
-    _matches,
-    _Model,
+    between,
+    matches,
 )
 
 
-class ScannersConfig(_Model):
+class ScannersConfig(ConfigModel):
     """Security scanners of the CI workflow."""
 
     trivy_severity: TrivySeverity = Field(
@@ -42,7 +42,7 @@ class ScannersConfig(_Model):
     )
 
 
-class NotificationsConfig(_Model):
+class NotificationsConfig(ConfigModel):
     """Who hears about what."""
 
     discord: bool = Field(
@@ -73,7 +73,7 @@ def _package_list(packages: tuple[str, ...]) -> tuple[str, ...]:
     return packages
 
 
-class PipelineCommands(_Model):
+class PipelineCommands(ConfigModel):
     """Shell commands of the pipeline, for an npm-workspaces TypeScript monorepo by default."""
 
     install: Command = Field(default="npm ci", description="Install dependencies.")
@@ -94,7 +94,7 @@ class PipelineCommands(_Model):
     )
 
 
-class PipelineConfig(_Model):
+class PipelineConfig(ConfigModel):
     """The shared CI pipeline (``cicd:pipeline``; dev stack only)."""
 
     node_version: NodeVersion = Field(default="22", description="Node.js version.")
@@ -103,7 +103,7 @@ class PipelineConfig(_Model):
             Annotated[
                 str,
                 AfterValidator(
-                    _matches(_NPM_NAME, "must be an npm package name such as api or @acme/api")
+                    matches(_NPM_NAME, "must be an npm package name such as api or @acme/api")
                 ),
             ],
             ...,
@@ -127,11 +127,11 @@ class PipelineConfig(_Model):
     )
 
 
-class BranchProtectionConfig(_Model):
+class BranchProtectionConfig(ConfigModel):
     """Protection of the branch this stack owns (``cicd:branchProtection``)."""
 
     branch: BranchPattern = Field(description="develop in dev, main in prod.")
-    required_approvals: Annotated[int, AfterValidator(_between(1, 6))] = Field(
+    required_approvals: Annotated[int, AfterValidator(between(1, 6))] = Field(
         default=1, description="Approving reviews a pull request needs."
     )
     require_code_owner_reviews: bool = Field(default=False, description="CODEOWNERS must approve.")

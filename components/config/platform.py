@@ -13,9 +13,9 @@ from pydantic import (
     ValidationError,
 )
 
-from components.config.fields import DnsLabel, SemVer, _matches, _Model
-from components.config.loading import _all_config_keys
-from components.config.problems import ConfigError, Problem, _problems_from
+from components.config.fields import ConfigModel, DnsLabel, SemVer, matches
+from components.config.loading import all_config_keys
+from components.config.problems import ConfigError, Problem, problems_from
 
 PLATFORM_NAMESPACE: Final = "cicd-platform"
 """Config namespace (and project name) of the platform project: ``cicd-platform:rollouts``."""
@@ -24,7 +24,7 @@ GITHUB_OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
 """The issuer of the ID tokens GitHub Actions jobs request (``id-token: write``)."""
 
 
-class PlatformClusterConfig(_Model):
+class PlatformClusterConfig(ConfigModel):
     """What the environments expect of their cluster (``cicd-platform:cluster``).
 
     The ingress controller and the monitoring stack are installed by the cluster's admins; the
@@ -49,7 +49,7 @@ class PlatformClusterConfig(_Model):
     )
 
 
-class RolloutsControllerConfig(_Model):
+class RolloutsControllerConfig(ConfigModel):
     """The Argo Rollouts controller (``cicd-platform:rollouts``)."""
 
     namespace: DnsLabel = Field(
@@ -60,7 +60,7 @@ class RolloutsControllerConfig(_Model):
     )
 
 
-class PolicyControllerConfig(_Model):
+class PolicyControllerConfig(ConfigModel):
     """The sigstore policy-controller (``cicd-platform:policyController``).
 
     Chosen over Kyverno because its ClusterImagePolicy verifies exactly the keyless cosign
@@ -77,7 +77,7 @@ class PolicyControllerConfig(_Model):
     )
 
 
-class GithubOidcConfig(_Model):
+class GithubOidcConfig(ConfigModel):
     """Trust in GitHub's OIDC issuer (``cicd-platform:githubOidc``), for ``cluster.access:
     githubOidc`` in the environment stacks. Rendered as a structured authentication
     configuration (``apiserver.config.k8s.io/v1`` AuthenticationConfiguration) that the cluster
@@ -89,7 +89,7 @@ class GithubOidcConfig(_Model):
         Annotated[
             str,
             AfterValidator(
-                _matches(re.compile(r"^[A-Za-z0-9:/._-]{1,200}$"), "must be an audience")
+                matches(re.compile(r"^[A-Za-z0-9:/._-]{1,200}$"), "must be an audience")
             ),
         ]
         | None
@@ -100,7 +100,7 @@ class GithubOidcConfig(_Model):
     )
     username_prefix: Annotated[
         str,
-        AfterValidator(_matches(re.compile(r"^[a-z0-9-]+:$"), "must end with ':', e.g. github:")),
+        AfterValidator(matches(re.compile(r"^[a-z0-9-]+:$"), "must end with ':', e.g. github:")),
     ] = Field(
         default="github:",
         description="Claim-mapping prefix of the username (the token's sub), so that a GitHub "
@@ -110,7 +110,7 @@ class GithubOidcConfig(_Model):
         Annotated[
             str,
             AfterValidator(
-                _matches(re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"), "must be OWNER/REPO")
+                matches(re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"), "must be OWNER/REPO")
             ),
         ],
         ...,
@@ -124,7 +124,7 @@ class GithubOidcConfig(_Model):
 PLATFORM_SECTIONS: Final = ("cluster", "rollouts", "policyController", "githubOidc")
 
 
-class PlatformSettings(_Model):
+class PlatformSettings(ConfigModel):
     """All sections of one platform stack."""
 
     cluster: PlatformClusterConfig
@@ -141,7 +141,7 @@ def parse_platform(
         settings = PlatformSettings.model_validate(dict(raw))
     except ValidationError as err:
         return None, [
-            Problem(p.path, p.message, p.got, PLATFORM_NAMESPACE) for p in _problems_from(err)
+            Problem(p.path, p.message, p.got, PLATFORM_NAMESPACE) for p in problems_from(err)
         ]
     problems: list[Problem] = []
     if settings.cluster.name != stack:
@@ -187,7 +187,7 @@ def load_platform() -> PlatformSettings:
             continue
         if value not in (None, {}):
             raw[section] = value
-    for full_key in sorted(_all_config_keys()):
+    for full_key in sorted(all_config_keys()):
         namespace, _, key = full_key.partition(":")
         if namespace == PLATFORM_NAMESPACE and key not in PLATFORM_SECTIONS:
             problems.append(Problem(key, "is not a known setting", None, PLATFORM_NAMESPACE))

@@ -82,12 +82,12 @@ def _path(loc: Sequence[int | str]) -> str:
     return out
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _problems_from(error: ValidationError) -> list[Problem]:
+def problems_from(error: ValidationError) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for item in error.errors(include_url=False):
@@ -102,6 +102,6 @@ def _problems_from(error: ValidationError) -> list[Problem]:
         if path in seen:  # a union reports each member; one line per key is enough
             continue
         seen.add(path)
-        got = None if kind == "missing" else _show(item["input"])
+        got = None if kind == "missing" else show_value(item["input"])
         problems.append(Problem(path, message, got))
     return problems

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic.alias_generators import to_camel
 
-from components.config.fields import _SECRET_LOOKING, _github_secret_name
+from components.config.fields import SECRET_LOOKING, github_secret_name
 from components.config.problems import Problem
 from components.config.settings import StackSettings
 from components.release import duration_seconds, job_seconds_needed
@@ -21,7 +21,7 @@ def ingress_host(s: StackSettings) -> str:
     return s.ingress.host or str(urlsplit(s.environment.url).hostname)
 
 
-def _cluster_side_rules(s: StackSettings) -> Iterable[Problem]:
+def cluster_side_rules(s: StackSettings) -> Iterable[Problem]:
     """Ingress, egress and what moved to the platform project."""
     if s.canary.install_controller:
         yield Problem(
@@ -49,7 +49,7 @@ def _cluster_side_rules(s: StackSettings) -> Iterable[Problem]:
             yield Problem(f"{path}.ports", "must list at least one port")
 
 
-def _canary_rules(s: StackSettings) -> Iterable[Problem]:
+def canary_rules(s: StackSettings) -> Iterable[Problem]:
     canary = s.canary
     previous = 0
     for index, step in enumerate(canary.steps):
@@ -99,7 +99,7 @@ def _timing_rules(s: StackSettings) -> Iterable[Problem]:
         )
 
 
-def _approval_rules(s: StackSettings) -> Iterable[Problem]:
+def approval_rules(s: StackSettings) -> Iterable[Problem]:
     env = s.environment.name
     a = s.approval
     for kind in ("teams", "users"):
@@ -150,7 +150,7 @@ def _approval_rules(s: StackSettings) -> Iterable[Problem]:
                 )
 
 
-def _environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
+def environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
     env = s.environment
     if env.name.value != stack:
         yield Problem("environment.name", f"must match the stack name '{stack}'", env.name.value)
@@ -160,7 +160,7 @@ def _environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
         )
     for name in env.variables:
         try:
-            _github_secret_name(name)
+            github_secret_name(name)
         except ValueError as err:
             yield Problem(f"environment.variables.{name}", str(err), name)
     names = [secret.name for secret in env.secrets]
@@ -203,7 +203,7 @@ def _environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
         yield Problem("pipeline.scanners.sonarqubeHostUrl", "is required when sonarqube is true")
 
 
-def _metrics_rules(s: StackSettings) -> Iterable[Problem]:
+def metrics_rules(s: StackSettings) -> Iterable[Problem]:
     metrics = s.metrics
     if metrics is None:
         return
@@ -244,7 +244,7 @@ MAX_GROUP_NAME: Final = 253
 """Longest RBAC subject name accepted here (a Kubernetes object name's limit)."""
 
 
-def _limit_rules(s: StackSettings) -> Iterable[Problem]:
+def limit_rules(s: StackSettings) -> Iterable[Problem]:
     """Values GitHub or Kubernetes would refuse at apply time, refused now with the limit named."""
     env = s.environment
     for kind in ("teams", "users"):
@@ -285,7 +285,7 @@ def _limit_rules(s: StackSettings) -> Iterable[Problem]:
                 "is written by the stack itself; remove it from environment.variables",
                 name,
             )
-        elif _SECRET_LOOKING.search(name):
+        elif SECRET_LOOKING.search(name):
             yield Problem(
                 path,
                 "looks like a secret, and variables are shown unmasked in logs: use "
@@ -309,7 +309,7 @@ def _limit_rules(s: StackSettings) -> Iterable[Problem]:
                 )
 
 
-def _warnings(s: StackSettings) -> Iterable[str]:
+def warnings_of(s: StackSettings) -> Iterable[str]:
     canary = s.canary
     if canary.enabled and canary.nginx is None and canary.steps:
         smallest = min(step.weight for step in canary.steps)

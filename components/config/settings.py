@@ -14,7 +14,7 @@ from components.config.canary import CanaryConfig
 from components.config.cluster import AccessConfig, ClusterConfig
 from components.config.deploy import DeployConfig
 from components.config.environment import EnvironmentConfig
-from components.config.fields import _Model
+from components.config.fields import ConfigModel
 from components.config.metrics import MetricsConfig
 from components.config.network import IngressConfig, NetworkConfig
 from components.config.pipeline import BranchProtectionConfig, PipelineConfig
@@ -46,7 +46,7 @@ SECTIONS: Final = (
 )
 
 
-class StackSettings(_Model):
+class StackSettings(ConfigModel):
     """All plain (non-secret) sections of one stack."""
 
     app: AppConfig
