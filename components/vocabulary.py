@@ -80,3 +80,6 @@ class BranchPolicy(StrEnum):
 
 Reviewer = str | int
 """A required reviewer: a user login or team slug, or its numeric GitHub id."""
+
+GITHUB_OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
+"""The issuer of the ID tokens GitHub Actions jobs request (``id-token: write``)."""

@@ -73,7 +73,6 @@ from components.config.pipeline import (
     ScannersConfig,
 )
 from components.config.platform import (
-    GITHUB_OIDC_ISSUER,
     PLATFORM_NAMESPACE,
     PLATFORM_SECTIONS,
     GithubOidcConfig,
@@ -105,6 +104,7 @@ from components.vocabulary import (
     DEFAULT_GITHUB_ENVIRONMENT,
     DEPLOY_SWITCH_VARIABLE,
     DEPLOY_WORKFLOW_FILE,
+    GITHUB_OIDC_ISSUER,
     BranchPolicy,
     ClusterAccess,
     Environment,

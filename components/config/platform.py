@@ -20,9 +20,6 @@ from components.config.problems import ConfigError, Problem, problems_from
 PLATFORM_NAMESPACE: Final = "cicd-platform"
 """Config namespace (and project name) of the platform project: ``cicd-platform:rollouts``."""
 
-GITHUB_OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
-"""The issuer of the ID tokens GitHub Actions jobs request (``id-token: write``)."""
-
 
 class PlatformClusterConfig(ConfigModel):
     """What the environments expect of their cluster (``cicd-platform:cluster``).
