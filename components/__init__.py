@@ -1,1 +1,1 @@
-"""Pulumi components of the delivery pipeline; config.py is the only reader of stack config."""
+"""Pulumi components of the delivery pipeline; config/ is the only reader of stack config."""

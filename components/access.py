@@ -46,8 +46,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.config import ClusterAccess
 from components.namespace import recommended_labels
+from components.vocabulary import ClusterAccess
 
 meta = k8s.meta.v1
 core = k8s.core.v1

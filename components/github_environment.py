@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_github as github
 
-from components.config import Reviewer
+from components.vocabulary import BranchPolicy, Reviewer
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,9 @@ class EnvironmentSecretArgs:
 class DeploymentEnvironmentArgs:
     """Inputs of a GitHub deployment environment.
 
-    Exactly one of ``protected_branches`` and ``custom_branch_policies`` is true (config checks
-    it); ``branches``/``tags`` are the custom policies' patterns.
+    ``branch_policy`` is one of GitHub's two exclusive modes (its API's two booleans are derived
+    from it, so both or neither cannot be sent); ``branches``/``tags`` are the patterns of
+    :attr:`BranchPolicy.CUSTOM` and ignored otherwise.
     """
 
     repository: str
@@ -58,8 +59,7 @@ class DeploymentEnvironmentArgs:
     wait_timer: int
     prevent_self_review: bool
     can_admins_bypass: bool
-    protected_branches: bool
-    custom_branch_policies: bool
+    branch_policy: BranchPolicy
     branches: Sequence[str]
     tags: Sequence[str]
     secrets: Mapping[str, EnvironmentSecretArgs]
@@ -116,14 +116,14 @@ class DeploymentEnvironment(pulumi.ComponentResource):
             prevent_self_review=args.prevent_self_review and reviewers is not None,
             can_admins_bypass=args.can_admins_bypass,
             deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
-                protected_branches=args.protected_branches,
-                custom_branch_policies=args.custom_branch_policies,
+                protected_branches=args.branch_policy is BranchPolicy.PROTECTED_BRANCHES,
+                custom_branch_policies=args.branch_policy is BranchPolicy.CUSTOM,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         after_env = pulumi.ResourceOptions(parent=self, depends_on=[self.environment])
         environment_name = self.environment.environment
-        if args.custom_branch_policies:
+        if args.branch_policy is BranchPolicy.CUSTOM:
             branch_suffix = _suffixes(args.branches)
             tag_suffix = _suffixes(args.tags)
             for pattern in args.branches:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import EgressRule, PodSecurityLevel, ResourceAmounts
+from components.vocabulary import PodSecurityLevel
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -23,12 +23,31 @@ net = k8s.networking.v1
 
 @dataclass(frozen=True)
 class ResourceAmount:
+    """CPU and memory as Kubernetes quantities (already validated by the caller)."""
+
     cpu: str
     memory: str
 
-    @classmethod
-    def of(cls, amounts: ResourceAmounts) -> ResourceAmount:
-        return cls(amounts.cpu, amounts.memory)
+
+@dataclass(frozen=True)
+class EgressPort:
+    """One destination port of an egress allow: ``protocol`` is TCP or UDP."""
+
+    port: int
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class EgressAllow:
+    """One egress allow of the app's pods: NetworkPolicy ``allow-egress-<name>``.
+
+    Destinations are CIDR blocks and/or namespaces (all their pods), on ``ports`` only.
+    """
+
+    name: str
+    cidrs: tuple[str, ...]
+    namespaces: tuple[str, ...]
+    ports: tuple[EgressPort, ...]
 
 
 def _namespace_peer(
@@ -72,7 +91,7 @@ class EnvironmentNamespaceArgs:
     default_limit: ResourceAmount
     max_container: ResourceAmount
     protect: bool
-    egress: tuple[EgressRule, ...] = ()
+    egress: tuple[EgressAllow, ...] = ()
     metrics_scrape: tuple[pulumi.Input[str], int] | None = None
     """(monitoring namespace, metrics port): Prometheus there may scrape the app pods. The
     namespace is the platform stack's ``monitoringNamespace``."""
@@ -255,9 +274,7 @@ class EnvironmentNamespace(pulumi.ComponentResource):
                                 *(_namespace_peer(namespace) for namespace in rule.namespaces),
                             ],
                             ports=[
-                                net.NetworkPolicyPortArgs(
-                                    protocol=port.protocol.value, port=port.port
-                                )
+                                net.NetworkPolicyPortArgs(protocol=port.protocol, port=port.port)
                                 for port in rule.ports
                             ],
                         )

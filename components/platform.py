@@ -24,10 +24,8 @@ from typing import Any, Final
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
-from components import config
-from components.config import GITHUB_OIDC_ISSUER, GithubOidcConfig, PodSecurityLevel
+from components.vocabulary import GITHUB_OIDC_ISSUER, PodSecurityLevel
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -179,7 +177,16 @@ class PolicyController(pulumi.ComponentResource):
         self.register_outputs({"namespace": args.namespace})
 
 
-def authentication_configuration(oidc: GithubOidcConfig) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OidcTrust:
+    """This cluster's trust in GitHub's OIDC tokens: its audience, repositories, user prefix."""
+
+    audience: str
+    repositories: tuple[str, ...]
+    username_prefix: str
+
+
+def authentication_configuration(oidc: OidcTrust) -> dict[str, Any]:
     """The API server's structured authentication configuration trusting GitHub Actions tokens.
 
     - issuer: GitHub's, with this cluster's own audience only;
@@ -217,55 +224,3 @@ def authentication_configuration(oidc: GithubOidcConfig) -> dict[str, Any]:
             }
         ],
     }
-
-
-def main() -> None:
-    """The platform program: load its config, install the controllers, export the facts."""
-    settings = config.load_platform()
-    cluster = settings.cluster
-    provider = k8s.Provider("kubernetes", context=cluster.kube_context)
-    on_cluster = pulumi.ResourceOptions(providers=[provider])
-
-    RolloutsController(
-        "argo-rollouts",
-        HelmControllerArgs(
-            namespace=settings.rollouts.namespace,
-            chart_version=settings.rollouts.chart_version,
-            enforce=PodSecurityLevel.RESTRICTED,
-        ),
-        opts=on_cluster,
-    )
-    policy = settings.policy_controller
-    if policy.enabled:
-        PolicyController(
-            "policy-controller",
-            HelmControllerArgs(
-                namespace=policy.namespace,
-                chart_version=policy.chart_version,
-                enforce=PodSecurityLevel.BASELINE,
-            ),
-            opts=on_cluster,
-        )
-    oidc = settings.github_oidc
-    pulumi.export("cluster", cluster.name)
-    pulumi.export("ingressClassName", cluster.ingress_class_name)
-    pulumi.export("ingressNamespace", cluster.ingress_namespace)
-    pulumi.export("monitoringNamespace", cluster.monitoring_namespace)
-    pulumi.export("rolloutsNamespace", settings.rollouts.namespace)
-    pulumi.export("policyControllerNamespace", policy.namespace if policy.enabled else None)
-    pulumi.export(
-        "githubOidc",
-        {
-            "issuer": GITHUB_OIDC_ISSUER,
-            "audience": oidc.audience,
-            "usernamePrefix": oidc.username_prefix,
-        }
-        if oidc.enabled
-        else None,
-    )
-    pulumi.export(
-        "authenticationConfiguration",
-        yaml.safe_dump(authentication_configuration(oidc), sort_keys=False)
-        if oidc.enabled
-        else None,
-    )

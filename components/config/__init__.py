@@ -1,0 +1,205 @@
+"""Typed stack configuration: the only package that reads ``pulumi.Config``.
+
+Every setting lives under the ``cicd`` namespace of ``Pulumi.<stack>.yaml`` and is declared in
+``Pulumi.yaml``. Sections are objects (``cicd:app``, ``cicd:canary``, ...) validated into frozen
+pydantic models with ``extra="forbid"``; secrets are separate top-level keys read with
+``get_secret`` so that they stay ``Output`` secrets end to end.
+
+Validation collects every problem before anything is registered and reports one line each::
+
+    Pulumi.prod.yaml: cicd:canary.steps[2].weight must be between 1 and 100 (got 150)
+
+Secret values never appear in a message: a problem with a secret key says ``(got [secret])``.
+
+The package's modules are named for what they hold:
+
+- ``problems``: :class:`Problem`, :class:`ConfigError` and the one-line (escaped) messages;
+- ``fields``: reusable validated field types and the base model of every section;
+- sections: ``app`` (app, registry), ``environment``, ``cluster`` (cluster, access),
+  ``approval``, ``canary``, ``pipeline`` (pipeline, branch protection), ``deploy``, ``network``
+  (ingress, network), ``metrics``; ``settings`` puts them together;
+- ``rules``: cross-field rules, each naming its key paths;
+- ``loading``: :func:`load` and :func:`parse_sections`, the only readers of ``pulumi.Config``;
+- ``platform``: the platform project's config (``cicd-platform``).
+
+The closed sets (:class:`Environment`, :class:`PodSecurityLevel`, :class:`ClusterAccess`) live in
+``components.vocabulary`` so that components use them without importing config; they are
+re-exported here. Every importer uses this package's names (``from components.config import X``),
+never a module inside it.
+"""
+
+from components.config.app import AppConfig, ContainerResources, RegistryConfig, ResourceAmounts
+from components.config.approval import ApprovalConfig, ReviewersConfig, TeamReviewer, UserReviewer
+from components.config.canary import AnalysisConfig, CanaryConfig, CanaryStep, NginxRoutingConfig
+from components.config.cluster import (
+    AccessConfig,
+    ClusterConfig,
+    LimitRangeConfig,
+    QuotaConfig,
+)
+from components.config.deploy import DeployConfig, DeployTests
+from components.config.environment import EnvironmentConfig, EnvironmentSecret
+from components.config.fields import (
+    BranchPattern,
+    Cidr,
+    Command,
+    ConfigKey,
+    DnsLabel,
+    Duration,
+    HealthPath,
+    HostName,
+    HttpsUrl,
+    HttpUrl,
+    NodeVersion,
+    Percent,
+    Port,
+    Quantity,
+    RelativePath,
+    SecretName,
+    SemVer,
+    ShortDnsLabel,
+    Slug,
+    TrivySeverity,
+)
+from components.config.loading import READ_NAMESPACES, load, parse_sections
+from components.config.metrics import GrafanaDashboardConfig, MetricsConfig
+from components.config.network import EgressPort, EgressRule, IngressConfig, NetworkConfig, Protocol
+from components.config.pipeline import (
+    MAX_MATRIX_JOBS,
+    BranchProtectionConfig,
+    NotificationsConfig,
+    PipelineCommands,
+    PipelineConfig,
+    ScannersConfig,
+)
+from components.config.platform import (
+    PLATFORM_NAMESPACE,
+    PLATFORM_SECTIONS,
+    GithubOidcConfig,
+    PlatformClusterConfig,
+    PlatformSettings,
+    PolicyControllerConfig,
+    RolloutsControllerConfig,
+    load_platform,
+    parse_platform,
+)
+from components.config.problems import NAMESPACE, ConfigError, Problem
+from components.config.rules import (
+    MAX_ENVIRONMENT_VARIABLES,
+    MAX_GROUP_NAME,
+    MAX_VARIABLE_BYTES,
+    REPOSITORY_VARIABLES,
+    STACK_VARIABLES,
+    ingress_host,
+)
+from components.config.settings import (
+    PIPELINE_SECRET_KEYS,
+    REGISTRY_TOKEN_KEY,
+    SECTIONS,
+    Secrets,
+    Settings,
+    StackSettings,
+)
+from components.vocabulary import (
+    DEFAULT_GITHUB_ENVIRONMENT,
+    DEPLOY_SWITCH_VARIABLE,
+    DEPLOY_WORKFLOW_FILE,
+    GITHUB_OIDC_ISSUER,
+    BranchPolicy,
+    ClusterAccess,
+    Environment,
+    PodSecurityLevel,
+    Reviewer,
+)
+
+__all__ = [
+    "DEFAULT_GITHUB_ENVIRONMENT",
+    "DEPLOY_SWITCH_VARIABLE",
+    "DEPLOY_WORKFLOW_FILE",
+    "GITHUB_OIDC_ISSUER",
+    "MAX_ENVIRONMENT_VARIABLES",
+    "MAX_GROUP_NAME",
+    "MAX_MATRIX_JOBS",
+    "MAX_VARIABLE_BYTES",
+    "NAMESPACE",
+    "PIPELINE_SECRET_KEYS",
+    "PLATFORM_NAMESPACE",
+    "PLATFORM_SECTIONS",
+    "READ_NAMESPACES",
+    "REGISTRY_TOKEN_KEY",
+    "REPOSITORY_VARIABLES",
+    "SECTIONS",
+    "STACK_VARIABLES",
+    "AccessConfig",
+    "AnalysisConfig",
+    "AppConfig",
+    "ApprovalConfig",
+    "BranchPattern",
+    "BranchPolicy",
+    "BranchProtectionConfig",
+    "CanaryConfig",
+    "CanaryStep",
+    "Cidr",
+    "ClusterAccess",
+    "ClusterConfig",
+    "Command",
+    "ConfigError",
+    "ConfigKey",
+    "ContainerResources",
+    "DeployConfig",
+    "DeployTests",
+    "DnsLabel",
+    "Duration",
+    "EgressPort",
+    "EgressRule",
+    "Environment",
+    "EnvironmentConfig",
+    "EnvironmentSecret",
+    "GithubOidcConfig",
+    "GrafanaDashboardConfig",
+    "HealthPath",
+    "HostName",
+    "HttpUrl",
+    "HttpsUrl",
+    "IngressConfig",
+    "LimitRangeConfig",
+    "MetricsConfig",
+    "NetworkConfig",
+    "NginxRoutingConfig",
+    "NodeVersion",
+    "NotificationsConfig",
+    "Percent",
+    "PipelineCommands",
+    "PipelineConfig",
+    "PlatformClusterConfig",
+    "PlatformSettings",
+    "PodSecurityLevel",
+    "PolicyControllerConfig",
+    "Port",
+    "Problem",
+    "Protocol",
+    "Quantity",
+    "QuotaConfig",
+    "RegistryConfig",
+    "RelativePath",
+    "ResourceAmounts",
+    "Reviewer",
+    "ReviewersConfig",
+    "RolloutsControllerConfig",
+    "ScannersConfig",
+    "SecretName",
+    "Secrets",
+    "SemVer",
+    "Settings",
+    "ShortDnsLabel",
+    "Slug",
+    "StackSettings",
+    "TeamReviewer",
+    "TrivySeverity",
+    "UserReviewer",
+    "ingress_host",
+    "load",
+    "load_platform",
+    "parse_platform",
+    "parse_sections",
+]

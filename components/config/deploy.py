@@ -1,0 +1,59 @@
+"""Section ``cicd:deploy``: whether and how the deploy workflow of this environment runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    Field,
+)
+
+from components.config.fields import (
+    Command,
+    ConfigModel,
+    Duration,
+    NodeVersion,
+    RelativePath,
+    between,
+)
+
+
+class DeployTests(ConfigModel):
+    """Checks a deploy workflow runs against the deployed environment."""
+
+    integration: Command | None = Field(default=None, description="Integration tests (dev).")
+    e2e: Command | None = Field(default=None, description="End-to-end tests (staging).")
+    performance_script: RelativePath | None = Field(
+        default=None, description="k6 script path (staging)."
+    )
+
+
+class DeployConfig(ConfigModel):
+    """The environment's deploy workflow (``cicd:deploy``)."""
+
+    enabled: bool = Field(
+        description="Whether the deploy workflow may run (DEPLOY_ENABLED). Prod ships false: "
+        "prepared, not activated."
+    )
+    node_version: NodeVersion = Field(default="22", description="Node.js version for test steps.")
+    rollout_timeout: Duration | None = Field(
+        default=None,
+        description="How long one run waits for the rollout. Default: derived from the canary "
+        "steps (pauses plus one step deadline per weight); when set it must be at least that.",
+    )
+    job_timeout_minutes: Annotated[int, AfterValidator(between(10, 360))] = Field(
+        default=60,
+        description="timeout-minutes of the deploy job; must hold the wait, the health check "
+        "and a rollback. Default 60.",
+    )
+    image_policy: bool | None = Field(
+        default=None,
+        description="Render a sigstore policy-controller ClusterImagePolicy that admits into "
+        "the namespace only images signed by this repository's CI. Default true in staging "
+        "and prod, false in dev.",
+    )
+    health_check_retries: Annotated[int, AfterValidator(between(1, 60))] = Field(
+        default=10, description="Attempts of the post-deploy health check."
+    )
+    tests: DeployTests = Field(default=DeployTests(), description="Tests after the deploy.")

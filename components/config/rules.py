@@ -1,0 +1,321 @@
+"""Cross-field rules: checks that need more than one section; each yields Problems with explicit paths."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+from urllib.parse import urlsplit
+
+from pydantic.alias_generators import to_camel
+
+from components.config.fields import SECRET_LOOKING, github_secret_name
+from components.config.problems import Problem
+from components.config.settings import StackSettings
+from components.release import duration_seconds, job_seconds_needed
+from components.vocabulary import DEFAULT_GITHUB_ENVIRONMENT, Environment, PodSecurityLevel
+
+
+def ingress_host(s: StackSettings) -> str:
+    """The host of the environment's Ingress: ``ingress.host``, else the host of its URL."""
+    return s.ingress.host or str(urlsplit(s.environment.url).hostname)
+
+
+def cluster_side_rules(s: StackSettings) -> Iterable[Problem]:
+    """Ingress, egress and what moved to the platform project."""
+    if s.canary.install_controller:
+        yield Problem(
+            "canary.installController",
+            "must be false: the Argo Rollouts controller is installed by the platform project "
+            "(platform/Pulumi.<cluster>.yaml); see the README's migration steps",
+            "true",
+        )
+    nginx = s.canary.nginx
+    if nginx is not None and nginx.host is not None and nginx.host != ingress_host(s):
+        yield Problem(
+            "canary.nginx.host",
+            f"must equal the Ingress host {ingress_host(s)}: the canary splits the stack's "
+            "one Ingress",
+            nginx.host,
+        )
+    names = [rule.name for rule in s.network.egress]
+    for index, rule in enumerate(s.network.egress):
+        path = f"network.egress[{index}]"
+        if rule.name in names[:index]:
+            yield Problem(f"{path}.name", "must be unique", rule.name)
+        if not (rule.cidrs or rule.namespaces):
+            yield Problem(path, "must name at least one destination in cidrs or namespaces")
+        if not rule.ports:
+            yield Problem(f"{path}.ports", "must list at least one port")
+
+
+def canary_rules(s: StackSettings) -> Iterable[Problem]:
+    canary = s.canary
+    previous = 0
+    for index, step in enumerate(canary.steps):
+        if step.weight <= previous:
+            yield Problem(
+                f"canary.steps[{index}].weight",
+                f"must be greater than the previous step's weight {previous}",
+                str(step.weight),
+            )
+        previous = max(previous, step.weight)
+    if canary.enabled and not canary.steps:
+        yield Problem("canary.steps", "must list at least one step when canary.enabled is true")
+    if canary.enabled and canary.analysis.enabled and s.app.health_path is None:
+        yield Problem(
+            "app.healthPath",
+            "is required when canary analysis is enabled (the analysis probes it)",
+            "null",
+        )
+    if s.app.health_path is not None and not s.app.health_path.startswith("/"):
+        yield Problem("app.healthPath", "must start with '/'", s.app.health_path)
+    yield from _timing_rules(s)
+
+
+def _timing_rules(s: StackSettings) -> Iterable[Problem]:
+    """Reject timing that cannot fit: a wait shorter than the steps, a job shorter than the wait."""
+    if s.canary.enabled and not s.canary.steps:
+        return
+    plan = s.release_plan
+    if s.deploy.rollout_timeout is not None:
+        timeout = duration_seconds(s.deploy.rollout_timeout)
+        if timeout < plan.wait_seconds:
+            yield Problem(
+                "deploy.rolloutTimeout",
+                f"must be at least {plan.wait_seconds}s: the canary steps between manual pauses "
+                f"take up to that (pauses plus {s.canary.step_deadline} per weight step)",
+                s.deploy.rollout_timeout,
+            )
+    needed = job_seconds_needed(
+        s.rollout_wait_seconds, plan.rollback_seconds, s.deploy.health_check_retries
+    )
+    if s.deploy.job_timeout_minutes * 60 < needed:
+        yield Problem(
+            "deploy.jobTimeoutMinutes",
+            f"must be at least {-(-needed // 60)}: the job waits up to "
+            f"{s.rollout_wait_seconds}s for the rollout, then checks health and may roll back",
+            str(s.deploy.job_timeout_minutes),
+        )
+
+
+def approval_rules(s: StackSettings) -> Iterable[Problem]:
+    env = s.environment.name
+    a = s.approval
+    for kind in ("teams", "users"):
+        entries = getattr(a.reviewers, kind)
+        if len(entries) > 6:
+            yield Problem(
+                f"approval.reviewers.{kind}",
+                "must list at most 6 entries (GitHub's limit)",
+                str(len(entries)),
+            )
+    if a.protected_branches == a.custom_branch_policies:
+        yield Problem(
+            "approval",
+            "must set exactly one of protectedBranches and customBranchPolicies to true",
+            f"protectedBranches={str(a.protected_branches).lower()}, "
+            f"customBranchPolicies={str(a.custom_branch_policies).lower()}",
+        )
+    if a.custom_branch_policies and not (a.branches or a.tags):
+        yield Problem(
+            "approval.branches", "must list a branch or tag when customBranchPolicies is true"
+        )
+    if a.protected_branches and (a.branches or a.tags):
+        yield Problem(
+            "approval.branches",
+            "must be empty when protectedBranches is true (GitHub ignores them)",
+        )
+    if env.needs_approval:
+        if not (a.reviewers.teams or a.reviewers.users):
+            yield Problem("approval.reviewers", f"must name at least one reviewer in {env}")
+        if not a.prevent_self_review:
+            yield Problem("approval.preventSelfReview", f"must be true in {env}", "false")
+        if a.can_admins_bypass:
+            yield Problem("approval.canAdminsBypass", f"must be false in {env}", "true")
+    if env is Environment.PROD:
+        if a.protected_branches:
+            yield Problem(
+                "approval.protectedBranches",
+                "must be false in prod: prod deploys only from main or release tags",
+                "true",
+            )
+        for index, branch in enumerate(a.branches):
+            if branch != "main":
+                yield Problem(f"approval.branches[{index}]", "must be main in prod", branch)
+        for index, tag in enumerate(a.tags):
+            if not re.fullmatch(r"v[0-9A-Za-z.*]*", tag):
+                yield Problem(
+                    f"approval.tags[{index}]", "must be a release tag pattern such as v*", tag
+                )
+
+
+def environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
+    env = s.environment
+    if env.name.value != stack:
+        yield Problem("environment.name", f"must match the stack name '{stack}'", env.name.value)
+    if env.name.needs_approval and env.pod_security_level is not PodSecurityLevel.RESTRICTED:
+        yield Problem(
+            "environment.podSecurity", f"must be restricted in {env.name}", env.pod_security_level
+        )
+    for name in env.variables:
+        try:
+            github_secret_name(name)
+        except ValueError as err:
+            yield Problem(f"environment.variables.{name}", str(err), name)
+    names = [secret.name for secret in env.secrets]
+    for index, name in enumerate(names):
+        if name in names[:index] or name == "KUBECONFIG":
+            yield Problem(
+                f"environment.secrets[{index}].name",
+                "must be unique and not KUBECONFIG (the stack writes that one)",
+                name,
+            )
+    if s.pipeline is not None and env.name is not Environment.DEV:
+        yield Problem(
+            "pipeline",
+            f"must be removed from the {env.name} stack: only the dev stack sets it (dev owns "
+            "ci.yml)",
+        )
+    if s.pipeline is None and env.name is Environment.DEV:
+        yield Problem("pipeline", "is required in the dev stack, which owns ci.yml")
+    expected_branch = {Environment.DEV: s.app.default_branch, Environment.PROD: "main"}
+    bp = s.branch_protection
+    wanted = expected_branch.get(env.name)
+    if wanted is None and bp is not None:
+        yield Problem(
+            "branchProtection",
+            f"must be removed from the {env.name} stack: dev protects {s.app.default_branch} "
+            "and prod protects main",
+        )
+    elif wanted is not None and (bp is None or bp.branch != wanted):
+        yield Problem(
+            "branchProtection.branch",
+            f"must be {wanted} in {env.name}",
+            None if bp is None else bp.branch,
+        )
+    if s.app.image.split("/")[0] != s.registry.server:
+        yield Problem("app.image", f"must be in the registry {s.registry.server}", s.app.image)
+    if s.app.image_tag == "latest":
+        yield Problem("app.imageTag", "must pin a version, never latest", "latest")
+    sonar = s.pipeline.scanners if s.pipeline else None
+    if sonar is not None and sonar.sonarqube and sonar.sonarqube_host_url is None:
+        yield Problem("pipeline.scanners.sonarqubeHostUrl", "is required when sonarqube is true")
+
+
+def metrics_rules(s: StackSettings) -> Iterable[Problem]:
+    metrics = s.metrics
+    if metrics is None:
+        return
+    if s.environment.name is not Environment.DEV:
+        yield Problem("metrics", "must only be set in the dev stack, which owns the shared files")
+    if not metrics.windows or len(set(metrics.windows)) != len(metrics.windows):
+        yield Problem("metrics.windows", "must list distinct window lengths", str(metrics.windows))
+    if not metrics.environments:
+        yield Problem("metrics.environments", "must name at least one GitHub environment")
+    if metrics.grafana_dashboard.enabled and not metrics.enabled:
+        yield Problem(
+            "metrics.grafanaDashboard.enabled",
+            "needs metrics.enabled: the dashboard shows what the job pushes",
+            "true",
+        )
+    if metrics.grafana_dashboard.enabled and metrics.pushgateway_url is None:
+        yield Problem(
+            "metrics.pushgatewayUrl",
+            "is required when the Grafana dashboard is enabled (Prometheus reads the Pushgateway)",
+        )
+
+
+STACK_VARIABLES: Final = frozenset(
+    {"NAMESPACE", "WORKLOAD_NAME", "WORKLOAD_KIND", "APP_URL", "IMAGE", "DEPLOY_ENABLED"}
+)
+"""Environment variables the stack writes itself (``__main__.py``); config may not set them."""
+
+REPOSITORY_VARIABLES: Final = frozenset({"PROD_DEPLOY_ENABLED"})
+"""Repository variables a stack writes; an environment variable of that name would shadow it."""
+
+MAX_ENVIRONMENT_VARIABLES: Final = 100
+"""GitHub's limit of configuration variables per environment."""
+
+MAX_VARIABLE_BYTES: Final = 48 * 1024
+"""GitHub's limit on the size of one configuration variable (48 KB)."""
+
+MAX_GROUP_NAME: Final = 253
+"""Longest RBAC subject name accepted here (a Kubernetes object name's limit)."""
+
+
+def limit_rules(s: StackSettings) -> Iterable[Problem]:
+    """Values GitHub or Kubernetes would refuse at apply time, refused now with the limit named."""
+    env = s.environment
+    for kind in ("teams", "users"):
+        entries = [str(entry) for entry in getattr(s.approval.reviewers, kind)]
+        for index, entry in enumerate(entries):
+            if entry.lower() in (e.lower() for e in entries[:index]):
+                yield Problem(
+                    f"approval.reviewers.{kind}[{index}]", "lists the same reviewer twice", entry
+                )
+    for kind in ("branches", "tags"):
+        patterns = getattr(s.approval, kind)
+        for index, pattern in enumerate(patterns):
+            if pattern in patterns[:index]:
+                yield Problem(f"approval.{kind}[{index}]", "lists the same pattern twice", pattern)
+    own = env.github_environment_name.lower()
+    for other, default in DEFAULT_GITHUB_ENVIRONMENT.items():
+        if other is not env.name and own == default.lower():
+            yield Problem(
+                "environment.githubEnvironment",
+                f"is the {other} stack's GitHub environment; each stack owns its own "
+                f"(default {DEFAULT_GITHUB_ENVIRONMENT[env.name]})",
+                env.github_environment_name,
+            )
+    stack_written = len(STACK_VARIABLES)
+    if len(env.variables) + stack_written > MAX_ENVIRONMENT_VARIABLES:
+        yield Problem(
+            "environment.variables",
+            f"must list at most {MAX_ENVIRONMENT_VARIABLES - stack_written} variables: GitHub "
+            f"allows {MAX_ENVIRONMENT_VARIABLES} per environment and the stack writes "
+            f"{stack_written} itself",
+            str(len(env.variables)),
+        )
+    for name, value in env.variables.items():
+        path = f"environment.variables.{name}"
+        if name.upper() in STACK_VARIABLES | REPOSITORY_VARIABLES:
+            yield Problem(
+                path,
+                "is written by the stack itself; remove it from environment.variables",
+                name,
+            )
+        elif SECRET_LOOKING.search(name):
+            yield Problem(
+                path,
+                "looks like a secret, and variables are shown unmasked in logs: use "
+                "environment.secrets with a config key set by pulumi config set --secret",
+            )
+        if len(value.encode()) > MAX_VARIABLE_BYTES:
+            yield Problem(path, "must be at most 48 KB (GitHub's limit per variable)")
+    for kind in ("viewer_groups", "operator_groups"):
+        for index, group in enumerate(getattr(s.access, kind)):
+            if (
+                not group.strip()
+                or group != group.strip()
+                or len(group) > MAX_GROUP_NAME
+                or re.search(r"[\x00-\x1f\x7f]", group)
+            ):
+                yield Problem(
+                    f"access.{to_camel(kind)}[{index}]",
+                    f"must be a group name: not empty, no surrounding spaces or control "
+                    f"characters, at most {MAX_GROUP_NAME} characters",
+                    group,
+                )
+
+
+def warnings_of(s: StackSettings) -> Iterable[str]:
+    canary = s.canary
+    if canary.enabled and canary.nginx is None and canary.steps:
+        smallest = min(step.weight for step in canary.steps)
+        if s.app.replicas * smallest < 100:
+            yield (
+                f"cicd:canary.steps: without traffic routing the smallest weight {smallest}% "
+                f"needs at least {-(-100 // smallest)} replicas to be honoured "
+                f"(app.replicas is {s.app.replicas}); Argo Rollouts rounds to whole pods"
+            )

@@ -1,0 +1,145 @@
+"""What a stack's config becomes: the sections together, the secret keys, and the loaded settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import pulumi
+
+from components.config.app import AppConfig, RegistryConfig
+from components.config.approval import ApprovalConfig
+from components.config.canary import CanaryConfig
+from components.config.cluster import AccessConfig, ClusterConfig
+from components.config.deploy import DeployConfig
+from components.config.environment import EnvironmentConfig
+from components.config.fields import ConfigModel
+from components.config.metrics import MetricsConfig
+from components.config.network import IngressConfig, NetworkConfig
+from components.config.pipeline import BranchProtectionConfig, PipelineConfig
+from components.release import PlanStep, ReleasePlan, duration_seconds
+
+# Secret keys: declared in Pulumi.yaml, read with get_secret, never part of a section object.
+REGISTRY_TOKEN_KEY: Final = "registryToken"
+PIPELINE_SECRET_KEYS: Final = {
+    "snykToken": "SNYK_TOKEN",
+    "sonarToken": "SONAR_TOKEN",
+    "discordWebhookUrl": "DISCORD_WEBHOOK_URL",
+    "slackWebhookUrl": "SLACK_WEBHOOK_URL",
+}
+
+SECTIONS: Final = (
+    "app",
+    "environment",
+    "cluster",
+    "access",
+    "approval",
+    "registry",
+    "canary",
+    "pipeline",
+    "deploy",
+    "branchProtection",
+    "ingress",
+    "network",
+    "metrics",
+)
+
+
+class StackSettings(ConfigModel):
+    """All plain (non-secret) sections of one stack."""
+
+    app: AppConfig
+    environment: EnvironmentConfig
+    cluster: ClusterConfig
+    access: AccessConfig = AccessConfig()
+    approval: ApprovalConfig
+    registry: RegistryConfig
+    canary: CanaryConfig = CanaryConfig()
+    pipeline: PipelineConfig | None = None
+    deploy: DeployConfig
+    branch_protection: BranchProtectionConfig | None = None
+    ingress: IngressConfig
+    network: NetworkConfig = NetworkConfig()
+    metrics: MetricsConfig | None = None
+
+    @property
+    def release_plan(self) -> ReleasePlan:
+        """The canary steps as a plan; a Deployment is one step straight to 100%."""
+        steps = (
+            tuple(
+                PlanStep(
+                    step.weight,
+                    duration_seconds(step.pause) if step.pause else None,
+                    step.pause,
+                )
+                for step in self.canary.steps
+            )
+            if self.canary.enabled
+            else (PlanStep(100, None, None),)
+        )
+        return ReleasePlan(steps, duration_seconds(self.canary.step_deadline))
+
+    @property
+    def rollout_wait_seconds(self) -> int:
+        """What one deploy run waits for the rollout: the config's timeout or the plan's wait."""
+        if self.deploy.rollout_timeout is not None:
+            return duration_seconds(self.deploy.rollout_timeout)
+        return self.release_plan.wait_seconds
+
+    @property
+    def image_policy_enabled(self) -> bool:
+        """``deploy.imagePolicy``; default on where deployments need an approval (staging, prod)."""
+        if self.deploy.image_policy is not None:
+            return self.deploy.image_policy
+        return self.environment.name.needs_approval
+
+    # Environment-dependent defaults, resolved here so that no caller repeats them.
+
+    @property
+    def admins_can_bypass_approval(self) -> bool:
+        """``approval.canAdminsBypass``; default true only where no approval is needed (dev)."""
+        if self.approval.can_admins_bypass is not None:
+            return self.approval.can_admins_bypass
+        return not self.environment.name.needs_approval
+
+    @property
+    def tls_secret_name(self) -> str:
+        """``ingress.tlsSecretName``; default ``<app.name>-tls``."""
+        return self.ingress.tls_secret_name or f"{self.app.name}-tls"
+
+    @property
+    def metrics_port(self) -> int:
+        """The port Prometheus scrapes: ``canary.analysis.metricsPort``, default the app port."""
+        return self.canary.analysis.metrics_port or self.app.port
+
+    @property
+    def analysis_probes_app(self) -> bool:
+        """Whether canary analysis runs (canary on, analysis on): the Rollouts controller probes."""
+        return self.canary.enabled and self.canary.analysis.enabled
+
+    @property
+    def prometheus_scrapes_app(self) -> bool:
+        """Whether Prometheus scrapes the app pods: canary analysis with a Prometheus address."""
+        return self.analysis_probes_app and self.canary.analysis.prometheus_address is not None
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret config values as secret Outputs; None where the key is unset."""
+
+    registry_token: pulumi.Output[str]
+    pipeline: Mapping[str, pulumi.Output[str]]
+    environment: Mapping[str, pulumi.Output[str]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program needs from the stack: validated sections, secrets, provider config."""
+
+    stack: str
+    stack_file: str
+    github_owner: str
+    sections: StackSettings
+    secrets: Secrets
+    warnings: tuple[str, ...]

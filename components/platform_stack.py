@@ -1,0 +1,80 @@
+"""The platform project's program: load its config, install the controllers, export the facts.
+
+Like ``__main__.py`` for the environments, this is the one place of the platform project that
+turns config (components/config/platform.py) into component args; the components themselves
+(components/platform.py) never import config. ``platform/__main__.py`` calls :func:`main`.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components import config
+from components.platform import (
+    HelmControllerArgs,
+    OidcTrust,
+    PolicyController,
+    RolloutsController,
+    authentication_configuration,
+)
+from components.vocabulary import GITHUB_OIDC_ISSUER, PodSecurityLevel
+
+
+def main() -> None:
+    """The platform program: load its config, install the controllers, export the facts."""
+    settings = config.load_platform()
+    cluster = settings.cluster
+    provider = k8s.Provider("kubernetes", context=cluster.kube_context)
+    on_cluster = pulumi.ResourceOptions(providers=[provider])
+
+    RolloutsController(
+        "argo-rollouts",
+        HelmControllerArgs(
+            namespace=settings.rollouts.namespace,
+            chart_version=settings.rollouts.chart_version,
+            enforce=PodSecurityLevel.RESTRICTED,
+        ),
+        opts=on_cluster,
+    )
+    policy = settings.policy_controller
+    if policy.enabled:
+        PolicyController(
+            "policy-controller",
+            HelmControllerArgs(
+                namespace=policy.namespace,
+                chart_version=policy.chart_version,
+                enforce=PodSecurityLevel.BASELINE,
+            ),
+            opts=on_cluster,
+        )
+    oidc = settings.github_oidc
+    pulumi.export("cluster", cluster.name)
+    pulumi.export("ingressClassName", cluster.ingress_class_name)
+    pulumi.export("ingressNamespace", cluster.ingress_namespace)
+    pulumi.export("monitoringNamespace", cluster.monitoring_namespace)
+    pulumi.export("rolloutsNamespace", settings.rollouts.namespace)
+    pulumi.export("policyControllerNamespace", policy.namespace if policy.enabled else None)
+    # The rules require an audience (and repositories) when the trust is enabled.
+    trust = (
+        OidcTrust(oidc.audience, tuple(oidc.repositories), oidc.username_prefix)
+        if oidc.enabled and oidc.audience is not None
+        else None
+    )
+    pulumi.export(
+        "githubOidc",
+        {
+            "issuer": GITHUB_OIDC_ISSUER,
+            "audience": trust.audience,
+            "usernamePrefix": trust.username_prefix,
+        }
+        if trust is not None
+        else None,
+    )
+    pulumi.export(
+        "authenticationConfiguration",
+        yaml.safe_dump(authentication_configuration(trust), sort_keys=False)
+        if trust is not None
+        else None,
+    )

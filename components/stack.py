@@ -1,0 +1,362 @@
+"""From settings to component args: one pure function per component of an environment stack.
+
+``__main__.py`` reads like a table of contents (load config, build each component, export); the
+mapping from the typed config (components/config) to each component's args lives here, so that
+components never import config types and the program's wiring is testable without a runtime.
+
+The functions create no resources: what they need from resources registered earlier (the
+namespace's name, the deployer kubeconfig, the workload's kind) comes in as arguments, and what
+the cluster provides comes in as :class:`PlatformFacts`, read by ``__main__.py`` from the
+platform stack. Defaults that depend on the environment are resolved in config
+(:class:`~components.config.StackSettings` properties), never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from components.access import EnvironmentAccessArgs
+from components.config import (
+    DEPLOY_SWITCH_VARIABLE,
+    ClusterAccess,
+    EgressRule,
+    ResourceAmounts,
+    Settings,
+    StackSettings,
+    ingress_host,
+)
+from components.github_environment import (
+    BranchProtectionArgs,
+    DeploymentEnvironmentArgs,
+    EnvironmentSecretArgs,
+    RepositoryGuardsArgs,
+)
+from components.image_policy import INCLUDE_LABEL, SignedImagePolicyArgs, ci_identity
+from components.ingress import AppIngress, AppIngressArgs
+from components.metrics_dashboard import MetricsDashboardArgs
+from components.namespace import EgressAllow, EgressPort, EnvironmentNamespaceArgs, ResourceAmount
+from components.registry import RegistryAccessArgs
+from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflowsArgs
+from components.workload import AnalysisArgs, CanaryArgs, WorkloadArgs
+
+
+@dataclass(frozen=True)
+class PlatformFacts:
+    """What the cluster's platform stack (platform/) provides, as Outputs of its reference."""
+
+    ingress_namespace: pulumi.Input[str]
+    ingress_class_name: pulumi.Input[str]
+    monitoring_namespace: pulumi.Input[str]
+    rollouts_namespace: pulumi.Input[str]
+    github_oidc: pulumi.Output[dict[str, str]] | None
+    """The platform's GitHub OIDC trust (``usernamePrefix``, ``audience``); None in token mode."""
+
+
+def uses_github_oidc(settings: Settings) -> bool:
+    """Whether the deploy workflows reach the cluster with GitHub OIDC tokens (no stored secret)."""
+    return settings.sections.cluster.access is ClusterAccess.GITHUB_OIDC
+
+
+def platform_oidc_facts(settings: Settings, facts: object) -> dict[str, str]:
+    """The platform stack's ``githubOidc`` output, or a config error naming both stacks."""
+    if not isinstance(facts, dict):
+        raise pulumi.RunError(
+            f"{settings.stack_file}: cicd:cluster.access is githubOidc, but the platform stack "
+            f"{settings.sections.cluster.platform_stack} does not trust GitHub's OIDC issuer "
+            "(set cicd-platform:githubOidc.enabled there)"
+        )
+    return {str(k): str(v) for k, v in facts.items()}
+
+
+def _amount(amounts: ResourceAmounts) -> ResourceAmount:
+    return ResourceAmount(amounts.cpu, amounts.memory)
+
+
+def _egress(rule: EgressRule) -> EgressAllow:
+    return EgressAllow(
+        name=rule.name,
+        cidrs=rule.cidrs,
+        namespaces=rule.namespaces,
+        ports=tuple(EgressPort(port.port, port.protocol.value) for port in rule.ports),
+    )
+
+
+def namespace_args(s: StackSettings, platform: PlatformFacts) -> EnvironmentNamespaceArgs:
+    """The namespace: quota, limits, pod security, network policy for what reaches the app."""
+    app, env, cluster = s.app, s.environment, s.cluster
+    return EnvironmentNamespaceArgs(
+        name=env.namespace,
+        app=app.name,
+        environment=env.name.value,
+        github_environment=env.github_environment_name,
+        pod_security=env.pod_security_level,
+        app_port=app.port,
+        ingress_namespace=platform.ingress_namespace,
+        extra_ingress_namespaces=(
+            platform.monitoring_namespace,
+            *((platform.rollouts_namespace,) if s.analysis_probes_app else ()),
+        ),
+        quota_requests=ResourceAmount(cluster.quota.requests_cpu, cluster.quota.requests_memory),
+        quota_limits=ResourceAmount(cluster.quota.limits_cpu, cluster.quota.limits_memory),
+        quota_pods=cluster.quota.pods,
+        default_request=_amount(cluster.limit_range.default_request),
+        default_limit=_amount(cluster.limit_range.default_limit),
+        max_container=_amount(cluster.limit_range.max),
+        protect=env.protect_from_deletion,
+        egress=tuple(_egress(rule) for rule in s.network.egress),
+        metrics_scrape=(
+            (platform.monitoring_namespace, s.metrics_port) if s.prometheus_scrapes_app else None
+        ),
+        extra_labels=((INCLUDE_LABEL, "true"),) if s.image_policy_enabled else (),
+    )
+
+
+def image_policy_args(settings: Settings) -> SignedImagePolicyArgs | None:
+    """The signed-image policy of the namespace, or None where ``deploy.imagePolicy`` is off."""
+    s = settings.sections
+    if not s.image_policy_enabled:
+        return None
+    return SignedImagePolicyArgs(
+        app=s.app.name,
+        environment=s.environment.name.value,
+        image=s.app.image,
+        signer=ci_identity(settings.github_owner, s.app.repository, s.app.default_branch),
+    )
+
+
+def access_args(
+    settings: Settings,
+    namespace: pulumi.Input[str],
+    workload_kind: str,
+    platform: PlatformFacts,
+) -> EnvironmentAccessArgs:
+    """RBAC of the deploy pipeline and of people; in OIDC mode, the workflow's user name."""
+    s = settings.sections
+    app, env, cluster = s.app, s.environment, s.cluster
+    subject = (
+        f"repo:{settings.github_owner}/{app.repository}:environment:{env.github_environment_name}"
+    )
+    return EnvironmentAccessArgs(
+        namespace=namespace,
+        app=app.name,
+        environment=env.name.value,
+        cluster_server=cluster.server,
+        cluster_ca_data=cluster.certificate_authority_data,
+        viewer_groups=s.access.viewer_groups,
+        operator_groups=s.access.operator_groups,
+        protect=env.protect_from_deletion,
+        workload_kind=workload_kind,
+        workload_name=app.name,
+        access=cluster.access,
+        oidc_username=(
+            platform.github_oidc.apply(lambda facts: facts["usernamePrefix"] + subject)
+            if platform.github_oidc is not None
+            else None
+        ),
+    )
+
+
+def registry_args(
+    settings: Settings,
+    namespace: pulumi.Input[str],
+    docker_provider: docker.Provider | None,
+) -> RegistryAccessArgs:
+    """Pull access to the registry; the image tag pinned to its digest where config asks."""
+    s = settings.sections
+    return RegistryAccessArgs(
+        namespace=namespace,
+        app=s.app.name,
+        environment=s.environment.name.value,
+        server=s.registry.server,
+        username=s.registry.username,
+        token=settings.secrets.registry_token,
+        image=s.app.image,
+        tag=s.app.image_tag,
+        pin_digest=s.registry.pin_digest,
+        protect=s.environment.protect_from_deletion,
+        docker_provider=docker_provider,
+    )
+
+
+def ingress_args(
+    s: StackSettings, namespace: pulumi.Input[str], platform: PlatformFacts
+) -> AppIngressArgs:
+    """The app's Ingress with its TLS certificate, on the platform's ingress class."""
+    return AppIngressArgs(
+        namespace=namespace,
+        app=s.app.name,
+        environment=s.environment.name.value,
+        host=ingress_host(s),
+        class_name=platform.ingress_class_name,
+        cluster_issuer=s.ingress.cluster_issuer,
+        tls_secret_name=s.tls_secret_name,
+        service=s.app.name,
+    )
+
+
+def canary_args(s: StackSettings, ingress: AppIngress) -> CanaryArgs | None:
+    """The canary release (plan, analysis, traffic routing), or None for a plain Deployment."""
+    if not s.canary.enabled:
+        return None
+    analysis = s.canary.analysis
+    return CanaryArgs(
+        plan=s.release_plan,
+        rollback_window=s.canary.rollback_window,
+        analysis=(
+            AnalysisArgs(
+                interval=analysis.interval,
+                failure_limit=analysis.failure_limit,
+                success_rate=analysis.success_rate,
+                prometheus_address=analysis.prometheus_address,
+            )
+            if analysis.enabled
+            else None
+        ),
+        stable_ingress=ingress if s.canary.nginx else None,
+    )
+
+
+def workload_kind(s: StackSettings) -> str:
+    """The kind of the app's workload: an Argo Rollouts ``Rollout`` with canary, else Deployment."""
+    return "Rollout" if s.canary.enabled else "Deployment"
+
+
+def workload_args(
+    s: StackSettings,
+    namespace: pulumi.Input[str],
+    image: pulumi.Input[str],
+    service_account: str,
+    ingress: AppIngress,
+) -> WorkloadArgs:
+    """The app's Rollout or Deployment."""
+    app = s.app
+    return WorkloadArgs(
+        namespace=namespace,
+        app=app.name,
+        environment=s.environment.name.value,
+        image=image,
+        port=app.port,
+        health_path=app.health_path,
+        replicas=app.replicas,
+        requests={"cpu": app.resources.requests.cpu, "memory": app.resources.requests.memory},
+        limits={"cpu": app.resources.limits.cpu, "memory": app.resources.limits.memory},
+        service_account=service_account,
+        step_deadline_seconds=s.release_plan.step_deadline_seconds,
+        canary=canary_args(s, ingress),
+    )
+
+
+def _switch(on: bool) -> str:
+    return "true" if on else "false"
+
+
+@dataclass(frozen=True)
+class DeployedFacts:
+    """What the deploy workflows need to know of resources registered before the environment."""
+
+    namespace: pulumi.Input[str]
+    workload_name: pulumi.Input[str]
+    workload_kind: pulumi.Input[str]
+    kubeconfig: pulumi.Input[str] | None
+    """The deployer's kubeconfig (token mode); None with GitHub OIDC."""
+
+
+def deployment_environment_args(
+    settings: Settings, deployed: DeployedFacts, platform: PlatformFacts
+) -> DeploymentEnvironmentArgs:
+    """The GitHub environment: approval rules, branch policy, secrets and variables."""
+    s = settings.sections
+    app, env, cluster, approval = s.app, s.environment, s.cluster, s.approval
+    secrets = {
+        **(
+            {"KUBECONFIG": EnvironmentSecretArgs(deployed.kubeconfig)}
+            if deployed.kubeconfig is not None
+            else {}
+        ),
+        **{
+            secret.name: EnvironmentSecretArgs(
+                settings.secrets.environment[secret.name], secret.rotate_outside_pulumi
+            )
+            for secret in env.secrets
+        },
+    }
+    variables: dict[str, pulumi.Input[str]] = {
+        **env.variables,
+        "NAMESPACE": deployed.namespace,
+        "WORKLOAD_NAME": deployed.workload_name,
+        "WORKLOAD_KIND": deployed.workload_kind,
+        "APP_URL": env.url,
+        "IMAGE": app.image,
+        "DEPLOY_ENABLED": _switch(s.deploy.enabled),
+    }
+    if platform.github_oidc is not None:
+        # githubOidc: what the workflows need to build a kubeconfig around a fresh token.
+        variables |= {
+            "KUBE_SERVER": cluster.server,
+            "KUBE_CA_DATA": cluster.certificate_authority_data,
+            "KUBE_AUDIENCE": platform.github_oidc.apply(lambda facts: facts["audience"]),
+        }
+    return DeploymentEnvironmentArgs(
+        repository=app.repository,
+        environment=env.github_environment_name,
+        reviewer_teams=approval.reviewers.teams,
+        reviewer_users=approval.reviewers.users,
+        wait_timer=approval.wait_timer,
+        prevent_self_review=approval.prevent_self_review,
+        can_admins_bypass=s.admins_can_bypass_approval,
+        branch_policy=approval.branch_policy,
+        branches=approval.branches,
+        tags=approval.tags,
+        secrets=secrets,
+        variables=variables,
+        protect_secrets=env.protect_from_deletion,
+    )
+
+
+def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
+    """The workflow files this stack commits (the generators read the settings themselves)."""
+    return PipelineWorkflowsArgs(settings=s, repository=s.app.repository)
+
+
+def metrics_dashboard_args(s: StackSettings) -> MetricsDashboardArgs | None:
+    """The delivery-metrics dashboard, or None unless ``metrics.grafanaDashboard`` is on.
+
+    It belongs with Grafana in the platform stack; the dev stack declares it (config rules keep
+    ``cicd:metrics`` to dev) until it moves there.
+    """
+    if s.metrics is None or not s.metrics.grafana_dashboard.enabled:
+        return None
+    dashboard = s.metrics.grafana_dashboard
+    return MetricsDashboardArgs(
+        app=s.app.name, namespace=dashboard.namespace, folder=dashboard.folder
+    )
+
+
+def repository_guards_args(
+    settings: Settings, committed_files: Sequence[pulumi.Resource]
+) -> RepositoryGuardsArgs:
+    """Repository secrets, this stack's deploy switch, branch protection after the files."""
+    s = settings.sections
+    protection = s.branch_protection
+    return RepositoryGuardsArgs(
+        repository=s.app.repository,
+        secrets=dict(settings.secrets.pipeline),
+        # Each stack's deploy switch (DEPLOY_SWITCH_VARIABLE), read by its workflow's jobs.
+        variables={DEPLOY_SWITCH_VARIABLE[s.environment.name]: _switch(s.deploy.enabled)},
+        protection=(
+            BranchProtectionArgs(
+                branch=protection.branch,
+                required_checks=CI_REQUIRED_CHECKS,
+                required_approvals=protection.required_approvals,
+                require_code_owner_reviews=protection.require_code_owner_reviews,
+                dismiss_stale_reviews=protection.dismiss_stale_reviews,
+            )
+            if protection
+            else None
+        ),
+        committed_files=committed_files,
+    )

@@ -1,0 +1,85 @@
+"""Closed sets shared by config and components: environments, pod security levels, cluster access.
+
+They live outside components/config so that components can use them without importing config
+types; components/config re-exports them for the stack files' side.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class Environment(StrEnum):
+    """The three environments; a stack is one of them."""
+
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+    @property
+    def needs_approval(self) -> bool:
+        """Staging and prod deployments need an approval; dev deploys on green CI."""
+        return self is not Environment.DEV
+
+
+class PodSecurityLevel(StrEnum):
+    """Pod Security Standards level, applied as enforce, audit and warn labels."""
+
+    PRIVILEGED = "privileged"
+    BASELINE = "baseline"
+    RESTRICTED = "restricted"
+
+
+class ClusterAccess(StrEnum):
+    """How the deploy workflows authenticate to the cluster (``cicd:cluster.access``)."""
+
+    TOKEN = "token"
+    GITHUB_OIDC = "githubOidc"
+
+
+DEFAULT_GITHUB_ENVIRONMENT: Final = {
+    Environment.DEV: "development",
+    Environment.STAGING: "staging",
+    Environment.PROD: "production",
+}
+
+DEPLOY_WORKFLOW_FILE: Final = {
+    Environment.DEV: "dev-deploy.yml",
+    Environment.STAGING: "stage-deploy.yml",
+    Environment.PROD: "prod-deploy.yml",
+}
+
+DEPLOY_SWITCH_VARIABLE: Final = {
+    Environment.DEV: "DEV_DEPLOY_ENABLED",
+    Environment.STAGING: "STAGING_DEPLOY_ENABLED",
+    Environment.PROD: "PROD_DEPLOY_ENABLED",
+}
+"""The one contract of the deploy switch: the repository variable each deploy workflow reads.
+
+Each stack writes its own variable from ``cicd:deploy.enabled``. It is a repository variable
+because a job-level ``if:`` is evaluated before the job enters its environment and cannot see
+environment variables; every job of the workflow is guarded by it, and the jobs in the
+environment check the environment's ``DEPLOY_ENABLED`` again before touching the cluster.
+"""
+
+
+class BranchPolicy(StrEnum):
+    """Where a GitHub environment accepts deployments from: GitHub's two exclusive modes.
+
+    GitHub's API takes them as two booleans of which exactly one must be true; the stack file
+    keeps those two keys (``cicd:approval.protectedBranches``/``customBranchPolicies``), and the
+    config rules reject any other combination, so past config everything is one of these.
+    """
+
+    PROTECTED_BRANCHES = "protectedBranches"
+    """Only branches with protection rules may deploy."""
+    CUSTOM = "customBranchPolicies"
+    """Only the branch and tag patterns listed in ``cicd:approval`` may deploy."""
+
+
+Reviewer = str | int
+"""A required reviewer: a user login or team slug, or its numeric GitHub id."""
+
+GITHUB_OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
+"""The issuer of the ID tokens GitHub Actions jobs request (``id-token: write``)."""

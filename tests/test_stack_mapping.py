@@ -1,0 +1,205 @@
+"""Settings to component args (components/stack.py) and the names config resolves for it.
+
+Given a stack file (or a variation of it), when its sections are parsed and mapped, then each
+component gets what config means: the two meanings of "protected" stay apart, the branch-policy
+mode is one value, environment-dependent defaults are resolved once, and components never import
+config types (only the mapping does).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from components import stack
+from components.config import SECTIONS, BranchPolicy, Environment, StackSettings, parse_sections
+from components.namespace import EgressAllow, EgressPort
+from render.engine import Rendered
+from render.tree import T_ENVIRONMENT, T_POLICY
+from tests.conftest import project_path, render_variant, variant
+
+PLATFORM = stack.PlatformFacts(
+    ingress_namespace="ingress-nginx",
+    ingress_class_name="nginx",
+    monitoring_namespace="monitoring",
+    rollouts_namespace="argo-rollouts",
+    github_oidc=None,
+)
+
+
+def sections(stack_name: str, changes: dict[str, Any] | None = None) -> StackSettings:
+    """The parsed, rule-checked sections of Pulumi.<stack>.yaml with ``changes`` applied."""
+    raw = {
+        key.removeprefix("cicd:"): value
+        for key, value in variant(stack_name, changes or {}).items()
+        if key.removeprefix("cicd:") in SECTIONS
+    }
+    settings, problems = parse_sections(raw, stack_name)
+    assert settings is not None and not problems, problems
+    return settings
+
+
+# ---------------------------------------------------------------------------------------------
+# Two meanings of "protected": approval (staging, prod) and protection from deletion (prod)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stack_name", "approval", "deletion"),
+    [("dev", False, False), ("staging", True, False), ("prod", True, True)],
+)
+def test_approval_and_deletion_protection_are_separate(
+    stack_name: str, approval: bool, deletion: bool
+) -> None:
+    s = sections(stack_name)
+    assert s.environment.name.needs_approval is approval
+    assert s.environment.protect_from_deletion is deletion
+    assert stack.namespace_args(s, PLATFORM).protect is deletion
+
+
+def test_protect_overrides_deletion_protection_only() -> None:
+    s = sections("staging", {"cicd:environment.protect": True})
+    assert s.environment.protect_from_deletion is True
+    assert s.environment.name is Environment.STAGING and s.environment.name.needs_approval
+    assert stack.namespace_args(s, PLATFORM).protect is True
+    # Approval-derived defaults do not move with it.
+    assert s.admins_can_bypass_approval is False
+
+
+# ---------------------------------------------------------------------------------------------
+# Branch policy: GitHub's two booleans become one mode, the stack-file keys stay
+# ---------------------------------------------------------------------------------------------
+
+PROTECTED_BRANCHES_ONLY = {
+    "cicd:approval.protectedBranches": True,
+    "cicd:approval.customBranchPolicies": False,
+    "cicd:approval.branches": [],
+    "cicd:approval.tags": [],
+}
+
+
+def test_branch_policy_mode_from_the_two_keys() -> None:
+    assert sections("staging").approval.branch_policy is BranchPolicy.CUSTOM
+    assert (
+        sections("staging", PROTECTED_BRANCHES_ONLY).approval.branch_policy
+        is BranchPolicy.PROTECTED_BRANCHES
+    )
+
+
+def _branch_policy(result: Rendered) -> dict[str, Any]:
+    (environment,) = result.of_type(T_ENVIRONMENT)
+    policy: dict[str, Any] = environment.inputs["deploymentBranchPolicy"]
+    return policy
+
+
+def test_protected_branches_mode_reaches_github_without_custom_policies() -> None:
+    result = render_variant("staging", PROTECTED_BRANCHES_ONLY)
+    assert _branch_policy(result) == {"protectedBranches": True, "customBranchPolicies": False}
+    assert result.of_type(T_POLICY) == []
+
+
+def test_custom_mode_reaches_github_with_its_patterns() -> None:
+    result = render_variant("staging", {})
+    assert _branch_policy(result) == {"protectedBranches": False, "customBranchPolicies": True}
+    patterns = sorted(p.inputs["branchPattern"] for p in result.of_type(T_POLICY))
+    assert patterns == sorted(sections("staging").approval.branches)
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment-dependent defaults are resolved in config and used as such
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack_name", "bypass"), [("dev", True), ("staging", False)])
+def test_admins_bypass_defaults_by_environment(stack_name: str, bypass: bool) -> None:
+    s = sections(stack_name, {"cicd:approval.canAdminsBypass": None})
+    assert s.admins_can_bypass_approval is bypass
+    assert (
+        stack.deployment_environment_args(_settings(s), _deployed(), PLATFORM).can_admins_bypass
+        is bypass
+    )
+
+
+def test_tls_secret_name_defaults_to_app_name() -> None:
+    s = sections("staging", {"cicd:ingress.tlsSecretName": None})
+    assert stack.ingress_args(s, "ns", PLATFORM).tls_secret_name == f"{s.app.name}-tls"
+    named = sections("staging", {"cicd:ingress.tlsSecretName": "custom-cert"})
+    assert stack.ingress_args(named, "ns", PLATFORM).tls_secret_name == "custom-cert"
+
+
+def test_egress_rules_map_to_namespace_allows() -> None:
+    rule = {"name": "dns-over-tls", "cidrs": ["10.0.0.0/8"], "ports": [{"port": 853}]}
+    udp = {"name": "syslog", "namespaces": ["logging"], "ports": [{"port": 514, "protocol": "UDP"}]}
+    s = sections("staging", {"cicd:network.egress": [rule, udp]})
+    assert stack.namespace_args(s, PLATFORM).egress == (
+        EgressAllow("dns-over-tls", ("10.0.0.0/8",), (), (EgressPort(853, "TCP"),)),
+        EgressAllow("syslog", (), ("logging",), (EgressPort(514, "UDP"),)),
+    )
+
+
+def test_canary_off_is_a_deployment_without_canary_args() -> None:
+    s = sections("staging", {"cicd:canary.enabled": False})
+    assert stack.workload_kind(s) == "Deployment"
+    assert stack.namespace_args(s, PLATFORM).extra_ingress_namespaces == ("monitoring",)
+
+
+# ---------------------------------------------------------------------------------------------
+# Components never import config types; the config module is a package
+# ---------------------------------------------------------------------------------------------
+
+# The two programs' mappings: components/stack.py (environments), platform_stack.py (platform).
+MAY_IMPORT_CONFIG = {"stack.py", "platform_stack.py"}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, ``from components import config`` as ``components.config``."""
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            modules |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return modules
+
+
+def _imports_config(path: Path) -> bool:
+    return any(
+        module == "components.config" or module.startswith("components.config.")
+        for module in _imported_modules(path)
+    )
+
+
+def test_components_do_not_import_config() -> None:
+    folder = project_path("components")
+    offenders = [
+        p.name
+        for p in sorted(folder.glob("*.py"))
+        if p.name not in MAY_IMPORT_CONFIG and _imports_config(p)
+    ]
+    assert offenders == []
+    assert not (folder / "config.py").exists()
+    assert _imports_config(folder / "stack.py")  # the check sees an import where there is one
+
+
+# Helpers for the mapping functions that need more than the sections.
+
+
+def _settings(s: StackSettings) -> Any:
+    """A stand-in for config.Settings without Outputs: the mapping reads only these fields."""
+    return SimpleNamespace(
+        sections=s,
+        secrets=SimpleNamespace(environment=defaultdict(lambda: "value")),
+        github_owner="acme",
+        stack_file=f"Pulumi.{s.environment.name}.yaml",
+    )
+
+
+def _deployed() -> stack.DeployedFacts:
+    return stack.DeployedFacts(
+        namespace="ns", workload_name="app", workload_kind="Deployment", kubeconfig=None
+    )
