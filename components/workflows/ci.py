@@ -58,6 +58,7 @@ from components.workflows.common import (
     setup_node,
     upload_artifact,
 )
+from components.workflows.contract import TAG_REF_PREFIX, branch_ref, secret
 from components.workflows.model import (
     Access,
     Concurrency,
@@ -100,8 +101,8 @@ token, like forks, even though the branch is in this repository)."""
 def _publishing(branch: str) -> str:
     """Expression: this run publishes (a push to the default branch or a release tag)."""
     return (
-        f"github.event_name == 'push' && (github.ref == 'refs/heads/{branch}' || "
-        f"startsWith(github.ref, 'refs/tags/v'))"
+        f"github.event_name == 'push' && (github.ref == '{branch_ref(branch)}' || "
+        f"startsWith(github.ref, '{TAG_REF_PREFIX}'))"
     )
 
 
@@ -291,7 +292,7 @@ def _snyk() -> Job:
                 if_=HAS_SECRET,
                 uses=pins.SNYK_NODE,
                 with_={"command": "test", "args": "--all-projects --severity-threshold=high"},
-                env={"SNYK_TOKEN": expr("secrets.SNYK_TOKEN")},
+                env={"SNYK_TOKEN": secret("SNYK_TOKEN")},
             ),
         ),
     )
@@ -314,7 +315,7 @@ def _sonarqube(host_url: str) -> Job:
                 name="SonarQube analysis",
                 if_=HAS_SECRET,
                 uses=pins.SONARQUBE_SCAN,
-                env={"SONAR_TOKEN": expr("secrets.SONAR_TOKEN"), "SONAR_HOST_URL": host_url},
+                env={"SONAR_TOKEN": secret("SONAR_TOKEN"), "SONAR_HOST_URL": host_url},
             ),
         ),
     )
@@ -341,7 +342,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
                 with_={
                     "registry": server,
                     "username": expr("github.actor"),
-                    "password": expr("secrets.GITHUB_TOKEN"),
+                    "password": secret("GITHUB_TOKEN"),
                 },
             ),
             run(
@@ -371,7 +372,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
                 with_={
                     "image": image_at_digest,
                     "registry-username": expr("github.actor"),
-                    "registry-password": expr("secrets.GITHUB_TOKEN"),
+                    "registry-password": secret("GITHUB_TOKEN"),
                     "format": "spdx-json",
                     "output-file": template(expr("runner.temp"), "/sbom.spdx.json"),
                     "artifact-name": "sbom.spdx.json",
@@ -413,7 +414,7 @@ def _notify(branch: str, needs: tuple[str, ...]) -> Job:
                 "Build status to Discord",
                 script("notify_discord.sh"),
                 env={
-                    "DISCORD_WEBHOOK_URL": expr("secrets.DISCORD_WEBHOOK_URL"),
+                    "DISCORD_WEBHOOK_URL": secret("DISCORD_WEBHOOK_URL"),
                     "RESULT": expr(
                         "(contains(needs.*.result, 'failure') || "
                         "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed'"
@@ -442,7 +443,7 @@ def _security_alert(scans: tuple[str, ...]) -> Job:
                 if_=HAS_SECRET,
                 uses=pins.SLACK,
                 with_={
-                    "webhook": expr("secrets.SLACK_WEBHOOK_URL"),
+                    "webhook": secret("SLACK_WEBHOOK_URL"),
                     "webhook-type": "incoming-webhook",
                     "payload": template(
                         "text: 'Security scan failed in ",

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from components.config import DEFAULT_GITHUB_ENVIRONMENT, DEPLOY_SWITCH_VARIABLE, StackSettings
+from components.config import DEFAULT_GITHUB_ENVIRONMENT, StackSettings
 from components.config import Environment as Stage
 from components.workflows import ci, custody, pins
 from components.workflows.common import (
@@ -59,6 +59,14 @@ from components.workflows.common import (
     wait_healthy,
     write_kubeconfig,
 )
+from components.workflows.contract import (
+    TAG_REF_PREFIX,
+    branch_ref,
+    deploy_switch,
+    secret,
+    var,
+    var_name,
+)
 from components.workflows.model import (
     Access,
     Concurrency,
@@ -81,14 +89,17 @@ RELEASE_INPUT: Final = "release"
 ACTION_INPUT: Final = "action"
 ACTIONS: Final = ("deploy", "promote", "abort")
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the tests")
-PROD_REFS: Final = "(github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v'))"
+PROD_BRANCH: Final = "main"
+PROD_REFS: Final = (
+    f"(github.ref == '{branch_ref(PROD_BRANCH)}' || startsWith(github.ref, '{TAG_REF_PREFIX}'))"
+)
 PREVIOUS_ENVIRONMENT: Final = {Stage.STAGING: None, Stage.PROD: Stage.STAGING}
 """Promotion order: what each dispatched environment requires before it (None: CI passed)."""
 
 
 def enabled(settings: StackSettings) -> str:
     """The job-level guard: the stack's repository variable (job if: cannot read env vars)."""
-    return f"vars.{DEPLOY_SWITCH_VARIABLE[settings.environment.name]} == 'true'"
+    return f"{var_name(deploy_switch(settings.environment.name))} == 'true'"
 
 
 _REFUSE_DISABLED = """\
@@ -98,7 +109,7 @@ exit 1
 
 _DEPLOY_OUTPUTS: Final = {
     "image": expr("steps.release.outputs.image"),
-    "app-url": expr("vars.APP_URL"),
+    "app-url": var("APP_URL"),
 }
 
 
@@ -121,7 +132,7 @@ def _rollout_steps(settings: StackSettings) -> tuple[Step, ...]:
 
 
 def _environment(settings: StackSettings) -> Environment:
-    return Environment(settings.environment.github_environment_name, url=expr("vars.APP_URL"))
+    return Environment(settings.environment.github_environment_name, url=var("APP_URL"))
 
 
 def _tests_job(
@@ -293,7 +304,7 @@ def dev_workflow(settings: StackSettings) -> Workflow:
             run(
                 "Deploy status to Discord",
                 _DISCORD,
-                {**notify_env, "DISCORD_WEBHOOK_URL": expr("secrets.DISCORD_WEBHOOK_URL")},
+                {**notify_env, "DISCORD_WEBHOOK_URL": secret("DISCORD_WEBHOOK_URL")},
             )
         )
     jobs["notify"] = Job(
@@ -374,7 +385,7 @@ def _refuse_when_disabled() -> Step:
     return run(
         "Refuse when deployments are switched off",
         _REFUSE_DISABLED,
-        if_=condition("vars.DEPLOY_ENABLED != 'true'"),
+        if_=condition(f"{var_name('DEPLOY_ENABLED')} != 'true'"),
     )
 
 
@@ -393,7 +404,7 @@ def _verify_job(settings: StackSettings) -> Job:
             Grant(Scope.DEPLOYMENTS, Access.WRITE, "read the promotion record, open a deployment"),
             Grant(Scope.PACKAGES, Access.READ, "resolve a tag and read signatures from ghcr.io"),
         ),
-        env={"IMAGE": expr("vars.IMAGE")},
+        env={"IMAGE": var("IMAGE")},
         outputs={
             "image": expr("steps.release.outputs.image"),
             "digest": expr("steps.release.outputs.digest"),
@@ -471,7 +482,7 @@ def _release_job(settings: StackSettings) -> Job:
         env=WORKLOAD_ENV,
         outputs={
             "image": expr("needs.verify.outputs.image"),
-            "app-url": expr("vars.APP_URL"),
+            "app-url": var("APP_URL"),
             "state": expr("steps.wait.outputs.state"),
         },
         steps=(
@@ -639,7 +650,7 @@ def staging_workflow(settings: StackSettings) -> Workflow:
                 },
                 env={
                     "TRIVY_USERNAME": expr("github.actor"),
-                    "TRIVY_PASSWORD": expr("secrets.GITHUB_TOKEN"),
+                    "TRIVY_PASSWORD": secret("GITHUB_TOKEN"),
                 },
             ),
             run("Security headers of the running app", _SECURITY_HEADERS),
@@ -655,7 +666,7 @@ def staging_workflow(settings: StackSettings) -> Workflow:
                 "Security findings to Slack",
                 _SLACK,
                 {
-                    "SLACK_WEBHOOK_URL": expr("secrets.SLACK_WEBHOOK_URL"),
+                    "SLACK_WEBHOOK_URL": secret("SLACK_WEBHOOK_URL"),
                     "ENVIRONMENT": environment,
                     "RUN_URL": ci.RUN_URL,
                 },
@@ -678,10 +689,10 @@ def staging_workflow(settings: StackSettings) -> Workflow:
 def prod_workflow(settings: StackSettings) -> Workflow:
     """prod-deploy.yml: inert until the switch is on; verified, approved, canary, health, rollback."""
     environment = settings.environment.github_environment_name
-    switch = DEPLOY_SWITCH_VARIABLE[settings.environment.name]
+    switch = var_name(deploy_switch(settings.environment.name))
     return Workflow(
         name=f"Deploy to {environment}",
-        header=f"Prepared, not activated: every job is guarded by vars.{switch} == 'true'\n"
+        header=f"Prepared, not activated: every job is guarded by {switch} == 'true'\n"
         "(cicd:deploy.enabled of the prod stack), and the job in the environment checks it again.",
         on=(_dispatch(),),
         concurrency=_concurrency(environment),
