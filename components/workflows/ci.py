@@ -74,6 +74,7 @@ from components.workflows.model import (
     expr,
     template,
 )
+from components.workflows.notify import Channel, notify
 
 WORKFLOW_NAME: Final = "CI"
 """The workflow's name; dev-deploy.yml's workflow_run trigger refers to it."""
@@ -404,26 +405,31 @@ RUN_URL: Final = template(  # the run's page, for notifications and deployment r
 
 
 def _notify(branch: str, needs: tuple[str, ...]) -> Job:
+    result = expr(
+        "(contains(needs.*.result, 'failure') || "
+        "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed'"
+    )
     return Job(
         name="notify",
         needs=needs,
         if_=condition(f"always() && {_publishing(branch)}"),
         timeout_minutes=5,
         steps=(
-            run(
+            notify(
                 "Build status to Discord",
-                script("notify_discord.sh"),
-                env={
-                    "DISCORD_WEBHOOK_URL": secret("DISCORD_WEBHOOK_URL"),
-                    "RESULT": expr(
-                        "(contains(needs.*.result, 'failure') || "
-                        "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed'"
-                    ),
-                    "REPOSITORY": expr("github.repository"),
-                    "REF_NAME": expr("github.ref_name"),
-                    "SHA": expr("github.sha"),
-                    "RUN_URL": RUN_URL,
-                },
+                Channel.DISCORD,
+                template(
+                    "CI ",
+                    result,
+                    " on ",
+                    expr("github.repository"),
+                    " ",
+                    expr("github.ref_name"),
+                    " (",
+                    expr("github.sha"),
+                    "): ",
+                    RUN_URL,
+                ),
             ),
         ),
     )
@@ -436,25 +442,17 @@ def _security_alert(scans: tuple[str, ...]) -> Job:
         if_=condition("always() && contains(needs.*.result, 'failure')"),
         timeout_minutes=5,
         steps=(
-            secret_gate("SLACK_WEBHOOK_URL"),
-            Step(
-                # errors off (the action's default): a Slack outage is logged, never a failed run.
-                name="Security alert to Slack",
-                if_=HAS_SECRET,
-                uses=pins.SLACK,
-                with_={
-                    "webhook": secret("SLACK_WEBHOOK_URL"),
-                    "webhook-type": "incoming-webhook",
-                    "payload": template(
-                        "text: 'Security scan failed in ",
-                        expr("github.repository"),
-                        " (",
-                        expr("github.ref_name"),
-                        "): ",
-                        RUN_URL,
-                        "'\n",
-                    ),
-                },
+            notify(
+                "Security alert to Slack",
+                Channel.SLACK,
+                template(
+                    "Security scan failed in ",
+                    expr("github.repository"),
+                    " (",
+                    expr("github.ref_name"),
+                    "): ",
+                    RUN_URL,
+                ),
             ),
         ),
     )

@@ -34,7 +34,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from components.config import DEFAULT_GITHUB_ENVIRONMENT, StackSettings
+from components.config import (
+    DEFAULT_GITHUB_ENVIRONMENT,
+    PipelineCommands,
+    ScannersConfig,
+    StackSettings,
+)
 from components.config import Environment as Stage
 from components.workflows import ci, custody, pins
 from components.workflows.common import (
@@ -84,6 +89,7 @@ from components.workflows.model import (
     expr,
     template,
 )
+from components.workflows.notify import Channel, notify
 
 RELEASE_INPUT: Final = "release"
 ACTION_INPUT: Final = "action"
@@ -111,6 +117,19 @@ _DEPLOY_OUTPUTS: Final = {
     "image": expr("steps.release.outputs.image"),
     "app-url": var("APP_URL"),
 }
+
+
+def _scanners(settings: StackSettings) -> ScannersConfig:
+    """The pipeline's scanner settings (dev); the other stacks have no pipeline section and take
+    the same defaults config gives it, so the severity is written in one place (config)."""
+    return settings.pipeline.scanners if settings.pipeline is not None else ScannersConfig()
+
+
+def _install_command(settings: StackSettings) -> str:
+    """``pipeline.commands.install`` where the stack has a pipeline (dev), else its default."""
+    if settings.pipeline is not None:
+        return settings.pipeline.commands.install
+    return str(PipelineCommands.model_fields["install"].default)
 
 
 def _concurrency(environment: str) -> Concurrency:
@@ -157,7 +176,7 @@ def _tests_job(
             checkout(ref=ref),
             # No dependency cache in a deploy workflow: nothing restored here can poison a release.
             setup_node(settings.deploy.node_version, cache=False),
-            npm_command("Install dependencies", "npm ci"),
+            npm_command("Install dependencies", _install_command(settings)),
             npm_command(name, command),
         ),
     )
@@ -175,14 +194,6 @@ if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
 fi
 echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
 echo "digest=$digest" >> "$GITHUB_OUTPUT"
-"""
-
-_DISCORD = """\
-payload="$(jq --null-input \\
-  --arg content "Deploy to $ENVIRONMENT: deploy $DEPLOY_RESULT, tests $TESTS_RESULT ($IMAGE_REF)" \\
-  '{content: $content}')"
-curl --fail --silent --show-error --header 'Content-Type: application/json' \\
-  --data "$payload" "$DISCORD_WEBHOOK_URL"
 """
 
 _SUMMARY = """\
@@ -301,10 +312,18 @@ def dev_workflow(settings: StackSettings) -> Workflow:
     discord = settings.pipeline is not None and settings.pipeline.notifications.discord
     if discord:
         notify_steps.append(
-            run(
+            notify(
                 "Deploy status to Discord",
-                _DISCORD,
-                {**notify_env, "DISCORD_WEBHOOK_URL": secret("DISCORD_WEBHOOK_URL")},
+                Channel.DISCORD,
+                template(
+                    f"Deploy to {environment}: deploy ",
+                    notify_env["DEPLOY_RESULT"],
+                    ", tests ",
+                    tests_result,
+                    " (",
+                    notify_env["IMAGE_REF"],
+                    ")",
+                ),
             )
         )
     jobs["notify"] = Job(
@@ -352,17 +371,6 @@ for header in strict-transport-security x-content-type-options; do
   fi
 done
 exit "$missing"
-"""
-
-_SLACK = """\
-if [ -z "$SLACK_WEBHOOK_URL" ]; then
-  echo "::warning::SLACK_WEBHOOK_URL is not set: no Slack alert sent"
-  exit 0
-fi
-payload="$(jq --null-input --arg text "Security findings in $ENVIRONMENT: $RUN_URL" \\
-  '{text: $text}')"
-curl --fail --silent --show-error --header 'Content-Type: application/json' \\
-  --data "$payload" "$SLACK_WEBHOOK_URL"
 """
 
 
@@ -644,7 +652,7 @@ def staging_workflow(settings: StackSettings) -> Workflow:
                 with_={
                     "scan-type": "image",
                     "image-ref": expr("needs.deploy.outputs.image"),
-                    "severity": "CRITICAL,HIGH",
+                    "severity": _scanners(settings).trivy_severity,
                     "ignore-unfixed": True,
                     "exit-code": "1",
                 },
@@ -662,14 +670,10 @@ def staging_workflow(settings: StackSettings) -> Workflow:
         if_=condition("always() && needs.security-scan.result == 'failure'"),
         timeout_minutes=5,
         steps=(
-            run(
+            notify(
                 "Security findings to Slack",
-                _SLACK,
-                {
-                    "SLACK_WEBHOOK_URL": secret("SLACK_WEBHOOK_URL"),
-                    "ENVIRONMENT": environment,
-                    "RUN_URL": ci.RUN_URL,
-                },
+                Channel.SLACK,
+                template(f"Security findings in {environment}: ", ci.RUN_URL),
             ),
         ),
     )
