@@ -20,14 +20,17 @@ import tempfile
 from collections import Counter
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.messages import escape
-from render.diff import COMMENT_BUDGET, Report, build_report, stack_config
+from render import COMMENT_BUDGET
 from render.engine import PROJECT_DIR, DuplicateUrnError, Rendered, UsageError, render
 from render.stackfile import StackFileError
 from render.stackref import StackReferenceError
 from render.tree import MANIFEST, check_out_dir, tree, write
+
+if TYPE_CHECKING:
+    from render.diff import Report
 
 
 class _Parser(argparse.ArgumentParser):
@@ -136,11 +139,18 @@ def _render_at(ref: str, stack: str) -> tuple[dict[str, str], dict[str, Any]]:
             for p in sorted(out.rglob("*"))
             if p.is_file() and p.name != MANIFEST
         }
+        from render.diff import stack_config
+
         return files, stack_config(stack, root)
 
 
 def _reports(args: argparse.Namespace, files: dict[str, str]) -> list[Report]:
     """The --diff and --compare reports asked for."""
+    if not (args.diff or args.compare):
+        return []
+    # Imported here: a plain render never loads the diff module (issue 14 item 8).
+    from render.diff import build_report, stack_config
+
     reports = []
     if args.diff:
         old, old_config = _render_at(args.diff, args.stack)

@@ -39,10 +39,6 @@ class _Missing:
 
 MISSING: Final = _Missing()
 
-# Per stack, what a pull request comment can hold: three stacks and a header stay below GitHub's
-# 65,536-character comment limit.
-COMMENT_BUDGET: Final = 20_000
-
 
 @dataclass
 class Change:

@@ -209,7 +209,12 @@ def test_another_stacks_github_environment(stack: str, other: str) -> None:
     _only(lines, "each stack owns its own")
 
 
-@pytest.mark.parametrize("name", sorted(STACK_VARIABLES | {"PROD_DEPLOY_ENABLED"}))
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        STACK_VARIABLES | {"DEV_DEPLOY_ENABLED", "STAGING_DEPLOY_ENABLED", "PROD_DEPLOY_ENABLED"}
+    ),
+)
 def test_variables_the_stack_writes_cannot_be_set(name: str) -> None:
     lines = config_problems("staging", {f"cicd:environment.variables.{name}": "x"})
     _only(lines, f"cicd:environment.variables.{name} is written by the stack itself")

@@ -183,3 +183,40 @@ def test_a_stack_name_is_a_name_not_a_path(project: Path, stack: str) -> None:
     done = run_render(project, stack if stack else "''", "--out", str(project / "build" / "x"))
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+
+
+_LOADED = """\
+import sys
+from render.__main__ import main
+code = main(sys.argv[1:])
+print(" ".join(sorted(m for m in sys.modules if m.startswith(("render.", "grafana_")))))
+sys.exit(code)
+"""
+
+
+def _modules_after_render(*args: str) -> set[str]:
+    from tests.conftest import project_path
+
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED, *args],
+        cwd=project_path(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.splitlines()[-1].split())
+
+
+def test_a_plain_render_loads_neither_the_diff_module_nor_the_dashboard_sdk(
+    tmp_path: Path,
+) -> None:
+    """Import cost (issue 14 item 8): render/diff.py only for --diff/--compare, the Grafana SDK
+    only for a stack that declares the dashboard (dev). Measured by ``make bench``."""
+    prod = _modules_after_render("prod", "--out", str(tmp_path / "prod"))
+    assert "render.engine" in prod
+    assert "render.diff" not in prod
+    assert not any(m.startswith("grafana_") for m in prod)
+    dev = _modules_after_render("dev", "--out", str(tmp_path / "dev"))
+    assert "grafana_foundation_sdk" in dev
+    assert "render.diff" not in dev

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from render.diff import COMMENT_BUDGET, build_report, config_diff, format_config_diff, stack_config
+from render import COMMENT_BUDGET
+from render.diff import build_report, config_diff, format_config_diff, stack_config
 from render.engine import PROJECT_DIR
 from tests.conftest import copy_project, files
 from tests.conftest import stack_config as stack_file_config

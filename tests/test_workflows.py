@@ -420,10 +420,15 @@ def test_scan_runs_trivy_and_uploads_sarif() -> None:
 def test_notifications_of_the_dev_stack() -> None:
     jobs = wf("dev", "ci.yml")["jobs"]
     discord = step_named(jobs["notify"], "Build status to Discord")
-    assert discord["env"]["DISCORD_WEBHOOK_URL"] == "${{ secrets.DISCORD_WEBHOOK_URL }}"
+    assert discord["env"]["CHANNEL"] == "Discord"
+    assert discord["env"]["WEBHOOK_URL"] == "${{ secrets.DISCORD_WEBHOOK_URL }}"
     assert "refs/heads/develop" in jobs["notify"]["if"]
     slack = step_named(jobs["security-alert"], "Security alert to Slack")
-    assert slack["with"]["webhook"] == "${{ secrets.SLACK_WEBHOOK_URL }}"
+    assert slack["env"]["CHANNEL"] == "Slack"
+    assert slack["env"]["WEBHOOK_URL"] == "${{ secrets.SLACK_WEBHOOK_URL }}"
+    # One notifier everywhere: the same script, no marketplace action.
+    assert slack["run"] == discord["run"]
+    assert "uses" not in slack
     assert "contains(needs.*.result, 'failure')" in jobs["security-alert"]["if"]
 
 
@@ -581,7 +586,8 @@ def test_staging_runs_e2e_k6_and_a_security_scan() -> None:
     trivy = step_named(jobs["security-scan"], "Trivy scan of the deployed image")
     assert trivy["with"]["image-ref"] == "${{ needs.deploy.outputs.image }}"
     slack = step_named(jobs["security-alert"], "Security findings to Slack")
-    assert slack["env"]["SLACK_WEBHOOK_URL"] == "${{ secrets.SLACK_WEBHOOK_URL }}"
+    assert slack["env"]["WEBHOOK_URL"] == "${{ secrets.SLACK_WEBHOOK_URL }}"
+    assert slack["env"]["CHANNEL"] == "Slack"
     assert jobs["security-alert"]["if"] == "always() && needs.security-scan.result == 'failure'"
 
 

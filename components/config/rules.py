@@ -13,7 +13,12 @@ from components.config.fields import SECRET_LOOKING, github_secret_name
 from components.config.problems import Problem
 from components.config.settings import StackSettings
 from components.release import duration_seconds, job_seconds_needed
-from components.vocabulary import DEFAULT_GITHUB_ENVIRONMENT, Environment, PodSecurityLevel
+from components.vocabulary import (
+    DEFAULT_GITHUB_ENVIRONMENT,
+    DEPLOY_SWITCH_VARIABLE,
+    Environment,
+    PodSecurityLevel,
+)
 
 
 def ingress_host(s: StackSettings) -> str:
@@ -231,7 +236,7 @@ STACK_VARIABLES: Final = frozenset(
 )
 """Environment variables the stack writes itself (``__main__.py``); config may not set them."""
 
-REPOSITORY_VARIABLES: Final = frozenset({"PROD_DEPLOY_ENABLED"})
+REPOSITORY_VARIABLES: Final = frozenset(DEPLOY_SWITCH_VARIABLE.values())
 """Repository variables a stack writes; an environment variable of that name would shadow it."""
 
 MAX_ENVIRONMENT_VARIABLES: Final = 100

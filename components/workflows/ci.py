@@ -58,6 +58,7 @@ from components.workflows.common import (
     setup_node,
     upload_artifact,
 )
+from components.workflows.contract import TAG_REF_PREFIX, branch_ref, secret
 from components.workflows.model import (
     Access,
     Concurrency,
@@ -73,6 +74,7 @@ from components.workflows.model import (
     expr,
     template,
 )
+from components.workflows.notify import Channel, notify
 
 WORKFLOW_NAME: Final = "CI"
 """The workflow's name; dev-deploy.yml's workflow_run trigger refers to it."""
@@ -100,8 +102,8 @@ token, like forks, even though the branch is in this repository)."""
 def _publishing(branch: str) -> str:
     """Expression: this run publishes (a push to the default branch or a release tag)."""
     return (
-        f"github.event_name == 'push' && (github.ref == 'refs/heads/{branch}' || "
-        f"startsWith(github.ref, 'refs/tags/v'))"
+        f"github.event_name == 'push' && (github.ref == '{branch_ref(branch)}' || "
+        f"startsWith(github.ref, '{TAG_REF_PREFIX}'))"
     )
 
 
@@ -291,7 +293,7 @@ def _snyk() -> Job:
                 if_=HAS_SECRET,
                 uses=pins.SNYK_NODE,
                 with_={"command": "test", "args": "--all-projects --severity-threshold=high"},
-                env={"SNYK_TOKEN": expr("secrets.SNYK_TOKEN")},
+                env={"SNYK_TOKEN": secret("SNYK_TOKEN")},
             ),
         ),
     )
@@ -314,7 +316,7 @@ def _sonarqube(host_url: str) -> Job:
                 name="SonarQube analysis",
                 if_=HAS_SECRET,
                 uses=pins.SONARQUBE_SCAN,
-                env={"SONAR_TOKEN": expr("secrets.SONAR_TOKEN"), "SONAR_HOST_URL": host_url},
+                env={"SONAR_TOKEN": secret("SONAR_TOKEN"), "SONAR_HOST_URL": host_url},
             ),
         ),
     )
@@ -341,7 +343,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
                 with_={
                     "registry": server,
                     "username": expr("github.actor"),
-                    "password": expr("secrets.GITHUB_TOKEN"),
+                    "password": secret("GITHUB_TOKEN"),
                 },
             ),
             run(
@@ -371,7 +373,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
                 with_={
                     "image": image_at_digest,
                     "registry-username": expr("github.actor"),
-                    "registry-password": expr("secrets.GITHUB_TOKEN"),
+                    "registry-password": secret("GITHUB_TOKEN"),
                     "format": "spdx-json",
                     "output-file": template(expr("runner.temp"), "/sbom.spdx.json"),
                     "artifact-name": "sbom.spdx.json",
@@ -403,26 +405,31 @@ RUN_URL: Final = template(  # the run's page, for notifications and deployment r
 
 
 def _notify(branch: str, needs: tuple[str, ...]) -> Job:
+    result = expr(
+        "(contains(needs.*.result, 'failure') || "
+        "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed'"
+    )
     return Job(
         name="notify",
         needs=needs,
         if_=condition(f"always() && {_publishing(branch)}"),
         timeout_minutes=5,
         steps=(
-            run(
+            notify(
                 "Build status to Discord",
-                script("notify_discord.sh"),
-                env={
-                    "DISCORD_WEBHOOK_URL": expr("secrets.DISCORD_WEBHOOK_URL"),
-                    "RESULT": expr(
-                        "(contains(needs.*.result, 'failure') || "
-                        "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed'"
-                    ),
-                    "REPOSITORY": expr("github.repository"),
-                    "REF_NAME": expr("github.ref_name"),
-                    "SHA": expr("github.sha"),
-                    "RUN_URL": RUN_URL,
-                },
+                Channel.DISCORD,
+                template(
+                    "CI ",
+                    result,
+                    " on ",
+                    expr("github.repository"),
+                    " ",
+                    expr("github.ref_name"),
+                    " (",
+                    expr("github.sha"),
+                    "): ",
+                    RUN_URL,
+                ),
             ),
         ),
     )
@@ -435,25 +442,17 @@ def _security_alert(scans: tuple[str, ...]) -> Job:
         if_=condition("always() && contains(needs.*.result, 'failure')"),
         timeout_minutes=5,
         steps=(
-            secret_gate("SLACK_WEBHOOK_URL"),
-            Step(
-                # errors off (the action's default): a Slack outage is logged, never a failed run.
-                name="Security alert to Slack",
-                if_=HAS_SECRET,
-                uses=pins.SLACK,
-                with_={
-                    "webhook": expr("secrets.SLACK_WEBHOOK_URL"),
-                    "webhook-type": "incoming-webhook",
-                    "payload": template(
-                        "text: 'Security scan failed in ",
-                        expr("github.repository"),
-                        " (",
-                        expr("github.ref_name"),
-                        "): ",
-                        RUN_URL,
-                        "'\n",
-                    ),
-                },
+            notify(
+                "Security alert to Slack",
+                Channel.SLACK,
+                template(
+                    "Security scan failed in ",
+                    expr("github.repository"),
+                    " (",
+                    expr("github.ref_name"),
+                    "): ",
+                    RUN_URL,
+                ),
             ),
         ),
     )

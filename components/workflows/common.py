@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Final
 
 from components.config import ClusterAccess
-from components.workflows import pins
+from components.workflows import contract, pins
+from components.workflows.contract import secret, var
 from components.workflows.model import Access, Grant, Scope, Step, condition, expr, template
 
 KUBECTL_VERSION: Final = "v1.34.1"
@@ -28,11 +29,11 @@ TAG_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 IMAGE_REF_PATTERN: Final = r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(@sha256:[0-9a-f]{64}|:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$"
 
 WORKLOAD_ENV: Final = {
-    "NAMESPACE": expr("vars.NAMESPACE"),
-    "WORKLOAD_NAME": expr("vars.WORKLOAD_NAME"),
-    "WORKLOAD_KIND": expr("vars.WORKLOAD_KIND"),
-    "IMAGE": expr("vars.IMAGE"),
-    "APP_URL": expr("vars.APP_URL"),
+    "NAMESPACE": var("NAMESPACE"),
+    "WORKLOAD_NAME": var("WORKLOAD_NAME"),
+    "WORKLOAD_KIND": var("WORKLOAD_KIND"),
+    "IMAGE": var("IMAGE"),
+    "APP_URL": var("APP_URL"),
 }
 """Job env of a deploy job: the GitHub environment's variables, written by the stack."""
 
@@ -70,7 +71,7 @@ def secret_gate(secret: str) -> Step:
     return run(
         f"Check that {secret} is available",
         script("secret_gate.sh"),
-        env={"SECRET_NAME": secret, "SECRET_VALUE": expr(f"secrets.{secret}")},
+        env={"SECRET_NAME": secret, "SECRET_VALUE": contract.secret(secret)},
         id="secret",
     )
 
@@ -179,15 +180,15 @@ def write_kubeconfig(access: ClusterAccess = ClusterAccess.TOKEN) -> Step:
             _OIDC_KUBECONFIG,
             env={
                 "KUBECONFIG": KUBECONFIG_PATH,
-                "KUBE_SERVER": expr("vars.KUBE_SERVER"),
-                "KUBE_CA_DATA": expr("vars.KUBE_CA_DATA"),
-                "KUBE_AUDIENCE": expr("vars.KUBE_AUDIENCE"),
+                "KUBE_SERVER": var("KUBE_SERVER"),
+                "KUBE_CA_DATA": var("KUBE_CA_DATA"),
+                "KUBE_AUDIENCE": var("KUBE_AUDIENCE"),
             },
         )
     return run(
         "Write the deployer kubeconfig",
         'umask 077\nprintf \'%s\\n\' "$KUBECONFIG_CONTENT" > "$KUBECONFIG"',
-        env={"KUBECONFIG_CONTENT": expr("secrets.KUBECONFIG"), "KUBECONFIG": KUBECONFIG_PATH},
+        env={"KUBECONFIG_CONTENT": secret("KUBECONFIG"), "KUBECONFIG": KUBECONFIG_PATH},
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Final
 
 from components.workflows.common import DIGEST_PATTERN, TAG_PATTERN, run
+from components.workflows.contract import branch_ref
 from components.workflows.model import Step, expr, template
 
 OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
@@ -38,7 +39,7 @@ def signer_identity(default_branch: str) -> str:
         expr("github.server_url"),
         "/",
         expr("github.repository"),
-        f"/{CI_WORKFLOW_PATH}@refs/heads/{default_branch}",
+        f"/{CI_WORKFLOW_PATH}@{branch_ref(default_branch)}",
     )
 
 

@@ -34,7 +34,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from components.config import DEFAULT_GITHUB_ENVIRONMENT, DEPLOY_SWITCH_VARIABLE, StackSettings
+from components.config import (
+    DEFAULT_GITHUB_ENVIRONMENT,
+    PipelineCommands,
+    ScannersConfig,
+    StackSettings,
+)
 from components.config import Environment as Stage
 from components.workflows import ci, custody, pins
 from components.workflows.common import (
@@ -59,6 +64,14 @@ from components.workflows.common import (
     wait_healthy,
     write_kubeconfig,
 )
+from components.workflows.contract import (
+    TAG_REF_PREFIX,
+    branch_ref,
+    deploy_switch,
+    secret,
+    var,
+    var_name,
+)
 from components.workflows.model import (
     Access,
     Concurrency,
@@ -76,19 +89,23 @@ from components.workflows.model import (
     expr,
     template,
 )
+from components.workflows.notify import Channel, notify
 
 RELEASE_INPUT: Final = "release"
 ACTION_INPUT: Final = "action"
 ACTIONS: Final = ("deploy", "promote", "abort")
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the tests")
-PROD_REFS: Final = "(github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v'))"
+PROD_BRANCH: Final = "main"
+PROD_REFS: Final = (
+    f"(github.ref == '{branch_ref(PROD_BRANCH)}' || startsWith(github.ref, '{TAG_REF_PREFIX}'))"
+)
 PREVIOUS_ENVIRONMENT: Final = {Stage.STAGING: None, Stage.PROD: Stage.STAGING}
 """Promotion order: what each dispatched environment requires before it (None: CI passed)."""
 
 
 def enabled(settings: StackSettings) -> str:
     """The job-level guard: the stack's repository variable (job if: cannot read env vars)."""
-    return f"vars.{DEPLOY_SWITCH_VARIABLE[settings.environment.name]} == 'true'"
+    return f"{var_name(deploy_switch(settings.environment.name))} == 'true'"
 
 
 _REFUSE_DISABLED = """\
@@ -98,8 +115,21 @@ exit 1
 
 _DEPLOY_OUTPUTS: Final = {
     "image": expr("steps.release.outputs.image"),
-    "app-url": expr("vars.APP_URL"),
+    "app-url": var("APP_URL"),
 }
+
+
+def _scanners(settings: StackSettings) -> ScannersConfig:
+    """The pipeline's scanner settings (dev); the other stacks have no pipeline section and take
+    the same defaults config gives it, so the severity is written in one place (config)."""
+    return settings.pipeline.scanners if settings.pipeline is not None else ScannersConfig()
+
+
+def _install_command(settings: StackSettings) -> str:
+    """``pipeline.commands.install`` where the stack has a pipeline (dev), else its default."""
+    if settings.pipeline is not None:
+        return settings.pipeline.commands.install
+    return str(PipelineCommands.model_fields["install"].default)
 
 
 def _concurrency(environment: str) -> Concurrency:
@@ -121,7 +151,7 @@ def _rollout_steps(settings: StackSettings) -> tuple[Step, ...]:
 
 
 def _environment(settings: StackSettings) -> Environment:
-    return Environment(settings.environment.github_environment_name, url=expr("vars.APP_URL"))
+    return Environment(settings.environment.github_environment_name, url=var("APP_URL"))
 
 
 def _tests_job(
@@ -146,7 +176,7 @@ def _tests_job(
             checkout(ref=ref),
             # No dependency cache in a deploy workflow: nothing restored here can poison a release.
             setup_node(settings.deploy.node_version, cache=False),
-            npm_command("Install dependencies", "npm ci"),
+            npm_command("Install dependencies", _install_command(settings)),
             npm_command(name, command),
         ),
     )
@@ -164,14 +194,6 @@ if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
 fi
 echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
 echo "digest=$digest" >> "$GITHUB_OUTPUT"
-"""
-
-_DISCORD = """\
-payload="$(jq --null-input \\
-  --arg content "Deploy to $ENVIRONMENT: deploy $DEPLOY_RESULT, tests $TESTS_RESULT ($IMAGE_REF)" \\
-  '{content: $content}')"
-curl --fail --silent --show-error --header 'Content-Type: application/json' \\
-  --data "$payload" "$DISCORD_WEBHOOK_URL"
 """
 
 _SUMMARY = """\
@@ -290,10 +312,18 @@ def dev_workflow(settings: StackSettings) -> Workflow:
     discord = settings.pipeline is not None and settings.pipeline.notifications.discord
     if discord:
         notify_steps.append(
-            run(
+            notify(
                 "Deploy status to Discord",
-                _DISCORD,
-                {**notify_env, "DISCORD_WEBHOOK_URL": expr("secrets.DISCORD_WEBHOOK_URL")},
+                Channel.DISCORD,
+                template(
+                    f"Deploy to {environment}: deploy ",
+                    notify_env["DEPLOY_RESULT"],
+                    ", tests ",
+                    tests_result,
+                    " (",
+                    notify_env["IMAGE_REF"],
+                    ")",
+                ),
             )
         )
     jobs["notify"] = Job(
@@ -343,17 +373,6 @@ done
 exit "$missing"
 """
 
-_SLACK = """\
-if [ -z "$SLACK_WEBHOOK_URL" ]; then
-  echo "::warning::SLACK_WEBHOOK_URL is not set: no Slack alert sent"
-  exit 0
-fi
-payload="$(jq --null-input --arg text "Security findings in $ENVIRONMENT: $RUN_URL" \\
-  '{text: $text}')"
-curl --fail --silent --show-error --header 'Content-Type: application/json' \\
-  --data "$payload" "$SLACK_WEBHOOK_URL"
-"""
-
 
 def _dispatch() -> WorkflowDispatch:
     return WorkflowDispatch(
@@ -374,7 +393,7 @@ def _refuse_when_disabled() -> Step:
     return run(
         "Refuse when deployments are switched off",
         _REFUSE_DISABLED,
-        if_=condition("vars.DEPLOY_ENABLED != 'true'"),
+        if_=condition(f"{var_name('DEPLOY_ENABLED')} != 'true'"),
     )
 
 
@@ -393,7 +412,7 @@ def _verify_job(settings: StackSettings) -> Job:
             Grant(Scope.DEPLOYMENTS, Access.WRITE, "read the promotion record, open a deployment"),
             Grant(Scope.PACKAGES, Access.READ, "resolve a tag and read signatures from ghcr.io"),
         ),
-        env={"IMAGE": expr("vars.IMAGE")},
+        env={"IMAGE": var("IMAGE")},
         outputs={
             "image": expr("steps.release.outputs.image"),
             "digest": expr("steps.release.outputs.digest"),
@@ -479,7 +498,7 @@ def _release_job(settings: StackSettings) -> Job:
         outputs={
             "image": expr("needs.verify.outputs.image"),
             "commit": expr("needs.verify.outputs.commit"),
-            "app-url": expr("vars.APP_URL"),
+            "app-url": var("APP_URL"),
             "state": expr("steps.wait.outputs.state"),
         },
         steps=(
@@ -648,13 +667,13 @@ def staging_workflow(settings: StackSettings) -> Workflow:
                 with_={
                     "scan-type": "image",
                     "image-ref": expr("needs.deploy.outputs.image"),
-                    "severity": "CRITICAL,HIGH",
+                    "severity": _scanners(settings).trivy_severity,
                     "ignore-unfixed": True,
                     "exit-code": "1",
                 },
                 env={
                     "TRIVY_USERNAME": expr("github.actor"),
-                    "TRIVY_PASSWORD": expr("secrets.GITHUB_TOKEN"),
+                    "TRIVY_PASSWORD": secret("GITHUB_TOKEN"),
                 },
             ),
             run("Security headers of the running app", _SECURITY_HEADERS),
@@ -666,14 +685,10 @@ def staging_workflow(settings: StackSettings) -> Workflow:
         if_=condition("always() && needs.security-scan.result == 'failure'"),
         timeout_minutes=5,
         steps=(
-            run(
+            notify(
                 "Security findings to Slack",
-                _SLACK,
-                {
-                    "SLACK_WEBHOOK_URL": expr("secrets.SLACK_WEBHOOK_URL"),
-                    "ENVIRONMENT": environment,
-                    "RUN_URL": ci.RUN_URL,
-                },
+                Channel.SLACK,
+                template(f"Security findings in {environment}: ", ci.RUN_URL),
             ),
         ),
     )
@@ -693,10 +708,10 @@ def staging_workflow(settings: StackSettings) -> Workflow:
 def prod_workflow(settings: StackSettings) -> Workflow:
     """prod-deploy.yml: inert until the switch is on; verified, approved, canary, health, rollback."""
     environment = settings.environment.github_environment_name
-    switch = DEPLOY_SWITCH_VARIABLE[settings.environment.name]
+    switch = var_name(deploy_switch(settings.environment.name))
     return Workflow(
         name=f"Deploy to {environment}",
-        header=f"Prepared, not activated: every job is guarded by vars.{switch} == 'true'\n"
+        header=f"Prepared, not activated: every job is guarded by {switch} == 'true'\n"
         "(cicd:deploy.enabled of the prod stack), and the job in the environment checks it again.",
         on=(_dispatch(),),
         concurrency=_concurrency(environment),

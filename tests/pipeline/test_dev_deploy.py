@@ -77,12 +77,12 @@ def _environment_variables() -> dict[str, str]:
     }
 
 
-def _pipeline(tmp_path: Path) -> Pipeline:
+def _pipeline(tmp_path: Path, scenario: Scenario = SCENARIO) -> Pipeline:
     files = stack_files("dev", CHANGES)
     files[".github/workflows/ci.yml"] = without_jobs(files[".github/workflows/ci.yml"], *APP_JOBS)
     deploy = files[".github/workflows/dev-deploy.yml"]
     files[".github/workflows/dev-deploy.yml"] = without_jobs(deploy, "integration-test")
-    pipeline = Pipeline(tmp_path, SCENARIO)
+    pipeline = Pipeline(tmp_path, scenario)
     pipeline.add_files(files)
     return pipeline
 
@@ -123,6 +123,40 @@ def test_8_dev_deploy_deploys_the_digest_its_ci_run_published(tmp_path: Path) ->
     downloads = [c for c in pipeline.calls("download-artifact") if c["name"] == "image-digest"]
     assert downloads[-1]["run"] == "41"
     assert deploy.jobs["notify"] == "success"
+
+
+def test_8_discord_answering_500_is_a_warning_and_the_deploy_still_succeeds(
+    tmp_path: Path,
+) -> None:
+    """The Discord note reports a deploy that happened; Discord's outage must not turn the run
+    red (a red dev-deploy reads as a failed deploy). Same notifier, same rule as CI's."""
+    scenario = Scenario(
+        http=(
+            HttpRule(r"^https://webshop\.dev\.acme\.example/"),
+            HttpRule(r"discord\.test", (Response(500, "discord down"),)),
+        ),
+        kube_objects=(DEPLOYMENT,),
+    )
+    pipeline = _pipeline(tmp_path, scenario)
+    ci = pipeline.run("push", "ci.yml", secrets=SECRETS, run_id="61")
+    assert ci.jobs["publish"] == "success", ci.log
+    deploy = pipeline.run(
+        "workflow_run",
+        "dev-deploy.yml",
+        payload=_workflow_run(pipeline, "61", "push", "develop"),
+        secrets=SECRETS,
+        variables=_environment_variables(),
+        run_id="62",
+    )
+    assert deploy.returncode == 0, deploy.log
+    assert deploy.jobs["deploy"] == "success", deploy.log
+    assert deploy.jobs["notify"] == "success", deploy.log
+    assert deploy.step("notify", "Deploy status to Discord") == "success"
+    discord = [c for c in pipeline.calls("curl") if "discord" in c["url"]]
+    assert discord and {c["status"] for c in discord} == {500}
+    assert any(
+        "the Discord notification failed" in w for w in deploy.annotations("warning", "notify")
+    ), deploy.annotations("warning")
 
 
 def test_8_dev_deploy_after_a_pull_request_run_skips(tmp_path: Path) -> None:

@@ -1,0 +1,195 @@
+"""The contract between the stacks and the workflows: the GitHub variables and secrets a workflow
+reads, who writes each one, and which files read it.
+
+The generators never spell ``vars.X``, ``secrets.X`` or ``refs/heads/...`` themselves: they ask
+:func:`var`, :func:`secret` and :func:`branch_ref`, which refuse a name that is not in
+:data:`CONTRACT`. So a workflow cannot read a variable no stack is declared to write, and
+tests/test_contract.py proves on the rendered files that what the stacks write (github/
+settings.yaml) and what the workflows read are the same set.
+
+Ownership (decided in design.md, mirrored here): every environment stack writes its GitHub
+environment's variables and secrets and its own repository deploy switch, and commits its own
+deploy workflow; the dev stack also writes the repository secrets (shared by every workflow of the
+repository) and commits ci.yml, metrics.yml and dependabot.yml.
+
+Variables and secrets that stack config adds on its own (``cicd:environment.variables`` such as
+LOG_LEVEL, ``cicd:environment.secrets`` such as SENTRY_DSN) are for the application's own
+workflows, not these; they are not in the contract and config refuses the contract's names there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from components.config import DEPLOY_SWITCH_VARIABLE, DEPLOY_WORKFLOW_FILE
+from components.config import Environment as Stage
+from components.workflows.model import Expr, expr
+
+
+class Where(StrEnum):
+    """Where GitHub keeps the value, which decides who can read it."""
+
+    ENVIRONMENT = "environment"
+    """In the stack's GitHub environment: only jobs that enter it read it (not a job ``if:``)."""
+    REPOSITORY = "repository"
+    """Repository-wide: every job of every workflow, and job-level ``if:`` too."""
+    AUTOMATIC = "automatic"
+    """Provided by GitHub for every run (``secrets.GITHUB_TOKEN``); nobody writes it."""
+
+
+class Writer(StrEnum):
+    """Which stack writes the value."""
+
+    EACH_STACK = "each stack"
+    """Every environment stack writes its own (in its environment, or its own repository name)."""
+    DEV = "dev"
+    """The dev stack, which owns the shared pipeline."""
+    GITHUB = "github"
+    """Nobody: GitHub provides it."""
+
+
+class When(StrEnum):
+    """Under which configuration the value is written (and read)."""
+
+    ALWAYS = "always"
+    TOKEN_ACCESS = "cicd:cluster.access token"
+    OIDC_ACCESS = "cicd:cluster.access githubOidc"
+    CONFIGURED = "the matching cicd:pipeline scanner or notification is on"
+
+
+SHARED_FILES: Final = ("ci.yml", "metrics.yml")
+"""Workflow files only the dev stack commits."""
+
+DEPLOY_FILES: Final = tuple(DEPLOY_WORKFLOW_FILE.values())
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One variable or secret the workflows read."""
+
+    name: str
+    secret: bool
+    where: Where
+    writer: Writer
+    read_by: tuple[str, ...]
+    """Workflow files (under .github/workflows) that may read it."""
+    when: When = When.ALWAYS
+    meaning: str = ""
+
+
+_DEPLOY_JOB_VARIABLES: Final = {
+    "NAMESPACE": "the namespace the deploy job changes",
+    "WORKLOAD_NAME": "the Deployment or Rollout the deploy job sets the image of",
+    "WORKLOAD_KIND": "Deployment or Rollout",
+    "IMAGE": "the image repository, without tag or digest",
+    "APP_URL": "the environment's URL (environment url, tests, health checks)",
+    "DEPLOY_ENABLED": "checked again by the environment job first thing (cicd:deploy.enabled)",
+}
+
+_ENTRIES: Final = (
+    *(
+        Entry(name, False, Where.ENVIRONMENT, Writer.EACH_STACK, DEPLOY_FILES, meaning=meaning)
+        for name, meaning in _DEPLOY_JOB_VARIABLES.items()
+    ),
+    *(
+        Entry(name, False, Where.ENVIRONMENT, Writer.EACH_STACK, DEPLOY_FILES, When.OIDC_ACCESS)
+        for name in ("KUBE_SERVER", "KUBE_CA_DATA", "KUBE_AUDIENCE")
+    ),
+    *(
+        Entry(
+            name,
+            False,
+            Where.REPOSITORY,
+            Writer.EACH_STACK,
+            (DEPLOY_WORKFLOW_FILE[stage],),
+            meaning="the deploy switch every job's if: reads (cicd:deploy.enabled)",
+        )
+        for stage, name in DEPLOY_SWITCH_VARIABLE.items()
+    ),
+    Entry(
+        "KUBECONFIG",
+        True,
+        Where.ENVIRONMENT,
+        Writer.EACH_STACK,
+        DEPLOY_FILES,
+        When.TOKEN_ACCESS,
+        "the deployer's kubeconfig",
+    ),
+    Entry(
+        "DISCORD_WEBHOOK_URL",
+        True,
+        Where.REPOSITORY,
+        Writer.DEV,
+        ("ci.yml", DEPLOY_WORKFLOW_FILE[Stage.DEV]),
+        When.CONFIGURED,
+    ),
+    Entry(
+        "SLACK_WEBHOOK_URL",
+        True,
+        Where.REPOSITORY,
+        Writer.DEV,
+        ("ci.yml", DEPLOY_WORKFLOW_FILE[Stage.STAGING]),
+        When.CONFIGURED,
+    ),
+    Entry("SNYK_TOKEN", True, Where.REPOSITORY, Writer.DEV, ("ci.yml",), When.CONFIGURED),
+    Entry("SONAR_TOKEN", True, Where.REPOSITORY, Writer.DEV, ("ci.yml",), When.CONFIGURED),
+    Entry(
+        "GITHUB_TOKEN",
+        True,
+        Where.AUTOMATIC,
+        Writer.GITHUB,
+        ("ci.yml", *DEPLOY_FILES),
+        meaning="the run's own token",
+    ),
+)
+
+CONTRACT: Final = {(entry.secret, entry.name): entry for entry in _ENTRIES}
+"""Every variable (``(False, name)``) and secret (``(True, name)``) a workflow may read."""
+
+
+def _entry(name: str, *, is_secret: bool) -> Entry:
+    try:
+        return CONTRACT[(is_secret, name)]
+    except KeyError:
+        kind = "secret" if is_secret else "variable"
+        raise KeyError(
+            f"{kind} {name} is not in components/workflows/contract.py: add who writes it first"
+        ) from None
+
+
+def var_name(name: str) -> str:
+    """``vars.NAME`` for use inside a larger expression or condition; NAME must be in the contract."""
+    _entry(name, is_secret=False)
+    return f"vars.{name}"
+
+
+def var(name: str) -> Expr:
+    """``${{ vars.NAME }}``; NAME must be in the contract."""
+    return expr(var_name(name))
+
+
+def secret_name(name: str) -> str:
+    """``secrets.NAME`` for use inside an expression; NAME must be in the contract."""
+    _entry(name, is_secret=True)
+    return f"secrets.{name}"
+
+
+def secret(name: str) -> Expr:
+    """``${{ secrets.NAME }}``; NAME must be in the contract."""
+    return expr(secret_name(name))
+
+
+def deploy_switch(stage: Stage) -> str:
+    """The repository variable that guards every job of ``stage``'s deploy workflow."""
+    return _entry(DEPLOY_SWITCH_VARIABLE[stage], is_secret=False).name
+
+
+def branch_ref(branch: str) -> str:
+    """The full ref of a branch, as ``github.ref`` and a certificate identity spell it."""
+    return f"refs/heads/{branch}"
+
+
+TAG_REF_PREFIX: Final = "refs/tags/v"
+"""Release tags (v*), as ``github.ref`` spells them."""
