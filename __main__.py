@@ -15,7 +15,6 @@ from components.access import EnvironmentAccess
 from components.github_environment import DeploymentEnvironment, RepositoryGuards
 from components.image_policy import signed_image_policy
 from components.ingress import AppIngress
-from components.metrics_dashboard import MetricsDashboard
 from components.namespace import EnvironmentNamespace
 from components.registry import RegistryAccess
 from components.workflows import PipelineWorkflows
@@ -99,8 +98,6 @@ DeploymentEnvironment(
     provider=github_provider,
 )
 workflows = PipelineWorkflows("pipeline", stack.workflows_args(s), opts=on_github)
-if (dashboard := stack.metrics_dashboard_args(s)) is not None:
-    MetricsDashboard(name, dashboard, opts=on_k8s)
 RepositoryGuards(name, stack.repository_guards_args(settings, workflows.files), opts=on_github)
 
 pulumi.export("environment", s.environment.name.value)

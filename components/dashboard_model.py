@@ -2,7 +2,7 @@
 builders (components/metrics_dashboard.py puts it in a ConfigMap).
 
 A module of its own so that grafana-foundation-sdk (about 70 ms of imports) is loaded only by a
-stack that declares the dashboard (dev with ``cicd:metrics.grafanaDashboard.enabled``), not by
+stack that declares the dashboard (a platform stack with ``cicd-platform:deliveryDashboards``), not by
 every render (issue 14 item 8).
 """
 

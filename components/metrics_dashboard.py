@@ -11,9 +11,9 @@ charts) loads every ConfigMap labelled ``grafana_dashboard: "1"`` in the namespa
 the ``grafana_folder`` annotation picks the folder where the chart enables
 ``folderAnnotation``.
 
-Where it belongs: with Grafana, in the platform project's stack of the cluster. Until that
-project exists it is declared by the dev stack where ``cicd:metrics.grafanaDashboard.enabled``
-says so; moving it is a matter of constructing this component there (with an alias).
+Where it lives: with Grafana, in the platform project's stack of the cluster
+(``cicd-platform:deliveryDashboards``, components/platform_stack.py), one per listed app, in
+the cluster's monitoring namespace.
 """
 
 from __future__ import annotations

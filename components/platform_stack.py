@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import config
+from components.metrics_dashboard import MetricsDashboard, MetricsDashboardArgs
 from components.platform import (
     HelmControllerArgs,
     OidcTrust,
@@ -46,6 +47,15 @@ def main() -> None:
                 namespace=policy.namespace,
                 chart_version=policy.chart_version,
                 enforce=PodSecurityLevel.BASELINE,
+            ),
+            opts=on_cluster,
+        )
+    dashboards = settings.delivery_dashboards
+    for app in dashboards.apps:
+        MetricsDashboard(
+            app,
+            MetricsDashboardArgs(
+                app=app, namespace=cluster.monitoring_namespace, folder=dashboards.folder
             ),
             opts=on_cluster,
         )

@@ -37,7 +37,6 @@ from components.github_environment import (
 )
 from components.image_policy import INCLUDE_LABEL, SignedImagePolicyArgs, ci_identity
 from components.ingress import AppIngress, AppIngressArgs
-from components.metrics_dashboard import MetricsDashboardArgs
 from components.namespace import EgressAllow, EgressPort, EnvironmentNamespaceArgs, ResourceAmount
 from components.registry import RegistryAccessArgs
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflowsArgs
@@ -320,20 +319,6 @@ def deployment_environment_args(
 def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
     """The workflow files this stack commits (the generators read the settings themselves)."""
     return PipelineWorkflowsArgs(settings=s, repository=s.app.repository)
-
-
-def metrics_dashboard_args(s: StackSettings) -> MetricsDashboardArgs | None:
-    """The delivery-metrics dashboard, or None unless ``metrics.grafanaDashboard`` is on.
-
-    It belongs with Grafana in the platform stack; the dev stack declares it (config rules keep
-    ``cicd:metrics`` to dev) until it moves there.
-    """
-    if s.metrics is None or not s.metrics.grafana_dashboard.enabled:
-        return None
-    dashboard = s.metrics.grafana_dashboard
-    return MetricsDashboardArgs(
-        app=s.app.name, namespace=dashboard.namespace, folder=dashboard.folder
-    )
 
 
 def repository_guards_args(

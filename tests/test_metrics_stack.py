@@ -30,6 +30,7 @@ from render.engine import PROJECT_DIR
 from render.tree import committed_files
 from tests.conftest import config_problems, files, render_variant, rendered
 from tests.test_delivery_metrics import RecordedGitHub, promtool
+from tests.test_platform import platform, platform_variant
 
 T_CONFIGMAP: Final = "kubernetes:core/v1:ConfigMap"
 METRICS_FILE: Final = ".github/workflows/metrics.yml"
@@ -118,26 +119,31 @@ def test_the_lock_the_job_installs_is_hashed_and_agrees_with_the_direct_pins() -
     assert {name: lock[name][0] for name in direct} == {n: v for n, (v, _) in direct.items()}
 
 
-def test_metrics_off_commits_neither_workflow_nor_package_nor_dashboard() -> None:
-    result = render_variant(
-        "dev", {"cicd:metrics.enabled": False, "cicd:metrics.grafanaDashboard.enabled": False}
-    )
+def test_metrics_off_commits_neither_workflow_nor_package() -> None:
+    result = render_variant("dev", {"cicd:metrics.enabled": False})
     paths = set(committed_files(result))
     assert METRICS_FILE not in paths
     assert not any(p.startswith(PACKAGE_DIR) for p in paths)
-    assert result.of_type(T_CONFIGMAP) == []
     assert ".github/workflows/ci.yml" in paths
 
 
-def test_only_dev_renders_the_dashboard_configmap() -> None:
-    (config_map,) = rendered("dev").of_type(T_CONFIGMAP)
+def test_the_dashboard_is_the_platform_stack_s_not_an_environment_s() -> None:
+    # Grafana runs once per cluster: the nonprod platform stack ships the dashboard of the apps
+    # it lists, into the cluster's monitoring namespace; no environment stack holds one.
+    (config_map,) = platform("nonprod").of_type(T_CONFIGMAP)
     meta = config_map.inputs["metadata"]
     assert meta["labels"]["grafana_dashboard"] == "1"
     assert meta["namespace"] == "monitoring"
     assert meta["annotations"] == {"grafana_folder": "Delivery"}
     assert config_map.parent == {"type": "cicd:monitoring:MetricsDashboard", "name": "webshop"}
     assert config_map.inputs["data"] == dashboard_configmap_data("webshop")
-    for stack in ("staging", "prod"):
+    moved = platform_variant(
+        "nonprod", {"cicd-platform:cluster.monitoringNamespace": "observability"}
+    )
+    (config_map,) = moved.of_type(T_CONFIGMAP)
+    assert config_map.inputs["metadata"]["namespace"] == "observability"
+    assert platform("prod").of_type(T_CONFIGMAP) == []
+    for stack in ("dev", "staging", "prod"):
         assert rendered(stack).of_type(T_CONFIGMAP) == []
 
 
@@ -199,13 +205,8 @@ def test_dashboard_queries_every_pushed_gauge_and_nothing_else() -> None:
         ),
         (
             "dev",
-            {"cicd:metrics.enabled": False},
-            "Pulumi.dev.yaml: cicd:metrics.grafanaDashboard.enabled needs metrics.enabled",
-        ),
-        (
-            "dev",
-            {"cicd:metrics.pushgatewayUrl": None},
-            "Pulumi.dev.yaml: cicd:metrics.pushgatewayUrl is required when the Grafana dashboard",
+            {"cicd:metrics.grafanaDashboard": {"enabled": True}},
+            "Pulumi.dev.yaml: cicd:metrics.grafanaDashboard is not a known setting",
         ),
         (
             "dev",

@@ -62,7 +62,7 @@ from components.config.fields import (
     TrivySeverity,
 )
 from components.config.loading import READ_NAMESPACES, load, parse_sections
-from components.config.metrics import GrafanaDashboardConfig, MetricsConfig
+from components.config.metrics import MetricsConfig
 from components.config.network import EgressPort, EgressRule, IngressConfig, NetworkConfig, Protocol
 from components.config.pipeline import (
     MAX_MATRIX_JOBS,
@@ -156,7 +156,6 @@ __all__ = [
     "EnvironmentConfig",
     "EnvironmentSecret",
     "GithubOidcConfig",
-    "GrafanaDashboardConfig",
     "HealthPath",
     "HostName",
     "HttpUrl",

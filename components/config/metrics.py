@@ -1,4 +1,5 @@
-"""Section ``cicd:metrics``: delivery metrics pushed by the pipeline, and their dashboard."""
+"""Section ``cicd:metrics``: delivery metrics computed by the pipeline (the dashboard is the
+platform stack's: ``cicd-platform:deliveryDashboards``)."""
 
 from __future__ import annotations
 
@@ -10,28 +11,9 @@ from pydantic import (
     Field,
 )
 
-from components.config.fields import ConfigModel, DnsLabel, HttpUrl, Slug, between, matches
+from components.config.fields import ConfigModel, HttpUrl, Slug, between, matches
 
 _CRON = re.compile(r"^(\S+\s+){4}\S+$")
-
-
-class GrafanaDashboardConfig(ConfigModel):
-    """The delivery-metrics dashboard as a ConfigMap for the Grafana sidecar."""
-
-    enabled: bool = Field(
-        default=False,
-        description='Ship the dashboard ConfigMap (label grafana_dashboard: "1"). Default '
-        "false. It belongs with Grafana in the platform stack; dev holds it until it moves.",
-    )
-    namespace: DnsLabel = Field(
-        default="monitoring",
-        description="Namespace the Grafana sidecar watches. Default monitoring.",
-    )
-    folder: str | None = Field(
-        default=None,
-        description="Grafana folder (the sidecar's grafana_folder annotation); null: the "
-        "sidecar's default folder.",
-    )
 
 
 class MetricsConfig(ConfigModel):
@@ -54,7 +36,4 @@ class MetricsConfig(ConfigModel):
     environments: tuple[Slug, ...] = Field(
         default=("development", "staging", "production"),
         description="GitHub environments whose deployments are measured.",
-    )
-    grafana_dashboard: GrafanaDashboardConfig = Field(
-        default=GrafanaDashboardConfig(), description="Grafana dashboard ConfigMap."
     )

@@ -118,7 +118,33 @@ class GithubOidcConfig(ConfigModel):
     )
 
 
-PLATFORM_SECTIONS: Final = ("cluster", "rollouts", "policyController", "githubOidc")
+class DeliveryDashboardsConfig(ConfigModel):
+    """Delivery-metrics dashboards for this cluster's Grafana (``cicd-platform:deliveryDashboards``).
+
+    Grafana, its sidecar and the Prometheus that reads the Pushgateway run once per cluster, so
+    the dashboards live here, not in an environment stack: one ConfigMap per application, in the
+    cluster's ``monitoringNamespace``, labelled for the sidecar.
+    """
+
+    apps: tuple[DnsLabel, ...] = Field(
+        default=(),
+        description="Applications whose delivery metrics (cicd:metrics of their dev stack) this "
+        "Grafana shows, one dashboard each. Default none.",
+    )
+    folder: str | None = Field(
+        default=None,
+        description="Grafana folder (the sidecar's grafana_folder annotation); null: the "
+        "sidecar's default folder.",
+    )
+
+
+PLATFORM_SECTIONS: Final = (
+    "cluster",
+    "rollouts",
+    "policyController",
+    "githubOidc",
+    "deliveryDashboards",
+)
 
 
 class PlatformSettings(ConfigModel):
@@ -128,6 +154,7 @@ class PlatformSettings(ConfigModel):
     rollouts: RolloutsControllerConfig = RolloutsControllerConfig()
     policy_controller: PolicyControllerConfig = PolicyControllerConfig()
     github_oidc: GithubOidcConfig = GithubOidcConfig()
+    delivery_dashboards: DeliveryDashboardsConfig = DeliveryDashboardsConfig()
 
 
 def parse_platform(

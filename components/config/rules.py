@@ -218,17 +218,6 @@ def metrics_rules(s: StackSettings) -> Iterable[Problem]:
         yield Problem("metrics.windows", "must list distinct window lengths", str(metrics.windows))
     if not metrics.environments:
         yield Problem("metrics.environments", "must name at least one GitHub environment")
-    if metrics.grafana_dashboard.enabled and not metrics.enabled:
-        yield Problem(
-            "metrics.grafanaDashboard.enabled",
-            "needs metrics.enabled: the dashboard shows what the job pushes",
-            "true",
-        )
-    if metrics.grafana_dashboard.enabled and metrics.pushgateway_url is None:
-        yield Problem(
-            "metrics.pushgatewayUrl",
-            "is required when the Grafana dashboard is enabled (Prometheus reads the Pushgateway)",
-        )
 
 
 STACK_VARIABLES: Final = frozenset(
