@@ -24,7 +24,12 @@ from components.config import (
     DEPLOY_SWITCH_VARIABLE,
     ClusterAccess,
     EgressRule,
+    Environment,
+    MetricsConfig,
+    PipelineConfig,
     ResourceAmounts,
+    ScannersConfig,
+    ScannersWithSonarQube,
     Settings,
     StackSettings,
     ingress_host,
@@ -40,6 +45,7 @@ from components.ingress import AppIngress, AppIngressArgs
 from components.namespace import EgressAllow, EgressPort, EnvironmentNamespaceArgs, ResourceAmount
 from components.registry import RegistryAccessArgs
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflowsArgs
+from components.workflows import spec as wf
 from components.workload import AnalysisArgs, CanaryArgs, WorkloadArgs
 
 
@@ -199,12 +205,13 @@ def ingress_args(
 
 def canary_args(s: StackSettings, ingress: AppIngress) -> CanaryArgs | None:
     """The canary release (plan, analysis, traffic routing), or None for a plain Deployment."""
-    if not s.canary.enabled:
+    canary = s.canary_on
+    if canary is None:
         return None
-    analysis = s.canary.analysis
+    analysis = canary.analysis
     return CanaryArgs(
         plan=s.release_plan,
-        rollback_window=s.canary.rollback_window,
+        rollback_window=canary.rollback_window,
         analysis=(
             AnalysisArgs(
                 interval=analysis.interval,
@@ -215,13 +222,13 @@ def canary_args(s: StackSettings, ingress: AppIngress) -> CanaryArgs | None:
             if analysis.enabled
             else None
         ),
-        stable_ingress=ingress if s.canary.nginx else None,
+        stable_ingress=ingress if canary.nginx else None,
     )
 
 
 def workload_kind(s: StackSettings) -> str:
     """The kind of the app's workload: an Argo Rollouts ``Rollout`` with canary, else Deployment."""
-    return "Rollout" if s.canary.enabled else "Deployment"
+    return "Rollout" if s.canary_on is not None else "Deployment"
 
 
 def workload_args(
@@ -316,9 +323,86 @@ def deployment_environment_args(
     )
 
 
+def _scanners(scanners: ScannersConfig) -> wf.Scanners:
+    return wf.Scanners(
+        trivy_severity=scanners.trivy_severity,
+        snyk=scanners.snyk,
+        sonarqube=(
+            wf.SonarQube(scanners.sonarqube_host_url)
+            if isinstance(scanners, ScannersWithSonarQube)
+            else None
+        ),
+        sarif_upload=scanners.sarif_upload,
+    )
+
+
+def _pipeline(pipeline: PipelineConfig) -> wf.PipelineSpec:
+    commands = pipeline.commands
+    return wf.PipelineSpec(
+        node_version=pipeline.node_version,
+        packages=pipeline.packages,
+        commands=wf.Commands(
+            install=commands.install,
+            lint=commands.lint,
+            format_check=commands.format_check,
+            typecheck=commands.typecheck,
+            unit_test=commands.unit_test,
+            integration_test=commands.integration_test,
+        ),
+        build_context=pipeline.build_context,
+        dockerfile=pipeline.dockerfile,
+        coverage_path=pipeline.coverage_path,
+        scanners=_scanners(pipeline.scanners),
+        notifications=wf.Notifications(
+            discord=pipeline.notifications.discord, slack=pipeline.notifications.slack
+        ),
+    )
+
+
+def _metrics(metrics: MetricsConfig | None) -> wf.MetricsSpec | None:
+    if metrics is None or not metrics.enabled:
+        return None
+    return wf.MetricsSpec(
+        schedule=metrics.schedule,
+        pushgateway_url=metrics.pushgateway_url,
+        windows=metrics.windows,
+        environments=metrics.environments,
+    )
+
+
 def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
-    """The workflow files this stack commits (the generators read the settings themselves)."""
-    return PipelineWorkflowsArgs(settings=s, repository=s.app.repository)
+    """The workflow files this stack commits: ci.yml and dependabot.yml where it owns the shared
+    pipeline (dev), its own deploy workflow, metrics.yml where metrics are on."""
+    deploy = s.deploy
+    owns_pipeline = s.environment.name is Environment.DEV and s.pipeline is not None
+    return PipelineWorkflowsArgs(
+        wf.WorkflowsSpec(
+            stage=s.environment.name,
+            repository=s.app.repository,
+            default_branch=s.app.default_branch,
+            image=s.app.image,
+            registry_server=s.registry.server,
+            deploy=wf.DeploySpec(
+                github_environment=s.environment.github_environment_name,
+                cluster_access=s.cluster.access,
+                release_plan=s.release_plan,
+                rollout_wait_seconds=s.rollout_wait_seconds,
+                health_path=s.app.health_path or "/",
+                health_check_retries=deploy.health_check_retries,
+                job_timeout_minutes=deploy.job_timeout_minutes,
+                node_version=deploy.node_version,
+                install_command=s.install_command,
+                trivy_severity=s.scanners.trivy_severity,
+                tests=wf.DeployTests(
+                    integration=deploy.tests.integration,
+                    e2e=deploy.tests.e2e,
+                    performance_script=deploy.tests.performance_script,
+                ),
+            ),
+            pipeline=_pipeline(s.pipeline) if owns_pipeline and s.pipeline else None,
+            metrics=_metrics(s.metrics) if s.environment.name is Environment.DEV else None,
+        )
+    )
 
 
 def repository_guards_args(

@@ -17,11 +17,22 @@ from typing import Any
 import pytest
 
 from components import stack
-from components.config import SECTIONS, BranchPolicy, Environment, StackSettings, parse_sections
+from components.config import (
+    SECTIONS,
+    BranchPolicy,
+    CanaryOff,
+    CanaryOn,
+    Environment,
+    ScannersWithoutSonarQube,
+    ScannersWithSonarQube,
+    StackSettings,
+    parse_sections,
+)
 from components.namespace import EgressAllow, EgressPort
+from components.workflows import spec as wf
 from render.engine import Rendered
 from render.tree import T_ENVIRONMENT, T_POLICY
-from tests.conftest import project_path, render_variant, variant
+from tests.conftest import config_problems, project_path, render_variant, variant
 
 PLATFORM = stack.PlatformFacts(
     ingress_namespace="ingress-nginx",
@@ -175,12 +186,16 @@ def _imports_config(path: Path) -> bool:
 
 
 def test_components_do_not_import_config() -> None:
+    """Every module under components/ (workflow generators included), except the config package
+    itself and the two mappings."""
     folder = project_path("components")
-    offenders = [
-        p.name
-        for p in sorted(folder.glob("*.py"))
-        if p.name not in MAY_IMPORT_CONFIG and _imports_config(p)
+    modules = [
+        p
+        for p in sorted(folder.rglob("*.py"))
+        if p.parent.name != "config" and p.relative_to(folder).as_posix() not in MAY_IMPORT_CONFIG
     ]
+    assert folder / "workflows" / "deploy.py" in modules  # the walk reaches the generators
+    offenders = [p.relative_to(folder).as_posix() for p in modules if _imports_config(p)]
     assert offenders == []
     assert not (folder / "config.py").exists()
     assert _imports_config(folder / "stack.py")  # the check sees an import where there is one
@@ -203,3 +218,77 @@ def _deployed() -> stack.DeployedFacts:
     return stack.DeployedFacts(
         namespace="ns", workload_name="app", workload_kind="Deployment", kubeconfig=None
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# A switch and its settings are one type: canary on/off, SonarQube with its URL
+# ---------------------------------------------------------------------------------------------
+
+
+def test_canary_is_on_with_its_plan_or_off_without_one() -> None:
+    on = sections("staging")
+    assert isinstance(on.canary, CanaryOn) and on.canary.steps
+    off = sections("staging", {"cicd:canary.enabled": False})
+    assert isinstance(off.canary, CanaryOff)
+    assert not hasattr(off.canary, "steps")  # nothing can read a switched-off plan by mistake
+    # what was written is validated and set aside, and the warning names it
+    assert off.canary.ignored_keys() == ("steps",)
+    dev = sections("dev").canary
+    assert isinstance(dev, CanaryOff) and dev.ignored_keys() == ()
+
+
+def test_canary_settings_are_validated_even_while_off() -> None:
+    lines = config_problems(
+        "staging", {"cicd:canary.enabled": False, "cicd:canary.steps[0].weight": 150}
+    )
+    assert lines == [
+        "Pulumi.staging.yaml: cicd:canary.steps[0].weight must be between 1 and 100 (got 150)"
+    ]
+    typo = config_problems("staging", {"cicd:canary.enabled": False, "cicd:canary.stepz": []})
+    assert typo == ["Pulumi.staging.yaml: cicd:canary.stepz is not a known setting (got [])"]
+
+
+@pytest.mark.parametrize("value", ["true", "yes", 1])
+def test_canary_switch_is_true_or_false(value: object) -> None:
+    lines = config_problems("staging", {"cicd:canary.enabled": value})
+    assert len(lines) == 1, lines
+    assert "cicd:canary.enabled must be true or false (unquoted)" in lines[0]
+
+
+def test_a_switched_off_canary_warns_which_settings_it_ignores() -> None:
+    warned = render_variant("staging", {"cicd:canary.enabled": False})
+    assert (
+        "cicd:canary: steps ignored while enabled is false (kept for when it is switched back on)"
+    ) in warned.warnings
+
+
+def test_sonarqube_on_carries_its_url_into_the_workflow_spec() -> None:
+    url = "https://sonar.acme.example"
+    on = sections(
+        "dev",
+        {"cicd:pipeline.scanners.sonarqube": True, "cicd:pipeline.scanners.sonarqubeHostUrl": url},
+    )
+    assert on.pipeline is not None
+    assert isinstance(on.pipeline.scanners, ScannersWithSonarQube)
+    spec = stack.workflows_args(on).spec
+    assert spec.pipeline is not None and spec.pipeline.scanners.sonarqube == wf.SonarQube(url)
+    off = sections("dev", {"cicd:pipeline.scanners.sonarqubeHostUrl": url})
+    assert off.pipeline is not None
+    assert isinstance(off.pipeline.scanners, ScannersWithoutSonarQube)
+    assert off.pipeline.scanners.ignored_keys() == ("sonarqubeHostUrl",)
+    off_spec = stack.workflows_args(off).spec
+    assert off_spec.pipeline is not None and off_spec.pipeline.scanners.sonarqube is None
+
+
+def test_sonarqube_on_without_its_url_is_refused_by_the_type() -> None:
+    lines = config_problems("dev", {"cicd:pipeline.scanners.sonarqube": True})
+    assert lines == ["Pulumi.dev.yaml: cicd:pipeline.scanners.sonarqubeHostUrl is required"]
+
+
+def test_workflow_spec_of_each_stack() -> None:
+    """Only dev owns the shared pipeline; staging's scan and install defaults come from config."""
+    dev, staging = (stack.workflows_args(sections(name)).spec for name in ("dev", "staging"))
+    assert dev.pipeline is not None and staging.pipeline is None
+    assert staging.deploy.install_command == "npm ci"
+    assert staging.deploy.trivy_severity == "CRITICAL,HIGH"
+    assert staging.deploy.release_plan == sections("staging").release_plan

@@ -30,7 +30,15 @@ never a module inside it.
 
 from components.config.app import AppConfig, ContainerResources, RegistryConfig, ResourceAmounts
 from components.config.approval import ApprovalConfig, ReviewersConfig, TeamReviewer, UserReviewer
-from components.config.canary import AnalysisConfig, CanaryConfig, CanaryStep, NginxRoutingConfig
+from components.config.canary import (
+    AnalysisConfig,
+    CanaryConfig,
+    CanaryOff,
+    CanaryOn,
+    CanaryPlanConfig,
+    CanaryStep,
+    NginxRoutingConfig,
+)
 from components.config.cluster import (
     AccessConfig,
     ClusterConfig,
@@ -71,6 +79,8 @@ from components.config.pipeline import (
     PipelineCommands,
     PipelineConfig,
     ScannersConfig,
+    ScannersWithoutSonarQube,
+    ScannersWithSonarQube,
 )
 from components.config.platform import (
     PLATFORM_NAMESPACE,
@@ -138,6 +148,9 @@ __all__ = [
     "BranchPolicy",
     "BranchProtectionConfig",
     "CanaryConfig",
+    "CanaryOff",
+    "CanaryOn",
+    "CanaryPlanConfig",
     "CanaryStep",
     "Cidr",
     "ClusterAccess",
@@ -186,6 +199,8 @@ __all__ = [
     "ReviewersConfig",
     "RolloutsControllerConfig",
     "ScannersConfig",
+    "ScannersWithSonarQube",
+    "ScannersWithoutSonarQube",
     "SecretName",
     "Secrets",
     "SemVer",

@@ -1,4 +1,4 @@
-"""Section ``cicd:canary``: the release plan (steps, analysis, traffic routing)."""
+"""Section ``cicd:canary``: on with its release plan (steps, analysis, traffic routing), or off."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     Field,
+    Tag,
 )
 
 from components.config.fields import (
@@ -19,6 +20,7 @@ from components.config.fields import (
     between,
     float_between,
 )
+from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
 
 
 class CanaryStep(ConfigModel):
@@ -61,10 +63,10 @@ class NginxRoutingConfig(ConfigModel):
     )
 
 
-class CanaryConfig(ConfigModel):
-    """Argo Rollouts canary (``cicd:canary``)."""
+class CanaryPlanConfig(ConfigModel):
+    """The settings of a canary release; every one has a default, so a set-aside copy of them
+    under a switched-off canary (:class:`CanaryOff`) is valid whatever subset was written."""
 
-    enabled: bool = Field(default=False, description="Release as a canary; otherwise a Deployment.")
     steps: tuple[CanaryStep, ...] = Field(default=(), description="Weights strictly increasing.")
     analysis: AnalysisConfig = Field(default=AnalysisConfig(), description="Health analysis.")
     nginx: NginxRoutingConfig | None = Field(
@@ -89,3 +91,32 @@ class CanaryConfig(ConfigModel):
         "rollbackWindow): a rollback to the previous stable digest is one fast scale-up. "
         "Default 2.",
     )
+
+
+class CanaryOn(CanaryPlanConfig):
+    """``cicd:canary`` with ``enabled: true``: an Argo Rollouts canary with its plan."""
+
+    enabled: Annotated[bool, is_switched(True)] = Field(
+        description="Release as a canary; otherwise a Deployment."
+    )
+
+
+class CanaryOff(SwitchedOff):
+    """``cicd:canary`` absent or ``enabled: false``: a plain Deployment, no canary settings.
+
+    Settings written anyway are validated and set aside (:mod:`components.config.switch`).
+    """
+
+    SWITCH = "enabled"
+    enabled: Annotated[bool, is_switched(False)] = Field(
+        default=False, description="Release as a canary; otherwise a Deployment."
+    )
+    unused: CanaryPlanConfig | None = Field(
+        default=None, description="Canary settings written while the canary is off (ignored)."
+    )
+
+
+CanaryConfig = Annotated[
+    Annotated[CanaryOn, Tag(ON)] | Annotated[CanaryOff, Tag(OFF)], by_switch(CanaryOn, CanaryOff)
+]
+"""``cicd:canary``: :class:`CanaryOn` with its plan, or :class:`CanaryOff`."""

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from components.config.fields import SECRET_LOOKING
+from components.config.pipeline import ScannersWithSonarQube
 from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
 from components.config.rules import (
     approval_rules,
@@ -65,7 +66,7 @@ def _required_secret_keys(s: StackSettings) -> dict[str, str]:
         scanners, notify = s.pipeline.scanners, s.pipeline.notifications
         if scanners.snyk:
             needed["snykToken"] = "pipeline.scanners.snyk is true"
-        if scanners.sonarqube:
+        if isinstance(scanners, ScannersWithSonarQube):
             needed["sonarToken"] = "pipeline.scanners.sonarqube is true"
         if notify.discord:
             needed["discordWebhookUrl"] = "pipeline.notifications.discord is true"

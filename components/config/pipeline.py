@@ -8,6 +8,7 @@ from typing import Annotated, Final
 from pydantic import (
     AfterValidator,
     Field,
+    Tag,
 )
 
 from components.config.fields import (
@@ -21,25 +22,56 @@ from components.config.fields import (
     between,
     matches,
 )
+from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
 
 
-class ScannersConfig(ConfigModel):
-    """Security scanners of the CI workflow."""
+class ScannerSettings(ConfigModel):
+    """Scanner settings that hold whether SonarQube is on or off."""
 
     trivy_severity: TrivySeverity = Field(
         default="CRITICAL,HIGH", description="Trivy severities that fail the build."
     )
     snyk: bool = Field(default=True, description="Snyk on dependencies; needs cicd:snykToken.")
-    sonarqube: bool = Field(default=False, description="SonarQube; needs cicd:sonarToken.")
-    sonarqube_host_url: HttpsUrl | None = Field(
-        default=None, description="SonarQube server URL (with sonarqube: true)."
-    )
     sarif_upload: bool = Field(
         default=True,
         description="Upload Trivy's SARIF report to GitHub code scanning (needs code scanning: "
         "public repositories, or GitHub Advanced Security on private ones). Off: Trivy's exit "
         "code still gates, its table goes to the job log.",
     )
+
+
+class ScannersWithSonarQube(ScannerSettings):
+    """``scanners`` with ``sonarqube: true``: the server URL is part of the type, not a rule."""
+
+    sonarqube: Annotated[bool, is_switched(True)] = Field(
+        description="SonarQube; needs cicd:sonarToken and sonarqubeHostUrl."
+    )
+    sonarqube_host_url: HttpsUrl = Field(description="SonarQube server URL.")
+
+
+class SonarQubeSettings(ConfigModel):
+    """SonarQube's own settings, set aside while it is off (all optional)."""
+
+    sonarqube_host_url: HttpsUrl | None = Field(default=None, description="SonarQube server URL.")
+
+
+class ScannersWithoutSonarQube(ScannerSettings, SwitchedOff):
+    """``scanners`` with ``sonarqube`` absent or false."""
+
+    SWITCH = "sonarqube"
+    sonarqube: Annotated[bool, is_switched(False)] = Field(
+        default=False, description="SonarQube; needs cicd:sonarToken and sonarqubeHostUrl."
+    )
+    unused: SonarQubeSettings | None = Field(
+        default=None, description="SonarQube settings written while it is off (ignored)."
+    )
+
+
+ScannersConfig = Annotated[
+    Annotated[ScannersWithSonarQube, Tag(ON)] | Annotated[ScannersWithoutSonarQube, Tag(OFF)],
+    by_switch(ScannersWithSonarQube, ScannersWithoutSonarQube),
+]
+"""Security scanners of the CI workflow: with SonarQube (and its URL) or without."""
 
 
 class NotificationsConfig(ConfigModel):
@@ -121,7 +153,7 @@ class PipelineConfig(ConfigModel):
         description="Coverage report folder, relative to each package's own folder (where "
         "Vitest and Jest write it when run in the workspace).",
     )
-    scanners: ScannersConfig = Field(default=ScannersConfig(), description="Scanners.")
+    scanners: ScannersConfig = Field(default=ScannersWithoutSonarQube(), description="Scanners.")
     notifications: NotificationsConfig = Field(
         default=NotificationsConfig(), description="Notifications."
     )

@@ -17,6 +17,7 @@ from pydantic import (
     ValidationError,
 )
 
+from components.config.switch import TRANSPARENT_LOC
 from components.messages import escape
 
 NAMESPACE: Final = "cicd"
@@ -75,7 +76,7 @@ def _path(loc: Sequence[int | str]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"str", "int"}:  # union member tags, not keys
+        elif part in {"str", "int"} or part in TRANSPARENT_LOC:  # union tags, set-aside: not keys
             continue
         else:
             out += f".{part}" if out else str(part)

@@ -9,9 +9,11 @@ from urllib.parse import urlsplit
 
 from pydantic.alias_generators import to_camel
 
+from components.config.canary import CanaryOn, CanaryPlanConfig
 from components.config.fields import SECRET_LOOKING, github_secret_name
 from components.config.problems import Problem
 from components.config.settings import StackSettings
+from components.config.switch import SwitchedOff
 from components.release import duration_seconds, job_seconds_needed
 from components.vocabulary import (
     DEFAULT_GITHUB_ENVIRONMENT,
@@ -26,16 +28,23 @@ def ingress_host(s: StackSettings) -> str:
     return s.ingress.host or str(urlsplit(s.environment.url).hostname)
 
 
+def canary_plan(s: StackSettings) -> CanaryPlanConfig | None:
+    """The canary settings written in the stack file, whether the canary is on or set aside
+    while off: rules on their values hold either way, so switching back on cannot surprise."""
+    return s.canary if isinstance(s.canary, CanaryOn) else s.canary.unused
+
+
 def cluster_side_rules(s: StackSettings) -> Iterable[Problem]:
     """Ingress, egress and what moved to the platform project."""
-    if s.canary.install_controller:
+    plan = canary_plan(s)
+    if plan is not None and plan.install_controller:
         yield Problem(
             "canary.installController",
             "must be false: the Argo Rollouts controller is installed by the platform project "
             "(platform/Pulumi.<cluster>.yaml); see the README's migration steps",
             "true",
         )
-    nginx = s.canary.nginx
+    nginx = plan.nginx if plan is not None else None
     if nginx is not None and nginx.host is not None and nginx.host != ingress_host(s):
         yield Problem(
             "canary.nginx.host",
@@ -55,9 +64,9 @@ def cluster_side_rules(s: StackSettings) -> Iterable[Problem]:
 
 
 def canary_rules(s: StackSettings) -> Iterable[Problem]:
-    canary = s.canary
+    plan = canary_plan(s)
     previous = 0
-    for index, step in enumerate(canary.steps):
+    for index, step in enumerate(plan.steps if plan is not None else ()):
         if step.weight <= previous:
             yield Problem(
                 f"canary.steps[{index}].weight",
@@ -65,9 +74,10 @@ def canary_rules(s: StackSettings) -> Iterable[Problem]:
                 str(step.weight),
             )
         previous = max(previous, step.weight)
-    if canary.enabled and not canary.steps:
+    canary = s.canary_on
+    if canary is not None and not canary.steps:
         yield Problem("canary.steps", "must list at least one step when canary.enabled is true")
-    if canary.enabled and canary.analysis.enabled and s.app.health_path is None:
+    if canary is not None and canary.analysis.enabled and s.app.health_path is None:
         yield Problem(
             "app.healthPath",
             "is required when canary analysis is enabled (the analysis probes it)",
@@ -80,16 +90,18 @@ def canary_rules(s: StackSettings) -> Iterable[Problem]:
 
 def _timing_rules(s: StackSettings) -> Iterable[Problem]:
     """Reject timing that cannot fit: a wait shorter than the steps, a job shorter than the wait."""
-    if s.canary.enabled and not s.canary.steps:
+    canary = s.canary_on
+    if canary is not None and not canary.steps:
         return
     plan = s.release_plan
+    step_deadline = canary.step_deadline if canary is not None else "the default step deadline"
     if s.deploy.rollout_timeout is not None:
         timeout = duration_seconds(s.deploy.rollout_timeout)
         if timeout < plan.wait_seconds:
             yield Problem(
                 "deploy.rolloutTimeout",
                 f"must be at least {plan.wait_seconds}s: the canary steps between manual pauses "
-                f"take up to that (pauses plus {s.canary.step_deadline} per weight step)",
+                f"take up to that (pauses plus {step_deadline} per weight step)",
                 s.deploy.rollout_timeout,
             )
     needed = job_seconds_needed(
@@ -203,9 +215,6 @@ def environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
         yield Problem("app.image", f"must be in the registry {s.registry.server}", s.app.image)
     if s.app.image_tag == "latest":
         yield Problem("app.imageTag", "must pin a version, never latest", "latest")
-    sonar = s.pipeline.scanners if s.pipeline else None
-    if sonar is not None and sonar.sonarqube and sonar.sonarqube_host_url is None:
-        yield Problem("pipeline.scanners.sonarqubeHostUrl", "is required when sonarqube is true")
 
 
 def metrics_rules(s: StackSettings) -> Iterable[Problem]:
@@ -304,8 +313,17 @@ def limit_rules(s: StackSettings) -> Iterable[Problem]:
 
 
 def warnings_of(s: StackSettings) -> Iterable[str]:
-    canary = s.canary
-    if canary.enabled and canary.nginx is None and canary.steps:
+    for path, switch, off in (
+        ("canary", "enabled", s.canary),
+        ("pipeline.scanners", "sonarqube", s.pipeline.scanners if s.pipeline else None),
+    ):
+        if isinstance(off, SwitchedOff) and off.ignored_keys():
+            yield (
+                f"cicd:{path}: {', '.join(off.ignored_keys())} ignored while {switch} is false "
+                "(kept for when it is switched back on)"
+            )
+    canary = s.canary_on
+    if canary is not None and canary.nginx is None and canary.steps:
         smallest = min(step.weight for step in canary.steps)
         if s.app.replicas * smallest < 100:
             yield (

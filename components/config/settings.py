@@ -10,14 +10,20 @@ import pulumi
 
 from components.config.app import AppConfig, RegistryConfig
 from components.config.approval import ApprovalConfig
-from components.config.canary import CanaryConfig
+from components.config.canary import CanaryConfig, CanaryOff, CanaryOn
 from components.config.cluster import AccessConfig, ClusterConfig
 from components.config.deploy import DeployConfig
 from components.config.environment import EnvironmentConfig
 from components.config.fields import ConfigModel
 from components.config.metrics import MetricsConfig
 from components.config.network import IngressConfig, NetworkConfig
-from components.config.pipeline import BranchProtectionConfig, PipelineConfig
+from components.config.pipeline import (
+    BranchProtectionConfig,
+    PipelineCommands,
+    PipelineConfig,
+    ScannersConfig,
+    ScannersWithoutSonarQube,
+)
 from components.release import PlanStep, ReleasePlan, duration_seconds
 
 # Secret keys: declared in Pulumi.yaml, read with get_secret, never part of a section object.
@@ -28,6 +34,9 @@ PIPELINE_SECRET_KEYS: Final = {
     "discordWebhookUrl": "DISCORD_WEBHOOK_URL",
     "slackWebhookUrl": "SLACK_WEBHOOK_URL",
 }
+
+_STEP_DEADLINE: Final = str(CanaryOn.model_fields["step_deadline"].default)
+"""A Deployment's progress deadline: the canary's default step deadline (one step to 100%)."""
 
 SECTIONS: Final = (
     "app",
@@ -55,7 +64,7 @@ class StackSettings(ConfigModel):
     access: AccessConfig = AccessConfig()
     approval: ApprovalConfig
     registry: RegistryConfig
-    canary: CanaryConfig = CanaryConfig()
+    canary: CanaryConfig = CanaryOff()
     pipeline: PipelineConfig | None = None
     deploy: DeployConfig
     branch_protection: BranchProtectionConfig | None = None
@@ -66,19 +75,31 @@ class StackSettings(ConfigModel):
     @property
     def release_plan(self) -> ReleasePlan:
         """The canary steps as a plan; a Deployment is one step straight to 100%."""
-        steps = (
-            tuple(
-                PlanStep(
-                    step.weight,
-                    duration_seconds(step.pause) if step.pause else None,
-                    step.pause,
-                )
-                for step in self.canary.steps
-            )
-            if self.canary.enabled
-            else (PlanStep(100, None, None),)
+        canary = self.canary
+        if not isinstance(canary, CanaryOn):
+            return ReleasePlan((PlanStep(100, None, None),), duration_seconds(_STEP_DEADLINE))
+        steps = tuple(
+            PlanStep(step.weight, duration_seconds(step.pause) if step.pause else None, step.pause)
+            for step in canary.steps
         )
-        return ReleasePlan(steps, duration_seconds(self.canary.step_deadline))
+        return ReleasePlan(steps, duration_seconds(canary.step_deadline))
+
+    @property
+    def canary_on(self) -> CanaryOn | None:
+        """The canary's settings where it is on; None for a plain Deployment."""
+        return self.canary if isinstance(self.canary, CanaryOn) else None
+
+    @property
+    def scanners(self) -> ScannersConfig:
+        """``pipeline.scanners`` (dev); the other stacks have no pipeline section and take its
+        defaults, so staging's image scan uses the same Trivy severity default as CI."""
+        return self.pipeline.scanners if self.pipeline is not None else ScannersWithoutSonarQube()
+
+    @property
+    def install_command(self) -> str:
+        """``pipeline.commands.install`` (dev), else its default: how deploy tests install."""
+        commands = self.pipeline.commands if self.pipeline is not None else PipelineCommands()
+        return commands.install
 
     @property
     def rollout_wait_seconds(self) -> int:
@@ -111,17 +132,24 @@ class StackSettings(ConfigModel):
     @property
     def metrics_port(self) -> int:
         """The port Prometheus scrapes: ``canary.analysis.metricsPort``, default the app port."""
-        return self.canary.analysis.metrics_port or self.app.port
+        canary = self.canary_on
+        return (canary.analysis.metrics_port if canary else None) or self.app.port
 
     @property
     def analysis_probes_app(self) -> bool:
         """Whether canary analysis runs (canary on, analysis on): the Rollouts controller probes."""
-        return self.canary.enabled and self.canary.analysis.enabled
+        canary = self.canary_on
+        return canary is not None and canary.analysis.enabled
 
     @property
     def prometheus_scrapes_app(self) -> bool:
         """Whether Prometheus scrapes the app pods: canary analysis with a Prometheus address."""
-        return self.analysis_probes_app and self.canary.analysis.prometheus_address is not None
+        canary = self.canary_on
+        return (
+            canary is not None
+            and canary.analysis.enabled
+            and canary.analysis.prometheus_address is not None
+        )
 
 
 @dataclass(frozen=True)

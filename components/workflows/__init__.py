@@ -2,7 +2,9 @@
 
 - ``model``: typed Workflow/Job/Step/trigger dataclasses rendered to YAML with PyYAML;
 - ``pins``: the only actions a workflow may use, pinned to commit SHAs, with their inputs;
-- ``ci``, ``deploy``, ``dependabot``: the files themselves;
+- ``spec``: what the generators take (typed values built from config by components/stack.py;
+  no module here imports config);
+- ``ci``, ``deploy``, ``dependabot``, ``metrics``: the files themselves;
 - ``component``: :class:`PipelineWorkflows`, which commits a stack's files.
 """
 

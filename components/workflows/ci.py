@@ -45,7 +45,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from components.config import PipelineConfig, StackSettings
 from components.workflows import pins
 from components.workflows.common import (
     HAS_SECRET,
@@ -75,6 +74,7 @@ from components.workflows.model import (
     template,
 )
 from components.workflows.notify import Channel, notify
+from components.workflows.spec import PipelineSpec, WorkflowsSpec
 
 WORKFLOW_NAME: Final = "CI"
 """The workflow's name; dev-deploy.yml's workflow_run trigger refers to it."""
@@ -107,7 +107,7 @@ def _publishing(branch: str) -> str:
     )
 
 
-def _install(pipeline: PipelineConfig) -> tuple[Step, ...]:
+def _install(pipeline: PipelineSpec) -> tuple[Step, ...]:
     return (
         checkout(),
         setup_node(pipeline.node_version, cache=False),
@@ -115,7 +115,7 @@ def _install(pipeline: PipelineConfig) -> tuple[Step, ...]:
     )
 
 
-def _validate(pipeline: PipelineConfig) -> Job:
+def _validate(pipeline: PipelineSpec) -> Job:
     commands = pipeline.commands
     return Job(
         name="validate",
@@ -130,7 +130,7 @@ def _validate(pipeline: PipelineConfig) -> Job:
     )
 
 
-def _test(pipeline: PipelineConfig) -> Job:
+def _test(pipeline: PipelineSpec) -> Job:
     coverage = pipeline.coverage_path.strip("/")
     return Job(
         name=template("test (", expr("matrix.package"), ")"),
@@ -152,7 +152,7 @@ def _test(pipeline: PipelineConfig) -> Job:
     )
 
 
-def _integration(pipeline: PipelineConfig) -> Job:
+def _integration(pipeline: PipelineSpec) -> Job:
     return Job(
         name="integration",
         timeout_minutes=20,
@@ -164,7 +164,7 @@ def _integration(pipeline: PipelineConfig) -> Job:
     )
 
 
-def _build(pipeline: PipelineConfig, image: str) -> Job:
+def _build(pipeline: PipelineSpec, image: str) -> Job:
     return Job(
         name="build",
         needs=("validate", "test", "integration"),
@@ -229,7 +229,7 @@ def _download_image() -> Step:
     )
 
 
-def _scan(pipeline: PipelineConfig) -> Job:
+def _scan(pipeline: PipelineSpec) -> Job:
     scanners = pipeline.scanners
     trivy: dict[str, str | int | bool] = {
         "scan-type": "image",
@@ -458,31 +458,29 @@ def _security_alert(scans: tuple[str, ...]) -> Job:
     )
 
 
-def ci_workflow(settings: StackSettings) -> Workflow:
-    """ci.yml for the dev stack (the only stack with a ``pipeline`` section)."""
-    pipeline = settings.pipeline
+def ci_workflow(spec: WorkflowsSpec) -> Workflow:
+    """ci.yml of the stack that owns the shared pipeline (dev)."""
+    pipeline = spec.pipeline
     if pipeline is None:
-        raise ValueError("ci.yml needs the pipeline section (dev stack only)")
+        raise ValueError("ci.yml is generated only by the stack that owns the pipeline (dev)")
     scanners, notifications = pipeline.scanners, pipeline.notifications
-    branch = settings.app.default_branch
+    branch = spec.default_branch
     jobs: dict[str, Job] = {
         "validate": _validate(pipeline),
         "test": _test(pipeline),
         "integration": _integration(pipeline),
-        "build": _build(pipeline, settings.app.image),
+        "build": _build(pipeline, spec.image),
         "scan": _scan(pipeline),
     }
     scans = ["scan"]
     if scanners.snyk:
         jobs["snyk"] = _snyk()
         scans.append("snyk")
-    if scanners.sonarqube:
-        if scanners.sonarqube_host_url is None:
-            raise ValueError("pipeline.scanners.sonarqubeHostUrl is required with sonarqube")
-        jobs["sonarqube"] = _sonarqube(scanners.sonarqube_host_url)
+    if scanners.sonarqube is not None:
+        jobs["sonarqube"] = _sonarqube(scanners.sonarqube.host_url)
         scans.append("sonarqube")
     gates = ("validate", "test", "integration", "build", *scans)
-    jobs["publish"] = _publish(settings.registry.server, branch, gates)
+    jobs["publish"] = _publish(spec.registry_server, branch, gates)
     jobs[REQUIRED_JOB] = Job(
         name=REQUIRED_JOB,
         needs=(*gates, "publish"),
@@ -506,6 +504,6 @@ def ci_workflow(settings: StackSettings) -> Workflow:
             ),
             cancel_in_progress=expr("github.event_name == 'pull_request'"),
         ),
-        env={"IMAGE": settings.app.image},
+        env={"IMAGE": spec.image},
         jobs=jobs,
     )

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
-from components.config import ClusterAccess
+from components.vocabulary import ClusterAccess
 from components.workflows import contract, pins
 from components.workflows.contract import secret, var
 from components.workflows.model import Access, Grant, Scope, Step, condition, expr, template

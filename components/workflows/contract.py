@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from components.config import DEPLOY_SWITCH_VARIABLE, DEPLOY_WORKFLOW_FILE
-from components.config import Environment as Stage
+from components.vocabulary import DEPLOY_SWITCH_VARIABLE, DEPLOY_WORKFLOW_FILE
+from components.vocabulary import Environment as Stage
 from components.workflows.model import Expr, expr
 
 

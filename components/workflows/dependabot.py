@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from components.config import StackSettings
 from components.workflows.model import dump
+from components.workflows.spec import WorkflowsSpec
 
 COOLDOWN_DAYS: Final = 7
 
@@ -52,9 +52,9 @@ class DependabotConfig:
         return {"version": 2, "updates": [update.to_dict() for update in self.updates]}
 
 
-def dependabot_config(settings: StackSettings) -> DependabotConfig:
+def dependabot_config(spec: WorkflowsSpec) -> DependabotConfig:
     """Updates for the default branch, where the workflows and the app's development live."""
-    branch = settings.app.default_branch
+    branch = spec.default_branch
     return DependabotConfig(
         updates=(
             Update("github-actions", "github-actions", branch, "ci"),
@@ -63,5 +63,5 @@ def dependabot_config(settings: StackSettings) -> DependabotConfig:
     )
 
 
-def render_dependabot(settings: StackSettings) -> str:
-    return dump(dependabot_config(settings).to_dict())
+def render_dependabot(spec: WorkflowsSpec) -> str:
+    return dump(dependabot_config(spec).to_dict())

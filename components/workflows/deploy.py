@@ -34,13 +34,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from components.config import (
-    DEFAULT_GITHUB_ENVIRONMENT,
-    PipelineCommands,
-    ScannersConfig,
-    StackSettings,
-)
-from components.config import Environment as Stage
+from components.vocabulary import DEFAULT_GITHUB_ENVIRONMENT
+from components.vocabulary import Environment as Stage
 from components.workflows import ci, custody, pins
 from components.workflows.common import (
     ABORT_ROLLOUT,
@@ -90,6 +85,7 @@ from components.workflows.model import (
     template,
 )
 from components.workflows.notify import Channel, notify
+from components.workflows.spec import WorkflowsSpec
 
 RELEASE_INPUT: Final = "release"
 ACTION_INPUT: Final = "action"
@@ -103,9 +99,9 @@ PREVIOUS_ENVIRONMENT: Final = {Stage.STAGING: None, Stage.PROD: Stage.STAGING}
 """Promotion order: what each dispatched environment requires before it (None: CI passed)."""
 
 
-def enabled(settings: StackSettings) -> str:
+def enabled(spec: WorkflowsSpec) -> str:
     """The job-level guard: the stack's repository variable (job if: cannot read env vars)."""
-    return f"{var_name(deploy_switch(settings.environment.name))} == 'true'"
+    return f"{var_name(deploy_switch(spec.stage))} == 'true'"
 
 
 _REFUSE_DISABLED = """\
@@ -119,45 +115,28 @@ _DEPLOY_OUTPUTS: Final = {
 }
 
 
-def _scanners(settings: StackSettings) -> ScannersConfig:
-    """The pipeline's scanner settings (dev); the other stacks have no pipeline section and take
-    the same defaults config gives it, so the severity is written in one place (config)."""
-    return settings.pipeline.scanners if settings.pipeline is not None else ScannersConfig()
-
-
-def _install_command(settings: StackSettings) -> str:
-    """``pipeline.commands.install`` where the stack has a pipeline (dev), else its default."""
-    if settings.pipeline is not None:
-        return settings.pipeline.commands.install
-    return str(PipelineCommands.model_fields["install"].default)
-
-
 def _concurrency(environment: str) -> Concurrency:
     return Concurrency(group=f"deploy-{environment}", cancel_in_progress=False)
 
 
-def _health_path(settings: StackSettings) -> str:
-    return settings.app.health_path or "/"
-
-
-def _rollout_steps(settings: StackSettings) -> tuple[Step, ...]:
+def _rollout_steps(spec: WorkflowsSpec) -> tuple[Step, ...]:
     """Install kubectl, write the kubeconfig, set the validated image, wait for healthy."""
     return (
         setup_kubectl(),
-        write_kubeconfig(settings.cluster.access),
+        write_kubeconfig(spec.deploy.cluster_access),
         set_image(expr("steps.release.outputs.image")),
-        wait_healthy(settings.rollout_wait_seconds, id="wait"),
+        wait_healthy(spec.deploy.rollout_wait_seconds, id="wait"),
     )
 
 
-def _environment(settings: StackSettings) -> Environment:
-    return Environment(settings.environment.github_environment_name, url=var("APP_URL"))
+def _environment(spec: WorkflowsSpec) -> Environment:
+    return Environment(spec.deploy.github_environment, url=var("APP_URL"))
 
 
 def _tests_job(
     name: str,
     command: str,
-    settings: StackSettings,
+    spec: WorkflowsSpec,
     ref: str | None = None,
     if_: Expr | None = None,
 ) -> Job:
@@ -175,8 +154,8 @@ def _tests_job(
         steps=(
             checkout(ref=ref),
             # No dependency cache in a deploy workflow: nothing restored here can poison a release.
-            setup_node(settings.deploy.node_version, cache=False),
-            npm_command("Install dependencies", _install_command(settings)),
+            setup_node(spec.deploy.node_version, cache=False),
+            npm_command("Install dependencies", spec.deploy.install_command),
             npm_command(name, command),
         ),
     )
@@ -222,13 +201,13 @@ _dev_status: Final = {
 }
 
 
-def dev_workflow(settings: StackSettings) -> Workflow:
+def dev_workflow(spec: WorkflowsSpec) -> Workflow:
     """dev-deploy.yml: deploy the digest CI just pushed, after a green CI run on develop."""
-    branch = settings.app.default_branch
-    environment = settings.environment.github_environment_name
+    branch = spec.default_branch
+    environment = spec.deploy.github_environment
     run_event = "github.event.workflow_run"
     deploys = (
-        f"{enabled(settings)} && "
+        f"{enabled(spec)} && "
         f"{run_event}.conclusion == 'success' && {run_event}.event == 'push' && "
         f"{run_event}.head_branch == '{branch}' && "
         f"{run_event}.head_repository.full_name == github.repository"
@@ -237,12 +216,12 @@ def dev_workflow(settings: StackSettings) -> Workflow:
         "deploy": Job(
             name="deploy",
             if_=condition(deploys),
-            environment=_environment(settings),
-            timeout_minutes=settings.deploy.job_timeout_minutes,
+            environment=_environment(spec),
+            timeout_minutes=spec.deploy.job_timeout_minutes,
             permissions=(
                 Grant(Scope.ACTIONS, Access.READ, "download the CI run's artifact"),
                 Grant(Scope.DEPLOYMENTS, Access.WRITE, "record the deployment and its status"),
-                *cluster_grants(settings.cluster.access),
+                *cluster_grants(spec.deploy.cluster_access),
             ),
             env=WORKLOAD_ENV,
             outputs=_DEPLOY_OUTPUTS,
@@ -270,8 +249,8 @@ def dev_workflow(settings: StackSettings) -> Workflow:
                     id="record",
                 ),
                 run("Mark the deployment in progress", custody.MARK_IN_PROGRESS, _dev_status),
-                *_rollout_steps(settings),
-                health_check(settings.deploy.health_check_retries, _health_path(settings)),
+                *_rollout_steps(spec),
+                health_check(spec.deploy.health_check_retries, spec.deploy.health_path),
                 run(
                     "Record the final deployment status",
                     custody.FINAL_STATUS,
@@ -290,12 +269,12 @@ def dev_workflow(settings: StackSettings) -> Workflow:
         ),
     }
     notify_needs = ["deploy"]
-    if settings.deploy.tests.integration is not None:
+    if spec.deploy.tests.integration is not None:
         # The commit CI built, not whatever develop points at by now.
         jobs["integration-test"] = _tests_job(
             "integration-test",
-            settings.deploy.tests.integration,
-            settings,
+            spec.deploy.tests.integration,
+            spec,
             ref=expr("github.event.workflow_run.head_sha"),
         )
         notify_needs.append("integration-test")
@@ -309,7 +288,7 @@ def dev_workflow(settings: StackSettings) -> Workflow:
         "TESTS_RESULT": tests_result,
     }
     notify_steps = [run("Summary", _SUMMARY, notify_env)]
-    discord = settings.pipeline is not None and settings.pipeline.notifications.discord
+    discord = spec.pipeline is not None and spec.pipeline.notifications.discord
     if discord:
         notify_steps.append(
             notify(
@@ -397,12 +376,12 @@ def _refuse_when_disabled() -> Step:
     )
 
 
-def _verify_job(settings: StackSettings) -> Job:
+def _verify_job(spec: WorkflowsSpec) -> Job:
     """Outside the environment: one digest, verified, in order, recorded, shown to the reviewer."""
-    stage = settings.environment.name
+    stage = spec.stage
     previous = PREVIOUS_ENVIRONMENT[stage]
-    branch = settings.app.default_branch
-    guard = enabled(settings) + (f" && {PROD_REFS}" if stage is Stage.PROD else "")
+    branch = spec.default_branch
+    guard = enabled(spec) + (f" && {PROD_REFS}" if stage is Stage.PROD else "")
     return Job(
         name="verify",
         if_=condition(guard),
@@ -436,7 +415,7 @@ def _verify_job(settings: StackSettings) -> Job:
                     "COMMIT": expr("steps.signature.outputs.commit"),
                     "DIGEST": expr("steps.release.outputs.digest"),
                     "IMAGE_REF": expr("steps.release.outputs.image"),
-                    "ENVIRONMENT": settings.environment.github_environment_name,
+                    "ENVIRONMENT": spec.deploy.github_environment,
                     "PRODUCTION": "true" if stage is Stage.PROD else "false",
                     "SIGNER_IDENTITY": custody.signer_identity(branch),
                     "RUN_URL": ci.RUN_URL,
@@ -474,10 +453,10 @@ _STARTED = (
 may have reached the API server before the runner stopped the step)."""
 
 
-def _release_job(settings: StackSettings) -> Job:
+def _release_job(spec: WorkflowsSpec) -> Job:
     """In the environment: deploy, promote or abort; wait, check health, roll back or abort."""
-    plan = settings.release_plan
-    health_path = _health_path(settings)
+    plan = spec.deploy.release_plan
+    health_path = spec.deploy.health_path
     gh: dict[str, str] = {
         "GH_TOKEN": expr("github.token"),
         "DEPLOYMENT_ID": expr("needs.verify.outputs.deployment-id"),
@@ -487,12 +466,12 @@ def _release_job(settings: StackSettings) -> Job:
     return Job(
         name="deploy",
         needs=("verify",),
-        if_=condition(enabled(settings)),
-        environment=_environment(settings),
-        timeout_minutes=settings.deploy.job_timeout_minutes,
+        if_=condition(enabled(spec)),
+        environment=_environment(spec),
+        timeout_minutes=spec.deploy.job_timeout_minutes,
         permissions=(
             Grant(Scope.DEPLOYMENTS, Access.WRITE, "record the deployment's status"),
-            *cluster_grants(settings.cluster.access),
+            *cluster_grants(spec.deploy.cluster_access),
         ),
         env=WORKLOAD_ENV,
         outputs={
@@ -506,7 +485,7 @@ def _release_job(settings: StackSettings) -> Job:
             run("Check the verified release", _CHECK_IMAGE, new_image),
             run("Mark the deployment in progress", custody.MARK_IN_PROGRESS, gh),
             setup_kubectl(),
-            write_kubeconfig(settings.cluster.access),
+            write_kubeconfig(spec.deploy.cluster_access),
             kube("Record the stable image", RECORD_STABLE, id="stable"),
             kube(
                 "Set the new image",
@@ -529,7 +508,7 @@ def _release_job(settings: StackSettings) -> Job:
                 if_=condition(f"{_ACTION} == 'abort'"),
             ),
             wait_healthy(
-                settings.rollout_wait_seconds,
+                spec.deploy.rollout_wait_seconds,
                 promoted_from=expr("steps.promote.outputs.step"),
                 id="wait",
                 if_=condition(f"{_ACTION} != 'abort'"),
@@ -537,7 +516,7 @@ def _release_job(settings: StackSettings) -> Job:
             run(
                 "Check the app's health endpoint",
                 HEALTH_CHECK,
-                {"RETRIES": str(settings.deploy.health_check_retries), "HEALTH_PATH": health_path},
+                {"RETRIES": str(spec.deploy.health_check_retries), "HEALTH_PATH": health_path},
                 id="health",
                 if_=condition("steps.wait.outputs.state == 'healthy'"),
             ),
@@ -582,7 +561,7 @@ def _release_job(settings: StackSettings) -> Job:
     )
 
 
-def _close_unrun_deployment(settings: StackSettings) -> Job:
+def _close_unrun_deployment(spec: WorkflowsSpec) -> Job:
     """Close the GitHub deployment when the environment job never ran its steps.
 
     A rejected approval (or one that timed out) ends ``deploy`` as ``failure`` without running a
@@ -593,7 +572,7 @@ def _close_unrun_deployment(settings: StackSettings) -> Job:
         name="close-deployment",
         needs=("verify", "deploy"),
         if_=condition(
-            f"always() && {enabled(settings)} && needs.verify.result == 'success' && "
+            f"always() && {enabled(spec)} && needs.verify.result == 'success' && "
             "needs.verify.outputs.deployment-id != '' && needs.deploy.result != 'success'"
         ),
         timeout_minutes=5,
@@ -613,23 +592,23 @@ def _close_unrun_deployment(settings: StackSettings) -> Job:
     )
 
 
-def _release_jobs(settings: StackSettings) -> dict[str, Job]:
+def _release_jobs(spec: WorkflowsSpec) -> dict[str, Job]:
     return {
-        "verify": _verify_job(settings),
-        "deploy": _release_job(settings),
-        "close-deployment": _close_unrun_deployment(settings),
+        "verify": _verify_job(spec),
+        "deploy": _release_job(spec),
+        "close-deployment": _close_unrun_deployment(spec),
     }
 
 
-def staging_workflow(settings: StackSettings) -> Workflow:
+def staging_workflow(spec: WorkflowsSpec) -> Workflow:
     """stage-deploy.yml: verified, approved, released as a canary, then tested hard."""
-    environment = settings.environment.github_environment_name
-    tests = settings.deploy.tests
-    jobs: dict[str, Job] = _release_jobs(settings)
+    environment = spec.deploy.github_environment
+    tests = spec.deploy.tests
+    jobs: dict[str, Job] = _release_jobs(spec)
     if tests.e2e is not None:
         # The tests of the release's own source commit (from its signature), not of the branch
         # head the run was dispatched from: a redeploy of an older digest tests that digest.
-        jobs["e2e"] = _tests_job("e2e", tests.e2e, settings, ref=_RELEASE_COMMIT, if_=_RELEASED)
+        jobs["e2e"] = _tests_job("e2e", tests.e2e, spec, ref=_RELEASE_COMMIT, if_=_RELEASED)
     if tests.performance_script is not None:
         jobs["performance"] = Job(
             name="performance",
@@ -667,7 +646,7 @@ def staging_workflow(settings: StackSettings) -> Workflow:
                 with_={
                     "scan-type": "image",
                     "image-ref": expr("needs.deploy.outputs.image"),
-                    "severity": _scanners(settings).trivy_severity,
+                    "severity": spec.deploy.trivy_severity,
                     "ignore-unfixed": True,
                     "exit-code": "1",
                 },
@@ -705,17 +684,17 @@ def staging_workflow(settings: StackSettings) -> Workflow:
 # --------------------------------------------------------------------------------------------
 
 
-def prod_workflow(settings: StackSettings) -> Workflow:
+def prod_workflow(spec: WorkflowsSpec) -> Workflow:
     """prod-deploy.yml: inert until the switch is on; verified, approved, canary, health, rollback."""
-    environment = settings.environment.github_environment_name
-    switch = var_name(deploy_switch(settings.environment.name))
+    environment = spec.deploy.github_environment
+    switch = var_name(deploy_switch(spec.stage))
     return Workflow(
         name=f"Deploy to {environment}",
         header=f"Prepared, not activated: every job is guarded by {switch} == 'true'\n"
         "(cicd:deploy.enabled of the prod stack), and the job in the environment checks it again.",
         on=(_dispatch(),),
         concurrency=_concurrency(environment),
-        jobs=_release_jobs(settings),
+        jobs=_release_jobs(spec),
     )
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from components.config import MetricsConfig, StackSettings
 from components.workflows import pins
 from components.workflows.common import checkout, run, upload_artifact
 from components.workflows.model import (
@@ -39,6 +38,7 @@ from components.workflows.model import (
     expr,
     template,
 )
+from components.workflows.spec import MetricsSpec, WorkflowsSpec
 
 METRICS_WORKFLOW: Final = "metrics.yml"
 PACKAGE_DIR: Final = ".github/delivery-metrics"
@@ -70,7 +70,7 @@ def package_files(header: str) -> dict[str, str]:
     return out
 
 
-def _job(settings: StackSettings, metrics: MetricsConfig) -> Job:
+def _job(spec: WorkflowsSpec, metrics: MetricsSpec) -> Job:
     return Job(
         name="metrics",
         timeout_minutes=15,
@@ -99,7 +99,7 @@ def _job(settings: StackSettings, metrics: MetricsConfig) -> Job:
                     "GITHUB_TOKEN": expr("github.token"),
                     "PYTHONPATH": PACKAGE_DIR,
                     "CI_WORKFLOW": CI_WORKFLOW,
-                    "DEFAULT_BRANCH": settings.app.default_branch,
+                    "DEFAULT_BRANCH": spec.default_branch,
                     "ENVIRONMENTS": " ".join(metrics.environments),
                     "WINDOWS": " ".join(str(days) for days in metrics.windows),
                     "PUSHGATEWAY_URL": metrics.pushgateway_url or "",
@@ -111,15 +111,15 @@ def _job(settings: StackSettings, metrics: MetricsConfig) -> Job:
     )
 
 
-def metrics_workflow(settings: StackSettings) -> Workflow:
-    """The scheduled delivery-metrics workflow; requires ``cicd:metrics``."""
-    metrics = settings.metrics
+def metrics_workflow(spec: WorkflowsSpec) -> Workflow:
+    """The scheduled delivery-metrics workflow; only where ``cicd:metrics.enabled``."""
+    metrics = spec.metrics
     if metrics is None:
-        raise ValueError("metrics_workflow needs cicd:metrics")
+        raise ValueError("metrics.yml is generated only where cicd:metrics.enabled is true")
     return Workflow(
         name="Delivery metrics",
         on=(Schedule(metrics.schedule), WorkflowDispatch()),
-        jobs={"metrics": _job(settings, metrics)},
+        jobs={"metrics": _job(spec, metrics)},
         concurrency=Concurrency(group="delivery-metrics", cancel_in_progress=False),
         header="Delivery metrics (components/workflows/metrics.py): build success rate, coverage,\n"
         "deployment frequency, lead time, change failure rate and time to restore.",

@@ -1,0 +1,126 @@
+"""What the workflow generators take: typed, frozen values, no config types.
+
+components/stack.py builds a :class:`WorkflowsSpec` from the stack's validated config (the only
+place that reads config for the workflows); the generators (ci.py, deploy.py, metrics.py,
+dependabot.py) read only these values. Optional features are ``None`` or present, never a flag
+beside its settings: SonarQube is a :class:`SonarQube` with its server URL or ``None``, the CI
+pipeline exists only for the stack that owns it (dev), the metrics workflow only where it is on.
+Environment-dependent defaults (staging's Trivy severity, the install command of deploy tests)
+are resolved before they get here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.release import ReleasePlan
+from components.vocabulary import ClusterAccess
+from components.vocabulary import Environment as Stage
+
+
+@dataclass(frozen=True)
+class Commands:
+    """Shell commands of the CI pipeline (run with the repository's npm workspaces)."""
+
+    install: str
+    lint: str
+    format_check: str
+    typecheck: str
+    unit_test: str
+    """Unit tests of one package; ``$PACKAGE`` is the matrix entry."""
+    integration_test: str
+
+
+@dataclass(frozen=True)
+class SonarQube:
+    """SonarQube analysis in CI: on means a server to send it to."""
+
+    host_url: str
+
+
+@dataclass(frozen=True)
+class Scanners:
+    """Security scanners of CI."""
+
+    trivy_severity: str
+    snyk: bool
+    sonarqube: SonarQube | None
+    sarif_upload: bool
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """Who hears about what: build status to Discord, security findings to Slack."""
+
+    discord: bool
+    slack: bool
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """ci.yml's build: packages, commands, Docker build, scanners, notifications (dev only)."""
+
+    node_version: str
+    packages: tuple[str, ...]
+    commands: Commands
+    build_context: str
+    dockerfile: str
+    coverage_path: str
+    scanners: Scanners
+    notifications: Notifications
+
+
+@dataclass(frozen=True)
+class DeployTests:
+    """Tests after a deploy; ``None`` where not configured."""
+
+    integration: str | None
+    e2e: str | None
+    performance_script: str | None
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    """The stack's own deploy workflow: where it deploys, how long it waits, what it checks."""
+
+    github_environment: str
+    cluster_access: ClusterAccess
+    release_plan: ReleasePlan
+    rollout_wait_seconds: int
+    """What one run waits for the rollout (config's timeout or the plan's derived wait)."""
+    health_path: str
+    health_check_retries: int
+    job_timeout_minutes: int
+    node_version: str
+    """Node.js of the test jobs."""
+    install_command: str
+    """How test jobs install dependencies."""
+    trivy_severity: str
+    """Severities that fail staging's scan of the deployed image."""
+    tests: DeployTests
+
+
+@dataclass(frozen=True)
+class MetricsSpec:
+    """The scheduled delivery-metrics workflow."""
+
+    schedule: str
+    pushgateway_url: str | None
+    windows: tuple[int, ...]
+    environments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WorkflowsSpec:
+    """Everything one stack's workflow files are generated from."""
+
+    stage: Stage
+    repository: str
+    default_branch: str
+    image: str
+    registry_server: str
+    deploy: DeploySpec
+    pipeline: PipelineSpec | None
+    """ci.yml and dependabot.yml: only the stack that owns the shared pipeline (dev)."""
+    metrics: MetricsSpec | None
+    """metrics.yml: only where ``cicd:metrics.enabled`` (dev)."""
