@@ -25,7 +25,7 @@ from components.config import (
     ClusterAccess,
     EgressRule,
     Environment,
-    MetricsConfig,
+    MetricsOn,
     PipelineConfig,
     ResourceAmounts,
     ScannersConfig,
@@ -359,8 +359,8 @@ def _pipeline(pipeline: PipelineConfig) -> wf.PipelineSpec:
     )
 
 
-def _metrics(metrics: MetricsConfig | None) -> wf.MetricsSpec | None:
-    if metrics is None or not metrics.enabled:
+def _metrics(metrics: MetricsOn | None) -> wf.MetricsSpec | None:
+    if metrics is None:
         return None
     return wf.MetricsSpec(
         schedule=metrics.schedule,
@@ -400,7 +400,7 @@ def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
                 ),
             ),
             pipeline=_pipeline(s.pipeline) if owns_pipeline and s.pipeline else None,
-            metrics=_metrics(s.metrics) if s.environment.name is Environment.DEV else None,
+            metrics=_metrics(s.metrics_on) if s.environment.name is Environment.DEV else None,
         )
     )
 

@@ -23,6 +23,8 @@ from components.config import (
     CanaryOff,
     CanaryOn,
     Environment,
+    MetricsOff,
+    MetricsOn,
     ScannersWithoutSonarQube,
     ScannersWithSonarQube,
     StackSettings,
@@ -292,3 +294,21 @@ def test_workflow_spec_of_each_stack() -> None:
     assert staging.deploy.install_command == "npm ci"
     assert staging.deploy.trivy_severity == "CRITICAL,HIGH"
     assert staging.deploy.release_plan == sections("staging").release_plan
+
+
+def test_metrics_off_commits_no_workflow_and_names_what_it_ignores() -> None:
+    on = sections("dev", {"cicd:metrics.enabled": True})
+    assert isinstance(on.metrics, MetricsOn)
+    assert stack.workflows_args(on).spec.metrics is not None
+    off = sections("dev", {"cicd:metrics.enabled": False, "cicd:metrics.windows": [1, 7]})
+    assert isinstance(off.metrics, MetricsOff)
+    assert off.metrics.ignored_keys() == ("pushgatewayUrl", "schedule", "windows")
+    assert stack.workflows_args(off).spec.metrics is None
+    # rules on the values hold while off too, and the section stays dev-only either way
+    assert config_problems(
+        "dev", {"cicd:metrics.enabled": False, "cicd:metrics.windows": [7, 7]}
+    ) == ["Pulumi.dev.yaml: cicd:metrics.windows must list distinct window lengths (got (7, 7))"]
+    assert config_problems("staging", {"cicd:metrics.enabled": False}) == [
+        "Pulumi.staging.yaml: cicd:metrics must only be set in the dev stack, which owns the "
+        "shared files"
+    ]

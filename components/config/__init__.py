@@ -70,7 +70,7 @@ from components.config.fields import (
     TrivySeverity,
 )
 from components.config.loading import READ_NAMESPACES, load, parse_sections
-from components.config.metrics import MetricsConfig
+from components.config.metrics import MetricsConfig, MetricsOff, MetricsOn, MetricsSettings
 from components.config.network import EgressPort, EgressRule, IngressConfig, NetworkConfig, Protocol
 from components.config.pipeline import (
     MAX_MATRIX_JOBS,
@@ -176,6 +176,9 @@ __all__ = [
     "IngressConfig",
     "LimitRangeConfig",
     "MetricsConfig",
+    "MetricsOff",
+    "MetricsOn",
+    "MetricsSettings",
     "NetworkConfig",
     "NginxRoutingConfig",
     "NodeVersion",

@@ -9,20 +9,18 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     Field,
+    Tag,
 )
 
 from components.config.fields import ConfigModel, HttpUrl, Slug, between, matches
+from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
 
 _CRON = re.compile(r"^(\S+\s+){4}\S+$")
 
 
-class MetricsConfig(ConfigModel):
-    """Delivery metrics job (``cicd:metrics``; dev stack only, which owns the shared files)."""
+class MetricsSettings(ConfigModel):
+    """What the delivery metrics job measures and when; every setting has a default."""
 
-    enabled: bool = Field(
-        default=False,
-        description="Commit metrics.yml and the delivery_metrics package. Default false.",
-    )
     schedule: Annotated[
         str, AfterValidator(matches(_CRON, "must be a cron expression of five fields"))
     ] = Field(default="17 6 * * *", description="When the job runs (UTC cron). Default 06:17.")
@@ -37,3 +35,29 @@ class MetricsConfig(ConfigModel):
         default=("development", "staging", "production"),
         description="GitHub environments whose deployments are measured.",
     )
+
+
+_ENABLED = "Commit metrics.yml and the delivery_metrics package. Default false."
+
+
+class MetricsOn(MetricsSettings):
+    """``cicd:metrics`` with ``enabled: true`` (dev stack only, which owns the shared files)."""
+
+    enabled: Annotated[bool, is_switched(True)] = Field(description=_ENABLED)
+
+
+class MetricsOff(SwitchedOff):
+    """``cicd:metrics`` absent or ``enabled: false``: no metrics workflow."""
+
+    SWITCH = "enabled"
+    enabled: Annotated[bool, is_switched(False)] = Field(default=False, description=_ENABLED)
+    unused: MetricsSettings | None = Field(
+        default=None, description="Metrics settings written while metrics are off (ignored)."
+    )
+
+
+MetricsConfig = Annotated[
+    Annotated[MetricsOn, Tag(ON)] | Annotated[MetricsOff, Tag(OFF)],
+    by_switch(MetricsOn, MetricsOff),
+]
+"""Delivery metrics job (``cicd:metrics``): :class:`MetricsOn` with its settings, or off."""

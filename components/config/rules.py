@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 
 from components.config.canary import CanaryOn, CanaryPlanConfig
 from components.config.fields import SECRET_LOOKING, github_secret_name
+from components.config.metrics import MetricsOn
 from components.config.problems import Problem
 from components.config.settings import StackSettings
 from components.config.switch import SwitchedOff
@@ -218,11 +219,13 @@ def environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
 
 
 def metrics_rules(s: StackSettings) -> Iterable[Problem]:
-    metrics = s.metrics
-    if metrics is None:
+    if "metrics" not in s.model_fields_set:
         return
+    metrics = s.metrics if isinstance(s.metrics, MetricsOn) else s.metrics.unused
     if s.environment.name is not Environment.DEV:
         yield Problem("metrics", "must only be set in the dev stack, which owns the shared files")
+    if metrics is None:
+        return
     if not metrics.windows or len(set(metrics.windows)) != len(metrics.windows):
         yield Problem("metrics.windows", "must list distinct window lengths", str(metrics.windows))
     if not metrics.environments:
@@ -316,6 +319,7 @@ def warnings_of(s: StackSettings) -> Iterable[str]:
     for path, switch, off in (
         ("canary", "enabled", s.canary),
         ("pipeline.scanners", "sonarqube", s.pipeline.scanners if s.pipeline else None),
+        ("metrics", "enabled", s.metrics),
     ):
         if isinstance(off, SwitchedOff) and off.ignored_keys():
             yield (

@@ -15,7 +15,7 @@ from components.config.cluster import AccessConfig, ClusterConfig
 from components.config.deploy import DeployConfig
 from components.config.environment import EnvironmentConfig
 from components.config.fields import ConfigModel
-from components.config.metrics import MetricsConfig
+from components.config.metrics import MetricsConfig, MetricsOff, MetricsOn
 from components.config.network import IngressConfig, NetworkConfig
 from components.config.pipeline import (
     BranchProtectionConfig,
@@ -70,7 +70,7 @@ class StackSettings(ConfigModel):
     branch_protection: BranchProtectionConfig | None = None
     ingress: IngressConfig
     network: NetworkConfig = NetworkConfig()
-    metrics: MetricsConfig | None = None
+    metrics: MetricsConfig = MetricsOff()
 
     @property
     def release_plan(self) -> ReleasePlan:
@@ -83,6 +83,11 @@ class StackSettings(ConfigModel):
             for step in canary.steps
         )
         return ReleasePlan(steps, duration_seconds(canary.step_deadline))
+
+    @property
+    def metrics_on(self) -> MetricsOn | None:
+        """The delivery metrics job's settings where it is on."""
+        return self.metrics if isinstance(self.metrics, MetricsOn) else None
 
     @property
     def canary_on(self) -> CanaryOn | None:
