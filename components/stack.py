@@ -208,7 +208,7 @@ def canary_args(s: StackSettings, ingress: AppIngress) -> CanaryArgs | None:
     canary = s.canary_on
     if canary is None:
         return None
-    analysis = canary.analysis
+    analysis = s.analysis_on
     return CanaryArgs(
         plan=s.release_plan,
         rollback_window=canary.rollback_window,
@@ -219,7 +219,7 @@ def canary_args(s: StackSettings, ingress: AppIngress) -> CanaryArgs | None:
                 success_rate=analysis.success_rate,
                 prometheus_address=analysis.prometheus_address,
             )
-            if analysis.enabled
+            if analysis is not None
             else None
         ),
         stable_ingress=ingress if canary.nginx else None,

@@ -312,3 +312,22 @@ def test_metrics_off_commits_no_workflow_and_names_what_it_ignores() -> None:
         "Pulumi.staging.yaml: cicd:metrics must only be set in the dev stack, which owns the "
         "shared files"
     ]
+
+
+def test_canary_analysis_is_on_by_default_and_off_only_when_switched_off() -> None:
+    on = sections("prod")
+    assert on.analysis_on is not None  # prod's file does not name analysis.enabled: on
+    off = sections("prod", {"cicd:canary.analysis.enabled": False})
+    assert off.analysis_on is None and not off.analysis_probes_app
+    canary = stack.canary_args(off, SimpleNamespace())  # type: ignore[arg-type]
+    assert canary is not None and canary.analysis is None
+    interval = sections(
+        "prod", {"cicd:canary.analysis.enabled": False, "cicd:canary.analysis.interval": "1m"}
+    )
+    assert (
+        "cicd:canary.analysis: interval, prometheusAddress ignored while enabled is false "
+        "(kept for when it is switched back on)"
+    ) in render_variant(
+        "prod", {"cicd:canary.analysis.enabled": False, "cicd:canary.analysis.interval": "1m"}
+    ).warnings
+    assert interval.analysis_on is None

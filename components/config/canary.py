@@ -33,10 +33,9 @@ class CanaryStep(ConfigModel):
     )
 
 
-class AnalysisConfig(ConfigModel):
-    """Background analysis that aborts a bad canary."""
+class AnalysisSettings(ConfigModel):
+    """Settings of the background analysis; every one has a default."""
 
-    enabled: bool = Field(default=True, description="Run analysis during the canary.")
     interval: Duration = Field(default="30s", description="Time between measurements.")
     failure_limit: Annotated[int, AfterValidator(between(0, 20))] = Field(
         default=2, description="Failed measurements tolerated before the rollout aborts."
@@ -51,6 +50,33 @@ class AnalysisConfig(ConfigModel):
         default=None,
         description="Port the app serves /metrics on. Default: app.port.",
     )
+
+
+_ANALYSIS = "Run analysis during the canary. Default true."
+
+
+class AnalysisOn(AnalysisSettings):
+    """Background analysis that aborts a bad canary (the default)."""
+
+    enabled: Annotated[bool, is_switched(True)] = Field(default=True, description=_ANALYSIS)
+
+
+class AnalysisOff(SwitchedOff):
+    """``analysis.enabled: false``: the canary proceeds on its pauses alone."""
+
+    SWITCH = "enabled"
+    ON_BY_DEFAULT = True
+    enabled: Annotated[bool, is_switched(False)] = Field(description=_ANALYSIS)
+    unused: AnalysisSettings | None = Field(
+        default=None, description="Analysis settings written while it is off (ignored)."
+    )
+
+
+AnalysisConfig = Annotated[
+    Annotated[AnalysisOn, Tag(ON)] | Annotated[AnalysisOff, Tag(OFF)],
+    by_switch(AnalysisOn, AnalysisOff),
+]
+"""Health analysis of a canary: on with its settings (default), or off."""
 
 
 class NginxRoutingConfig(ConfigModel):
@@ -68,7 +94,7 @@ class CanaryPlanConfig(ConfigModel):
     under a switched-off canary (:class:`CanaryOff`) is valid whatever subset was written."""
 
     steps: tuple[CanaryStep, ...] = Field(default=(), description="Weights strictly increasing.")
-    analysis: AnalysisConfig = Field(default=AnalysisConfig(), description="Health analysis.")
+    analysis: AnalysisConfig = Field(default=AnalysisOn(), description="Health analysis.")
     nginx: NginxRoutingConfig | None = Field(
         default=None,
         description="Traffic routing through NGINX; without it weights are approximated "

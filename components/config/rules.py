@@ -78,7 +78,7 @@ def canary_rules(s: StackSettings) -> Iterable[Problem]:
     canary = s.canary_on
     if canary is not None and not canary.steps:
         yield Problem("canary.steps", "must list at least one step when canary.enabled is true")
-    if canary is not None and canary.analysis.enabled and s.app.health_path is None:
+    if s.analysis_on is not None and s.app.health_path is None:
         yield Problem(
             "app.healthPath",
             "is required when canary analysis is enabled (the analysis probes it)",
@@ -316,8 +316,10 @@ def limit_rules(s: StackSettings) -> Iterable[Problem]:
 
 
 def warnings_of(s: StackSettings) -> Iterable[str]:
+    canary = s.canary_on
     for path, switch, off in (
         ("canary", "enabled", s.canary),
+        ("canary.analysis", "enabled", canary.analysis if canary else None),
         ("pipeline.scanners", "sonarqube", s.pipeline.scanners if s.pipeline else None),
         ("metrics", "enabled", s.metrics),
     ):
@@ -326,7 +328,6 @@ def warnings_of(s: StackSettings) -> Iterable[str]:
                 f"cicd:{path}: {', '.join(off.ignored_keys())} ignored while {switch} is false "
                 "(kept for when it is switched back on)"
             )
-    canary = s.canary_on
     if canary is not None and canary.nginx is None and canary.steps:
         smallest = min(step.weight for step in canary.steps)
         if s.app.replicas * smallest < 100:

@@ -10,7 +10,7 @@ import pulumi
 
 from components.config.app import AppConfig, RegistryConfig
 from components.config.approval import ApprovalConfig
-from components.config.canary import CanaryConfig, CanaryOff, CanaryOn
+from components.config.canary import AnalysisOn, CanaryConfig, CanaryOff, CanaryOn
 from components.config.cluster import AccessConfig, ClusterConfig
 from components.config.deploy import DeployConfig
 from components.config.environment import EnvironmentConfig
@@ -95,6 +95,14 @@ class StackSettings(ConfigModel):
         return self.canary if isinstance(self.canary, CanaryOn) else None
 
     @property
+    def analysis_on(self) -> AnalysisOn | None:
+        """The canary's analysis settings where the canary and its analysis are on."""
+        canary = self.canary_on
+        if canary is None or not isinstance(canary.analysis, AnalysisOn):
+            return None
+        return canary.analysis
+
+    @property
     def scanners(self) -> ScannersConfig:
         """``pipeline.scanners`` (dev); the other stacks have no pipeline section and take its
         defaults, so staging's image scan uses the same Trivy severity default as CI."""
@@ -137,24 +145,19 @@ class StackSettings(ConfigModel):
     @property
     def metrics_port(self) -> int:
         """The port Prometheus scrapes: ``canary.analysis.metricsPort``, default the app port."""
-        canary = self.canary_on
-        return (canary.analysis.metrics_port if canary else None) or self.app.port
+        analysis = self.analysis_on
+        return (analysis.metrics_port if analysis else None) or self.app.port
 
     @property
     def analysis_probes_app(self) -> bool:
         """Whether canary analysis runs (canary on, analysis on): the Rollouts controller probes."""
-        canary = self.canary_on
-        return canary is not None and canary.analysis.enabled
+        return self.analysis_on is not None
 
     @property
     def prometheus_scrapes_app(self) -> bool:
         """Whether Prometheus scrapes the app pods: canary analysis with a Prometheus address."""
-        canary = self.canary_on
-        return (
-            canary is not None
-            and canary.analysis.enabled
-            and canary.analysis.prometheus_address is not None
-        )
+        analysis = self.analysis_on
+        return analysis is not None and analysis.prometheus_address is not None
 
 
 @dataclass(frozen=True)

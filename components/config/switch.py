@@ -50,8 +50,9 @@ def by_switch(on: type[ConfigModel], off: type[SwitchedOff]) -> Discriminator:
     """Tells ``on`` from ``off`` by the stack file's boolean ``off.SWITCH``; use as
     ``Annotated[Annotated[On, Tag(ON)] | Annotated[Off, Tag(OFF)], by_switch(On, Off)]``.
 
-    Only ``<SWITCH>: true`` selects ``on``; absent, ``false`` or a wrong type select ``off``, whose
-    own boolean field then reports a wrong type.
+    ``<SWITCH>: true`` selects ``on``, and so does an absent switch where ``off.ON_BY_DEFAULT``;
+    otherwise (absent, ``false``, a wrong type) ``off``, whose own boolean field then reports a
+    wrong type.
     """
 
     def pick(value: Any) -> str:
@@ -59,7 +60,7 @@ def by_switch(on: type[ConfigModel], off: type[SwitchedOff]) -> Discriminator:
             return ON
         if isinstance(value, off):
             return OFF
-        if isinstance(value, Mapping) and value.get(off.SWITCH) is True:
+        if isinstance(value, Mapping) and value.get(off.SWITCH, off.ON_BY_DEFAULT) is True:
             return ON
         return OFF
 
@@ -75,6 +76,8 @@ class SwitchedOff(ConfigModel):
 
     SWITCH: ClassVar[str]
     """The stack-file key of the switch (``enabled``, ``sonarqube``)."""
+    ON_BY_DEFAULT: ClassVar[bool] = False
+    """Whether an absent switch means on (canary analysis); the off variant then requires it."""
 
     @model_validator(mode="before")
     @classmethod
