@@ -389,7 +389,9 @@ def test_build_never_pushes_and_uses_the_gha_cache() -> None:
 
 def test_publish_signs_the_pushed_digest_and_hands_it_on() -> None:
     publish = wf("dev", "ci.yml")["jobs"]["publish"]
-    assert publish["outputs"] == {"digest": "${{ steps.push.outputs.digest }}"}
+    assert publish["outputs"] == {
+        "digest": "${{ steps.push.outputs.digest || steps.release.outputs.digest }}"
+    }
     uses = [s.get("uses") for s in steps(publish)]
     assert pins.COSIGN_INSTALLER.ref in uses
     assert pins.SBOM.ref in uses
@@ -401,6 +403,22 @@ def test_publish_signs_the_pushed_digest_and_hands_it_on() -> None:
     assert login["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}"
     handoff = step_named(publish, "Hand the digest to the deploy workflow")
     assert handoff["with"]["name"] == "image-digest"
+    # a v* tag names the default branch's digest instead: every step that pushes, signs or
+    # attests runs on the branch only (executed: tests/pipeline/test_ci.py test_6_*)
+    for name in (
+        "Push the scanned image",
+        "Sign the pushed digest (keyless)",
+        "Build provenance attestation",
+        "SBOM of the pushed image",
+        "Attest the SBOM to the pushed digest (keyless)",
+    ):
+        assert step_named(publish, name)["if"] == "github.ref_type != 'tag'", name
+    release = step_named(publish, "Release the digest the default branch published")
+    assert release["if"] == "github.ref_type == 'tag'"
+    assert release["env"]["SIGNER_IDENTITY"] == (
+        "${{ github.server_url }}/${{ github.repository }}/.github/workflows/ci.yml"
+        "@refs/heads/develop"
+    )
 
 
 def test_scan_runs_trivy_and_uploads_sarif() -> None:

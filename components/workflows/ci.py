@@ -22,9 +22,15 @@ Decisions:
   ``attestations: write``), and its SBOM (anchore/sbom-action) is attached as a cosign
   attestation. The digest is handed to dev-deploy.yml as the artifact ``image-digest`` and the
   output ``digest``.
-- Image tags: ``<package.json version>-<run number>`` and ``sha-<commit>`` on branches; on a
-  ``v*`` tag, which must equal package.json's version, the semver tag too. A package.json
-  without a version fails the build with that reason (never a ``null-…`` tag).
+- Image tags: ``<package.json version>-<run number>`` and ``sha-<commit>`` on the default
+  branch. A ``v*`` tag (which must equal package.json's version) is a name, not a build: after
+  the gates pass on the tagged commit, publish looks up the digest the default branch published
+  for that commit (``sha-<commit>``), verifies it is signed by ci.yml on the default branch, and
+  adds the semver tag to that digest (``docker buildx imagetools create``). No new digest, no new
+  signature: stage-deploy and prod-deploy verify the default branch's identity, so a digest
+  signed by the tag's own run would be refused, and the release is the digest dev and staging
+  already ran. A tag on a commit the default branch never published fails with that reason. A
+  package.json without a version fails the build with that reason (never a ``null-…`` tag).
 - The per-package matrix takes npm names (``@acme/api``); each leg finds its workspace folder
   with ``npm query`` and uploads the coverage its runner wrote there, as
   ``coverage-<name made artifact-safe>``.
@@ -58,6 +64,7 @@ from components.workflows.common import (
     upload_artifact,
 )
 from components.workflows.contract import TAG_REF_PREFIX, branch_ref, secret
+from components.workflows.custody import OIDC_ISSUER, signer_identity
 from components.workflows.model import (
     Access,
     Concurrency,
@@ -322,8 +329,16 @@ def _sonarqube(host_url: str) -> Job:
     )
 
 
+ON_TAG: Final = "github.ref_type == 'tag'"
+ON_BRANCH: Final = "github.ref_type != 'tag'"
+
+
 def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
+    """Push, sign and attest on the default branch; on a ``v*`` tag, name the digest the default
+    branch already published (scripts/release_tag.sh), so a release is never a rebuild."""
+    digest = expr("steps.push.outputs.digest || steps.release.outputs.digest")
     image_at_digest = template(expr("env.IMAGE"), "@", expr("steps.push.outputs.digest"))
+    on_branch = condition(ON_BRANCH)
     return Job(
         name="publish",
         needs=gates,
@@ -334,7 +349,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
             Grant(Scope.ID_TOKEN, Access.WRITE, "keyless cosign signature and attestations"),
             Grant(Scope.ATTESTATIONS, Access.WRITE, "build provenance attestation"),
         ),
-        outputs={"digest": expr("steps.push.outputs.digest")},
+        outputs={"digest": digest},
         steps=(
             _download_image(),
             Step(
@@ -346,20 +361,30 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
                     "password": secret("GITHUB_TOKEN"),
                 },
             ),
+            Step(name="Install cosign", uses=pins.COSIGN_INSTALLER),
             run(
                 "Push the scanned image",
                 script("push_image.sh"),
                 env={"TAGS": expr("needs.build.outputs.tags")},
                 id="push",
+                if_=on_branch,
             ),
-            Step(name="Install cosign", uses=pins.COSIGN_INSTALLER),
+            run(
+                "Release the digest the default branch published",
+                script("release_tag.sh"),
+                env={"SIGNER_IDENTITY": signer_identity(branch), "OIDC_ISSUER": OIDC_ISSUER},
+                id="release",
+                if_=condition(ON_TAG),
+            ),
             run(
                 "Sign the pushed digest (keyless)",
                 'cosign sign --yes "${IMAGE}@${DIGEST}"',
                 env={"DIGEST": expr("steps.push.outputs.digest")},
+                if_=on_branch,
             ),
             Step(
                 name="Build provenance attestation",
+                if_=on_branch,
                 uses=pins.ATTEST_BUILD_PROVENANCE,
                 with_={
                     "subject-name": expr("env.IMAGE"),
@@ -369,6 +394,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
             ),
             Step(
                 name="SBOM of the pushed image",
+                if_=on_branch,
                 uses=pins.SBOM,
                 with_={
                     "image": image_at_digest,
@@ -384,6 +410,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
                 'cosign attest --yes --type spdxjson --predicate "$RUNNER_TEMP/sbom.spdx.json" '
                 '"${IMAGE}@${DIGEST}"',
                 env={"DIGEST": expr("steps.push.outputs.digest")},
+                if_=on_branch,
             ),
             upload_artifact(
                 "Hand the digest to the deploy workflow",

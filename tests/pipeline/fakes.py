@@ -341,6 +341,14 @@ def fake_docker(state: State, argv: list[str]) -> int:
             print(digest)
     elif argv[:1] == ["login"]:
         print("Login Succeeded")
+    elif argv[:3] == ["buildx", "imagetools", "create"]:
+        # Adds a tag to a manifest already in the registry; nothing is pushed from local images.
+        source = command[-1]
+        known = set(state.scenario.get("registry_tags", {}).values())
+        if "@" not in source or source.split("@", 1)[1] not in known:
+            _err(f"ERROR: {source}: not found")
+            return 1
+        print(f"#1 pushing {_option(argv, '--tag')} -> {source}")
     elif argv[:3] == ["buildx", "imagetools", "inspect"]:
         # The registry's tags (scenario ``registry_tags``: image:tag -> digest).
         digest = state.scenario.get("registry_tags", {}).get(command[3])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -266,14 +267,67 @@ def test_5_custom_default_branch_publishes_from_it(tmp_path: Path) -> None:
     assert "trunk" in json.loads(pipeline.calls("curl")[0]["data"][0])["content"]
 
 
-def test_6_release_tag_gets_the_semver_tag(tmp_path: Path) -> None:
+SIGNER = "https://github.com/acme/shop/.github/workflows/ci.yml@refs/heads/develop"
+ISSUER = "https://token.actions.githubusercontent.com"
+PUBLISHED = "sha256:" + "5" * 64
+
+
+def _released(pipeline: Pipeline, signer: str = SIGNER, published: bool = True) -> RunResult:
+    """Push tag v1.4.2 on a commit whose default-branch CI run did (or did not) publish."""
+    pipeline.set_scenario(
+        replace(
+            pipeline.scenario,
+            registry_tags={f"{IMAGE}:sha-{pipeline.sha}": PUBLISHED} if published else {},
+            signatures={PUBLISHED: {"identity": signer, "issuer": ISSUER, "commit": pipeline.sha}},
+        )
+    )
+    return _push(pipeline, ref="refs/tags/v1.4.2")
+
+
+def _retagged(pipeline: Pipeline) -> list[list[str]]:
+    return [c["argv"] for c in pipeline.calls("docker") if c["argv"][:3] == IMAGETOOLS_CREATE]
+
+
+IMAGETOOLS_CREATE: Final = ["buildx", "imagetools", "create"]
+
+
+def test_6_release_tag_names_the_digest_the_default_branch_published(tmp_path: Path) -> None:
+    """Build once, promote: the tag adds the semver name to the signed default-branch digest;
+    nothing is pushed, signed or attested again, and that digest goes to the deploy."""
     pipeline = _ci(tmp_path)
-    result = _push(pipeline, ref="refs/tags/v1.4.2")
+    result = _released(pipeline)
     assert result.jobs["publish"] == "success", result.log
-    tags = _pushed_tags(pipeline)
-    assert f"{IMAGE}:1.4.2" in tags
-    assert f"{IMAGE}:sha-{pipeline.sha}" in tags
-    assert not any(re.fullmatch(rf"{IMAGE}:1\.4\.2-[0-9]+", t) for t in tags), tags
+    assert result.step("publish", "Release the digest the default branch published") == "success"
+    assert _pushed_tags(pipeline) == []
+    assert _retagged(pipeline) == [
+        [*IMAGETOOLS_CREATE, "--tag", f"{IMAGE}:1.4.2", f"{IMAGE}@{PUBLISHED}"]
+    ]
+    cosign = [c["argv"][0] for c in pipeline.calls("cosign")]
+    assert cosign == ["verify"]  # verified against the default branch's identity, not re-signed
+    assert pipeline.calls("action:actions/attest-build-provenance") == []
+    assert pipeline.artifacts()["image-digest"]["digest.txt"].strip() == PUBLISHED
+
+
+def test_6_release_tag_on_a_commit_the_default_branch_never_published_fails(
+    tmp_path: Path,
+) -> None:
+    pipeline = _ci(tmp_path)
+    result = _released(pipeline, published=False)
+    assert result.jobs["publish"] == "failure"
+    assert any(
+        "which no CI run on the default branch published" in e for e in result.annotations("error")
+    ), result.annotations("error")
+    assert _pushed_tags(pipeline) == [] and _retagged(pipeline) == []
+
+
+def test_6_release_tag_on_a_digest_not_signed_by_the_default_branch_fails(
+    tmp_path: Path,
+) -> None:
+    pipeline = _ci(tmp_path)
+    result = _released(pipeline, signer=SIGNER.replace("refs/heads/develop", "refs/tags/v1.4.2"))
+    assert result.jobs["publish"] == "failure"
+    assert any("not releasing it as v1.4.2" in e for e in result.annotations("error"))
+    assert _retagged(pipeline) == []
 
 
 def test_6_missing_version_fails_clearly_instead_of_tagging_null(tmp_path: Path) -> None:
