@@ -34,13 +34,32 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_github as github
 
-from components.vocabulary import BranchPolicy, Reviewer
+from components.vocabulary import BranchPolicy, RepositoryRole, Reviewer
 
 
 @dataclass(frozen=True)
 class EnvironmentSecretArgs:
     value: pulumi.Input[str]
     rotate_outside_pulumi: bool = False
+
+
+@dataclass(frozen=True)
+class RefGuardArgs:
+    """Who may create, move or delete the refs an environment deploys from.
+
+    The environment's branch policy says which refs may deploy; it does not say who may make
+    such a ref. A ``workflow_dispatch`` runs the workflow file of the ref it is dispatched on, so
+    anyone who could push a ``v9`` tag or a ``release/x`` branch could run their own version of
+    the deploy workflow with this environment's secrets once a reviewer approves. The rulesets
+    close that: tags (``tags``) may be created, moved or deleted only by ``roles``; branches
+    (``branches``: the deploy patterns other than the default branch and the stack's protected
+    branch, which have their own protection) may be created, force-pushed or deleted only by
+    ``roles``, while ordinary pushes and pull-request merges stay open to writers.
+    """
+
+    branches: Sequence[str]
+    tags: Sequence[str]
+    roles: Sequence[RepositoryRole]
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,7 @@ class DeploymentEnvironmentArgs:
     secrets: Mapping[str, EnvironmentSecretArgs]
     variables: Mapping[str, pulumi.Input[str]]
     protect_secrets: bool = False
+    ref_guard: RefGuardArgs | None = None
 
 
 def _reviewer_id(
@@ -142,6 +162,8 @@ class DeploymentEnvironment(pulumi.ComponentResource):
                     tag_pattern=pattern,
                     opts=after_env,
                 )
+        if args.ref_guard is not None:
+            _guard_refs(name, args.repository, args.environment, args.ref_guard, self)
         for secret_name, secret in sorted(args.secrets.items()):
             github.ActionsEnvironmentSecret(
                 f"{name}-secret-{secret_name.lower()}",
@@ -167,6 +189,45 @@ class DeploymentEnvironment(pulumi.ComponentResource):
                 opts=after_env,
             )
         self.register_outputs({"environment": environment_name})
+
+
+def _guard_refs(
+    name: str, repository: str, environment: str, guard: RefGuardArgs, parent: pulumi.Resource
+) -> None:
+    """One tag ruleset and one branch ruleset (where there are patterns) per environment."""
+    bypass = [
+        github.RepositoryRulesetBypassActorArgs(
+            actor_type="RepositoryRole", actor_id=role.actor_id, bypass_mode="always"
+        )
+        for role in guard.roles
+    ]
+    for target, prefix, patterns in (
+        ("tag", "refs/tags/", guard.tags),
+        ("branch", "refs/heads/", guard.branches),
+    ):
+        if not patterns:
+            continue
+        github.RepositoryRuleset(
+            f"{name}-{target}-refs",
+            repository=repository,
+            name=f"{environment}: deploy {'tags' if target == 'tag' else 'branches'}",
+            target=target,
+            enforcement="active",
+            conditions=github.RepositoryRulesetConditionsArgs(
+                ref_name=github.RepositoryRulesetConditionsRefNameArgs(
+                    includes=[prefix + pattern for pattern in patterns], excludes=[]
+                )
+            ),
+            rules=github.RepositoryRulesetRulesArgs(
+                creation=True,
+                deletion=True,
+                non_fast_forward=True,
+                # A release tag is a name that never moves; a release branch takes pushes.
+                update=target == "tag",
+            ),
+            bypass_actors=bypass,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
 
 
 def _slug(pattern: str) -> str:

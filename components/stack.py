@@ -22,6 +22,7 @@ import pulumi_docker as docker
 from components.access import EnvironmentAccessArgs
 from components.config import (
     DEPLOY_SWITCH_VARIABLE,
+    BranchPolicy,
     ClusterAccess,
     EgressRule,
     Environment,
@@ -38,6 +39,7 @@ from components.github_environment import (
     BranchProtectionArgs,
     DeploymentEnvironmentArgs,
     EnvironmentSecretArgs,
+    RefGuardArgs,
     RepositoryGuardsArgs,
 )
 from components.image_policy import INCLUDE_LABEL, SignedImagePolicyArgs, ci_identity
@@ -306,6 +308,9 @@ def deployment_environment_args(
             "KUBE_CA_DATA": cluster.certificate_authority_data,
             "KUBE_AUDIENCE": platform.github_oidc.apply(lambda facts: facts["audience"]),
         }
+    exempt = {app.default_branch} | ({s.branch_protection.branch} if s.branch_protection else set())
+    guarded_branches = tuple(b for b in approval.branches if b not in exempt)
+    custom = approval.branch_policy is BranchPolicy.CUSTOM
     return DeploymentEnvironmentArgs(
         repository=app.repository,
         environment=env.github_environment_name,
@@ -320,6 +325,11 @@ def deployment_environment_args(
         secrets=secrets,
         variables=variables,
         protect_secrets=env.protect_from_deletion,
+        ref_guard=(
+            RefGuardArgs(guarded_branches, approval.tags, approval.deploy_ref_roles)
+            if custom and (guarded_branches or approval.tags)
+            else None
+        ),
     )
 
 

@@ -83,3 +83,17 @@ Reviewer = str | int
 
 GITHUB_OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
 """The issuer of the ID tokens GitHub Actions jobs request (``id-token: write``)."""
+
+
+class RepositoryRole(StrEnum):
+    """A base repository role, as a ruleset's bypass actor."""
+
+    ADMIN = "admin"
+    MAINTAIN = "maintain"
+    WRITE = "write"
+
+    @property
+    def actor_id(self) -> int:
+        """GitHub's id of the role for ``bypass_actors`` (actor type ``RepositoryRole``), as the
+        GitHub provider's repository_ruleset documentation lists them."""
+        return {RepositoryRole.MAINTAIN: 2, RepositoryRole.WRITE: 4, RepositoryRole.ADMIN: 5}[self]

@@ -34,6 +34,7 @@ T_REPO_SECRET = GH + "actionsSecret:ActionsSecret"
 T_REPO_VARIABLE = GH + "actionsVariable:ActionsVariable"
 T_PROTECTION = GH + "branchProtection:BranchProtection"
 T_FILE = GH + "repositoryFile:RepositoryFile"
+T_RULESET = GH + "repositoryRuleset:RepositoryRuleset"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -155,6 +156,15 @@ def github_settings(rendered: Rendered) -> dict[str, Any]:
             for v in rendered.of_type(T_REPO_VARIABLE)
         },
         "branch_protection": protection,
+        "rulesets": {
+            str(r.inputs["name"]): {
+                "target": r.inputs["target"],
+                "refs": r.inputs["conditions"]["refName"]["includes"],
+                "restricted": sorted(k for k, on in r.inputs["rules"].items() if on is True),
+                "bypass": [a["actorId"] for a in r.inputs.get("bypassActors", [])],
+            }
+            for r in rendered.of_type(T_RULESET)
+        },
     }
 
 

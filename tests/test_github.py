@@ -190,3 +190,52 @@ def test_no_secret_value_anywhere_in_settings(stack: str) -> None:
 
 def test_stacks_are_the_three_environments() -> None:
     assert [rendered(s).outputs["githubEnvironment"] for s in STACKS] == list(GITHUB_ENV.values())
+
+
+# The refs an environment deploys from, and who may make them (rulesets).
+
+ADMIN, MAINTAIN, WRITE = 5, 2, 4
+
+
+def test_who_may_create_the_refs_each_environment_deploys_from() -> None:
+    """A dispatch runs the workflow file of its ref, so whoever can push a v* tag or a release/*
+    branch could run their own deploy workflow with the environment's secrets once a reviewer
+    approves: only maintainers and admins may create, move or delete those refs."""
+    assert settings_of("dev")["rulesets"] == {}  # develop only: branch protection covers it
+    assert settings_of("staging")["rulesets"] == {
+        "staging: deploy branches": {
+            "target": "branch",
+            "refs": ["refs/heads/release/*"],  # develop is the default branch: not restricted
+            "restricted": ["creation", "deletion", "nonFastForward"],  # pushes and merges stay
+            "bypass": [ADMIN, MAINTAIN],
+        }
+    }
+    assert settings_of("prod")["rulesets"] == {
+        "production: deploy tags": {
+            "target": "tag",
+            "refs": ["refs/tags/v*"],  # main is prod's protected branch: not restricted
+            "restricted": ["creation", "deletion", "nonFastForward", "update"],
+            "bypass": [ADMIN, MAINTAIN],
+        }
+    }
+
+
+def test_deploy_ref_roles_come_from_config() -> None:
+    only_admins = render_variant("prod", {"cicd:approval.deployRefRoles": ["admin"]})
+    rulesets = github_settings(only_admins)["rulesets"]
+    assert rulesets["production: deploy tags"]["bypass"] == [ADMIN]
+    everyone = render_variant("staging", {"cicd:approval.deployRefRoles": ["write"]})
+    assert github_settings(everyone)["rulesets"]["staging: deploy branches"]["bypass"] == [WRITE]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([], "cicd:approval.deployRefRoles must name at least one role"),
+        (["admin", "admin"], "cicd:approval.deployRefRoles must not name a role twice"),
+        (["owner"], "cicd:approval.deployRefRoles[0] must be one of admin, maintain or write"),
+    ],
+)
+def test_bad_deploy_ref_roles(value: list[str], expected: str) -> None:
+    lines = config_problems("prod", {"cicd:approval.deployRefRoles": value})
+    assert any(expected in line for line in lines), lines

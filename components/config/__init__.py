@@ -122,6 +122,7 @@ from components.vocabulary import (
     ClusterAccess,
     Environment,
     PodSecurityLevel,
+    RepositoryRole,
     Reviewer,
 )
 
@@ -203,6 +204,7 @@ __all__ = [
     "QuotaConfig",
     "RegistryConfig",
     "RelativePath",
+    "RepositoryRole",
     "ResourceAmounts",
     "Reviewer",
     "ReviewersConfig",

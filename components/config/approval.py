@@ -18,7 +18,7 @@ from components.config.fields import (
     between,
     reviewer_id,
 )
-from components.vocabulary import BranchPolicy, Reviewer
+from components.vocabulary import BranchPolicy, RepositoryRole, Reviewer
 
 TeamReviewer = Annotated[
     Reviewer,
@@ -70,6 +70,13 @@ class ApprovalConfig(ConfigModel):
     )
     tags: tuple[BranchPattern, ...] = Field(
         default=(), description="Tag patterns allowed to deploy (custom policies)."
+    )
+    deploy_ref_roles: tuple[RepositoryRole, ...] = Field(
+        default=(RepositoryRole.ADMIN, RepositoryRole.MAINTAIN),
+        description="Repository roles that may create, move or delete the tags and the branches "
+        "(other than the default branch and this stack's protected branch) this environment "
+        "deploys from; a ruleset refuses everyone else. admin, maintain, write. "
+        "Default [admin, maintain].",
     )
 
     @property

@@ -139,6 +139,14 @@ def approval_rules(s: StackSettings) -> Iterable[Problem]:
         yield Problem(
             "approval.branches", "must list a branch or tag when customBranchPolicies is true"
         )
+    if not a.deploy_ref_roles:
+        yield Problem(
+            "approval.deployRefRoles",
+            "must name at least one role (admin, maintain, write): without one nobody could "
+            "create the refs this environment deploys from",
+        )
+    elif len(set(a.deploy_ref_roles)) != len(a.deploy_ref_roles):
+        yield Problem("approval.deployRefRoles", "must not name a role twice")
     if a.protected_branches and (a.branches or a.tags):
         yield Problem(
             "approval.branches",
