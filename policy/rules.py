@@ -83,7 +83,8 @@ class CrossGuardResource(Protocol):
 
     pulumi-policy's ``ResourceValidationArgs`` and ``PolicyResource`` both match (same attribute
     names and types; pulumi_policy/policy.py); the rules read nothing else, so a caller needs no
-    adapter. Members are read-only properties so that frozen test doubles match too.
+    adapter. Members are read-only properties, so plain and frozen attributes both match;
+    ``runtime_checkable`` lets a test assert the match on the installed classes.
     """
 
     @property

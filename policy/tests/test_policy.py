@@ -551,7 +551,7 @@ def test_kubeconfig_in_another_environment_fails() -> None:
 
 def test_kubeconfig_as_repository_secret_fails() -> None:
     repo_secret = resource(
-        rules.REPOSITORY_SECRET, "kube", {"secretName": "kubeconfig", "value": "[secret]"}, "u"
+        rules.REPOSITORY_SECRET, "kube", {"secretName": "kubeconfig", "value": "kubeconfig"}, "u"
     )
     violations = rules.credentials_follow_review([*prod_stack(), repo_secret], DEFAULTS)
     assert violations == [
