@@ -1,21 +1,25 @@
 """The ``cicd-guardrails`` CrossGuard policy pack: `pulumi preview --policy-pack policy`.
 
-This module only adapts pulumi-policy's arguments to the plain rules in ``rules.py``; every rule
-is mandatory. The Pulumi CLI runs this file as ``__main__`` with the pack's own directory on
-``sys.path``; tests import it as ``policy.__main__``, which builds the policies without starting
-the analyzer server.
+This module only wires the plain rules in ``rules.py`` into pulumi-policy; every rule is
+mandatory. CrossGuard's own objects go to the rules as they are: ``ResourceValidationArgs`` to a
+resource rule, the ``PolicyResource`` list of ``StackValidationArgs.resources`` to a stack rule.
+Both match ``rules.CrossGuardResource`` structurally, which mypy checks on the calls below, so
+there is no adapter copying fields.
+
+The Pulumi CLI runs this file as ``__main__`` with the pack's own directory on ``sys.path``;
+tests import it as ``policy.__main__``, which builds the policies without starting the analyzer
+server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
     PolicyPack,
-    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -46,15 +50,10 @@ ENVIRONMENT_CONFIG: Final = PolicyConfigSchema(
     }
 )
 
-ResourceCheck = Callable[[rules.Resource, rules.GuardrailConfig], list[str]]
-StackCheck = Callable[[list[rules.Resource], rules.GuardrailConfig], list[rules.Violation]]
-
-
-def as_resource(source: ResourceValidationArgs | PolicyResource) -> rules.Resource:
-    """CrossGuard's view of one resource, in the shape the rules take."""
-    return rules.Resource(
-        type=source.resource_type, name=source.name, props=source.props, urn=source.urn
-    )
+ResourceCheck = Callable[[rules.CrossGuardResource, rules.GuardrailConfig], list[str]]
+StackCheck = Callable[
+    [Sequence[rules.CrossGuardResource], rules.GuardrailConfig], list[rules.Violation]
+]
 
 
 def _config(config: Mapping[str, Any]) -> rules.GuardrailConfig:
@@ -65,7 +64,7 @@ def resource_policy(
     name: str, description: str, check: ResourceCheck, *, configurable: bool = False
 ) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        for message in check(as_resource(args), _config(args.get_config())):
+        for message in check(args, _config(args.get_config())):
             report_violation(message, None)
 
     return ResourceValidationPolicy(
@@ -79,8 +78,7 @@ def resource_policy(
 
 def stack_policy(name: str, description: str, check: StackCheck) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = [as_resource(resource) for resource in args.resources]
-        for violation in check(resources, _config(args.get_config())):
+        for violation in check(args.resources, _config(args.get_config())):
             report_violation(violation.message, violation.urn)
 
     return StackValidationPolicy(
@@ -122,10 +120,9 @@ POLICIES: Final = [
     ),
     resource_policy(
         "no-plaintext-secrets",
-        "GitHub secrets never use plaintextValue (the engine shows the policy decrypted values, "
-        "so secretness itself is checked on the offline render).",
-        # CrossGuard unwraps secrets before the rules see them (see policy/README.md).
-        lambda resource, _: rules.no_plaintext_secrets(resource, rules.SecretView.UNWRAPPED),
+        "GitHub Actions secrets never use the deprecated plaintextValue. (CrossGuard shows "
+        "policies secrets decrypted, so whether a value was a Pulumi secret cannot be seen here.)",
+        lambda resource, _: rules.no_plaintext_secrets(resource),
     ),
     stack_policy(
         "prod-deploys-from-main-or-release-tags",

@@ -1,17 +1,21 @@
 """The guardrail rules of the ``cicd-guardrails`` policy pack, as plain functions.
 
-Each rule reads resource inputs (camelCase property names, exactly as the provider receives
-them) and returns what is wrong in plain words, naming the resource and the fix. Nothing here
-imports ``pulumi_policy``: ``policy/__main__.py`` adapts CrossGuard's arguments to
-:class:`Resource`, and the tests adapt the offline render's registrations the same way.
+Each rule reads one resource, or a stack's resources, exactly as CrossGuard hands them to a
+policy: pulumi-policy's ``ResourceValidationArgs`` (resource rules) or the ``PolicyResource``
+items of ``StackValidationArgs.resources`` (stack rules), described structurally by
+:class:`CrossGuardResource`. ``policy/__main__.py`` passes those objects straight through, so
+there is no second representation of a resource to keep in step with pulumi-policy; nothing here
+imports ``pulumi_policy`` at run time, so the rules are tested without the analyzer. Properties
+are camelCase, as the provider receives them, and may be plain dicts or pulumi-policy's
+read-only proxies: the rules only use ``Mapping``/``Sequence``.
 
 Resource rules return a list of messages. Stack rules, which need several resources at once,
 return :class:`Violation` objects that carry the URN of the resource to blame.
 
-Secrets look different to the two callers (see policy/README.md): the offline render replaces
-every secret value by :data:`SECRET_MARKER`, while CrossGuard hands the policy the decrypted
-value with no mark at all. :class:`SecretView` tells :func:`no_plaintext_secrets` which of the
-two it is looking at.
+The pack knows nothing of the offline render. In particular CrossGuard hands a policy every
+secret decrypted and unmarked (pulumi-policy's ``deserialize_properties``), so no rule here can
+or does judge whether a value was a Pulumi secret; that the render shows every secret value as
+``[secret]`` is checked by the render's own tests (tests/test_kubernetes.py).
 """
 
 from __future__ import annotations
@@ -19,14 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Final
-
-SECRET_MARKER: Final = "[secret]"
-"""How the offline render shows a secret value."""
-
-UNKNOWN_MARKER: Final = "[unknown]"
-"""How the offline render shows a value that is only known after an update."""
+from typing import Any, Final, Protocol, runtime_checkable
 
 DEFAULT_REVIEWED_ENVIRONMENTS: Final = ("staging", "production")
 DEFAULT_PRODUCTION_ENVIRONMENTS: Final = ("production",)
@@ -41,7 +38,6 @@ NAMESPACE_VARIABLE: Final = "NAMESPACE"
 K8S_PREFIX: Final = "kubernetes:"
 RBAC_PREFIX: Final = "kubernetes:rbac.authorization.k8s.io/"
 NAMESPACE: Final = "kubernetes:core/v1:Namespace"
-K8S_SECRET: Final = "kubernetes:core/v1:Secret"
 ROLE_BINDING: Final = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 REPOSITORY_ENVIRONMENT: Final = "github:index/repositoryEnvironment:RepositoryEnvironment"
 DEPLOYMENT_POLICY: Final = (
@@ -81,24 +77,41 @@ _CONTAINER_LISTS: Final = ("initContainers", "containers")
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Resource:
-    """One resource as the rules see it: its type token, Pulumi name, inputs and URN."""
+@runtime_checkable
+class CrossGuardResource(Protocol):
+    """One resource as CrossGuard gives it to a policy: what the rules read of it.
 
-    type: str
-    name: str
-    props: Mapping[str, Any]
-    urn: str = ""
-
-    @property
-    def kind(self) -> str:
-        """The last part of the type token: ``Deployment``, ``RepositoryEnvironment``, ..."""
-        return self.type.rsplit(":", 1)[-1]
+    pulumi-policy's ``ResourceValidationArgs`` and ``PolicyResource`` both match (same attribute
+    names and types; pulumi_policy/policy.py); the rules read nothing else, so a caller needs no
+    adapter. Members are read-only properties, so plain and frozen attributes both match;
+    ``runtime_checkable`` lets a test assert the match on the installed classes.
+    """
 
     @property
-    def label(self) -> str:
-        """How messages name the resource: ``Deployment 'webshop-app'``."""
-        return f"{self.kind} '{self.name}'"
+    def resource_type(self) -> str:
+        """The type token: ``kubernetes:apps/v1:Deployment``."""
+
+    @property
+    def name(self) -> str:
+        """The Pulumi resource name (the last part of the URN)."""
+
+    @property
+    def props(self) -> Mapping[str, Any]:
+        """Inputs (resource rules) or outputs (stack rules), camelCase, secrets unwrapped."""
+
+    @property
+    def urn(self) -> str:
+        """The resource's URN, which stack rules report a violation against."""
+
+
+def kind_of(resource: CrossGuardResource) -> str:
+    """The last part of the type token: ``Deployment``, ``RepositoryEnvironment``, ..."""
+    return resource.resource_type.rsplit(":", 1)[-1]
+
+
+def label_of(resource: CrossGuardResource) -> str:
+    """How messages name a resource: ``Deployment 'webshop-app'``."""
+    return f"{kind_of(resource)} '{resource.name}'"
 
 
 @dataclass(frozen=True)
@@ -107,15 +120,6 @@ class Violation:
 
     message: str
     urn: str | None = None
-
-
-class SecretView(StrEnum):
-    """How secret values reach the rules."""
-
-    MARKED = "marked"
-    """The offline render: every secret value is replaced by ``"[secret]"``."""
-    UNWRAPPED = "unwrapped"
-    """CrossGuard: secret values arrive decrypted, with nothing to tell them from plain ones."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ def _names(config: Mapping[str, Any], key: str, default: Sequence[str]) -> froze
 
 
 # --------------------------------------------------------------------------------------------
-# Small helpers: props may be dicts (render) or CrossGuard's read-only proxies (Mapping/Sequence)
+# Small helpers: props are CrossGuard's read-only proxies or plain dicts (Mapping/Sequence)
 # --------------------------------------------------------------------------------------------
 
 
@@ -181,15 +185,11 @@ def _strings(node: Any) -> list[str]:
     return [item for item in node if isinstance(item, str)]
 
 
-def _is_unknown(value: Any) -> bool:
-    return isinstance(value, str) and value == UNKNOWN_MARKER
-
-
-def _environment_of(resource: Resource) -> str:
+def _environment_of(resource: CrossGuardResource) -> str:
     return str(resource.props.get("environment") or "")
 
 
-def _secret_name(resource: Resource) -> str:
+def _secret_name(resource: CrossGuardResource) -> str:
     return str(resource.props.get("secretName") or "").upper()
 
 
@@ -198,16 +198,16 @@ def _secret_name(resource: Resource) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def pod_specs(resource: Resource) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def pod_specs(resource: CrossGuardResource) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """Every pod spec a Kubernetes resource carries, with where it sits (for messages)."""
-    if not resource.type.startswith(K8S_PREFIX):
+    if not resource.resource_type.startswith(K8S_PREFIX):
         return
-    path = POD_SPEC_PATHS.get(resource.kind)
+    path = POD_SPEC_PATHS.get(kind_of(resource))
     if path is not None:
         spec = _get(resource.props, *path)
         if isinstance(spec, Mapping):
             yield ".".join(path), spec
-    elif resource.kind in ANALYSIS_TEMPLATES:
+    elif kind_of(resource) in ANALYSIS_TEMPLATES:
         for index, metric in enumerate(_mappings(_get(resource.props, "spec", "metrics"))):
             spec = _get(metric, "provider", "job", "spec", "template", "spec")
             if isinstance(spec, Mapping):
@@ -224,9 +224,12 @@ def containers(pod_spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, 
 
 
 def image_problem(image: Any) -> str | None:
-    """Why an image reference is not pinned, or None when it names a version tag or a digest."""
-    if _is_unknown(image):
-        return None  # known only after an update; CrossGuard skips such values the same way
+    """Why an image reference is not pinned, or None when it names a version tag or a digest.
+
+    A value known only after an update never gets here: CrossGuard's property proxy raises
+    ``UnknownValueError`` when a rule reads it, and the engine reports the policy as not run
+    during preview instead of a violation.
+    """
     if not isinstance(image, str) or not image:
         return "sets no image"
     reference, _, digest = image.partition("@")
@@ -243,23 +246,23 @@ def image_problem(image: Any) -> str | None:
     return None
 
 
-def pinned_images(resource: Resource) -> list[str]:
+def pinned_images(resource: CrossGuardResource) -> list[str]:
     """Rule 1: every container image is pinned to a version tag or a digest."""
     messages = []
     specs = list(pod_specs(resource))
-    if resource.type.startswith(K8S_PREFIX) and resource.kind == "RolloutPatch":
+    if resource.resource_type.startswith(K8S_PREFIX) and kind_of(resource) == "RolloutPatch":
         # The patch that seeds a Rollout's first image (components/workload.py): its images
         # are what the Rollout runs, so they are checked here.
         spec = _get(resource.props, *_TEMPLATE)
         specs += [(".".join(_TEMPLATE), spec)] if isinstance(spec, Mapping) else []
     for _, spec in specs:
         for described, container in containers(spec):
-            if resource.kind == "Rollout" and "image" not in container:
+            if kind_of(resource) == "Rollout" and "image" not in container:
                 continue  # left to the RolloutPatch above: the pipeline owns the image
             problem = image_problem(container.get("image"))
             if problem is not None:
                 messages.append(
-                    f"{resource.label}: {described} {problem}; pin a version tag "
+                    f"{label_of(resource)}: {described} {problem}; pin a version tag "
                     "(for example 1.4.2) or a digest (@sha256:...)"
                 )
     return messages
@@ -304,14 +307,14 @@ def container_settings_missing(
     return missing
 
 
-def hardened_containers(resource: Resource) -> list[str]:
+def hardened_containers(resource: CrossGuardResource) -> list[str]:
     """Rule 2: limits on cpu and memory, and the restricted security context, per container."""
     messages = []
     for _, spec in pod_specs(resource):
         for described, container in containers(spec):
             missing = container_settings_missing(container, spec)
             if missing:
-                messages.append(f"{resource.label}: {described} must set {'; '.join(missing)}")
+                messages.append(f"{label_of(resource)}: {described} must set {'; '.join(missing)}")
     return messages
 
 
@@ -320,27 +323,30 @@ def hardened_containers(resource: Resource) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def no_wildcard_rbac(resource: Resource) -> list[str]:
+def no_wildcard_rbac(resource: CrossGuardResource) -> list[str]:
     """Rule 3: no Role or ClusterRole grants ``*`` verbs, resources or API groups."""
-    if not resource.type.startswith(RBAC_PREFIX) or resource.kind not in ROLE_KINDS:
+    if not resource.resource_type.startswith(RBAC_PREFIX) or kind_of(resource) not in ROLE_KINDS:
         return []
     messages = []
     for index, rule in enumerate(_mappings(resource.props.get("rules"))):
         for key in ("verbs", "resources", "apiGroups"):
             if "*" in _strings(rule.get(key)):
                 messages.append(
-                    f"{resource.label}: rules[{index}].{key} contains '*'; "
+                    f"{label_of(resource)}: rules[{index}].{key} contains '*'; "
                     f"list the {key} the subject needs"
                 )
     return messages
 
 
-def no_cluster_role_binding(resource: Resource) -> list[str]:
+def no_cluster_role_binding(resource: CrossGuardResource) -> list[str]:
     """Rule 4: this stack binds nothing cluster-wide."""
-    if not resource.type.startswith(RBAC_PREFIX) or resource.kind not in CLUSTER_ROLE_BINDING_KINDS:
+    if (
+        not resource.resource_type.startswith(RBAC_PREFIX)
+        or kind_of(resource) not in CLUSTER_ROLE_BINDING_KINDS
+    ):
         return []
     return [
-        f"{resource.label}: this stack must not create ClusterRoleBindings; bind the role in "
+        f"{label_of(resource)}: this stack must not create ClusterRoleBindings; bind the role in "
         "the environment's namespace with a RoleBinding"
     ]
 
@@ -350,7 +356,7 @@ def no_cluster_role_binding(resource: Resource) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def reviewer_ids(environment: Resource) -> list[Any]:
+def reviewer_ids(environment: CrossGuardResource) -> list[Any]:
     """Every team and user id in a RepositoryEnvironment's ``reviewers``."""
     ids: list[Any] = []
     for entry in _mappings(environment.props.get("reviewers")):
@@ -361,7 +367,7 @@ def reviewer_ids(environment: Resource) -> list[Any]:
     return ids
 
 
-def review_missing(environment: Resource) -> list[str]:
+def review_missing(environment: CrossGuardResource) -> list[str]:
     """What a RepositoryEnvironment lacks for a review by someone other than the deployer."""
     missing = []
     if not reviewer_ids(environment):
@@ -371,9 +377,9 @@ def review_missing(environment: Resource) -> list[str]:
     return missing
 
 
-def reviewed_environment(resource: Resource, config: GuardrailConfig) -> list[str]:
+def reviewed_environment(resource: CrossGuardResource, config: GuardrailConfig) -> list[str]:
     """Rule 5: staging and prod environments need reviewers, no self-review, no admin bypass."""
-    if resource.type != REPOSITORY_ENVIRONMENT:
+    if resource.resource_type != REPOSITORY_ENVIRONMENT:
         return []
     name = _environment_of(resource)
     if not config.needs_review(name):
@@ -384,7 +390,7 @@ def reviewed_environment(resource: Resource, config: GuardrailConfig) -> list[st
         missing.append("canAdminsBypass: false (the provider's default lets admins skip review)")
     if not missing:
         return []
-    return [f"{resource.label} (GitHub environment '{name}') must set {'; '.join(missing)}"]
+    return [f"{label_of(resource)} (GitHub environment '{name}') must set {'; '.join(missing)}"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,43 +398,22 @@ def reviewed_environment(resource: Resource, config: GuardrailConfig) -> list[st
 # --------------------------------------------------------------------------------------------
 
 
-def _visibly_secret(value: Any) -> bool:
-    """True when the render marked the whole value, or every leaf of it, as secret."""
-    if value == SECRET_MARKER:
-        return True
-    if isinstance(value, Mapping):
-        return all(_visibly_secret(item) for item in value.values())
-    return False
+def no_plaintext_secrets(resource: CrossGuardResource) -> list[str]:
+    """Rule 7: GitHub Actions secrets never use ``plaintextValue``.
 
-
-def no_plaintext_secrets(resource: Resource, view: SecretView) -> list[str]:
-    """Rule 7: GitHub secrets avoid ``plaintextValue``; secret values are Pulumi secrets.
-
-    With :attr:`SecretView.UNWRAPPED` (CrossGuard) only the use of ``plaintextValue`` can be
-    seen: whether ``value``/``data``/``stringData`` were secrets is not visible there.
+    ``plaintextValue`` is the provider's deprecated way to hand over a secret, and its presence is
+    visible whatever its value. Whether ``value`` (or a Kubernetes Secret's ``data``) was a Pulumi
+    secret is not: CrossGuard shows the policy the decrypted value with no mark, so the pack does
+    not guess from the value's text.
     """
-    messages = []
-    if resource.type in GITHUB_SECRETS:
-        if resource.props.get("plaintextValue") is not None:
-            messages.append(
-                f"{resource.label}: plaintextValue is deprecated and must not be used; "
-                "pass the secret as value= from a config secret (pulumi config set --secret)"
-            )
-        value = resource.props.get("value")
-        if view is SecretView.MARKED and value is not None and not _visibly_secret(value):
-            messages.append(
-                f"{resource.label}: value is not a Pulumi secret; read it with "
-                "config.require_secret or wrap it in pulumi.Output.secret"
-            )
-    elif resource.type == K8S_SECRET and view is SecretView.MARKED:
-        for key in ("data", "stringData"):
-            value = resource.props.get(key)
-            if value is not None and not _visibly_secret(value):
-                messages.append(
-                    f"{resource.label}: {key} is not a Pulumi secret; build it from config "
-                    "secrets (pulumi.Output.secret) so it is encrypted in state"
-                )
-    return messages
+    if resource.resource_type not in GITHUB_SECRETS:
+        return []
+    if resource.props.get("plaintextValue") is None:
+        return []
+    return [
+        f"{label_of(resource)}: plaintextValue is deprecated and must not be used; "
+        "pass the secret as value= from a config secret (pulumi config set --secret)"
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,14 +421,16 @@ def no_plaintext_secrets(resource: Resource, view: SecretView) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def prod_deploy_sources(resources: Iterable[Resource], config: GuardrailConfig) -> list[Violation]:
+def prod_deploy_sources(
+    resources: Iterable[CrossGuardResource], config: GuardrailConfig
+) -> list[Violation]:
     """Rule 6: prod environments use custom branch policies that allow only main and v* tags."""
     violations = []
     for resource in resources:
         env = _environment_of(resource)
         if env not in config.production_environments:
             continue
-        if resource.type == REPOSITORY_ENVIRONMENT:
+        if resource.resource_type == REPOSITORY_ENVIRONMENT:
             policy = resource.props.get("deploymentBranchPolicy")
             if (
                 _get(policy, "customBranchPolicies") is not True
@@ -451,19 +438,19 @@ def prod_deploy_sources(resources: Iterable[Resource], config: GuardrailConfig) 
             ):
                 violations.append(
                     Violation(
-                        f"{resource.label} (GitHub environment '{env}') must set "
+                        f"{label_of(resource)} (GitHub environment '{env}') must set "
                         "deploymentBranchPolicy {customBranchPolicies: true, "
                         "protectedBranches: false} so that only main and release tags deploy",
                         resource.urn,
                     )
                 )
-        elif resource.type == DEPLOYMENT_POLICY:
+        elif resource.resource_type == DEPLOYMENT_POLICY:
             branch = resource.props.get("branchPattern")
             tag = resource.props.get("tagPattern")
             if branch is not None and branch != "main":
                 violations.append(
                     Violation(
-                        f"{resource.label}: GitHub environment '{env}' must deploy only from "
+                        f"{label_of(resource)}: GitHub environment '{env}' must deploy only from "
                         f"branch main, not branchPattern '{branch}'",
                         resource.urn,
                     )
@@ -471,7 +458,7 @@ def prod_deploy_sources(resources: Iterable[Resource], config: GuardrailConfig) 
             if tag is not None and not str(tag).startswith("v"):
                 violations.append(
                     Violation(
-                        f"{resource.label}: GitHub environment '{env}' must deploy only from "
+                        f"{label_of(resource)}: GitHub environment '{env}' must deploy only from "
                         f"release tags starting with v (such as v*), not tagPattern '{tag}'",
                         resource.urn,
                     )
@@ -494,27 +481,27 @@ class StackFacts:
     """Namespaces in which the stack binds a ServiceAccount (the deployer) with a RoleBinding."""
     namespace_levels: Mapping[str, str]
     """Namespace -> its ``environment`` label (dev, staging, prod)."""
-    environments: Mapping[str, Resource]
+    environments: Mapping[str, CrossGuardResource]
     """GitHub environment name -> its RepositoryEnvironment."""
     oidc_subjects: tuple[tuple[str, str, str], ...] = ()
     """(namespace, user, RoleBinding URN) of each User subject that is a GitHub OIDC identity
     (``cluster.access: githubOidc``): its name holds ``repo:OWNER/REPO:``."""
 
     @classmethod
-    def of(cls, resources: Iterable[Resource]) -> StackFacts:
+    def of(cls, resources: Iterable[CrossGuardResource]) -> StackFacts:
         owners: dict[str, list[str]] = {}
         deployers: set[str] = set()
         levels: dict[str, str] = {}
-        environments: dict[str, Resource] = {}
+        environments: dict[str, CrossGuardResource] = {}
         oidc: list[tuple[str, str, str]] = []
         for resource in resources:
             props = resource.props
             if (
-                resource.type == ENVIRONMENT_VARIABLE
+                resource.resource_type == ENVIRONMENT_VARIABLE
                 and str(props.get("variableName") or "").upper() == NAMESPACE_VARIABLE
             ):
                 owners.setdefault(str(props.get("value")), []).append(_environment_of(resource))
-            elif resource.type == ROLE_BINDING:
+            elif resource.resource_type == ROLE_BINDING:
                 namespace = _get(props, "metadata", "namespace")
                 if not (isinstance(namespace, str) and namespace):
                     continue
@@ -525,12 +512,12 @@ class StackFacts:
                         str(subject.get("name") or "")
                     ):
                         oidc.append((namespace, str(subject["name"]), resource.urn))
-            elif resource.type == NAMESPACE:
+            elif resource.resource_type == NAMESPACE:
                 name = _get(props, "metadata", "name")
                 level = _get(props, "metadata", "labels", "environment")
                 if isinstance(name, str) and isinstance(level, str):
                     levels[name] = level
-            elif resource.type == REPOSITORY_ENVIRONMENT:
+            elif resource.resource_type == REPOSITORY_ENVIRONMENT:
                 environments[_environment_of(resource)] = resource
         return cls(
             namespace_owners={ns: tuple(sorted(set(envs))) for ns, envs in owners.items()},
@@ -547,7 +534,7 @@ _ENVIRONMENT_SUB: Final = re.compile(r"repo:[^:/]+/[^:]+:environment:(?P<environ
 
 
 def credentials_follow_review(
-    resources: Sequence[Resource], config: GuardrailConfig
+    resources: Sequence[CrossGuardResource], config: GuardrailConfig
 ) -> list[Violation]:
     """Every KUBECONFIG lives only in the GitHub environment of the namespace it can write to,
     and for staging and prod that environment needs a review by someone else.
@@ -576,12 +563,12 @@ def credentials_follow_review(
                 )
             )
     for resource in resources:
-        if resource.type not in GITHUB_SECRETS or _secret_name(resource) != KUBECONFIG:
+        if resource.resource_type not in GITHUB_SECRETS or _secret_name(resource) != KUBECONFIG:
             continue
-        if resource.type != ENVIRONMENT_SECRET:
+        if resource.resource_type != ENVIRONMENT_SECRET:
             violations.append(
                 Violation(
-                    f"{resource.label}: KUBECONFIG must not be a repository or organisation "
+                    f"{label_of(resource)}: KUBECONFIG must not be a repository or organisation "
                     "secret, which every workflow job can read; store it as an environment "
                     "secret of the namespace's GitHub environment",
                     resource.urn,
@@ -633,12 +620,12 @@ def _oidc_path_violations(
 
 
 def _kubeconfig_path_violations(
-    secret: Resource, facts: StackFacts, config: GuardrailConfig
+    secret: CrossGuardResource, facts: StackFacts, config: GuardrailConfig
 ) -> Iterator[Violation]:
     stored_in = _environment_of(secret)
     if not facts.deployer_namespaces:
         yield Violation(
-            f"KUBECONFIG in GitHub environment '{stored_in}' ({secret.label}): this stack binds "
+            f"KUBECONFIG in GitHub environment '{stored_in}' ({label_of(secret)}): this stack binds "
             "no ServiceAccount with a RoleBinding, so the namespace it unlocks is unknown; "
             "declare the deployer's RoleBinding in this stack",
             secret.urn,
@@ -678,7 +665,7 @@ def _kubeconfig_path_violations(
         if missing:
             yield Violation(
                 f"KUBECONFIG for namespace {namespace} is readable in GitHub environment "
-                f"'{stored_in}' without a review by someone else; {environment.label} must "
+                f"'{stored_in}' without a review by someone else; {label_of(environment)} must "
                 f"set {'; '.join(missing)}",
                 secret.urn,
             )

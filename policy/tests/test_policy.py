@@ -1,14 +1,21 @@
 """The guardrail rules: each passes a good resource and names the problem in a bad one.
 
-Rules are called directly with constructed resources (no Pulumi CLI); the CrossGuard wiring is
-exercised with pulumi-policy's own argument classes; the stack rules also run on the three real
-stacks through the one harness, the offline render.
+Rules are called directly (no Pulumi CLI) on pulumi-policy's own objects, built by one helper,
+:func:`resource`, exactly as CrossGuard builds them: a ``PolicyResource`` whose props are
+deserialized and behind CrossGuard's read-only, unknown-checking proxies. So every test here also
+proves that the real pulumi-policy classes are what the rules take (mypy checks the same
+structurally). The CrossGuard wiring is exercised through the pack's policies; the rules also run
+on the three real stacks through the one harness, the offline render.
+
+Whether the render shows every secret as ``[secret]`` is the render's business, not the pack's:
+that check lives in tests/test_kubernetes.py.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
@@ -27,11 +34,12 @@ from pulumi_policy.deserialize import (
     SPECIAL_SIG_KEY,
     deserialize_properties,
 )
-from pulumi_policy.proxy import unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from policy import rules
 from policy.__main__ import PACK_NAME, POLICIES
-from policy.rules import GuardrailConfig, Resource, SecretView, Violation
+from policy.rules import GuardrailConfig, Violation
+from render.engine import UNKNOWN, Registration
 from tests.conftest import STACKS, render_variant, rendered, stack_config
 
 DEFAULTS = GuardrailConfig()
@@ -40,6 +48,39 @@ ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
 ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+K8S_SECRET = "kubernetes:core/v1:Secret"
+
+
+# --------------------------------------------------------------------------------------------
+# The one way tests build a resource: CrossGuard's own object
+# --------------------------------------------------------------------------------------------
+
+
+def crossguard_props(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Props as CrossGuard passes them: deserialized, behind its read-only proxies."""
+    return unknown_checking_proxy(deserialize_properties(copy.deepcopy(dict(props))))
+
+
+def options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def resource(type_token: str, name: str, props: Mapping[str, Any], urn: str = "") -> PolicyResource:
+    """One resource as CrossGuard gives it to a stack rule: pulumi-policy's ``PolicyResource``,
+    built the way its analyzer builds one (pulumi_policy/policy.py). Resource rules get a
+    ``ResourceValidationArgs`` with the same four attributes; see :func:`validation_args`."""
+    return PolicyResource(
+        type_token, crossguard_props(props), urn, name, options(), None, None, [], {}
+    )
+
+
+def validation_args(
+    source: PolicyResource, config: Mapping[str, Any] | None = None
+) -> ResourceValidationArgs:
+    """What CrossGuard hands a resource policy for the same resource."""
+    return ResourceValidationArgs(
+        source.resource_type, source.props, source.urn, source.name, options(), None, config
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,17 +109,17 @@ def workload(
     containers: list[dict[str, Any]] | None = None,
     init_containers: list[dict[str, Any]] | None = None,
     pod_security: dict[str, Any] | None = None,
-) -> Resource:
+) -> PolicyResource:
     pod: dict[str, Any] = {"containers": containers or [good_container()]}
     if init_containers is not None:
         pod["initContainers"] = init_containers
     if pod_security is not None:
         pod["securityContext"] = pod_security
     props = {"metadata": {"name": "web"}, "spec": {"template": {"spec": pod}}}
-    return Resource(type_token, "web", props)
+    return resource(type_token, "web", props)
 
 
-def environment(name: str = "production", **changes: Any) -> Resource:
+def environment(name: str = "production", **changes: Any) -> PolicyResource:
     props: dict[str, Any] = {
         "environment": name,
         "reviewers": [{"teams": [43943673], "users": []}],
@@ -92,44 +133,49 @@ def environment(name: str = "production", **changes: Any) -> Resource:
             props.pop(key, None)
         else:
             props[key] = value
-    return Resource(rules.REPOSITORY_ENVIRONMENT, f"{name}-environment", props, f"urn:{name}")
+    return resource(rules.REPOSITORY_ENVIRONMENT, f"{name}-environment", props, f"urn:{name}")
 
 
-def deployment_policy(env: str, *, branch: str | None = None, tag: str | None = None) -> Resource:
+def deployment_policy(
+    env: str, *, branch: str | None = None, tag: str | None = None
+) -> PolicyResource:
     props: dict[str, Any] = {"environment": env, "repository": "webshop"}
     if branch is not None:
         props["branchPattern"] = branch
     if tag is not None:
         props["tagPattern"] = tag
     name = f"{env}-{branch or tag}"
-    return Resource(rules.DEPLOYMENT_POLICY, name, props, f"urn:{name}")
+    return resource(rules.DEPLOYMENT_POLICY, name, props, f"urn:{name}")
 
 
-def env_secret(env: str, name: str = "KUBECONFIG", value: Any = "[secret]") -> Resource:
+def env_secret(
+    env: str, name: str = "KUBECONFIG", value: Any = "apiVersion: v1\nkind: Config"
+) -> PolicyResource:
+    """An environment secret as CrossGuard shows it: the value decrypted, nothing marking it."""
     props = {"environment": env, "secretName": name, "value": value, "repository": "webshop"}
-    return Resource(rules.ENVIRONMENT_SECRET, f"secret-{name.lower()}", props, f"urn:secret:{env}")
+    return resource(rules.ENVIRONMENT_SECRET, f"secret-{name.lower()}", props, f"urn:secret:{env}")
 
 
-def namespace_variable(env: str, namespace: str) -> Resource:
+def namespace_variable(env: str, namespace: str) -> PolicyResource:
     props = {"environment": env, "variableName": "NAMESPACE", "value": namespace}
-    return Resource(rules.ENVIRONMENT_VARIABLE, f"variable-namespace-{env}", props)
+    return resource(rules.ENVIRONMENT_VARIABLE, f"variable-namespace-{env}", props)
 
 
-def deployer_binding(namespace: str) -> Resource:
+def deployer_binding(namespace: str) -> PolicyResource:
     props = {
         "metadata": {"name": "deployer", "namespace": namespace},
         "roleRef": {"kind": "Role", "name": "deployer"},
         "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
     }
-    return Resource(rules.ROLE_BINDING, "deployer", props)
+    return resource(rules.ROLE_BINDING, "deployer", props)
 
 
-def namespace(name: str, level: str) -> Resource:
+def namespace(name: str, level: str) -> PolicyResource:
     props = {"metadata": {"name": name, "labels": {"environment": level}}}
-    return Resource(rules.NAMESPACE, "namespace", props)
+    return resource(rules.NAMESPACE, "namespace", props)
 
 
-def prod_stack(kubeconfig_env: str = "production") -> list[Resource]:
+def prod_stack(kubeconfig_env: str = "production") -> list[PolicyResource]:
     """A minimal prod stack as the contract describes it (section: credentials follow review)."""
     return [
         namespace("webshop-prod", "prod"),
@@ -152,7 +198,6 @@ def prod_stack(kubeconfig_env: str = "production") -> list[Resource]:
         "registry.local:5000/webshop:2024.1",
         "ghcr.io/acme/webshop@sha256:" + "a" * 64,
         "ghcr.io/acme/webshop:1.4.2@sha256:" + "b" * 64,
-        rules.UNKNOWN_MARKER,
     ],
 )
 def test_pinned_image_passes(image: str) -> None:
@@ -188,27 +233,26 @@ def test_pinned_images_name_the_workload_and_container() -> None:
 
 def test_pinned_images_find_pods_cron_jobs_and_analysis_jobs() -> None:
     latest = {"containers": [good_container(image="busybox")]}
-    pod = Resource("kubernetes:core/v1:Pod", "p", {"spec": latest})
-    cron = Resource(
+    pod = resource("kubernetes:core/v1:Pod", "p", {"spec": latest})
+    cron = resource(
         "kubernetes:batch/v1:CronJob",
         "c",
         {"spec": {"jobTemplate": {"spec": {"template": {"spec": latest}}}}},
     )
-    analysis = Resource(
+    analysis = resource(
         "kubernetes:argoproj.io/v1alpha1:AnalysisTemplate",
         "a",
         {"spec": {"metrics": [{"provider": {"job": {"spec": {"template": {"spec": latest}}}}}]}},
     )
-    for resource in (pod, cron, analysis):
-        assert len(rules.pinned_images(resource)) == 1, resource.kind
+    for workload_kind in (pod, cron, analysis):
+        assert len(rules.pinned_images(workload_kind)) == 1, rules.kind_of(workload_kind)
 
 
 def test_a_rollout_may_leave_its_image_to_the_seeding_patch_which_is_checked() -> None:
-    rollout = workload(ROLLOUT)
-    for container in rollout.props["spec"]["template"]["spec"]["containers"]:
-        container.pop("image")
-    assert rules.pinned_images(rollout) == []
-    seed = Resource(
+    container = good_container()
+    del container["image"]
+    assert rules.pinned_images(workload(ROLLOUT, containers=[container])) == []
+    seed = resource(
         "kubernetes:argoproj.io/v1alpha1:RolloutPatch",
         "web-initial-image",
         {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "x/y:latest"}]}}}},
@@ -220,8 +264,9 @@ def test_a_rollout_may_leave_its_image_to_the_seeding_patch_which_is_checked() -
 
 
 def test_pinned_images_ignore_other_providers() -> None:
-    lookalike = workload()
-    other = Resource("aws:ecs/service:Service", "web", lookalike.props)
+    lookalike = workload(containers=[good_container(image="busybox")])
+    assert len(rules.pinned_images(lookalike)) == 1
+    other = resource("aws:ecs/service:Service", "web", lookalike.props)
     assert rules.pinned_images(other) == []
 
 
@@ -303,8 +348,8 @@ def test_container_value_overrides_the_pod() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def role(type_token: str, rule: Mapping[str, Any]) -> Resource:
-    return Resource(type_token, "deployer", {"rules": [rule]})
+def role(type_token: str, rule: Mapping[str, Any]) -> PolicyResource:
+    return resource(type_token, "deployer", {"rules": [rule]})
 
 
 GOOD_RULE: dict[str, Any] = {
@@ -333,7 +378,7 @@ def test_role_binding_is_allowed() -> None:
 
 
 def test_cluster_role_binding_fails() -> None:
-    binding = Resource(CLUSTER_ROLE_BINDING, "everyone-admin", {"roleRef": {"name": "admin"}})
+    binding = resource(CLUSTER_ROLE_BINDING, "everyone-admin", {"roleRef": {"name": "admin"}})
     assert rules.no_cluster_role_binding(binding) == [
         "ClusterRoleBinding 'everyone-admin': this stack must not create ClusterRoleBindings; "
         "bind the role in the environment's namespace with a RoleBinding"
@@ -450,51 +495,39 @@ def test_prod_without_custom_branch_policies_fails(policy: dict[str, bool] | Non
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("view", list(SecretView))
-def test_secret_value_passes(view: SecretView) -> None:
-    assert rules.no_plaintext_secrets(env_secret("production", "SENTRY_DSN"), view) == []
+def on_the_wire(value: Any) -> dict[str, Any]:
+    """A value the program passed as a Pulumi secret, as the engine sends it to the analyzer."""
+    return {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": value}
 
 
-@pytest.mark.parametrize("view", list(SecretView))
-def test_plaintext_value_property_fails_in_both_views(view: SecretView) -> None:
-    secret = Resource(
-        rules.REPOSITORY_SECRET, "snyk", {"secretName": "SNYK_TOKEN", "plaintextValue": "x"}
-    )
-    assert rules.no_plaintext_secrets(secret, view) == [
-        "ActionsSecret 'snyk': plaintextValue is deprecated and must not be used; pass the "
-        "secret as value= from a config secret (pulumi config set --secret)"
+@pytest.mark.parametrize("type_token", sorted(rules.GITHUB_SECRETS))
+def test_secret_passed_as_value_passes(type_token: str) -> None:
+    props = {"secretName": "SENTRY_DSN", "value": on_the_wire("https://key@sentry.example/1")}
+    secret = resource(type_token, "sentry", props)
+    # What policy/README.md says of the real engine: the rule sees the plain value, unmarked.
+    assert secret.props["value"] == "https://key@sentry.example/1"
+    assert rules.no_plaintext_secrets(secret) == []
+
+
+@pytest.mark.parametrize("type_token", sorted(rules.GITHUB_SECRETS))
+def test_plaintext_value_property_fails(type_token: str) -> None:
+    secret = resource(type_token, "snyk", {"secretName": "SNYK_TOKEN", "plaintextValue": "x"})
+    assert rules.no_plaintext_secrets(secret) == [
+        f"{rules.kind_of(secret)} 'snyk': plaintextValue is deprecated and must not be used; "
+        "pass the secret as value= from a config secret (pulumi config set --secret)"
     ]
+    # Marking it secret does not help: the deprecated property is what is refused.
+    marked = resource(type_token, "snyk", {"plaintextValue": on_the_wire("x")})
+    assert len(rules.no_plaintext_secrets(marked)) == 1
 
 
-def test_plain_value_fails_in_the_render() -> None:
-    secret = env_secret("production", "SENTRY_DSN", value="https://key@sentry.example/1")
-    assert rules.no_plaintext_secrets(secret, SecretView.MARKED) == [
-        "ActionsEnvironmentSecret 'secret-sentry_dsn': value is not a Pulumi secret; read it "
-        "with config.require_secret or wrap it in pulumi.Output.secret"
-    ]
-    # CrossGuard hands over decrypted values, so there the same input cannot be judged.
-    assert rules.no_plaintext_secrets(secret, SecretView.UNWRAPPED) == []
-
-
-def test_kubernetes_secret_data_must_be_secret_in_the_render() -> None:
-    good = Resource(rules.K8S_SECRET, "pull", {"stringData": {".dockerconfigjson": "[secret]"}})
-    whole = Resource(rules.K8S_SECRET, "pull", {"data": "[secret]"})
-    bad = Resource(rules.K8S_SECRET, "pull", {"stringData": {"token": "abc", "ok": "[secret]"}})
-    assert rules.no_plaintext_secrets(good, SecretView.MARKED) == []
-    assert rules.no_plaintext_secrets(whole, SecretView.MARKED) == []
-    assert rules.no_plaintext_secrets(bad, SecretView.MARKED) == [
-        "Secret 'pull': stringData is not a Pulumi secret; build it from config secrets "
-        "(pulumi.Output.secret) so it is encrypted in state"
-    ]
-
-
-def test_crossguard_unwraps_secrets_before_the_rules_see_them() -> None:
-    """What policy/README.md says about the real engine: a secret arrives as its plain value."""
-    wire = {
-        "value": {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": "hunter2"},
-        "secretName": "TOKEN",
-    }
-    assert deserialize_properties(wire) == {"value": "hunter2", "secretName": "TOKEN"}
+def test_secretness_is_not_guessed_from_a_value() -> None:
+    """A secret and a plain string arrive alike, so neither a GitHub secret's value nor a
+    Kubernetes Secret's data is judged by its text (the render's tests check secretness)."""
+    plain = resource(rules.ENVIRONMENT_SECRET, "dsn", {"value": "https://key@sentry.example/1"})
+    secret = resource(rules.ENVIRONMENT_SECRET, "dsn", {"value": on_the_wire("x")})
+    data = resource(K8S_SECRET, "pull", {"plaintextValue": "x", "stringData": {"token": "abc"}})
+    assert [rules.no_plaintext_secrets(r) for r in (plain, secret, data)] == [[], [], []]
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,8 +550,8 @@ def test_kubeconfig_in_another_environment_fails() -> None:
 
 
 def test_kubeconfig_as_repository_secret_fails() -> None:
-    repo_secret = Resource(
-        rules.REPOSITORY_SECRET, "kube", {"secretName": "kubeconfig", "value": "[secret]"}, "u"
+    repo_secret = resource(
+        rules.REPOSITORY_SECRET, "kube", {"secretName": "kubeconfig", "value": "kubeconfig"}, "u"
     )
     violations = rules.credentials_follow_review([*prod_stack(), repo_secret], DEFAULTS)
     assert violations == [
@@ -541,7 +574,7 @@ def test_kubeconfig_as_repository_secret_fails() -> None:
 def test_kubeconfig_in_unreviewed_prod_environment_fails(
     changes: dict[str, Any], expected: str
 ) -> None:
-    stack = [r for r in prod_stack() if r.type != rules.REPOSITORY_ENVIRONMENT]
+    stack = [r for r in prod_stack() if r.resource_type != rules.REPOSITORY_ENVIRONMENT]
     stack.append(environment("production", **changes))
     [violation] = rules.credentials_follow_review(stack, DEFAULTS)
     assert violation.message == (
@@ -575,7 +608,7 @@ def test_dev_kubeconfig_needs_no_review() -> None:
 
 
 def test_unclaimed_or_doubly_claimed_namespace_fails() -> None:
-    unclaimed = [r for r in prod_stack() if r.type != rules.ENVIRONMENT_VARIABLE]
+    unclaimed = [r for r in prod_stack() if r.resource_type != rules.ENVIRONMENT_VARIABLE]
     [violation] = rules.credentials_follow_review(unclaimed, DEFAULTS)
     assert violation.message.startswith(
         "KUBECONFIG for namespace webshop-prod is stored in GitHub environment 'production', "
@@ -591,13 +624,13 @@ def test_unclaimed_or_doubly_claimed_namespace_fails() -> None:
 
 
 def test_kubeconfig_without_a_deployer_binding_fails() -> None:
-    stack = [r for r in prod_stack() if r.type != rules.ROLE_BINDING]
+    stack = [r for r in prod_stack() if r.resource_type != rules.ROLE_BINDING]
     [violation] = rules.credentials_follow_review(stack, DEFAULTS)
     assert "binds no ServiceAccount with a RoleBinding" in violation.message
 
 
 def test_reviewed_environment_missing_from_the_stack_fails() -> None:
-    stack = [r for r in prod_stack() if r.type != rules.REPOSITORY_ENVIRONMENT]
+    stack = [r for r in prod_stack() if r.resource_type != rules.REPOSITORY_ENVIRONMENT]
     [violation] = rules.credentials_follow_review(stack, DEFAULTS)
     assert "which this stack does not declare" in violation.message
 
@@ -605,15 +638,6 @@ def test_reviewed_environment_missing_from_the_stack_fails() -> None:
 # --------------------------------------------------------------------------------------------
 # The CrossGuard wiring, with pulumi-policy's own argument classes
 # --------------------------------------------------------------------------------------------
-
-
-def crossguard_props(props: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Props as CrossGuard passes them: deserialized, behind its read-only proxies."""
-    return unknown_checking_proxy(deserialize_properties(copy.deepcopy(dict(props))))
-
-
-def options() -> PolicyResourceOptions:
-    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 
 
 def policy_named(name: str) -> Any:
@@ -633,15 +657,23 @@ def test_pack_declares_every_rule_as_mandatory() -> None:
     }
 
 
+def test_pulumi_policy_objects_are_what_the_rules_take() -> None:
+    """The Protocol names what CrossGuard's classes hold; a renamed attribute fails here."""
+    stack_item = deployment_policy("production", branch="main")
+    assert isinstance(stack_item, rules.CrossGuardResource)
+    assert isinstance(validation_args(stack_item), rules.CrossGuardResource)
+    assert not isinstance(options(), rules.CrossGuardResource)
+    assert rules.label_of(validation_args(stack_item)) == (
+        "RepositoryEnvironmentDeploymentPolicy 'production-main'"
+    )
+
+
 def test_resource_policy_reports_through_crossguard() -> None:
     policy = policy_named("reviewed-github-environments")
     assert isinstance(policy, ResourceValidationPolicy)
-    bad = environment("staging", preventSelfReview=False)
     reported: list[tuple[str, str | None]] = []
-    args = ResourceValidationArgs(
-        bad.type, crossguard_props(bad.props), "urn:x", bad.name, options(), None, None
-    )
-    policy.validate(args, lambda message, urn: reported.append((message, urn)))
+    bad = validation_args(environment("staging", preventSelfReview=False))
+    policy.validate(bad, lambda message, urn: reported.append((message, urn)))
     assert reported == [
         (
             "RepositoryEnvironment 'staging-environment' (GitHub environment 'staging') must "
@@ -649,40 +681,63 @@ def test_resource_policy_reports_through_crossguard() -> None:
             None,
         )
     ]
-    good = environment("staging")
-    args = ResourceValidationArgs(
-        good.type, crossguard_props(good.props), "urn:x", good.name, options(), None, None
-    )
     reported.clear()
-    policy.validate(args, lambda message, urn: reported.append((message, urn)))
+    policy.validate(validation_args(environment("staging")), lambda m, u: reported.append((m, u)))
     assert reported == []
+
+
+def test_resource_policy_reads_environment_names_from_policy_config() -> None:
+    policy = policy_named("reviewed-github-environments")
+    unreviewed = environment("qa", reviewers=[])
+    reported: list[str] = []
+    policy.validate(validation_args(unreviewed), lambda m, _u: reported.append(m))
+    assert reported == []
+    config = {"reviewedEnvironments": ["qa"]}
+    policy.validate(validation_args(unreviewed, config), lambda m, _u: reported.append(m))
+    assert len(reported) == 1
+    assert "required reviewers" in reported[0]
 
 
 def test_container_policy_reads_crossguard_proxies() -> None:
     policy = policy_named("hardened-containers")
     container = good_container()
     del container["resources"]
-    bad = workload(containers=[container])
     reported: list[str] = []
-    args = ResourceValidationArgs(
-        bad.type, crossguard_props(bad.props), "urn:x", bad.name, options(), None, None
-    )
-    policy.validate(args, lambda message, _urn: reported.append(message))
+    bad = validation_args(workload(containers=[container]))
+    policy.validate(bad, lambda message, _urn: reported.append(message))
     assert reported == [
         "Deployment 'web': container 'app' must set resources.limits.cpu; resources.limits.memory"
     ]
 
 
+def test_an_unknown_value_stops_the_rule_as_in_a_preview() -> None:
+    """During preview CrossGuard's proxy raises on a value known only after the update; the
+    analyzer turns that into "can't run policy during preview", not a violation or a pass."""
+    container = good_container(image=UNKNOWN_STRING_VALUE)
+    policy = policy_named("pinned-images")
+    with pytest.raises(UnknownValueError) as caught:
+        policy.validate(validation_args(workload(containers=[container])), lambda m, u: None)
+    assert caught.value.message == (
+        "string value at .spec.template.spec.containers.0.image can't be known during preview"
+    )
+
+
+def test_plaintext_secret_policy_reports_through_crossguard() -> None:
+    policy = policy_named("no-plaintext-secrets")
+    secret = resource(rules.REPOSITORY_SECRET, "snyk", {"plaintextValue": on_the_wire("x")})
+    reported: list[str] = []
+    policy.validate(validation_args(secret), lambda m, _u: reported.append(m))
+    assert reported == [
+        "ActionsSecret 'snyk': plaintextValue is deprecated and must not be used; pass the "
+        "secret as value= from a config secret (pulumi config set --secret)"
+    ]
+
+
 def test_stack_policy_reports_through_crossguard_with_the_urn() -> None:
     policy = policy_named("credentials-follow-the-review")
-    resources = [
-        PolicyResource(
-            r.type, crossguard_props(r.props), r.urn, r.name, options(), None, None, [], {}
-        )
-        for r in prod_stack("development")
-    ]
     reported: list[tuple[str, str | None]] = []
-    policy.validate(StackValidationArgs(resources, None), lambda m, u: reported.append((m, u)))
+    args = StackValidationArgs(prod_stack("development"), None)
+    policy.validate(args, lambda m, u: reported.append((m, u)))
     assert reported == [
         (
             "KUBECONFIG for namespace webshop-prod is stored in GitHub environment "
@@ -695,14 +750,11 @@ def test_stack_policy_reports_through_crossguard_with_the_urn() -> None:
 def test_stack_policy_reads_environment_names_from_policy_config() -> None:
     policy = policy_named("prod-deploys-from-main-or-release-tags")
     live = deployment_policy("live", branch="develop")
-    resource = PolicyResource(
-        live.type, crossguard_props(live.props), live.urn, live.name, options(), None, None, [], {}
-    )
     reported: list[str] = []
-    policy.validate(StackValidationArgs([resource], None), lambda m, _u: reported.append(m))
+    policy.validate(StackValidationArgs([live], None), lambda m, _u: reported.append(m))
     assert reported == []
     config = {"productionEnvironments": ["live"]}
-    policy.validate(StackValidationArgs([resource], config), lambda m, _u: reported.append(m))
+    policy.validate(StackValidationArgs([live], config), lambda m, _u: reported.append(m))
     assert len(reported) == 1
     assert "not branchPattern 'develop'" in reported[0]
 
@@ -712,20 +764,32 @@ def test_stack_policy_reads_environment_names_from_policy_config() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def stack_resources(stack: str) -> list[Resource]:
-    """A rendered stack as the rules see it (secrets show as "[secret]")."""
-    return [Resource(r.type, r.name, r.inputs, r.urn) for r in rendered(stack).resources]
+def _as_the_engine_sends(value: Any) -> Any:
+    """The render's "[unknown]" back into the engine's unknown value, which CrossGuard's proxy
+    refuses to read; everything else as rendered ("[secret]" stands for a decrypted value)."""
+    if value == UNKNOWN:
+        return UNKNOWN_STRING_VALUE
+    if isinstance(value, dict):
+        return {key: _as_the_engine_sends(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_the_engine_sends(item) for item in value]
+    return value
 
 
-def every_rule(resources: list[Resource]) -> list[str]:
+def crossguard_view(registrations: Iterable[Registration]) -> list[PolicyResource]:
+    """A render's registrations as CrossGuard hands them to a stack rule."""
+    return [resource(r.type, r.name, _as_the_engine_sends(r.inputs), r.urn) for r in registrations]
+
+
+def every_rule(resources: list[PolicyResource]) -> list[str]:
     messages: list[str] = []
-    for resource in resources:
-        messages += rules.pinned_images(resource)
-        messages += rules.hardened_containers(resource)
-        messages += rules.no_wildcard_rbac(resource)
-        messages += rules.no_cluster_role_binding(resource)
-        messages += rules.reviewed_environment(resource, DEFAULTS)
-        messages += rules.no_plaintext_secrets(resource, SecretView.MARKED)
+    for item in resources:
+        messages += rules.pinned_images(item)
+        messages += rules.hardened_containers(item)
+        messages += rules.no_wildcard_rbac(item)
+        messages += rules.no_cluster_role_binding(item)
+        messages += rules.reviewed_environment(item, DEFAULTS)
+        messages += rules.no_plaintext_secrets(item)
     for violation in [
         *rules.prod_deploy_sources(resources, DEFAULTS),
         *rules.credentials_follow_review(resources, DEFAULTS),
@@ -734,18 +798,20 @@ def every_rule(resources: list[Resource]) -> list[str]:
     return messages
 
 
+def is_kubeconfig(registration: Registration) -> bool:
+    return registration.type == rules.ENVIRONMENT_SECRET and (
+        registration.inputs.get("secretName") == rules.KUBECONFIG
+    )
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_real_stack_passes_every_rule(stack: str) -> None:
-    resources = stack_resources(stack)
-    kubeconfigs = [
-        r
-        for r in resources
-        if r.type == rules.ENVIRONMENT_SECRET and r.props.get("secretName") == rules.KUBECONFIG
-    ]
+    registrations = rendered(stack).resources
+    resources = crossguard_view(registrations)
     namespace_name = stack_config(stack)["cicd:environment"]["namespace"]
     facts = rules.StackFacts.of(resources)
     # The stack rule must have something to judge: one KUBECONFIG, a deployer, an owner.
-    assert len(kubeconfigs) == 1
+    assert len([r for r in registrations if is_kubeconfig(r)]) == 1
     assert facts.deployer_namespaces == (namespace_name,)
     assert namespace_name in facts.namespace_owners
     assert any(rules.pod_specs(r) for r in resources), "no workload rendered"
@@ -753,21 +819,15 @@ def test_real_stack_passes_every_rule(stack: str) -> None:
 
 
 def test_prod_kubeconfig_stored_in_development_is_caught() -> None:
-    resources = []
-    for resource in stack_resources("prod"):
-        if resource.type == rules.ENVIRONMENT_SECRET and resource.props.get("secretName") == (
-            rules.KUBECONFIG
-        ):
-            resource = Resource(
-                resource.type,
-                resource.name,
-                {**resource.props, "environment": "development"},
-                resource.urn,
-            )
-        resources.append(resource)
+    registrations = [
+        dataclasses.replace(r, inputs={**r.inputs, "environment": "development"})
+        if is_kubeconfig(r)
+        else r
+        for r in rendered("prod").resources
+    ]
     namespace_name = stack_config("prod")["cicd:environment"]["namespace"]
-    messages = [v.message for v in rules.credentials_follow_review(resources, DEFAULTS)]
-    assert messages == [
+    violations = rules.credentials_follow_review(crossguard_view(registrations), DEFAULTS)
+    assert [v.message for v in violations] == [
         f"KUBECONFIG for namespace {namespace_name} is stored in GitHub environment "
         "'development', which is not the environment of that namespace ('production')"
     ]
@@ -778,16 +838,16 @@ def test_prod_kubeconfig_stored_in_development_is_caught() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def oidc_binding(namespace: str, user: str) -> Resource:
+def oidc_binding(namespace: str, user: str) -> PolicyResource:
     props = {
         "metadata": {"name": "deployer", "namespace": namespace},
         "roleRef": {"kind": "Role", "name": "deployer"},
         "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
     }
-    return Resource(rules.ROLE_BINDING, "deployer", props, f"urn:binding:{namespace}")
+    return resource(rules.ROLE_BINDING, "deployer", props, f"urn:binding:{namespace}")
 
 
-def oidc_prod_stack(user: str, **environment_changes: Any) -> list[Resource]:
+def oidc_prod_stack(user: str, **environment_changes: Any) -> list[PolicyResource]:
     return [
         namespace("webshop-prod", "prod"),
         oidc_binding("webshop-prod", user),
@@ -832,24 +892,26 @@ def test_oidc_subject_of_an_unreviewed_prod_environment_fails() -> None:
         "review by someone else; its RepositoryEnvironment must set required reviewers "
         "(reviewers.teams or reviewers.users)"
     )
-    undeclared = [r for r in oidc_prod_stack(PROD_SUB) if r.type != rules.REPOSITORY_ENVIRONMENT]
+    undeclared = [
+        r for r in oidc_prod_stack(PROD_SUB) if r.resource_type != rules.REPOSITORY_ENVIRONMENT
+    ]
     [violation] = rules.credentials_follow_review(undeclared, DEFAULTS)
     assert "its RepositoryEnvironment must be declared here" in violation.message
 
 
 def test_rendered_oidc_stack_passes_every_rule_and_is_judged() -> None:
-    result = render_variant("staging", {"cicd:cluster.access": "githubOidc"})
-    resources = [Resource(r.type, r.name, r.inputs, r.urn) for r in result.resources]
+    registrations = render_variant("staging", {"cicd:cluster.access": "githubOidc"}).resources
+    resources = crossguard_view(registrations)
     facts = rules.StackFacts.of(resources)
     assert [(ns, user) for ns, user, _ in facts.oidc_subjects] == [
         ("webshop-staging", "github:repo:acme/webshop:environment:staging")
     ]
-    assert not any(r.props.get("secretName") == rules.KUBECONFIG for r in resources)
+    assert not any(is_kubeconfig(r) for r in registrations)
     assert every_rule(resources) == []
     unreviewed = [
-        Resource(r.type, r.name, {**r.props, "reviewers": []}, r.urn)
+        dataclasses.replace(r, inputs={**r.inputs, "reviewers": []})
         if r.type == rules.REPOSITORY_ENVIRONMENT
         else r
-        for r in resources
+        for r in registrations
     ]
-    assert any("gets OIDC access" in m for m in every_rule(unreviewed))
+    assert any("gets OIDC access" in m for m in every_rule(crossguard_view(unreviewed)))
