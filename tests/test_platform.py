@@ -173,7 +173,8 @@ def test_bad_platform_config_names_the_file_and_key(changes: dict[str, Any], exp
 
 def test_environments_take_cluster_facts_from_their_platform_stack(tmp_path: Path) -> None:
     # Given a copy of the repository whose nonprod platform names other ingress and
-    # monitoring facts, when staging renders there, then it follows them: nothing repeated.
+    # monitoring facts, and whose staging canary reads Prometheus, when staging renders there,
+    # then it follows them: nothing repeated.
     copy_project(tmp_path)
     platform_file = tmp_path / "platform" / "Pulumi.nonprod.yaml"
     config = yaml.safe_load(platform_file.read_text())
@@ -181,16 +182,29 @@ def test_environments_take_cluster_facts_from_their_platform_stack(tmp_path: Pat
         {"ingressClassName": "nginx-internal", "monitoringNamespace": "observability"}
     )
     platform_file.write_text(yaml.safe_dump(config))
+    staging_file = tmp_path / "Pulumi.staging.yaml"
+    staging = yaml.safe_load(staging_file.read_text())
+    staging["config"]["cicd:canary"]["analysis"] = {
+        "prometheusAddress": "http://prometheus.observability.svc:9090"
+    }
+    staging_file.write_text(yaml.safe_dump(staging))
     result = render("staging", tmp_path)
     (ingress,) = k8s(result, "Ingress")
     assert ingress["spec"]["ingressClassName"] == "nginx-internal"
-    sources = [
-        peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+    sources = {
+        policy["metadata"]["name"]: [
+            peer.get("namespaceSelector", {})
+            .get("matchLabels", {})
+            .get("kubernetes.io/metadata.name")
+            for peer in policy["spec"]["ingress"][0]["from"]
+        ]
         for policy in k8s(result, "NetworkPolicy")
-        if policy["metadata"]["name"] == "allow-app-ingress"
-        for peer in policy["spec"]["ingress"][0]["from"]
-    ]
-    assert "observability" in sources and "monitoring" not in sources
+        if "Ingress" in policy["spec"]["policyTypes"] and policy["spec"].get("ingress")
+    }
+    # Prometheus, from the platform's monitoring namespace, only through the scrape rule.
+    assert sources["allow-prometheus-scrape"] == ["observability"]
+    assert "observability" not in sources["allow-app-ingress"]
+    assert "monitoring" not in {s for peers in sources.values() for s in peers}
 
 
 def test_an_unknown_platform_stack_is_an_error() -> None:
