@@ -6,7 +6,6 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
-import pulumi
 from pydantic import (
     AfterValidator,
     Field,
@@ -14,8 +13,8 @@ from pydantic import (
 )
 
 from components.config.fields import ConfigModel, DnsLabel, SemVer, matches
-from components.config.loading import all_config_keys
-from components.config.problems import ConfigError, Problem, problems_from
+from components.config.loading import StackSchema, read_stack
+from components.config.problems import Problem, problems_from
 
 PLATFORM_NAMESPACE: Final = "cicd-platform"
 """Config namespace (and project name) of the platform project: ``cicd-platform:rollouts``."""
@@ -194,29 +193,17 @@ def parse_platform(
     return settings, problems
 
 
+PLATFORM_STACK: Final = StackSchema[PlatformSettings](
+    namespace=PLATFORM_NAMESPACE,
+    sections=PLATFORM_SECTIONS,
+    parse=parse_platform,
+    reads={PLATFORM_NAMESPACE: None, "pulumi": None},
+)
+"""The platform project's stack files: ``cicd-platform:`` sections only. It has no secrets and
+reads no other namespace (its Kubernetes provider takes its context from ``cluster``), so
+anything else in the file is refused, as in the environment stacks."""
+
+
 def load_platform() -> PlatformSettings:
     """Read and validate the current platform stack's config; raise ConfigError on problems."""
-    stack = pulumi.get_stack()
-    stack_file = f"Pulumi.{stack}.yaml"
-    cfg = pulumi.Config(PLATFORM_NAMESPACE)
-    problems: list[Problem] = []
-    raw: dict[str, Any] = {}
-    for section in PLATFORM_SECTIONS:
-        try:
-            value = cfg.get_object(section)
-        except pulumi.ConfigTypeError:
-            problems.append(
-                Problem(section, "must be a mapping", "a non-object value", PLATFORM_NAMESPACE)
-            )
-            continue
-        if value not in (None, {}):
-            raw[section] = value
-    for full_key in sorted(all_config_keys()):
-        namespace, _, key = full_key.partition(":")
-        if namespace == PLATFORM_NAMESPACE and key not in PLATFORM_SECTIONS:
-            problems.append(Problem(key, "is not a known setting", None, PLATFORM_NAMESPACE))
-    settings, section_problems = parse_platform(raw, stack)
-    problems.extend(section_problems)
-    if problems or settings is None:
-        raise ConfigError(stack_file, problems)
-    return settings
+    return read_stack(PLATFORM_STACK).settings
