@@ -13,7 +13,7 @@ secret keys, what is read from other namespaces) is a :class:`StackSchema`, data
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Generic, TypeVar
 
 import pulumi
@@ -45,8 +45,8 @@ from components.vocabulary import Environment
 
 SettingsT = TypeVar("SettingsT", bound=ConfigModel)
 
-Parse = Callable[[Mapping[str, Any], str], tuple[SettingsT | None, list[Problem]]]
-"""(raw sections, stack name) -> (settings or None, problems): the project's models and rules."""
+Rules = Callable[[SettingsT, str], Iterable[Problem]]
+"""(validated settings, stack name) -> problems: a project's cross-field rules."""
 
 
 def _no_keys(raw: Mapping[str, Any], stack: str) -> Mapping[str, str | None]:
@@ -61,6 +61,8 @@ def _none_required(settings: ConfigModel) -> Mapping[str, str]:
 class StackSchema(Generic[SettingsT]):
     """What one project's stack files hold; :func:`read_stack` does the reading.
 
+    ``model`` validates the sections (each a field, camelCase as in the file), then ``rules``
+    check what crosses fields or depends on the stack; both name paths under ``namespace``.
     ``secret_keys`` gives, for the raw sections and the stack, the project's keys besides its
     sections that the stack file may hold (each set with ``--secret``): None where this stack
     reads the key, else the message that says why not (e.g. a dev-only key in staging).
@@ -71,7 +73,8 @@ class StackSchema(Generic[SettingsT]):
 
     namespace: str
     sections: tuple[str, ...]
-    parse: Parse[SettingsT]
+    model: type[SettingsT]
+    rules: Rules[SettingsT]
     reads: Mapping[str, frozenset[str] | None]
     """Config namespaces the program reads, its own among them, with the keys read there (None:
     checked elsewhere, or the engine's own). Anything else is a typo or a leftover, refused."""
@@ -80,6 +83,14 @@ class StackSchema(Generic[SettingsT]):
     """The message for a secure key of the project's namespace that nothing reads."""
     required_secrets: Callable[[SettingsT], Mapping[str, str]] = _none_required
     required_values: Mapping[str, str] = field(default_factory=dict)
+
+    def parse(self, raw: Mapping[str, Any], stack: str) -> tuple[SettingsT | None, list[Problem]]:
+        """Validate the sections (already decoded from YAML/JSON), then the rules."""
+        try:
+            settings = self.model.model_validate(dict(raw))
+        except ValidationError as err:
+            return None, [replace(p, namespace=self.namespace) for p in problems_from(err)]
+        return settings, list(self.rules(settings, stack))
 
 
 @dataclass(frozen=True)
@@ -234,15 +245,9 @@ def _key_problems(
 # --------------------------------------------------------------------------------------------
 
 
-def parse_sections(
-    raw: Mapping[str, Any], stack: str
-) -> tuple[StackSettings | None, list[Problem]]:
-    """Validate the plain sections of a stack (already decoded from YAML/JSON)."""
-    try:
-        settings = StackSettings.model_validate(dict(raw))
-    except ValidationError as err:
-        return None, problems_from(err)
-    problems = [
+def _environment_stack_rules(settings: StackSettings, stack: str) -> list[Problem]:
+    """The cross-field rules (components/config/rules.py), in the order they are reported."""
+    return [
         *environment_rules(settings, stack),
         *approval_rules(settings),
         *canary_rules(settings),
@@ -250,7 +255,6 @@ def parse_sections(
         *metrics_rules(settings),
         *limit_rules(settings),
     ]
-    return settings, problems
 
 
 def _secret_keys(raw: Mapping[str, Any], stack: str) -> dict[str, str | None]:
@@ -304,7 +308,8 @@ GITHUB_OWNER_KEY: Final = "github:owner"
 ENVIRONMENT_STACK: Final = StackSchema[StackSettings](
     namespace=NAMESPACE,
     sections=SECTIONS,
-    parse=parse_sections,
+    model=StackSettings,
+    rules=_environment_stack_rules,
     reads=READ_NAMESPACES,
     secret_keys=_secret_keys,
     unread_secret="is set but nothing reads it (no environment.secrets entry)",
@@ -312,6 +317,13 @@ ENVIRONMENT_STACK: Final = StackSchema[StackSettings](
     required_values={GITHUB_OWNER_KEY: "the GitHub organisation"},
 )
 """The environment project's stack files: ``cicd:`` sections, secrets, ``github:owner``."""
+
+
+def parse_sections(
+    raw: Mapping[str, Any], stack: str
+) -> tuple[StackSettings | None, list[Problem]]:
+    """Validate the plain sections of a stack (already decoded from YAML/JSON)."""
+    return ENVIRONMENT_STACK.parse(raw, stack)
 
 
 def load() -> Settings:

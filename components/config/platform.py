@@ -9,12 +9,11 @@ from typing import Annotated, Any, Final
 from pydantic import (
     AfterValidator,
     Field,
-    ValidationError,
 )
 
 from components.config.fields import ConfigModel, DnsLabel, SemVer, matches
 from components.config.loading import StackSchema, read_stack
-from components.config.problems import Problem, problems_from
+from components.config.problems import Problem
 
 PLATFORM_NAMESPACE: Final = "cicd-platform"
 """Config namespace (and project name) of the platform project: ``cicd-platform:rollouts``."""
@@ -156,16 +155,8 @@ class PlatformSettings(ConfigModel):
     delivery_dashboards: DeliveryDashboardsConfig = DeliveryDashboardsConfig()
 
 
-def parse_platform(
-    raw: Mapping[str, Any], stack: str
-) -> tuple[PlatformSettings | None, list[Problem]]:
-    """Validate a platform stack's sections; problems name ``cicd-platform:`` paths."""
-    try:
-        settings = PlatformSettings.model_validate(dict(raw))
-    except ValidationError as err:
-        return None, [
-            Problem(p.path, p.message, p.got, PLATFORM_NAMESPACE) for p in problems_from(err)
-        ]
+def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
+    """The platform's cross-field rules: the cluster is its stack, OIDC trust is complete."""
     problems: list[Problem] = []
     if settings.cluster.name != stack:
         problems.append(
@@ -190,18 +181,26 @@ def parse_platform(
                 PLATFORM_NAMESPACE,
             )
         )
-    return settings, problems
+    return problems
 
 
 PLATFORM_STACK: Final = StackSchema[PlatformSettings](
     namespace=PLATFORM_NAMESPACE,
     sections=PLATFORM_SECTIONS,
-    parse=parse_platform,
+    model=PlatformSettings,
+    rules=_platform_rules,
     reads={PLATFORM_NAMESPACE: None, "pulumi": None},
 )
 """The platform project's stack files: ``cicd-platform:`` sections only. It has no secrets and
 reads no other namespace (its Kubernetes provider takes its context from ``cluster``), so
 anything else in the file is refused, as in the environment stacks."""
+
+
+def parse_platform(
+    raw: Mapping[str, Any], stack: str
+) -> tuple[PlatformSettings | None, list[Problem]]:
+    """Validate a platform stack's sections; problems name ``cicd-platform:`` paths."""
+    return PLATFORM_STACK.parse(raw, stack)
 
 
 def load_platform() -> PlatformSettings:
