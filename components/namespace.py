@@ -1,8 +1,10 @@
 """The environment's namespace: labels, pod security, quota, limits and network policy.
 
 Network policy is default-deny for ingress and egress; the allows are exactly what the app
-needs: ingress to the app port from the ingress controller's namespace, the monitoring namespace
-and pods of the same namespace, and DNS egress to kube-system. Anything else (a database, an
+needs: ingress to the app port from the ingress controller's namespace, pods of the same
+namespace and (with canary analysis) the Argo Rollouts controller's namespace; ingress to the
+metrics port from the monitoring namespace where Prometheus scrapes the app, in one policy of
+its own; and DNS egress to kube-system. Anything else (a database, an
 external API) is an explicit entry of ``cicd:network.egress``, so a compromised pod cannot reach
 the rest of the cluster, or the internet, by default.
 """
@@ -67,9 +69,11 @@ class EnvironmentNamespaceArgs:
     """Inputs of an environment namespace.
 
     ``ingress_namespace`` (the ingress controller's) and ``extra_ingress_namespaces`` may reach
-    the app port: the monitoring namespace (Prometheus scrapes the app) and the Argo Rollouts
-    controller's namespace when canary analysis probes the app from there. All three are facts
-    of the platform stack, so they arrive as Outputs of its StackReference.
+    the app port: the latter holds the Argo Rollouts controller's namespace when canary
+    analysis probes the app from there. The monitoring namespace is deliberately not among
+    them: Prometheus is allowed once, to the metrics port, by ``metrics_scrape``. These
+    namespaces are facts of the platform stack, so they arrive as Outputs of its
+    StackReference.
     ``egress`` is the config's allow-list: one NetworkPolicy per entry, for the app's pods only,
     to the listed CIDR blocks and/or namespaces on the listed ports, and nothing else.
     ``protect`` marks the namespace and its quota protected and retained on delete: a mistaken
@@ -93,8 +97,9 @@ class EnvironmentNamespaceArgs:
     protect: bool
     egress: tuple[EgressAllow, ...] = ()
     metrics_scrape: tuple[pulumi.Input[str], int] | None = None
-    """(monitoring namespace, metrics port): Prometheus there may scrape the app pods. The
-    namespace is the platform stack's ``monitoringNamespace``."""
+    """(monitoring namespace, metrics port): Prometheus there may scrape the app pods, on that
+    port only (NetworkPolicy ``allow-prometheus-scrape``); None: nothing in the monitoring
+    namespace reaches the app. The namespace is the platform stack's ``monitoringNamespace``."""
     extra_labels: tuple[tuple[str, str], ...] = ()
     """More namespace labels, e.g. the image-policy opt-in ``policy.sigstore.dev/include``."""
 
@@ -222,7 +227,8 @@ class EnvironmentNamespace(pulumi.ComponentResource):
         )
         if args.metrics_scrape is not None:
             # Canary analysis measures what Prometheus scrapes: without this allow the success
-            # rate has no data (and, rightly, fails).
+            # rate has no data (and, rightly, fails). This is the monitoring namespace's only
+            # way in: nothing else there talks to the app (the Pushgateway is pushed to by CI).
             monitoring, metrics_port = args.metrics_scrape
             net.NetworkPolicy(
                 f"{name}-allow-metrics-scrape",

@@ -103,10 +103,9 @@ def namespace_args(s: StackSettings, platform: PlatformFacts) -> EnvironmentName
         pod_security=env.pod_security_level,
         app_port=app.port,
         ingress_namespace=platform.ingress_namespace,
-        extra_ingress_namespaces=(
-            platform.monitoring_namespace,
-            *((platform.rollouts_namespace,) if s.analysis_probes_app else ()),
-        ),
+        # Prometheus is not among the app port's sources: it scrapes through metrics_scrape,
+        # the one rule for the monitoring namespace, to the metrics port.
+        extra_ingress_namespaces=((platform.rollouts_namespace,) if s.analysis_probes_app else ()),
         quota_requests=ResourceAmount(cluster.quota.requests_cpu, cluster.quota.requests_memory),
         quota_limits=ResourceAmount(cluster.quota.limits_cpu, cluster.quota.limits_memory),
         quota_pods=cluster.quota.pods,

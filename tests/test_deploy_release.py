@@ -198,6 +198,11 @@ def test_prometheus_may_scrape_the_app_where_the_analysis_reads_it() -> None:
     }
     staging = [o for o in kubernetes_objects(rendered("staging")).values()]
     assert "allow-prometheus-scrape" not in {o["metadata"]["name"] for o in staging}
+    # The scrape rule is Prometheus's only way in: the app port's sources leave it out.
+    (app_ingress,) = policies["allow-app-ingress"]["spec"]["ingress"]
+    assert {"kubernetes.io/metadata.name": "monitoring"} not in [
+        peer.get("namespaceSelector", {}).get("matchLabels") for peer in app_ingress["from"]
+    ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Final
 
+import pytest
+
 from render.engine import SECRET, Rendered, secret_placeholder
 from render.tree import kubernetes_objects
 from tests import validators
@@ -80,13 +82,45 @@ def test_quota_limits_and_network_policy() -> None:
         peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
         for peer in policies["allow-app-ingress"]["ingress"][0]["from"]
     ]
-    # The ingress controller, Prometheus, the canary analysis (all from the platform stack),
-    # and None: pods of this namespace.
-    assert sources == ["ingress-nginx", "monitoring", "argo-rollouts", None]
+    # The ingress controller, the canary analysis (both from the platform stack), and None:
+    # pods of this namespace. Prometheus is not a source of the app port: it has its own rule.
+    assert sources == ["ingress-nginx", "argo-rollouts", None]
     assert {p["port"] for p in policies["allow-dns-egress"]["egress"][0]["ports"]} == {53}
     dev_sources = objects(rendered("dev"), "NetworkPolicy")
     dev_ingress = next(p for p in dev_sources if p["metadata"]["name"] == "allow-app-ingress")
-    assert len(dev_ingress["spec"]["ingress"][0]["from"]) == 3  # no canary controller in dev
+    assert len(dev_ingress["spec"]["ingress"][0]["from"]) == 2  # no canary controller in dev
+
+
+def _rules_from(result: Rendered, namespace: str) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(policy name, ports) of every ingress rule that admits pods of ``namespace``."""
+    return [
+        (policy["metadata"]["name"], rule.get("ports", []))
+        for policy in objects(result, "NetworkPolicy")
+        for rule in policy["spec"].get("ingress", [])
+        if any(
+            peer.get("namespaceSelector", {})
+            .get("matchLabels", {})
+            .get("kubernetes.io/metadata.name")
+            == namespace
+            for peer in rule["from"]
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stack", "expected"),
+    [
+        # prod's analysis reads Prometheus: one scrape rule, to the metrics port (the app port).
+        ("prod", [("allow-prometheus-scrape", [{"port": 8080, "protocol": "TCP"}])]),
+        # No Prometheus analysis in dev and staging: nothing in the monitoring namespace gets in.
+        ("dev", []),
+        ("staging", []),
+    ],
+)
+def test_the_monitoring_namespace_is_allowed_once_to_the_metrics_port(
+    stack: str, expected: list[tuple[str, list[dict[str, Any]]]]
+) -> None:
+    assert _rules_from(rendered(stack), "monitoring") == expected
 
 
 def pod_specs(result: Rendered) -> list[dict[str, Any]]:

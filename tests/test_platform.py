@@ -166,6 +166,66 @@ def test_bad_platform_config_names_the_file_and_key(changes: dict[str, Any], exp
     assert any(line.startswith(expected) for line in caught.value.lines), caught.value.lines
 
 
+def platform_problems(stack: str, keys: Mapping[str, Any]) -> list[str]:
+    """The error lines of a platform stack file with whole ``keys`` set (any namespace)."""
+    config = yaml.safe_load((PLATFORM_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+    with pytest.raises(ConfigError) as caught:
+        render(stack, PLATFORM_DIR, stack_config={**config, **keys})
+    return list(caught.value.lines)
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        # One line, with the value: no "is required" contradicting "must be a mapping".
+        (
+            {"cicd-platform:cluster": "nonprod"},
+            ["Pulumi.nonprod.yaml: cicd-platform:cluster must be a mapping (got nonprod)"],
+        ),
+        (
+            {"cicd-platform:rollouts": {"secure": "v1:Zm9yLXRlc3Rz"}},
+            [
+                "Pulumi.nonprod.yaml: cicd-platform:rollouts must not contain secure values; "
+                "secrets are separate keys"
+            ],
+        ),
+        # The platform reads no other namespace: a key there is a typo or a leftover.
+        (
+            {"kubernetes:context": "acme-nonprod"},
+            [
+                "Pulumi.nonprod.yaml: kubernetes:context is in the namespace 'kubernetes', which "
+                "this program does not read (its settings are under cicd-platform:)"
+            ],
+        ),
+        (
+            {"cicd:cluster": {"name": "nonprod"}},
+            [
+                "Pulumi.nonprod.yaml: cicd:cluster is in the namespace 'cicd', which this "
+                "program does not read (its settings are under cicd-platform:)"
+            ],
+        ),
+        (
+            {"cicd-platform:grafanaToken": "hunter2-value"},
+            [
+                "Pulumi.nonprod.yaml: cicd-platform:grafanaToken looks like a secret but is in "
+                "plain text: remove it from the file, rotate it, and set it with pulumi config "
+                "set --secret"
+            ],
+        ),
+        (
+            {"cicd-platform:rollout": {"namespace": "argo"}},
+            ["Pulumi.nonprod.yaml: cicd-platform:rollout is not a known setting"],
+        ),
+    ],
+)
+def test_platform_stack_file_is_read_like_an_environment_stack_file(
+    keys: dict[str, Any], expected: list[str]
+) -> None:
+    # Given a platform stack file with one wrong key, then exactly one line names it, as the
+    # environment stacks say it (one reader for both: components/config/loading.py).
+    assert platform_problems("nonprod", keys) == expected
+
+
 # --------------------------------------------------------------------------------------------
 # Environment stacks read the platform through the StackReference
 # --------------------------------------------------------------------------------------------
@@ -173,7 +233,8 @@ def test_bad_platform_config_names_the_file_and_key(changes: dict[str, Any], exp
 
 def test_environments_take_cluster_facts_from_their_platform_stack(tmp_path: Path) -> None:
     # Given a copy of the repository whose nonprod platform names other ingress and
-    # monitoring facts, when staging renders there, then it follows them: nothing repeated.
+    # monitoring facts, and whose staging canary reads Prometheus, when staging renders there,
+    # then it follows them: nothing repeated.
     copy_project(tmp_path)
     platform_file = tmp_path / "platform" / "Pulumi.nonprod.yaml"
     config = yaml.safe_load(platform_file.read_text())
@@ -181,16 +242,29 @@ def test_environments_take_cluster_facts_from_their_platform_stack(tmp_path: Pat
         {"ingressClassName": "nginx-internal", "monitoringNamespace": "observability"}
     )
     platform_file.write_text(yaml.safe_dump(config))
+    staging_file = tmp_path / "Pulumi.staging.yaml"
+    staging = yaml.safe_load(staging_file.read_text())
+    staging["config"]["cicd:canary"]["analysis"] = {
+        "prometheusAddress": "http://prometheus.observability.svc:9090"
+    }
+    staging_file.write_text(yaml.safe_dump(staging))
     result = render("staging", tmp_path)
     (ingress,) = k8s(result, "Ingress")
     assert ingress["spec"]["ingressClassName"] == "nginx-internal"
-    sources = [
-        peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+    sources = {
+        policy["metadata"]["name"]: [
+            peer.get("namespaceSelector", {})
+            .get("matchLabels", {})
+            .get("kubernetes.io/metadata.name")
+            for peer in policy["spec"]["ingress"][0]["from"]
+        ]
         for policy in k8s(result, "NetworkPolicy")
-        if policy["metadata"]["name"] == "allow-app-ingress"
-        for peer in policy["spec"]["ingress"][0]["from"]
-    ]
-    assert "observability" in sources and "monitoring" not in sources
+        if "Ingress" in policy["spec"]["policyTypes"] and policy["spec"].get("ingress")
+    }
+    # Prometheus, from the platform's monitoring namespace, only through the scrape rule.
+    assert sources["allow-prometheus-scrape"] == ["observability"]
+    assert "observability" not in sources["allow-app-ingress"]
+    assert "monitoring" not in {s for peers in sources.values() for s in peers}
 
 
 def test_an_unknown_platform_stack_is_an_error() -> None:

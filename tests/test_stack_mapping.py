@@ -158,7 +158,21 @@ def test_egress_rules_map_to_namespace_allows() -> None:
 def test_canary_off_is_a_deployment_without_canary_args() -> None:
     s = sections("staging", {"cicd:canary.enabled": False})
     assert stack.workload_kind(s) == "Deployment"
-    assert stack.namespace_args(s, PLATFORM).extra_ingress_namespaces == ("monitoring",)
+    # Without analysis nothing probes or scrapes the app: no extra source, no scrape rule.
+    assert stack.namespace_args(s, PLATFORM).extra_ingress_namespaces == ()
+    assert stack.namespace_args(s, PLATFORM).metrics_scrape is None
+
+
+def test_prometheus_reaches_the_app_only_through_the_scrape_rule() -> None:
+    # prod's analysis probes the app and reads Prometheus: the controller may reach the app
+    # port, the monitoring namespace only the metrics port, once.
+    args = stack.namespace_args(sections("prod"), PLATFORM)
+    assert args.extra_ingress_namespaces == ("argo-rollouts",)
+    assert args.metrics_scrape == ("monitoring", 8080)
+    moved = stack.namespace_args(
+        sections("prod", {"cicd:canary.analysis.metricsPort": 9100}), PLATFORM
+    )
+    assert moved.metrics_scrape == ("monitoring", 9100)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,13 +1,20 @@
-"""Loading: the only code that reads ``pulumi.Config`` for the environment project.
+"""Loading: the one reader of ``pulumi.Config``, for both projects.
 
-Every problem is collected before anything is registered, then raised as one
-:class:`~components.config.problems.ConfigError`.
+:func:`read_stack` reads a stack file the same way for the environment project (``cicd``,
+:data:`ENVIRONMENT_STACK`, :func:`load`) and the platform project (``cicd-platform``,
+``components.config.platform``): each section of the project's namespace as an object, every
+other key refused unless something reads it, required plain values and secrets checked, and
+every problem collected before anything is registered, then raised as one
+:class:`~components.config.problems.ConfigError` with one line per problem naming the stack file
+and the key path. What differs between the projects (namespace, sections, models and rules,
+secret keys, what is read from other namespaces) is a :class:`StackSchema`, data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Generic, TypeVar
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -15,7 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
-from components.config.fields import SECRET_LOOKING
+from components.config.fields import SECRET_LOOKING, ConfigModel
 from components.config.pipeline import ScannersWithSonarQube
 from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
 from components.config.rules import (
@@ -37,16 +44,211 @@ from components.config.settings import (
 )
 from components.vocabulary import Environment
 
+SettingsT = TypeVar("SettingsT", bound=ConfigModel)
 
-def parse_sections(
-    raw: Mapping[str, Any], stack: str
-) -> tuple[StackSettings | None, list[Problem]]:
-    """Validate the plain sections of a stack (already decoded from YAML/JSON)."""
-    try:
-        settings = StackSettings.model_validate(dict(raw))
-    except ValidationError as err:
-        return None, problems_from(err)
-    problems = [
+Rules = Callable[[SettingsT, str], Iterable[Problem]]
+"""(validated settings, stack name) -> problems: a project's cross-field rules."""
+
+
+def _no_keys(raw: Mapping[str, Any], stack: str) -> Mapping[str, str | None]:
+    return {}
+
+
+def _none_required(settings: ConfigModel) -> Mapping[str, str]:
+    return {}
+
+
+@dataclass(frozen=True)
+class StackSchema(Generic[SettingsT]):
+    """What one project's stack files hold; :func:`read_stack` does the reading.
+
+    ``model`` validates the sections (each a field, camelCase as in the file), then ``rules``
+    check what crosses fields or depends on the stack; both name paths under ``namespace``.
+    ``secret_keys`` gives, for the raw sections and the stack, the project's keys besides its
+    sections that the stack file may hold (each set with ``--secret``): None where this stack
+    reads the key, else the message that says why not (e.g. a dev-only key in staging).
+    ``required_secrets`` gives, for validated settings, the secret keys this stack must set,
+    with why; they are returned as secret Outputs. ``required_values`` are plain keys of other
+    namespaces that must be set (full key -> why), returned as strings.
+    """
+
+    namespace: str
+    sections: tuple[str, ...]
+    model: type[SettingsT]
+    rules: Rules[SettingsT]
+    reads: Mapping[str, frozenset[str] | None]
+    """Config namespaces the program reads, its own among them, with the keys read there (None:
+    checked elsewhere, or the engine's own). Anything else is a typo or a leftover, refused."""
+    secret_keys: Callable[[Mapping[str, Any], str], Mapping[str, str | None]] = _no_keys
+    unread_secret: str = "is not a known setting"
+    """The message for a secure key of the project's namespace that nothing reads."""
+    required_secrets: Callable[[SettingsT], Mapping[str, str]] = _none_required
+    required_values: Mapping[str, str] = field(default_factory=dict)
+
+    def parse(self, raw: Mapping[str, Any], stack: str) -> tuple[SettingsT | None, list[Problem]]:
+        """Validate the sections (already decoded from YAML/JSON), then the rules."""
+        try:
+            settings = self.model.model_validate(dict(raw))
+        except ValidationError as err:
+            return None, [replace(p, namespace=self.namespace) for p in problems_from(err)]
+        return settings, list(self.rules(settings, stack))
+
+
+@dataclass(frozen=True)
+class StackFile(Generic[SettingsT]):
+    """A stack file read without problems: its settings, secrets and required plain values."""
+
+    stack: str
+    file: str
+    settings: SettingsT
+    secrets: Mapping[str, pulumi.Output[str]]
+    values: Mapping[str, str]
+
+
+def read_stack(schema: StackSchema[SettingsT]) -> StackFile[SettingsT]:
+    """Read and validate the current stack's config; raise ConfigError listing every problem.
+
+    Problems come in the order a reader fixes them: sections that are not objects, what the
+    models and rules say about the rest (nothing under a section already reported, where
+    "is required" would contradict "must be a mapping"), keys nothing reads, required values,
+    required secrets. Secrets are read only when nothing else is wrong.
+    """
+    stack = pulumi.get_stack()
+    stack_file = f"Pulumi.{stack}.yaml"
+    own = schema.namespace
+    cfg = pulumi.Config(own)
+    problems: list[Problem] = []
+
+    raw: dict[str, Any] = {}
+    broken: list[str] = []
+    for section in schema.sections:
+        if runtime_config.is_config_secret(f"{own}:{section}"):
+            problems.append(
+                Problem(
+                    section,
+                    "must not contain secure values; secrets are separate keys",
+                    namespace=own,
+                )
+            )
+            broken.append(section)
+            continue
+        try:
+            value = cfg.get_object(section)
+        except pulumi.ConfigTypeError:
+            problems.append(
+                Problem(section, "must be a mapping", show_value(cfg.get(section)), own)
+            )
+            broken.append(section)
+            continue
+        # Pulumi.yaml declares `default: {}` for optional sections: empty means unset. A missing
+        # required section is reported by the model.
+        if value not in (None, {}):
+            raw[section] = value
+
+    settings, section_problems = schema.parse(raw, stack)
+    problems.extend(
+        p
+        for p in section_problems
+        if not any(p.path == b or p.path.startswith((f"{b}.", f"{b}[")) for b in broken)
+    )
+    problems.extend(_key_problems(schema, schema.secret_keys(raw, stack)))
+
+    values: dict[str, str] = {}
+    for full_key, why in schema.required_values.items():
+        namespace, _, key = full_key.partition(":")
+        value = pulumi.Config(namespace).get(key)
+        if value:
+            values[full_key] = value
+        else:
+            problems.append(Problem(key, f"is required ({why})", namespace=namespace))
+
+    secrets: dict[str, pulumi.Output[str]] = {}
+    if settings is not None:
+        needed = schema.required_secrets(settings)
+        for key, why in needed.items():
+            if cfg.get(key) in (None, ""):
+                problems.append(
+                    Problem(
+                        key,
+                        f"is required ({why}); set it with pulumi config set --secret",
+                        namespace=own,
+                    )
+                )
+            elif not runtime_config.is_config_secret(f"{own}:{key}"):
+                problems.append(
+                    Problem(
+                        key,
+                        "must be set with pulumi config set --secret, not in plain text",
+                        "[secret]",
+                        own,
+                    )
+                )
+        if not problems:
+            secrets = {key: cfg.require_secret(key) for key in needed}
+
+    if problems or settings is None:
+        raise ConfigError(stack_file, problems)
+    return StackFile(stack, stack_file, settings, secrets, values)
+
+
+def _key_problems(
+    schema: StackSchema[SettingsT], secret_keys: Mapping[str, str | None]
+) -> Iterable[Problem]:
+    """Keys nothing reads, and secret-looking keys in plain text (read or not)."""
+    own = schema.namespace
+    for full_key in sorted(all_config_keys()):
+        namespace, _, key = full_key.partition(":")
+        secure = runtime_config.is_config_secret(full_key)
+        value = pulumi.Config(namespace).get(key) if namespace else None
+        if value == "":
+            continue  # an empty value is an optional key's declared default in Pulumi.yaml
+        if not secure and SECRET_LOOKING.search(key) and namespace != "pulumi":
+            yield Problem(
+                key,
+                "looks like a secret but is in plain text: remove it from the file, rotate it, "
+                "and set it with pulumi config set --secret",
+                namespace=namespace,
+            )
+            continue
+        if namespace not in schema.reads:
+            yield Problem(
+                key,
+                f"is in the namespace {namespace!r}, which this program does not read "
+                f"(its settings are under {own}:)",
+                namespace=namespace,
+            )
+            continue
+        read_here = schema.reads[namespace]
+        if read_here is not None and key not in read_here:
+            yield Problem(
+                key,
+                f"is not read by this program (it reads only {', '.join(sorted(read_here))} "
+                f"from {namespace}:)",
+                namespace=namespace,
+            )
+            continue
+        if namespace != own:
+            continue
+        if key in schema.sections:
+            continue
+        if key in secret_keys:
+            why_not = secret_keys[key]
+            if why_not is not None:
+                yield Problem(key, why_not, namespace=own)
+        elif secure:
+            yield Problem(key, schema.unread_secret, namespace=own)
+        else:
+            yield Problem(key, "is not a known setting", namespace=own)
+
+
+# --------------------------------------------------------------------------------------------
+# The environment project (cicd): Pulumi.<stack>.yaml of dev, staging, prod
+# --------------------------------------------------------------------------------------------
+
+
+def _environment_stack_rules(settings: StackSettings, stack: str) -> list[Problem]:
+    """The cross-field rules (components/config/rules.py), in the order they are reported."""
+    return [
         *environment_rules(settings, stack),
         *approval_rules(settings),
         *canary_rules(settings),
@@ -54,7 +256,26 @@ def parse_sections(
         *metrics_rules(settings),
         *limit_rules(settings),
     ]
-    return settings, problems
+
+
+def _secret_keys(raw: Mapping[str, Any], stack: str) -> dict[str, str | None]:
+    """The secret keys a stack file may hold: the registry token, the keys that
+    ``environment.secrets`` names, and the pipeline's (dev only: elsewhere, remove them)."""
+    keys: dict[str, str | None] = {REGISTRY_TOKEN_KEY: None}
+    # Read from the raw mapping so that a problem elsewhere in the section does not turn them
+    # into "unknown" noise.
+    environment = raw.get("environment")
+    raw_secrets = environment.get("secrets") if isinstance(environment, dict) else None
+    for entry in raw_secrets if isinstance(raw_secrets, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("configKey"), str):
+            keys[entry["configKey"]] = None
+    for key in PIPELINE_SECRET_KEYS:
+        keys[key] = (
+            None
+            if stack == Environment.DEV.value
+            else "is only read by the dev stack (a repository secret of ci.yml): remove it here"
+        )
+    return keys
 
 
 def _required_secret_keys(s: StackSettings) -> dict[str, str]:
@@ -77,154 +298,57 @@ def _required_secret_keys(s: StackSettings) -> dict[str, str]:
     return needed
 
 
-def load() -> Settings:
-    """Read and validate the current stack's config; raise ConfigError listing every problem."""
-    stack = pulumi.get_stack()
-    stack_file = f"Pulumi.{stack}.yaml"
-    cfg = pulumi.Config(NAMESPACE)
-    problems: list[Problem] = []
-
-    raw: dict[str, Any] = {}
-    broken: list[str] = []  # sections already reported: pydantic's "is required" would contradict
-    for section in SECTIONS:
-        if runtime_config.is_config_secret(f"{NAMESPACE}:{section}"):
-            problems.append(
-                Problem(section, "must not contain secure values; secrets are separate keys")
-            )
-            broken.append(section)
-            continue
-        try:
-            value = cfg.get_object(section)
-        except pulumi.ConfigTypeError:
-            problems.append(Problem(section, "must be a mapping", show_value(cfg.get(section))))
-            broken.append(section)
-            continue
-        # Pulumi.yaml declares `default: {}` for optional sections: empty means unset. A missing
-        # required section is reported by pydantic.
-        if value not in (None, {}):
-            raw[section] = value
-
-    settings, section_problems = parse_sections(raw, stack)
-    problems.extend(
-        p
-        for p in section_problems
-        if not any(p.path == b or p.path.startswith((f"{b}.", f"{b}[")) for b in broken)
-    )
-
-    known = set(SECTIONS) | {REGISTRY_TOKEN_KEY, *PIPELINE_SECRET_KEYS}
-    # Keys that environment.secrets names, read from the raw mapping so that a problem elsewhere
-    # in the section does not turn them into "unknown" noise.
-    raw_secrets = (
-        (raw.get("environment") or {}).get("secrets")
-        if isinstance(raw.get("environment"), dict)
-        else None
-    )
-    for entry in raw_secrets if isinstance(raw_secrets, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("configKey"), str):
-            known.add(entry["configKey"])
-    problems.extend(_key_problems(cfg, known, stack))
-
-    github_owner = pulumi.Config("github").get("owner")
-    if not github_owner:
-        problems.append(
-            Problem("owner", "is required (the GitHub organisation)", namespace="github")
-        )
-
-    secrets: Secrets | None = None
-    if settings is not None:
-        needed = _required_secret_keys(settings)
-        for key, why in needed.items():
-            if cfg.get(key) in (None, ""):
-                problems.append(
-                    Problem(key, f"is required ({why}); set it with pulumi config set --secret")
-                )
-            elif not runtime_config.is_config_secret(f"{NAMESPACE}:{key}"):
-                problems.append(
-                    Problem(
-                        key,
-                        "must be set with pulumi config set --secret, not in plain text",
-                        "[secret]",
-                    )
-                )
-        if not problems:
-            secrets = Secrets(
-                registry_token=cfg.require_secret(REGISTRY_TOKEN_KEY),
-                pipeline={
-                    PIPELINE_SECRET_KEYS[key]: cfg.require_secret(key)
-                    for key in PIPELINE_SECRET_KEYS
-                    if key in needed
-                },
-                environment={
-                    secret.name: cfg.require_secret(secret.config_key)
-                    for secret in settings.environment.secrets
-                },
-            )
-
-    if problems or settings is None or secrets is None or not github_owner:
-        raise ConfigError(stack_file, problems)
-    return Settings(
-        stack=stack,
-        stack_file=stack_file,
-        github_owner=github_owner,
-        sections=settings,
-        secrets=secrets,
-        warnings=tuple(warnings_of(settings)),
-    )
-
-
 READ_NAMESPACES: Final = {NAMESPACE: None, "github": frozenset({"owner"}), "pulumi": None}
 """Config namespaces this program reads, with the keys read there (None: checked elsewhere or
 the engine's own). Anything else in the stack file is a typo or a leftover, never silently kept:
 the GitHub provider is explicit and takes only ``github:owner`` (its token comes from
 ``GITHUB_TOKEN``), and the Kubernetes provider takes its context from ``cicd:cluster``."""
 
+GITHUB_OWNER_KEY: Final = "github:owner"
 
-def _key_problems(cfg: pulumi.Config, known: set[str], stack: str) -> Iterable[Problem]:
-    """Keys nothing reads, and secret-looking keys in plain text (read or not)."""
-    for full_key in sorted(all_config_keys()):
-        namespace, _, key = full_key.partition(":")
-        secure = runtime_config.is_config_secret(full_key)
-        value = pulumi.Config(namespace).get(key) if namespace else None
-        if value == "":
-            continue  # an empty value is an optional key's declared default in Pulumi.yaml
-        if not secure and SECRET_LOOKING.search(key) and namespace != "pulumi":
-            yield Problem(
-                key,
-                "looks like a secret but is in plain text: remove it from the file, rotate it, "
-                "and set it with pulumi config set --secret",
-                namespace=namespace,
-            )
-            continue
-        if namespace not in READ_NAMESPACES:
-            yield Problem(
-                key,
-                f"is in the namespace {namespace!r}, which this program does not read "
-                f"(its settings are under {NAMESPACE}:)",
-                namespace=namespace,
-            )
-            continue
-        read_here = READ_NAMESPACES[namespace]
-        if read_here is not None and key not in read_here:
-            yield Problem(
-                key,
-                f"is not read by this program (it reads only {', '.join(sorted(read_here))} "
-                f"from {namespace}:)",
-                namespace=namespace,
-            )
-            continue
-        if namespace != NAMESPACE:
-            continue
-        if key in PIPELINE_SECRET_KEYS and stack != Environment.DEV.value:
-            yield Problem(
-                key,
-                "is only read by the dev stack (a repository secret of ci.yml): remove it here",
-            )
-        elif key in known:
-            continue
-        elif secure:
-            yield Problem(key, "is set but nothing reads it (no environment.secrets entry)")
-        else:
-            yield Problem(key, "is not a known setting")
+ENVIRONMENT_STACK: Final = StackSchema[StackSettings](
+    namespace=NAMESPACE,
+    sections=SECTIONS,
+    model=StackSettings,
+    rules=_environment_stack_rules,
+    reads=READ_NAMESPACES,
+    secret_keys=_secret_keys,
+    unread_secret="is set but nothing reads it (no environment.secrets entry)",
+    required_secrets=_required_secret_keys,
+    required_values={GITHUB_OWNER_KEY: "the GitHub organisation"},
+)
+"""The environment project's stack files: ``cicd:`` sections, secrets, ``github:owner``."""
+
+
+def parse_sections(
+    raw: Mapping[str, Any], stack: str
+) -> tuple[StackSettings | None, list[Problem]]:
+    """Validate the plain sections of a stack (already decoded from YAML/JSON)."""
+    return ENVIRONMENT_STACK.parse(raw, stack)
+
+
+def load() -> Settings:
+    """Read and validate the current stack's config; raise ConfigError listing every problem."""
+    read = read_stack(ENVIRONMENT_STACK)
+    settings, secrets = read.settings, read.secrets
+    return Settings(
+        stack=read.stack,
+        stack_file=read.file,
+        github_owner=read.values[GITHUB_OWNER_KEY],
+        sections=settings,
+        secrets=Secrets(
+            registry_token=secrets[REGISTRY_TOKEN_KEY],
+            pipeline={
+                variable: secrets[key]
+                for key, variable in PIPELINE_SECRET_KEYS.items()
+                if key in secrets
+            },
+            environment={
+                secret.name: secrets[secret.config_key] for secret in settings.environment.secrets
+            },
+        ),
+        warnings=tuple(warnings_of(settings)),
+    )
 
 
 def all_config_keys() -> set[str]:

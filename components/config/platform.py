@@ -6,16 +6,14 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
-import pulumi
 from pydantic import (
     AfterValidator,
     Field,
-    ValidationError,
 )
 
 from components.config.fields import ConfigModel, DnsLabel, SemVer, matches
-from components.config.loading import all_config_keys
-from components.config.problems import ConfigError, Problem, problems_from
+from components.config.loading import StackSchema, read_stack
+from components.config.problems import Problem
 
 PLATFORM_NAMESPACE: Final = "cicd-platform"
 """Config namespace (and project name) of the platform project: ``cicd-platform:rollouts``."""
@@ -157,16 +155,8 @@ class PlatformSettings(ConfigModel):
     delivery_dashboards: DeliveryDashboardsConfig = DeliveryDashboardsConfig()
 
 
-def parse_platform(
-    raw: Mapping[str, Any], stack: str
-) -> tuple[PlatformSettings | None, list[Problem]]:
-    """Validate a platform stack's sections; problems name ``cicd-platform:`` paths."""
-    try:
-        settings = PlatformSettings.model_validate(dict(raw))
-    except ValidationError as err:
-        return None, [
-            Problem(p.path, p.message, p.got, PLATFORM_NAMESPACE) for p in problems_from(err)
-        ]
+def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
+    """The platform's cross-field rules: the cluster is its stack, OIDC trust is complete."""
     problems: list[Problem] = []
     if settings.cluster.name != stack:
         problems.append(
@@ -191,32 +181,28 @@ def parse_platform(
                 PLATFORM_NAMESPACE,
             )
         )
-    return settings, problems
+    return problems
+
+
+PLATFORM_STACK: Final = StackSchema[PlatformSettings](
+    namespace=PLATFORM_NAMESPACE,
+    sections=PLATFORM_SECTIONS,
+    model=PlatformSettings,
+    rules=_platform_rules,
+    reads={PLATFORM_NAMESPACE: None, "pulumi": None},
+)
+"""The platform project's stack files: ``cicd-platform:`` sections only. It has no secrets and
+reads no other namespace (its Kubernetes provider takes its context from ``cluster``), so
+anything else in the file is refused, as in the environment stacks."""
+
+
+def parse_platform(
+    raw: Mapping[str, Any], stack: str
+) -> tuple[PlatformSettings | None, list[Problem]]:
+    """Validate a platform stack's sections; problems name ``cicd-platform:`` paths."""
+    return PLATFORM_STACK.parse(raw, stack)
 
 
 def load_platform() -> PlatformSettings:
     """Read and validate the current platform stack's config; raise ConfigError on problems."""
-    stack = pulumi.get_stack()
-    stack_file = f"Pulumi.{stack}.yaml"
-    cfg = pulumi.Config(PLATFORM_NAMESPACE)
-    problems: list[Problem] = []
-    raw: dict[str, Any] = {}
-    for section in PLATFORM_SECTIONS:
-        try:
-            value = cfg.get_object(section)
-        except pulumi.ConfigTypeError:
-            problems.append(
-                Problem(section, "must be a mapping", "a non-object value", PLATFORM_NAMESPACE)
-            )
-            continue
-        if value not in (None, {}):
-            raw[section] = value
-    for full_key in sorted(all_config_keys()):
-        namespace, _, key = full_key.partition(":")
-        if namespace == PLATFORM_NAMESPACE and key not in PLATFORM_SECTIONS:
-            problems.append(Problem(key, "is not a known setting", None, PLATFORM_NAMESPACE))
-    settings, section_problems = parse_platform(raw, stack)
-    problems.extend(section_problems)
-    if problems or settings is None:
-        raise ConfigError(stack_file, problems)
-    return settings
+    return read_stack(PLATFORM_STACK).settings
