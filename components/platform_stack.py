@@ -26,6 +26,8 @@ from components.vocabulary import GITHUB_OIDC_ISSUER, PodSecurityLevel
 def main() -> None:
     """The platform program: load its config, install the controllers, export the facts."""
     settings = config.load_platform()
+    for warning in config.platform_warnings(settings):
+        pulumi.log.warn(warning)
     cluster = settings.cluster
     provider = k8s.Provider("kubernetes", context=cluster.kube_context)
     on_cluster = pulumi.ResourceOptions(providers=[provider])
@@ -40,7 +42,7 @@ def main() -> None:
         opts=on_cluster,
     )
     policy = settings.policy_controller
-    if policy.enabled:
+    if isinstance(policy, config.PolicyControllerOn):
         PolicyController(
             "policy-controller",
             HelmControllerArgs(
@@ -65,11 +67,13 @@ def main() -> None:
     pulumi.export("ingressNamespace", cluster.ingress_namespace)
     pulumi.export("monitoringNamespace", cluster.monitoring_namespace)
     pulumi.export("rolloutsNamespace", settings.rollouts.namespace)
-    pulumi.export("policyControllerNamespace", policy.namespace if policy.enabled else None)
-    # The rules require an audience (and repositories) when the trust is enabled.
+    pulumi.export(
+        "policyControllerNamespace",
+        policy.namespace if isinstance(policy, config.PolicyControllerOn) else None,
+    )
     trust = (
-        OidcTrust(oidc.audience, tuple(oidc.repositories), oidc.username_prefix)
-        if oidc.enabled and oidc.audience is not None
+        OidcTrust(oidc.audience, oidc.repositories, oidc.username_prefix)
+        if isinstance(oidc, config.GithubOidcOn)
         else None
     )
     pulumi.export(

@@ -72,6 +72,33 @@ def test_policy_controller_can_be_left_out() -> None:
     result = platform_variant("prod", {"cicd-platform:policyController.enabled": False})
     assert [r.inputs["chart"] for r in result.of_type(RELEASE)] == ["argo-rollouts"]
     assert result.outputs.get("policyControllerNamespace") is None  # unset outputs are omitted
+    assert result.warnings == []
+    kept = platform_variant(
+        "prod",
+        {
+            "cicd-platform:policyController.enabled": False,
+            "cicd-platform:policyController.chartVersion": "0.6.6",
+        },
+    )
+    assert [r.inputs["chart"] for r in kept.of_type(RELEASE)] == ["argo-rollouts"]
+    assert kept.warnings == [
+        "cicd-platform:policyController: chartVersion ignored while enabled is false "
+        "(kept for when it is switched back on)"
+    ]
+
+
+def test_github_oidc_is_on_with_its_audience_and_repositories_or_off() -> None:
+    """The trust's audience and repositories are part of its type: on without them is refused,
+    off with them set aside (and warned)."""
+    off = platform_variant(
+        "nonprod",
+        {"cicd-platform:githubOidc.enabled": False, "cicd-platform:githubOidc.audience": "x"},
+    )
+    assert off.outputs.get("githubOidc") is None
+    assert off.warnings == [
+        "cicd-platform:githubOidc: audience, repositories ignored while enabled is false "
+        "(kept for when it is switched back on)"
+    ]
 
 
 def test_outputs_are_the_facts_environments_read() -> None:

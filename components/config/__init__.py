@@ -89,12 +89,17 @@ from components.config.platform import (
     PLATFORM_NAMESPACE,
     PLATFORM_SECTIONS,
     GithubOidcConfig,
+    GithubOidcOff,
+    GithubOidcOn,
     PlatformClusterConfig,
     PlatformSettings,
     PolicyControllerConfig,
+    PolicyControllerOff,
+    PolicyControllerOn,
     RolloutsControllerConfig,
     load_platform,
     parse_platform,
+    platform_warnings,
 )
 from components.config.problems import NAMESPACE, ConfigError, Problem
 from components.config.rules import (
@@ -176,6 +181,8 @@ __all__ = [
     "EnvironmentConfig",
     "EnvironmentSecret",
     "GithubOidcConfig",
+    "GithubOidcOff",
+    "GithubOidcOn",
     "HealthPath",
     "HostName",
     "HttpUrl",
@@ -197,6 +204,8 @@ __all__ = [
     "PlatformSettings",
     "PodSecurityLevel",
     "PolicyControllerConfig",
+    "PolicyControllerOff",
+    "PolicyControllerOn",
     "Port",
     "Problem",
     "Protocol",
@@ -227,4 +236,5 @@ __all__ = [
     "load_platform",
     "parse_platform",
     "parse_sections",
+    "platform_warnings",
 ]

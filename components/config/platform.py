@@ -8,12 +8,15 @@ from typing import Annotated, Any, Final
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
+    Tag,
 )
 
 from components.config.fields import ConfigModel, DnsLabel, SemVer, matches
 from components.config.loading import StackSchema, read_stack
 from components.config.problems import Problem
+from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
 
 PLATFORM_NAMESPACE: Final = "cicd-platform"
 """Config namespace (and project name) of the platform project: ``cicd-platform:rollouts``."""
@@ -55,15 +58,9 @@ class RolloutsControllerConfig(ConfigModel):
     )
 
 
-class PolicyControllerConfig(ConfigModel):
-    """The sigstore policy-controller (``cicd-platform:policyController``).
+class PolicyControllerSettings(ConfigModel):
+    """Where and which version of the sigstore policy-controller; every setting has a default."""
 
-    Chosen over Kyverno because its ClusterImagePolicy verifies exactly the keyless cosign
-    identity CI signs with (issuer + subject of the Fulcio certificate). The per-environment
-    ClusterImagePolicy objects belong to the environment stacks.
-    """
-
-    enabled: bool = Field(default=True, description="Install it. Default true.")
     namespace: DnsLabel = Field(
         default="cosign-system", description="Namespace of the webhook. Default cosign-system."
     )
@@ -72,48 +69,111 @@ class PolicyControllerConfig(ConfigModel):
     )
 
 
-class GithubOidcConfig(ConfigModel):
+_POLICY_CONTROLLER = "Install it. Default true."
+
+
+class PolicyControllerOn(PolicyControllerSettings):
+    """The sigstore policy-controller (``cicd-platform:policyController``), installed (default).
+
+    Chosen over Kyverno because its ClusterImagePolicy verifies exactly the keyless cosign
+    identity CI signs with (issuer + subject of the Fulcio certificate). The per-environment
+    ClusterImagePolicy objects belong to the environment stacks.
+    """
+
+    enabled: Annotated[bool, is_switched(True)] = Field(
+        default=True, description=_POLICY_CONTROLLER
+    )
+
+
+class PolicyControllerOff(SwitchedOff):
+    """``policyController.enabled: false``: no admission check of signatures in this cluster."""
+
+    SWITCH = "enabled"
+    ON_BY_DEFAULT = True
+    enabled: Annotated[bool, is_switched(False)] = Field(description=_POLICY_CONTROLLER)
+    unused: PolicyControllerSettings | None = Field(
+        default=None, description="Settings written while it is off (ignored)."
+    )
+
+
+PolicyControllerConfig = Annotated[
+    Annotated[PolicyControllerOn, Tag(ON)] | Annotated[PolicyControllerOff, Tag(OFF)],
+    by_switch(PolicyControllerOn, PolicyControllerOff),
+]
+
+
+def _required_when_enabled(value: Any) -> Any:
+    if value is None:
+        raise ValueError("is required when enabled")
+    return value
+
+
+_AUDIENCE = "The aud the API server accepts and workflows request, unique per cluster (a token "
+_AUDIENCE += "for one cluster is useless on another). Required when enabled."
+_REPOSITORIES = "Repositories whose tokens the cluster accepts at all (claim validation on the "
+_REPOSITORIES += "repository claim). Required when enabled."
+_USERNAME_PREFIX = "Claim-mapping prefix of the username (the token's sub), so that a GitHub "
+_USERNAME_PREFIX += "identity can never collide with another issuer's. Default github:."
+_ENABLED = "Trust GitHub's OIDC issuer. Default false."
+
+Audience = Annotated[
+    str, AfterValidator(matches(re.compile(r"^[A-Za-z0-9:/._-]{1,200}$"), "must be an audience"))
+]
+UsernamePrefix = Annotated[
+    str, AfterValidator(matches(re.compile(r"^[a-z0-9-]+:$"), "must end with ':', e.g. github:"))
+]
+Repository = Annotated[
+    str,
+    AfterValidator(matches(re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"), "must be OWNER/REPO")),
+]
+
+
+def _some_repositories(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("must list at least one OWNER/REPO when enabled")
+    return value
+
+
+class GithubOidcOn(ConfigModel):
     """Trust in GitHub's OIDC issuer (``cicd-platform:githubOidc``), for ``cluster.access:
     githubOidc`` in the environment stacks. Rendered as a structured authentication
     configuration (``apiserver.config.k8s.io/v1`` AuthenticationConfiguration) that the cluster
-    admin applies to the API server, or maps onto the managed cluster's OIDC provider.
+    admin applies to the API server, or maps onto the managed cluster's OIDC provider. The
+    audience and the repositories are part of the type: the trust cannot be on without them.
     """
 
-    enabled: bool = Field(default=False, description="Trust GitHub's OIDC issuer. Default false.")
-    audience: (
-        Annotated[
-            str,
-            AfterValidator(
-                matches(re.compile(r"^[A-Za-z0-9:/._-]{1,200}$"), "must be an audience")
-            ),
-        ]
-        | None
-    ) = Field(
-        default=None,
-        description="The aud the API server accepts and workflows request, unique per cluster "
-        "(a token for one cluster is useless on another). Required when enabled.",
+    enabled: Annotated[bool, is_switched(True)] = Field(description=_ENABLED)
+    audience: Annotated[Audience, BeforeValidator(_required_when_enabled)] = Field(
+        description=_AUDIENCE
     )
-    username_prefix: Annotated[
-        str,
-        AfterValidator(matches(re.compile(r"^[a-z0-9-]+:$"), "must end with ':', e.g. github:")),
-    ] = Field(
-        default="github:",
-        description="Claim-mapping prefix of the username (the token's sub), so that a GitHub "
-        "identity can never collide with another issuer's. Default github:.",
+    username_prefix: UsernamePrefix = Field(default="github:", description=_USERNAME_PREFIX)
+    repositories: Annotated[tuple[Repository, ...], AfterValidator(_some_repositories)] = Field(
+        description=_REPOSITORIES
     )
-    repositories: tuple[
-        Annotated[
-            str,
-            AfterValidator(
-                matches(re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"), "must be OWNER/REPO")
-            ),
-        ],
-        ...,
-    ] = Field(
-        default=(),
-        description="Repositories whose tokens the cluster accepts at all (claim validation on "
-        "the repository claim). Required when enabled.",
+
+
+class GithubOidcSettings(ConfigModel):
+    """The trust's settings set aside while it is off (all optional)."""
+
+    audience: Audience | None = Field(default=None, description=_AUDIENCE)
+    username_prefix: UsernamePrefix | None = Field(default=None, description=_USERNAME_PREFIX)
+    repositories: tuple[Repository, ...] = Field(default=(), description=_REPOSITORIES)
+
+
+class GithubOidcOff(SwitchedOff):
+    """``githubOidc`` absent or ``enabled: false``: the cluster trusts no GitHub token."""
+
+    SWITCH = "enabled"
+    enabled: Annotated[bool, is_switched(False)] = Field(default=False, description=_ENABLED)
+    unused: GithubOidcSettings | None = Field(
+        default=None, description="Settings written while the trust is off (ignored)."
     )
+
+
+GithubOidcConfig = Annotated[
+    Annotated[GithubOidcOn, Tag(ON)] | Annotated[GithubOidcOff, Tag(OFF)],
+    by_switch(GithubOidcOn, GithubOidcOff),
+]
 
 
 class DeliveryDashboardsConfig(ConfigModel):
@@ -150,13 +210,14 @@ class PlatformSettings(ConfigModel):
 
     cluster: PlatformClusterConfig
     rollouts: RolloutsControllerConfig = RolloutsControllerConfig()
-    policy_controller: PolicyControllerConfig = PolicyControllerConfig()
-    github_oidc: GithubOidcConfig = GithubOidcConfig()
+    policy_controller: PolicyControllerConfig = PolicyControllerOn()
+    github_oidc: GithubOidcConfig = GithubOidcOff()
     delivery_dashboards: DeliveryDashboardsConfig = DeliveryDashboardsConfig()
 
 
 def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
-    """The platform's cross-field rules: the cluster is its stack, OIDC trust is complete."""
+    """The platform's cross-field rules: the cluster is its stack (the OIDC trust is complete by
+    its type)."""
     problems: list[Problem] = []
     if settings.cluster.name != stack:
         problems.append(
@@ -164,20 +225,6 @@ def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
                 "cluster.name",
                 f"must match the stack name '{stack}'",
                 settings.cluster.name,
-                PLATFORM_NAMESPACE,
-            )
-        )
-    oidc = settings.github_oidc
-    if oidc.enabled and oidc.audience is None:
-        problems.append(
-            Problem("githubOidc.audience", "is required when enabled", None, PLATFORM_NAMESPACE)
-        )
-    if oidc.enabled and not oidc.repositories:
-        problems.append(
-            Problem(
-                "githubOidc.repositories",
-                "must list at least one OWNER/REPO when enabled",
-                None,
                 PLATFORM_NAMESPACE,
             )
         )
@@ -206,3 +253,16 @@ def parse_platform(
 def load_platform() -> PlatformSettings:
     """Read and validate the current platform stack's config; raise ConfigError on problems."""
     return read_stack(PLATFORM_STACK).settings
+
+
+def platform_warnings(settings: PlatformSettings) -> tuple[str, ...]:
+    """Settings written under a switched-off feature, as the environment stacks warn them."""
+    return tuple(
+        f"{PLATFORM_NAMESPACE}:{path}: {', '.join(off.ignored_keys())} ignored while enabled is "
+        "false (kept for when it is switched back on)"
+        for path, off in (
+            ("policyController", settings.policy_controller),
+            ("githubOidc", settings.github_oidc),
+        )
+        if isinstance(off, SwitchedOff) and off.ignored_keys()
+    )
