@@ -43,6 +43,7 @@ from components.config import (
 from components.config import Environment as Stage
 from components.workflows import ci, custody, pins
 from components.workflows.common import (
+    ABORT_RELEASE,
     ABORT_ROLLOUT,
     DIGEST_PATTERN,
     HEALTH_CHECK,
@@ -420,12 +421,11 @@ def _verify_job(settings: StackSettings) -> Job:
             "deployment-id": expr("steps.record.outputs.deployment-id"),
         },
         steps=(
-            custody.resolve(RELEASE_INPUT),
-            Step(name="Install cosign", uses=pins.COSIGN_INSTALLER),
-            custody.verify(branch),
-            custody.promotion_order(
+            custody.resolve(RELEASE_INPUT, ACTION_INPUT),
+            *custody.checks(
                 branch,
                 None if previous is None else _github_environment_of(previous),
+                ACTION_INPUT,
             ),
             run(
                 "Open the GitHub deployment and summarise for the reviewer",
@@ -524,7 +524,8 @@ def _release_job(settings: StackSettings) -> Job:
             ),
             kube(
                 "Abort the paused canary",
-                ABORT_ROLLOUT,
+                ABORT_RELEASE,
+                new_image,
                 id="abort",
                 if_=condition(f"{_ACTION} == 'abort'"),
             ),
@@ -561,7 +562,9 @@ def _release_job(settings: StackSettings) -> Job:
             ),
             wait_healthy(
                 plan.rollback_seconds,
+                accept_pause=False,
                 name="Wait for the rollback",
+                id="rollback-wait",
                 if_=condition("(failure() || cancelled()) && steps.rollback.outcome == 'success'"),
             ),
             run(
@@ -573,6 +576,7 @@ def _release_job(settings: StackSettings) -> Job:
                     "ACTION": expr(f"{_ACTION}"),
                     "WAIT_STATE": expr("steps.wait.outputs.state"),
                     "ROLLBACK": expr("steps.rollback.outcome"),
+                    "ROLLBACK_WAIT": expr("steps.rollback-wait.outcome"),
                     "STABLE_IMAGE": expr("steps.stable.outputs.image"),
                 },
                 if_=condition("always()"),
