@@ -15,8 +15,15 @@ environment job (so before a reviewer is asked, and before anything touches the 
 4. a GitHub deployment (payload: digest, image, source commit, run URL) with status ``queued``
    and a job summary: the page the reviewer approves shows digest, commit and history.
 
+``action=abort`` runs step 1 on a digest only (no registry login, no tag) and skips steps 2 and 3
+(:func:`checks`): it stops a canary already in the cluster, which passed them when it was
+deployed, so a Sigstore or registry outage cannot block an emergency stop; its deployment is
+found by the digest alone. The environment job, with the environment's approval rules, checks
+that the canary runs that digest before it aborts (common.ABORT_RELEASE).
+
 The deploy job moves the deployment to ``in_progress`` and to its final state; a rollback marks
-it ``failure`` with the digest it went back to. Scripts read everything from ``env:``.
+it ``failure`` with the digest it went back to, or says the rollback is not healthy. Scripts read
+everything from ``env:``.
 """
 
 from __future__ import annotations

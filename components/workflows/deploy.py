@@ -21,7 +21,8 @@ checked against it in config.
   (deploy | promote | abort). A ``verify`` job outside the environment resolves the release to one
   digest, verifies its cosign signature and SBOM attestation against CI's identity, checks the
   promotion order in GitHub's deployment records and opens a GitHub deployment with a summary for
-  the reviewer (components/workflows/custody.py). Then the environment job: record the stable
+  the reviewer (components/workflows/custody.py); an abort skips the registry, cosign and the
+  promotion order (custody.checks). Then the environment job: record the stable
   digest from the stable ReplicaSet, set the image (or promote / abort a paused canary), wait,
   and check health. A canary that fails before full promotion, or a cancelled run, is aborted;
   a health check that fails after full promotion rolls back to the recorded stable digest inside
