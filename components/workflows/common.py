@@ -354,8 +354,10 @@ if [ "$canary" != "$NEW_IMAGE" ]; then
   echo "::error::the canary runs $canary, not $NEW_IMAGE: refusing to abort another release"
   exit 1
 fi
-if [ "$(jq --raw-output '.status.currentPodHash // ""' <<<"$rollout")" = \\
-    "$(jq --raw-output '.status.stableRS // ""' <<<"$rollout")" ]; then
+# Both hashes are read, never assumed: a status without them is no reason to refuse a stop.
+current="$(jq --raw-output '.status.currentPodHash // ""' <<<"$rollout")"
+if [ -n "$current" ] && [ "$current" = "$(jq --raw-output '.status.stableRS // ""' <<<"$rollout")" ]
+then
   echo "::error::$NEW_IMAGE is the stable release, not a canary: nothing to abort"
   exit 1
 fi
