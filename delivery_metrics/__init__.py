@@ -25,7 +25,11 @@ CI (build success rate, coverage)
 
 Deployments (frequency, lead time, change failure rate, time to restore)
     One GitHub deployment per deploy, ``environment`` being the GitHub environment name
-    (``development``, ``staging``, ``production`` by default), ``sha`` the deployed commit.
+    (``development``, ``staging``, ``production`` by default), ``sha`` the deployed commit,
+    ``payload.digest`` the released image digest (components/workflows/custody.py writes it).
+    Only those records (and rollback records, below) count: GitHub also creates a deployment
+    for every job that names an environment, with an empty payload; counting them would count
+    each release twice and every refused or skipped environment job as a deploy.
     Statuses used: ``success`` (healthy), ``failure`` and ``error`` (the deploy failed, or a
     rollback marked it failed afterwards); ``inactive`` (GitHub sets it on the previous
     deployment when a newer one succeeds), ``queued``, ``pending`` and ``in_progress`` carry no

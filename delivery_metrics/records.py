@@ -8,6 +8,7 @@ record from any API version that keeps these fields parses. A missing required f
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,9 @@ VERDICT_STATES: Final = frozenset({"success", "failure", "error"})
 FAILED_STATES: Final = frozenset({"failure", "error"})
 
 ROLLBACK_TASK: Final = "deploy:rollback"
+
+DIGEST: Final = re.compile(r"sha256:[0-9a-f]{64}")
+"""An image digest as the deploy workflows write it into ``payload.digest``."""
 
 
 class RecordError(ValueError):
@@ -99,11 +103,21 @@ class Deployment:
     task: str
     rollback_of: int | None
     statuses: tuple[DeploymentStatus, ...]
+    digest: str | None = None
+    """``payload.digest``: the image digest of a release the deploy workflows recorded."""
 
     @property
     def is_rollback(self) -> bool:
         """A re-deploy of an earlier version made by a rollback: not a change."""
         return self.task == ROLLBACK_TASK or self.rollback_of is not None
+
+    @property
+    def is_release_record(self) -> bool:
+        """A deployment the pipeline made: a release (its payload names the digest) or a
+        rollback record. GitHub also creates a deployment for every job that names an
+        environment (its payload is empty); counting those would count each release twice and
+        every skipped or refused job as a deploy, so they are not figures."""
+        return self.digest is not None or self.is_rollback
 
     @property
     def verdicts(self) -> tuple[DeploymentStatus, ...]:
@@ -123,29 +137,40 @@ class Deployment:
         parsed = sorted(
             (DeploymentStatus.from_json(s) for s in statuses), key=lambda s: s.created_at
         )
+        payload = _payload(record.get("payload"))
         return cls(
             id=int(_field(record, "deployment", "id")),
             sha=str(_field(record, "deployment", "sha")),
             environment=str(_field(record, "deployment", "environment")),
             created_at=parse_time(_field(record, "deployment", "created_at")),
             task=str(record.get("task") or "deploy"),
-            rollback_of=_rollback_of(record.get("payload")),
+            rollback_of=_rollback_of(payload),
             statuses=tuple(parsed),
+            digest=_digest(payload),
         )
 
 
-def _rollback_of(payload: Any) -> int | None:
-    """``payload.rollback_of``; GitHub returns the payload as an object or as a JSON string."""
+def _payload(payload: Any) -> Json:
+    """The payload as a mapping; GitHub returns it as an object or as a JSON string (another
+    tool's free text, or nothing, reads as an empty payload)."""
     if isinstance(payload, str):
         try:
             payload = json.loads(payload) if payload.strip() else {}
         except json.JSONDecodeError:
-            return None
-    if isinstance(payload, Mapping):
-        value = payload.get("rollback_of")
-        if isinstance(value, int | str) and str(value).isdigit():
-            return int(value)
+            return {}
+    return payload if isinstance(payload, Mapping) else {}
+
+
+def _rollback_of(payload: Json) -> int | None:
+    value = payload.get("rollback_of")
+    if isinstance(value, int | str) and str(value).isdigit():
+        return int(value)
     return None
+
+
+def _digest(payload: Json) -> str | None:
+    value = payload.get("digest")
+    return value if isinstance(value, str) and DIGEST.fullmatch(value) else None
 
 
 @dataclass(frozen=True)

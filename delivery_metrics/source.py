@@ -71,7 +71,9 @@ class Repository:
     def deployments(self, environment: str, since: datetime) -> list[Deployment]:
         """Deployments to ``environment`` created since ``since``, each with its statuses.
 
-        GitHub lists deployments newest first, so reading stops at the first older one.
+        GitHub lists deployments newest first, so reading stops at the first older one. Only
+        the pipeline's own records are kept (:attr:`Deployment.is_release_record`), so GitHub's
+        automatic deployment of every environment job is skipped before its statuses are read.
         """
         pages: Iterator[Json] = self.gh.rest.paginate(
             self.gh.rest.repos.list_deployments,
@@ -86,6 +88,8 @@ class Repository:
             deployment = Deployment.from_json(record, [])
             if deployment.created_at < since:
                 break
+            if not deployment.is_release_record:
+                continue
             statuses: Iterator[Json] = self.gh.rest.paginate(
                 self.gh.rest.repos.list_deployment_statuses,
                 map_func=_items(None),

@@ -6,6 +6,9 @@ compare), a re-run (``run_attempt`` 2), a cancelled and an in-progress run, cove
 behind a 302 to blob storage (Istanbul summary, lcov, an expired one), a deployment without
 statuses, a failed deploy, a deploy marked failed by a rollback plus the rollback deployment
 (``task: deploy:rollback``, ``payload.rollback_of``), and an open incident in production.
+The deploy workflows' deployments carry ``payload.digest``; production also lists GitHub's
+automatic deployment of the deploy job (303: empty payload, a ``success`` status that would
+close the open incident), which is not a release and is never counted.
 
 Every expected figure below is worked out by hand from those files, in the comment beside it.
 The windows end at 2026-11-29T00:00Z: 7d = [11-22, 11-29), its previous = [11-15, 11-22),
@@ -195,6 +198,36 @@ def test_rollback_records_are_recognised() -> None:
     assert not by_id[205].is_rollback
     assert by_id[207].statuses == () and by_id[207].final_verdict is None
     assert compute.rolled_back_ids(deployments) == {205: datetime(2026, 11, 26, 13, 5, tzinfo=UTC)}
+
+
+def test_githubs_automatic_environment_deployments_are_not_counted() -> None:
+    _, deployments, _, _, used = fetched()
+    # 303 is listed (the same job, its own record) but skipped before its statuses are read.
+    assert 303 not in {d.id for d in deployments}
+    assert "deployments-production-page1" in used and "statuses-303" not in used
+    # Counted, 303 would be a second success (2 deployments) and would close 302's incident.
+    prod = env(figures(7), "production")
+    assert prod.deployments == 1 and prod.open_incidents == 1
+
+
+def test_only_records_naming_a_digest_or_a_rollback_are_release_records() -> None:
+    record = {
+        "id": 9,
+        "sha": "a" * 40,
+        "environment": "production",
+        "created_at": "2026-11-01T00:00:00Z",
+        "task": "deploy",
+    }
+    digest = "sha256:" + "d" * 64
+    ours = Deployment.from_json({**record, "payload": {"digest": digest}}, [])
+    assert ours.digest == digest and ours.is_release_record
+    as_text = Deployment.from_json({**record, "payload": json.dumps({"digest": digest})}, [])
+    assert as_text.is_release_record
+    for automatic in ({}, "", None, {"digest": "latest"}, "deployed by another tool"):
+        parsed = Deployment.from_json({**record, "payload": automatic}, [])
+        assert parsed.digest is None and not parsed.is_release_record, automatic
+    rollback = {**record, "task": "deploy:rollback", "payload": {"rollback_of": 8}}
+    assert Deployment.from_json(rollback, []).is_release_record
 
 
 def test_payload_may_be_a_json_string_and_missing_fields_are_named() -> None:

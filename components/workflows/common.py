@@ -252,10 +252,17 @@ case "$WORKLOAD_KIND" in
 esac
 """
 
+READ_FAILURES_TOLERATED: Final = 3
+"""Consecutive failed reads of the Rollout the wait rides out, one loop interval (10 s) apart:
+an API server restart or a dropped connection lasts seconds, and a release aborted for one
+costs a whole new canary. The next failure in a row fails the wait (about 40 s without an
+answer), so a cluster that stays unreachable still ends the run as a failure."""
+
 WAIT_HEALTHY: Final = """\
 # Deployment: kubectl rollout status. Rollout: poll .status.phase for the current generation until
-# Healthy (state=healthy) or a manual pause is reached (state=paused). Degraded or an abort fails.
-# A manual pause is never promoted here: a person promotes it (README, "Release and rollback").
+# Healthy (state=healthy) or a manual pause is reached (state=paused; with ACCEPT_PAUSE=false, as
+# for a rollback, a manual pause fails instead). Degraded or an abort fails. A manual pause is
+# never promoted here: a person promotes it (README, "Release and rollback").
 if [ "$WORKLOAD_KIND" = "Deployment" ]; then
   kubectl --namespace "$NAMESPACE" rollout status "deployment/$WORKLOAD_NAME" \\
     --timeout="${TIMEOUT_SECONDS}s"
@@ -263,42 +270,58 @@ if [ "$WORKLOAD_KIND" = "Deployment" ]; then
   exit 0
 fi
 deadline=$(( $(date +%s) + TIMEOUT_SECONDS ))
+failures=0
+phase=unknown
 while :; do
-  rollout="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json)"
-  phase="$(jq --raw-output '.status.phase // "Progressing"' <<<"$rollout")"
-  observed="$(jq --raw-output \\
-    '((.status.observedGeneration // "") | tostring) == (.metadata.generation | tostring)' \\
-    <<<"$rollout")"
-  aborted="$(jq --raw-output '.status.abort // false' <<<"$rollout")"
-  step="$(jq --raw-output '.status.currentStepIndex // 0' <<<"$rollout")"
-  echo "phase=$phase step=$step observed=$observed"
-  # Status of an older generation (an abort before this patch) says nothing about this one.
-  if [ "$observed" = "true" ] && { [ "$aborted" = "true" ] || [ "$phase" = "Degraded" ]; }; then
-    echo "::error::rollout $WORKLOAD_NAME failed: $(jq --raw-output '.status.message // ""' <<<"$rollout")"
-    exit 1
-  fi
-  if [ "$observed" = "true" ] && [ "$phase" = "Healthy" ]; then
-    echo "rollout $WORKLOAD_NAME is healthy"
-    echo "state=healthy" >> "$GITHUB_OUTPUT"
-    exit 0
-  fi
-  if [ "$observed" = "true" ] && [ "$phase" = "Paused" ] && [ "$step" != "$PROMOTED_FROM" ]; then
-    manual="$(jq --raw-output '
-      (.status.currentStepIndex // 0) as $i
-      | (.spec.strategy.canary.steps[$i].pause // null) as $pause
-      | $pause != null and ($pause.duration // null) == null
-        and any(.status.pauseConditions[]?; .reason == "CanaryPauseStep")' <<<"$rollout")"
-    if [ "$manual" = "true" ]; then
-      weight="$(jq --raw-output '.status.canary.weights.canary.weight // .status.currentStepIndex' \\
-        <<<"$rollout")"
-      echo "::notice::rollout $WORKLOAD_NAME paused for a person at step $step: promote or abort"
-      {
-        echo "### Paused for a person at step $step (canary weight $weight)"
-        echo "Run this workflow again with action **promote** (or **abort**) and the same release."
-      } >> "$GITHUB_STEP_SUMMARY"
-      echo "state=paused" >> "$GITHUB_OUTPUT"
-      echo "step=$step" >> "$GITHUB_OUTPUT"
+  if ! rollout="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json)"
+  then
+    failures=$(( failures + 1 ))
+    if [ "$failures" -gt "$READ_FAILURES_TOLERATED" ]; then
+      echo "::error::cannot read rollout $WORKLOAD_NAME: $failures reads in a row failed"
+      exit 1
+    fi
+    echo "::warning::reading rollout $WORKLOAD_NAME failed ($failures in a row): trying again"
+  else
+    failures=0
+    phase="$(jq --raw-output '.status.phase // "Progressing"' <<<"$rollout")"
+    observed="$(jq --raw-output \\
+      '((.status.observedGeneration // "") | tostring) == (.metadata.generation | tostring)' \\
+      <<<"$rollout")"
+    aborted="$(jq --raw-output '.status.abort // false' <<<"$rollout")"
+    step="$(jq --raw-output '.status.currentStepIndex // 0' <<<"$rollout")"
+    echo "phase=$phase step=$step observed=$observed"
+    # Status of an older generation (an abort before this patch) says nothing about this one.
+    if [ "$observed" = "true" ] && { [ "$aborted" = "true" ] || [ "$phase" = "Degraded" ]; }; then
+      echo "::error::rollout $WORKLOAD_NAME failed: $(jq --raw-output '.status.message // ""' <<<"$rollout")"
+      exit 1
+    fi
+    if [ "$observed" = "true" ] && [ "$phase" = "Healthy" ]; then
+      echo "rollout $WORKLOAD_NAME is healthy"
+      echo "state=healthy" >> "$GITHUB_OUTPUT"
       exit 0
+    fi
+    if [ "$observed" = "true" ] && [ "$phase" = "Paused" ] && [ "$step" != "$PROMOTED_FROM" ]; then
+      manual="$(jq --raw-output '
+        (.status.currentStepIndex // 0) as $i
+        | (.spec.strategy.canary.steps[$i].pause // null) as $pause
+        | $pause != null and ($pause.duration // null) == null
+          and any(.status.pauseConditions[]?; .reason == "CanaryPauseStep")' <<<"$rollout")"
+      if [ "$manual" = "true" ]; then
+        weight="$(jq --raw-output '.status.canary.weights.canary.weight // .status.currentStepIndex' \\
+          <<<"$rollout")"
+        if [ "$ACCEPT_PAUSE" != "true" ]; then
+          echo "::error::rollout $WORKLOAD_NAME stopped at a manual pause at step $step (canary weight $weight) instead of becoming healthy"
+          exit 1
+        fi
+        echo "::notice::rollout $WORKLOAD_NAME paused for a person at step $step: promote or abort"
+        {
+          echo "### Paused for a person at step $step (canary weight $weight)"
+          echo "Run this workflow again with action **promote** (or **abort**) and the same release."
+        } >> "$GITHUB_STEP_SUMMARY"
+        echo "state=paused" >> "$GITHUB_OUTPUT"
+        echo "step=$step" >> "$GITHUB_OUTPUT"
+        exit 0
+      fi
     fi
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
@@ -315,6 +338,32 @@ if [ "$WORKLOAD_KIND" = "Rollout" ]; then
     --type=merge --patch '{"status":{"abort":true}}'
   echo "rollout $WORKLOAD_NAME aborted: traffic is back on the stable version"
 fi
+"""
+
+ABORT_RELEASE: Final = """\
+# action=abort stops the canary of the release this run was approved for and nothing else: a
+# newer release someone started since, or a release already promoted to stable, is refused.
+if [ "$WORKLOAD_KIND" != "Rollout" ]; then
+  echo "::error::$WORKLOAD_KIND $WORKLOAD_NAME has no canary to abort"
+  exit 1
+fi
+rollout="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json)"
+canary="$(jq --raw-output --arg name "$WORKLOAD_NAME" \\
+  '.spec.template.spec.containers[] | select(.name == $name) | .image' <<<"$rollout")"
+if [ "$canary" != "$NEW_IMAGE" ]; then
+  echo "::error::the canary runs $canary, not $NEW_IMAGE: refusing to abort another release"
+  exit 1
+fi
+# Both hashes are read, never assumed: a status without them is no reason to refuse a stop.
+current="$(jq --raw-output '.status.currentPodHash // ""' <<<"$rollout")"
+if [ -n "$current" ] && [ "$current" = "$(jq --raw-output '.status.stableRS // ""' <<<"$rollout")" ]
+then
+  echo "::error::$NEW_IMAGE is the stable release, not a canary: nothing to abort"
+  exit 1
+fi
+kubectl --namespace "$NAMESPACE" patch rollout "$WORKLOAD_NAME" --subresource=status \\
+  --type=merge --patch '{"status":{"abort":true}}'
+echo "rollout $WORKLOAD_NAME aborted: traffic is back on the stable version"
 """
 
 RECORD_STABLE: Final = f"""\
@@ -392,15 +441,24 @@ def set_image(new_image: str) -> Step:
     return kube("Set the new image", SET_IMAGE, {"NEW_IMAGE": new_image}, id="set-image")
 
 
-def wait_healthy(timeout_seconds: int, promoted_from: str = "", **kwargs: str) -> Step:
+def wait_healthy(
+    timeout_seconds: int, promoted_from: str = "", accept_pause: bool = True, **kwargs: str
+) -> Step:
     """Wait up to ``timeout_seconds`` (the release plan's wait); outputs ``state`` and ``step``.
 
     ``promoted_from`` is the step index a promotion started at: its stale pause is not reported.
+    ``accept_pause``: a manual pause ends the wait as ``state=paused`` (a release waiting for a
+    person); off for a rollback, which must reach Healthy: a paused rollback leaves traffic split.
     """
     return kube(
         kwargs.pop("name", "Wait until the rollout is healthy or paused"),
         WAIT_HEALTHY,
-        {"TIMEOUT_SECONDS": str(timeout_seconds), "PROMOTED_FROM": promoted_from},
+        {
+            "TIMEOUT_SECONDS": str(timeout_seconds),
+            "PROMOTED_FROM": promoted_from,
+            "ACCEPT_PAUSE": "true" if accept_pause else "false",
+            "READ_FAILURES_TOLERATED": str(READ_FAILURES_TOLERATED),
+        },
         **kwargs,
     )
 

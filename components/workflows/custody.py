@@ -15,17 +15,26 @@ environment job (so before a reviewer is asked, and before anything touches the 
 4. a GitHub deployment (payload: digest, image, source commit, run URL) with status ``queued``
    and a job summary: the page the reviewer approves shows digest, commit and history.
 
+``action=abort`` runs step 1 on a digest only (no registry login, no tag) and skips steps 2 and 3
+(:func:`checks`): it stops a canary already in the cluster, which passed them when it was
+deployed, so a Sigstore or registry outage cannot block an emergency stop; its deployment is
+found by the digest alone. The environment job, with the environment's approval rules, checks
+that the canary runs that digest before it aborts (common.ABORT_RELEASE).
+
 The deploy job moves the deployment to ``in_progress`` and to its final state; a rollback marks
-it ``failure`` with the digest it went back to. Scripts read everything from ``env:``.
+it ``failure`` with the digest it went back to, or says the rollback is not healthy. Scripts read
+everything from ``env:``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
+from components.workflows import pins
 from components.workflows.common import DIGEST_PATTERN, TAG_PATTERN, run
 from components.workflows.contract import branch_ref
-from components.workflows.model import Step, expr, template
+from components.workflows.model import Step, condition, expr, template
 
 OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
 CI_WORKFLOW_PATH: Final = ".github/workflows/ci.yml"
@@ -44,6 +53,17 @@ def signer_identity(default_branch: str) -> str:
 
 
 RESOLVE: Final = f"""\
+if [ "$ACTION" = "abort" ]; then
+  # An abort reads nothing from the registry or Sigstore, so their outage cannot block it: it
+  # takes the digest the canary runs (the deploy job checks that it does) and no tag.
+  if [[ ! "$RELEASE" =~ {DIGEST_PATTERN} ]]; then
+    echo "::error::action abort takes the canary's image digest (sha256:<64 hex>), not a tag"
+    exit 1
+  fi
+  echo "digest=$RELEASE" >> "$GITHUB_OUTPUT"
+  echo "image=${{IMAGE}}@${{RELEASE}}" >> "$GITHUB_OUTPUT"
+  exit 0
+fi
 # The package is private (the stack gives the cluster a pull secret), so resolving a tag and
 # reading signatures (cosign uses docker's credentials) both need the login, digest or not.
 docker login "${{IMAGE%%/*}}" --username "$GITHUB_ACTOR" --password-stdin <<<"$GH_TOKEN"
@@ -121,9 +141,13 @@ exit 1
 """
 
 RECORD: Final = """\
-history="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f sha="$COMMIT" \\
-  -f per_page=100 \\
-  --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | .environment] | unique | join(\\", \\")")"
+# An abort skips verification (COMMIT is empty): its deployment names the source commit.
+history=""
+if [ -n "$COMMIT" ]; then
+  history="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f sha="$COMMIT" \\
+    -f per_page=100 \\
+    --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | .environment] | unique | join(\\", \\")")"
+fi
 if [ "$ACTION" = "deploy" ]; then
   payload="$(jq --null-input --arg ref "$COMMIT" --arg env "$ENVIRONMENT" \\
     --arg digest "$DIGEST" --arg image "$IMAGE_REF" --arg run "$RUN_URL" \\
@@ -136,10 +160,19 @@ if [ "$ACTION" = "deploy" ]; then
   gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$id/statuses" \\
     -f state=queued -f log_url="$RUN_URL" -f description="waiting for approval" > /dev/null
 else
-  # promote/abort continue the deployment that set this digest in this environment.
-  id="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f environment="$ENVIRONMENT" \\
-    -f sha="$COMMIT" -f per_page=100 \\
-    --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | .id][0] // \\"\\"")"
+  # promote/abort continue the deployment that set this digest in this environment (a digest
+  # has one source commit, so the digest alone finds it when the abort verified no commit).
+  filter=(-f environment="$ENVIRONMENT" -f per_page=100)
+  if [ -n "$COMMIT" ]; then
+    filter+=(-f sha="$COMMIT")
+  fi
+  found="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" "${filter[@]}" \\
+    --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\")][0] // {}")"
+  id="$(jq --raw-output '.id // ""' <<<"$found")"
+  COMMIT="${COMMIT:-$(jq --raw-output '.sha // ""' <<<"$found")}"
+fi
+if [ "$ACTION" = "abort" ]; then
+  SIGNER_IDENTITY="not re-verified: an abort only stops a canary verified when it was deployed"
 fi
 echo "deployment-id=$id" >> "$GITHUB_OUTPUT"
 {
@@ -162,7 +195,9 @@ if [ -z "$DEPLOYMENT_ID" ]; then
   echo "::warning::no GitHub deployment to update"
   exit 0
 fi
-if [ "$ROLLBACK" = "success" ]; then
+if [ "$ROLLBACK" = "success" ] && [ "$ROLLBACK_WAIT" != "success" ]; then
+  state=failure; description="health check failed; the rollback to $STABLE_IMAGE is not healthy"
+elif [ "$ROLLBACK" = "success" ]; then
   state=failure; description="health check failed: rolled back to $STABLE_IMAGE"
 elif [ "$JOB_STATUS" = "success" ] && [ "$WAIT_STATE" = "paused" ]; then
   state=in_progress; description="canary paused for a person: promote or abort"
@@ -201,16 +236,46 @@ fi
 """
 
 
-def resolve(input_name: str) -> Step:
+ABORT: Final = "abort"
+"""The action that only stops a canary already in the cluster."""
+
+
+def resolve(input_name: str, action_input: str) -> Step:
+    """One digest for the release; an abort takes a digest as given (no registry call)."""
     return run(
         "Resolve the release to one digest",
         RESOLVE,
-        {"RELEASE": expr(f"inputs.{input_name}"), "GH_TOKEN": expr("github.token")},
+        {
+            "RELEASE": expr(f"inputs.{input_name}"),
+            "ACTION": expr(f"inputs.{action_input}"),
+            "GH_TOKEN": expr("github.token"),
+        },
         id="release",
     )
 
 
-def verify(default_branch: str) -> Step:
+def checks(
+    default_branch: str, previous_environment: str | None, action_input: str
+) -> tuple[Step, ...]:
+    """Install cosign, verify signature and attestation, check the promotion order.
+
+    Skipped for an abort: it only stops a canary already in the cluster, which went through
+    these checks when it was deployed, and an emergency stop must not wait on Sigstore, the
+    registry or GitHub's release downloads. The deploy job (in the environment, so with its
+    approval rules) checks that the canary runs the named digest before it aborts anything.
+    """
+    not_abort = condition(f"inputs.{action_input} != '{ABORT}'")
+    return tuple(
+        replace(step, if_=not_abort)
+        for step in (
+            Step(name="Install cosign", uses=pins.COSIGN_INSTALLER),
+            _verify(default_branch),
+            _promotion_order(default_branch, previous_environment),
+        )
+    )
+
+
+def _verify(default_branch: str) -> Step:
     return run(
         "Verify signature and SBOM attestation",
         VERIFY,
@@ -223,7 +288,7 @@ def verify(default_branch: str) -> Step:
     )
 
 
-def promotion_order(default_branch: str, previous_environment: str | None) -> Step:
+def _promotion_order(default_branch: str, previous_environment: str | None) -> Step:
     """Staging: CI passed on the default branch. Prod: deployed to ``previous_environment``."""
     env = {
         "GH_TOKEN": expr("github.token"),

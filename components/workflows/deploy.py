@@ -21,7 +21,8 @@ checked against it in config.
   (deploy | promote | abort). A ``verify`` job outside the environment resolves the release to one
   digest, verifies its cosign signature and SBOM attestation against CI's identity, checks the
   promotion order in GitHub's deployment records and opens a GitHub deployment with a summary for
-  the reviewer (components/workflows/custody.py). Then the environment job: record the stable
+  the reviewer (components/workflows/custody.py); an abort skips the registry, cosign and the
+  promotion order (custody.checks). Then the environment job: record the stable
   digest from the stable ReplicaSet, set the image (or promote / abort a paused canary), wait,
   and check health. A canary that fails before full promotion, or a cancelled run, is aborted;
   a health check that fails after full promotion rolls back to the recorded stable digest inside
@@ -38,6 +39,7 @@ from components.vocabulary import DEFAULT_GITHUB_ENVIRONMENT
 from components.vocabulary import Environment as Stage
 from components.workflows import ci, custody, pins
 from components.workflows.common import (
+    ABORT_RELEASE,
     ABORT_ROLLOUT,
     DIGEST_PATTERN,
     HEALTH_CHECK,
@@ -399,12 +401,11 @@ def _verify_job(spec: WorkflowsSpec) -> Job:
             "deployment-id": expr("steps.record.outputs.deployment-id"),
         },
         steps=(
-            custody.resolve(RELEASE_INPUT),
-            Step(name="Install cosign", uses=pins.COSIGN_INSTALLER),
-            custody.verify(branch),
-            custody.promotion_order(
+            custody.resolve(RELEASE_INPUT, ACTION_INPUT),
+            *custody.checks(
                 branch,
                 None if previous is None else _github_environment_of(previous),
+                ACTION_INPUT,
             ),
             run(
                 "Open the GitHub deployment and summarise for the reviewer",
@@ -503,7 +504,8 @@ def _release_job(spec: WorkflowsSpec) -> Job:
             ),
             kube(
                 "Abort the paused canary",
-                ABORT_ROLLOUT,
+                ABORT_RELEASE,
+                new_image,
                 id="abort",
                 if_=condition(f"{_ACTION} == 'abort'"),
             ),
@@ -540,7 +542,9 @@ def _release_job(spec: WorkflowsSpec) -> Job:
             ),
             wait_healthy(
                 plan.rollback_seconds,
+                accept_pause=False,
                 name="Wait for the rollback",
+                id="rollback-wait",
                 if_=condition("(failure() || cancelled()) && steps.rollback.outcome == 'success'"),
             ),
             run(
@@ -552,6 +556,7 @@ def _release_job(spec: WorkflowsSpec) -> Job:
                     "ACTION": expr(f"{_ACTION}"),
                     "WAIT_STATE": expr("steps.wait.outputs.state"),
                     "ROLLBACK": expr("steps.rollback.outcome"),
+                    "ROLLBACK_WAIT": expr("steps.rollback-wait.outcome"),
                     "STABLE_IMAGE": expr("steps.stable.outputs.image"),
                 },
                 if_=condition("always()"),

@@ -76,12 +76,31 @@ class State:
             log.write(json.dumps(entry) + "\n")
 
     def exit_code(self, tool: str, argv: list[str]) -> int:
-        """Scenario-chosen exit code: first rule whose ``match`` is in the joined argv."""
+        """Scenario-chosen exit code: a ``flaky`` rule's failing call (1), else the first
+        ``exit_codes`` rule whose ``match`` is in the joined argv."""
         joined = " ".join(argv)
+        if self._flaky_call_fails(tool, joined):
+            return 1
         for rule in self.scenario.get("exit_codes", {}).get(tool, []):
             if rule["match"] in joined:
                 return int(rule["code"])
         return 0
+
+    def _flaky_call_fails(self, tool: str, joined: str) -> bool:
+        """Counts the calls each ``flaky`` rule matches (``flaky-counts.json``); true when this
+        call's number (1-based) is one the rule lists as failing."""
+        rules = [r for r in self.scenario.get("flaky", {}).get(tool, []) if r["match"] in joined]
+        if not rules:
+            return False
+        path = self.root / "flaky-counts.json"
+        counts: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
+        fails = False
+        for rule in rules:
+            key = f"{tool} {rule['match']}"
+            counts[key] = counts.get(key, 0) + 1
+            fails = fails or counts[key] in rule["calls"]
+        path.write_text(json.dumps(counts))
+        return fails
 
     # -- cluster ----------------------------------------------------------------------------
     def kube(self) -> list[JsonObj]:
@@ -1060,6 +1079,10 @@ def fake_cosign(state: State, argv: list[str]) -> int:
     issuer = _option(argv, "--certificate-oidc-issuer")
     kind = _option(argv, "--type")
     state.record("cosign", argv, ref=ref, identity=identity, issuer=issuer)
+    code = state.exit_code("cosign", argv)
+    if code:
+        _err("Error: fetching the Sigstore trusted root failed (scenario: Sigstore unreachable)")
+        return code
     truth = state.scenario.get("signatures", {}).get(ref.split("@", 1)[1])
     if identity is None or issuer is None:
         _err("Error: --certificate-identity and --certificate-oidc-issuer are required")

@@ -95,6 +95,9 @@ class Scenario:
     - ``kube_objects``: the cluster at the start (Deployments, Rollouts with canary steps...).
     - ``exit_codes``: tool -> {substring of the joined argv: exit code}, first match wins,
       e.g. ``{"trivy": {"image": 1}}`` (vulnerabilities found) or ``{"cosign": {"sign": 1}}``.
+    - ``flaky``: tool -> {substring: numbers (1-based) of the matching calls that fail with 1},
+      e.g. ``{"kubectl": {"get rollout": (4, 5)}}``: the 4th and 5th reads fail, the rest answer
+      (a transient API error); kubectl, docker and cosign's verify take both.
     - ``analysis_fails_at_step``: canary step indexes whose analysis fails (the rollout aborts).
     - ``deployment_ready_seconds``: how long a Deployment takes to roll out on the clock;
       ``deployment_fails_for``: images whose Deployment rollout never completes.
@@ -105,6 +108,7 @@ class Scenario:
     http: tuple[HttpRule, ...] = ()
     kube_objects: tuple[JsonObj, ...] = ()
     exit_codes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    flaky: Mapping[str, Mapping[str, tuple[int, ...]]] = field(default_factory=dict)
     analysis_fails_at_step: tuple[int, ...] = ()
     deployment_ready_seconds: int = 20
     deployment_fails_for: tuple[str, ...] = ()
@@ -127,6 +131,10 @@ class Scenario:
             "exit_codes": {
                 tool: [{"match": match, "code": code} for match, code in rules.items()]
                 for tool, rules in self.exit_codes.items()
+            },
+            "flaky": {
+                tool: [{"match": match, "calls": list(calls)} for match, calls in rules.items()]
+                for tool, rules in self.flaky.items()
             },
             "analysis_fails_at_step": list(self.analysis_fails_at_step),
             "deployment_ready_seconds": self.deployment_ready_seconds,
@@ -255,6 +263,12 @@ class Pipeline:
         self._git("init", "--quiet", "--initial-branch=develop")
         self._git("remote", "add", "origin", f"https://github.com/{REPOSITORY}.git")
         self._commit("sample application")
+
+    def change(self, scenario: Scenario) -> None:
+        """From the next fake call on, the truth is ``scenario`` (an outage begins between two
+        runs); the cluster, the clock and GitHub's records stay as the runs left them."""
+        self.scenario = scenario
+        (self.state / "scenario.json").write_text(json.dumps(scenario.as_json(), indent=2))
 
     # -- setup ----------------------------------------------------------------------------
     def _write_fake_bin(self) -> None:

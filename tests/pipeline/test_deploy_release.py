@@ -13,11 +13,13 @@ import json
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from components.workflows.common import READ_FAILURES_TOLERATED
 from render.engine import render
 from render.tree import kubernetes_objects
 from tests.conftest import variant
@@ -419,3 +421,157 @@ def test_1_prod_canary_completes_within_the_workflow_limits(tmp_path: Path) -> N
         "in_progress",
         "queued",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# Release safety (left open by the SRE review): abort, rollback wait, transient API errors
+# --------------------------------------------------------------------------------------------
+
+SIGSTORE_DOWN = {"cosign": {"verify": 1}}
+"""Every ``cosign verify``/``verify-attestation`` fails, as in a Sigstore outage."""
+
+
+def test_abort_stops_a_canary_while_sigstore_is_down_and_a_deploy_is_refused(
+    tmp_path: Path,
+) -> None:
+    pipe = pipeline(tmp_path, "prod")
+    assert dispatch(pipe, "prod").jobs["deploy"] == "success"
+    assert live(pipe)["status"]["phase"] == "Paused"
+    (record,) = deployments(pipe)
+    pipe.change(replace(pipe.scenario, exit_codes=SIGSTORE_DOWN))
+    # The same outage refuses a deploy: verification is not optional for what goes in.
+    refused = dispatch(pipe, "prod", run_id="2")
+    assert refused.jobs["verify"] == "failure" and refused.jobs["deploy"] == "skipped"
+    assert any("is not signed by" in e for e in refused.annotations("error", "verify"))
+    # The abort reads neither Sigstore nor the registry, and still goes through the environment
+    # job (its approval rules) to stop the canary.
+    aborted = dispatch(pipe, "prod", action="abort", run_id="3")
+    assert aborted.jobs["verify"] == "success", aborted.output
+    assert aborted.jobs["deploy"] == "success", aborted.output
+    assert aborted.step("deploy", "Abort the paused canary") == "success"
+    assert not [c for c in aborted.calls if c["tool"] in ("cosign", "docker")]
+    assert not ran(aborted, "verify", "Install cosign")
+    status = live(pipe)["status"]
+    assert status["abort"] is True and status["canary"]["weights"]["canary"]["weight"] == 0
+    assert status["stableRS"] == _hash_of_running(pipe, OLD)
+    (after,) = deployments(pipe)
+    assert after["id"] == record["id"]  # the release's own deployment, now closed
+    assert after["statuses"][0]["state"] == "failure"
+    assert "aborted by a person" in after["statuses"][0]["description"]
+
+
+def test_abort_takes_a_digest_not_a_tag(tmp_path: Path) -> None:
+    """Resolving a tag needs the registry; an abort reads nothing from it."""
+    pipe = pipeline(tmp_path, "staging", registry_tags={f"{IMAGE}:1.5.0": NEW})
+    result = dispatch(pipe, "staging", action="abort", release="1.5.0")
+    assert result.jobs["verify"] == "failure" and result.jobs["deploy"] == "skipped"
+    assert any("takes the canary's image digest" in e for e in result.annotations("error"))
+    assert pipe.calls("docker") == [] and pipe.calls("kubectl") == []
+
+
+def test_abort_refuses_when_the_canary_is_another_release(tmp_path: Path) -> None:
+    """A person asks to abort OLD while NEW, someone else's newer release, is the canary."""
+    old_in_staging = copy.deepcopy(IN_STAGING)
+    old_in_staging["deployments"].append(
+        {**old_in_staging["deployments"][0], "id": 8, "payload": {"digest": OLD}}
+    )
+    # OLD is signed and was in staging: a refusal can only come from the cluster check.
+    pipe = pipeline(
+        tmp_path, "prod", signatures={NEW: SIGNED_BY_CI, OLD: SIGNED_BY_CI}, github=old_in_staging
+    )
+    assert dispatch(pipe, "prod").jobs["deploy"] == "success"
+    result = dispatch(pipe, "prod", action="abort", release=OLD, run_id="2")
+    assert result.jobs["deploy"] == "failure"
+    assert result.step("deploy", "Abort the paused canary") == "failure"
+    assert any("refusing to abort another release" in e for e in result.annotations("error"))
+    status = live(pipe)["status"]
+    assert not status.get("abort") and status["phase"] == "Paused"
+    assert image(pipe) == f"{IMAGE}@{NEW}"
+
+
+def test_abort_refuses_a_release_already_promoted_to_stable(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path, "staging")
+    assert dispatch(pipe, "staging").jobs["deploy"] == "success"
+    assert live(pipe)["status"]["phase"] == "Healthy"
+    result = dispatch(pipe, "staging", action="abort", run_id="2")
+    assert result.step("deploy", "Abort the paused canary") == "failure"
+    assert any("is the stable release, not a canary" in e for e in result.annotations("error"))
+    assert not live(pipe)["status"].get("abort")
+    assert live(pipe)["status"]["phase"] == "Healthy"
+
+
+def test_a_rollback_that_stops_at_a_manual_pause_fails_and_says_so(tmp_path: Path) -> None:
+    """Outside ``rollbackWindow`` (here a Rollout that lacks it, as one applied before the stack
+    set it) going back to the stable digest walks the canary steps again and stops at the manual
+    pause: traffic stays split, so the rollback wait must not count that as done."""
+    changes: dict[str, Any] = {"cicd:canary.steps": [{"weight": 20}, {"weight": 100}]}
+    rollout = running_rollout("prod", changes)
+    del rollout["spec"]["rollbackWindow"]
+    pipe = Pipeline(
+        tmp_path,
+        Scenario(
+            http=UNHEALTHY,
+            kube_objects=(rollout,),
+            signatures={NEW: SIGNED_BY_CI},
+            github=IN_STAGING,
+        ),
+        app=None,
+    )
+    pipe.add_workflow(FILE["prod"], stack_workflow("prod", FILE["prod"], changes))
+    assert dispatch(pipe, "prod").jobs["deploy"] == "success"
+    result = dispatch(pipe, "prod", action="promote", run_id="2")
+    assert result.step("deploy", "Roll back to the stable image") == "success", result.output
+    assert live(pipe)["status"]["phase"] == "Paused"  # the simulation: the rollback is paused
+    assert image(pipe) == f"{IMAGE}@{OLD}"
+    assert result.step("deploy", "Wait for the rollback") == "failure"
+    assert result.jobs["deploy"] == "failure"
+    assert any(
+        "stopped at a manual pause" in e and "instead of becoming healthy" in e
+        for e in result.annotations("error", "deploy")
+    ), result.notes
+    final = deployments(pipe)[0]["statuses"][0]
+    assert final["state"] == "failure"
+    assert "rollback" in final["description"] and "is not healthy" in final["description"]
+
+
+ROLLOUT_READ = "get rollout webshop --output json"
+"""The read the deploy job makes of the Rollout: 1st the stable image, 2nd the image patch,
+then one per wait-loop pass."""
+
+
+def test_transient_api_errors_during_the_wait_do_not_abort_the_release(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path, "staging")
+    pipe.change(replace(pipe.scenario, flaky={"kubectl": {ROLLOUT_READ: (4, 5)}}))
+    result = dispatch(pipe, "staging")
+    assert result.jobs["deploy"] == "success", result.output
+    reads = [c for c in pipe.calls("kubectl") if ROLLOUT_READ in " ".join(c["argv"])]
+    patched = next(i for i, c in enumerate(pipe.calls("kubectl")) if "patch" in c["argv"])
+    assert pipe.calls("kubectl").index(reads[3]) > patched  # the failures came mid-wait
+    assert len(reads) > 5  # and the wait went on reading after them
+    warnings = result.annotations("warning", "deploy")
+    assert [w for w in warnings if "reading rollout webshop failed" in w] == [
+        "reading rollout webshop failed (1 in a row): trying again",
+        "reading rollout webshop failed (2 in a row): trying again",
+    ]
+    assert live(pipe)["status"]["phase"] == "Healthy" and not live(pipe)["status"].get("abort")
+    assert image(pipe) == f"{IMAGE}@{NEW}"
+    assert deployments(pipe)[0]["statuses"][0]["state"] == "success"
+
+
+def test_an_api_that_stays_unreachable_fails_the_release(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path, "staging")
+    pipe.change(replace(pipe.scenario, flaky={"kubectl": {ROLLOUT_READ: tuple(range(4, 200))}}))
+    result = dispatch(pipe, "staging")
+    assert result.jobs["deploy"] == "failure"
+    assert result.step("deploy", "Wait until the rollout is healthy or paused") == "failure"
+    reads = [c for c in pipe.calls("kubectl") if ROLLOUT_READ in " ".join(c["argv"])]
+    assert len(reads) == 3 + READ_FAILURES_TOLERATED + 1  # gave up on the first one too many
+    assert any(
+        f"{READ_FAILURES_TOLERATED + 1} reads in a row failed" in e
+        for e in result.annotations("error", "deploy")
+    )
+    # No success is claimed; the canary this run started is aborted (a patch, not a read).
+    assert result.step("deploy", "Abort the canary this run started") == "success"
+    assert live(pipe)["status"]["abort"] is True
+    assert deployments(pipe)[0]["statuses"][0]["state"] == "failure"
+    assert result.jobs["e2e"] == "skipped" and result.jobs["security-scan"] == "skipped"
