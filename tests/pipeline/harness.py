@@ -315,11 +315,6 @@ class Pipeline:
         target.write_text(text)
         self._commit(f"change {path}")
 
-    def set_scenario(self, scenario: Scenario) -> None:
-        """Replace the truth the fakes read, e.g. registry tags that name a commit made since."""
-        self.scenario = scenario
-        (self.state / "scenario.json").write_text(json.dumps(scenario.as_json(), indent=2))
-
     @property
     def sha(self) -> str:
         return self._git("rev-parse", "HEAD")

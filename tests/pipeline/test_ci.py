@@ -274,7 +274,7 @@ PUBLISHED = "sha256:" + "5" * 64
 
 def _released(pipeline: Pipeline, signer: str = SIGNER, published: bool = True) -> RunResult:
     """Push tag v1.4.2 on a commit whose default-branch CI run did (or did not) publish."""
-    pipeline.set_scenario(
+    pipeline.change(
         replace(
             pipeline.scenario,
             registry_tags={f"{IMAGE}:sha-{pipeline.sha}": PUBLISHED} if published else {},
