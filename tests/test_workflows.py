@@ -654,7 +654,12 @@ def test_prod_deploys_only_main_or_release_tags_through_approval() -> None:
     assert prod["jobs"]["deploy"]["environment"]["name"] == "production"
     # Only one job runs in the environment: one approval per run, rollback included.
     assert [k for k, job in prod["jobs"].items() if "environment" in job] == ["deploy"]
-    assert prod["concurrency"] == {"group": "deploy-production", "cancel-in-progress": False}
+    # releases queue in one group; an abort has its own, so it never waits behind a release
+    # that is pending approval (act does not model concurrency: checked on the file)
+    assert prod["concurrency"] == {
+        "group": "deploy-production-${{ inputs.action == 'abort' && 'abort' || 'release' }}",
+        "cancel-in-progress": False,
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ environment (which holds the KUBECONFIG secret and the NAMESPACE, WORKLOAD_NAME,
 APP_URL, IMAGE and DEPLOY_ENABLED variables) changes the cluster; jobs outside the environment
 never see the kubeconfig. Deploys are never cancelled by a newer run (concurrency group per
 environment, ``cancel-in-progress: false``); a run a person cancels aborts the canary it started.
+An abort of staging or prod runs in a concurrency group of its own, so it never waits behind a
+release that is pending approval.
 
 The deploy switch (one contract for all three): every job is guarded by the repository variable
 ``config.DEPLOY_SWITCH_VARIABLE[environment]`` (``DEV_DEPLOY_ENABLED``, ...), written by the stack
@@ -118,7 +120,17 @@ _DEPLOY_OUTPUTS: Final = {
 
 
 def _concurrency(environment: str) -> Concurrency:
-    return Concurrency(group=f"deploy-{environment}", cancel_in_progress=False)
+    """Releases (deploy, promote) of one environment queue behind each other and are never
+    cancelled by a newer run; an abort has a group of its own, so an emergency stop starts at
+    once instead of queueing behind a run that waits for its approval or runs its canary (and
+    cannot be displaced, as a pending run is, by the next release dispatched)."""
+    return Concurrency(
+        group=template(
+            f"deploy-{environment}-",
+            expr(f"inputs.{ACTION_INPUT} == 'abort' && 'abort' || 'release'"),
+        ),
+        cancel_in_progress=False,
+    )
 
 
 def _rollout_steps(spec: WorkflowsSpec) -> tuple[Step, ...]:
