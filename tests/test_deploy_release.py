@@ -150,6 +150,7 @@ def test_deploy_enabled_false_makes_every_workflow_inert(stack: str) -> None:
     past_skip = {
         "notify": "needs.deploy.result != 'skipped'",
         "security-alert": "needs.security-scan.result == 'failure'",
+        "accept": "needs.deploy.result == 'success'",
     }
     for job_id, job in jobs.items():
         condition = job.get("if", "")

@@ -590,6 +590,9 @@ def test_staging_runs_e2e_k6_and_a_security_scan() -> None:
         "performance": ["deploy"],
         "security-scan": ["deploy"],
         "security-alert": ["security-scan"],
+        # the deployment's verdict waits for every acceptance job (executed:
+        # tests/pipeline/test_deploy_release.py, acceptance scenarios)
+        "accept": ["verify", "deploy", "e2e", "performance", "security-scan"],
     }
     for job_id in ("e2e", "performance", "security-scan"):
         assert jobs[job_id]["if"] == "needs.deploy.outputs.state == 'healthy'", job_id
@@ -621,7 +624,9 @@ def test_staging_without_deploy_tests_has_no_test_jobs() -> None:
         "close-deployment",
         "security-scan",
         "security-alert",
+        "accept",
     }
+    assert jobs["accept"]["needs"] == ["verify", "deploy", "security-scan"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -203,6 +203,10 @@ elif [ "$JOB_STATUS" = "success" ] && [ "$WAIT_STATE" = "paused" ]; then
   state=in_progress; description="canary paused for a person: promote or abort"
 elif [ "$JOB_STATUS" = "success" ] && [ "$ACTION" = "abort" ]; then
   state=failure; description="aborted by a person; traffic on the stable version"
+elif [ "$JOB_STATUS" = "success" ] && [ -n "${ACCEPTANCE:-}" ]; then
+  # Healthy, but not yet accepted: the acceptance jobs after this one record the verdict, and
+  # only then may a later stage count this deployment as a success.
+  state=in_progress; description="healthy; acceptance pending: $ACCEPTANCE"
 elif [ "$JOB_STATUS" = "success" ]; then
   state=success; description="healthy"
 elif [ "$JOB_STATUS" = "cancelled" ]; then
@@ -214,6 +218,30 @@ gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/status
   -f state="$state" -f description="$description" -f log_url="$RUN_URL" \\
   -f environment_url="$APP_URL" > /dev/null
 echo "deployment $DEPLOYMENT_ID: $state ($description)"
+"""
+
+ACCEPTED: Final = """\
+# The deployment's verdict once the acceptance jobs have run: success only when every one of
+# them succeeded. A later stage (prod) counts only a successful deployment, so a release whose
+# e2e, performance or security scan failed here cannot be promoted; it keeps running in this
+# environment for people to look at. Env: RESULTS ("job=result ..."), DEPLOYMENT_ID.
+failed=""
+for pair in $RESULTS; do
+  if [ "${pair#*=}" != "success" ]; then
+    failed="$failed ${pair%%=*} (${pair#*=})"
+  fi
+done
+if [ -z "$failed" ]; then
+  state=success; description="healthy; acceptance passed"
+else
+  state=failure; description="deployed, but acceptance failed:$failed; not promotable"
+  echo "::error::acceptance failed:$failed: this release will not be promoted"
+fi
+gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/statuses" \\
+  -f state="$state" -f description="$description" -f log_url="$RUN_URL" \\
+  -f environment_url="$APP_URL" > /dev/null
+echo "deployment $DEPLOYMENT_ID: $state ($description)"
+[ -z "$failed" ]
 """
 
 MARK_IN_PROGRESS: Final = """\

@@ -466,8 +466,12 @@ _STARTED = (
 may have reached the API server before the runner stopped the step)."""
 
 
-def _release_job(spec: WorkflowsSpec) -> Job:
-    """In the environment: deploy, promote or abort; wait, check health, roll back or abort."""
+def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
+    """In the environment: deploy, promote or abort; wait, check health, roll back or abort.
+
+    ``acceptance``: jobs after this one that decide whether the release is accepted (staging);
+    a healthy release is then recorded ``in_progress`` until they have run.
+    """
     plan = spec.deploy.release_plan
     health_path = spec.deploy.health_path
     gh: dict[str, str] = {
@@ -570,6 +574,8 @@ def _release_job(spec: WorkflowsSpec) -> Job:
                     "ROLLBACK": expr("steps.rollback.outcome"),
                     "ROLLBACK_WAIT": expr("steps.rollback-wait.outcome"),
                     "STABLE_IMAGE": expr("steps.stable.outputs.image"),
+                    # Only where acceptance jobs follow: the script reads an unset one as none.
+                    **({"ACCEPTANCE": ", ".join(acceptance)} if acceptance else {}),
                 },
                 if_=condition("always()"),
             ),
@@ -609,19 +615,62 @@ def _close_unrun_deployment(spec: WorkflowsSpec) -> Job:
     )
 
 
-def _release_jobs(spec: WorkflowsSpec) -> dict[str, Job]:
+def _release_jobs(spec: WorkflowsSpec, acceptance: tuple[str, ...] = ()) -> dict[str, Job]:
     return {
         "verify": _verify_job(spec),
-        "deploy": _release_job(spec),
+        "deploy": _release_job(spec, acceptance),
         "close-deployment": _close_unrun_deployment(spec),
     }
+
+
+def _accept_job(acceptance: tuple[str, ...]) -> Job:
+    """The deployment's final verdict after the acceptance jobs (staging)."""
+    return Job(
+        name="accept",
+        needs=("verify", "deploy", *acceptance),
+        # Only a release that completed was tested; a paused, aborted or failed one already has
+        # its final status from the deploy job.
+        if_=condition(
+            "always() && needs.deploy.result == 'success' && "
+            "needs.deploy.outputs.state == 'healthy' && needs.verify.outputs.deployment-id != ''"
+        ),
+        timeout_minutes=5,
+        permissions=(Grant(Scope.DEPLOYMENTS, Access.WRITE, "record the acceptance verdict"),),
+        steps=(
+            run(
+                "Record the acceptance verdict",
+                custody.ACCEPTED,
+                {
+                    "GH_TOKEN": expr("github.token"),
+                    "DEPLOYMENT_ID": expr("needs.verify.outputs.deployment-id"),
+                    "RUN_URL": ci.RUN_URL,
+                    "APP_URL": expr("needs.deploy.outputs.app-url"),
+                    "RESULTS": template(
+                        *(
+                            part
+                            for index, job in enumerate(acceptance)
+                            for part in (
+                                (" " if index else "") + f"{job}=",
+                                expr(f"needs.{job}.result"),
+                            )
+                        )
+                    ),
+                },
+            ),
+        ),
+    )
 
 
 def staging_workflow(spec: WorkflowsSpec) -> Workflow:
     """stage-deploy.yml: verified, approved, released as a canary, then tested hard."""
     environment = spec.deploy.github_environment
     tests = spec.deploy.tests
-    jobs: dict[str, Job] = _release_jobs(spec)
+    acceptance = (
+        *(("e2e",) if tests.e2e is not None else ()),
+        *(("performance",) if tests.performance_script is not None else ()),
+        "security-scan",
+    )
+    jobs: dict[str, Job] = _release_jobs(spec, acceptance)
     if tests.e2e is not None:
         # The tests of the release's own source commit (from its signature), not of the branch
         # head the run was dispatched from: a redeploy of an older digest tests that digest.
@@ -688,6 +737,7 @@ def staging_workflow(spec: WorkflowsSpec) -> Workflow:
             ),
         ),
     )
+    jobs["accept"] = _accept_job(acceptance)
     return Workflow(
         name=f"Deploy to {environment}",
         on=(_dispatch(),),

@@ -283,7 +283,9 @@ def fake_curl(state: State, argv: list[str]) -> int:
         if not quiet:
             _err(f"curl: (22) The requested URL returned error: {status}")
         return 22
-    text = f"HTTP/1.1 {status}\r\n\r\n" if opts.get("head") else body
+    # --head prints the status line and the headers; a rule's body holds them, one per line.
+    headers = "".join(f"{line}\r\n" for line in body.splitlines() if line)
+    text = f"HTTP/1.1 {status}\r\n{headers}\r\n" if opts.get("head") else body
     output = opts.get("output")
     if output and output != "-":
         Path(output).write_text(text)

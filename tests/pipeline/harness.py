@@ -73,7 +73,7 @@ DEFAULT_CLOCK: Final = 1_800_000_000
 
 @dataclass(frozen=True)
 class Response:
-    """One HTTP answer of the fake curl."""
+    """One HTTP answer of the fake curl (for ``--head``, ``body`` holds the header lines)."""
 
     status: int = 200
     body: str = ""

@@ -61,8 +61,19 @@ def _script(action: pins.Action, state: Path) -> str:
         pins.DOWNLOAD_ARTIFACT.repository: f"{fakes} action-download-artifact {root} download",
         pins.BUILD_PUSH.repository: f"{fakes} action-build-push {root} build-push",
         pins.DOCKER_METADATA.repository: f"{fakes} action-metadata {root} metadata",
+        # act copies the own repository itself for a plain checkout; a checkout of one commit
+        # of it (``ref:``) comes here and gets that commit's tree from the scenario's repository,
+        # or fails as GitHub's would for a commit the repository does not have.
         pins.CHECKOUT.repository: (
             f"{record}\n"
+            f"repo={shlex.quote(str(state.parent / 'repo'))}\n"
+            'if [ -z "$STUB_REPOSITORY" ] && [ -n "$STUB_REF" ]; then\n'
+            '  if ! git -C "$repo" cat-file -e "$STUB_REF^{commit}" 2>/dev/null; then\n'
+            '    echo "::error::stub checkout: $STUB_REF is not a commit of the repository"; exit 1\n'
+            "  fi\n"
+            '  git -C "$repo" archive --format=tar "$STUB_REF" | tar -x -C "$GITHUB_WORKSPACE"\n'
+            "  exit 0\n"
+            "fi\n"
             'echo "::error::stub checkout: act copies the own repository; '
             'fetching $STUB_REPOSITORY is not simulated"\nexit 1'
         ),

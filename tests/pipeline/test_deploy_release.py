@@ -144,6 +144,21 @@ def deployments(pipe: Pipeline) -> list[dict[str, Any]]:
     return [d for d in data["deployments"] if d["id"] >= 1000]
 
 
+ACCEPTANCE_PENDING = "healthy; acceptance pending: e2e, performance, security-scan"
+
+
+def deploy_job_status(record: dict[str, Any]) -> tuple[str, str]:
+    """The status staging's deploy job wrote (GitHub lists statuses newest first: queued by
+    verify, in_progress when the job starts, then the job's own; then the acceptance verdict).
+
+    A healthy release is only ``in_progress`` until the acceptance jobs decide. These scenarios
+    have no release commit in the repository, so e2e cannot check it out and the verdict is a
+    failure; the acceptance scenarios at the end of this file run the jobs for real.
+    """
+    chronological = list(reversed(record["statuses"]))
+    return chronological[2]["state"], chronological[2]["description"]
+
+
 def kubectl_writes(pipe: Pipeline) -> list[list[str]]:
     return [
         c["argv"] for c in pipe.calls("kubectl") if any(v in c["argv"] for v in ("patch", "set"))
@@ -167,7 +182,7 @@ def test_1_staging_canary_completes_within_the_workflow_limits(tmp_path: Path) -
     assert 120 <= pipe.clock() - started < 540
     (record,) = deployments(pipe)
     assert record["environment"] == "staging" and record["payload"]["digest"] == NEW
-    assert record["statuses"][0]["state"] == "success"
+    assert deploy_job_status(record) == ("in_progress", ACCEPTANCE_PENDING)
 
 
 def test_2_failed_analysis_aborts_and_fails_the_run_with_traffic_on_stable(
@@ -555,7 +570,7 @@ def test_transient_api_errors_during_the_wait_do_not_abort_the_release(tmp_path:
     ]
     assert live(pipe)["status"]["phase"] == "Healthy" and not live(pipe)["status"].get("abort")
     assert image(pipe) == f"{IMAGE}@{NEW}"
-    assert deployments(pipe)[0]["statuses"][0]["state"] == "success"
+    assert deploy_job_status(deployments(pipe)[0]) == ("in_progress", ACCEPTANCE_PENDING)
 
 
 def test_an_api_that_stays_unreachable_fails_the_release(tmp_path: Path) -> None:
@@ -575,3 +590,91 @@ def test_an_api_that_stays_unreachable_fails_the_release(tmp_path: Path) -> None
     assert live(pipe)["status"]["abort"] is True
     assert deployments(pipe)[0]["statuses"][0]["state"] == "failure"
     assert result.jobs["e2e"] == "skipped" and result.jobs["security-scan"] == "skipped"
+
+
+# --------------------------------------------------------------------------------------------
+# Staging's acceptance decides what prod may take
+# --------------------------------------------------------------------------------------------
+
+SECURE_HEADERS = (
+    HttpRule(
+        r"webshop\.staging\.acme\.example$",
+        (
+            Response(
+                200, "strict-transport-security: max-age=63072000\nx-content-type-options: nosniff"
+            ),
+        ),
+    ),
+)
+
+
+def _accepting_pipeline(tmp_path: Path, e2e_passes: bool) -> Pipeline:
+    """Staging and prod workflows over a repository whose release commit really exists, so the
+    acceptance jobs (e2e from that commit, k6, the image scan, security headers) run."""
+    pipe = pipeline(tmp_path, "staging", http=HEALTHY + SECURE_HEADERS)
+    exit_code = 0 if e2e_passes else 1
+    pipe.add_files(
+        {
+            "package.json": json.dumps(
+                {
+                    "name": "acme-shop",
+                    "version": "1.4.2",
+                    "private": True,
+                    "scripts": {"test:e2e": f"node -e 'process.exit({exit_code})' --"},
+                }
+            ),
+            "package-lock.json": json.dumps(
+                {
+                    "name": "acme-shop",
+                    "version": "1.4.2",
+                    "lockfileVersion": 3,
+                    "requires": True,
+                    "packages": {"": {"name": "acme-shop", "version": "1.4.2"}},
+                }
+            ),
+        }
+    )
+    pipe.add_workflow(FILE["prod"], stack_workflow("prod", FILE["prod"]))
+    commit = pipe.sha
+    pipe.change(
+        replace(
+            pipe.scenario,
+            signatures={NEW: {**SIGNED_BY_CI, "commit": commit}},
+            github={
+                "ci_runs": [{"head_sha": commit, "branch": "develop", "conclusion": "success"}]
+            },
+        )
+    )
+    return pipe
+
+
+def test_staging_success_waits_for_acceptance_and_prod_takes_the_accepted_release(
+    tmp_path: Path,
+) -> None:
+    pipe = _accepting_pipeline(tmp_path, e2e_passes=True)
+    result = dispatch(pipe, "staging")
+    for job in ("deploy", "e2e", "performance", "security-scan", "accept"):
+        assert result.jobs[job] == "success", (job, result.output)
+    (record,) = deployments(pipe)
+    assert [(s["state"], s["description"]) for s in record["statuses"][:2]] == [
+        ("success", "healthy; acceptance passed"),
+        ("in_progress", "healthy; acceptance pending: e2e, performance, security-scan"),
+    ]
+    prod = dispatch(pipe, "prod", run_id="2")
+    assert prod.jobs["verify"] == "success", prod.output
+
+
+def test_a_release_that_fails_acceptance_in_staging_is_refused_by_prod(tmp_path: Path) -> None:
+    """Before, the deploy job marked staging `success` as soon as the rollout was healthy, and
+    prod's promotion check trusted it while e2e was still failing."""
+    pipe = _accepting_pipeline(tmp_path, e2e_passes=False)
+    result = dispatch(pipe, "staging")
+    assert result.jobs["deploy"] == "success" and result.jobs["e2e"] == "failure"
+    assert result.jobs["accept"] == "failure"
+    (record,) = deployments(pipe)
+    final = record["statuses"][0]
+    assert final["state"] == "failure"
+    assert "acceptance failed: e2e (failure)" in final["description"]
+    prod = dispatch(pipe, "prod", run_id="2")
+    assert prod.jobs["verify"] == "failure"
+    assert prod.jobs["deploy"] == "skipped"
