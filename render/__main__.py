@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tarfile
 import tempfile
 from collections import Counter
-from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +101,11 @@ def _render_at(ref: str, stack: str) -> tuple[dict[str, str], dict[str, Any]]:
     Returns the file tree and the stack's config there; a stack that did not exist yet at
     ``ref`` has no files and no config, so everything in it reads as added.
     """
+    # Imported here: only --diff archives a revision (issue 14 item 8: a plain render does not
+    # load tarfile and its compression modules).
+    import tarfile
+    from io import BytesIO
+
     commit = _resolve(ref)
     # The project may be a folder of a larger repository: archive just that folder.
     prefix = subprocess.run(
