@@ -24,7 +24,7 @@ from components.messages import escape
 from render import COMMENT_BUDGET
 from render.engine import PROJECT_DIR, DuplicateUrnError, Rendered, UsageError, render
 from render.stackfile import StackFileError
-from render.stackref import StackReferenceError
+from render.stackref import StackReferenceError, remember
 from render.tree import MANIFEST, check_out_dir, tree, write
 
 if TYPE_CHECKING:
@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     files = tree(rendered)
     write(files, out, project)
+    remember(PROJECT_DIR, project, args.stack, rendered.outputs)
     for warning in rendered.warnings:
         print(escape(f"warning: {warning}"), file=sys.stderr)
     print(_summary(rendered, files, out))

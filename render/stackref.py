@@ -16,7 +16,9 @@ such as the workflow scripts), the Python version and the installed distribution
 one of them is a miss and a fresh child render, so the cache is never stale; hashing the
 project costs a few milliseconds. Only successful renders are cached, one entry per referenced
 stack (a new key replaces the old entry), written atomically so that parallel renders never
-read half a file; a cache folder that cannot be written only costs the saving.
+read half a file; a cache folder that cannot be written only costs the saving. A platform
+render run directly (``python -m render --project platform STACK``, which ``make render`` does
+first) fills the cache too (:func:`remember`), so the environment renders after it reuse it.
 """
 
 from __future__ import annotations
@@ -144,6 +146,27 @@ def referenced_outputs(project_dir: Path, name: str) -> dict[str, Any]:
         outputs = _render_outputs(project_dir, folder, name, stack)
         _store(entry, key, outputs)
     return outputs
+
+
+def remember(project_dir: Path, folder: Path, stack: str, outputs: dict[str, Any]) -> None:
+    """Cache the outputs of a render of ``stack`` in ``folder`` made by ``python -m render
+    --project folder``: it is the render a StackReference would run, so ``make render``, which
+    renders the platform stacks first, leaves the environment stacks nothing to re-render.
+    Nothing is cached for a folder outside ``project_dir`` or the project itself."""
+    if folder == project_dir or not folder.is_relative_to(project_dir):
+        return
+    project = read_project_name(folder)
+    if project:
+        entry = cache_dir(project_dir) / f"{project}.{stack}.json"
+        _store(entry, inputs_key(project_dir, folder, stack), outputs)
+
+
+def read_project_name(folder: Path) -> str | None:
+    try:
+        name = yaml.safe_load((folder / "Pulumi.yaml").read_text()).get("name")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name else None
 
 
 def stack_reference_state(project_dir: Path, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,31 @@ def test_the_platform_cache_answers_repeated_renders_and_is_never_stale(
     assert _ingress_class(render("staging", project)) == "nginx-internal"
 
 
+def test_rendering_a_platform_stack_fills_the_cache_its_environments_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # make render renders the platform stacks first: the environment renders then reuse them.
+    (tmp_path / "project").mkdir()
+    project = copy_project(tmp_path / "project")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(stackref.CACHE_ENV, str(cache))
+    done = subprocess.run(
+        [sys.executable, "-m", "render", "--project", "platform", "nonprod"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (cache / "cicd-platform.nonprod.json").is_file()
+
+    def no_child_render(*args: Any) -> dict[str, Any]:
+        raise AssertionError(f"the platform stack was rendered again: {args}")
+
+    monkeypatch.setattr(stackref, "_render_outputs", no_child_render)
+    assert _ingress_class(render("staging", project)) == "nginx"
+
+
 @pytest.mark.parametrize(
     "changed",
     [
