@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tarfile
 import tempfile
 from collections import Counter
-from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +24,7 @@ from components.messages import escape
 from render import COMMENT_BUDGET
 from render.engine import PROJECT_DIR, DuplicateUrnError, Rendered, UsageError, render
 from render.stackfile import StackFileError
-from render.stackref import StackReferenceError
+from render.stackref import StackReferenceError, remember
 from render.tree import MANIFEST, check_out_dir, tree, write
 
 if TYPE_CHECKING:
@@ -103,6 +101,11 @@ def _render_at(ref: str, stack: str) -> tuple[dict[str, str], dict[str, Any]]:
     Returns the file tree and the stack's config there; a stack that did not exist yet at
     ``ref`` has no files and no config, so everything in it reads as added.
     """
+    # Imported here: only --diff archives a revision (issue 14 item 8: a plain render does not
+    # load tarfile and its compression modules).
+    import tarfile
+    from io import BytesIO
+
     commit = _resolve(ref)
     # The project may be a folder of a larger repository: archive just that folder.
     prefix = subprocess.run(
@@ -209,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     files = tree(rendered)
     write(files, out, project)
+    remember(PROJECT_DIR, project, args.stack, rendered.outputs)
     for warning in rendered.warnings:
         print(escape(f"warning: {warning}"), file=sys.stderr)
     print(_summary(rendered, files, out))

@@ -253,6 +253,7 @@ class ConfigModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         use_enum_values=False,
+        defer_build=True,
     )
 
     @field_validator("*", mode="before")
