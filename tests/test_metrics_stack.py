@@ -317,7 +317,11 @@ def test_the_committed_job_runs_end_to_end_against_recorded_github(tmp_path: Pat
     step = next(s for s in job["steps"] if s["name"] == "Compute delivery metrics")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    # The recording answers the windows that end where its fixtures do (see
+    # test_delivery_metrics); the clock is pinned there so the test does not age with the date.
+    (bin_dir / "python").write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "$@" --now 2026-11-29T00:00:00Z\n'
+    )
     (bin_dir / "python").chmod(0o755)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeGitHub)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -466,6 +466,15 @@ _STARTED = (
 may have reached the API server before the runner stopped the step)."""
 
 
+def _deployment_status_env() -> dict[str, str]:
+    """What a step that posts a status of the run's GitHub deployment reads."""
+    return {
+        "GH_TOKEN": expr("github.token"),
+        "DEPLOYMENT_ID": expr("needs.verify.outputs.deployment-id"),
+        "RUN_URL": ci.RUN_URL,
+    }
+
+
 def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
     """In the environment: deploy, promote or abort; wait, check health, roll back or abort.
 
@@ -474,11 +483,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
     """
     plan = spec.deploy.release_plan
     health_path = spec.deploy.health_path
-    gh: dict[str, str] = {
-        "GH_TOKEN": expr("github.token"),
-        "DEPLOYMENT_ID": expr("needs.verify.outputs.deployment-id"),
-        "RUN_URL": ci.RUN_URL,
-    }
+    gh = _deployment_status_env()
     new_image: dict[str, str] = {"NEW_IMAGE": expr("needs.verify.outputs.image")}
     return Job(
         name="deploy",
@@ -641,9 +646,7 @@ def _accept_job(acceptance: tuple[str, ...]) -> Job:
                 "Record the acceptance verdict",
                 custody.ACCEPTED,
                 {
-                    "GH_TOKEN": expr("github.token"),
-                    "DEPLOYMENT_ID": expr("needs.verify.outputs.deployment-id"),
-                    "RUN_URL": ci.RUN_URL,
+                    **_deployment_status_env(),
                     "APP_URL": expr("needs.deploy.outputs.app-url"),
                     "RESULTS": template(
                         *(
