@@ -245,8 +245,9 @@ def test_3_4_prod_pauses_for_a_person_then_rolls_back_fast_on_bad_health(
     assert final["state"] == "failure" and "rolled back" in final["description"]
 
 
-def test_4_the_promote_action_refuses_a_release_that_is_not_the_canary(tmp_path: Path) -> None:
-    # OLD is signed and was in staging too: the refusal must come from the cluster check.
+def _prod_canary_of_new_with_old_promotable(tmp_path: Path) -> Pipeline:
+    """Prod paused on NEW's canary, while OLD is signed by CI and was deployed to staging too:
+    a refusal to act on OLD can then only come from the cluster check."""
     old_in_staging = copy.deepcopy(IN_STAGING)
     old_in_staging["deployments"].append(
         {**old_in_staging["deployments"][0], "id": 8, "payload": {"digest": OLD}}
@@ -255,6 +256,11 @@ def test_4_the_promote_action_refuses_a_release_that_is_not_the_canary(tmp_path:
         tmp_path, "prod", signatures={NEW: SIGNED_BY_CI, OLD: SIGNED_BY_CI}, github=old_in_staging
     )
     assert dispatch(pipe, "prod").jobs["deploy"] == "success"
+    return pipe
+
+
+def test_4_the_promote_action_refuses_a_release_that_is_not_the_canary(tmp_path: Path) -> None:
+    pipe = _prod_canary_of_new_with_old_promotable(tmp_path)
     result = dispatch(pipe, "prod", action="promote", release=OLD, run_id="2")
     assert result.jobs["verify"] == "success"
     assert result.jobs["deploy"] == "failure"
@@ -486,15 +492,7 @@ def test_abort_takes_a_digest_not_a_tag(tmp_path: Path) -> None:
 
 def test_abort_refuses_when_the_canary_is_another_release(tmp_path: Path) -> None:
     """A person asks to abort OLD while NEW, someone else's newer release, is the canary."""
-    old_in_staging = copy.deepcopy(IN_STAGING)
-    old_in_staging["deployments"].append(
-        {**old_in_staging["deployments"][0], "id": 8, "payload": {"digest": OLD}}
-    )
-    # OLD is signed and was in staging: a refusal can only come from the cluster check.
-    pipe = pipeline(
-        tmp_path, "prod", signatures={NEW: SIGNED_BY_CI, OLD: SIGNED_BY_CI}, github=old_in_staging
-    )
-    assert dispatch(pipe, "prod").jobs["deploy"] == "success"
+    pipe = _prod_canary_of_new_with_old_promotable(tmp_path)
     result = dispatch(pipe, "prod", action="abort", release=OLD, run_id="2")
     assert result.jobs["deploy"] == "failure"
     assert result.step("deploy", "Abort the paused canary") == "failure"
