@@ -234,7 +234,9 @@ def test_verification_runs_before_the_environment_job(stack: str) -> None:
     assert check["env"]["NEW_IMAGE"] == "${{ needs.verify.outputs.image }}"
     assert "@sha256:" in check["run"]
     permissions = verify["permissions"]
-    assert permissions == {"actions": "read", "deployments": "write", "packages": "read"}
+    # Only staging reads CI runs (passed CI on the default branch); prod reads deployments.
+    ci_runs = {"actions": "read"} if stack == "staging" else {}
+    assert permissions == {**ci_runs, "deployments": "write", "packages": "read"}
 
 
 def test_promotion_order_comes_from_github_records() -> None:
@@ -243,9 +245,10 @@ def test_promotion_order_comes_from_github_records() -> None:
     assert ci["env"]["DEFAULT_BRANCH"] == "develop"
     assert "actions/workflows/ci.yml/runs" in ci["run"]
     prod = workflow("prod", "prod")["jobs"]["verify"]
-    before = step(prod, "Check it was deployed to staging")
+    before = step(prod, "Check it was accepted in staging")
     assert before["env"]["PREVIOUS"] == "staging"
     assert "deployments/$id/statuses" in before["run"]
+    assert before["env"]["ACCEPTED_VERDICT"] == "healthy; acceptance passed"
 
 
 def test_every_release_run_records_a_github_deployment() -> None:

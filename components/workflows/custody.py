@@ -120,21 +120,37 @@ fi
 echo "commit $COMMIT passed CI on $DEFAULT_BRANCH"
 """
 
+ACCEPTED_VERDICT: Final = "healthy; acceptance passed"
+"""The description of the status staging's accept job writes when every acceptance job passed.
+Prod's promotion check asks for exactly this: a deployment marked success by anything else (the
+deploy job of a workflow from before the acceptance gate, on an old branch or an old run) does
+not count."""
+
 DEPLOYED_BEFORE: Final = """\
-# Prod takes only a digest that reached staging: a GitHub deployment of it to the previous
-# environment whose latest verdict is success. GitHub marks an environment's older successful
-# deployments `inactive` when a newer one succeeds (auto_inactive), so `inactive` is no verdict:
-# the status before it is. A payload may be a string (deployments made by other tools).
+# Prod takes only a digest accepted in staging, judged by its newest staging deployment that ran
+# (one with an in_progress status: its deploy job started; one rejected at approval or
+# cancelled while waiting never ran and has no say). Its latest verdict must be success with the
+# accept job's description (ACCEPTED_VERDICT): a later staging deploy of the same digest that
+# failed acceptance or was rolled back withdraws an older acceptance. GitHub marks older
+# successful deployments `inactive` when a newer one succeeds (auto_inactive), so `inactive` is
+# no verdict: the status before it is. A payload may be a string (another tool's deployment).
 ids="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f environment="$PREVIOUS" \\
   -f sha="$COMMIT" -f per_page=100 \\
   --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | .id] | .[]")"
 for id in $ids; do
-  state="$(gh api "repos/$GITHUB_REPOSITORY/deployments/$id/statuses?per_page=100" \\
-    --jq '[.[] | select(.state != "inactive")][0].state // ""')"
-  if [ "$state" = "success" ]; then
-    echo "$DIGEST was deployed to $PREVIOUS successfully (deployment $id)"
+  statuses="$(gh api "repos/$GITHUB_REPOSITORY/deployments/$id/statuses?per_page=100" \\
+    --jq '[.[] | select(.state != "inactive")]')"
+  if [ "$(jq 'any(.[]; .state == "in_progress")' <<<"$statuses")" != "true" ]; then
+    continue
+  fi
+  state="$(jq --raw-output '.[0].state // ""' <<<"$statuses")"
+  description="$(jq --raw-output '.[0].description // ""' <<<"$statuses")"
+  if [ "$state" = "success" ] && [ "$description" = "$ACCEPTED_VERDICT" ]; then
+    echo "$DIGEST was accepted in $PREVIOUS (deployment $id)"
     exit 0
   fi
+  echo "::error::the newest deployment of $DIGEST to $PREVIOUS ($id) is not accepted: ${state:-no status}${description:+ ($description)}: refusing to promote it"
+  exit 1
 done
 echo "::error::$DIGEST was never deployed successfully to $PREVIOUS: refusing to promote it"
 exit 1
@@ -195,6 +211,13 @@ if [ -z "$DEPLOYMENT_ID" ]; then
   echo "::warning::no GitHub deployment to update"
   exit 0
 fi
+# A promote or abort refused before it touched the cluster (not this release's canary, not
+# paused, already stable) changed nothing: the deployment keeps its verdict, which may well be an
+# accepted release's success.
+if [ "$ACTION" != "deploy" ] && [ "$ACTED" != "true" ]; then
+  echo "::notice::this $ACTION changed nothing in the cluster: deployment $DEPLOYMENT_ID keeps its status"
+  exit 0
+fi
 if [ "$ROLLBACK" = "success" ] && [ "$ROLLBACK_WAIT" != "success" ]; then
   state=failure; description="health check failed; the rollback to $STABLE_IMAGE is not healthy"
 elif [ "$ROLLBACK" = "success" ]; then
@@ -224,15 +247,38 @@ ACCEPTED: Final = """\
 # The deployment's verdict once the acceptance jobs have run: success only when every one of
 # them succeeded. A later stage (prod) counts only a successful deployment, so a release whose
 # e2e, performance or security scan failed here cannot be promoted; it keeps running in this
-# environment for people to look at. Env: RESULTS ("job=result ..."), DEPLOYMENT_ID.
+# environment for people to look at. Env: RESULTS ("job=result ..."), DEPLOYMENT_ID,
+# ENVIRONMENT, ACCEPTED_VERDICT.
 failed=""
 for pair in $RESULTS; do
   if [ "${pair#*=}" != "success" ]; then
     failed="$failed ${pair%%=*} (${pair#*=})"
   fi
 done
+newer=""
 if [ -z "$failed" ]; then
-  state=success; description="healthy; acceptance passed"
+  # The tests hit the environment's URL, so they tested this release only if no newer one has
+  # replaced it since (a re-run of a failed test or of this job after another deploy): a newer
+  # deployment of a digest that ran (has an in_progress status) means they did not.
+  for id in $(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" \\
+      -f environment="$ENVIRONMENT" -f per_page=100 \\
+      --jq '[.[] | select(.payload | objects | has("digest")) | .id] | .[]'); do
+    if [ "$id" = "$DEPLOYMENT_ID" ]; then
+      break
+    fi
+    if [ "$(gh api "repos/$GITHUB_REPOSITORY/deployments/$id/statuses?per_page=100" \\
+        --jq 'any(.[]; .state == "in_progress")')" = "true" ]; then
+      newer="$id"
+      break
+    fi
+  done
+fi
+if [ -n "$newer" ]; then
+  failed=" deployment $newer replaced this release in $ENVIRONMENT before the verdict"
+  state=failure; description="not accepted:$failed; deploy it again to test it"
+  echo "::error::not accepted:$failed, so the tests did not test it"
+elif [ -z "$failed" ]; then
+  state=success; description="$ACCEPTED_VERDICT"
 else
   state=failure; description="deployed, but acceptance failed:$failed; not promotable"
   echo "::error::acceptance failed:$failed: this release will not be promoted"
@@ -330,7 +376,7 @@ def _promotion_order(default_branch: str, previous_environment: str | None) -> S
             {**env, "DEFAULT_BRANCH": default_branch},
         )
     return run(
-        f"Check it was deployed to {previous_environment}",
+        f"Check it was accepted in {previous_environment}",
         DEPLOYED_BEFORE,
-        {**env, "PREVIOUS": previous_environment},
+        {**env, "PREVIOUS": previous_environment, "ACCEPTED_VERDICT": ACCEPTED_VERDICT},
     )

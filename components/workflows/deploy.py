@@ -401,7 +401,12 @@ def _verify_job(spec: WorkflowsSpec) -> Job:
         if_=condition(guard),
         timeout_minutes=15,
         permissions=(
-            Grant(Scope.ACTIONS, Access.READ, "read CI runs of the commit"),
+            # Staging reads the commit's CI runs; prod reads staging's deployments instead.
+            *(
+                (Grant(Scope.ACTIONS, Access.READ, "read CI runs of the commit"),)
+                if previous is None
+                else ()
+            ),
             Grant(Scope.DEPLOYMENTS, Access.WRITE, "read the promotion record, open a deployment"),
             Grant(Scope.PACKAGES, Access.READ, "resolve a tag and read signatures from ghcr.io"),
         ),
@@ -466,6 +471,10 @@ _STARTED = (
 may have reached the API server before the runner stopped the step)."""
 
 
+_ACTED = f"{_STARTED} || steps.abort.outcome == 'success' || steps.abort.outcome == 'cancelled'"
+"""This run may have changed the cluster: its deploy, promote or abort got past its checks."""
+
+
 def _deployment_status_env() -> dict[str, str]:
     """What a step that posts a status of the run's GitHub deployment reads."""
     return {
@@ -505,7 +514,14 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
         steps=(
             _refuse_when_disabled(),
             run("Check the verified release", _CHECK_IMAGE, new_image),
-            run("Mark the deployment in progress", custody.MARK_IN_PROGRESS, gh),
+            # A promote or abort continues a deployment already in progress (a paused canary)
+            # and may yet be refused: only a new release marks its deployment.
+            run(
+                "Mark the deployment in progress",
+                custody.MARK_IN_PROGRESS,
+                gh,
+                if_=condition(f"{_ACTION} == 'deploy'"),
+            ),
             setup_kubectl(),
             write_kubeconfig(spec.deploy.cluster_access),
             kube("Record the stable image", RECORD_STABLE, id="stable"),
@@ -579,6 +595,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
                     "ROLLBACK": expr("steps.rollback.outcome"),
                     "ROLLBACK_WAIT": expr("steps.rollback-wait.outcome"),
                     "STABLE_IMAGE": expr("steps.stable.outputs.image"),
+                    "ACTED": expr(_ACTED),
                     # Only where acceptance jobs follow: the script reads an unset one as none.
                     **({"ACCEPTANCE": ", ".join(acceptance)} if acceptance else {}),
                 },
@@ -628,7 +645,7 @@ def _release_jobs(spec: WorkflowsSpec, acceptance: tuple[str, ...] = ()) -> dict
     }
 
 
-def _accept_job(acceptance: tuple[str, ...]) -> Job:
+def _accept_job(environment: str, acceptance: tuple[str, ...]) -> Job:
     """The deployment's final verdict after the acceptance jobs (staging)."""
     return Job(
         name="accept",
@@ -648,6 +665,8 @@ def _accept_job(acceptance: tuple[str, ...]) -> Job:
                 {
                     **_deployment_status_env(),
                     "APP_URL": expr("needs.deploy.outputs.app-url"),
+                    "ENVIRONMENT": environment,
+                    "ACCEPTED_VERDICT": custody.ACCEPTED_VERDICT,
                     "RESULTS": template(
                         *(
                             part
@@ -740,7 +759,7 @@ def staging_workflow(spec: WorkflowsSpec) -> Workflow:
             ),
         ),
     )
-    jobs["accept"] = _accept_job(acceptance)
+    jobs["accept"] = _accept_job(environment, acceptance)
     return Workflow(
         name=f"Deploy to {environment}",
         on=(_dispatch(),),

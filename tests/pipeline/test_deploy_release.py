@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components.workflows.common import READ_FAILURES_TOLERATED
+from components.workflows.custody import ACCEPTED_VERDICT
 from render.engine import render
 from render.tree import kubernetes_objects
 from tests.conftest import variant
@@ -55,7 +57,10 @@ IN_STAGING: dict[str, Any] = {
             "sha": COMMIT,
             "task": "deploy",
             "payload": {"digest": NEW},
-            "statuses": [{"state": "success"}],
+            "statuses": [
+                {"state": "success", "description": ACCEPTED_VERDICT},
+                {"state": "in_progress", "description": ""},
+            ],
         }
     ],
 }
@@ -349,7 +354,7 @@ def test_16_a_staging_deployment_a_newer_one_made_inactive_still_counts(tmp_path
     # succeeds (auto_inactive): prod must read the verdict before that. Another tool's deployment
     # with a string payload in the same list must not break the lookup either.
     superseded = copy.deepcopy(IN_STAGING)
-    superseded["deployments"][0]["statuses"] = [{"state": "inactive"}, {"state": "success"}]
+    superseded["deployments"][0]["statuses"].insert(0, {"state": "inactive"})
     superseded["deployments"].append(
         {
             "id": 8,
@@ -361,6 +366,46 @@ def test_16_a_staging_deployment_a_newer_one_made_inactive_still_counts(tmp_path
         }
     )
     pipe = pipeline(tmp_path, "prod", github=superseded, changes={"cicd:deploy.enabled": True})
+    result = dispatch(pipe, "prod")
+    assert result.jobs["verify"] == "success", result.output
+    assert image(pipe) == f"{IMAGE}@{NEW}"
+
+
+def _staging_record(deployment_id: int, *states: tuple[str, str]) -> dict[str, Any]:
+    """A staging deployment of NEW with ``states`` (state, description), newest first."""
+    return {
+        **IN_STAGING["deployments"][0],
+        "id": deployment_id,
+        "statuses": [{"state": state, "description": text} for state, text in states],
+    }
+
+
+def test_16_staging_success_without_the_acceptance_verdict_is_refused(tmp_path: Path) -> None:
+    """What the deploy job of a workflow from before the acceptance gate wrote (an old branch,
+    a re-run of an old run): success as soon as the rollout was healthy, nothing tested."""
+    before_the_gate = {
+        **PASSED_CI,
+        "deployments": [_staging_record(7, ("success", "healthy"), ("in_progress", ""))],
+    }
+    pipe = pipeline(tmp_path, "prod", github=before_the_gate)
+    _refused(pipe, dispatch(pipe, "prod"), "(7) is not accepted: success (healthy)")
+
+
+def test_16_a_newer_staging_deployment_of_the_digest_decides(tmp_path: Path) -> None:
+    """An accepted deployment stops counting once a newer deployment of the same digest ran and
+    failed acceptance; a newer one that never ran (rejected at approval) has no say."""
+    accepted = _staging_record(7, ("success", ACCEPTED_VERDICT), ("in_progress", ""))
+    failed = _staging_record(
+        8, ("failure", "deployed, but acceptance failed: e2e (failure)"), ("in_progress", "")
+    )
+    never_ran = _staging_record(9, ("error", "not deployed: deploy job failure"), ("queued", ""))
+    withdrawn = tmp_path / "withdrawn"
+    withdrawn.mkdir()
+    pipe = pipeline(withdrawn, "prod", github={**PASSED_CI, "deployments": [accepted, failed]})
+    _refused(pipe, dispatch(pipe, "prod"), "(8) is not accepted: failure")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    pipe = pipeline(kept, "prod", github={**PASSED_CI, "deployments": [accepted, never_ran]})
     result = dispatch(pipe, "prod")
     assert result.jobs["verify"] == "success", result.output
     assert image(pipe) == f"{IMAGE}@{NEW}"
@@ -435,9 +480,10 @@ def test_1_prod_canary_completes_within_the_workflow_limits(tmp_path: Path) -> N
     assert live(pipe)["status"]["stableRS"] == new_hash  # the fake's pod-template hash
     assert image(pipe) == f"{IMAGE}@{NEW}"
     (record,) = deployments(pipe)
+    # queued (verify), in_progress (the deploy starts), in_progress (paused for a person),
+    # success (promoted): the promote continues that deployment without marking it again.
     assert [s["state"] for s in record["statuses"]] == [
         "success",
-        "in_progress",
         "in_progress",
         "in_progress",
         "queued",
@@ -649,17 +695,78 @@ def _accepting_pipeline(tmp_path: Path, e2e_passes: bool) -> Pipeline:
 def test_staging_success_waits_for_acceptance_and_prod_takes_the_accepted_release(
     tmp_path: Path,
 ) -> None:
+    """Also: a stale abort of the accepted release is refused and leaves its verdict alone
+    (before, the refused run recorded 'release failed; canary aborted' over it)."""
     pipe = _accepting_pipeline(tmp_path, e2e_passes=True)
     result = dispatch(pipe, "staging")
     for job in ("deploy", "e2e", "performance", "security-scan", "accept"):
         assert result.jobs[job] == "success", (job, result.output)
     (record,) = deployments(pipe)
-    assert [(s["state"], s["description"]) for s in record["statuses"][:2]] == [
-        ("success", "healthy; acceptance passed"),
+    accepted = [
+        ("success", ACCEPTED_VERDICT),
         ("in_progress", "healthy; acceptance pending: e2e, performance, security-scan"),
     ]
-    prod = dispatch(pipe, "prod", run_id="2")
+    assert [(s["state"], s["description"]) for s in record["statuses"][:2]] == accepted
+    stale = dispatch(pipe, "staging", action="abort", run_id="2")
+    assert stale.step("deploy", "Abort the paused canary") == "failure"
+    (record,) = deployments(pipe)
+    assert [(s["state"], s["description"]) for s in record["statuses"][:2]] == accepted
+    prod = dispatch(pipe, "prod", run_id="3")
     assert prod.jobs["verify"] == "success", prod.output
+
+
+def test_acceptance_of_a_release_another_one_replaced_is_refused(tmp_path: Path) -> None:
+    """'Re-run failed jobs' on run A after release B was deployed re-runs A's tests (against
+    B, at the environment's URL) and A's accept job: the verdict must not call A accepted. The
+    accept job's own script, run against GitHub's records as they are then."""
+    pending = ("in_progress", ACCEPTANCE_PENDING)
+    a_failed = ("failure", "deployed, but acceptance failed: e2e (failure); not promotable")
+    records = {
+        "deployments": [
+            _staging_record(7, a_failed, pending, ("in_progress", "")),
+            {**_staging_record(8, pending, ("in_progress", "")), "payload": {"digest": OLD}},
+            # GitHub's own deployment of the environment job: no digest, not a release.
+            {**_staging_record(9, ("success", ""), ("in_progress", "")), "payload": {}},
+        ]
+    }
+    pipe = pipeline(tmp_path, "staging", github=records)
+    accept = yaml.safe_load(stack_workflow("staging", FILE["staging"]))["jobs"]["accept"]
+    (step,) = accept["steps"]
+    env = {
+        **{k: v for k, v in step["env"].items() if "${{" not in v},
+        "DEPLOYMENT_ID": "7",
+        "RESULTS": "e2e=success performance=success security-scan=success",
+        "GITHUB_REPOSITORY": "acme/webshop",
+        "PATH": f"{pipe.bin}:/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "deployment 8 replaced this release in staging" in done.stdout
+    data = json.loads((pipe.state / "github.json").read_text())
+    latest = data["deployments"][0]["statuses"][0]
+    assert latest["state"] == "failure" and "not accepted" in latest["description"]
+
+    # Without the newer release (only GitHub's own record after it), the re-run accepts A.
+    data["deployments"] = [d for d in data["deployments"] if d["id"] != 8]
+    (pipe.state / "github.json").write_text(json.dumps(data))
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    latest = json.loads((pipe.state / "github.json").read_text())["deployments"][0]["statuses"][0]
+    assert latest == {"state": "success", "description": ACCEPTED_VERDICT}
 
 
 def test_a_release_that_fails_acceptance_in_staging_is_refused_by_prod(tmp_path: Path) -> None:
