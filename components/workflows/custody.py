@@ -176,16 +176,27 @@ if [ "$ACTION" = "deploy" ]; then
   gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$id/statuses" \\
     -f state=queued -f log_url="$RUN_URL" -f description="waiting for approval" > /dev/null
 else
-  # promote/abort continue the deployment that set this digest in this environment (a digest
-  # has one source commit, so the digest alone finds it when the abort verified no commit).
+  # promote/abort continue the newest deployment that set this digest in this environment and
+  # ran (has an in_progress status; a later one rejected at approval never did). A digest has one
+  # source commit, so the digest alone finds it when the abort verified no commit.
   filter=(-f environment="$ENVIRONMENT" -f per_page=100)
   if [ -n "$COMMIT" ]; then
     filter+=(-f sha="$COMMIT")
   fi
   found="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" "${filter[@]}" \\
-    --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\")][0] // {}")"
-  id="$(jq --raw-output '.id // ""' <<<"$found")"
-  COMMIT="${COMMIT:-$(jq --raw-output '.sha // ""' <<<"$found")}"
+    --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | {id, sha}]")"
+  id=""
+  for candidate in $(jq --raw-output '.[].id' <<<"$found"); do
+    if [ "$(gh api "repos/$GITHUB_REPOSITORY/deployments/$candidate/statuses?per_page=100" \\
+        --jq 'any(.[]; .state == "in_progress")')" = "true" ]; then
+      id="$candidate"
+      break
+    fi
+  done
+  if [ -z "$COMMIT" ]; then
+    COMMIT="$(jq --raw-output --arg id "$id" \\
+      '[.[] | select((.id | tostring) == $id)][0].sha // ""' <<<"$found")"
+  fi
 fi
 if [ "$ACTION" = "abort" ]; then
   SIGNER_IDENTITY="not re-verified: an abort only stops a canary verified when it was deployed"

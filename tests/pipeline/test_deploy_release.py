@@ -490,6 +490,32 @@ def test_1_prod_canary_completes_within_the_workflow_limits(tmp_path: Path) -> N
     ]
 
 
+def test_promote_continues_the_paused_deployment_not_a_newer_one_that_never_ran(
+    tmp_path: Path,
+) -> None:
+    """A second dispatch of the same digest rejected at approval leaves a newer deployment that
+    never ran: the promote must finish the paused one, or it stays in_progress for ever."""
+    pipe = pipeline(tmp_path, "prod")
+    assert dispatch(pipe, "prod").jobs["deploy"] == "success"
+    data = json.loads((pipe.state / "github.json").read_text())
+    (paused,) = [d for d in data["deployments"] if d["id"] >= 1000]
+    rejected = {
+        **paused,
+        "id": paused["id"] + 1,
+        "statuses": [
+            {"state": "error", "description": "not deployed: deploy job failure"},
+            {"state": "queued", "description": "waiting for approval"},
+        ],
+    }
+    data["deployments"].append(rejected)
+    (pipe.state / "github.json").write_text(json.dumps(data))
+    result = dispatch(pipe, "prod", action="promote", run_id="2")
+    assert result.jobs["deploy"] == "success", result.output
+    first, second = deployments(pipe)
+    assert first["statuses"][0] == {"state": "success", "description": "healthy"}
+    assert second["statuses"] == rejected["statuses"]
+
+
 # --------------------------------------------------------------------------------------------
 # Release safety (left open by the SRE review): abort, rollback wait, transient API errors
 # --------------------------------------------------------------------------------------------
