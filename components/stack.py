@@ -22,6 +22,7 @@ import pulumi_docker as docker
 from components.access import EnvironmentAccessArgs
 from components.config import (
     DEPLOY_SWITCH_VARIABLE,
+    ApprovalConfig,
     BranchPolicy,
     ClusterAccess,
     EgressRule,
@@ -48,6 +49,7 @@ from components.namespace import EgressAllow, EgressPort, EnvironmentNamespaceAr
 from components.registry import RegistryAccessArgs
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflowsArgs
 from components.workflows import spec as wf
+from components.workflows.contract import branch_ref, tag_ref
 from components.workload import AnalysisArgs, CanaryArgs, WorkloadArgs
 
 
@@ -379,6 +381,16 @@ def _metrics(metrics: MetricsOn | None) -> wf.MetricsSpec | None:
     )
 
 
+def _dispatch_refs(approval: ApprovalConfig) -> tuple[str, ...] | None:
+    """The refs the environment's policy lists, as ``github.ref`` spells them."""
+    if approval.branch_policy is not BranchPolicy.CUSTOM:
+        return None
+    return (
+        *(branch_ref(branch) for branch in approval.branches),
+        *(tag_ref(tag) for tag in approval.tags),
+    )
+
+
 def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
     """The workflow files this stack commits: ci.yml and dependabot.yml where it owns the shared
     pipeline (dev), its own deploy workflow, metrics.yml where metrics are on."""
@@ -407,6 +419,7 @@ def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
                     e2e=deploy.tests.e2e,
                     performance_script=deploy.tests.performance_script,
                 ),
+                dispatch_refs=_dispatch_refs(s.approval),
             ),
             pipeline=_pipeline(s.pipeline) if owns_pipeline and s.pipeline else None,
             metrics=_metrics(s.metrics_on) if s.environment.name is Environment.DEV else None,

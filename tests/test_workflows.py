@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from components.workflows import CI_REQUIRED_CHECKS, pins
+from components.workflows.deploy import dispatch_guard
 from components.workflows.model import Concurrency, Job, Push, Step, Workflow
 from components.workflows.pins import BY_REF
 from render.engine import PROJECT_DIR
@@ -687,3 +688,40 @@ def test_model_rejects_unknown_inputs_templated_scripts_and_bad_graphs() -> None
             jobs={"a": job},
             concurrency=Concurrency("g", False),
         )
+
+
+def test_a_dispatch_runs_only_from_the_refs_its_environment_lists() -> None:
+    """Staging and prod's verify jobs refuse, before opening a deployment record, a dispatch from
+    a ref the environment's branch and tag policy does not list (the guard follows config)."""
+    staging = wf("staging", "stage-deploy.yml")["jobs"]["verify"]["if"]
+    assert staging == (
+        "vars.STAGING_DEPLOY_ENABLED == 'true' && (github.ref == 'refs/heads/develop' || "
+        "startsWith(github.ref, 'refs/heads/release/'))"
+    )
+    hotfix = load(
+        variant_files_plain("staging", {"cicd:approval.branches": ["develop", "hotfix-*"]})[
+            "github/workflows/stage-deploy.yml"
+        ]
+    )
+    assert "startsWith(github.ref, 'refs/heads/hotfix-')" in hotfix["jobs"]["verify"]["if"]
+    assert "release/" not in hotfix["jobs"]["verify"]["if"]
+    # Protected branches: GitHub decides which branches; no list to filter by.
+    protected = load(
+        variant_files_plain(
+            "staging",
+            {
+                "cicd:approval.protectedBranches": True,
+                "cicd:approval.customBranchPolicies": False,
+                "cicd:approval.branches": [],
+            },
+        )["github/workflows/stage-deploy.yml"]
+    )
+    assert protected["jobs"]["verify"]["if"] == "vars.STAGING_DEPLOY_ENABLED == 'true'"
+
+
+def test_the_dispatch_guard_is_a_loose_prefix_filter() -> None:
+    assert dispatch_guard(("refs/heads/main", "refs/tags/v*")) == (
+        "(github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v'))"
+    )
+    assert dispatch_guard(("refs/heads/rel-*-x",)) == "(startsWith(github.ref, 'refs/heads/rel-'))"
+    assert dispatch_guard(()) == "false"

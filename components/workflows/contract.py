@@ -191,5 +191,10 @@ def branch_ref(branch: str) -> str:
     return f"refs/heads/{branch}"
 
 
+def tag_ref(tag: str) -> str:
+    """The full ref of a tag (or tag pattern), as ``github.ref`` spells it."""
+    return f"refs/tags/{tag}"
+
+
 TAG_REF_PREFIX: Final = "refs/tags/v"
 """Release tags (v*), as ``github.ref`` spells them."""

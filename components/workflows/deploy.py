@@ -64,8 +64,6 @@ from components.workflows.common import (
     write_kubeconfig,
 )
 from components.workflows.contract import (
-    TAG_REF_PREFIX,
-    branch_ref,
     deploy_switch,
     secret,
     var,
@@ -95,10 +93,25 @@ RELEASE_INPUT: Final = "release"
 ACTION_INPUT: Final = "action"
 ACTIONS: Final = ("deploy", "promote", "abort")
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the tests")
-PROD_BRANCH: Final = "main"
-PROD_REFS: Final = (
-    f"(github.ref == '{branch_ref(PROD_BRANCH)}' || startsWith(github.ref, '{TAG_REF_PREFIX}'))"
-)
+
+
+def dispatch_guard(refs: tuple[str, ...]) -> str:
+    """``github.ref`` is one of ``refs`` (patterns whose only wildcard is ``*``).
+
+    An early, loose filter only: a pattern becomes a prefix test up to its first ``*``, which
+    also lets ``refs/heads/release/a/b`` through where GitHub's ``release/*`` would not. The
+    environment's own branch and tag policy is what refuses; this spares a run from the wrong ref
+    its verify job, a queued deployment record and a rejected approval.
+    """
+    tests = [
+        f"startsWith(github.ref, '{ref.split('*', 1)[0]}')"
+        if "*" in ref
+        else f"github.ref == '{ref}'"
+        for ref in refs
+    ]
+    return f"({' || '.join(tests)})" if tests else "false"
+
+
 PREVIOUS_ENVIRONMENT: Final = {Stage.STAGING: None, Stage.PROD: Stage.STAGING}
 """Promotion order: what each dispatched environment requires before it (None: CI passed)."""
 
@@ -395,7 +408,8 @@ def _verify_job(spec: WorkflowsSpec) -> Job:
     stage = spec.stage
     previous = PREVIOUS_ENVIRONMENT[stage]
     branch = spec.default_branch
-    guard = enabled(spec) + (f" && {PROD_REFS}" if stage is Stage.PROD else "")
+    refs = spec.deploy.dispatch_refs
+    guard = enabled(spec) + (f" && {dispatch_guard(refs)}" if refs is not None else "")
     return Job(
         name="verify",
         if_=condition(guard),

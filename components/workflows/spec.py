@@ -98,6 +98,10 @@ class DeploySpec:
     trivy_severity: str
     """Severities that fail staging's scan of the deployed image."""
     tests: DeployTests
+    dispatch_refs: tuple[str, ...] | None
+    """Full ref patterns (``refs/heads/release/*``, ``refs/tags/v*``) a dispatch may deploy
+    from: the environment's listed branches and tags. None where it lists none (protected
+    branches: GitHub's environment decides alone)."""
 
 
 @dataclass(frozen=True)
