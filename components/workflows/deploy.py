@@ -99,7 +99,7 @@ def dispatch_guard(refs: tuple[str, ...]) -> str:
     """``github.ref`` is one of ``refs`` (patterns whose only wildcard is ``*``).
 
     An early, loose filter only: a pattern becomes a prefix test up to its first ``*``, which
-    also lets ``refs/heads/release/a/b`` through where GitHub's ``release/*`` would not. The
+    also lets branch ``release/a/b`` through where GitHub's ``release/*`` would not. The
     environment's own branch and tag policy is what refuses; this spares a run from the wrong ref
     its verify job, a queued deployment record and a rejected approval.
     """

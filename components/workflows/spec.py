@@ -99,7 +99,7 @@ class DeploySpec:
     """Severities that fail staging's scan of the deployed image."""
     tests: DeployTests
     dispatch_refs: tuple[str, ...] | None
-    """Full ref patterns (``refs/heads/release/*``, ``refs/tags/v*``) a dispatch may deploy
+    """Full ref patterns (as ``github.ref`` spells them: branch_ref, tag_ref) a dispatch may deploy
     from: the environment's listed branches and tags. None where it lists none (protected
     branches: GitHub's environment decides alone)."""
 
