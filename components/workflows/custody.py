@@ -120,6 +120,15 @@ fi
 echo "commit $COMMIT passed CI on $DEFAULT_BRANCH"
 """
 
+_RAN: Final = """\
+# ran ID: deployment ID has an in_progress status, so its deploy job started (one rejected at
+# approval or cancelled while it waited never did, and has no say in what the environment runs).
+ran() {
+  [ "$(gh api "repos/$GITHUB_REPOSITORY/deployments/$1/statuses?per_page=100" \\
+    --jq 'any(.[]; .state == "in_progress")')" = "true" ]
+}
+"""
+
 ACCEPTED_VERDICT: Final = "healthy; acceptance passed"
 """The description of the status staging's accept job writes when every acceptance job passed.
 Prod's promotion check asks for exactly this: a deployment marked success by anything else (the
@@ -156,7 +165,9 @@ echo "::error::$DIGEST was never deployed successfully to $PREVIOUS: refusing to
 exit 1
 """
 
-RECORD: Final = """\
+RECORD: Final = (
+    _RAN
+    + """\
 # An abort skips verification (COMMIT is empty): its deployment names the source commit.
 history=""
 if [ -n "$COMMIT" ]; then
@@ -187,8 +198,7 @@ else
     --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | {id, sha}]")"
   id=""
   for candidate in $(jq --raw-output '.[].id' <<<"$found"); do
-    if [ "$(gh api "repos/$GITHUB_REPOSITORY/deployments/$candidate/statuses?per_page=100" \\
-        --jq 'any(.[]; .state == "in_progress")')" = "true" ]; then
+    if ran "$candidate"; then
       id="$candidate"
       break
     fi
@@ -214,6 +224,7 @@ echo "deployment-id=$id" >> "$GITHUB_OUTPUT"
   echo "| GitHub deployment | ${id:-none} |"
 } >> "$GITHUB_STEP_SUMMARY"
 """
+)
 
 FINAL_STATUS: Final = """\
 # One final state per deployment: success, failure (aborted or rolled back), or in_progress
@@ -254,7 +265,9 @@ gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/status
 echo "deployment $DEPLOYMENT_ID: $state ($description)"
 """
 
-ACCEPTED: Final = """\
+ACCEPTED: Final = (
+    _RAN
+    + """\
 # The deployment's verdict once the acceptance jobs have run: success only when every one of
 # them succeeded. A later stage (prod) counts only a successful deployment, so a release whose
 # e2e, performance or security scan failed here cannot be promoted; it keeps running in this
@@ -277,8 +290,7 @@ if [ -z "$failed" ]; then
     if [ "$id" = "$DEPLOYMENT_ID" ]; then
       break
     fi
-    if [ "$(gh api "repos/$GITHUB_REPOSITORY/deployments/$id/statuses?per_page=100" \\
-        --jq 'any(.[]; .state == "in_progress")')" = "true" ]; then
+    if ran "$id"; then
       newer="$id"
       break
     fi
@@ -300,6 +312,7 @@ gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/status
 echo "deployment $DEPLOYMENT_ID: $state ($description)"
 [ -z "$failed" ]
 """
+)
 
 MARK_IN_PROGRESS: Final = """\
 if [ -n "$DEPLOYMENT_ID" ]; then

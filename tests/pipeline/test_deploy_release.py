@@ -765,14 +765,18 @@ def test_acceptance_of_a_release_another_one_replaced_is_refused(tmp_path: Path)
         "GITHUB_REPOSITORY": "acme/webshop",
         "PATH": f"{pipe.bin}:/usr/bin:/bin",
     }
-    done = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", step["run"]],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+
+    def run_accept() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", step["run"]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    done = run_accept()
     assert done.returncode == 1, done.stdout + done.stderr
     assert "deployment 8 replaced this release in staging" in done.stdout
     data = json.loads((pipe.state / "github.json").read_text())
@@ -782,14 +786,7 @@ def test_acceptance_of_a_release_another_one_replaced_is_refused(tmp_path: Path)
     # Without the newer release (only GitHub's own record after it), the re-run accepts A.
     data["deployments"] = [d for d in data["deployments"] if d["id"] != 8]
     (pipe.state / "github.json").write_text(json.dumps(data))
-    done = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", step["run"]],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_accept()
     assert done.returncode == 0, done.stdout + done.stderr
     latest = json.loads((pipe.state / "github.json").read_text())["deployments"][0]["statuses"][0]
     assert latest == {"state": "success", "description": ACCEPTED_VERDICT}
