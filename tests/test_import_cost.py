@@ -59,13 +59,19 @@ def _set_ingress_class(project: Path, name: str) -> None:
     path.write_text(yaml.safe_dump(config))
 
 
-def test_the_platform_cache_answers_repeated_renders_and_is_never_stale(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _project_with_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A copy of the project, and an empty platform-output cache the render is pointed at."""
     (tmp_path / "project").mkdir()
     project = copy_project(tmp_path / "project")
     cache = tmp_path / "cache"
     monkeypatch.setenv(stackref.CACHE_ENV, str(cache))
+    return project, cache
+
+
+def test_the_platform_cache_answers_repeated_renders_and_is_never_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, cache = _project_with_cache(tmp_path, monkeypatch)
     first = render("staging", project)
     assert (cache / "cicd-platform.nonprod.json").is_file()
 
@@ -87,10 +93,7 @@ def test_rendering_a_platform_stack_fills_the_cache_its_environments_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # make render renders the platform stacks first: the environment renders then reuse them.
-    (tmp_path / "project").mkdir()
-    project = copy_project(tmp_path / "project")
-    cache = tmp_path / "cache"
-    monkeypatch.setenv(stackref.CACHE_ENV, str(cache))
+    project, cache = _project_with_cache(tmp_path, monkeypatch)
     done = subprocess.run(
         [sys.executable, "-m", "render", "--project", "platform", "nonprod"],
         cwd=project,

@@ -640,12 +640,7 @@ def _close_unrun_deployment(spec: WorkflowsSpec) -> Job:
             run(
                 "Close the deployment that never ran",
                 custody.NOT_DEPLOYED,
-                {
-                    "GH_TOKEN": expr("github.token"),
-                    "DEPLOYMENT_ID": expr("needs.verify.outputs.deployment-id"),
-                    "DEPLOY_RESULT": expr("needs.deploy.result"),
-                    "RUN_URL": ci.RUN_URL,
-                },
+                {**_deployment_status_env(), "DEPLOY_RESULT": expr("needs.deploy.result")},
             ),
         ),
     )
