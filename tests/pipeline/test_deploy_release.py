@@ -110,12 +110,13 @@ def dispatch(
     run_id: str = "1",
     switch: str = "true",
     environment_switch: str = "true",
+    ref: str | None = None,
 ) -> RunResult:
     namespace = f"webshop-{stack}"
     return pipe.run(
         "workflow_dispatch",
         FILE[stack],
-        ref="refs/heads/main" if stack == "prod" else "refs/heads/develop",
+        ref=ref or ("refs/heads/main" if stack == "prod" else "refs/heads/develop"),
         payload={"inputs": {"release": release, "action": action}},
         secrets={"KUBECONFIG": "apiVersion: v1\nkind: Config\n"},
         variables={
@@ -409,6 +410,19 @@ def test_16_a_newer_staging_deployment_of_the_digest_decides(tmp_path: Path) -> 
     result = dispatch(pipe, "prod")
     assert result.jobs["verify"] == "success", result.output
     assert image(pipe) == f"{IMAGE}@{NEW}"
+
+
+def test_a_staging_dispatch_from_an_unlisted_branch_opens_no_deployment(tmp_path: Path) -> None:
+    """The verify job's guard follows approval.branches (develop, release/*): a dispatch from a
+    feature branch stops before it verifies anything or opens a deployment record."""
+    pipe = pipeline(tmp_path, "staging")
+    result = dispatch(pipe, "staging", ref="refs/heads/feature-x")
+    assert result.jobs.get("verify", "skipped") == "skipped", result.output
+    assert result.jobs.get("deploy", "skipped") == "skipped"
+    # No gh call at all: no deployment record opened (nor closed).
+    assert pipe.calls("gh") == [] and pipe.calls("cosign") == [] and pipe.calls("kubectl") == []
+    release = dispatch(pipe, "staging", ref="refs/heads/release/1.4", run_id="2")
+    assert release.jobs["verify"] == "success", release.output
 
 
 def test_16_staging_refuses_a_commit_that_did_not_pass_ci(tmp_path: Path) -> None:

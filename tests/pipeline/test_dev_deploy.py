@@ -123,6 +123,10 @@ def test_8_dev_deploy_deploys_the_digest_its_ci_run_published(tmp_path: Path) ->
     downloads = [c for c in pipeline.calls("download-artifact") if c["name"] == "image-digest"]
     assert downloads[-1]["run"] == "41"
     assert deploy.jobs["notify"] == "success"
+    # Dev has no acceptance jobs and no promote/abort: its deploy job writes the final verdict.
+    data = json.loads((pipeline.state / "github.json").read_text())
+    (record,) = [d for d in data["deployments"] if d["payload"].get("digest") == digest]
+    assert record["statuses"][0] == {"state": "success", "description": "healthy"}
 
 
 def test_8_discord_answering_500_is_a_warning_and_the_deploy_still_succeeds(
