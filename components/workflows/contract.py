@@ -196,5 +196,5 @@ def tag_ref(tag: str) -> str:
     return f"refs/tags/{tag}"
 
 
-TAG_REF_PREFIX: Final = "refs/tags/v"
+TAG_REF_PREFIX: Final = tag_ref("v")
 """Release tags (v*), as ``github.ref`` spells them."""
