@@ -299,7 +299,6 @@ def deployment_environment_args(
         "WORKLOAD_NAME": deployed.workload_name,
         "WORKLOAD_KIND": deployed.workload_kind,
         "APP_URL": env.url,
-        "IMAGE": app.image,
         "DEPLOY_ENABLED": _switch(s.deploy.enabled),
     }
     if platform.github_oidc is not None:

@@ -10,6 +10,7 @@ by a workflow. Variables and secrets stack config adds for the application itsel
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +27,6 @@ from tests.conftest import STACKS, files, render_variant, stack_config, variant
 Ref = tuple[bool, str]
 """(is_secret, NAME)."""
 
-_READ: Final = re.compile(r"\b(vars|secrets)\.([A-Za-z_][A-Za-z0-9_]*)")
 _OIDC: Final = {"cicd:cluster.access": "githubOidc"}
 
 
@@ -38,10 +38,6 @@ class StackSide:
     repository_variables: frozenset[str]
     repository_secrets: frozenset[str]
     workflows: Mapping[str, frozenset[Ref]]
-
-
-def reads(text: str) -> frozenset[Ref]:
-    return frozenset((kind == "secrets", name) for kind, name in _READ.findall(text))
 
 
 def app_owned(config: Mapping[str, Any]) -> frozenset[Ref]:
@@ -65,7 +61,7 @@ def side(tree_files: Mapping[str, str], config: Mapping[str, Any]) -> StackSide:
         repository_variables=frozenset(settings["repository_variables"]),
         repository_secrets=frozenset(settings["repository_secrets"]),
         workflows={
-            path.removeprefix("github/workflows/"): reads(text)
+            path.removeprefix("github/workflows/"): contract.reads(text)
             for path, text in tree_files.items()
             if path.startswith("github/workflows/")
         },
@@ -173,3 +169,75 @@ def test_no_generator_spells_a_variable_secret_or_branch_ref_itself() -> None:
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             assert not spelled.search(line), f"{path.name}:{number}: {line.strip()}"
+
+
+def scope(tree_files: Mapping[str, str]) -> list[str]:
+    """What GitHub would show as empty: every job's reads against its environment (contract)."""
+    settings = yaml.safe_load(tree_files["github/settings.yaml"])
+    (environment,) = settings["environments"]
+    return [
+        problem
+        for path, text in sorted(tree_files.items())
+        if path.startswith("github/workflows/")
+        for problem in contract.scope_problems(
+            path.removeprefix("github/workflows/"), yaml.safe_load(text), environment
+        )
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_job_reads_only_what_github_shows_it(stack: str) -> None:
+    """Environment values only in jobs that enter that environment, never in a job's if:;
+    repository secrets on pull requests only where an empty value is handled."""
+    assert scope(files(stack)) == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_github_oidc_mode_reads_its_variables_in_scope(stack: str) -> None:
+    assert scope(tree(render_variant(stack, _OIDC))) == []
+
+
+def test_the_scope_check_names_the_workflow_job_and_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bug class: verify read the staging environment's IMAGE without entering staging,
+    so GitHub gave it an empty value (issue 29); the same for a job if: and a fork's PR."""
+    workflow = yaml.safe_load(
+        """
+on: {pull_request: {}, workflow_dispatch: {}}
+jobs:
+  verify:
+    env: {URL: "${{ vars.APP_URL }}"}
+  deploy:
+    if: vars.DEPLOY_ENABLED == 'true'
+    environment: {name: staging, url: "${{ vars.APP_URL }}"}
+    steps: [{run: echo, env: {K: "${{ secrets.KUBECONFIG }}"}}]
+  elsewhere:
+    environment: production
+    steps: [{run: echo, env: {N: "${{ vars.NAMESPACE }}"}}]
+  pr:
+    steps: [{run: echo, env: {T: "${{ secrets.KUBECONFIG }}", D: "${{ secrets.DISCORD_WEBHOOK_URL }}"}}]
+  published:
+    if: github.event_name == 'push' && github.ref == 'refs/heads/develop'
+    steps: [{run: echo, env: {W: "${{ secrets.DISCORD_WEBHOOK_URL }}"}}]
+"""
+    )
+    assert contract.scope_problems("stage-deploy.yml", workflow, "staging") == [
+        "stage-deploy.yml: job verify reads vars.APP_URL, a value of GitHub environment "
+        "staging, but the job does not enter it (environment: none): empty there",
+        "stage-deploy.yml: job deploy reads vars.DEPLOY_ENABLED in a job key GitHub evaluates "
+        "before the job enters environment staging (if, runs-on, concurrency, strategy, name): "
+        "empty there",
+        "stage-deploy.yml: job elsewhere reads vars.NAMESPACE, a value of GitHub environment "
+        "staging, but the job does not enter it (environment: production): empty there",
+        "stage-deploy.yml: job pr reads secrets.KUBECONFIG, a value of GitHub environment "
+        "staging, but the job does not enter it (environment: none): empty there",
+    ]
+    repository_secret = dict(workflow["jobs"]["pr"])
+    repository_secret["steps"] = [{"run": "x", "env": {"S": "${{ secrets.SNYK_TOKEN }}"}}]
+    workflow["jobs"] = {"pr": repository_secret}
+    assert contract.scope_problems("ci.yml", workflow, "development") == []
+    unguarded = dataclasses.replace(contract.CONTRACT[(True, "SNYK_TOKEN")], may_be_absent=False)
+    monkeypatch.setitem(contract.CONTRACT, (True, "SNYK_TOKEN"), unguarded)
+    assert contract.scope_problems("ci.yml", workflow, "development") == [
+        "ci.yml: job pr reads secrets.SNYK_TOKEN, which GitHub withholds from pull requests "
+        "from forks and Dependabot, and the job runs on pull_request without checking for it"
+    ]

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from components.vocabulary import ClusterAccess
 from components.workflows import contract, pins
 from components.workflows.contract import secret, var
 from components.workflows.model import Access, Grant, Scope, Step, condition, expr, template
+
+if TYPE_CHECKING:
+    from components.workflows.spec import WorkflowsSpec
 
 KUBECTL_VERSION: Final = "v1.34.1"
 """kubectl installed by azure/setup-kubectl (its ``version`` input is required)."""
@@ -32,10 +35,21 @@ WORKLOAD_ENV: Final = {
     "NAMESPACE": var("NAMESPACE"),
     "WORKLOAD_NAME": var("WORKLOAD_NAME"),
     "WORKLOAD_KIND": var("WORKLOAD_KIND"),
-    "IMAGE": var("IMAGE"),
     "APP_URL": var("APP_URL"),
 }
-"""Job env of a deploy job: the GitHub environment's variables, written by the stack."""
+"""Job env of a deploy job: the GitHub environment's variables, written by the stack. Only a
+job with ``environment:`` sees them (tests/test_contract.py checks every read)."""
+
+
+def image_env(spec: WorkflowsSpec) -> dict[str, str]:
+    """Workflow-level ``env:`` of the image repository (without tag or digest), as ci.yml has it.
+
+    A literal in the file rather than a GitHub variable: the stack that commits the workflow
+    knows it, every job (``verify`` outside the environment included) sees it, and there is no
+    scope in which it could be empty.
+    """
+    return {"IMAGE": spec.image}
+
 
 SAME_REPOSITORY: Final = (
     "(github.event_name == 'push' || "

@@ -19,9 +19,11 @@ workflows, not these; they are not in the contract and config refuses the contra
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from components.vocabulary import DEPLOY_SWITCH_VARIABLE, DEPLOY_WORKFLOW_FILE
 from components.vocabulary import Environment as Stage
@@ -77,13 +79,16 @@ class Entry:
     """Workflow files (under .github/workflows) that may read it."""
     when: When = When.ALWAYS
     meaning: str = ""
+    may_be_absent: bool = False
+    """Every reader copes with an empty value (a notifier or scanner checks first and warns).
+    GitHub gives repository secrets neither to pull requests from forks nor to Dependabot's, so
+    only such a secret may be read by a job that runs on ``pull_request``."""
 
 
 _DEPLOY_JOB_VARIABLES: Final = {
     "NAMESPACE": "the namespace the deploy job changes",
     "WORKLOAD_NAME": "the Deployment or Rollout the deploy job sets the image of",
     "WORKLOAD_KIND": "Deployment or Rollout",
-    "IMAGE": "the image repository, without tag or digest",
     "APP_URL": "the environment's URL (environment url, tests, health checks)",
     "DEPLOY_ENABLED": "checked again by the environment job first thing (cicd:deploy.enabled)",
 }
@@ -124,6 +129,7 @@ _ENTRIES: Final = (
         Writer.DEV,
         ("ci.yml", DEPLOY_WORKFLOW_FILE[Stage.DEV]),
         When.CONFIGURED,
+        may_be_absent=True,
     ),
     Entry(
         "SLACK_WEBHOOK_URL",
@@ -132,9 +138,12 @@ _ENTRIES: Final = (
         Writer.DEV,
         ("ci.yml", DEPLOY_WORKFLOW_FILE[Stage.STAGING]),
         When.CONFIGURED,
+        may_be_absent=True,
     ),
-    Entry("SNYK_TOKEN", True, Where.REPOSITORY, Writer.DEV, ("ci.yml",), When.CONFIGURED),
-    Entry("SONAR_TOKEN", True, Where.REPOSITORY, Writer.DEV, ("ci.yml",), When.CONFIGURED),
+    *(
+        Entry(name, True, Where.REPOSITORY, Writer.DEV, ("ci.yml",), When.CONFIGURED, "", True)
+        for name in ("SNYK_TOKEN", "SONAR_TOKEN")
+    ),
     Entry(
         "GITHUB_TOKEN",
         True,
@@ -198,3 +207,91 @@ def tag_ref(tag: str) -> str:
 
 TAG_REF_PREFIX: Final = tag_ref("v")
 """Release tags (v*), as ``github.ref`` spells them."""
+
+
+# --------------------------------------------------------------------------------------------
+# Scope: which job of a rendered workflow can see which value
+# --------------------------------------------------------------------------------------------
+
+_READ: Final = re.compile(r"\b(vars|secrets)\.([A-Za-z_][A-Za-z0-9_]*)")
+
+BEFORE_ENVIRONMENT: Final = ("if", "runs-on", "concurrency", "strategy", "name")
+"""Job keys GitHub evaluates before the job enters its environment: an environment's values are
+empty there even in a job that names the environment (GitHub docs, "Contexts": ``vars`` of an
+environment are available once the job references it; a job's ``if:`` is evaluated first)."""
+
+_PULL_REQUEST_TRIGGERS: Final = frozenset({"pull_request", "pull_request_target"})
+
+
+def reads(value: object) -> frozenset[tuple[bool, str]]:
+    """Every ``(is_secret, NAME)`` a piece of a workflow (string, list or mapping) reads."""
+    if isinstance(value, str):
+        return frozenset((kind == "secrets", name) for kind, name in _READ.findall(value))
+    if isinstance(value, Mapping):
+        items: Iterable[object] = value.values()
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        return frozenset()
+    return frozenset().union(*(reads(item) for item in items))
+
+
+def job_environment(job: Mapping[str, Any]) -> str | None:
+    """The GitHub environment a job enters (``environment: NAME`` or ``{name: NAME, url: ...}``)."""
+    environment = job.get("environment")
+    if isinstance(environment, Mapping):
+        return str(environment.get("name"))
+    return None if environment is None else str(environment)
+
+
+def _runs_on_pull_requests(workflow: Mapping[Any, Any], job: Mapping[str, Any]) -> bool:
+    # PyYAML reads an unquoted ``on:`` key as the boolean True.
+    triggers = workflow.get("on") or workflow.get(True) or {}
+    names = {triggers} if isinstance(triggers, str) else set(triggers)
+    if not names & _PULL_REQUEST_TRIGGERS:
+        return False
+    # A job whose if: requires a push (publish, notify) never runs for a pull request.
+    return "github.event_name == 'push' &&" not in str(job.get("if", ""))
+
+
+def scope_problems(filename: str, workflow: Mapping[Any, Any], environment: str) -> list[str]:
+    """Reads of a rendered workflow that GitHub would answer with an empty value.
+
+    ``environment`` is the GitHub environment of the stack that commits the file. An
+    environment's variables and secrets are shown only to jobs whose ``environment:`` names it,
+    and not in the job keys of :data:`BEFORE_ENVIRONMENT`; repository secrets are withheld from
+    pull requests from forks and from Dependabot, so a job that runs on ``pull_request`` may read
+    only those whose readers cope with an empty value (:attr:`Entry.may_be_absent`).
+    """
+    problems: list[str] = []
+    for job_id, job in workflow.get("jobs", {}).items():
+        entered = job_environment(job)
+        early = reads([job.get(key) for key in BEFORE_ENVIRONMENT])
+        inside = reads([value for key, value in job.items() if key not in BEFORE_ENVIRONMENT])
+        for is_secret, name in sorted(early | inside):
+            entry = CONTRACT.get((is_secret, name))
+            if entry is None:
+                continue
+            read = f"{filename}: job {job_id} reads {'secrets' if is_secret else 'vars'}.{name}"
+            if entry.where is Where.ENVIRONMENT:
+                if (is_secret, name) in early:
+                    problems.append(
+                        f"{read} in a job key GitHub evaluates before the job enters "
+                        f"environment {environment} ({', '.join(BEFORE_ENVIRONMENT)}): empty there"
+                    )
+                elif entered != environment:
+                    problems.append(
+                        f"{read}, a value of GitHub environment {environment}, but the job "
+                        f"does not enter it (environment: {entered or 'none'}): empty there"
+                    )
+            elif (
+                entry.where is Where.REPOSITORY
+                and is_secret
+                and not entry.may_be_absent
+                and _runs_on_pull_requests(workflow, job)
+            ):
+                problems.append(
+                    f"{read}, which GitHub withholds from pull requests from forks and "
+                    "Dependabot, and the job runs on pull_request without checking for it"
+                )
+    return problems

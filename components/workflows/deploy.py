@@ -53,6 +53,7 @@ from components.workflows.common import (
     checkout,
     cluster_grants,
     health_check,
+    image_env,
     kube,
     npm_command,
     remove_kubeconfig,
@@ -359,6 +360,7 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
             ),
             cancel_in_progress=False,
         ),
+        env=image_env(spec),
         jobs=jobs,
     )
 
@@ -424,7 +426,6 @@ def _verify_job(spec: WorkflowsSpec) -> Job:
             Grant(Scope.DEPLOYMENTS, Access.WRITE, "read the promotion record, open a deployment"),
             Grant(Scope.PACKAGES, Access.READ, "resolve a tag and read signatures from ghcr.io"),
         ),
-        env={"IMAGE": var("IMAGE")},
         outputs={
             "image": expr("steps.release.outputs.image"),
             "digest": expr("steps.release.outputs.digest"),
@@ -773,6 +774,7 @@ def staging_workflow(spec: WorkflowsSpec) -> Workflow:
         name=f"Deploy to {environment}",
         on=(_dispatch(),),
         concurrency=_concurrency(environment),
+        env=image_env(spec),
         jobs=jobs,
     )
 
@@ -792,6 +794,7 @@ def prod_workflow(spec: WorkflowsSpec) -> Workflow:
         "(cicd:deploy.enabled of the prod stack), and the job in the environment checks it again.",
         on=(_dispatch(),),
         concurrency=_concurrency(environment),
+        env=image_env(spec),
         jobs=_release_jobs(spec),
     )
 

@@ -15,8 +15,10 @@ Usage (a test)::
     pipeline.kube_object("Deployment", "webshop")                  # cluster state afterwards
     pipeline.artifacts("1")                                        # what upload-artifact stored
 
-A deploy scenario passes ``variables`` (the GitHub environment's ``vars``), ``secrets``
-(``KUBECONFIG``...), ``kube_objects`` in the Scenario, and for ``workflow_run`` a ``payload``
+A deploy scenario passes ``variables`` and ``secrets`` (the repository's: every job sees them),
+``environments`` (each GitHub environment's own ``vars`` and ``secrets``, ``KUBECONFIG``...:
+only jobs that enter that environment see them, as on GitHub; see :func:`scope_to_jobs`),
+``kube_objects`` in the Scenario, and for ``workflow_run`` a ``payload``
 with ``workflow_run`` (id of the CI run whose artifacts it reads, event, conclusion, branch); see
 tests/pipeline/test_dev_deploy.py.
 
@@ -41,8 +43,10 @@ act never starts (its ``if:`` is false) is reported as ``skipped``, as GitHub do
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,7 +56,9 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
+from ruamel.yaml import YAML
 
+from components.workflows import contract
 from components.workflows.model import RUNNER
 from render.engine import render
 from render.tree import tree
@@ -148,6 +154,72 @@ class Scenario:
 
 
 @dataclass(frozen=True)
+class GitHubEnvironment:
+    """A GitHub environment's own variables and secrets."""
+
+    variables: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+
+
+_READ: Final = re.compile(r"\b(vars|secrets)\.([A-Za-z_][A-Za-z0-9_]*)\b")
+
+
+def _scoped_name(environment: str, name: str) -> str:
+    return f"ENV_{re.sub(r'[^A-Za-z0-9]', '_', environment).upper()}__{name}"
+
+
+def scope_to_jobs(workflow: str, environments: Mapping[str, GitHubEnvironment]) -> str:
+    """``workflow`` rewritten so that act, whose ``--var``/``--secret`` are repository-wide,
+    answers like GitHub: in a job that enters environment E, outside the job keys GitHub
+    evaluates first (contract.BEFORE_ENVIRONMENT), ``vars.X``/``secrets.X`` of E's own values read
+    E's (an environment value wins over a repository one of the same name); everywhere else they
+    read the repository's, empty when the repository has none.
+
+    Assumed from GitHub's documentation ("Variables": precedence of environment over repository
+    level; "Using environments for deployment": a job's environment values are available only
+    once the job references it), checked 2026-12 against docs.github.com; act 0.2.89 has no
+    environment scope of its own. The renamed values are passed to act as ``ENV_<E>__X``.
+    """
+    if not environments:
+        return workflow
+    round_trip = YAML()
+    round_trip.preserve_quotes = True
+    round_trip.width = 4096
+    document = round_trip.load(workflow)
+    for job in document.get("jobs", {}).values():
+        entered = contract.job_environment(job)
+        if entered is None or entered not in environments:
+            continue
+        own = environments[entered]
+        names = {"vars": set(own.variables), "secrets": set(own.secrets)}
+
+        def rename(value: Any, entered: str = entered, names: dict[str, set[str]] = names) -> Any:
+            if isinstance(value, str):
+                renamed = _READ.sub(
+                    lambda m: (
+                        f"{m[1]}.{_scoped_name(entered, m[2])}" if m[2] in names[m[1]] else m[0]
+                    ),
+                    value,
+                )
+                # ruamel's scalar string types (literal blocks, quoting) survive the rename.
+                return value if renamed == value else type(value)(renamed)
+            if isinstance(value, dict):
+                for key in list(value):
+                    value[key] = rename(value[key])
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    value[index] = rename(item)
+            return value
+
+        for key in list(job):
+            if key not in contract.BEFORE_ENVIRONMENT:
+                job[key] = rename(job[key])
+    out = io.StringIO()
+    round_trip.dump(document, out)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
 class StepResult:
     job: str
     step: str
@@ -217,6 +289,26 @@ def stack_files(stack: str, changes: Mapping[str, Any] | None = None) -> dict[st
 def stack_workflow(stack: str, filename: str, changes: Mapping[str, Any] | None = None) -> str:
     """One workflow file of ``stack``'s render (see stack_files)."""
     return stack_files(stack, changes)[f".github/workflows/{filename}"]
+
+
+def github_values(
+    stack: str, changes: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, GitHubEnvironment]]:
+    """The repository variables and the GitHub environment (its variables, plus ``secrets``:
+    a render holds none) that ``stack`` writes, for ``Pipeline.run``."""
+    from tests.conftest import variant
+
+    rendered = render(stack, stack_config=variant(stack, changes or {}))
+    repository: dict[str, str] = {}
+    own: dict[str, dict[str, str]] = {}
+    for resource in rendered.resources:
+        if resource.type == "github:index/actionsVariable:ActionsVariable":
+            repository[resource.inputs["variableName"]] = resource.inputs["value"]
+        elif resource.type == "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable":
+            variables = own.setdefault(resource.inputs["environment"], {})
+            variables[resource.inputs["variableName"]] = resource.inputs["value"]
+    (environment, variables), *_ = own.items()
+    return repository, {environment: GitHubEnvironment(variables, dict(secrets or {}))}
 
 
 def without_jobs(workflow: str, *job_ids: str) -> str:
@@ -329,6 +421,7 @@ class Pipeline:
         payload: Mapping[str, Any] | None = None,
         secrets: Mapping[str, str] | None = None,
         variables: Mapping[str, str] | None = None,
+        environments: Mapping[str, GitHubEnvironment] | None = None,
         actor: str = "octocat",
         run_id: str = "1",
         job: str | None = None,
@@ -338,6 +431,8 @@ class Pipeline:
 
         ``payload`` is merged over a default event (ref, repository, sender, head commit); for
         a pull_request it should hold ``pull_request`` (number, head.repo.full_name, ...).
+        ``secrets``/``variables`` are the repository's, ``environments`` each GitHub
+        environment's own (see :func:`scope_to_jobs`).
         """
         branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
         if branch is not None and self._git("branch", "--show-current") != branch:
@@ -360,9 +455,13 @@ class Pipeline:
         event_file = self.workdir / f"event-{run_id}.json"
         event_file.write_text(json.dumps(event_data, indent=2))
         (self.state / "run_id").write_text(run_id)
-        (self.state / "workflow").write_text(
-            (self.repo / ".github" / "workflows" / workflow).read_text()
-        )
+        workflow_file = self.repo / ".github" / "workflows" / workflow
+        committed = workflow_file.read_text()
+        (self.state / "workflow").write_text(committed)
+        environments = environments or {}
+        # What act reads: the committed file with each job's environment scope applied. The
+        # committed file itself is restored after the run.
+        workflow_file.write_text(scope_to_jobs(committed, environments))
         command = [
             str(ACT),
             event,
@@ -394,21 +493,29 @@ class Pipeline:
             command += ["--secret", f"{key}={value}"]
         for key, value in (variables or {}).items():
             command += ["--var", f"{key}={value}"]
+        for name, own in environments.items():
+            for key, value in own.secrets.items():
+                command += ["--secret", f"{_scoped_name(name, key)}={value}"]
+            for key, value in own.variables.items():
+                command += ["--var", f"{_scoped_name(name, key)}={value}"]
         if job is not None:
             command += ["--job", job]
         env = {**os.environ, **npm_env()}
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
         env.pop("CI", None)
         calls_before = len(self.calls())
-        done = subprocess.run(
-            command,
-            cwd=self.repo,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                command,
+                cwd=self.repo,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        finally:
+            workflow_file.write_text(committed)
         result = _parse(done.returncode, done.stdout, self.repo / ".github/workflows" / workflow)
         (self.workdir / f"act-{run_id}.jsonl").write_text(done.stdout + done.stderr)
         return replace(

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,13 @@ from render.tree import kubernetes_objects
 from tests.conftest import variant
 from tests.pipeline.harness import (
     REPOSITORY,
+    GitHubEnvironment,
     HttpRule,
     Pipeline,
     Response,
     RunResult,
     Scenario,
+    github_values,
     stack_workflow,
 )
 
@@ -102,6 +105,12 @@ def pipeline(
     return result
 
 
+@cache
+def _written(stack: str) -> tuple[dict[str, str], dict[str, GitHubEnvironment]]:
+    """What the stack writes to GitHub: repository variables, its environment's variables."""
+    return github_values(stack)
+
+
 def dispatch(
     pipe: Pipeline,
     stack: str,
@@ -112,21 +121,19 @@ def dispatch(
     environment_switch: str = "true",
     ref: str | None = None,
 ) -> RunResult:
-    namespace = f"webshop-{stack}"
+    repository, environments = _written(stack)
+    ((environment, own),) = environments.items()
     return pipe.run(
         "workflow_dispatch",
         FILE[stack],
         ref=ref or ("refs/heads/main" if stack == "prod" else "refs/heads/develop"),
         payload={"inputs": {"release": release, "action": action}},
-        secrets={"KUBECONFIG": "apiVersion: v1\nkind: Config\n"},
-        variables={
-            f"{stack.upper()}_DEPLOY_ENABLED": switch,
-            "DEPLOY_ENABLED": environment_switch,
-            "NAMESPACE": namespace,
-            "WORKLOAD_NAME": "webshop",
-            "WORKLOAD_KIND": "Rollout",
-            "IMAGE": IMAGE,
-            "APP_URL": URL[stack],
+        variables={**repository, f"{stack.upper()}_DEPLOY_ENABLED": switch},
+        environments={
+            environment: GitHubEnvironment(
+                {**own.variables, "DEPLOY_ENABLED": environment_switch},
+                {"KUBECONFIG": "apiVersion: v1\nkind: Config\n"},
+            )
         },
         run_id=run_id,
     )

@@ -23,14 +23,13 @@ from typing import Any, Final
 import pytest
 import yaml
 
-from render.engine import render
-from tests.conftest import variant
 from tests.pipeline.harness import (
     APP_JOBS,
     HttpRule,
     Pipeline,
     Response,
     Scenario,
+    github_values,
     stack_files,
     without_jobs,
 )
@@ -58,23 +57,17 @@ SCENARIO: Final = Scenario(
 SECRETS: Final = {
     "DISCORD_WEBHOOK_URL": "https://discord.test/api/webhooks/1/abc",
     "SNYK_TOKEN": "snyk-token-for-tests",
-    "KUBECONFIG": "apiVersion: v1\nkind: Config\n",
 }
+"""Repository secrets (every job); the kubeconfig is the dev environment's own."""
+ENVIRONMENT_SECRETS: Final = {"KUBECONFIG": "apiVersion: v1\nkind: Config\n"}
 
 
-def _environment_variables() -> dict[str, str]:
-    """The dev GitHub environment's and repository's variables, as the stack writes them (the
-    repository variable DEV_DEPLOY_ENABLED is the deploy switch the jobs' ``if:`` reads)."""
-    rendered = render("dev", stack_config=variant("dev", CHANGES))
-    return {
-        r.inputs["variableName"]: r.inputs["value"]
-        for r in rendered.resources
-        if r.type
-        in {
-            "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
-            "github:index/actionsVariable:ActionsVariable",
-        }
-    }
+def _github() -> dict[str, Any]:
+    """``Pipeline.run`` arguments: the repository's secrets and variables (DEV_DEPLOY_ENABLED is
+    the switch the jobs' ``if:`` reads) and the dev environment's own variables and kubeconfig,
+    which only the job that enters the environment sees, as on GitHub."""
+    variables, environments = github_values("dev", CHANGES, ENVIRONMENT_SECRETS)
+    return {"secrets": SECRETS, "variables": variables, "environments": environments}
 
 
 def _pipeline(tmp_path: Path, scenario: Scenario = SCENARIO) -> Pipeline:
@@ -104,7 +97,6 @@ def _workflow_run(pipeline: Pipeline, ci_run: str, event: str, branch: str) -> d
 
 def test_8_dev_deploy_deploys_the_digest_its_ci_run_published(tmp_path: Path) -> None:
     pipeline = _pipeline(tmp_path)
-    variables = _environment_variables()
     ci = pipeline.run("push", "ci.yml", secrets=SECRETS, run_id="41")
     assert ci.jobs["publish"] == "success", ci.log
     digest = pipeline.artifacts("41")["image-digest"]["digest.txt"].strip()
@@ -113,8 +105,7 @@ def test_8_dev_deploy_deploys_the_digest_its_ci_run_published(tmp_path: Path) ->
         "workflow_run",
         "dev-deploy.yml",
         payload=_workflow_run(pipeline, "41", "push", "develop"),
-        secrets=SECRETS,
-        variables=variables,
+        **_github(),
         run_id="42",
     )
     assert deploy.jobs["deploy"] == "success", deploy.log
@@ -148,8 +139,7 @@ def test_8_discord_answering_500_is_a_warning_and_the_deploy_still_succeeds(
         "workflow_run",
         "dev-deploy.yml",
         payload=_workflow_run(pipeline, "61", "push", "develop"),
-        secrets=SECRETS,
-        variables=_environment_variables(),
+        **_github(),
         run_id="62",
     )
     assert deploy.returncode == 0, deploy.log
@@ -170,8 +160,7 @@ def test_8_dev_deploy_after_a_pull_request_run_skips(tmp_path: Path) -> None:
         "workflow_run",
         "dev-deploy.yml",
         payload=_workflow_run(pipeline, "51", "pull_request", "develop"),
-        secrets=SECRETS,
-        variables=_environment_variables(),
+        **_github(),
         run_id="52",
     )
     assert deploy.jobs["deploy"] == "skipped"

@@ -172,3 +172,54 @@ def test_failed_analysis_aborts_the_canary(tmp_path: Path) -> None:
     assert status["phase"] == "Degraded"
     assert status["abort"] is True
     assert status["canary"]["weights"]["canary"]["weight"] == 0
+
+
+_SCOPED = """\
+name: scope
+on: workflow_dispatch
+jobs:
+  outside:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "outside url=[$URL] kube=[${#KUBE}] switch=[$SWITCH]"
+        env:
+          URL: ${{ vars.APP_URL }}
+          KUBE: ${{ secrets.KUBECONFIG }}
+          SWITCH: ${{ vars.SWITCH }}
+  inside:
+    if: vars.APP_URL == ''
+    runs-on: ubuntu-latest
+    environment: {name: staging, url: "${{ vars.APP_URL }}"}
+    steps:
+      - run: echo "inside url=[$URL] kube=[${#KUBE}] switch=[$SWITCH]"
+        env:
+          URL: ${{ vars.APP_URL }}
+          KUBE: ${{ secrets.KUBECONFIG }}
+          SWITCH: ${{ vars.SWITCH }}
+"""
+
+
+def test_environment_values_reach_only_the_jobs_that_enter_the_environment(
+    tmp_path: Path,
+) -> None:
+    """As on GitHub: a job outside the environment, and the job's own ``if:``, see the
+    environment's values as empty (here the if: holds because APP_URL is empty there); the job
+    that enters it sees them; repository values reach both."""
+    from tests.pipeline.harness import GitHubEnvironment
+
+    pipeline = Pipeline(tmp_path, Scenario(), app=None)
+    pipeline.add_workflow("scope.yml", _SCOPED)
+    result = pipeline.run(
+        "workflow_dispatch",
+        "scope.yml",
+        variables={"SWITCH": "on"},
+        environments={
+            "staging": GitHubEnvironment(
+                {"APP_URL": "https://stage.test"}, {"KUBECONFIG": "twelve-chars"}
+            )
+        },
+    )
+    assert result.jobs == {"outside": "success", "inside": "success"}, result.log
+    assert "outside url=[] kube=[0] switch=[on]" in result.job_output("outside")
+    assert "inside url=[https://stage.test] kube=[12] switch=[on]" in result.job_output("inside")
+    assert (pipeline.repo / ".github/workflows/scope.yml").read_text() == _SCOPED
