@@ -137,7 +137,7 @@ def type_name(annotation: Any) -> str:
 
 
 _PROBES: Final[Mapping[type, tuple[Any, ...]]] = {
-    str: ("\x00 not valid", "latest"),
+    str: ("", "\x00 not valid", "${{ x }}", "latest"),
     int: (-(10**9), 10**9),
     float: (-1.0, 10.0),
 }
@@ -154,10 +154,9 @@ def _validator_words(bare: Any, metadata: list[Any]) -> list[str]:
             try:
                 item.func(probe)  # type: ignore[call-arg]
             except ValueError as err:
-                text = str(err).removeprefix("must be ").replace("must not ", "not ")
+                text = str(err).removeprefix("must be ").removeprefix("must ")
                 if text not in words:
                     words.append(text)
-                break
             except TypeError:
                 break
     return words
