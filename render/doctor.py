@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import sys
@@ -197,15 +198,14 @@ def _stages(dockerfile: str) -> list[tuple[str, list[str]]]:
 
 
 def _mentions(app: Path, text: str) -> bool:
-    for path in app.rglob("*"):
-        if _SKIPPED_FOLDERS.intersection(path.relative_to(app).parts):
-            continue
-        if (
-            path.suffix in _SOURCE_EXTENSIONS
-            and path.is_file()
-            and text in path.read_text(errors="replace")
-        ):
-            return True
+    """Whether a source file of the application (dependencies and build output not walked)
+    contains ``text``."""
+    for folder, subfolders, files in os.walk(app):
+        subfolders[:] = [d for d in subfolders if d not in _SKIPPED_FOLDERS]
+        for name in files:
+            path = Path(folder, name)
+            if path.suffix in _SOURCE_EXTENSIONS and text in path.read_text(errors="replace"):
+                return True
     return False
 
 
