@@ -10,7 +10,6 @@ one known key is close.
 
 from __future__ import annotations
 
-import difflib
 import types
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Final, Union, get_args, get_origin
@@ -72,6 +71,8 @@ def models_at(root: type[BaseModel], loc: Sequence[int | str]) -> list[type[Base
 
 def closest(key: str, known: Iterable[str]) -> str | None:
     """The known key nearest to ``key`` (case ignored), if one is close enough."""
+    import difflib  # only a stack file with an unknown key pays for it (issue 14 item 8)
+
     by_lower = {k.lower(): k for k in known}
     found = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=_CUTOFF)
     return by_lower[found[0]] if found else None
