@@ -22,7 +22,7 @@ live at repository level) and the protection of a branch (dev: develop; prod: ma
 protection is created after the workflow files (``depends_on``) because RepositoryFile commits
 straight to the default branch: on the first ``pulumi up`` the files land before the branch is
 protected, and afterwards the stack's token (a repository admin) may still commit because
-``enforce_admins`` is off. That is the documented bypass: see README, "GitHub token".
+``enforce_admins`` is off. That is the documented bypass: see docs/going-live.md, "GitHub token".
 """
 
 from __future__ import annotations

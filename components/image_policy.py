@@ -14,7 +14,7 @@ deploy workflows verify (components/workflows/custody.py), so the cluster refuse
 pipeline would refuse even when someone bypasses the pipeline.
 
 Private repositories: public-good Sigstore (Fulcio, Rekor) records the repository and workflow
-names in a public log; README, "Chain of custody", says how to switch to a private instance.
+names in a public log; docs/security.md, "Chain of custody", says how to switch to a private instance.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ class RolloutsController(pulumi.ComponentResource):
     """The Argo Rollouts controller and its CRDs (Helm), in a restricted namespace.
 
     Moved here from the environment stacks (it was ``cicd:kubernetes:RolloutsController`` in
-    staging and prod); README "Moving the Rollouts controller" gives the ``pulumi state`` steps.
+    staging and prod); docs/platform.md, "Moving the Rollouts controller", gives the ``pulumi state`` steps.
     The chart's controller runs as non-root with a read-only root file system, so its
     namespace enforces ``restricted``.
     """

@@ -11,8 +11,8 @@ Timing model, stated once:
   Rollout's ``progressDeadlineSeconds``; with ``progressDeadlineAbort`` Argo Rollouts aborts a
   step that takes longer, so a wait longer than that can never be needed);
 - a timed pause takes exactly its duration;
-- a pause without a duration is manual: a person promotes it (README, "Release and rollback in
-  prod"). It splits the plan into *segments*: the workflow that sets the image waits for the first
+- a pause without a duration is manual: a person promotes it (docs/release.md, "Release and
+  rollback in prod"). It splits the plan into *segments*: the workflow that sets the image waits for the first
   segment, reports the pause and ends; the ``promote`` run waits for the next segment.
 
 A segment's wait is the sum of its pauses plus one ``step_deadline`` per weight step, plus a

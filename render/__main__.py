@@ -1,5 +1,10 @@
 """``python -m render STACK [--out DIR] [--diff REF] [--compare OTHER] [--report FILE]``.
 
+Two subcommands share the entry point (a stack is never named like them):
+``python -m render config-reference [--check] [--out FILE]`` writes docs/configuration.md from
+the config models (components/config/reference.py), and ``python -m render doctor PATH``
+checks an application checkout against the app contract (render/doctor.py).
+
 The offline render. ``--diff REF`` also renders STACK as it was at git revision REF and prints
 what differs, as markdown (render/diff.py): config keys, resources added, changed (each field
 ``old → new``) and removed, and the rendered files. ``--compare OTHER`` does the same between
@@ -18,7 +23,7 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from components.messages import escape
 from render import COMMENT_BUDGET
@@ -184,7 +189,50 @@ def _reports(args: argparse.Namespace, files: dict[str, str]) -> list[Report]:
     return reports
 
 
+REFERENCE_FILE: Final = PROJECT_DIR / "docs" / "configuration.md"
+
+
+def config_reference(argv: list[str]) -> int:
+    """Write (or with --check compare) the generated configuration reference."""
+    p = _Parser(
+        prog="python -m render config-reference",
+        description="Write docs/configuration.md from the config models (components/config/).",
+    )
+    p.add_argument("--out", type=Path, default=REFERENCE_FILE, help="file to write")
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when the file is stale"
+    )
+    args = p.parse_args(argv)
+    from components.config.reference import COMMAND, reference_markdown
+
+    text = reference_markdown()
+    out: Path = args.out
+    if args.check:
+        if not out.is_file() or out.read_text() != text:
+            print(escape(f"render: {out} is stale; run {COMMAND}"), file=sys.stderr)
+            return 1
+        print(escape(f"{out} is up to date"))
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(escape(f"wrote {out}"))
+    return 0
+
+
+def doctor(argv: list[str]) -> int:
+    """Check an application checkout against the app contract."""
+    from render.doctor import main as doctor_main
+
+    return doctor_main(argv)
+
+
+SUBCOMMANDS: Final = {"config-reference": config_reference, "doctor": doctor}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.report and not (args.diff or args.compare):

@@ -28,10 +28,19 @@ import yaml
 from yaml.composer import ComposerError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from components.config.keys import closest
 from components.messages import escape
 
 MAX_BYTES: Final = 1024 * 1024
 """A stack file holds settings, not data: 1 MiB is far beyond any real one."""
+
+STACK_FILE_KEYS: Final = frozenset(
+    {"config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"}
+)
+"""Top-level keys of a Pulumi stack file (the automation API's ``StackSettings``,
+sdk/python/lib/pulumi/automation/_stack_settings.py: secretsprovider, encryptedkey,
+encryptionsalt, config; ``environment`` imports Pulumi ESC environments): never taken for a
+misspelt ``config:``."""
 
 MAX_DEPTH: Final = 64
 """Deepest nesting of lists and mappings; the real stack files use 5."""
@@ -192,14 +201,17 @@ def config_mapping(path: Path) -> dict[str, Any]:
     config = data.get("config")
     if not isinstance(config, dict):
         line = _key_line(text, "config")
-        raise StackFileError(
-            path.name,
-            max(line, 1),
-            1,
-            "config: must be a mapping of settings (namespace:key: value)"
-            if line > 0
-            else "has no config: mapping; put the stack's settings under config:",
-        )
+        if line > 0:
+            what = "config: must be a mapping of settings (namespace:key: value)"
+        else:
+            # The settings are probably there under a misspelt key (configs:, Config:): name it.
+            found = closest("config", [k for k in data if k not in STACK_FILE_KEYS])
+            if found is not None:
+                line = _key_line(text, found)
+                what = f"{found}: is not a stack file key; did you mean config:?"
+            else:
+                what = "has no config: mapping; put the stack's settings under config:"
+        raise StackFileError(path.name, max(line, 1), 1, what)
     return config
 
 

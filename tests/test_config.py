@@ -31,7 +31,8 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "dev",
             {"cicd:app.colour": "blue"},
-            "Pulumi.dev.yaml: cicd:app.colour is not a known setting (got blue)",
+            "Pulumi.dev.yaml: cicd:app.colour is not a known key (known here: defaultBranch, "
+            "healthPath, image, imageTag, name, port, replicas, repository, resources)",
         ),
         (
             "dev",
@@ -57,7 +58,7 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "dev",
             {"cicd:unknownKey": "x"},
-            "Pulumi.dev.yaml: cicd:unknownKey is not a known setting",
+            "Pulumi.dev.yaml: cicd:unknownKey is not a known key (known here: access, app",
         ),
         ("dev", {"github:owner": DELETE}, "Pulumi.dev.yaml: github:owner is required"),
         (

@@ -9,12 +9,17 @@ nothing reads, plain-text secrets, escaping, and follow-on lines that do not con
 
 from __future__ import annotations
 
+import contextlib
+import io
+from pathlib import Path
+
 import pytest
 
 from components.config import STACK_VARIABLES
 from components.messages import escape
+from render.__main__ import main as render_main
 from render.tree import github_settings
-from tests.conftest import DELETE, config_problems, render_variant
+from tests.conftest import DELETE, config_problems, copy_project, render_variant
 
 SECURE = {"secure": "v1:Zm9yLXRlc3Rz"}
 
@@ -327,3 +332,139 @@ def test_branch_protection_in_staging_says_remove_it() -> None:
 
 def test_deleting_a_required_section_is_still_reported() -> None:
     _only(config_problems("dev", {"cicd:registry": DELETE}), "cicd:registry is required")
+
+
+# --------------------------------------------------------------------------------------------
+# Unknown keys name the closest known key, at every level
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stack", "changes", "expected"),
+    [
+        pytest.param(
+            "dev",
+            {"cicd:canry": {"enabled": False}},
+            "Pulumi.dev.yaml: cicd:canry is not a known key; did you mean canary?",
+            id="section",
+        ),
+        pytest.param(
+            "prod",
+            {"cicd:canary.stepz": []},
+            "Pulumi.prod.yaml: cicd:canary.stepz is not a known key; did you mean steps?",
+            id="key of a section",
+        ),
+        pytest.param(
+            "staging",
+            {"cicd:canary.enabled": False, "cicd:canary.stepz": []},
+            "Pulumi.staging.yaml: cicd:canary.stepz is not a known key; did you mean steps?",
+            id="key of a switched-off section",
+        ),
+        pytest.param(
+            "prod",
+            {"cicd:canary.analysis.intervl": "1m"},
+            "Pulumi.prod.yaml: cicd:canary.analysis.intervl is not a known key; "
+            "did you mean interval?",
+            id="nested switch",
+        ),
+        pytest.param(
+            "prod",
+            {"cicd:canary.steps[0].wieght": 5},
+            "Pulumi.prod.yaml: cicd:canary.steps[0].wieght is not a known key; "
+            "did you mean weight?",
+            id="list item",
+        ),
+        pytest.param(
+            "dev",
+            {"cicd:pipeline.commands.unitTests": "npm test"},
+            "Pulumi.dev.yaml: cicd:pipeline.commands.unitTests is not a known key; "
+            "did you mean unitTest?",
+            id="three levels",
+        ),
+        pytest.param(
+            "dev",
+            {"cicd2:app": {"name": "x"}},
+            "Pulumi.dev.yaml: cicd2:app is in the namespace 'cicd2', which this program does "
+            "not read (its settings are under cicd:); did you mean cicd:app?",
+            id="namespace",
+        ),
+        pytest.param(
+            "dev",
+            {"github:ownr": "acme"},
+            "Pulumi.dev.yaml: github:ownr is not read by this program (it reads only owner "
+            "from github:); did you mean owner?",
+            id="key of another namespace",
+        ),
+        pytest.param(
+            "dev",
+            {"cicd:registryTokn": SECURE},
+            "Pulumi.dev.yaml: cicd:registryTokn is set but nothing reads it (no "
+            "environment.secrets entry); did you mean registryToken?",
+            id="secret key",
+        ),
+        pytest.param(
+            "dev",
+            {"cicd:app.colour": "blue"},
+            "Pulumi.dev.yaml: cicd:app.colour is not a known key (known here: defaultBranch, "
+            "healthPath, image, imageTag, name, port, replicas, repository, resources)",
+            id="nothing close: the keys there",
+        ),
+    ],
+)
+def test_unknown_key_names_the_closest_known_key(
+    stack: str, changes: dict[str, object], expected: str
+) -> None:
+    assert expected in config_problems(stack, changes)
+
+
+def test_unknown_key_exits_1_with_the_suggestion(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    copy_project(root)
+    text = (root / "Pulumi.prod.yaml").read_text()
+    assert "\n    steps:\n" in text
+    (root / "Pulumi.prod.yaml").write_text(text.replace("\n    steps:\n", "\n    stepz:\n", 1))
+    out = tmp_path / "out"
+    code, lines = _main(["prod", "--project", str(root), "--out", str(out)])
+    assert (code, lines) == (
+        1,
+        ["Pulumi.prod.yaml: cicd:canary.stepz is not a known key; did you mean steps?"],
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "encryptionsalt: x\nconfigs:\n  cicd:app: {}\n",
+            "Pulumi.dev.yaml:2:1: configs: is not a stack file key; did you mean config:?",
+            id="configs",
+        ),
+        pytest.param(
+            "Config:\n  cicd:app: {}\n",
+            "Pulumi.dev.yaml:1:1: Config: is not a stack file key; did you mean config:?",
+            id="Config",
+        ),
+        pytest.param(
+            "encryptionsalt: x\n",
+            "Pulumi.dev.yaml:1:1: has no config: mapping; put the stack's settings under config:",
+            id="nothing close",
+        ),
+    ],
+)
+def test_misspelt_config_names_the_key_found(tmp_path: Path, text: str, expected: str) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    copy_project(root)
+    (root / "Pulumi.dev.yaml").write_text(text)
+    code, lines = _main(["dev", "--project", str(root), "--out", str(tmp_path / "out")])
+    assert (code, lines) == (1, [expected])
+
+
+def _main(argv: list[str]) -> tuple[int, list[str]]:
+    """The render's command line in this process (no interpreter start-up): exit code, stderr."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = render_main(argv)
+    return code, err.getvalue().splitlines()

@@ -206,7 +206,7 @@ def test_dashboard_queries_every_pushed_gauge_and_nothing_else() -> None:
         (
             "dev",
             {"cicd:metrics.grafanaDashboard": {"enabled": True}},
-            "Pulumi.dev.yaml: cicd:metrics.grafanaDashboard is not a known setting",
+            "Pulumi.dev.yaml: cicd:metrics.grafanaDashboard is not a known key",
         ),
         (
             "dev",

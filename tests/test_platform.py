@@ -171,7 +171,8 @@ def test_authentication_configuration_trusts_only_this_repository_s_environments
         ),
         (
             {"cicd-platform:rollouts.chartVersoin": "1"},
-            "Pulumi.nonprod.yaml: cicd-platform:rollouts.chartVersoin is not a known setting",
+            "Pulumi.nonprod.yaml: cicd-platform:rollouts.chartVersoin is not a known key; "
+            "did you mean chartVersion?",
         ),
         (
             {"cicd-platform:rollouts.chartVersion": "2.40"},
@@ -241,7 +242,10 @@ def platform_problems(stack: str, keys: Mapping[str, Any]) -> list[str]:
         ),
         (
             {"cicd-platform:rollout": {"namespace": "argo"}},
-            ["Pulumi.nonprod.yaml: cicd-platform:rollout is not a known setting"],
+            [
+                "Pulumi.nonprod.yaml: cicd-platform:rollout is not a known key; "
+                "did you mean rollouts?"
+            ],
         ),
     ],
 )

@@ -261,7 +261,9 @@ def test_canary_settings_are_validated_even_while_off() -> None:
         "Pulumi.staging.yaml: cicd:canary.steps[0].weight must be between 1 and 100 (got 150)"
     ]
     typo = config_problems("staging", {"cicd:canary.enabled": False, "cicd:canary.stepz": []})
-    assert typo == ["Pulumi.staging.yaml: cicd:canary.stepz is not a known setting (got [])"]
+    assert typo == [
+        "Pulumi.staging.yaml: cicd:canary.stepz is not a known key; did you mean steps?"
+    ]
 
 
 @pytest.mark.parametrize("value", ["true", "yes", 1])

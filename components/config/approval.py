@@ -75,8 +75,7 @@ class ApprovalConfig(ConfigModel):
         default=(RepositoryRole.ADMIN, RepositoryRole.MAINTAIN),
         description="Repository roles that may create, move or delete the tags and the branches "
         "(other than the default branch and this stack's protected branch) this environment "
-        "deploys from; a ruleset refuses everyone else. admin, maintain, write. "
-        "Default [admin, maintain].",
+        "deploys from; a ruleset refuses everyone else. Default [admin, maintain].",
     )
 
     @property

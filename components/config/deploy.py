@@ -23,7 +23,11 @@ class DeployTests(ConfigModel):
     """Checks a deploy workflow runs against the deployed environment."""
 
     integration: Command | None = Field(default=None, description="Integration tests (dev).")
-    e2e: Command | None = Field(default=None, description="End-to-end tests (staging).")
+    e2e: Command | None = Field(
+        default=None,
+        alias="e2e",  # to_camel would spell it e2E; the stack files and docs write e2e
+        description="End-to-end tests (staging).",
+    )
     performance_script: RelativePath | None = Field(
         default=None, description="k6 script path (staging)."
     )

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from components.config.fields import SECRET_LOOKING, ConfigModel
+from components.config.keys import closest, unknown_key
 from components.config.pipeline import ScannersWithSonarQube
 from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
 from components.config.rules import (
@@ -80,7 +81,7 @@ class StackSchema(Generic[SettingsT]):
     """Config namespaces the program reads, its own among them, with the keys read there (None:
     checked elsewhere, or the engine's own). Anything else is a typo or a leftover, refused."""
     secret_keys: Callable[[Mapping[str, Any], str], Mapping[str, str | None]] = _no_keys
-    unread_secret: str = "is not a known setting"
+    unread_secret: str = "is not a known key"
     """The message for a secure key of the project's namespace that nothing reads."""
     required_secrets: Callable[[SettingsT], Mapping[str, str]] = _none_required
     required_values: Mapping[str, str] = field(default_factory=dict)
@@ -90,7 +91,9 @@ class StackSchema(Generic[SettingsT]):
         try:
             settings = self.model.model_validate(dict(raw))
         except ValidationError as err:
-            return None, [replace(p, namespace=self.namespace) for p in problems_from(err)]
+            return None, [
+                replace(p, namespace=self.namespace) for p in problems_from(err, self.model)
+            ]
         return settings, list(self.rules(settings, stack))
 
 
@@ -194,8 +197,16 @@ def read_stack(schema: StackSchema[SettingsT]) -> StackFile[SettingsT]:
 def _key_problems(
     schema: StackSchema[SettingsT], secret_keys: Mapping[str, str | None]
 ) -> Iterable[Problem]:
-    """Keys nothing reads, and secret-looking keys in plain text (read or not)."""
+    """Keys nothing reads, and secret-looking keys in plain text (read or not).
+
+    A key that nothing reads names the closest key that something does, at its level: a
+    namespace (``cicd2:`` -> ``cicd:``), a key of another namespace (``github:ownr`` ->
+    ``owner``) or a section or secret key of the project's own namespace.
+    """
     own = schema.namespace
+    # The keys of the project's namespace this stack reads: its sections and its secret keys.
+    own_keys = [*schema.sections, *(k for k, why_not in secret_keys.items() if why_not is None)]
+    namespaces = [n for n in schema.reads if n != "pulumi"]
     for full_key in sorted(all_config_keys()):
         namespace, _, key = full_key.partition(":")
         secure = runtime_config.is_config_secret(full_key)
@@ -211,19 +222,22 @@ def _key_problems(
             )
             continue
         if namespace not in schema.reads:
+            near = closest(namespace, namespaces)
             yield Problem(
                 key,
                 f"is in the namespace {namespace!r}, which this program does not read "
-                f"(its settings are under {own}:)",
+                f"(its settings are under {own}:)"
+                + (f"; did you mean {near}:{key}?" if near else ""),
                 namespace=namespace,
             )
             continue
         read_here = schema.reads[namespace]
         if read_here is not None and key not in read_here:
+            near = closest(key, read_here)
             yield Problem(
                 key,
                 f"is not read by this program (it reads only {', '.join(sorted(read_here))} "
-                f"from {namespace}:)",
+                f"from {namespace}:)" + (f"; did you mean {near}?" if near else ""),
                 namespace=namespace,
             )
             continue
@@ -236,9 +250,14 @@ def _key_problems(
             if why_not is not None:
                 yield Problem(key, why_not, namespace=own)
         elif secure:
-            yield Problem(key, schema.unread_secret, namespace=own)
+            near = closest(key, own_keys)
+            yield Problem(
+                key,
+                schema.unread_secret + (f"; did you mean {near}?" if near else ""),
+                namespace=own,
+            )
         else:
-            yield Problem(key, "is not a known setting", namespace=own)
+            yield Problem(key, unknown_key(key, own_keys), namespace=own)
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ class MetricsSettings(ConfigModel):
         description="Prometheus Pushgateway base URL; the figures are pushed there when set.",
     )
     windows: tuple[Annotated[int, AfterValidator(between(1, 90))], ...] = Field(
-        default=(7, 30), description="Window lengths in days, each compared with the one before."
+        default=(7, 30),
+        description="Window lengths in days (1..90, distinct), each compared with the one before.",
     )
     environments: tuple[Slug, ...] = Field(
         default=("development", "staging", "production"),

@@ -46,13 +46,17 @@ class ScannersWithSonarQube(ScannerSettings):
     sonarqube: Annotated[bool, is_switched(True)] = Field(
         description="SonarQube; needs cicd:sonarToken and sonarqubeHostUrl."
     )
-    sonarqube_host_url: HttpsUrl = Field(description="SonarQube server URL.")
+    sonarqube_host_url: HttpsUrl = Field(
+        description="SonarQube server URL; required with sonarqube: true."
+    )
 
 
 class SonarQubeSettings(ConfigModel):
     """SonarQube's own settings, set aside while it is off (all optional)."""
 
-    sonarqube_host_url: HttpsUrl | None = Field(default=None, description="SonarQube server URL.")
+    sonarqube_host_url: HttpsUrl | None = Field(
+        default=None, description="SonarQube server URL; required with sonarqube: true."
+    )
 
 
 class ScannersWithoutSonarQube(ScannerSettings, SwitchedOff):
@@ -78,7 +82,9 @@ class NotificationsConfig(ConfigModel):
     """Who hears about what."""
 
     discord: bool = Field(
-        default=True, description="Build status on develop to Discord; cicd:discordWebhookUrl."
+        default=True,
+        description="Build status of the default branch and of releases to Discord, best effort "
+        "(a failed post is a warning); needs cicd:discordWebhookUrl.",
     )
     slack: bool = Field(
         default=True, description="Security alerts to Slack; needs cicd:slackWebhookUrl."
@@ -143,7 +149,8 @@ class PipelineConfig(ConfigModel):
         AfterValidator(_package_list),
     ] = Field(
         description='Workspace packages by their npm name (package.json "name", scoped or '
-        f"not), each unit-tested in its own matrix job; 1 to {MAX_MATRIX_JOBS}, no repeats."
+        f"not), each unit-tested in its own matrix job; 1 to {MAX_MATRIX_JOBS} (GitHub's matrix "
+        "limit), no repeats."
     )
     commands: PipelineCommands = Field(default=PipelineCommands(), description="Commands.")
     build_context: RelativePath = Field(default=".", description="Docker build context.")

@@ -208,11 +208,27 @@ PLATFORM_SECTIONS: Final = (
 class PlatformSettings(ConfigModel):
     """All sections of one platform stack."""
 
-    cluster: PlatformClusterConfig
-    rollouts: RolloutsControllerConfig = RolloutsControllerConfig()
-    policy_controller: PolicyControllerConfig = PolicyControllerOn()
-    github_oidc: GithubOidcConfig = GithubOidcOff()
-    delivery_dashboards: DeliveryDashboardsConfig = DeliveryDashboardsConfig()
+    cluster: PlatformClusterConfig = Field(
+        description="What the environments expect of this cluster: its name, the ingress "
+        "controller and the monitoring namespace."
+    )
+    rollouts: RolloutsControllerConfig = Field(
+        default=RolloutsControllerConfig(), description="The Argo Rollouts controller."
+    )
+    policy_controller: PolicyControllerConfig = Field(
+        default=PolicyControllerOn(),
+        description="The sigstore policy-controller, the admission webhook that enforces the "
+        "environments' ClusterImagePolicy objects. On by default.",
+    )
+    github_oidc: GithubOidcConfig = Field(
+        default=GithubOidcOff(),
+        description="Trust in GitHub's OIDC issuer, for cluster.access githubOidc in the "
+        "environment stacks. Off by default.",
+    )
+    delivery_dashboards: DeliveryDashboardsConfig = Field(
+        default=DeliveryDashboardsConfig(),
+        description="Delivery-metrics dashboards for this cluster's Grafana sidecar.",
+    )
 
 
 def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:

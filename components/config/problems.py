@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import pulumi
-from pydantic import (
-    ValidationError,
-)
+from pydantic import BaseModel, ValidationError
 
+from components.config.keys import keys_of, models_at, unknown_key
 from components.config.switch import TRANSPARENT_LOC
 from components.messages import escape
 
@@ -67,7 +66,6 @@ _TYPE_WORDS: Final = {
     "model_type": "must be a mapping",
     "model_attributes_type": "must be a mapping",
     "missing": "is required",
-    "extra_forbidden": "is not a known setting",
 }
 
 
@@ -88,12 +86,19 @@ def show_value(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def problems_from(error: ValidationError) -> list[Problem]:
+def problems_from(error: ValidationError, model: type[BaseModel]) -> list[Problem]:
+    """One problem per key path; an unknown key names the closest known key of ``model`` there."""
     problems: list[Problem] = []
     seen: set[str] = set()
     for item in error.errors(include_url=False):
         path = _path(item["loc"])
         kind = item["type"]
+        if kind == "extra_forbidden":
+            # The key is the mistake, not its value: the line names the key it could have been.
+            known = keys_of(models_at(model, item["loc"][:-1]))
+            problems.append(Problem(path, unknown_key(str(item["loc"][-1]), known)))
+            seen.add(path)
+            continue
         if kind == "value_error":
             message = str(item["msg"]).removeprefix("Value error, ")
         elif kind == "enum":

@@ -42,7 +42,7 @@ def cluster_side_rules(s: StackSettings) -> Iterable[Problem]:
         yield Problem(
             "canary.installController",
             "must be false: the Argo Rollouts controller is installed by the platform project "
-            "(platform/Pulumi.<cluster>.yaml); see the README's migration steps",
+            "(platform/Pulumi.<cluster>.yaml); see docs/platform.md for the migration steps",
             "true",
         )
     nginx = plan.nginx if plan is not None else None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import pulumi
+from pydantic import Field
 
 from components.config.app import AppConfig, RegistryConfig
 from components.config.approval import ApprovalConfig
@@ -58,19 +59,47 @@ SECTIONS: Final = (
 class StackSettings(ConfigModel):
     """All plain (non-secret) sections of one stack."""
 
-    app: AppConfig
-    environment: EnvironmentConfig
-    cluster: ClusterConfig
-    access: AccessConfig = AccessConfig()
-    approval: ApprovalConfig
-    registry: RegistryConfig
-    canary: CanaryConfig = CanaryOff()
-    pipeline: PipelineConfig | None = None
-    deploy: DeployConfig
-    branch_protection: BranchProtectionConfig | None = None
-    ingress: IngressConfig
-    network: NetworkConfig = NetworkConfig()
-    metrics: MetricsConfig = MetricsOff()
+    app: AppConfig = Field(
+        description="The application being delivered: its name, repository, "
+        "image and how its pods run."
+    )
+    environment: EnvironmentConfig = Field(
+        description="Which environment this stack is and what follows from it."
+    )
+    cluster: ClusterConfig = Field(
+        description="The cluster this environment lives in, and the deployer's access to it."
+    )
+    access: AccessConfig = Field(
+        default=AccessConfig(), description="People's access to the namespace (view, edit)."
+    )
+    approval: ApprovalConfig = Field(
+        description="Who approves a deployment of the GitHub environment and from which refs."
+    )
+    registry: RegistryConfig = Field(
+        description="Registry pull access; the token is the secret cicd:registryToken."
+    )
+    canary: CanaryConfig = Field(
+        default=CanaryOff(),
+        description="Release as an Argo Rollouts canary (enabled: true, with its steps and "
+        "analysis) or as a plain Deployment (the default).",
+    )
+    pipeline: PipelineConfig | None = Field(
+        default=None, description="The shared CI pipeline (ci.yml); dev stack only."
+    )
+    deploy: DeployConfig = Field(description="The environment's deploy workflow.")
+    branch_protection: BranchProtectionConfig | None = Field(
+        default=None,
+        description="Protection of the branch this stack owns: develop in dev, main in prod.",
+    )
+    ingress: IngressConfig = Field(description="The environment's TLS Ingress.")
+    network: NetworkConfig = Field(
+        default=NetworkConfig(),
+        description="Additions to the namespace's default-deny network policy.",
+    )
+    metrics: MetricsConfig = Field(
+        default=MetricsOff(),
+        description="The delivery metrics job (metrics.yml); dev stack only. Off by default.",
+    )
 
     @property
     def release_plan(self) -> ReleasePlan:

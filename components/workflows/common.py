@@ -276,7 +276,7 @@ WAIT_HEALTHY: Final = """\
 # Deployment: kubectl rollout status. Rollout: poll .status.phase for the current generation until
 # Healthy (state=healthy) or a manual pause is reached (state=paused; with ACCEPT_PAUSE=false, as
 # for a rollback, a manual pause fails instead). Degraded or an abort fails. A manual pause is
-# never promoted here: a person promotes it (README, "Release and rollback").
+# never promoted here: a person promotes it (docs/release.md).
 if [ "$WORKLOAD_KIND" = "Deployment" ]; then
   kubectl --namespace "$NAMESPACE" rollout status "deployment/$WORKLOAD_NAME" \\
     --timeout="${TIMEOUT_SECONDS}s"

@@ -461,7 +461,7 @@ def _verify_job(spec: WorkflowsSpec) -> Job:
 
 def _github_environment_of(stage: Stage) -> str:
     """GitHub environment of an earlier stage. Its stack is not readable from this one, so the
-    promotion check assumes the default name (README: keep environment.githubEnvironment unset
+    promotion check assumes the default name (docs/security.md: keep environment.githubEnvironment unset
     in staging, or the prod check looks in the wrong place)."""
     return DEFAULT_GITHUB_ENVIRONMENT[stage]
 
