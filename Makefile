@@ -3,9 +3,14 @@
 #                 into build/render/platform-STACK, then dev, staging, prod into
 #                 build/render/STACK (STACK=dev renders one environment stack only;
 #                 PLATFORM=nonprod one platform stack only)
-#   make test     lint, format check, type check and the whole test suite
-# Both set up what they need on first use: .venv from the pinned requirements, and the pinned npm
-# validators (package-lock.json) for the tests.
+#   make test     lint, format check, type check and the fast test tier (while editing)
+# and the one CI runs:
+#   make check    lint, format check, type check and every tier (executed workflows, real control
+#                 plane, real supply-chain tools, real Prometheus); .ci/run calls it
+# All set up what they need on first use: .venv from the pinned requirements, the pinned npm
+# validators (package-lock.json), the Debian tools of the tier (installed when run as root,
+# otherwise one line names the command; tools/system_tools.py) and the Go-built tools, cached by
+# version under build/tools (tools/gotools.py). docs/testing.md says what each tier runs and costs.
 
 PYTHON ?= python3
 STACKS := dev staging prod
@@ -15,7 +20,9 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.stamp-requirements
 NODE_STAMP := node_modules/.stamp-lock
 
-.PHONY: render test lint typecheck pytest bench clean
+FAST_TIER := not (pipeline or slow or subprocess or cluster or supplychain or prometheus or engine)
+
+.PHONY: render test check lint typecheck pytest fast-tier full-tier system-fast system-full tools bench clean
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt delivery_metrics/requirements.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,10 +50,31 @@ lint: $(VENV_STAMP)
 typecheck: $(VENV_STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(VENV_STAMP) $(NODE_STAMP)
-	$(PY) -m pytest -n 2
+system-fast: $(VENV_STAMP)
+	$(PY) tools/system_tools.py fast
 
-test: lint typecheck pytest
+system-full: $(VENV_STAMP)
+	$(PY) tools/system_tools.py full
+
+# Every Go-built tool the full tier runs (each test also builds what it needs on first use).
+tools: $(VENV_STAMP)
+	$(PY) tools/gotools.py
+
+fast-tier: $(VENV_STAMP) $(NODE_STAMP) system-fast
+	@start=$$(date +%s); $(PY) -m pytest -n 2 -m "$(FAST_TIER)"; status=$$?; \
+	echo "make test: fast tier took $$(( $$(date +%s) - start )) s (meant to stay under 2 minutes on two cores)"; \
+	exit $$status
+
+full-tier: $(VENV_STAMP) $(NODE_STAMP) system-full
+	@start=$$(date +%s); CICD_CHECK=1 $(PY) -m pytest -n 2; status=$$?; \
+	echo "make check: every tier took $$(( $$(date +%s) - start )) s"; \
+	exit $$status
+
+pytest: fast-tier
+
+test: lint typecheck fast-tier
+
+check: lint typecheck full-tier
 
 bench: $(VENV_STAMP)
 	$(PY) tools/bench.py

@@ -209,6 +209,7 @@ def _cli(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.subprocess
 def test_cli_bad_config_exits_1_and_writes_nothing(tmp_path: object) -> None:
     import pathlib
 
@@ -226,6 +227,7 @@ def test_cli_bad_config_exits_1_and_writes_nothing(tmp_path: object) -> None:
     assert not (root / "out").exists()
 
 
+@pytest.mark.subprocess
 def test_cli_usage_errors_exit_2() -> None:
     assert _cli("nosuchstack").returncode == 2
     assert _cli().returncode == 2

@@ -36,6 +36,7 @@ from delivery_metrics import compute, source
 from delivery_metrics.__main__ import Options, main, measure
 from delivery_metrics.coverage import lines_from_lcov
 from delivery_metrics.records import Deployment, RecordError, WorkflowRun
+from tests.conftest import real_tool
 
 FIXTURES: Final = Path(__file__).parent / "fixtures" / "github"
 REPOSITORY: Final = "acme/webshop"
@@ -429,17 +430,13 @@ def test_exposition_values() -> None:
     assert text.endswith("# EOF\n")
 
 
-def promtool() -> str | None:
-    found = shutil.which("promtool")
-    if found is None and os.environ.get("CI") == "true":
-        pytest.fail("promtool is missing: .ci/run installs Debian's prometheus package")
-    return found
+def promtool() -> str:
+    """promtool (Debian's prometheus package, which make test and make check install)."""
+    return real_tool("promtool", install="apt-get install -y prometheus")
 
 
 def test_promtool_accepts_the_exposition() -> None:
     tool = promtool()
-    if tool is None:
-        pytest.skip("promtool not installed (apt-get install prometheus); CI=true makes this fail")
     _, text = measured()
     checked = subprocess.run(
         [tool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
@@ -534,6 +531,7 @@ def test_command_needs_a_token(
     assert "GITHUB_TOKEN is not set" in capsys.readouterr().err
 
 
+@pytest.mark.subprocess
 def test_package_runs_standalone_without_pulumi_or_components(tmp_path: Path) -> None:
     package = Path(__file__).parent.parent / "delivery_metrics"
     shutil.copytree(

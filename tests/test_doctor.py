@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -94,8 +95,9 @@ def _no_dockerfile(app: Path) -> None:
 
 
 def _other_health_path(app: Path) -> None:
-    for source in app.rglob("*.ts"):
-        source.write_text(source.read_text().replace("/healthz", "/status"))
+    for pattern in ("*.ts", "*.js"):
+        for source in app.rglob(pattern):
+            source.write_text(source.read_text().replace("/healthz", "/status"))
 
 
 def _no_lock_file(app: Path) -> None:
@@ -195,8 +197,14 @@ def test_a_package_listed_by_its_unscoped_name_gets_the_scoped_one(
 
 
 def test_the_staging_commands_are_checked_too(app: Path, stack_file: Path) -> None:
-    """The default stack files include staging, whose E2E command runs npm run test:e2e."""
-    code, out, _ = _doctor(str(app), str(stack_file), str(project_path("Pulumi.staging.yaml")))
+    """The default stack files include staging, whose E2E command runs npm run test:e2e: the
+    sample app has it; without it, the gap is named."""
+    staging = project_path("Pulumi.staging.yaml")
+    assert _doctor(str(app), str(stack_file), str(staging))[0] == 0
+    manifest = json.loads((app / "package.json").read_text())
+    del manifest["scripts"]["test:e2e"]
+    (app / "package.json").write_text(json.dumps(manifest))
+    code, out, _ = _doctor(str(app), str(stack_file), str(staging))
     assert code == 1
     assert any(line.startswith('package.json: has no "test:e2e" script') for line in out), out
 

@@ -22,6 +22,8 @@ from render.engine import Rendered, render
 from render.tree import to_yaml
 from tests.conftest import copy_project, project_path
 
+pytestmark = pytest.mark.subprocess  # renders in child processes (docs/testing.md)
+
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 
 _LOADED = """\

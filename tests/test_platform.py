@@ -321,6 +321,7 @@ def test_environment_stacks_hold_nothing_cluster_scoped_but_their_admission_poli
     assert cluster_scoped == expected
 
 
+@pytest.mark.subprocess
 def test_render_command_renders_a_platform_stack(tmp_path: Path) -> None:
     done = subprocess.run(
         [

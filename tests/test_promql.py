@@ -8,27 +8,22 @@ cannot be measured is not promoted). promtool comes from Debian's ``prometheus``
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from components.workload import success_condition
 from render.tree import kubernetes_objects
-from tests.conftest import rendered
+from tests.conftest import real_tool, rendered
 
 NAMESPACE = "webshop-prod"
 CANARY = "webshop-canary"
 
 
 def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool is missing: apt-get install -y prometheus (.ci/run does this)")
-    return path
+    return real_tool("promtool", install="apt-get install -y prometheus (make test does this)")
 
 
 def _success_rate_metric() -> dict[str, Any]:

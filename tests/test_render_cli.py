@@ -17,6 +17,8 @@ import pytest
 from render.tree import MANIFEST
 from tests.conftest import copy_project
 
+pytestmark = pytest.mark.subprocess  # renders in child processes (docs/testing.md)
+
 HARNESS_TIMEOUT = 120  # seconds; a render that hangs fails the test instead of the suite
 
 

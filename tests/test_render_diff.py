@@ -22,6 +22,8 @@ from render.engine import PROJECT_DIR
 from tests.conftest import copy_project, files
 from tests.conftest import stack_config as stack_file_config
 
+pytestmark = pytest.mark.subprocess  # renders in child processes (docs/testing.md)
+
 PYTHON = PROJECT_DIR / ".venv" / "bin" / "python"
 if not PYTHON.exists():  # a checkout whose tests run from another interpreter
     PYTHON = Path(sys.executable)

@@ -55,6 +55,14 @@ PINS: Final[dict[str, tuple[str, str, frozenset[str]]]] = {
             "cache package-manager-cache cache-dependency-path mirror mirror-token"
         ),
     ),
+    "actions/cache": (
+        "27d5ce7f107fe9357f9df03efb73ab90386fccae",
+        "v5.0.5",
+        _names(
+            "path key restore-keys upload-chunk-size enableCrossOsArchive fail-on-cache-miss "
+            "lookup-only save-always"
+        ),
+    ),
     "actions/upload-artifact": (
         "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f",
         "v7.0.0",

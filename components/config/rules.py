@@ -241,7 +241,7 @@ def metrics_rules(s: StackSettings) -> Iterable[Problem]:
 
 
 STACK_VARIABLES: Final = frozenset(
-    {"NAMESPACE", "WORKLOAD_NAME", "WORKLOAD_KIND", "APP_URL", "IMAGE", "DEPLOY_ENABLED"}
+    {"NAMESPACE", "WORKLOAD_NAME", "WORKLOAD_KIND", "APP_URL", "DEPLOY_ENABLED"}
 )
 """Environment variables the stack writes itself (``__main__.py``); config may not set them."""
 
