@@ -41,6 +41,7 @@ from components.config.canary import (
     CanaryPlanConfig,
     CanaryStep,
     NginxRoutingConfig,
+    RequestMetricsConfig,
 )
 from components.config.cluster import (
     AccessConfig,
@@ -91,6 +92,7 @@ from components.config.platform import (
     GithubOidcConfig,
     GithubOidcOff,
     GithubOidcOn,
+    MonitoringConfig,
     PlatformClusterConfig,
     PlatformSettings,
     PolicyControllerConfig,
@@ -126,9 +128,11 @@ from components.vocabulary import (
     BranchPolicy,
     ClusterAccess,
     Environment,
+    MetricsPreset,
     PodSecurityLevel,
     RepositoryRole,
     Reviewer,
+    ScrapeDiscovery,
 )
 
 __all__ = [
@@ -192,7 +196,9 @@ __all__ = [
     "MetricsConfig",
     "MetricsOff",
     "MetricsOn",
+    "MetricsPreset",
     "MetricsSettings",
+    "MonitoringConfig",
     "NetworkConfig",
     "NginxRoutingConfig",
     "NodeVersion",
@@ -214,6 +220,7 @@ __all__ = [
     "RegistryConfig",
     "RelativePath",
     "RepositoryRole",
+    "RequestMetricsConfig",
     "ResourceAmounts",
     "Reviewer",
     "ReviewersConfig",
@@ -221,6 +228,7 @@ __all__ = [
     "ScannersConfig",
     "ScannersWithSonarQube",
     "ScannersWithoutSonarQube",
+    "ScrapeDiscovery",
     "SecretName",
     "Secrets",
     "SemVer",

@@ -20,6 +20,7 @@ from components.vocabulary import (
     DEFAULT_GITHUB_ENVIRONMENT,
     DEPLOY_SWITCH_VARIABLE,
     Environment,
+    MetricsPreset,
     PodSecurityLevel,
 )
 
@@ -83,6 +84,18 @@ def canary_rules(s: StackSettings) -> Iterable[Problem]:
             "app.healthPath",
             "is required when canary analysis is enabled (the analysis probes it)",
             "null",
+        )
+    analysis = s.analysis_on
+    if (
+        analysis is not None
+        and analysis.metrics.preset is MetricsPreset.INGRESS_NGINX
+        and (canary is None or canary.nginx is None)
+    ):
+        yield Problem(
+            "canary.analysis.metrics.preset",
+            "ingress-nginx needs canary.nginx (the controller counts the canary's requests "
+            "only when it routes them)",
+            analysis.metrics.preset.value,
         )
     if s.app.health_path is not None and not s.app.health_path.startswith("/"):
         yield Problem("app.healthPath", "must start with '/'", s.app.health_path)
