@@ -66,6 +66,9 @@ core = k8s.core.v1
 ARGO_API: Final = "argoproj.io/v1alpha1"
 IMAGE_PATH: Final = "spec.template.spec.containers[0].image"
 WAIT_SECONDS: Final = 900
+DISCOVERY_SECONDS: Final = 10
+"""Longest a new pod waits to become a scrape target after Prometheus' service discovery sees it
+(two 5s batching steps, see :attr:`AnalysisTiming.initial_delay_seconds`)."""
 
 
 @dataclass(frozen=True)
@@ -100,17 +103,20 @@ class AnalysisTiming:
 
     @property
     def initial_delay_seconds(self) -> int:
-        """Wait before the first success-rate measurement: three scrape intervals.
+        """Wait before the first success-rate measurement: Prometheus' discovery latency plus
+        three scrape intervals (100s at 30s).
 
         ``rate()`` needs two samples of a series inside its window, so a new canary pod has a
-        rate only after its second scrape: one interval to be discovered and scraped once (a
-        Ready pod joins the canary Service's endpoints, which Prometheus' kubernetes_sd watches),
-        one more for the second sample, and one interval of margin for the scrape offset
-        Prometheus spreads targets over. A measurement earlier than that finds no data, which is
-        inconclusive (never a failure), so the delay saves measurements rather than guarding
-        against a false abort on its own.
+        rate only after its second scrape. Before the first one, Prometheus must see the pod:
+        its discovery manager passes new targets on at most every 5s (discovery/manager.go,
+        ``updatert``) and its scrape manager applies them on a 5s ticker (scrape/manager.go,
+        ``reloader``), so up to :data:`DISCOVERY_SECONDS`. Then one interval to the first
+        scrape (Prometheus spreads targets over the interval), one to the second, and one of
+        margin. A measurement earlier than that finds no data, which is inconclusive, never a
+        failure (tests/analysis/ measures exactly that), so the delay saves inconclusive
+        measurements rather than being the only guard against a false abort.
         """
-        return 3 * self.scrape_interval_seconds
+        return DISCOVERY_SECONDS + 3 * self.scrape_interval_seconds
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,7 @@ def success_rate_query(requests: RequestMetrics, window_seconds: int) -> str:
 
     No series (nothing scraped yet, a pod too new for ``rate()``) gives an empty result, no
     requests give 0/0 = NaN: both are "no data", which the conditions below leave inconclusive.
+    Only 5xx is a rate of 0 (the ``or`` below), not "no data".
     There is deliberately no ``or vector(0)``: a canary that cannot be measured is not a canary
     that fails. tests/test_promql.py runs it with promtool, tests/analysis/ against Prometheus.
     """
@@ -221,10 +228,10 @@ def success_rate_query(requests: RequestMetrics, window_seconds: int) -> str:
         selector = 'namespace="{{args.namespace}}",service="{{args.canary-service}}"'
     window = f"{window_seconds}s"
     good = f'{selector},{requests.status_label}!~"5.."'
-    return (
-        f"sum(rate({requests.metric}{{{good}}}[{window}])) / "
-        f"sum(rate({requests.metric}{{{selector}}}[{window}]))"
-    )
+    total = f"sum(rate({requests.metric}{{{selector}}}[{window}]))"
+    # A canary answering only 5xx has no series of good requests at all: "or total * 0" makes
+    # that 0 good requests (a rate of 0, a failure) instead of an empty, inconclusive result.
+    return f"(sum(rate({requests.metric}{{{good}}}[{window}])) or ({total} * 0)) / {total}"
 
 
 _MEASURED = "len(result) > 0 && !isNaN(result[0])"

@@ -75,6 +75,7 @@ def test_success_rate_is_high_when_healthy_low_on_5xx_and_absent_without_data(
     cases = [
         _case([_series("200", 100)], 1),  # healthy
         _case([_series("200", 60), _series("503", 60)], 0.5),  # 5xx burst
+        _case([_series("503", 60)], 0),  # only 5xx: no good series at all, still a rate of 0
         # The stable pods' 5xx (another service label) never count against the canary.
         _case([_series("200", 100), _series("503", 100, service="webshop")], 1),
         _case([], None),  # nothing scraped: no series, an empty result, not 0

@@ -211,9 +211,9 @@ def _success_rate(result: Rendered) -> dict[str, Any]:
 
 def test_success_rate_waits_for_two_scrapes_and_leaves_no_data_inconclusive() -> None:
     metric = _success_rate(rendered("prod"))
-    # 30s scrape interval (platform/Pulumi.prod.yaml): 3 intervals before the first measurement,
-    # rate() over 4 intervals by default.
-    assert metric["initialDelay"] == "90s"
+    # 30s scrape interval (platform/Pulumi.prod.yaml): 10s of discovery and 3 intervals before
+    # the first measurement, rate() over 4 intervals by default.
+    assert metric["initialDelay"] == "100s"
     assert "[120s]" in metric["provider"]["prometheus"]["query"]
     assert "vector(0)" not in metric["provider"]["prometheus"]["query"]
     assert metric["inconclusiveLimit"] == 3
