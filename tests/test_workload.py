@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 
 from render.engine import Rendered
 from render.tree import kubernetes_objects
@@ -255,6 +258,29 @@ def test_scrape_follows_the_platform_discovery() -> None:
     # No Prometheus address: nothing scraped, no annotations.
     unscraped = kinds(render_variant("staging", {"cicd:canary.analysis.prometheusAddress": None}))
     assert all("annotations" not in s["metadata"] for s in unscraped["Service"])
+
+
+SERVICE_MONITOR_CRD = (
+    Path(__file__).parent / "fixtures" / "prometheus-operator" / "servicemonitor-crd.yaml"
+)
+
+
+def _service_monitor_errors(obj: dict[str, Any]) -> list[str]:
+    """Errors of a ServiceMonitor's spec against the real CRD's schema, unknown fields included."""
+    from tests.test_image_policy import _strict
+
+    crd = yaml.safe_load(SERVICE_MONITOR_CRD.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    schema = _strict(version["schema"]["openAPIV3Schema"]["properties"]["spec"])
+    return [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(obj["spec"])]
+
+
+def test_the_service_monitor_passes_the_crd_schema() -> None:
+    (monitor,) = kinds(rendered("prod"))["ServiceMonitor"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert _service_monitor_errors(monitor) == []
+    broken = {**monitor, "spec": {**monitor["spec"], "endpoints": [{"portName": "http"}]}}
+    assert _service_monitor_errors(broken)  # the check can fail
 
 
 def test_a_scrape_the_cluster_does_not_use_is_refused() -> None:
