@@ -20,7 +20,7 @@ plain Prometheus; prod: a ServiceMonitor for prometheus-operator), this tier
   after ``inconclusiveLimit``, an unreachable Prometheus errors into an abort, and a pod too new
   for ``rate()`` is never a failure and passes once scraped twice.
 
-Cost: about 15 s per stack (two stacks) on two cores; processes and ports are its own, loopback
+Cost: about 40 s per stack (two stacks) on two busy cores; processes and ports are its own, loopback
 only, every loop bounded, everything stopped at the end.
 """
 
