@@ -5,9 +5,10 @@ output, so running it needs ``npm ci`` and ``tsc --build`` (tens of seconds, the
 before every tier run; this tier needs four short-lived pods and starts in about a second. The
 stand-in serves exactly what the sample app's server serves (apps/api/src/server.ts): ``GET
 /healthz`` the health document, ``GET /metrics`` the request counter in the Prometheus text
-format, and every other request counted as ``http_requests_total{code, method}``. Its one
-difference is that a ``broken`` release answers 503 to everything but /healthz and /metrics,
-as a release with a bad dependency would.
+format, and every answer but /metrics counted as ``http_requests_total{code, method}``. It
+differs in what the scenarios need: any other path answers 200 (an app with more routes than
+the sample's 404), and a ``broken`` release answers 503 there, as a release with a bad
+dependency would (its /healthz says ``degraded``).
 
 Run as a real process: ``python -m tests.analysis.stand_in PORT ok|broken 127.0.0.N``; it
 listens on that loopback address only (each pod its own, as pods have their own IP) and stops
@@ -68,6 +69,7 @@ def serve(host: str, port: int, broken: bool) -> ThreadingHTTPServer:
                 self._answer(200, body, "text/plain; version=0.0.4")
                 return
             if self.path == "/healthz":
+                counts.add(200, "GET")
                 status = "degraded" if broken else "ok"
                 body = json.dumps({"status": status, "version": "stand-in"}).encode()
                 self._answer(200, body, "application/json")
