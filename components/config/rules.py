@@ -24,6 +24,10 @@ from components.vocabulary import (
     PodSecurityLevel,
 )
 
+UNTRUSTED_ISSUERS: Final = frozenset({"letsencrypt-staging"})
+"""ClusterIssuer names (cert-manager's documented examples) whose certificates chain to a CA that
+is untrusted by design: Let's Encrypt's staging environment."""
+
 
 def ingress_host(s: StackSettings) -> str:
     """The host of the environment's Ingress: ``ingress.host``, else the host of its URL."""
@@ -96,6 +100,14 @@ def canary_rules(s: StackSettings) -> Iterable[Problem]:
             "ingress-nginx needs canary.nginx (the controller counts the canary's requests "
             "only when it routes them)",
             analysis.metrics.preset.value,
+        )
+    if s.ingress.cluster_issuer in UNTRUSTED_ISSUERS:
+        yield Problem(
+            "ingress.clusterIssuer",
+            "issues certificates no runner trusts (Let's Encrypt's staging CA), so the deploy "
+            "workflow's health check and tests would fail; use a publicly trusted issuer such "
+            "as letsencrypt-prod",
+            s.ingress.cluster_issuer,
         )
     if s.app.health_path is not None and not s.app.health_path.startswith("/"):
         yield Problem("app.healthPath", "must start with '/'", s.app.health_path)
