@@ -28,6 +28,7 @@ from components.config import (
     EgressRule,
     Environment,
     MetricsOn,
+    PerformanceThresholds,
     PipelineConfig,
     ResourceAmounts,
     ScannersConfig,
@@ -421,12 +422,22 @@ def deployment_environment_args(
     )
 
 
+def _k6_thresholds(thresholds: PerformanceThresholds) -> wf.K6Thresholds:
+    return wf.K6Thresholds(
+        latency_percentile=thresholds.latency_percentile,
+        latency_ms=thresholds.latency_ms,
+        error_rate=thresholds.error_rate,
+    )
+
+
 def _scanners(scanners: ScannersConfig) -> wf.Scanners:
     return wf.Scanners(
         trivy_severity=scanners.trivy_severity,
         snyk=scanners.snyk,
         sonarqube=(
-            wf.SonarQube(scanners.sonarqube_host_url)
+            wf.SonarQube(
+                scanners.sonarqube_host_url, duration_seconds(scanners.sonarqube_gate_timeout)
+            )
             if isinstance(scanners, ScannersWithSonarQube)
             else None
         ),
@@ -505,6 +516,7 @@ def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
                     integration=deploy.tests.integration,
                     e2e=deploy.tests.e2e,
                     performance_script=deploy.tests.performance_script,
+                    performance_thresholds=_k6_thresholds(deploy.tests.performance_thresholds),
                 ),
                 dispatch_refs=_dispatch_refs(s.approval),
             ),

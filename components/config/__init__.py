@@ -49,7 +49,7 @@ from components.config.cluster import (
     LimitRangeConfig,
     QuotaConfig,
 )
-from components.config.deploy import DeployConfig, DeployTests
+from components.config.deploy import DeployConfig, DeployTests, PerformanceThresholds
 from components.config.environment import EnvironmentConfig, EnvironmentSecret
 from components.config.fields import (
     BranchPattern,
@@ -204,6 +204,7 @@ __all__ = [
     "NodeVersion",
     "NotificationsConfig",
     "Percent",
+    "PerformanceThresholds",
     "PipelineCommands",
     "PipelineConfig",
     "PlatformClusterConfig",

@@ -15,6 +15,7 @@ from components.config.fields import (
     BranchPattern,
     Command,
     ConfigModel,
+    Duration,
     HttpsUrl,
     NodeVersion,
     RelativePath,
@@ -47,12 +48,21 @@ class ScannersWithSonarQube(ScannerSettings):
         description="SonarQube; needs cicd:sonarToken and sonarqubeHostUrl."
     )
     sonarqube_host_url: HttpsUrl = Field(description="SonarQube server URL.")
+    sonarqube_gate_timeout: Duration = Field(
+        default="5m",
+        description="How long the CI analysis waits for the project's quality gate "
+        "(sonar.qualitygate.wait); a failed gate, or none within this time, fails the "
+        "sonarqube job, so nothing is published. Default 5m.",
+    )
 
 
 class SonarQubeSettings(ConfigModel):
     """SonarQube's own settings, set aside while it is off (all optional)."""
 
     sonarqube_host_url: HttpsUrl | None = Field(default=None, description="SonarQube server URL.")
+    sonarqube_gate_timeout: Duration | None = Field(
+        default=None, description="How long CI waits for the quality gate."
+    )
 
 
 class ScannersWithoutSonarQube(ScannerSettings, SwitchedOff):
