@@ -697,7 +697,9 @@ def _accept_job(environment: str, acceptance: tuple[str, ...]) -> Job:
 
 K6_SUMMARY: Final = """\
 # The thresholds the stack set against what k6 measured, in the job summary: a crossed one made
-# k6 exit 99, failing this job and so the staging acceptance.
+# k6 exit 99, failing this job and so the staging acceptance. --summary-export writes k6's
+# legacy JSON (internal/js/summary-wrapper.js, oldJSONSummary): a trend's stats by name
+# ("p(95)", milliseconds), a rate's share as "value".
 summary="$RUNNER_TEMP/k6-summary.json"
 if [ ! -s "$summary" ]; then
   echo "### k6 thresholds: no results (the test did not finish)" >> "$GITHUB_STEP_SUMMARY"
