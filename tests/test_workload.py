@@ -309,3 +309,10 @@ def test_ingress_nginx_preset_needs_traffic_routing() -> None:
         "cicd:canary.analysis.metrics.preset ingress-nginx needs canary.nginx" in p
         for p in problems
     ), problems
+
+
+def test_a_rate_window_shorter_than_two_scrapes_is_refused() -> None:
+    # The platform scrapes every 30s: a 45s window can hold a single sample, so rate() would be
+    # empty for good and every measurement inconclusive.
+    with pytest.raises(Exception, match=r"rateWindow must be at least two scrape intervals"):
+        render_variant("prod", {"cicd:canary.analysis.rateWindow": "45s"})
