@@ -25,11 +25,13 @@ from components.config import (
     ApprovalConfig,
     BranchPolicy,
     ClusterAccess,
+    ConfigError,
     EgressRule,
     Environment,
     MetricsOn,
     PerformanceThresholds,
     PipelineConfig,
+    Problem,
     ResourceAmounts,
     ScannersConfig,
     ScannersWithSonarQube,
@@ -100,19 +102,29 @@ def platform_monitoring_facts(settings: Settings, facts: object) -> MonitoringFa
     discovery = ScrapeDiscovery(str(facts["discovery"]))
     interval = duration_seconds(str(facts["scrapeInterval"]))
     labels = {str(k): str(v) for k, v in dict(facts.get("serviceMonitorLabels") or {}).items()}
+    problems: list[Problem] = []
     if s.prometheus_scrapes_app and discovery is not s.cluster.scrape:
-        raise pulumi.RunError(
-            f"{settings.stack_file}: cicd:cluster.scrape is {s.cluster.scrape.value}, but the "
-            f"platform stack {platform} says its Prometheus uses {discovery.value} "
-            "(cicd-platform:monitoring.discovery)"
+        problems.append(
+            Problem(
+                "cluster.scrape",
+                f"must be {discovery.value}: the platform stack {platform} says its Prometheus "
+                "uses it (cicd-platform:monitoring.discovery)",
+                s.cluster.scrape.value,
+            )
         )
     analysis = s.analysis_on
     window = analysis.rate_window if analysis is not None else None
     if window is not None and duration_seconds(window) < 2 * interval:
-        raise pulumi.RunError(
-            f"{settings.stack_file}: cicd:canary.analysis.rateWindow must be at least two "
-            f"scrape intervals of the cluster's Prometheus ({2 * interval}s; got {window})"
+        problems.append(
+            Problem(
+                "canary.analysis.rateWindow",
+                "must be at least two scrape intervals of the cluster's Prometheus "
+                f"({2 * interval}s)",
+                window,
+            )
         )
+    if problems:
+        raise ConfigError(settings.stack_file, problems)
     return MonitoringFacts(discovery, interval, labels)
 
 

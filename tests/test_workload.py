@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
+from components.config import ConfigError
 from render.engine import Rendered
 from render.tree import kubernetes_objects
 from tests import validators
@@ -284,8 +285,13 @@ def test_the_service_monitor_passes_the_crd_schema() -> None:
 
 
 def test_a_scrape_the_cluster_does_not_use_is_refused() -> None:
-    with pytest.raises(Exception, match=r"cicd:cluster.scrape is annotations, but the platform"):
+    with pytest.raises(ConfigError) as raised:
         render_variant("prod", {"cicd:cluster.scrape": "annotations"})
+    assert raised.value.lines == (
+        "Pulumi.prod.yaml: cicd:cluster.scrape must be prometheus-operator: the platform stack "
+        "acme/cicd-platform/prod says its Prometheus uses it (cicd-platform:monitoring.discovery) "
+        "(got annotations)",
+    )
 
 
 def test_ingress_nginx_preset_reads_the_controller_counter_of_the_canary() -> None:
@@ -314,5 +320,9 @@ def test_ingress_nginx_preset_needs_traffic_routing() -> None:
 def test_a_rate_window_shorter_than_two_scrapes_is_refused() -> None:
     # The platform scrapes every 30s: a 45s window can hold a single sample, so rate() would be
     # empty for good and every measurement inconclusive.
-    with pytest.raises(Exception, match=r"rateWindow must be at least two scrape intervals"):
+    with pytest.raises(ConfigError) as raised:
         render_variant("prod", {"cicd:canary.analysis.rateWindow": "45s"})
+    assert raised.value.lines == (
+        "Pulumi.prod.yaml: cicd:canary.analysis.rateWindow must be at least two scrape intervals "
+        "of the cluster's Prometheus (60s) (got 45s)",
+    )
