@@ -297,7 +297,7 @@ def test_a_scrape_the_cluster_does_not_use_is_refused() -> None:
 def test_ingress_nginx_preset_reads_the_controller_counter_of_the_canary() -> None:
     result = render_variant("prod", {"cicd:canary.analysis.metrics": {"preset": "ingress-nginx"}})
     query = _success_rate(result)["provider"]["prometheus"]["query"]
-    assert query.startswith("sum(rate(nginx_ingress_controller_requests{")
+    assert query.startswith("(sum(rate(nginx_ingress_controller_requests{")
     assert 'ingress="{{args.stable-ingress}}",canary!=""' in query
     assert 'status!~"5.."' in query
     objects = kinds(result)
