@@ -20,7 +20,7 @@ import yaml
 
 from components.workload import failure_condition, success_condition
 from render.tree import kubernetes_objects
-from tests.conftest import rendered
+from tests.conftest import render_variant, rendered
 
 NAMESPACE = "webshop-prod"
 CANARY = "webshop-canary"
@@ -108,3 +108,50 @@ def test_conditions_leave_empty_and_nan_results_to_neither() -> None:
     assert metric["failureCondition"] == failure_condition(0.95)
     assert success_condition(0.95) == "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.95"
     assert failure_condition(0.95) == "len(result) > 0 && !isNaN(result[0]) && result[0] < 0.95"
+
+
+def test_ingress_nginx_query_counts_only_what_nginx_sent_to_the_canary(tmp_path: Path) -> None:
+    (template,) = [
+        o
+        for o in kubernetes_objects(
+            render_variant("prod", {"cicd:canary.analysis.metrics": {"preset": "ingress-nginx"}})
+        ).values()
+        if o["kind"] == "AnalysisTemplate"
+    ]
+    metric = next(m for m in template["spec"]["metrics"] if m["name"] == "success-rate")
+    query = (
+        metric["provider"]["prometheus"]["query"]
+        .replace("{{args.namespace}}", NAMESPACE)
+        .replace("{{args.stable-ingress}}", "webshop")
+    )
+
+    def nginx(status: str, canary: str, per_minute: int) -> dict[str, str]:
+        # Labels as ingress-nginx's socket collector sets them (requestTags); `canary` holds the
+        # alternative upstream NGINX picked, empty for the stable one.
+        labels = (
+            f'namespace="{NAMESPACE}",ingress="webshop",service="webshop",status="{status}",'
+            f'canary="{canary}",method="GET",path="/"'
+        )
+        return {
+            "series": f"nginx_ingress_controller_requests{{{labels}}}",
+            "values": f"0+{per_minute}x10",
+        }
+
+    upstream = f"{NAMESPACE}-{CANARY}-http"
+
+    def case(series: list[dict[str, str]], expected: float | None) -> dict[str, Any]:
+        samples = [] if expected is None else [{"labels": "{}", "value": expected}]
+        return {
+            "interval": "1m",
+            "input_series": series,
+            "promql_expr_test": [{"expr": query, "eval_time": "5m", "exp_samples": samples}],
+        }
+
+    cases = [
+        # The stable version's 5xx do not count; the canary's 90 good of 120 do.
+        case([nginx("503", "", 50), nginx("200", upstream, 90), nginx("500", upstream, 30)], 0.75),
+        case([nginx("502", upstream, 30)], 0),  # only errors from the canary
+        case([nginx("200", "", 100)], None),  # NGINX sent the canary nothing yet: no data
+    ]
+    result = _run(tmp_path, cases)
+    assert result.returncode == 0, result.stdout + result.stderr
