@@ -5,8 +5,11 @@ Canary on: an Argo Rollouts ``Rollout`` whose ``strategy.canary.steps`` come fro
 to promote), stable and canary Services, and an ``AnalysisTemplate`` run in the background from the
 first step. The analysis probes the canary Service's health path (which must answer JSON
 ``{"status": "ok"}``) and, where a Prometheus address is configured, the success rate of the
-canary's requests. When a metric fails more than ``failureLimit`` times the analysis fails, the
-Rollout aborts on its own and all traffic goes back to the stable ReplicaSet.
+canary's real requests, from the metric contract (docs/analysis.md): the app's own counter,
+scraped through a ServiceMonitor or the Services' scrape annotations as the platform stack says,
+or the NGINX ingress controller's. When a metric fails more than ``failureLimit`` times the
+analysis fails, the Rollout aborts on its own and all traffic goes back to the stable ReplicaSet;
+no data is inconclusive, never a failure (see :func:`analysis_metrics`).
 
 Without traffic routing, Argo Rollouts approximates weights by pod counts; with ``canary.nginx``
 it splits traffic exactly on the environment's one Ingress (components/ingress.py), through a
