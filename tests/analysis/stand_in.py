@@ -2,8 +2,8 @@
 
 Why not the sample app itself: tests/pipeline/sample-app is TypeScript run from its compiled
 output, so running it needs ``npm ci`` and ``tsc --build`` (tens of seconds, the npm registry)
-before every tier run; this tier needs five short-lived pods and each starts in well under a second. The
-stand-in serves exactly what the sample app's server serves (apps/api/src/server.ts): ``GET
+before every tier run; this tier needs five short-lived pods, each started in well under a
+second. The stand-in serves exactly what the sample app's server serves (apps/api/src/server.ts): ``GET
 /healthz`` the health document, ``GET /metrics`` the request counter in the Prometheus text
 format, and every answer but /metrics counted as ``http_requests_total{code, method}``. It
 differs in what the scenarios need: any other path answers 200 (an app with more routes than
