@@ -54,6 +54,9 @@ platform = stack.PlatformFacts(
     ingress_class_name=platform_ref.require_output("ingressClassName"),
     monitoring_namespace=platform_ref.require_output("monitoringNamespace"),
     rollouts_namespace=platform_ref.require_output("rolloutsNamespace"),
+    monitoring=platform_ref.get_output("monitoring").apply(
+        lambda facts: stack.platform_monitoring_facts(settings, facts)
+    ),
     github_oidc=(
         platform_ref.get_output("githubOidc").apply(
             lambda facts: stack.platform_oidc_facts(settings, facts)
@@ -78,7 +81,7 @@ ingress = AppIngress(name, stack.ingress_args(s, namespace.name, platform), opts
 workload = AppWorkload(
     name,
     stack.workload_args(
-        s, namespace.name, registry.image_ref, registry.service_account_name, ingress
+        s, namespace.name, registry.image_ref, registry.service_account_name, ingress, platform
     ),
     opts=on_k8s,
 )

@@ -66,6 +66,15 @@ def main() -> None:
     pulumi.export("ingressClassName", cluster.ingress_class_name)
     pulumi.export("ingressNamespace", cluster.ingress_namespace)
     pulumi.export("monitoringNamespace", cluster.monitoring_namespace)
+    monitoring = settings.monitoring
+    pulumi.export(
+        "monitoring",
+        {
+            "discovery": monitoring.discovery.value,
+            "scrapeInterval": monitoring.scrape_interval,
+            "serviceMonitorLabels": dict(monitoring.service_monitor_labels),
+        },
+    )
     pulumi.export("rolloutsNamespace", settings.rollouts.namespace)
     pulumi.export(
         "policyControllerNamespace",

@@ -25,13 +25,17 @@ from components.config import (
     ApprovalConfig,
     BranchPolicy,
     ClusterAccess,
+    ConfigError,
     EgressRule,
     Environment,
     MetricsOn,
+    PerformanceThresholds,
     PipelineConfig,
+    Problem,
     ResourceAmounts,
     ScannersConfig,
     ScannersWithSonarQube,
+    ScrapeDiscovery,
     Settings,
     StackSettings,
     ingress_host,
@@ -47,10 +51,18 @@ from components.image_policy import INCLUDE_LABEL, SignedImagePolicyArgs, ci_ide
 from components.ingress import AppIngress, AppIngressArgs
 from components.namespace import EgressAllow, EgressPort, EnvironmentNamespaceArgs, ResourceAmount
 from components.registry import RegistryAccessArgs
+from components.release import duration_seconds
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflowsArgs
 from components.workflows import spec as wf
 from components.workflows.contract import branch_ref, tag_ref
-from components.workload import AnalysisArgs, CanaryArgs, WorkloadArgs
+from components.workload import (
+    AnalysisArgs,
+    AnalysisTiming,
+    CanaryArgs,
+    RequestMetrics,
+    ScrapeArgs,
+    WorkloadArgs,
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +73,59 @@ class PlatformFacts:
     ingress_class_name: pulumi.Input[str]
     monitoring_namespace: pulumi.Input[str]
     rollouts_namespace: pulumi.Input[str]
+    monitoring: pulumi.Output[MonitoringFacts]
+    """How the cluster's Prometheus scrapes (``monitoring``), checked against this stack."""
     github_oidc: pulumi.Output[dict[str, str]] | None
     """The platform's GitHub OIDC trust (``usernamePrefix``, ``audience``); None in token mode."""
+
+
+@dataclass(frozen=True)
+class MonitoringFacts:
+    """The platform stack's ``monitoring`` output."""
+
+    discovery: ScrapeDiscovery
+    scrape_interval_seconds: int
+    service_monitor_labels: dict[str, str]
+
+
+def platform_monitoring_facts(settings: Settings, facts: object) -> MonitoringFacts:
+    """The platform stack's ``monitoring`` output, or a config error naming both stacks: the
+    discovery this stack renders for (``cluster.scrape``) must be the cluster's, and the rate
+    window must hold two of its scrapes."""
+    s = settings.sections
+    platform = s.cluster.platform_stack
+    if not isinstance(facts, dict):
+        raise pulumi.RunError(
+            f"{settings.stack_file}: the platform stack {platform} exports no monitoring "
+            "(set cicd-platform:monitoring there)"
+        )
+    discovery = ScrapeDiscovery(str(facts["discovery"]))
+    interval = duration_seconds(str(facts["scrapeInterval"]))
+    labels = {str(k): str(v) for k, v in dict(facts.get("serviceMonitorLabels") or {}).items()}
+    problems: list[Problem] = []
+    if s.prometheus_scrapes_app and discovery is not s.cluster.scrape:
+        problems.append(
+            Problem(
+                "cluster.scrape",
+                f"must be {discovery.value}: the platform stack {platform} says its Prometheus "
+                "uses it (cicd-platform:monitoring.discovery)",
+                s.cluster.scrape.value,
+            )
+        )
+    analysis = s.analysis_on
+    window = analysis.rate_window if analysis is not None else None
+    if window is not None and duration_seconds(window) < 2 * interval:
+        problems.append(
+            Problem(
+                "canary.analysis.rateWindow",
+                "must be at least two scrape intervals of the cluster's Prometheus "
+                f"({2 * interval}s)",
+                window,
+            )
+        )
+    if problems:
+        raise ConfigError(settings.stack_file, problems)
+    return MonitoringFacts(discovery, interval, labels)
 
 
 def uses_github_oidc(settings: Settings) -> bool:
@@ -206,12 +269,25 @@ def ingress_args(
     )
 
 
-def canary_args(s: StackSettings, ingress: AppIngress) -> CanaryArgs | None:
-    """The canary release (plan, analysis, traffic routing), or None for a plain Deployment."""
+def _analysis_timing(s: StackSettings, monitoring: MonitoringFacts) -> AnalysisTiming:
+    analysis = s.analysis_on
+    configured = analysis.rate_window if analysis is not None else None
+    interval = monitoring.scrape_interval_seconds
+    return AnalysisTiming(
+        scrape_interval_seconds=interval,
+        rate_window_seconds=duration_seconds(configured) if configured else 4 * interval,
+    )
+
+
+def canary_args(
+    s: StackSettings, ingress: AppIngress, platform: PlatformFacts
+) -> CanaryArgs | None:
+    """The canary release (plan, analysis, scrape, traffic routing), or None for a Deployment."""
     canary = s.canary_on
     if canary is None:
         return None
     analysis = s.analysis_on
+    contract = analysis.metrics if analysis is not None else None
     return CanaryArgs(
         plan=s.release_plan,
         rollback_window=canary.rollback_window,
@@ -221,8 +297,31 @@ def canary_args(s: StackSettings, ingress: AppIngress) -> CanaryArgs | None:
                 failure_limit=analysis.failure_limit,
                 success_rate=analysis.success_rate,
                 prometheus_address=analysis.prometheus_address,
+                inconclusive_limit=analysis.inconclusive_limit,
+                consecutive_error_limit=analysis.consecutive_error_limit,
+                requests=RequestMetrics(
+                    preset=analysis.metrics.preset,
+                    metric=analysis.metrics.metric_name,
+                    status_label=analysis.metrics.status_label_name,
+                ),
+                timing=platform.monitoring.apply(lambda facts: _analysis_timing(s, facts)),
             )
             if analysis is not None
+            else None
+        ),
+        scrape=(
+            ScrapeArgs(
+                discovery=s.cluster.scrape,
+                port=s.metrics_port,
+                path=contract.path,
+                interval=platform.monitoring.apply(
+                    lambda facts: f"{facts.scrape_interval_seconds}s"
+                ),
+                monitor_labels=platform.monitoring.apply(
+                    lambda facts: facts.service_monitor_labels
+                ),
+            )
+            if s.prometheus_scrapes_app and contract is not None
             else None
         ),
         stable_ingress=ingress if canary.nginx else None,
@@ -240,6 +339,7 @@ def workload_args(
     image: pulumi.Input[str],
     service_account: str,
     ingress: AppIngress,
+    platform: PlatformFacts,
 ) -> WorkloadArgs:
     """The app's Rollout or Deployment."""
     app = s.app
@@ -255,7 +355,7 @@ def workload_args(
         limits={"cpu": app.resources.limits.cpu, "memory": app.resources.limits.memory},
         service_account=service_account,
         step_deadline_seconds=s.release_plan.step_deadline_seconds,
-        canary=canary_args(s, ingress),
+        canary=canary_args(s, ingress, platform),
     )
 
 
@@ -333,12 +433,22 @@ def deployment_environment_args(
     )
 
 
+def _k6_thresholds(thresholds: PerformanceThresholds) -> wf.K6Thresholds:
+    return wf.K6Thresholds(
+        latency_percentile=thresholds.latency_percentile,
+        latency_ms=thresholds.latency_ms,
+        error_rate=thresholds.error_rate,
+    )
+
+
 def _scanners(scanners: ScannersConfig) -> wf.Scanners:
     return wf.Scanners(
         trivy_severity=scanners.trivy_severity,
         snyk=scanners.snyk,
         sonarqube=(
-            wf.SonarQube(scanners.sonarqube_host_url)
+            wf.SonarQube(
+                scanners.sonarqube_host_url, duration_seconds(scanners.sonarqube_gate_timeout)
+            )
             if isinstance(scanners, ScannersWithSonarQube)
             else None
         ),
@@ -417,6 +527,7 @@ def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
                     integration=deploy.tests.integration,
                     e2e=deploy.tests.e2e,
                     performance_script=deploy.tests.performance_script,
+                    performance_thresholds=_k6_thresholds(deploy.tests.performance_thresholds),
                 ),
                 dispatch_refs=_dispatch_refs(s.approval),
             ),

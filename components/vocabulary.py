@@ -1,4 +1,5 @@
-"""Closed sets shared by config and components: environments, pod security levels, cluster access.
+"""Closed sets shared by config and components: environments, pod security levels, cluster access,
+scrape discovery and request-metric presets.
 
 They live outside components/config so that components can use them without importing config
 types; components/config re-exports them for the stack files' side.
@@ -36,6 +37,33 @@ class ClusterAccess(StrEnum):
 
     TOKEN = "token"
     GITHUB_OIDC = "githubOidc"
+
+
+class ScrapeDiscovery(StrEnum):
+    """How a cluster's Prometheus finds the pods it scrapes (``cicd-platform:monitoring``).
+
+    ``prometheus-operator``: ServiceMonitor objects (monitoring.coreos.com/v1), selected by the
+    Prometheus resource's ``serviceMonitorSelector``; ``annotations``: the ``prometheus.io/scrape``,
+    ``prometheus.io/port`` and ``prometheus.io/path`` annotations on a Service, which a plain
+    Prometheus reads with its ``kubernetes-service-endpoints`` job (the prometheus-community
+    ``prometheus`` chart's default scrape config).
+    """
+
+    PROMETHEUS_OPERATOR = "prometheus-operator"
+    ANNOTATIONS = "annotations"
+
+
+class MetricsPreset(StrEnum):
+    """Which request counter the canary's success rate is computed from (docs/analysis.md).
+
+    ``app``: the app's own counter (default ``http_requests_total`` with a ``code`` label),
+    scraped from its pods through the canary Service; ``ingress-nginx``: the NGINX ingress
+    controller's ``nginx_ingress_controller_requests`` for the canary upstream of the app's
+    Ingress, so an app without metrics is still judged by real traffic (needs canary.nginx).
+    """
+
+    APP = "app"
+    INGRESS_NGINX = "ingress-nginx"
 
 
 DEFAULT_GITHUB_ENVIRONMENT: Final = {

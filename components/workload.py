@@ -5,8 +5,11 @@ Canary on: an Argo Rollouts ``Rollout`` whose ``strategy.canary.steps`` come fro
 to promote), stable and canary Services, and an ``AnalysisTemplate`` run in the background from the
 first step. The analysis probes the canary Service's health path (which must answer JSON
 ``{"status": "ok"}``) and, where a Prometheus address is configured, the success rate of the
-canary's requests. When a metric fails more than ``failureLimit`` times the analysis fails, the
-Rollout aborts on its own and all traffic goes back to the stable ReplicaSet.
+canary's real requests, from the metric contract (docs/analysis.md): the app's own counter,
+scraped through a ServiceMonitor or the Services' scrape annotations as the platform stack says,
+or the NGINX ingress controller's. When a metric fails more than ``failureLimit`` times the
+analysis fails, the Rollout aborts on its own and all traffic goes back to the stable ReplicaSet;
+no data is inconclusive, never a failure (see :func:`analysis_metrics`).
 
 Without traffic routing, Argo Rollouts approximates weights by pod counts; with ``canary.nginx``
 it splits traffic exactly on the environment's one Ingress (components/ingress.py), through a
@@ -58,6 +61,7 @@ import pulumi_kubernetes as k8s
 from components.ingress import AppIngress
 from components.namespace import recommended_labels
 from components.release import ReleasePlan
+from components.vocabulary import MetricsPreset, ScrapeDiscovery
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -65,6 +69,57 @@ core = k8s.core.v1
 ARGO_API: Final = "argoproj.io/v1alpha1"
 IMAGE_PATH: Final = "spec.template.spec.containers[0].image"
 WAIT_SECONDS: Final = 900
+DISCOVERY_SECONDS: Final = 10
+"""Longest a new pod waits to become a scrape target after Prometheus' service discovery sees it
+(two 5s batching steps, see :attr:`AnalysisTiming.initial_delay_seconds`)."""
+
+
+@dataclass(frozen=True)
+class RequestMetrics:
+    """The metric contract (docs/analysis.md): which request counter the success rate reads."""
+
+    preset: MetricsPreset
+    metric: str
+    status_label: str
+
+
+@dataclass(frozen=True)
+class ScrapeArgs:
+    """How the cluster's Prometheus scrapes the app (``app`` preset): the platform's discovery,
+    and where the app serves its metrics."""
+
+    discovery: ScrapeDiscovery
+    port: int
+    path: str
+    interval: pulumi.Input[str]
+    """The platform's scrape interval (``cicd-platform:monitoring.scrapeInterval``)."""
+    monitor_labels: pulumi.Input[dict[str, str]]
+    """Labels the cluster's Prometheus selects ServiceMonitors by."""
+
+
+@dataclass(frozen=True)
+class AnalysisTiming:
+    """When the success rate can be measured, from the cluster's scrape interval."""
+
+    scrape_interval_seconds: int
+    rate_window_seconds: int
+
+    @property
+    def initial_delay_seconds(self) -> int:
+        """Wait before the first success-rate measurement: Prometheus' discovery latency plus
+        three scrape intervals (100s at 30s).
+
+        ``rate()`` needs two samples of a series inside its window, so a new canary pod has a
+        rate only after its second scrape. Before the first one, Prometheus must see the pod:
+        its discovery manager passes new targets on at most every 5s (discovery/manager.go,
+        ``updatert``) and its scrape manager applies them on a 5s ticker (scrape/manager.go,
+        ``reloader``), so up to :data:`DISCOVERY_SECONDS`. Then one interval to the first
+        scrape (Prometheus spreads targets over the interval), one to the second, and one of
+        margin. A measurement earlier than that finds no data, which is inconclusive, never a
+        failure (tests/analysis/ measures exactly that), so the delay saves inconclusive
+        measurements rather than being the only guard against a false abort.
+        """
+        return DISCOVERY_SECONDS + 3 * self.scrape_interval_seconds
 
 
 @dataclass(frozen=True)
@@ -73,6 +128,11 @@ class AnalysisArgs:
     failure_limit: int
     success_rate: float
     prometheus_address: str | None
+    inconclusive_limit: int
+    consecutive_error_limit: int
+    requests: RequestMetrics
+    timing: pulumi.Input[AnalysisTiming]
+    """From the platform's scrape interval (an Output of the StackReference)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +142,8 @@ class CanaryArgs:
     plan: ReleasePlan
     rollback_window: int
     analysis: AnalysisArgs | None
+    scrape: ScrapeArgs | None
+    """Where Prometheus scrapes the app's own metrics (``app`` preset); None: not scraped."""
     stable_ingress: AppIngress | None
     """The environment's Ingress, split by NGINX traffic routing; None: weights by pod count."""
 
@@ -148,26 +210,64 @@ def pod_template(args: WorkloadArgs, labels: dict[str, str], with_image: bool = 
     }
 
 
-def success_rate_query(namespace: str, service: str) -> str:
-    """Share of the canary's requests that were not 5xx over 2 minutes; 0 when unmeasurable.
+def success_rate_query(requests: RequestMetrics, window_seconds: int) -> str:
+    """Share of the canary's requests that were not 5xx over the rate window.
 
-    No series at all (nothing scraped) and no traffic (0/0 = NaN, dropped by ``>= 0``) both
-    become 0 through ``or vector(0)``, so a canary that cannot be measured fails the analysis
-    rather than passing it. tests/test_promql.py runs this with promtool on synthetic series.
+    ``app``: the app's counter on the canary Service's pods (``namespace`` and ``service`` are
+    the target labels both the kubernetes-service-endpoints job of a plain Prometheus and a
+    ServiceMonitor give). ``ingress-nginx``: the controller's counter of the app's Ingress, only
+    the requests it routed to the canary upstream (``canary`` is the alternative upstream's
+    name, empty for the stable one: ingress-nginx rootfs/etc/nginx/lua/monitor.lua).
+
+    No series (nothing scraped yet, a pod too new for ``rate()``) gives an empty result, no
+    requests give 0/0 = NaN: both are "no data", which the conditions below leave inconclusive.
+    Only 5xx is a rate of 0 (the ``or`` below), not "no data".
+    There is deliberately no ``or vector(0)``: a canary that cannot be measured is not a canary
+    that fails. tests/test_promql.py runs it with promtool, tests/analysis/ against Prometheus.
     """
-    selector = f'namespace="{namespace}",service="{service}"'
-    return (
-        f'(sum(rate(http_requests_total{{{selector},status!~"5.."}}[2m])) / '
-        f"sum(rate(http_requests_total{{{selector}}}[2m])) >= 0) or vector(0)"
-    )
+    if requests.preset is MetricsPreset.INGRESS_NGINX:
+        selector = 'namespace="{{args.namespace}}",ingress="{{args.stable-ingress}}",canary!=""'
+    else:
+        selector = 'namespace="{{args.namespace}}",service="{{args.canary-service}}"'
+    window = f"{window_seconds}s"
+    good = f'{selector},{requests.status_label}!~"5.."'
+    total = f"sum(rate({requests.metric}{{{selector}}}[{window}]))"
+    # A canary answering only 5xx has no series of good requests at all: "or total * 0" makes
+    # that 0 good requests (a rate of 0, a failure) instead of an empty, inconclusive result.
+    return f"(sum(rate({requests.metric}{{{good}}}[{window}])) or ({total} * 0)) / {total}"
+
+
+_MEASURED = "len(result) > 0 && !isNaN(result[0])"
 
 
 def success_condition(success_rate: float) -> str:
-    """Argo's expression: an empty or NaN result fails too, should the query ever return one."""
-    return f"len(result) > 0 && !isNaN(result[0]) && result[0] >= {success_rate}"
+    """Argo's expression for a good measurement: there is a rate, and it is high enough."""
+    return f"{_MEASURED} && result[0] >= {success_rate}"
 
 
-def analysis_metrics(analysis: AnalysisArgs, health_path: str) -> list[dict[str, Any]]:
+def failure_condition(success_rate: float) -> str:
+    """A bad measurement: there is a rate, and it is too low. With both conditions set, Argo
+    Rollouts calls a measurement that meets neither (no data) Inconclusive (utils/evaluate/
+    evaluate.go, EvaluateResult, v1.8.3)."""
+    return f"{_MEASURED} && result[0] < {success_rate}"
+
+
+def _seconds(value: int) -> str:
+    return f"{value}s"
+
+
+def analysis_metrics(
+    analysis: AnalysisArgs, health_path: str, timing: AnalysisTiming
+) -> list[dict[str, Any]]:
+    """The AnalysisTemplate's metrics: the health probe and, with Prometheus, the success rate.
+
+    How a run ends (Argo Rollouts v1.8.3, the controller of chart 2.40.5; analysis/analysis.go
+    assessMetricFailureInconclusiveOrError and rollout/analysis.go setPauseOrAbort): more than
+    ``failureLimit`` failed measurements, or more than ``consecutiveErrorLimit`` errors in a row,
+    fail the run and the Rollout aborts on its own; more than ``inconclusiveLimit`` measurements
+    without data make it Inconclusive, which pauses the Rollout, and the deploy workflow's wait
+    aborts a canary paused that way (components/workflows/common.py, WAIT_HEALTHY).
+    """
     metrics: list[dict[str, Any]] = [
         {
             "name": "health",
@@ -188,20 +288,36 @@ def analysis_metrics(analysis: AnalysisArgs, health_path: str) -> list[dict[str,
         metrics.append(
             {
                 "name": "success-rate",
+                "initialDelay": _seconds(timing.initial_delay_seconds),
                 "interval": analysis.interval,
                 "failureLimit": analysis.failure_limit,
+                "inconclusiveLimit": analysis.inconclusive_limit,
+                "consecutiveErrorLimit": analysis.consecutive_error_limit,
                 "successCondition": success_condition(analysis.success_rate),
+                "failureCondition": failure_condition(analysis.success_rate),
                 "provider": {
                     "prometheus": {
                         "address": analysis.prometheus_address,
-                        "query": success_rate_query(
-                            "{{args.namespace}}", "{{args.canary-service}}"
-                        ),
+                        "query": success_rate_query(analysis.requests, timing.rate_window_seconds),
                     }
                 },
             }
         )
     return metrics
+
+
+SCRAPE_ANNOTATIONS: Final = ("prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path")
+"""The annotations a plain Prometheus' kubernetes-service-endpoints job keeps a Service's
+endpoints by and scrapes them at (prometheus-community/helm-charts charts/prometheus/values.yaml,
+the default ``scrape_configs``)."""
+
+
+def scrape_annotations(scrape: ScrapeArgs | None) -> dict[str, str]:
+    """The Services' scrape annotations where the cluster's Prometheus reads them, else none."""
+    if scrape is None or scrape.discovery is not ScrapeDiscovery.ANNOTATIONS:
+        return {}
+    scrape_on, port, path = SCRAPE_ANNOTATIONS
+    return {scrape_on: "true", port: str(scrape.port), path: scrape.path}
 
 
 class AppWorkload(pulumi.ComponentResource):
@@ -224,16 +340,30 @@ class AppWorkload(pulumi.ComponentResource):
         def meta_of(object_name: str, **extra: Any) -> Any:
             return {"name": object_name, "namespace": args.namespace, "labels": labels, **extra}
 
+        scrape = args.canary.scrape if args.canary is not None else None
+
         def service(suffix: str, object_name: str) -> core.Service:
-            service_spec: Any = {
-                "type": "ClusterIP",
-                "selector": selector,
-                "ports": [
-                    {"name": "http", "port": args.port, "targetPort": "http", "protocol": "TCP"}
-                ],
-            }
+            ports: list[dict[str, Any]] = [
+                {"name": "http", "port": args.port, "targetPort": "http", "protocol": "TCP"}
+            ]
+            if scrape is not None and scrape.port != args.port:
+                ports.append(
+                    {
+                        "name": "metrics",
+                        "port": scrape.port,
+                        "targetPort": scrape.port,
+                        "protocol": "TCP",
+                    }
+                )
+            service_spec: Any = {"type": "ClusterIP", "selector": selector, "ports": ports}
+            annotations = scrape_annotations(scrape)
             return core.Service(
-                f"{name}-{suffix}", metadata=meta_of(object_name), spec=service_spec, opts=child
+                f"{name}-{suffix}",
+                metadata=meta_of(
+                    object_name, **({"annotations": annotations} if annotations else {})
+                ),
+                spec=service_spec,
+                opts=child,
             )
 
         stable = service("service", args.app)
@@ -276,32 +406,46 @@ class AppWorkload(pulumi.ComponentResource):
                     "nginx": {"stableIngress": canary.stable_ingress.name}
                 }
             if canary.analysis is not None and args.health_path:
+                analysis_args = canary.analysis
+                health_path = args.health_path
                 template_name = f"{args.app}-health"
+                template_args: list[dict[str, Any]] = [
+                    {"name": "canary-service"},
+                    {"name": "namespace"},
+                    {"name": "port"},
+                ]
+                values: list[dict[str, Any]] = [
+                    {"name": "canary-service", "value": f"{args.app}-canary"},
+                    {"name": "namespace", "value": args.namespace},
+                    {"name": "port", "value": str(args.port)},
+                ]
+                if (
+                    analysis_args.requests.preset is MetricsPreset.INGRESS_NGINX
+                    and canary.stable_ingress is not None
+                ):
+                    template_args.append({"name": "stable-ingress"})
+                    values.append({"name": "stable-ingress", "value": canary.stable_ingress.name})
                 analysis = k8s.apiextensions.CustomResource(
                     f"{name}-analysis",
                     api_version=ARGO_API,
                     kind="AnalysisTemplate",
                     metadata=meta_of(template_name),
-                    spec={
-                        "args": [
-                            {"name": "canary-service"},
-                            {"name": "namespace"},
-                            {"name": "port"},
-                        ],
-                        "metrics": analysis_metrics(canary.analysis, args.health_path),
-                    },
+                    spec=pulumi.Output.from_input(analysis_args.timing).apply(
+                        lambda timing: {
+                            "args": template_args,
+                            "metrics": analysis_metrics(analysis_args, health_path, timing),
+                        }
+                    ),
                     opts=child,
                 )
                 depends.append(analysis)
                 strategy["analysis"] = {
                     "templates": [{"templateName": template_name}],
                     "startingStep": 1,
-                    "args": [
-                        {"name": "canary-service", "value": f"{args.app}-canary"},
-                        {"name": "namespace", "value": args.namespace},
-                        {"name": "port", "value": str(args.port)},
-                    ],
+                    "args": values,
                 }
+            if scrape is not None and scrape.discovery is ScrapeDiscovery.PROMETHEUS_OPERATOR:
+                self._service_monitor(name, args, labels, selector, scrape)
             rollout = k8s.apiextensions.CustomResource(
                 f"{name}-rollout",
                 api_version=ARGO_API,
@@ -356,3 +500,42 @@ class AppWorkload(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({"kind": self.workload_kind, "name": self.workload_name})
+
+    def _service_monitor(
+        self,
+        name: str,
+        args: WorkloadArgs,
+        labels: dict[str, str],
+        selector: dict[str, str],
+        scrape: ScrapeArgs,
+    ) -> None:
+        """A ServiceMonitor for the app's stable and canary Services (prometheus-operator).
+
+        It selects both Services, so every pod is a target once per Service that selects it and
+        its series carry that Service's name as ``service`` (the operator's target label,
+        prometheus-operator pkg/prometheus/promcfg.go): ``service="<app>-canary"`` is exactly the
+        canary's pods, however Argo Rollouts points the Services.
+        """
+        k8s.apiextensions.CustomResource(
+            f"{name}-service-monitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata={
+                "name": args.app,
+                "namespace": args.namespace,
+                "labels": pulumi.Output.from_input(scrape.monitor_labels).apply(
+                    lambda extra: {**labels, **extra}
+                ),
+            },
+            spec={
+                "selector": {"matchLabels": selector},
+                "endpoints": [
+                    {
+                        "port": "http" if scrape.port == args.port else "metrics",
+                        "path": scrape.path,
+                        "interval": scrape.interval,
+                    }
+                ],
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )

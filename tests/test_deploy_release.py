@@ -197,8 +197,14 @@ def test_prometheus_may_scrape_the_app_where_the_analysis_reads_it() -> None:
     assert rule["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "monitoring"
     }
+    # Staging runs the same analysis, so Prometheus scrapes it too; with the ingress-nginx
+    # preset the controller is scraped, never the app.
     staging = [o for o in kubernetes_objects(rendered("staging")).values()]
-    assert "allow-prometheus-scrape" not in {o["metadata"]["name"] for o in staging}
+    assert "allow-prometheus-scrape" in {o["metadata"]["name"] for o in staging}
+    nginx = render_variant("staging", {"cicd:canary.analysis.metrics": {"preset": "ingress-nginx"}})
+    assert "allow-prometheus-scrape" not in {
+        o["metadata"]["name"] for o in kubernetes_objects(nginx).values()
+    }
     # The scrape rule is Prometheus's only way in: the app port's sources leave it out.
     (app_ingress,) = policies["allow-app-ingress"]["spec"]["ingress"]
     assert {"kubernetes.io/metadata.name": "monitoring"} not in [

@@ -15,7 +15,7 @@ HOSTS = {
     "staging": "webshop.staging.acme.example",
     "prod": "webshop.acme.example",
 }
-ISSUERS = {"dev": "letsencrypt-staging", "staging": "letsencrypt-prod", "prod": "letsencrypt-prod"}
+ISSUERS = {"dev": "letsencrypt-prod", "staging": "letsencrypt-prod", "prod": "letsencrypt-prod"}
 
 
 def k8s(result: Rendered, kind: str) -> list[dict[str, Any]]:
@@ -71,6 +71,12 @@ def test_the_canary_splits_the_environment_s_one_ingress() -> None:
         ("dev", {"cicd:ingress.host": "Not A Host"}, "cicd:ingress.host must be a host name"),
         ("dev", {"cicd:ingress": {}}, "cicd:ingress is required"),
         ("dev", {"cicd:ingress.clusterIssuer": "Lets_Encrypt"}, "cicd:ingress.clusterIssuer must"),
+        # Its certificates fail the runners' curl: every health check and test would fail.
+        (
+            "dev",
+            {"cicd:ingress.clusterIssuer": "letsencrypt-staging"},
+            "cicd:ingress.clusterIssuer issues certificates no runner trusts",
+        ),
     ],
 )
 def test_bad_ingress_config(stack: str, changes: dict[str, Any], expected: str) -> None:

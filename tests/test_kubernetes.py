@@ -112,9 +112,9 @@ def _rules_from(result: Rendered, namespace: str) -> list[tuple[str, list[dict[s
     [
         # prod's analysis reads Prometheus: one scrape rule, to the metrics port (the app port).
         ("prod", [("allow-prometheus-scrape", [{"port": 8080, "protocol": "TCP"}])]),
-        # No Prometheus analysis in dev and staging: nothing in the monitoring namespace gets in.
+        # Staging runs prod's analysis; dev has none: nothing in the monitoring namespace gets in.
         ("dev", []),
-        ("staging", []),
+        ("staging", [("allow-prometheus-scrape", [{"port": 8080, "protocol": "TCP"}])]),
     ],
 )
 def test_the_monitoring_namespace_is_allowed_once_to_the_metrics_port(
@@ -154,7 +154,8 @@ def test_every_core_object_passes_kubernetes_validate_strict(stack: str) -> None
     core = [
         o
         for o in objects(rendered(stack))
-        if o["kind"] not in validators.ARGO_KINDS | validators.SIGSTORE_KINDS
+        if o["kind"]
+        not in validators.ARGO_KINDS | validators.SIGSTORE_KINDS | validators.MONITORING_KINDS
     ]
     assert core
     assert validators.kubernetes_strict(core) == []

@@ -113,6 +113,17 @@ def test_outputs_are_the_facts_environments_read() -> None:
         "usernamePrefix": "github:",
     }
     assert platform("prod").outputs.get("githubOidc") is None
+    # How the cluster's Prometheus finds targets (docs/analysis.md), per cluster.
+    assert outputs["monitoring"] == {
+        "discovery": "annotations",
+        "scrapeInterval": "30s",
+        "serviceMonitorLabels": {},
+    }
+    assert platform("prod").outputs["monitoring"] == {
+        "discovery": "prometheus-operator",
+        "scrapeInterval": "30s",
+        "serviceMonitorLabels": {"release": "kube-prometheus-stack"},
+    }
 
 
 def _authentication(result: Rendered) -> dict[str, Any]:
@@ -168,6 +179,10 @@ def test_authentication_configuration_trusts_only_this_repository_s_environments
         (
             {"cicd-platform:cluster.name": "prod"},
             "Pulumi.nonprod.yaml: cicd-platform:cluster.name must match the stack name 'nonprod'",
+        ),
+        (
+            {"cicd-platform:monitoring.discovery": "consul"},
+            "Pulumi.nonprod.yaml: cicd-platform:monitoring.discovery must be one of",
         ),
         (
             {"cicd-platform:rollouts.chartVersoin": "1"},

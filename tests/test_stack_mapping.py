@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pulumi
 import pytest
 
 from components import stack
@@ -27,6 +28,7 @@ from components.config import (
     MetricsOn,
     ScannersWithoutSonarQube,
     ScannersWithSonarQube,
+    ScrapeDiscovery,
     StackSettings,
     parse_sections,
 )
@@ -41,6 +43,9 @@ PLATFORM = stack.PlatformFacts(
     ingress_class_name="nginx",
     monitoring_namespace="monitoring",
     rollouts_namespace="argo-rollouts",
+    monitoring=pulumi.Output.from_input(
+        stack.MonitoringFacts(ScrapeDiscovery.PROMETHEUS_OPERATOR, 30, {})
+    ),
     github_oidc=None,
 )
 
@@ -248,7 +253,7 @@ def test_canary_is_on_with_its_plan_or_off_without_one() -> None:
     assert isinstance(off.canary, CanaryOff)
     assert not hasattr(off.canary, "steps")  # nothing can read a switched-off plan by mistake
     # what was written is validated and set aside, and the warning names it
-    assert off.canary.ignored_keys() == ("steps",)
+    assert off.canary.ignored_keys() == ("analysis", "nginx", "steps")
     dev = sections("dev").canary
     assert isinstance(dev, CanaryOff) and dev.ignored_keys() == ()
 
@@ -276,7 +281,8 @@ def test_canary_switch_is_true_or_false(value: object) -> None:
 def test_a_switched_off_canary_warns_which_settings_it_ignores() -> None:
     warned = render_variant("staging", {"cicd:canary.enabled": False})
     assert (
-        "cicd:canary: steps ignored while enabled is false (kept for when it is switched back on)"
+        "cicd:canary: analysis, nginx, steps ignored while enabled is false (kept for when it is "
+        "switched back on)"
     ) in warned.warnings
 
 
@@ -335,7 +341,7 @@ def test_canary_analysis_is_on_by_default_and_off_only_when_switched_off() -> No
     assert on.analysis_on is not None  # prod's file does not name analysis.enabled: on
     off = sections("prod", {"cicd:canary.analysis.enabled": False})
     assert off.analysis_on is None and not off.analysis_probes_app
-    canary = stack.canary_args(off, SimpleNamespace())  # type: ignore[arg-type]
+    canary = stack.canary_args(off, SimpleNamespace(), PLATFORM)  # type: ignore[arg-type]
     assert canary is not None and canary.analysis is None
     interval = sections(
         "prod", {"cicd:canary.analysis.enabled": False, "cicd:canary.analysis.interval": "1m"}

@@ -599,7 +599,8 @@ def test_staging_runs_e2e_k6_and_a_security_scan() -> None:
         assert jobs[job_id]["if"] == "needs.deploy.outputs.state == 'healthy'", job_id
     assert step_named(jobs["e2e"], "e2e")["run"].strip() == ("npm run test:e2e")
     uses = [s.get("uses") for s in steps(jobs["performance"])]
-    assert uses[1:] == [pins.SETUP_K6.ref, pins.RUN_K6.ref]
+    # checkout, the stack's thresholds as k6 options, k6, its summary, its results kept
+    assert uses[1:] == [None, pins.SETUP_K6.ref, pins.RUN_K6.ref, None, pins.UPLOAD_ARTIFACT.ref]
     assert step_named(jobs["performance"], "k6 performance tests")["with"]["path"] == (
         "tests/perf/load.js"
     )

@@ -23,6 +23,8 @@ KUBERNETES_VERSION = "1.37.0"
 ARGO_KINDS = frozenset({"Rollout", "AnalysisTemplate"})
 SIGSTORE_KINDS = frozenset({"ClusterImagePolicy"})
 """Validated against the policy-controller CRD schema (tests/test_image_policy.py)."""
+MONITORING_KINDS = frozenset({"ServiceMonitor"})
+"""Validated against prometheus-operator's CRD schema (tests/test_workload.py)."""
 
 
 def kubernetes_strict(objects: Iterable[Mapping[str, Any]]) -> list[str]:

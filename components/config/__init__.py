@@ -41,6 +41,7 @@ from components.config.canary import (
     CanaryPlanConfig,
     CanaryStep,
     NginxRoutingConfig,
+    RequestMetricsConfig,
 )
 from components.config.cluster import (
     AccessConfig,
@@ -48,7 +49,7 @@ from components.config.cluster import (
     LimitRangeConfig,
     QuotaConfig,
 )
-from components.config.deploy import DeployConfig, DeployTests
+from components.config.deploy import DeployConfig, DeployTests, PerformanceThresholds
 from components.config.environment import EnvironmentConfig, EnvironmentSecret
 from components.config.fields import (
     BranchPattern,
@@ -91,6 +92,7 @@ from components.config.platform import (
     GithubOidcConfig,
     GithubOidcOff,
     GithubOidcOn,
+    MonitoringConfig,
     PlatformClusterConfig,
     PlatformSettings,
     PolicyControllerConfig,
@@ -126,9 +128,11 @@ from components.vocabulary import (
     BranchPolicy,
     ClusterAccess,
     Environment,
+    MetricsPreset,
     PodSecurityLevel,
     RepositoryRole,
     Reviewer,
+    ScrapeDiscovery,
 )
 
 __all__ = [
@@ -192,12 +196,15 @@ __all__ = [
     "MetricsConfig",
     "MetricsOff",
     "MetricsOn",
+    "MetricsPreset",
     "MetricsSettings",
+    "MonitoringConfig",
     "NetworkConfig",
     "NginxRoutingConfig",
     "NodeVersion",
     "NotificationsConfig",
     "Percent",
+    "PerformanceThresholds",
     "PipelineCommands",
     "PipelineConfig",
     "PlatformClusterConfig",
@@ -214,6 +221,7 @@ __all__ = [
     "RegistryConfig",
     "RelativePath",
     "RepositoryRole",
+    "RequestMetricsConfig",
     "ResourceAmounts",
     "Reviewer",
     "ReviewersConfig",
@@ -221,6 +229,7 @@ __all__ = [
     "ScannersConfig",
     "ScannersWithSonarQube",
     "ScannersWithoutSonarQube",
+    "ScrapeDiscovery",
     "SecretName",
     "Secrets",
     "SemVer",

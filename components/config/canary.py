@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Final
 
 from pydantic import (
     AfterValidator,
@@ -13,14 +14,17 @@ from pydantic import (
 from components.config.fields import (
     ConfigModel,
     Duration,
+    HealthPath,
     HostName,
     HttpUrl,
     Percent,
     Port,
     between,
     float_between,
+    matches,
 )
 from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
+from components.vocabulary import MetricsPreset
 
 
 class CanaryStep(ConfigModel):
@@ -31,6 +35,64 @@ class CanaryStep(ConfigModel):
         default=None,
         description="How long to wait; omitted means wait until a person promotes.",
     )
+
+
+_PROM_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_PROM_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+PromMetricName = Annotated[
+    str, AfterValidator(matches(_PROM_NAME, "must be a Prometheus metric name"))
+]
+PromLabelName = Annotated[
+    str, AfterValidator(matches(_PROM_LABEL, "must be a Prometheus label name"))
+]
+
+PRESET_METRIC: Final = {
+    MetricsPreset.APP: "http_requests_total",
+    MetricsPreset.INGRESS_NGINX: "nginx_ingress_controller_requests",
+}
+"""The request counter each preset reads (docs/analysis.md, "Presets")."""
+
+PRESET_STATUS_LABEL: Final = {MetricsPreset.APP: "code", MetricsPreset.INGRESS_NGINX: "status"}
+"""The label holding the HTTP status code: ``code`` as Prometheus client libraries' HTTP
+instrumentation names it (client_golang promhttp), ``status`` as ingress-nginx does
+(internal/ingress/metric/collectors/socket.go, ``requestTags``)."""
+
+
+class RequestMetricsConfig(ConfigModel):
+    """The metric contract: the counter of requests the canary's success rate is computed from.
+
+    Every setting has a default; ``preset`` picks the defaults of the others.
+    """
+
+    preset: MetricsPreset = Field(
+        default=MetricsPreset.APP,
+        description="app (the app's own request counter, scraped from its pods) or "
+        "ingress-nginx (the controller's per-Ingress counter; needs canary.nginx). Default app.",
+    )
+    metric: PromMetricName | None = Field(
+        default=None,
+        description="Counter of requests. Default: http_requests_total (app), "
+        "nginx_ingress_controller_requests (ingress-nginx).",
+    )
+    status_label: PromLabelName | None = Field(
+        default=None,
+        description="Label holding the HTTP status code; 5xx counts as an error. "
+        "Default: code (app), status (ingress-nginx).",
+    )
+    path: HealthPath = Field(
+        default="/metrics",
+        description="Path the app serves its metrics on (app preset). Default /metrics.",
+    )
+
+    @property
+    def metric_name(self) -> str:
+        """``metric``, or the preset's counter."""
+        return self.metric or PRESET_METRIC[self.preset]
+
+    @property
+    def status_label_name(self) -> str:
+        """``statusLabel``, or the preset's."""
+        return self.status_label or PRESET_STATUS_LABEL[self.preset]
 
 
 class AnalysisSettings(ConfigModel):
@@ -48,7 +110,28 @@ class AnalysisSettings(ConfigModel):
     )
     metrics_port: Port | None = Field(
         default=None,
-        description="Port the app serves /metrics on. Default: app.port.",
+        description="Port the app serves its metrics on (app preset). Default: app.port.",
+    )
+    metrics: RequestMetricsConfig = Field(
+        default=RequestMetricsConfig(),
+        description="The metric contract: preset (app | ingress-nginx), metric, statusLabel, "
+        "path. Default: the app preset.",
+    )
+    rate_window: Duration | None = Field(
+        default=None,
+        description="Range of rate() in the success-rate query; at least two scrape intervals "
+        "of the cluster's Prometheus. Default: four scrape intervals (2m at 30s).",
+    )
+    inconclusive_limit: Annotated[int, AfterValidator(between(0, 20))] = Field(
+        default=3,
+        description="Measurements without data (nothing scraped, no requests) tolerated; one "
+        "more makes the analysis Inconclusive, which pauses the Rollout and the deploy workflow "
+        "aborts it. Default 3.",
+    )
+    consecutive_error_limit: Annotated[int, AfterValidator(between(0, 20))] = Field(
+        default=4,
+        description="Queries in a row that fail (Prometheus unreachable, bad query) tolerated "
+        "before the analysis errors and the Rollout aborts. Default 4 (Argo's default).",
     )
 
 

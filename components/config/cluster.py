@@ -19,7 +19,7 @@ from components.config.fields import (
     between,
     matches,
 )
-from components.vocabulary import ClusterAccess
+from components.vocabulary import ClusterAccess, ScrapeDiscovery
 
 
 class QuotaConfig(ConfigModel):
@@ -78,6 +78,13 @@ class ClusterConfig(ConfigModel):
         description="How the deploy workflows authenticate: token (a ServiceAccount token in "
         "the environment's KUBECONFIG secret) or githubOidc (a short-lived GitHub OIDC token "
         "per run, trusted by the API server; no stored credential). Default token.",
+    )
+    scrape: ScrapeDiscovery = Field(
+        default=ScrapeDiscovery.ANNOTATIONS,
+        description="How the cluster's Prometheus finds the app for canary analysis: "
+        "annotations (prometheus.io/* on the Services) or prometheus-operator (a "
+        "ServiceMonitor). Must equal the platform stack's monitoring.discovery, which is "
+        "checked. Default annotations.",
     )
     quota: QuotaConfig = Field(default=QuotaConfig(), description="Namespace ResourceQuota.")
     limit_range: LimitRangeConfig = Field(

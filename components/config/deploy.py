@@ -16,7 +16,25 @@ from components.config.fields import (
     NodeVersion,
     RelativePath,
     between,
+    float_between,
 )
+
+
+class PerformanceThresholds(ConfigModel):
+    """What the staging k6 run must meet (``deploy.tests.performanceThresholds``); a miss fails
+    the performance job, so the staging deployment is not accepted and prod refuses it."""
+
+    latency_percentile: Annotated[int, AfterValidator(between(50, 99))] = Field(
+        default=95, description="Percentile of http_req_duration checked. Default 95."
+    )
+    latency_ms: Annotated[int, AfterValidator(between(1, 60000))] = Field(
+        default=500, description="Milliseconds that percentile must stay under. Default 500."
+    )
+    error_rate: Annotated[float, AfterValidator(float_between(0.0, 0.5))] = Field(
+        default=0.01,
+        description="Share of failed requests (http_req_failed) that must not be reached. "
+        "Default 0.01.",
+    )
 
 
 class DeployTests(ConfigModel):
@@ -30,6 +48,11 @@ class DeployTests(ConfigModel):
     )
     performance_script: RelativePath | None = Field(
         default=None, description="k6 script path (staging)."
+    )
+    performance_thresholds: PerformanceThresholds = Field(
+        default=PerformanceThresholds(),
+        description="k6 thresholds: latencyPercentile (95), latencyMs (500), errorRate (0.01). "
+        "Set them here rather than in the script's options, which would override them.",
     )
 
 

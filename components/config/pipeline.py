@@ -15,6 +15,7 @@ from components.config.fields import (
     BranchPattern,
     Command,
     ConfigModel,
+    Duration,
     HttpsUrl,
     NodeVersion,
     RelativePath,
@@ -49,6 +50,12 @@ class ScannersWithSonarQube(ScannerSettings):
     sonarqube_host_url: HttpsUrl = Field(
         description="SonarQube server URL; required with sonarqube: true."
     )
+    sonarqube_gate_timeout: Duration = Field(
+        default="5m",
+        description="How long the CI analysis waits for the project's quality gate "
+        "(sonar.qualitygate.wait); a failed gate, or none within this time, fails the "
+        "sonarqube job, so nothing is published. Default 5m.",
+    )
 
 
 class SonarQubeSettings(ConfigModel):
@@ -56,6 +63,9 @@ class SonarQubeSettings(ConfigModel):
 
     sonarqube_host_url: HttpsUrl | None = Field(
         default=None, description="SonarQube server URL; required with sonarqube: true."
+    )
+    sonarqube_gate_timeout: Duration | None = Field(
+        default=None, description="How long CI waits for the quality gate."
     )
 
 

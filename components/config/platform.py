@@ -13,10 +13,11 @@ from pydantic import (
     Tag,
 )
 
-from components.config.fields import ConfigModel, DnsLabel, SemVer, matches
+from components.config.fields import ConfigModel, DnsLabel, Duration, SemVer, matches
 from components.config.loading import StackSchema, read_stack
 from components.config.problems import Problem
 from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
+from components.vocabulary import ScrapeDiscovery
 
 PLATFORM_NAMESPACE: Final = "cicd-platform"
 """Config namespace (and project name) of the platform project: ``cicd-platform:rollouts``."""
@@ -44,6 +45,31 @@ class PlatformClusterConfig(ConfigModel):
     monitoring_namespace: DnsLabel = Field(
         default="monitoring",
         description="Namespace of Prometheus (allowed to scrape apps). Default monitoring.",
+    )
+
+
+class MonitoringConfig(ConfigModel):
+    """How this cluster's Prometheus finds what it scrapes (``cicd-platform:monitoring``).
+
+    The environment stacks read it through their StackReference: their ``cicd:cluster.scrape``
+    must name the same discovery (they render a ServiceMonitor or the scrape annotations to
+    match), and their canary analysis waits for data according to ``scrapeInterval``.
+    """
+
+    discovery: ScrapeDiscovery = Field(
+        default=ScrapeDiscovery.ANNOTATIONS,
+        description="prometheus-operator (ServiceMonitor objects) or annotations (a plain "
+        "Prometheus reading prometheus.io/scrape|port|path on Services). Default annotations.",
+    )
+    scrape_interval: Duration = Field(
+        default="30s",
+        description="The Prometheus' scrape interval (global, and of every ServiceMonitor the "
+        "environments render). Default 30s.",
+    )
+    service_monitor_labels: dict[DnsLabel, DnsLabel] = Field(
+        default_factory=dict,
+        description="Labels the Prometheus resource selects ServiceMonitors by (its "
+        "serviceMonitorSelector), e.g. {release: kube-prometheus-stack}. Default none.",
     )
 
 
@@ -198,6 +224,7 @@ class DeliveryDashboardsConfig(ConfigModel):
 
 PLATFORM_SECTIONS: Final = (
     "cluster",
+    "monitoring",
     "rollouts",
     "policyController",
     "githubOidc",
@@ -211,6 +238,10 @@ class PlatformSettings(ConfigModel):
     cluster: PlatformClusterConfig = Field(
         description="What the environments expect of this cluster: its name, the ingress "
         "controller and the monitoring namespace."
+    )
+    monitoring: MonitoringConfig = Field(
+        default=MonitoringConfig(),
+        description="How this cluster's Prometheus finds scrape targets (docs/analysis.md).",
     )
     rollouts: RolloutsControllerConfig = Field(
         default=RolloutsControllerConfig(), description="The Argo Rollouts controller."

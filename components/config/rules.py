@@ -20,8 +20,13 @@ from components.vocabulary import (
     DEFAULT_GITHUB_ENVIRONMENT,
     DEPLOY_SWITCH_VARIABLE,
     Environment,
+    MetricsPreset,
     PodSecurityLevel,
 )
+
+UNTRUSTED_ISSUERS: Final = frozenset({"letsencrypt-staging"})
+"""ClusterIssuer names (cert-manager's documented examples) whose certificates chain to a CA that
+is untrusted by design: Let's Encrypt's staging environment."""
 
 
 def ingress_host(s: StackSettings) -> str:
@@ -83,6 +88,26 @@ def canary_rules(s: StackSettings) -> Iterable[Problem]:
             "app.healthPath",
             "is required when canary analysis is enabled (the analysis probes it)",
             "null",
+        )
+    analysis = s.analysis_on
+    if (
+        analysis is not None
+        and analysis.metrics.preset is MetricsPreset.INGRESS_NGINX
+        and (canary is None or canary.nginx is None)
+    ):
+        yield Problem(
+            "canary.analysis.metrics.preset",
+            "ingress-nginx needs canary.nginx (the controller counts the canary's requests "
+            "only when it routes them)",
+            analysis.metrics.preset.value,
+        )
+    if s.ingress.cluster_issuer in UNTRUSTED_ISSUERS:
+        yield Problem(
+            "ingress.clusterIssuer",
+            "issues certificates no runner trusts (Let's Encrypt's staging CA), so the deploy "
+            "workflow's health check and tests would fail; use a publicly trusted issuer such "
+            "as letsencrypt-prod",
+            s.ingress.cluster_issuer,
         )
     if s.app.health_path is not None and not s.app.health_path.startswith("/"):
         yield Problem("app.healthPath", "must start with '/'", s.app.health_path)

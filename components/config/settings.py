@@ -26,6 +26,7 @@ from components.config.pipeline import (
     ScannersWithoutSonarQube,
 )
 from components.release import PlanStep, ReleasePlan, duration_seconds
+from components.vocabulary import MetricsPreset
 
 # Secret keys: declared in Pulumi.yaml, read with get_secret, never part of a section object.
 REGISTRY_TOKEN_KEY: Final = "registryToken"
@@ -184,9 +185,14 @@ class StackSettings(ConfigModel):
 
     @property
     def prometheus_scrapes_app(self) -> bool:
-        """Whether Prometheus scrapes the app pods: canary analysis with a Prometheus address."""
+        """Whether Prometheus scrapes the app pods: canary analysis with a Prometheus address
+        and the ``app`` metrics preset (ingress-nginx's counters come from the controller)."""
         analysis = self.analysis_on
-        return analysis is not None and analysis.prometheus_address is not None
+        return (
+            analysis is not None
+            and analysis.prometheus_address is not None
+            and analysis.metrics.preset is MetricsPreset.APP
+        )
 
 
 @dataclass(frozen=True)

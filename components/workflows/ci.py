@@ -81,7 +81,7 @@ from components.workflows.model import (
     template,
 )
 from components.workflows.notify import Channel, notify
-from components.workflows.spec import PipelineSpec, WorkflowsSpec
+from components.workflows.spec import PipelineSpec, SonarQube, WorkflowsSpec
 
 WORKFLOW_NAME: Final = "CI"
 """The workflow's name; dev-deploy.yml's workflow_run trigger refers to it."""
@@ -306,7 +306,11 @@ def _snyk() -> Job:
     )
 
 
-def _sonarqube(host_url: str) -> Job:
+def _sonarqube(sonarqube: SonarQube) -> Job:
+    """SonarQube analysis that waits for the project's quality gate (the scanner's
+    ``sonar.qualitygate.wait``): a failed gate, or none within the timeout, fails this job, a
+    gate of ``publish``, so a release that fails its gate is never published and never reaches
+    staging (its verify refuses a digest without green CI)."""
     return Job(
         name="sonarqube",
         timeout_minutes=20,
@@ -323,7 +327,11 @@ def _sonarqube(host_url: str) -> Job:
                 name="SonarQube analysis",
                 if_=HAS_SECRET,
                 uses=pins.SONARQUBE_SCAN,
-                env={"SONAR_TOKEN": secret("SONAR_TOKEN"), "SONAR_HOST_URL": host_url},
+                with_={
+                    "args": "-Dsonar.qualitygate.wait=true "
+                    f"-Dsonar.qualitygate.timeout={sonarqube.gate_timeout_seconds}"
+                },
+                env={"SONAR_TOKEN": secret("SONAR_TOKEN"), "SONAR_HOST_URL": sonarqube.host_url},
             ),
         ),
     )
@@ -504,7 +512,7 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
         jobs["snyk"] = _snyk()
         scans.append("snyk")
     if scanners.sonarqube is not None:
-        jobs["sonarqube"] = _sonarqube(scanners.sonarqube.host_url)
+        jobs["sonarqube"] = _sonarqube(scanners.sonarqube)
         scans.append("sonarqube")
     gates = ("validate", "test", "integration", "build", *scans)
     jobs["publish"] = _publish(spec.registry_server, branch, gates)

@@ -309,6 +309,15 @@ while :; do
       echo "::error::rollout $WORKLOAD_NAME failed: $(jq --raw-output '.status.message // ""' <<<"$rollout")"
       exit 1
     fi
+    # An Inconclusive analysis (no data past inconclusiveLimit) pauses the Rollout: nobody can
+    # judge this canary, so the run fails and its abort step sends traffic back (docs/analysis.md).
+    if [ "$observed" = "true" ] && [ "$(jq --raw-output \
+      'any(.status.pauseConditions[]?; .reason == "InconclusiveAnalysis")' <<<"$rollout")" = "true" ]
+    then
+      echo "::error::rollout $WORKLOAD_NAME: the canary analysis is inconclusive (no data from Prometheus): aborting"
+      echo "### Canary analysis inconclusive: no measurable traffic; the canary is aborted" >> "$GITHUB_STEP_SUMMARY"
+      exit 1
+    fi
     if [ "$observed" = "true" ] && [ "$phase" = "Healthy" ]; then
       echo "rollout $WORKLOAD_NAME is healthy"
       echo "state=healthy" >> "$GITHUB_OUTPUT"

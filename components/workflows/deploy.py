@@ -35,6 +35,8 @@ checked against it in config.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Final
 
 from components.vocabulary import DEFAULT_GITHUB_ENVIRONMENT
@@ -61,6 +63,7 @@ from components.workflows.common import (
     set_image,
     setup_kubectl,
     setup_node,
+    upload_artifact,
     wait_healthy,
     write_kubeconfig,
 )
@@ -88,7 +91,7 @@ from components.workflows.model import (
     template,
 )
 from components.workflows.notify import Channel, notify
-from components.workflows.spec import WorkflowsSpec
+from components.workflows.spec import K6Thresholds, WorkflowsSpec
 
 RELEASE_INPUT: Final = "release"
 ACTION_INPUT: Final = "action"
@@ -693,6 +696,85 @@ def _accept_job(environment: str, acceptance: tuple[str, ...]) -> Job:
     )
 
 
+K6_SUMMARY: Final = """\
+# The thresholds the stack set against what k6 measured, in the job summary: a crossed one made
+# k6 exit 99, failing this job and so the staging acceptance. --summary-export writes k6's
+# legacy JSON (internal/js/summary-wrapper.js, oldJSONSummary): a trend's stats by name
+# ("p(95)", milliseconds), a rate's share as "value".
+summary="$RUNNER_TEMP/k6-summary.json"
+if [ ! -s "$summary" ]; then
+  echo "### k6 thresholds: no results (the test did not finish)" >> "$GITHUB_STEP_SUMMARY"
+  exit 0
+fi
+latency="$(jq --raw-output --arg stat "$LATENCY_STAT" \\
+  '.metrics.http_req_duration[$stat] // "n/a"' "$summary")"
+errors="$(jq --raw-output '.metrics.http_req_failed.value // "n/a"' "$summary")"
+verdict() {
+  if awk -v value="$1" -v limit="$2" 'BEGIN { exit !(value != "n/a" && value + 0 < limit + 0) }'
+  then echo "pass"; else echo "**FAIL**"; fi
+}
+{
+  echo "### k6 thresholds (the staging acceptance needs both)"
+  echo "| metric | threshold | measured | result |"
+  echo "|---|---|---|---|"
+  echo "| http_req_duration $LATENCY_STAT | < $LATENCY_MS ms | $latency ms | $(verdict "$latency" "$LATENCY_MS") |"
+  echo "| http_req_failed | < $ERROR_RATE | $errors | $(verdict "$errors" "$ERROR_RATE") |"
+} >> "$GITHUB_STEP_SUMMARY"
+"""
+
+_K6_RAN = "always() && (steps.k6.outcome == 'success' || steps.k6.outcome == 'failure')"
+
+
+def _performance_steps(script_path: str, thresholds: K6Thresholds) -> tuple[Step, ...]:
+    """k6 with the stack's thresholds (``deploy.tests.performanceThresholds``) as its options
+    file, the verdict per threshold in the job summary, the results kept as an artifact."""
+    latency_stat = f"p({thresholds.latency_percentile})"
+    options = template(expr("runner.temp"), "/k6-options.json")
+    summary = template(expr("runner.temp"), "/k6-summary.json")
+    return (
+        checkout(ref=_RELEASE_COMMIT),
+        run(
+            "k6 thresholds from the stack",
+            'printf "%s\\n" "$K6_OPTIONS" > "$RUNNER_TEMP/k6-options.json"',
+            {"K6_OPTIONS": json.dumps(thresholds.options(), sort_keys=True)},
+        ),
+        Step(name="Set up k6", uses=pins.SETUP_K6),
+        Step(
+            name="k6 performance tests",
+            id="k6",
+            uses=pins.RUN_K6,
+            with_={
+                "path": script_path,
+                "github-token": expr("github.token"),
+                "cloud-comment-on-pr": False,
+                "disable-analytics": True,
+                "flags": template(
+                    "--config ",
+                    options,
+                    " --summary-export ",
+                    summary,
+                    f" --summary-trend-stats avg,med,p(90),{latency_stat},max",
+                ),
+            },
+            env={"APP_URL": expr("needs.deploy.outputs.app-url")},
+        ),
+        run(
+            "k6 thresholds in the job summary",
+            K6_SUMMARY,
+            {
+                "LATENCY_STAT": latency_stat,
+                "LATENCY_MS": str(thresholds.latency_ms),
+                "ERROR_RATE": str(thresholds.error_rate),
+            },
+            if_=condition(_K6_RAN),
+        ),
+        dataclasses.replace(
+            upload_artifact("Keep the k6 results", "k6-summary", summary, 30),
+            if_=condition(_K6_RAN),
+        ),
+    )
+
+
 def staging_workflow(spec: WorkflowsSpec) -> Workflow:
     """stage-deploy.yml: verified, approved, released as a canary, then tested hard."""
     environment = spec.deploy.github_environment
@@ -714,21 +796,7 @@ def staging_workflow(spec: WorkflowsSpec) -> Workflow:
             if_=_RELEASED,
             timeout_minutes=30,
             permissions=(READ_CODE,),
-            steps=(
-                checkout(ref=_RELEASE_COMMIT),
-                Step(name="Set up k6", uses=pins.SETUP_K6),
-                Step(
-                    name="k6 performance tests",
-                    uses=pins.RUN_K6,
-                    with_={
-                        "path": tests.performance_script,
-                        "github-token": expr("github.token"),
-                        "cloud-comment-on-pr": False,
-                        "disable-analytics": True,
-                    },
-                    env={"APP_URL": expr("needs.deploy.outputs.app-url")},
-                ),
-            ),
+            steps=_performance_steps(tests.performance_script, tests.performance_thresholds),
         )
     jobs["security-scan"] = Job(
         name="security-scan",

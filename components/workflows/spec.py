@@ -11,7 +11,7 @@ are resolved before they get here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from components.release import ReleasePlan
 from components.vocabulary import ClusterAccess
@@ -36,6 +36,8 @@ class SonarQube:
     """SonarQube analysis in CI: on means a server to send it to."""
 
     host_url: str
+    gate_timeout_seconds: int = 300
+    """How long the analysis waits for the quality gate (sonar.qualitygate.timeout)."""
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,33 @@ class PipelineSpec:
 
 
 @dataclass(frozen=True)
+class K6Thresholds:
+    """k6 thresholds of the staging performance test (built-in metrics of k6's HTTP module)."""
+
+    latency_percentile: int = 95
+    latency_ms: int = 500
+    error_rate: float = 0.01
+
+    def options(self) -> dict[str, dict[str, list[str]]]:
+        """k6 options (``k6 run --config``): the thresholds on ``http_req_duration`` and
+        ``http_req_failed``; k6 exits 99 when one is crossed."""
+        return {
+            "thresholds": {
+                "http_req_duration": [f"p({self.latency_percentile})<{self.latency_ms}"],
+                "http_req_failed": [f"rate<{self.error_rate}"],
+            }
+        }
+
+
+@dataclass(frozen=True)
 class DeployTests:
     """Tests after a deploy; ``None`` where not configured."""
 
     integration: str | None
     e2e: str | None
     performance_script: str | None
+    performance_thresholds: K6Thresholds = field(default_factory=lambda: K6Thresholds())
+    """What the k6 run must meet; a miss fails the performance job and so the acceptance."""
 
 
 @dataclass(frozen=True)
