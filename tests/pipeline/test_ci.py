@@ -291,6 +291,26 @@ def _retagged(pipeline: Pipeline) -> list[list[str]]:
 IMAGETOOLS_CREATE: Final = ["buildx", "imagetools", "create"]
 
 
+def _registry_tags(pipeline: Pipeline) -> dict[str, str]:
+    """Tags imagetools create set in the fake registry (tests/pipeline/fakes.py)."""
+    added = pipeline.state / "registry-tags.json"
+    return dict(json.loads(added.read_text())) if added.exists() else {}
+
+
+def test_6_a_retag_that_wraps_the_digest_in_a_new_index_fails(tmp_path: Path) -> None:
+    """Were the retag to use imagetools create's default (``--prefer-index=true``), the tag
+    would name a new, unsigned index: the release checks the tag and fails saying so."""
+    pipeline = _ci(tmp_path)
+    ci = (pipeline.repo / ".github" / "workflows" / "ci.yml").read_text()
+    assert "--prefer-index=false " in ci
+    pipeline.add_workflow("ci.yml", ci.replace("--prefer-index=false ", ""))
+    result = _released(pipeline)
+    assert result.jobs["publish"] == "failure"
+    assert any("not the signed " + PUBLISHED in e for e in result.annotations("error")), (
+        result.annotations("error")
+    )
+
+
 def test_6_release_tag_names_the_digest_the_default_branch_published(tmp_path: Path) -> None:
     """Build once, promote: the tag adds the semver name to the signed default-branch digest;
     nothing is pushed, signed or attested again, and that digest goes to the deploy."""
@@ -300,10 +320,19 @@ def test_6_release_tag_names_the_digest_the_default_branch_published(tmp_path: P
     assert result.step("publish", "Release the digest the default branch published") == "success"
     assert _pushed_tags(pipeline) == []
     assert _retagged(pipeline) == [
-        [*IMAGETOOLS_CREATE, "--tag", f"{IMAGE}:1.4.2", f"{IMAGE}@{PUBLISHED}"]
+        [
+            *IMAGETOOLS_CREATE,
+            "--prefer-index=false",
+            "--tag",
+            f"{IMAGE}:1.4.2",
+            f"{IMAGE}@{PUBLISHED}",
+        ]
     ]
-    cosign = [c["argv"][0] for c in pipeline.calls("cosign")]
-    assert cosign == ["verify"]  # verified against the default branch's identity, not re-signed
+    # the release tag names the signed digest itself, not a new index around it
+    assert _registry_tags(pipeline) == {f"{IMAGE}:1.4.2": PUBLISHED}
+    (verify,) = [c["argv"] for c in pipeline.calls("cosign")]
+    assert verify[0] == "verify"  # verified against the default branch's identity, not re-signed
+    assert verify[verify.index("--certificate-github-workflow-sha") + 1] == pipeline.sha
     assert pipeline.calls("action:actions/attest-build-provenance") == []
     assert pipeline.artifacts()["image-digest"]["digest.txt"].strip() == PUBLISHED
 
