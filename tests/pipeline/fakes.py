@@ -1087,6 +1087,27 @@ def action_upload_sarif(state: State, argv: list[str]) -> int:
     return 0
 
 
+def action_attest_build_provenance(state: State, argv: list[str]) -> int:
+    """actions/attest-build-provenance: artifact attestations exist for public repositories
+    on every plan and for private ones only on GitHub Enterprise Cloud (the action's README,
+    v4.1.0). Elsewhere it fails as GitHub answers (actions/attest, "Failed to persist
+    attestation": the message reported in its issues for organisation-owned repositories)."""
+    inputs = _inputs()
+    state.record(f"action:{argv[0]}", argv, inputs=inputs)
+    if state.scenario.get("private_repository") and not state.scenario.get("enterprise_cloud"):
+        owner = (
+            os.environ.get("GITHUB_REPOSITORY_OWNER")
+            or os.environ.get("GITHUB_REPOSITORY", "acme/x").split("/")[0]
+        )
+        print(
+            "::error::Failed to persist attestation: Feature not available for the "
+            f"{owner} organization. To enable this feature, please upgrade the billing plan, "
+            "or make this repository public."
+        )
+        return 1
+    return 0
+
+
 # ------------------------------------------------------------------------------------------
 # cosign verify / gh api: the chain of custody (issue 16)
 # ------------------------------------------------------------------------------------------
@@ -1291,6 +1312,7 @@ TOOLS: dict[str, Callable[[State, list[str]], int]] = {
     "action-metadata": action_metadata,
     "action-record": action_record,
     "action-upload-sarif": action_upload_sarif,
+    "action-attest-build-provenance": action_attest_build_provenance,
 }
 
 

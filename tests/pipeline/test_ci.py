@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import pytest
 
+from components.signing import sign_flags
 from tests.pipeline.harness import (
     APP_JOBS,
     HttpRule,
@@ -107,7 +108,7 @@ def test_1_7_9_10_push_to_the_default_branch_runs_everything_and_publishes(
     digest = artifacts["image-digest"]["digest.txt"].strip()
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
     signed = [c["argv"] for c in pipeline.calls("cosign") if c["argv"][0] == "sign"]
-    assert signed == [["sign", "--yes", f"{IMAGE}@{digest}"]]
+    assert signed == [["sign", "--yes", *sign_flags().split(), f"{IMAGE}@{digest}"]]
     provenance = pipeline.calls("action:actions/attest-build-provenance")
     assert provenance[0]["inputs"]["subject-digest"] == digest
     discord = [c for c in pipeline.calls("curl") if "discord" in c["url"]]
@@ -251,6 +252,33 @@ def test_4_private_repository_with_code_scanning_uploads_with_contents_read(
     result = _push(pipeline)
     assert result.jobs["scan"] == "success", result.annotations("error")
     assert len(pipeline.calls("upload-sarif")) == 1
+
+
+def test_4_private_repository_on_team_publishes_without_provenance_or_sarif(
+    tmp_path: Path,
+) -> None:
+    """A private repository on GitHub Team: attest-build-provenance fails there (Enterprise
+    Cloud only) and code scanning is missing. With the plan in cicd:pipeline.github, CI leaves
+    both out, says why in notices, and publishes; a plan that claims more fails as GitHub does."""
+    scenario = Scenario(http=NOTIFIERS_OK, code_scanning=False, private_repository=True)
+    team = {"cicd:pipeline.github": {"visibility": "private", "plan": "team"}}
+    pipeline = _ci(tmp_path / "team", scenario, team)
+    result = _push(pipeline)
+    assert result.jobs["publish"] == "success", result.annotations("error")
+    assert result.jobs["ci-ok"] == "success"
+    assert pipeline.calls("action:actions/attest-build-provenance") == []
+    assert pipeline.calls("upload-sarif") == []
+    assert any(
+        n.startswith("Build provenance attestation skipped: it needs artifact attestations")
+        for n in result.annotations("notice", "publish")
+    ), result.annotations("notice")
+    assert any(n.startswith("SARIF upload") for n in result.annotations("notice", "scan"))
+
+    claimed = {"cicd:pipeline.github": {"visibility": "private", "plan": "enterpriseCloud"}}
+    wrong = _ci(tmp_path / "claimed", scenario, claimed)
+    result = _push(wrong)
+    assert result.jobs["publish"] == "failure"
+    assert any("Feature not available" in e for e in result.annotations("error", "publish"))
 
 
 def test_5_custom_default_branch_publishes_from_it(tmp_path: Path) -> None:
