@@ -39,10 +39,11 @@ from typing import Final
 
 import pytest
 
-from components.workflows.custody import REVISION_LABEL
 from tests.conftest import real_tool
 
 OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
+REVISION_LABEL: Final = "org.opencontainers.image.revision"
+"""The source commit docker/metadata-action labels CI's image with."""
 REPOSITORY: Final = "acme/webshop"
 CI_IDENTITY: Final = f"https://github.com/{REPOSITORY}/.github/workflows/ci.yml@refs/heads/develop"
 COMMIT: Final = "0123456789abcdef0123456789abcdef01234567"
