@@ -210,6 +210,11 @@ def test_cosign_v3_default_format_hides_the_commit_and_the_signature_from_admiss
     assert verified.returncode == 0, verified.stderr
     (result,) = json.loads(verified.stdout)
     assert result["optional"] == {}  # no githubWorkflowSha, no certificate field at all
+    old_verify_step = subprocess.run(  # how the verify step read the commit before
+        ["jq", "--raw-output", '[.[].optional.githubWorkflowSha // empty][0] // ""'],
+        input=verified.stdout, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert old_verify_step.stdout.strip() == ""  # -> "the signature ... names no source commit"
     # and the verify step, which reads the legacy format only, refuses it as admission would
     runner = {
         "RUNNER_TEMP": str(folder),
