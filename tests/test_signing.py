@@ -25,7 +25,7 @@ from components.signing import (
     verify_flags,
 )
 from render.tree import tree
-from tests.conftest import DELETE, config_problems, render_variant
+from tests.conftest import DELETE, config_problems, render_variant, rendered
 from tests.test_image_policy import _strict, policies
 from tests.test_workflows import step_named, steps, wf
 from tools.gotools import TOOLS
@@ -163,6 +163,15 @@ def test_without_plan_settings_ci_uses_neither_attestations_nor_code_scanning() 
     (sarif,) = _notices(scan)
     assert "needs code scanning" in sarif and "codeSecurity" in sarif
     assert step_named(scan, "Trivy image scan")["with"]["format"] == "table"
+
+
+def test_a_stack_without_plan_settings_warns_what_it_assumes() -> None:
+    warned = render_variant("dev", {PLAN: DELETE}).warnings
+    assert [w for w in warned if "pipeline.github" in w] == [
+        "cicd:pipeline.github not set: assuming a private repository on plan free, so ci.yml "
+        "runs no build provenance attestation and no SARIF upload (docs/supply-chain.md)"
+    ]
+    assert not [w for w in rendered("dev").warnings if "pipeline.github" in w]
 
 
 def test_a_public_repository_attests_and_uploads_on_any_plan() -> None:

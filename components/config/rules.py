@@ -356,6 +356,11 @@ def limit_rules(s: StackSettings) -> Iterable[Problem]:
 
 
 def warnings_of(s: StackSettings) -> Iterable[str]:
+    if s.pipeline is not None and "github" not in s.pipeline.model_fields_set:
+        yield (
+            "cicd:pipeline.github not set: assuming a private repository on plan free, so ci.yml "
+            "runs no build provenance attestation and no SARIF upload (docs/supply-chain.md)"
+        )
     canary = s.canary_on
     for path, switch, off in (
         ("canary", "enabled", s.canary),
