@@ -13,6 +13,12 @@ repository's CI workflow on the default branch, with GitHub's OIDC issuer: the s
 deploy workflows verify (components/workflows/custody.py), so the cluster refuses what the
 pipeline would refuse even when someone bypasses the pipeline.
 
+Signature format: the one of components/signing.py, which ci.yml signs in and the deploy
+workflows verify. The pinned controller (chart 0.6.5, policy-controller v0.8.2) reads only legacy
+``.sig``/``.att`` signatures and its ClusterImagePolicy has no ``signatureFormat`` field (added in
+v0.13.0, default ``legacy``); :func:`components.signing.admission_fields` adds the field only for
+the bundle format, which needs that newer controller.
+
 Private repositories: public-good Sigstore (Fulcio, Rekor) records the repository and workflow
 names in a public log; docs/security.md, "Chain of custody", says how to switch to a private instance.
 """
@@ -26,6 +32,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.namespace import recommended_labels
+from components.signing import admission_fields
 
 API_VERSION: Final = "policy.sigstore.dev/v1beta1"
 INCLUDE_LABEL: Final = "policy.sigstore.dev/include"
@@ -65,6 +72,7 @@ def policy_spec(args: SignedImagePolicyArgs) -> dict[str, Any]:
                 },
                 "ctlog": {"url": REKOR_URL},
                 "attestations": [{"name": "sbom", "predicateType": "spdxjson"}],
+                **admission_fields(),
             }
         ],
     }

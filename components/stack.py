@@ -21,6 +21,8 @@ import pulumi_docker as docker
 
 from components.access import EnvironmentAccessArgs
 from components.config import (
+    ATTESTATIONS_NEED,
+    CODE_SCANNING_NEEDS,
     DEPLOY_SWITCH_VARIABLE,
     ApprovalConfig,
     BranchPolicy,
@@ -28,12 +30,12 @@ from components.config import (
     ConfigError,
     EgressRule,
     Environment,
+    GitHubPlanConfig,
     MetricsOn,
     PerformanceThresholds,
     PipelineConfig,
     Problem,
     ResourceAmounts,
-    ScannersConfig,
     ScannersWithSonarQube,
     ScrapeDiscovery,
     Settings,
@@ -441,7 +443,22 @@ def _k6_thresholds(thresholds: PerformanceThresholds) -> wf.K6Thresholds:
     )
 
 
-def _scanners(scanners: ScannersConfig) -> wf.Scanners:
+def _plan_feature(
+    on: bool, chosen: bool | None, what: str, key: str, needs: str, github: GitHubPlanConfig
+) -> wf.PlanFeature:
+    """On, or off with the notice that says why: switched off, or the plan lacks it."""
+    if on:
+        return wf.PlanFeature(on=True, notice="")
+    if chosen is False:
+        return wf.PlanFeature(on=False, notice=f"{what} is off (cicd:{key}: false)")
+    return wf.PlanFeature(
+        on=False,
+        notice=f"{what} skipped: it needs {needs}; cicd:pipeline.github says {github.describe()}",
+    )
+
+
+def _scanners(pipeline: PipelineConfig) -> wf.Scanners:
+    scanners = pipeline.scanners
     return wf.Scanners(
         trivy_severity=scanners.trivy_severity,
         snyk=scanners.snyk,
@@ -452,7 +469,14 @@ def _scanners(scanners: ScannersConfig) -> wf.Scanners:
             if isinstance(scanners, ScannersWithSonarQube)
             else None
         ),
-        sarif_upload=scanners.sarif_upload,
+        sarif_upload=_plan_feature(
+            pipeline.uploads_sarif,
+            scanners.sarif_upload,
+            "SARIF upload to code scanning (Trivy's exit code still gates)",
+            "pipeline.scanners.sarifUpload",
+            CODE_SCANNING_NEEDS,
+            pipeline.github,
+        ),
     )
 
 
@@ -472,9 +496,17 @@ def _pipeline(pipeline: PipelineConfig) -> wf.PipelineSpec:
         build_context=pipeline.build_context,
         dockerfile=pipeline.dockerfile,
         coverage_path=pipeline.coverage_path,
-        scanners=_scanners(pipeline.scanners),
+        scanners=_scanners(pipeline),
         notifications=wf.Notifications(
             discord=pipeline.notifications.discord, slack=pipeline.notifications.slack
+        ),
+        build_provenance=_plan_feature(
+            pipeline.attests_provenance,
+            pipeline.build_provenance,
+            "Build provenance attestation",
+            "pipeline.buildProvenance",
+            ATTESTATIONS_NEED,
+            pipeline.github,
         ),
     )
 

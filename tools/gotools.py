@@ -64,6 +64,30 @@ TOOLS: Final[dict[str, GoTool]] = {
             package="github.com/google/go-containerregistry/cmd/crane",
             why="OCI registry on loopback (crane registry serve) and digest look-ups",
         ),
+        GoTool(
+            name="cosign",
+            module="github.com/sigstore/cosign/v3",
+            version="v3.0.6",
+            package="github.com/sigstore/cosign/v3/cmd/cosign",
+            ldflags="-X sigs.k8s.io/release-utils/version.gitVersion=v3.0.6",
+            why=(
+                "supplychain tier: sign, attest and verify with the cosign the pinned "
+                "sigstore/cosign-installer v4.1.2 installs (its action.yml: cosign-release "
+                "default v3.0.6), the version the workflows pin in cosign-release"
+            ),
+        ),
+        GoTool(
+            name="buildx",
+            module="github.com/docker/buildx",
+            version="v0.38.2",
+            package="github.com/docker/buildx/cmd/buildx",
+            ldflags="-X github.com/docker/buildx/version.Version=v0.38.2",
+            why=(
+                "supplychain tier: docker buildx imagetools inspect/create (no daemon needed), "
+                "installed as a docker CLI plugin; the newest release: setup-buildx-action "
+                "v4.3.0 without a version input keeps the runner image's buildx"
+            ),
+        ),
     )
 }
 

@@ -77,11 +77,16 @@ from components.config.loading import READ_NAMESPACES, load, parse_sections
 from components.config.metrics import MetricsConfig, MetricsOff, MetricsOn, MetricsSettings
 from components.config.network import EgressPort, EgressRule, IngressConfig, NetworkConfig, Protocol
 from components.config.pipeline import (
+    ATTESTATIONS_NEED,
+    CODE_SCANNING_NEEDS,
     MAX_MATRIX_JOBS,
     BranchProtectionConfig,
+    GitHubPlan,
+    GitHubPlanConfig,
     NotificationsConfig,
     PipelineCommands,
     PipelineConfig,
+    RepositoryVisibility,
     ScannersConfig,
     ScannersWithoutSonarQube,
     ScannersWithSonarQube,
@@ -136,6 +141,8 @@ from components.vocabulary import (
 )
 
 __all__ = [
+    "ATTESTATIONS_NEED",
+    "CODE_SCANNING_NEEDS",
     "DEFAULT_GITHUB_ENVIRONMENT",
     "DEPLOY_SWITCH_VARIABLE",
     "DEPLOY_WORKFLOW_FILE",
@@ -184,6 +191,8 @@ __all__ = [
     "Environment",
     "EnvironmentConfig",
     "EnvironmentSecret",
+    "GitHubPlan",
+    "GitHubPlanConfig",
     "GithubOidcConfig",
     "GithubOidcOff",
     "GithubOidcOn",
@@ -221,6 +230,7 @@ __all__ = [
     "RegistryConfig",
     "RelativePath",
     "RepositoryRole",
+    "RepositoryVisibility",
     "RequestMetricsConfig",
     "ResourceAmounts",
     "Reviewer",

@@ -33,6 +33,7 @@ from components.config.rules import (
     environment_rules,
     limit_rules,
     metrics_rules,
+    plan_rules,
     warnings_of,
 )
 from components.config.settings import (
@@ -274,6 +275,7 @@ def _environment_stack_rules(settings: StackSettings, stack: str) -> list[Proble
         *cluster_side_rules(settings),
         *metrics_rules(settings),
         *limit_rules(settings),
+        *plan_rules(settings),
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated, Final
 
 from pydantic import (
@@ -33,11 +34,12 @@ class ScannerSettings(ConfigModel):
         default="CRITICAL,HIGH", description="Trivy severities that fail the build."
     )
     snyk: bool = Field(default=True, description="Snyk on dependencies; needs cicd:snykToken.")
-    sarif_upload: bool = Field(
-        default=True,
-        description="Upload Trivy's SARIF report to GitHub code scanning (needs code scanning: "
-        "public repositories, or GitHub Advanced Security on private ones). Off: Trivy's exit "
-        "code still gates, its table goes to the job log.",
+    sarif_upload: bool | None = Field(
+        default=None,
+        description="Upload Trivy's SARIF report to GitHub code scanning. Default: where "
+        "cicd:pipeline.github says code scanning exists (a public repository, or "
+        "codeSecurity); true where it does not is a config error. Off: Trivy's exit code "
+        "still gates, its table goes to the job log.",
     )
 
 
@@ -142,6 +144,75 @@ class PipelineCommands(ConfigModel):
     )
 
 
+class GitHubPlan(StrEnum):
+    """The GitHub plan of the account that owns the repository."""
+
+    FREE = "free"
+    PRO = "pro"
+    TEAM = "team"
+    ENTERPRISE_CLOUD = "enterpriseCloud"
+    ENTERPRISE_SERVER = "enterpriseServer"
+
+
+class RepositoryVisibility(StrEnum):
+    """The repository's visibility; ``internal`` (Enterprise) counts as private here."""
+
+    PUBLIC = "public"
+    PRIVATE = "private"
+    INTERNAL = "internal"
+
+
+CODE_SECURITY_PLANS: Final = frozenset(
+    {GitHubPlan.TEAM, GitHubPlan.ENTERPRISE_CLOUD, GitHubPlan.ENTERPRISE_SERVER}
+)
+"""Plans GitHub sells Code Security (formerly Advanced Security) for."""
+
+
+class GitHubPlanConfig(ConfigModel):
+    """``cicd:pipeline.github``: what the repository's plan lets CI use.
+
+    - Artifact attestations (actions/attest-build-provenance): every public repository; a
+      private or internal one only on GitHub Enterprise Cloud.
+    - Code scanning (SARIF upload): every public repository; a private or internal one only
+      with GitHub Code Security, which GitHub sells for Team and Enterprise.
+
+    The defaults (private, free, no Code Security) use neither, so CI stays green on any plan.
+    """
+
+    visibility: RepositoryVisibility = Field(
+        default=RepositoryVisibility.PRIVATE,
+        description="public, private or internal (default private).",
+    )
+    plan: GitHubPlan = Field(
+        default=GitHubPlan.FREE,
+        description="free, pro, team, enterpriseCloud or enterpriseServer (default free).",
+    )
+    code_security: bool = Field(
+        default=False,
+        description="GitHub Code Security is on for the repository (team and enterprise plans "
+        "only; default false). Private repositories need it for SARIF upload.",
+    )
+
+    @property
+    def public(self) -> bool:
+        return self.visibility is RepositoryVisibility.PUBLIC
+
+    @property
+    def attestations(self) -> bool:
+        """Whether attest-build-provenance works for this repository."""
+        return self.public or self.plan is GitHubPlan.ENTERPRISE_CLOUD
+
+    @property
+    def code_scanning(self) -> bool:
+        """Whether a SARIF upload reaches code scanning."""
+        return self.public or self.code_security
+
+    def describe(self) -> str:
+        """The plan in the words of the stack file, for messages."""
+        security = ", codeSecurity" if self.code_security else ""
+        return f"a {self.visibility} repository on plan {self.plan}{security}"
+
+
 class PipelineConfig(ConfigModel):
     """The shared CI pipeline (``cicd:pipeline``; dev stack only)."""
 
@@ -174,6 +245,38 @@ class PipelineConfig(ConfigModel):
     notifications: NotificationsConfig = Field(
         default=NotificationsConfig(), description="Notifications."
     )
+    github: GitHubPlanConfig = Field(
+        default=GitHubPlanConfig(),
+        description="The repository's visibility and GitHub plan: what CI may use.",
+    )
+    build_provenance: bool | None = Field(
+        default=None,
+        description="Build provenance attestation of the published digest "
+        "(actions/attest-build-provenance). Default: where cicd:pipeline.github allows it (a "
+        "public repository, or plan enterpriseCloud); true where it does not is a config error.",
+    )
+
+    @property
+    def uploads_sarif(self) -> bool:
+        """``scanners.sarifUpload``, else whether the plan has code scanning."""
+        chosen = self.scanners.sarif_upload
+        return self.github.code_scanning if chosen is None else chosen
+
+    @property
+    def attests_provenance(self) -> bool:
+        """``buildProvenance``, else whether the plan has artifact attestations."""
+        chosen = self.build_provenance
+        return self.github.attestations if chosen is None else chosen
+
+
+ATTESTATIONS_NEED: Final = (
+    "artifact attestations, which GitHub offers for public repositories on every plan and for "
+    "private or internal ones only on plan enterpriseCloud"
+)
+CODE_SCANNING_NEEDS: Final = (
+    "code scanning, which GitHub offers for public repositories on every plan and for private "
+    "or internal ones only with codeSecurity (plans team, enterpriseCloud, enterpriseServer)"
+)
 
 
 class BranchProtectionConfig(ConfigModel):

@@ -12,6 +12,11 @@ from pydantic.alias_generators import to_camel
 from components.config.canary import CanaryOn, CanaryPlanConfig
 from components.config.fields import SECRET_LOOKING, github_secret_name
 from components.config.metrics import MetricsOn
+from components.config.pipeline import (
+    ATTESTATIONS_NEED,
+    CODE_SCANNING_NEEDS,
+    CODE_SECURITY_PLANS,
+)
 from components.config.problems import Problem
 from components.config.settings import StackSettings
 from components.config.switch import SwitchedOff
@@ -139,6 +144,33 @@ def _timing_rules(s: StackSettings) -> Iterable[Problem]:
             f"must be at least {-(-needed // 60)}: the job waits up to "
             f"{s.rollout_wait_seconds}s for the rollout, then checks health and may roll back",
             str(s.deploy.job_timeout_minutes),
+        )
+
+
+def plan_rules(s: StackSettings) -> Iterable[Problem]:
+    """What CI uses must exist on the repository's GitHub plan (``cicd:pipeline.github``)."""
+    pipeline = s.pipeline
+    if pipeline is None:
+        return
+    github = pipeline.github
+    if github.code_security and github.plan not in CODE_SECURITY_PLANS:
+        yield Problem(
+            "pipeline.github.codeSecurity",
+            f"needs plan {', '.join(sorted(CODE_SECURITY_PLANS))}: GitHub sells Code Security "
+            "for those only",
+            f"true on plan {github.plan}",
+        )
+    if pipeline.scanners.sarif_upload and not github.code_scanning:
+        yield Problem(
+            "pipeline.scanners.sarifUpload",
+            f"needs {CODE_SCANNING_NEEDS}; set it false or leave it out",
+            f"true for {github.describe()}",
+        )
+    if pipeline.build_provenance and not github.attestations:
+        yield Problem(
+            "pipeline.buildProvenance",
+            f"needs {ATTESTATIONS_NEED}; set it false or leave it out",
+            f"true for {github.describe()}",
         )
 
 
@@ -349,6 +381,11 @@ def limit_rules(s: StackSettings) -> Iterable[Problem]:
 
 
 def warnings_of(s: StackSettings) -> Iterable[str]:
+    if s.pipeline is not None and "github" not in s.pipeline.model_fields_set:
+        yield (
+            "cicd:pipeline.github not set: assuming a private repository on plan free, so ci.yml "
+            "runs no build provenance attestation and no SARIF upload (docs/supply-chain.md)"
+        )
     canary = s.canary_on
     for path, switch, off in (
         ("canary", "enabled", s.canary),

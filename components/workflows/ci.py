@@ -51,6 +51,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from components.signing import new_bundle_format, sign_flags
 from components.workflows import pins
 from components.workflows.common import (
     HAS_SECRET,
@@ -64,7 +65,7 @@ from components.workflows.common import (
     upload_artifact,
 )
 from components.workflows.contract import TAG_REF_PREFIX, branch_ref, secret
-from components.workflows.custody import OIDC_ISSUER, signer_identity
+from components.workflows.custody import OIDC_ISSUER, install_cosign, signer_identity
 from components.workflows.model import (
     Access,
     Concurrency,
@@ -81,7 +82,7 @@ from components.workflows.model import (
     template,
 )
 from components.workflows.notify import Channel, notify
-from components.workflows.spec import PipelineSpec, SonarQube, WorkflowsSpec
+from components.workflows.spec import PipelineSpec, PlanFeature, SonarQube, WorkflowsSpec
 
 WORKFLOW_NAME: Final = "CI"
 """The workflow's name; dev-deploy.yml's workflow_run trigger refers to it."""
@@ -249,7 +250,8 @@ def _scan(pipeline: PipelineSpec) -> Job:
     permissions = [
         Grant(Scope.CONTENTS, Access.READ, "code scanning and Trivy read the repository")
     ]
-    if scanners.sarif_upload:
+    sarif = scanners.sarif_upload
+    if sarif.on:
         trivy.update(
             {"format": "sarif", "output": "trivy.sarif", "limit-severities-for-sarif": True}
         )
@@ -259,8 +261,9 @@ def _scan(pipeline: PipelineSpec) -> Job:
         ]
     else:
         trivy["format"] = "table"
+        steps.append(_notice("SARIF upload", sarif))
     steps.append(Step(name="Trivy image scan", uses=pins.TRIVY, with_=trivy))
-    if scanners.sarif_upload:
+    if sarif.on:
         steps.append(
             Step(
                 name="Upload the Trivy report to code scanning",
@@ -337,13 +340,42 @@ def _sonarqube(sonarqube: SonarQube) -> Job:
     )
 
 
+def _notice(what: str, feature: PlanFeature, **kwargs: str) -> Step:
+    """A step that says in the run why a plan feature is off (``::notice::``)."""
+    return run(
+        f"{what}: off for this repository's plan",
+        'echo "::notice::$NOTICE"',
+        {"NOTICE": feature.notice},
+        **kwargs,
+    )
+
+
 ON_TAG: Final = "github.ref_type == 'tag'"
 ON_BRANCH: Final = "github.ref_type != 'tag'"
 
 
-def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
+def _provenance(feature: PlanFeature, on_branch: str) -> Step:
+    """actions/attest-build-provenance where the plan has artifact attestations, else why not."""
+    if not feature.on:
+        return _notice("Build provenance attestation", feature, if_=on_branch)
+    return Step(
+        name="Build provenance attestation",
+        if_=on_branch,
+        uses=pins.ATTEST_BUILD_PROVENANCE,
+        with_={
+            "subject-name": expr("env.IMAGE"),
+            "subject-digest": expr("steps.push.outputs.digest"),
+            "push-to-registry": True,
+        },
+    )
+
+
+def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanFeature) -> Job:
     """Push, sign and attest on the default branch; on a ``v*`` tag, name the digest the default
-    branch already published (scripts/release_tag.sh), so a release is never a rebuild."""
+    branch already published (scripts/release_tag.sh), so a release is never a rebuild.
+
+    Signature and SBOM attestation are written in the one format of components/signing.py,
+    which the deploy workflows verify and the ClusterImagePolicy admits."""
     digest = expr("steps.push.outputs.digest || steps.release.outputs.digest")
     image_at_digest = template(expr("env.IMAGE"), "@", expr("steps.push.outputs.digest"))
     on_branch = condition(ON_BRANCH)
@@ -355,7 +387,11 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
         permissions=(
             Grant(Scope.PACKAGES, Access.WRITE, "push the image to ghcr.io"),
             Grant(Scope.ID_TOKEN, Access.WRITE, "keyless cosign signature and attestations"),
-            Grant(Scope.ATTESTATIONS, Access.WRITE, "build provenance attestation"),
+            *(
+                (Grant(Scope.ATTESTATIONS, Access.WRITE, "build provenance attestation"),)
+                if provenance.on
+                else ()
+            ),
         ),
         outputs={"digest": digest},
         steps=(
@@ -369,7 +405,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
                     "password": secret("GITHUB_TOKEN"),
                 },
             ),
-            Step(name="Install cosign", uses=pins.COSIGN_INSTALLER),
+            install_cosign(),
             run(
                 "Push the scanned image",
                 script("push_image.sh"),
@@ -380,26 +416,22 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
             run(
                 "Release the digest the default branch published",
                 script("release_tag.sh"),
-                env={"SIGNER_IDENTITY": signer_identity(branch), "OIDC_ISSUER": OIDC_ISSUER},
+                env={
+                    "SIGNER_IDENTITY": signer_identity(branch),
+                    "SIGNER_REF": branch_ref(branch),
+                    "OIDC_ISSUER": OIDC_ISSUER,
+                    "NEW_BUNDLE_FORMAT": new_bundle_format(),
+                },
                 id="release",
                 if_=condition(ON_TAG),
             ),
             run(
                 "Sign the pushed digest (keyless)",
-                'cosign sign --yes "${IMAGE}@${DIGEST}"',
+                f'cosign sign --yes {sign_flags()} "${{IMAGE}}@${{DIGEST}}"',
                 env={"DIGEST": expr("steps.push.outputs.digest")},
                 if_=on_branch,
             ),
-            Step(
-                name="Build provenance attestation",
-                if_=on_branch,
-                uses=pins.ATTEST_BUILD_PROVENANCE,
-                with_={
-                    "subject-name": expr("env.IMAGE"),
-                    "subject-digest": expr("steps.push.outputs.digest"),
-                    "push-to-registry": True,
-                },
-            ),
+            _provenance(provenance, on_branch),
             Step(
                 name="SBOM of the pushed image",
                 if_=on_branch,
@@ -415,8 +447,8 @@ def _publish(server: str, branch: str, gates: tuple[str, ...]) -> Job:
             ),
             run(
                 "Attest the SBOM to the pushed digest (keyless)",
-                'cosign attest --yes --type spdxjson --predicate "$RUNNER_TEMP/sbom.spdx.json" '
-                '"${IMAGE}@${DIGEST}"',
+                f"cosign attest --yes {sign_flags()} --type spdxjson "
+                '--predicate "$RUNNER_TEMP/sbom.spdx.json" "${IMAGE}@${DIGEST}"',
                 env={"DIGEST": expr("steps.push.outputs.digest")},
                 if_=on_branch,
             ),
@@ -515,7 +547,7 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
         jobs["sonarqube"] = _sonarqube(scanners.sonarqube)
         scans.append("sonarqube")
     gates = ("validate", "test", "integration", "build", *scans)
-    jobs["publish"] = _publish(spec.registry_server, branch, gates)
+    jobs["publish"] = _publish(spec.registry_server, branch, gates, pipeline.build_provenance)
     jobs[REQUIRED_JOB] = Job(
         name=REQUIRED_JOB,
         needs=(*gates, "publish"),

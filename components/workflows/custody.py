@@ -5,10 +5,14 @@ environment job (so before a reviewer is asked, and before anything touches the 
 
 1. resolve the dispatch input once: a digest is used as given, a tag is resolved to its digest
    with ``docker buildx imagetools inspect``; every later step names ``IMAGE@sha256:...`` only;
-2. ``cosign verify`` and ``cosign verify-attestation --type spdxjson`` with the exact identity
-   that signs in CI (``SIGNER_IDENTITY``: the ci.yml file of this repository on the default
-   branch) and GitHub's OIDC issuer. The certificate's ``githubWorkflowSha`` extension is the
-   source commit;
+2. ``cosign verify`` and ``cosign verify-attestation --type spdxjson`` in the one signature
+   format of components/signing.py, with the exact identity that signs in CI
+   (``SIGNER_IDENTITY``: the ci.yml file of this repository on the default branch), GitHub's
+   OIDC issuer, and the certificate's GitHub workflow repository, ref and commit. The commit is
+   the image's revision label, a claim cosign checks against the certificate
+   (``--certificate-github-workflow-sha``); nothing is read from cosign's output, whose
+   fields differ between signature formats and releases (cosign v3 prints no certificate
+   fields for a bundle);
 3. promotion order from GitHub's own records: staging needs a successful CI run on the default
    branch for that commit; prod needs a GitHub deployment of that digest to staging whose
    latest status is ``success``;
@@ -31,6 +35,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Final
 
+from components.signing import COSIGN_RELEASE, verify_flags
 from components.workflows import pins
 from components.workflows.common import DIGEST_PATTERN, TAG_PATTERN, run
 from components.workflows.contract import branch_ref
@@ -85,23 +90,30 @@ echo "digest=$digest" >> "$GITHUB_OUTPUT"
 echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
 """
 
+REVISION_LABEL: Final = "org.opencontainers.image.revision"
+"""The label docker/metadata-action puts on CI's image: the commit it claims to be built from."""
+
 VERIFY: Final = f"""\
 ref="${{IMAGE}}@${{DIGEST}}"
-if ! cosign verify "$ref" --certificate-identity "$SIGNER_IDENTITY" \\
-    --certificate-oidc-issuer "$OIDC_ISSUER" --output json > "$RUNNER_TEMP/verify.json"; then
-  echo "::error::$ref is not signed by $SIGNER_IDENTITY: refusing to deploy it"
-  exit 1
-fi
-if ! cosign verify-attestation "$ref" --type {SBOM_PREDICATE} \\
-    --certificate-identity "$SIGNER_IDENTITY" --certificate-oidc-issuer "$OIDC_ISSUER" \\
-    > /dev/null; then
-  echo "::error::$ref has no SBOM attestation by $SIGNER_IDENTITY: refusing to deploy it"
-  exit 1
-fi
-commit="$(jq --raw-output '[.[].optional.githubWorkflowSha // empty][0] // ""' \\
-  "$RUNNER_TEMP/verify.json")"
+# The image's revision label is only a claim about its source commit: cosign accepts the
+# signature below only if CI's certificate names that same commit, this repository and the
+# default branch (Fulcio's GitHub workflow extensions), so a wrong label fails verification.
+commit="$(docker buildx imagetools inspect "$ref" --format '{{{{json .Image}}}}' \\
+  | jq --raw-output '.config.Labels["{REVISION_LABEL}"] // ""')"
 if [[ ! "$commit" =~ ^[0-9a-f]{{40}}$ ]]; then
-  echo "::error::the signature of $ref names no source commit"
+  echo "::error::$ref has no {REVISION_LABEL} label naming its source commit"
+  exit 1
+fi
+identity=(--certificate-identity "$SIGNER_IDENTITY" --certificate-oidc-issuer "$OIDC_ISSUER"
+  --certificate-github-workflow-repository "$GITHUB_REPOSITORY"
+  --certificate-github-workflow-ref "$SIGNER_REF" --certificate-github-workflow-sha "$commit")
+if ! cosign verify "$ref" {verify_flags()} "${{identity[@]}}" > /dev/null; then
+  echo "::error::$ref is not signed by $SIGNER_IDENTITY from commit $commit: refusing to deploy it"
+  exit 1
+fi
+if ! cosign verify-attestation "$ref" --type {SBOM_PREDICATE} {verify_flags()} \\
+    "${{identity[@]}}" > /dev/null; then
+  echo "::error::$ref has no SBOM attestation by $SIGNER_IDENTITY: refusing to deploy it"
   exit 1
 fi
 echo "signed by $SIGNER_IDENTITY, built from $commit"
@@ -366,10 +378,20 @@ def checks(
     return tuple(
         replace(step, if_=not_abort)
         for step in (
-            Step(name="Install cosign", uses=pins.COSIGN_INSTALLER),
+            install_cosign(),
             _verify(default_branch),
             _promotion_order(default_branch, previous_environment),
         )
+    )
+
+
+def install_cosign() -> Step:
+    """sigstore/cosign-installer with the release stated, so the signature format cannot change
+    with the installer's default (components/signing.py)."""
+    return Step(
+        name="Install cosign",
+        uses=pins.COSIGN_INSTALLER,
+        with_={"cosign-release": COSIGN_RELEASE},
     )
 
 
@@ -380,6 +402,7 @@ def _verify(default_branch: str) -> Step:
         {
             "DIGEST": expr("steps.release.outputs.digest"),
             "SIGNER_IDENTITY": signer_identity(default_branch),
+            "SIGNER_REF": branch_ref(default_branch),
             "OIDC_ISSUER": OIDC_ISSUER,
         },
         id="signature",

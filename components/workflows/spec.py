@@ -41,13 +41,23 @@ class SonarQube:
 
 
 @dataclass(frozen=True)
+class PlanFeature:
+    """A GitHub feature CI uses only where the repository's plan has it (config:
+    ``cicd:pipeline.github``): on, or off with the notice the job leaves saying why."""
+
+    on: bool
+    notice: str
+    """Why it is off and what would switch it on (empty when on)."""
+
+
+@dataclass(frozen=True)
 class Scanners:
     """Security scanners of CI."""
 
     trivy_severity: str
     snyk: bool
     sonarqube: SonarQube | None
-    sarif_upload: bool
+    sarif_upload: PlanFeature
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,8 @@ class PipelineSpec:
     coverage_path: str
     scanners: Scanners
     notifications: Notifications
+    build_provenance: PlanFeature
+    """actions/attest-build-provenance on the published digest."""
 
 
 @dataclass(frozen=True)

@@ -373,23 +373,58 @@ def fake_docker(state: State, argv: list[str]) -> int:
     elif argv[:1] == ["login"]:
         print("Login Succeeded")
     elif argv[:3] == ["buildx", "imagetools", "create"]:
-        # Adds a tag to a manifest already in the registry; nothing is pushed from local images.
-        source = command[-1]
-        known = set(state.scenario.get("registry_tags", {}).values())
-        if "@" not in source or source.split("@", 1)[1] not in known:
-            _err(f"ERROR: {source}: not found")
-            return 1
-        print(f"#1 pushing {_option(argv, '--tag')} -> {source}")
+        return _imagetools_create(state, argv, command)
     elif argv[:3] == ["buildx", "imagetools", "inspect"]:
-        # The registry's tags (scenario ``registry_tags``: image:tag -> digest).
-        digest = state.scenario.get("registry_tags", {}).get(command[3])
-        if digest is None:
-            _err(f"ERROR: {command[3]}: not found")
-            return 1
-        print(
-            json.dumps({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest})
-        )
+        return _imagetools_inspect(state, argv, command[3])
     images_file.write_text(json.dumps(images))
+    return 0
+
+
+def _registry(state: State) -> dict[str, str]:
+    """The registry's tags: the scenario's ``registry_tags`` plus what imagetools create set."""
+    added = state.root / "registry-tags.json"
+    tags = dict(state.scenario.get("registry_tags", {}))
+    return {**tags, **(json.loads(added.read_text()) if added.exists() else {})}
+
+
+def _imagetools_create(state: State, argv: list[str], command: list[str]) -> int:
+    """``docker buildx imagetools create --tag T SOURCE@DIGEST`` as buildx v0.38.2 does it
+    (commands/imagetools/create.go; run for real in tests/supplychain): ``--prefer-index``
+    defaults to true, and then a single-platform manifest is wrapped in a new index, so the tag
+    names a new digest; ``--prefer-index=false`` tags the manifest itself."""
+    source = command[-1]
+    registry = _registry(state)
+    known = set(registry.values())
+    if "@" not in source or source.split("@", 1)[1] not in known:
+        _err(f"ERROR: {source}: not found")
+        return 1
+    digest = source.split("@", 1)[1]
+    if _option(argv, "--prefer-index") != "false":
+        digest = _digest_of(f"index wrapping {digest}")
+    tag = _option(argv, "--tag") or ""
+    added = state.root / "registry-tags.json"
+    previous = json.loads(added.read_text()) if added.exists() else {}
+    added.write_text(json.dumps({**previous, tag: digest}))
+    print(f"#1 pushing {tag} -> {digest}")
+    return 0
+
+
+def _imagetools_inspect(state: State, argv: list[str], ref: str) -> int:
+    """``--format '{{json .Manifest}}'``: the descriptor the tag or digest names;
+    ``'{{json .Image}}'``: the image config, whose revision label (what docker/metadata-action
+    sets) is the commit of the scenario's ``signatures`` truth for that digest. A digest the
+    scenario does not know is an image someone built elsewhere: it exists, from another commit.
+    """
+    digest = ref.split("@", 1)[1] if "@" in ref else _registry(state).get(ref)
+    if digest is None:
+        _err(f"ERROR: {ref}: not found")
+        return 1
+    if ".Image" in (_option(argv, "--format") or ""):
+        truth = state.scenario.get("signatures", {}).get(digest, {})
+        labels = {"org.opencontainers.image.revision": truth.get("commit", "e" * 40)}
+        print(json.dumps({"architecture": "amd64", "os": "linux", "config": {"Labels": labels}}))
+        return 0
+    print(json.dumps({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest}))
     return 0
 
 
@@ -1062,6 +1097,27 @@ def action_upload_sarif(state: State, argv: list[str]) -> int:
     return 0
 
 
+def action_attest_build_provenance(state: State, argv: list[str]) -> int:
+    """actions/attest-build-provenance: artifact attestations exist for public repositories
+    on every plan and for private ones only on GitHub Enterprise Cloud (the action's README,
+    v4.1.0). Elsewhere it fails as GitHub answers (actions/attest, "Failed to persist
+    attestation": the message reported in its issues for organisation-owned repositories)."""
+    inputs = _inputs()
+    state.record(f"action:{argv[0]}", argv, inputs=inputs)
+    if state.scenario.get("private_repository") and not state.scenario.get("enterprise_cloud"):
+        owner = (
+            os.environ.get("GITHUB_REPOSITORY_OWNER")
+            or os.environ.get("GITHUB_REPOSITORY", "acme/x").split("/")[0]
+        )
+        print(
+            "::error::Failed to persist attestation: Feature not available for the "
+            f"{owner} organization. To enable this feature, please upgrade the billing plan, "
+            "or make this repository public."
+        )
+        return 1
+    return 0
+
+
 # ------------------------------------------------------------------------------------------
 # cosign verify / gh api: the chain of custody (issue 16)
 # ------------------------------------------------------------------------------------------
@@ -1076,13 +1132,33 @@ def _option(argv: list[str], name: str) -> str | None:
     return None
 
 
+_CERTIFICATE_CHECKS = {
+    "--certificate-github-workflow-sha": ("commit", "GitHub Workflow SHA"),
+    "--certificate-github-workflow-repository": ("repository", "GitHub Workflow Repository"),
+    "--certificate-github-workflow-ref": ("ref", "GitHub Workflow Ref"),
+}
+
+
+def _certificate(truth: JsonObj) -> JsonObj:
+    """Fulcio's GitHub workflow extensions of the signer's certificate: the commit, and the
+    repository and ref of the identity URL (``.../OWNER/REPO/.github/workflows/F@REF``)."""
+    path, _, ref = str(truth["identity"]).partition("@")
+    owner_repo = "/".join(path.removeprefix("https://github.com/").split("/")[:2])
+    return {"commit": truth.get("commit", ""), "repository": owner_repo, "ref": ref}
+
+
 def fake_cosign(state: State, argv: list[str]) -> int:
     """``cosign verify``/``verify-attestation`` against the scenario's ``signatures``.
 
-    The truth per digest: who signed (certificate identity and issuer), the source commit and
-    which attestation types exist. Verification passes only when the flags the workflow gives
-    name exactly that identity and issuer, as Fulcio certificate matching does; anything else
-    (sign, attest) is recorded as before.
+    Checked against cosign v3.0.6 (the release sigstore/cosign-installer v4.1.2 installs, run
+    for real in tests/supplychain): the truth per digest says who signed (certificate identity
+    and issuer), the source commit (the certificate's GitHub workflow SHA) and which attestation
+    types exist. Verification passes only when the flags name exactly that identity and issuer,
+    and each ``--certificate-github-workflow-sha``/``-repository``/``-ref`` given matches the
+    certificate, failing with cosign's own words (``no matching signatures: expected GitHub
+    Workflow SHA not found in certificate``). ``--output json`` prints what v3.0.6 prints for a
+    legacy (``.sig``) signature; the workflows read nothing from it. Anything else (sign,
+    attest) is recorded as before.
     """
     if argv[:1] not in (["verify"], ["verify-attestation"]):
         return _recording_tool("cosign")(state, argv)
@@ -1100,11 +1176,17 @@ def fake_cosign(state: State, argv: list[str]) -> int:
         _err("Error: --certificate-identity and --certificate-oidc-issuer are required")
         return 1
     if truth is None:
-        _err(f"Error: no signatures found for image {ref}")
-        return 1
+        _err("Error: no signatures found")
+        return 10
     if truth["identity"] != identity or truth["issuer"] != issuer:
         _err("Error: no matching signatures: none of the expected identities matched")
-        return 1
+        return 12
+    certificate = _certificate(truth)
+    for flag, (fact, words) in _CERTIFICATE_CHECKS.items():
+        expected = _option(argv, flag)
+        if expected is not None and expected != certificate[fact]:
+            _err(f"Error: no matching signatures: expected {words} not found in certificate")
+            return 12
     if argv[0] == "verify-attestation":
         if kind not in truth.get("attestations", []):
             _err(f"Error: no matching attestations with type {kind}")
@@ -1114,11 +1196,17 @@ def fake_cosign(state: State, argv: list[str]) -> int:
         json.dumps(
             [
                 {
-                    "critical": {"image": {"docker-manifest-digest": ref.split("@", 1)[1]}},
+                    "critical": {
+                        "identity": {"docker-reference": ref.split("@", 1)[0]},
+                        "image": {"docker-manifest-digest": ref.split("@", 1)[1]},
+                        "type": "cosign container image signature",
+                    },
                     "optional": {
                         "Issuer": issuer,
                         "Subject": identity,
-                        "githubWorkflowSha": truth["commit"],
+                        "githubWorkflowRef": certificate["ref"],
+                        "githubWorkflowRepository": certificate["repository"],
+                        "githubWorkflowSha": certificate["commit"],
                     },
                 }
             ]
@@ -1234,6 +1322,7 @@ TOOLS: dict[str, Callable[[State, list[str]], int]] = {
     "action-metadata": action_metadata,
     "action-record": action_record,
     "action-upload-sarif": action_upload_sarif,
+    "action-attest-build-provenance": action_attest_build_provenance,
 }
 
 

@@ -108,7 +108,8 @@ class Scenario:
     - ``deployment_ready_seconds``: how long a Deployment takes to roll out on the clock;
       ``deployment_fails_for``: images whose Deployment rollout never completes.
     - ``code_scanning``: whether the repository has code scanning (upload-sarif works);
-      ``private_repository``: upload-sarif then also needs ``contents``/``actions: read``.
+      ``private_repository``: upload-sarif then also needs ``contents``/``actions: read``,
+      and attest-build-provenance fails unless ``enterprise_cloud`` (GitHub's plan rule).
     """
 
     http: tuple[HttpRule, ...] = ()
@@ -120,6 +121,7 @@ class Scenario:
     deployment_fails_for: tuple[str, ...] = ()
     code_scanning: bool = True
     private_repository: bool = False
+    enterprise_cloud: bool = False
     clock_start: int = DEFAULT_CLOCK
     signatures: Mapping[str, JsonObj] = field(default_factory=dict)
     """digest -> {identity, issuer, commit, attestations}: who really signed (fake cosign)."""
@@ -150,6 +152,7 @@ class Scenario:
             "github": self.github,
             "registry_tags": dict(self.registry_tags),
             "private_repository": self.private_repository,
+            "enterprise_cloud": self.enterprise_cloud,
         }
 
 

@@ -91,6 +91,10 @@ def _script(action: pins.Action, state: Path) -> str:
             '  echo "trivy found vulnerabilities"; exit "$STUB_EXIT_CODE"\nfi'
         ),
         pins.UPLOAD_SARIF.repository: f"{fakes} action-upload-sarif {root} upload-sarif",
+        pins.ATTEST_BUILD_PROVENANCE.repository: (
+            f"{fakes} action-attest-build-provenance {root} "
+            f"{pins.ATTEST_BUILD_PROVENANCE.repository}"
+        ),
         pins.SNYK_NODE.repository: (
             f"{record}\n"
             'if [ -z "${SNYK_TOKEN:-}" ]; then\n'

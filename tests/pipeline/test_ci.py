@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import pytest
 
+from components.signing import sign_flags
 from tests.pipeline.harness import (
     APP_JOBS,
     HttpRule,
@@ -107,7 +108,7 @@ def test_1_7_9_10_push_to_the_default_branch_runs_everything_and_publishes(
     digest = artifacts["image-digest"]["digest.txt"].strip()
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
     signed = [c["argv"] for c in pipeline.calls("cosign") if c["argv"][0] == "sign"]
-    assert signed == [["sign", "--yes", f"{IMAGE}@{digest}"]]
+    assert signed == [["sign", "--yes", *sign_flags().split(), f"{IMAGE}@{digest}"]]
     provenance = pipeline.calls("action:actions/attest-build-provenance")
     assert provenance[0]["inputs"]["subject-digest"] == digest
     discord = [c for c in pipeline.calls("curl") if "discord" in c["url"]]
@@ -253,6 +254,33 @@ def test_4_private_repository_with_code_scanning_uploads_with_contents_read(
     assert len(pipeline.calls("upload-sarif")) == 1
 
 
+def test_4_private_repository_on_team_publishes_without_provenance_or_sarif(
+    tmp_path: Path,
+) -> None:
+    """A private repository on GitHub Team: attest-build-provenance fails there (Enterprise
+    Cloud only) and code scanning is missing. With the plan in cicd:pipeline.github, CI leaves
+    both out, says why in notices, and publishes; a plan that claims more fails as GitHub does."""
+    scenario = Scenario(http=NOTIFIERS_OK, code_scanning=False, private_repository=True)
+    team = {"cicd:pipeline.github": {"visibility": "private", "plan": "team"}}
+    pipeline = _ci(tmp_path / "team", scenario, team)
+    result = _push(pipeline)
+    assert result.jobs["publish"] == "success", result.annotations("error")
+    assert result.jobs["ci-ok"] == "success"
+    assert pipeline.calls("action:actions/attest-build-provenance") == []
+    assert pipeline.calls("upload-sarif") == []
+    assert any(
+        n.startswith("Build provenance attestation skipped: it needs artifact attestations")
+        for n in result.annotations("notice", "publish")
+    ), result.annotations("notice")
+    assert any(n.startswith("SARIF upload") for n in result.annotations("notice", "scan"))
+
+    claimed = {"cicd:pipeline.github": {"visibility": "private", "plan": "enterpriseCloud"}}
+    wrong = _ci(tmp_path / "claimed", scenario, claimed)
+    result = _push(wrong)
+    assert result.jobs["publish"] == "failure"
+    assert any("Feature not available" in e for e in result.annotations("error", "publish"))
+
+
 def test_5_custom_default_branch_publishes_from_it(tmp_path: Path) -> None:
     changes = {"cicd:app.defaultBranch": "trunk", "cicd:approval.branches": ["trunk"]}
     changes["cicd:branchProtection.branch"] = "trunk"
@@ -291,6 +319,26 @@ def _retagged(pipeline: Pipeline) -> list[list[str]]:
 IMAGETOOLS_CREATE: Final = ["buildx", "imagetools", "create"]
 
 
+def _registry_tags(pipeline: Pipeline) -> dict[str, str]:
+    """Tags imagetools create set in the fake registry (tests/pipeline/fakes.py)."""
+    added = pipeline.state / "registry-tags.json"
+    return dict(json.loads(added.read_text())) if added.exists() else {}
+
+
+def test_6_a_retag_that_wraps_the_digest_in_a_new_index_fails(tmp_path: Path) -> None:
+    """Were the retag to use imagetools create's default (``--prefer-index=true``), the tag
+    would name a new, unsigned index: the release checks the tag and fails saying so."""
+    pipeline = _ci(tmp_path)
+    ci = (pipeline.repo / ".github" / "workflows" / "ci.yml").read_text()
+    assert "--prefer-index=false " in ci
+    pipeline.add_workflow("ci.yml", ci.replace("--prefer-index=false ", ""))
+    result = _released(pipeline)
+    assert result.jobs["publish"] == "failure"
+    assert any("not the signed " + PUBLISHED in e for e in result.annotations("error")), (
+        result.annotations("error")
+    )
+
+
 def test_6_release_tag_names_the_digest_the_default_branch_published(tmp_path: Path) -> None:
     """Build once, promote: the tag adds the semver name to the signed default-branch digest;
     nothing is pushed, signed or attested again, and that digest goes to the deploy."""
@@ -300,10 +348,19 @@ def test_6_release_tag_names_the_digest_the_default_branch_published(tmp_path: P
     assert result.step("publish", "Release the digest the default branch published") == "success"
     assert _pushed_tags(pipeline) == []
     assert _retagged(pipeline) == [
-        [*IMAGETOOLS_CREATE, "--tag", f"{IMAGE}:1.4.2", f"{IMAGE}@{PUBLISHED}"]
+        [
+            *IMAGETOOLS_CREATE,
+            "--prefer-index=false",
+            "--tag",
+            f"{IMAGE}:1.4.2",
+            f"{IMAGE}@{PUBLISHED}",
+        ]
     ]
-    cosign = [c["argv"][0] for c in pipeline.calls("cosign")]
-    assert cosign == ["verify"]  # verified against the default branch's identity, not re-signed
+    # the release tag names the signed digest itself, not a new index around it
+    assert _registry_tags(pipeline) == {f"{IMAGE}:1.4.2": PUBLISHED}
+    (verify,) = [c["argv"] for c in pipeline.calls("cosign")]
+    assert verify[0] == "verify"  # verified against the default branch's identity, not re-signed
+    assert verify[verify.index("--certificate-github-workflow-sha") + 1] == pipeline.sha
     assert pipeline.calls("action:actions/attest-build-provenance") == []
     assert pipeline.artifacts()["image-digest"]["digest.txt"].strip() == PUBLISHED
 
