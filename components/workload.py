@@ -45,7 +45,9 @@ later ``pulumi up`` must neither roll a release back nor fail on a field-manager
 Readiness: Pulumi's Kubernetes provider has no built-in notion of a healthy Rollout, so the
 Rollout carries ``pulumi.com/waitFor: jsonpath={.status.phase}=Healthy`` (with a timeout):
 the first ``pulumi up`` finishes only once Argo Rollouts reports the Rollout Healthy, and fails
-(rather than hanging) when it does not. ``rollbackWindow`` makes going back to one of the last
+(rather than hanging) when it does not. An update that changes the Rollout waits the same way, so
+changing it while a canary is paused waits for that release (or times out): change the Rollout
+between releases. ``rollbackWindow`` makes going back to one of the last
 revisions a fast-track (no steps, no analysis): that is how the workflows roll back.
 """
 
