@@ -58,11 +58,13 @@ class Applied:
 def control_plane() -> Iterator[ControlPlane]:
     """The session's control plane: started once, stopped at the end (its own processes only)."""
     folder = Path(tempfile.mkdtemp(prefix="cluster-tier-"))
-    plane = start_control_plane(folder)
     try:
-        yield plane
+        plane = start_control_plane(folder)  # stops what it started if it fails half-way
+        try:
+            yield plane
+        finally:
+            plane.stop()
     finally:
-        plane.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
