@@ -30,9 +30,26 @@ Who the deployer is depends on ``cicd:cluster.access``:
   environment (after its reviewers approved) gets such a token, so the credential follows the
   review by construction.
 
-No ``*``, no ``create``/``delete``, no Secrets, no ``pods/exec``, no cluster-wide RBAC. People
-get the built-in ``view`` and ``edit`` ClusterRoles through RoleBindings in this namespace only;
-prod ships with no operator group, so nobody has human write access there by default.
+No ``*``, no ``create``/``delete``, no Secrets, no ``pods/exec``, no cluster-wide RBAC.
+
+People (``cicd:access``) get this stack's own namespaced Roles, never the built-in ``view``/
+``edit`` ClusterRoles (issue 22 item 4: ``edit`` reads every Secret, the deployer's token and the
+pull secret among them, impersonates ServiceAccounts, mints their tokens, execs into pods and
+deletes NetworkPolicies and PodDisruptionBudgets; ``view`` is safe today but grows with every
+aggregated CRD role a cluster installs):
+
+- ``people-view`` (``viewerGroups``): read what a release needs to be understood (PEOPLE_READ):
+  pods and their logs, events, Services, the workload and its ReplicaSets, Argo Rollouts
+  objects, Ingresses, NetworkPolicies, the PodDisruptionBudget, quota and limits;
+- ``people-operate`` (``operatorGroups``): the same reads, plus deleting or evicting a pod (a
+  stuck pod is recreated by its ReplicaSet). No pod-template change, pod or Job creation: each
+  can mount any Secret of the namespace or run as any ServiceAccount, which is what the
+  deployer's admission policy exists to prevent; releases go through the deploy workflows.
+
+Neither ever reads Secrets, impersonates, creates tokens, execs/attaches/port-forwards, or
+deletes the guardrails (NetworkPolicies, the PodDisruptionBudget, the admission policy, which is
+cluster-scoped and out of any RoleBinding's reach). Prod ships with no operator group. The config
+refuses Kubernetes' reserved groups in these lists (components/config/cluster.py).
 """
 
 from __future__ import annotations
@@ -71,12 +88,48 @@ def deployer_rules(workload_kind: str, workload_name: str) -> tuple[Rule, ...]:
     group, _, resource, subresources = WORKLOAD_API[workload_kind]
     name = (workload_name,)
     rules: list[Rule] = [((group,), (resource,), WORKLOAD_VERBS, name)]
-    rules += [((group,), (sub,), ("patch",), name) for sub in subresources]
+    rules += [((group,), (sub,), ("get", "patch"), name) for sub in subresources]
     if workload_kind == "Rollout":
         rules.append((("argoproj.io",), ("analysisruns",), READ, ()))
     rules.append((("apps",), ("replicasets",), READ, ()))
     rules.append((("",), ("pods", "pods/log", "services", "events"), READ, ()))
     return tuple(rules)
+
+
+PEOPLE_READ: Final[tuple[Rule, ...]] = (
+    (("",), ("pods", "pods/log", "events", "services", "endpoints", "serviceaccounts"), READ, ()),
+    (("",), ("resourcequotas", "limitranges", "configmaps"), READ, ()),
+    (("events.k8s.io",), ("events",), READ, ()),
+    (("apps",), ("deployments", "replicasets"), READ, ()),
+    (("argoproj.io",), ("rollouts", "analysisruns", "analysistemplates", "experiments"), READ, ()),
+    (("networking.k8s.io",), ("ingresses", "networkpolicies"), READ, ()),
+    (("discovery.k8s.io",), ("endpointslices",), READ, ()),
+    (("policy",), ("poddisruptionbudgets",), READ, ()),
+)
+"""What every people group may read in its namespace: never Secrets (nor anything that shows a
+Secret's content: no exec, attach, port-forward, proxy, token request)."""
+
+PEOPLE_OPERATE: Final[tuple[Rule, ...]] = (
+    *PEOPLE_READ,
+    (("",), ("pods",), ("delete",), ()),
+    (("",), ("pods/eviction",), ("create",), ()),
+)
+"""Operators: the reads, plus restarting a stuck pod (delete or evict it)."""
+
+PEOPLE_ROLES: Final = {"view": PEOPLE_READ, "operate": PEOPLE_OPERATE}
+"""``people-<suffix>`` Role name suffix -> its rules."""
+
+
+def policy_rules(rules: Sequence[Rule]) -> list[rbac.PolicyRuleArgs]:
+    return [
+        rbac.PolicyRuleArgs(
+            api_groups=list(groups),
+            resources=list(resources),
+            verbs=list(verbs),
+            resource_names=list(names) or None,
+        )
+        for groups, resources, verbs, names in rules
+    ]
 
 
 def _same_except(new: str, old: str, skip: Sequence[str]) -> str:
@@ -274,17 +327,7 @@ class EnvironmentAccess(pulumi.ComponentResource):
         role = rbac.Role(
             f"{name}-deployer",
             metadata=ns_meta(role_name),
-            rules=[
-                rbac.PolicyRuleArgs(
-                    api_groups=list(groups),
-                    resources=list(res),
-                    verbs=list(verbs),
-                    resource_names=list(names) or None,
-                )
-                for groups, res, verbs, names in deployer_rules(
-                    args.workload_kind, args.workload_name
-                )
-            ],
+            rules=policy_rules(deployer_rules(args.workload_kind, args.workload_name)),
             opts=child,
         )
         self.kubeconfig = None
@@ -347,14 +390,22 @@ class EnvironmentAccess(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
-        for people_role, groups in (("view", args.viewer_groups), ("edit", args.operator_groups)):
+        people = (("view", args.viewer_groups), ("operate", args.operator_groups))
+        for suffix, groups in people:
             if not groups:
                 continue
+            people_name = f"people-{suffix}"
+            people_role = rbac.Role(
+                f"{name}-people-{suffix}",
+                metadata=ns_meta(people_name),
+                rules=policy_rules(PEOPLE_ROLES[suffix]),
+                opts=child,
+            )
             rbac.RoleBinding(
-                f"{name}-people-{people_role}",
-                metadata=ns_meta(f"people-{people_role}"),
+                f"{name}-people-{suffix}",
+                metadata=ns_meta(people_name),
                 role_ref=rbac.RoleRefArgs(
-                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=people_role
+                    api_group="rbac.authorization.k8s.io", kind="Role", name=people_name
                 ),
                 subjects=[
                     rbac.SubjectArgs(
@@ -362,7 +413,7 @@ class EnvironmentAccess(pulumi.ComponentResource):
                     )
                     for group in groups
                 ],
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[people_role]),
             )
         self.register_outputs({"deployer": self.deployer_username})
 

@@ -23,30 +23,34 @@ path, a restricted security context (non-root, read-only root file system, no pr
 escalation, all capabilities dropped, seccomp RuntimeDefault) and a PodDisruptionBudget that
 never blocks a node drain.
 
-Who owns the image (issue 12, item 7). The deploy workflows own the container image after the
-first ``pulumi up``; a later ``pulumi up`` that changes the pod template must neither roll the
-release back nor fail on a field-manager conflict. ``ignore_changes`` on
-``spec.template.spec.containers[0].image`` does not hold under server-side apply: the engine puts
-the *old* input back at the ignored path, and pulumi-kubernetes' ``handleSSAIgnoreFields``
-(provider/pkg/await/await.go) splits the path on dots and cannot follow the array index (its own
-TODO), so it neither drops the field nor reads the live value; Pulumi then applies the image it
-first deployed, which conflicts with the pipeline's field manager (or, with patchForce, rolls the
-release back). So for the Rollout the image is kept outside Pulumi's field set:
+Who owns the image (issue 12 item 7, issue 22 items 1 and 3; docs/field-ownership.md). The
+stack creates the workload with its image; from then on the deploy workflows own the image and a
+later ``pulumi up`` must neither roll a release back nor fail on a field-manager conflict. Hence
+``ignore_changes`` on the whole container list, ``spec.template.spec.containers``, of both kinds:
 
-- the Rollout's pod template has no ``image``. The Rollout CRD lists containers as a map keyed
-  by ``name`` (``x-kubernetes-list-type: map``) and does not require ``image``, so Pulumi's
-  server-side apply owns every container field except the image and never sends one;
-- a ``RolloutPatch`` (its own field manager) sets the first image once, when the stack creates
-  the Rollout; it ignores later changes and is retained on delete, so it is never applied again
-  and never relinquishes the field; the deploy workflows' patches then take the field over.
-
-The Deployment (canary off, dev) cannot be created without an image, so it keeps
-``ignore_changes`` and carries the limitation above; dev is redeployed by every push to develop.
+- that path has no array index, so pulumi-kubernetes' server-side apply honours it
+  (``handleSSAIgnoreFields``, provider/pkg/await/await.go, v4.x: the path is split on dots, array
+  indexes are not followed, so ``containers[0].image`` was silently not ignored). On an update it
+  drops the list from the request where another manager owns it and Pulumi does not, else it
+  sends the live list back: either way the deployed image stays and nothing conflicts;
+- a Rollout's containers are one atomic field (the Argo Rollouts CRD, manifests/crds/
+  rollout-crd.yaml v1.8.3, has no ``x-kubernetes-list-type: map`` there), so no second field
+  manager can own just the image: the former image-seeding ``RolloutPatch`` conflicted with the
+  Rollout's own apply on the first ``pulumi up``, and forced it would have owned the list and
+  dropped probes, resources, security context and mounts. The workflows' JSON patch of the
+  image (an update, manager ``kubectl-patch``) takes the whole list over, which is fine: the
+  stack no longer sends it;
+- the price: a change of container settings (resources, probes, port) in stack config reaches
+  a live workload only through the procedure in docs/field-ownership.md, not by ``pulumi up``
+  alone. Everything outside the container list (pod security context, volumes, service
+  account, labels, strategy, replicas) is still applied.
 
 Readiness: Pulumi's Kubernetes provider has no built-in notion of a healthy Rollout, so the
-image patch carries ``pulumi.com/waitFor: jsonpath={.status.phase}=Healthy`` (with a timeout):
+Rollout carries ``pulumi.com/waitFor: jsonpath={.status.phase}=Healthy`` (with a timeout):
 the first ``pulumi up`` finishes only once Argo Rollouts reports the Rollout Healthy, and fails
-(rather than hanging) when it does not. ``rollbackWindow`` makes going back to one of the last
+(rather than hanging) when it does not. An update that changes the Rollout waits the same way, so
+changing it while a canary is paused waits for that release (or times out): change the Rollout
+between releases. ``rollbackWindow`` makes going back to one of the last
 revisions a fast-track (no steps, no analysis): that is how the workflows roll back.
 """
 
@@ -67,7 +71,8 @@ meta = k8s.meta.v1
 core = k8s.core.v1
 
 ARGO_API: Final = "argoproj.io/v1alpha1"
-IMAGE_PATH: Final = "spec.template.spec.containers[0].image"
+CONTAINERS_PATH: Final = "spec.template.spec.containers"
+"""What the stack sets on creation only (see the module docstring)."""
 WAIT_SECONDS: Final = 900
 DISCOVERY_SECONDS: Final = 10
 """Longest a new pod waits to become a scrape target after Prometheus' service discovery sees it
@@ -177,11 +182,11 @@ def restricted_security_context() -> dict[str, Any]:
     }
 
 
-def pod_template(args: WorkloadArgs, labels: dict[str, str], with_image: bool = True) -> Any:
-    """The pod template; ``with_image`` False leaves the image to another field manager."""
+def pod_template(args: WorkloadArgs, labels: dict[str, str]) -> Any:
+    """The pod template, with the stack's image (applied on creation only: CONTAINERS_PATH)."""
     container: dict[str, Any] = {
         "name": args.app,
-        **({"image": args.image} if with_image else {}),
+        "image": args.image,
         "ports": [{"name": "http", "containerPort": args.port, "protocol": "TCP"}],
         "resources": {"requests": args.requests, "limits": args.limits},
         "securityContext": restricted_security_context(),
@@ -368,7 +373,7 @@ class AppWorkload(pulumi.ComponentResource):
 
         stable = service("service", args.app)
         pod_labels = {**labels, **selector}
-        template = pod_template(args, pod_labels, with_image=args.canary is None)
+        template = pod_template(args, pod_labels)
         spec: Any
         if args.canary is None:
             self.workload_kind = "Deployment"
@@ -387,7 +392,7 @@ class AppWorkload(pulumi.ComponentResource):
                 f"{name}-deployment",
                 metadata=meta_of(args.app),
                 spec=spec,
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=[IMAGE_PATH]),
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=[CONTAINERS_PATH]),
             )
         else:
             self.workload_kind = "Rollout"
@@ -446,11 +451,17 @@ class AppWorkload(pulumi.ComponentResource):
                 }
             if scrape is not None and scrape.discovery is ScrapeDiscovery.PROMETHEUS_OPERATOR:
                 self._service_monitor(name, args, labels, selector, scrape)
-            rollout = k8s.apiextensions.CustomResource(
+            k8s.apiextensions.CustomResource(
                 f"{name}-rollout",
                 api_version=ARGO_API,
                 kind="Rollout",
-                metadata=meta_of(args.app),
+                metadata=meta_of(
+                    args.app,
+                    annotations={
+                        "pulumi.com/waitFor": "jsonpath={.status.phase}=Healthy",
+                        "pulumi.com/timeoutSeconds": str(WAIT_SECONDS),
+                    },
+                ),
                 spec={
                     "replicas": args.replicas,
                     "revisionHistoryLimit": 5,
@@ -461,28 +472,10 @@ class AppWorkload(pulumi.ComponentResource):
                     "rollbackWindow": {"revisions": canary.rollback_window},
                     "strategy": {"canary": strategy},
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
-            )
-            k8s.apiextensions.CustomResourcePatch(
-                f"{name}-initial-image",
-                api_version=ARGO_API,
-                kind="Rollout",
-                metadata={
-                    "name": args.app,
-                    "namespace": args.namespace,
-                    "annotations": {
-                        "pulumi.com/waitFor": "jsonpath={.status.phase}=Healthy",
-                        "pulumi.com/timeoutSeconds": str(WAIT_SECONDS),
-                    },
-                },
-                spec={
-                    "template": {"spec": {"containers": [{"name": args.app, "image": args.image}]}}
-                },
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=[rollout],
-                    ignore_changes=["spec", "metadata.annotations"],
-                    retain_on_delete=True,
+                    depends_on=depends,
+                    ignore_changes=[CONTAINERS_PATH],
                 ),
             )
         # One voluntary eviction at a time, whatever the replica count: a single replica may be

@@ -249,16 +249,8 @@ def image_problem(image: Any) -> str | None:
 def pinned_images(resource: CrossGuardResource) -> list[str]:
     """Rule 1: every container image is pinned to a version tag or a digest."""
     messages = []
-    specs = list(pod_specs(resource))
-    if resource.resource_type.startswith(K8S_PREFIX) and kind_of(resource) == "RolloutPatch":
-        # The patch that seeds a Rollout's first image (components/workload.py): its images
-        # are what the Rollout runs, so they are checked here.
-        spec = _get(resource.props, *_TEMPLATE)
-        specs += [(".".join(_TEMPLATE), spec)] if isinstance(spec, Mapping) else []
-    for _, spec in specs:
+    for _, spec in pod_specs(resource):
         for described, container in containers(spec):
-            if kind_of(resource) == "Rollout" and "image" not in container:
-                continue  # left to the RolloutPatch above: the pipeline owns the image
             problem = image_problem(container.get("image"))
             if problem is not None:
                 messages.append(

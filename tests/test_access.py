@@ -28,7 +28,7 @@ from components.workflows import common
 from render.engine import Rendered
 from render.tree import github_settings, kubernetes_objects, tree
 from tests import validators
-from tests.conftest import STACKS, files, render_variant, rendered
+from tests.conftest import STACKS, config_problems, files, render_variant, rendered
 
 NS = {"dev": "webshop-dev", "staging": "webshop-staging", "prod": "webshop-prod"}
 KIND = {"dev": "Deployment", "staging": "Rollout", "prod": "Rollout"}
@@ -93,9 +93,10 @@ def test_deployer_may_touch_only_its_one_workload_of_its_kind(stack: str) -> Non
         assert not can(result, sa, own, *WORKLOAD[kind], verb), verb
     for verb in ("create", "update", "delete", "deletecollection"):
         assert not can(result, sa, own, *WORKLOAD[kind], verb, "webshop"), verb
-    assert can(result, sa, own, "argoproj.io", "rollouts/status", "patch", "webshop") is (
-        kind == "Rollout"
-    )
+    for verb in ("get", "patch"):  # kubectl patch --subresource=status reads it first
+        assert can(result, sa, own, "argoproj.io", "rollouts/status", verb, "webshop") is (
+            kind == "Rollout"
+        )
     assert can(result, sa, own, "argoproj.io", "analysisruns", "list") is (kind == "Rollout")
     assert can(result, sa, own, "", "pods", "list") and can(result, sa, own, "", "pods/log", "get")
     for verb in ("get", "list", "watch", "create", "patch"):
@@ -319,6 +320,85 @@ def test_policy_matches_only_the_workload_kind_and_binds_to_the_namespace(stack:
     assert binding["spec"]["matchResources"]["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": NS[stack]}
     }
+
+
+# --------------------------------------------------------------------------------------------
+# People (cicd:access): own Roles, never Secrets; reserved groups refused
+# --------------------------------------------------------------------------------------------
+
+PEOPLE_NEVER = (
+    ("", "secrets", ("get", "list", "watch")),
+    ("", "pods/exec", ("create", "get")),
+    ("", "pods/attach", ("create", "get")),
+    ("", "pods/portforward", ("create", "get")),
+    ("", "serviceaccounts/token", ("create",)),
+    ("", "pods", ("create", "update", "patch")),
+    ("", "users", ("impersonate",)),
+    ("", "groups", ("impersonate",)),
+    ("", "serviceaccounts", ("impersonate", "create", "update", "delete")),
+    ("apps", "deployments", ("create", "update", "patch", "delete")),
+    ("argoproj.io", "rollouts", ("create", "update", "patch", "delete")),
+    ("batch", "jobs", ("create",)),
+    ("networking.k8s.io", "networkpolicies", ("delete", "update", "patch", "deletecollection")),
+    ("policy", "poddisruptionbudgets", ("delete", "update", "patch", "deletecollection")),
+    ("rbac.authorization.k8s.io", "roles", ("create", "update", "patch", "bind", "escalate")),
+    ("rbac.authorization.k8s.io", "rolebindings", ("create", "update", "patch", "delete")),
+)
+
+
+def people_groups(stack: str) -> dict[str, str]:
+    """group -> role suffix it ends up with (operate wins over view)."""
+    out: dict[str, str] = {}
+    for binding in objects(rendered(stack), "RoleBinding"):
+        name = binding["metadata"]["name"]
+        if name.startswith("people-"):
+            for subject in binding["subjects"]:
+                if out.get(subject["name"]) != "operate":
+                    out[subject["name"]] = name.removeprefix("people-")
+    return out
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_people_read_what_a_release_needs_and_never_secrets(stack: str) -> None:
+    result = rendered(stack)
+    groups = people_groups(stack)
+    assert groups, "every shipped stack binds at least one people group"
+    for group, role in groups.items():
+        who = {"kind": "Group", "name": group}
+        for api_group, resource in (("", "pods"), ("", "pods/log"), ("", "events"),
+                                    ("apps", "replicasets")):  # fmt: skip
+            assert can(result, who, NS[stack], api_group, resource, "list")
+        for api_group, resource, verbs in PEOPLE_NEVER:
+            for verb in verbs:
+                assert not can(result, who, NS[stack], api_group, resource, verb, "webshop"), (
+                    f"{group} may {verb} {resource}"
+                )
+        assert can(result, who, NS[stack], "", "pods", "delete", "x") is (role == "operate")
+
+
+def test_people_bindings_name_own_roles_never_cluster_roles(stack: str) -> None:
+    for binding in objects(rendered(stack), "RoleBinding"):
+        assert binding["roleRef"]["kind"] == "Role", binding["metadata"]["name"]
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        "system:unauthenticated",
+        "system:authenticated",
+        "system:serviceaccounts",
+        "system:serviceaccounts:webshop-prod",
+        "system:masters",
+        "system:nodes",
+        "SYSTEM:Masters",
+        "",
+    ],
+)
+@pytest.mark.parametrize("key", ["viewerGroups", "operatorGroups"])
+def test_reserved_groups_are_refused_in_people_bindings(key: str, group: str) -> None:
+    lines = config_problems("prod", {f"cicd:access.{key}": ["webshop-sre", group]})
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"Pulumi.prod.yaml: cicd:access.{key}[1] must ")
 
 
 # --------------------------------------------------------------------------------------------

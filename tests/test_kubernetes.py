@@ -43,19 +43,24 @@ def test_no_wildcards_and_nothing_cluster_wide(stack: str) -> None:
     assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
 
 
-def test_people_get_view_and_edit_in_the_namespace_only() -> None:
+def test_people_get_own_roles_in_the_namespace_only() -> None:
+    """Never the built-in view/edit ClusterRoles (edit reads Secrets, issue 22 item 4)."""
     prod_bindings = {b["metadata"]["name"]: b for b in objects(rendered("prod"), "RoleBinding")}
     assert prod_bindings["people-view"]["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "ClusterRole",
-        "name": "view",
+        "kind": "Role",
+        "name": "people-view",
     }
-    assert "people-edit" not in prod_bindings  # no human write access to prod by default
+    assert "people-operate" not in prod_bindings  # no human write access to prod by default
     staging = {b["metadata"]["name"]: b for b in objects(rendered("staging"), "RoleBinding")}
-    assert [s["name"] for s in staging["people-edit"]["subjects"]] == ["webshop-sre"]
-    assert staging["people-edit"]["metadata"]["namespace"] == "webshop-staging"
+    assert [s["name"] for s in staging["people-operate"]["subjects"]] == ["webshop-sre"]
+    assert staging["people-operate"]["metadata"]["namespace"] == "webshop-staging"
+    assert staging["people-operate"]["roleRef"]["kind"] == "Role"
+    roles = {r["metadata"]["name"] for r in objects(rendered("staging"), "Role")}
+    assert {"people-view", "people-operate"} <= roles
     without = render_variant("staging", {"cicd:access.operatorGroups": []})
-    assert "people-edit" not in {b["metadata"]["name"] for b in objects(without, "RoleBinding")}
+    assert "people-operate" not in {b["metadata"]["name"] for b in objects(without, "RoleBinding")}
+    assert "people-operate" not in {r["metadata"]["name"] for r in objects(without, "Role")}
 
 
 def test_namespace_labels_and_pod_security(stack: str) -> None:
@@ -173,15 +178,8 @@ def test_registry_pull_secret_and_app_service_account(stack: str) -> None:
 
 
 def _images(result: Rendered) -> list[str]:
-    """Images the workload runs: a Rollout's come from its seeding RolloutPatch."""
-    seeded = [
-        c["image"]
-        for patch in result.of_type("kubernetes:argoproj.io/v1alpha1:RolloutPatch")
-        for c in patch.inputs["spec"]["template"]["spec"]["containers"]
-    ]
-    return seeded + [
-        c["image"] for spec in pod_specs(result) for c in spec["containers"] if "image" in c
-    ]
+    """Images the workload runs (the workload is created with its image)."""
+    return [c["image"] for spec in pod_specs(result) for c in spec["containers"]]
 
 
 def test_digest_pinning_on_and_off() -> None:

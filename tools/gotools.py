@@ -54,6 +54,63 @@ class GoTool:
         return TOOLS_DIR / f"{self.name}-{self.version}" / self.name
 
 
+KUBERNETES_VERSION: Final = "v1.36.3"
+"""The control plane the ``cluster`` tier runs (tests/cluster): kube-apiserver and
+kube-controller-manager from ``k8s.io/kubernetes`` at this tag."""
+
+KUBERNETES_STAGING: Final = (
+    "api",
+    "apiextensions-apiserver",
+    "apimachinery",
+    "apiserver",
+    "cli-runtime",
+    "client-go",
+    "cloud-provider",
+    "cluster-bootstrap",
+    "code-generator",
+    "component-base",
+    "component-helpers",
+    "controller-manager",
+    "cri-api",
+    "cri-client",
+    "cri-streaming",
+    "csi-translation-lib",
+    "dynamic-resource-allocation",
+    "endpointslice",
+    "externaljwt",
+    "kms",
+    "kube-aggregator",
+    "kube-controller-manager",
+    "kube-proxy",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "metrics",
+    "mount-utils",
+    "pod-security-admission",
+    "sample-apiserver",
+    "streaming",
+)
+"""Every staging module ``k8s.io/kubernetes@v1.36.3/go.mod`` requires at v0.0.0 and replaces with
+``./staging/src/k8s.io/<name>``: a consumer replaces each with the published ``v0.<minor>.<patch>``."""
+
+
+def _kubernetes_replaces() -> dict[str, str]:
+    published = "v0" + KUBERNETES_VERSION[2:]
+    return {f"k8s.io/{name}": f"k8s.io/{name}@{published}" for name in KUBERNETES_STAGING}
+
+
+def _kubernetes_ldflags() -> str:
+    """The version the server reports (``/version``); unset, it says v0.0.0-master, which
+    kubectl's skew warning and clients that gate on the server's minor version misread."""
+    major, minor, _ = KUBERNETES_VERSION[1:].split(".")
+    pkg = "k8s.io/component-base/version"
+    return (
+        f"-s -w -X {pkg}.gitVersion={KUBERNETES_VERSION} -X {pkg}.gitMajor={major}"
+        f" -X {pkg}.gitMinor={minor} -X {pkg}.gitTreeState=clean"
+    )
+
+
 TOOLS: Final[dict[str, GoTool]] = {
     tool.name: tool
     for tool in (
@@ -87,6 +144,50 @@ TOOLS: Final[dict[str, GoTool]] = {
                 "installed as a docker CLI plugin; the newest release: setup-buildx-action "
                 "v4.3.0 without a version input keeps the runner image's buildx"
             ),
+        ),
+        GoTool(
+            name="kube-apiserver",
+            module="k8s.io/kubernetes",
+            version=KUBERNETES_VERSION,
+            package="k8s.io/kubernetes/cmd/kube-apiserver",
+            replaces=_kubernetes_replaces(),
+            ldflags=_kubernetes_ldflags(),
+            why="cluster tier: the API server the render is applied to (tests/cluster)",
+        ),
+        GoTool(
+            name="kube-controller-manager",
+            module="k8s.io/kubernetes",
+            version=KUBERNETES_VERSION,
+            package="k8s.io/kubernetes/cmd/kube-controller-manager",
+            replaces=_kubernetes_replaces(),
+            ldflags=_kubernetes_ldflags(),
+            why="cluster tier: Deployment/ReplicaSet controllers, service-account tokens, GC",
+        ),
+        GoTool(
+            name="kube-scheduler",
+            module="k8s.io/kubernetes",
+            version=KUBERNETES_VERSION,
+            package="k8s.io/kubernetes/cmd/kube-scheduler",
+            replaces=_kubernetes_replaces(),
+            ldflags=_kubernetes_ldflags(),
+            why="cluster tier: binds the workload's pods to kwok's nodes (kwok does not schedule)",
+        ),
+        GoTool(
+            name="kubectl",
+            module="k8s.io/kubernetes",
+            version=KUBERNETES_VERSION,
+            package="k8s.io/kubernetes/cmd/kubectl",
+            replaces=_kubernetes_replaces(),
+            ldflags=_kubernetes_ldflags(),
+            why="cluster tier: the kubectl the deploy workflows run, within the server's skew "
+            "(Debian's kubectl is 1.32, four minors behind a 1.36 server)",
+        ),
+        GoTool(
+            name="kwok",
+            module="sigs.k8s.io/kwok",
+            version="v0.8.0",
+            package="sigs.k8s.io/kwok/cmd/kwok",
+            why="cluster tier: fake nodes and kubelets, so scheduled pods become Running and Ready",
         ),
     )
 }

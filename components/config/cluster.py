@@ -92,14 +92,34 @@ class ClusterConfig(ConfigModel):
     )
 
 
-class AccessConfig(ConfigModel):
-    """People's access to the namespace (``cicd:access``)."""
+def _people_group(value: str) -> str:
+    """A people group, never one Kubernetes reserves: the ``system:`` prefix is the API server's
+    (``system:unauthenticated`` is anonymous, ``system:authenticated`` every identity,
+    ``system:serviceaccounts[:NS]`` every ServiceAccount, ``system:masters`` cluster admins,
+    ``system:nodes`` kubelets), so binding one would grant far more than a team."""
+    if not value.strip():
+        raise ValueError("must be a group name, not empty")
+    if value.lower().startswith("system:"):
+        raise ValueError(
+            "must not be a group Kubernetes reserves (system:*: anonymous users, every "
+            "authenticated user, ServiceAccounts, nodes or cluster admins); name a team's group"
+        )
+    return value
 
-    viewer_groups: tuple[str, ...] = Field(
-        default=(), description="Groups bound to the built-in `view` ClusterRole in the namespace."
-    )
-    operator_groups: tuple[str, ...] = Field(
+
+PeopleGroup = Annotated[str, AfterValidator(_people_group)]
+
+
+class AccessConfig(ConfigModel):
+    """People's access to the namespace (``cicd:access``): components/access.py's own Roles."""
+
+    viewer_groups: tuple[PeopleGroup, ...] = Field(
         default=(),
-        description="Groups bound to the built-in `edit` ClusterRole in the namespace. "
-        "Prod ships with none.",
+        description="Groups that may read the namespace (Role people-view: pods, logs, events, "
+        "workload; never Secrets). No system:* group. Default none.",
+    )
+    operator_groups: tuple[PeopleGroup, ...] = Field(
+        default=(),
+        description="Groups that may also delete or evict pods (Role people-operate; never "
+        "Secrets, exec or pod-template changes). No system:* group. Prod ships with none.",
     )

@@ -248,18 +248,14 @@ def test_pinned_images_find_pods_cron_jobs_and_analysis_jobs() -> None:
         assert len(rules.pinned_images(workload_kind)) == 1, rules.kind_of(workload_kind)
 
 
-def test_a_rollout_may_leave_its_image_to_the_seeding_patch_which_is_checked() -> None:
+def test_a_rollout_without_an_image_is_a_violation() -> None:
+    """The Rollout is created with its image (components/workload.py, issue 22): one without
+    any has nothing pinned."""
     container = good_container()
     del container["image"]
-    assert rules.pinned_images(workload(ROLLOUT, containers=[container])) == []
-    seed = resource(
-        "kubernetes:argoproj.io/v1alpha1:RolloutPatch",
-        "web-initial-image",
-        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "x/y:latest"}]}}}},
-    )
-    assert rules.pinned_images(seed) == [
-        "RolloutPatch 'web-initial-image': container 'web' image 'x/y:latest' uses the moving "
-        "tag 'latest'; pin a version tag (for example 1.4.2) or a digest (@sha256:...)"
+    assert rules.pinned_images(workload(ROLLOUT, containers=[container])) == [
+        "Rollout 'web': container 'app' sets no image; pin a version tag "
+        "(for example 1.4.2) or a digest (@sha256:...)"
     ]
 
 

@@ -1,0 +1,140 @@
+"""Fixtures of the ``cluster`` tier: one control plane per session, every stack applied once.
+
+``applied`` is a first ``pulumi up`` of every stack in the order a platform engineer runs them:
+the platform stacks (the Argo Rollouts CRDs of their Helm release), then dev, staging and prod.
+Each resource's refusal is recorded, not raised, so that one test lists all of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Final
+
+import pytest
+import yaml
+
+from render.engine import PROJECT_DIR, Rendered, render
+from tests.cluster.apply import apply_render, rollouts_crds, server_side_apply
+from tests.cluster.plane import ControlPlane, start_control_plane
+from tests.conftest import STACKS, rendered
+
+PLATFORM_DIR: Final = PROJECT_DIR / "platform"
+PLATFORM_OF: Final = {"dev": "nonprod", "staging": "nonprod", "prod": "prod"}
+NAMESPACE: Final = {"dev": "webshop-dev", "staging": "webshop-staging", "prod": "webshop-prod"}
+PRECONDITIONS: Final = ("monitoring",)
+"""Namespaces the platform stack expects the cluster to have (Prometheus/Grafana live there,
+installed outside this project: ``cicd-platform:network.monitoringNamespace``)."""
+
+
+@cache
+def platform_render(stack: str) -> Rendered:
+    return render(stack, PLATFORM_DIR)
+
+
+def chart_version(result: Rendered, release: str) -> str:
+    (found,) = [r for r in result.resources if r.name == release]
+    return str(found.inputs["version"])
+
+
+@dataclass
+class Applied:
+    """What the first apply of each stack answered."""
+
+    plane: ControlPlane
+    refusals: dict[str, list[str]] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    state: set[str] = field(default_factory=set)
+    """Pulumi's state, as far as the tier needs it: which resources exist (``stack/name``)."""
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """The session's control plane: started once, stopped at the end (its own processes only)."""
+    folder = Path(tempfile.mkdtemp(prefix="cluster-tier-"))
+    try:
+        plane = start_control_plane(folder)  # stops what it started if it fails half-way
+        try:
+            yield plane
+        finally:
+            plane.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def applied(control_plane: ControlPlane) -> Applied:
+    plane = control_plane
+    result = Applied(plane)
+    for name in PRECONDITIONS:
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        server_side_apply(plane, namespace, "cluster-admin")
+    for cluster in ("nonprod", "prod"):
+        platform = platform_render(cluster)
+        crds = rollouts_crds(chart_version(platform, "argo-rollouts-release"))
+        for crd in crds:
+            outcome = server_side_apply(plane, crd, "helm")
+            assert outcome.returncode == 0, outcome.stderr
+        for crd in crds:
+            wait_for(f"CRD {crd['metadata']['name']} established",
+                     lambda name=crd["metadata"]["name"]: _established(plane, name))  # fmt: skip
+        key = f"platform-{cluster}"
+        result.refusals[key], result.skipped[key] = apply_render(plane, key, platform, result.state)
+    for stack in STACKS:
+        result.refusals[stack], result.skipped[stack] = apply_render(
+            plane, stack, rendered(stack), result.state
+        )
+    return result
+
+
+def _established(plane: ControlPlane, name: str) -> bool:
+    conditions = (plane.get("crd", name).get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+
+def wait_for(what: str, check: object, seconds: float = 60.0) -> None:
+    """Poll ``check()`` until it returns true (controllers are asynchronous)."""
+    assert callable(check)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {seconds}s")
+
+
+def deployer_token(plane: ControlPlane, stack: str) -> str:
+    """The deployer's real token: what the token controller wrote into its Secret."""
+    namespace = NAMESPACE[stack]
+    token: list[str] = []
+
+    def filled() -> bool:
+        secret = plane.get("secret", "webshop-deployer-token", f"--namespace={namespace}")
+        value = (secret.get("data") or {}).get("token")
+        if value:
+            token.append(base64.b64decode(value).decode())
+        return bool(value)
+
+    wait_for(f"the token of {namespace}'s deployer", filled)
+    return token[0]
+
+
+@pytest.fixture(scope="session")
+def deployer_kubeconfig(applied: Applied) -> dict[str, Path]:
+    """Per stack: a kubeconfig holding the deployer's real ServiceAccount token."""
+    return {
+        stack: applied.plane.kubeconfig_for(
+            f"deployer-{stack}", deployer_token(applied.plane, stack), NAMESPACE[stack]
+        )
+        for stack in STACKS
+    }
+
+
+def dump(obj: object) -> str:
+    return yaml.safe_dump(obj, sort_keys=False)
