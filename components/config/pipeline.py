@@ -22,6 +22,7 @@ from components.config.fields import (
     between,
     matches,
 )
+from components.config.rescan import RescanConfig
 from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
 
 
@@ -163,6 +164,9 @@ class PipelineConfig(ConfigModel):
     scanners: ScannersConfig = Field(default=ScannersWithoutSonarQube(), description="Scanners.")
     notifications: NotificationsConfig = Field(
         default=NotificationsConfig(), description="Notifications."
+    )
+    rescan: RescanConfig = Field(
+        default=RescanConfig(), description="Daily rescan of the digests the environments run."
     )
 
 
