@@ -65,6 +65,7 @@ def resource_stem(path: str) -> str:
     stem = path.rsplit("/", 1)[1].removesuffix(".yml")
     return f"security-rescan-{stem}" if path.startswith(".github/security-rescan/") else stem
 
+
 EXPECTED_FILES: Final = {
     "dev": {
         ".github/workflows/ci.yml",
