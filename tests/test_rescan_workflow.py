@@ -15,7 +15,7 @@ import yaml
 
 from render.tree import tree as file_tree
 from security_rescan.__main__ import Finding, Outcome, Target, message, next_state, summary
-from tests.conftest import config_problems, files, render_variant
+from tests.conftest import DELETE, config_problems, files, render_variant
 
 RESCAN_FILE: Final = "github/workflows/rescan.yml"
 
@@ -129,3 +129,14 @@ def test_an_outage_is_reported_and_keeps_what_was_known() -> None:
     page = summary("img", "HIGH", outcomes, new=set())
     assert "**not scanned**: trivy exited 1: no DB" in page
     assert "0 finding(s), 0 new" in page  # staging, which was scanned
+
+
+def test_the_channel_webhook_is_required_while_the_rescan_posts_there() -> None:
+    """Slack notifications off, rescan still on (default channel slack): the webhook secret is
+    still needed, so that rescan.yml never reads a secret no stack writes."""
+    changes = {"cicd:pipeline.notifications.slack": False, "cicd:slackWebhookUrl": DELETE}
+    assert config_problems("dev", changes) == [
+        "Pulumi.dev.yaml: cicd:slackWebhookUrl is required (pipeline.rescan.channel is slack); "
+        "set it with pulumi config set --secret"
+    ]
+    file_tree(render_variant("dev", {**changes, "cicd:pipeline.rescan.enabled": False}))

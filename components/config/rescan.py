@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field
 
@@ -23,6 +23,13 @@ class AlertChannel(StrEnum):
 
     SLACK = "slack"
     DISCORD = "discord"
+
+
+WEBHOOK_KEY: Final = {
+    AlertChannel.SLACK: "slackWebhookUrl",
+    AlertChannel.DISCORD: "discordWebhookUrl",
+}
+"""The secret config key of each channel's webhook (required while the rescan posts there)."""
 
 
 class RescanConfig(ConfigModel):
