@@ -125,8 +125,7 @@ def _job(spec: WorkflowsSpec, rescan: RescanSpec) -> Job:
             script("rescan_scan.sh"),
             {
                 "GH_TOKEN": expr("github.token"),
-                "TRIVY_USERNAME": expr("github.actor"),
-                "TRIVY_PASSWORD": expr("github.token"),
+                "REGISTRY_TOKEN": expr("github.token"),
                 "PYTHONPATH": PACKAGE_DIR,
                 "IMAGE": spec.image,
                 "ENVIRONMENTS": " ".join(rescan.environments),

@@ -31,6 +31,7 @@ from typing import Any, Final
 import pytest
 import yaml
 
+from security_rescan.__main__ import Target, sarif, scan
 from tests.pipeline.harness import HttpRule, Pipeline, RunResult, Scenario, stack_files
 from tests.rescan.lab import Advisory, Registry, VulnDB, registry, trivy
 
@@ -178,6 +179,9 @@ def test_a_new_finding_alerts_once_and_a_clean_digest_stays_quiet(world: World) 
     assert "built by https://github.com/acme/webshop/actions/runs/7001" in line
     assert world.clean not in message and "staging" not in message
     assert [c["run"] for c in day2.calls if c["tool"] == "download-artifact"] == ["1"]
+    # The token goes to the image's registry only (docker's per-host config), not to Trivy.
+    [login] = [c["argv"] for c in day2.calls if c["tool"] == "docker"]
+    assert login[:2] == ["login", world.registry.host]
     sarif_uploads = [c for c in day2.calls if c["tool"] == "upload-sarif"]
     assert len(sarif_uploads) == 1
     assert day2.step("rescan", "Upload the findings to code scanning") == "success"
@@ -217,3 +221,33 @@ def test_a_scanner_outage_warns_and_is_never_an_all_clear(world: World) -> None:
     world.db.write([MUSL_FLAW])
     after = world.rescan("3")
     assert world.posts(after) == []
+
+
+def test_code_scanning_gets_one_sarif_run_per_scanned_environment(
+    world: World, tmp_path: Path
+) -> None:
+    """The package's scan and SARIF steps on their own, with the real Trivy: findings as Trivy
+    reports them, and ``trivy convert`` output merged into one file whose runs code scanning
+    keeps apart by environment."""
+    world.db.write([MUSL_FLAW, LOW_FLAW])
+    binary = str(world.pipeline.bin / "trivy")
+    reports: dict[str, Path] = {}
+    for environment, digest in (("production", world.vulnerable), ("staging", world.clean)):
+        report = tmp_path / f"{environment}.json"
+        findings, error = scan(
+            binary, world.image, Target(environment, digest, "", ""), "CRITICAL,HIGH", report
+        )
+        assert error is None
+        expected = ["CVE-2026-41001"] if environment == "production" else []
+        assert [f.vulnerability for f in findings] == expected
+        reports[environment] = report
+    out = tmp_path / "rescan.sarif"
+    assert sarif(binary, reports, out)
+    document = json.loads(out.read_text())
+    assert document["version"] == "2.1.0"
+    assert [run["automationDetails"]["id"] for run in document["runs"]] == [
+        "rescan/production/",
+        "rescan/staging/",
+    ]
+    results = [r["ruleId"] for run in document["runs"] for r in run.get("results", [])]
+    assert results == ["CVE-2026-41001"]
