@@ -58,7 +58,9 @@ class When(StrEnum):
     ALWAYS = "always"
     TOKEN_ACCESS = "cicd:cluster.access token"
     OIDC_ACCESS = "cicd:cluster.access githubOidc"
-    CONFIGURED = "the matching cicd:pipeline scanner or notification is on"
+    CONFIGURED = (
+        "the matching cicd:pipeline scanner or notification is on, or the rescan posts there"
+    )
 
 
 SHARED_FILES: Final = ("ci.yml", "metrics.yml", "rescan.yml")
