@@ -3,8 +3,8 @@
 Which files a stack owns (design section 3): dev commits the shared pipeline (ci.yml and
 dependabot.yml, and where ``cicd:metrics.enabled`` says so metrics.yml with the
 ``.github/delivery-metrics/`` package it runs; where ``cicd:pipeline.rescan.enabled`` says so,
-the default, rescan.yml with the ``.github/security-rescan/`` package) and dev-deploy.yml; staging commits stage-deploy.yml; prod commits
-prod-deploy.yml. Files go to the default branch because ``workflow_run`` and
+the default, rescan.yml with the ``.github/security-rescan/`` package) and dev-deploy.yml;
+staging commits stage-deploy.yml; prod commits prod-deploy.yml. Files go to the default branch because ``workflow_run`` and
 ``workflow_dispatch`` only fire for workflow files there. ``overwrite_on_create`` adopts a file
 that already exists instead of failing the first ``pulumi up``.
 
