@@ -91,7 +91,10 @@ class Outcome:
 
 def gh_api(*args: str) -> Any:
     """``gh api ARGS`` as JSON; a failure is this program's own error."""
-    done = subprocess.run(["gh", "api", *args], capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(["gh", "api", *args], capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise RescanError(f"gh api {' '.join(args)} could not run: {error}") from error
     if done.returncode != 0:
         raise RescanError(f"gh api {' '.join(args)} failed: {done.stderr.strip()}")
     try:
@@ -157,7 +160,10 @@ def scan(
         "--ignore-unfixed", "--image-src", "remote", "--format", "json",
         "--output", str(report), f"{image}@{target.digest}",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as error:
+        return (), f"trivy could not run: {error}"
     if done.returncode != 0:
         tail = " / ".join(done.stderr.strip().splitlines()[-ERROR_LINES:])
         return (), f"trivy exited {done.returncode}: {tail or 'no output'}"

@@ -9,12 +9,16 @@ what an outage keeps) are checked on its functions; tests/pipeline/test_rescan.p
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Final
 
+import pytest
 import yaml
 
 from render.tree import tree as file_tree
 from security_rescan.__main__ import Finding, Outcome, Target, message, next_state, summary
+from security_rescan.__main__ import main as rescan_main
 from tests.conftest import DELETE, config_problems, files, render_variant
 
 RESCAN_FILE: Final = "github/workflows/rescan.yml"
@@ -140,3 +144,51 @@ def test_the_channel_webhook_is_required_while_the_rescan_posts_there() -> None:
         "set it with pulumi config set --secret"
     ]
     file_tree(render_variant("dev", {**changes, "cicd:pipeline.rescan.enabled": False}))
+
+
+def _tool(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+
+
+def _args(tmp_path: Path) -> list[str]:
+    return [
+        "--repository", "acme/webshop", "--image", "ghcr.io/acme/webshop",
+        "--environment", "production", "--severity", "HIGH", "--branch", "develop",
+        "--state-out", str(tmp_path / "state"), "--output", str(tmp_path / "output"),
+    ]  # fmt: skip
+
+
+def test_the_rescan_fails_on_its_own_errors_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GitHub's API failing is the job's own error: exit 1 and an ::error:: that says which
+    call; no state is written, so the next run still compares with the last good one."""
+    _tool(tmp_path, "gh", 'echo "HTTP 502: Bad Gateway" >&2; exit 1')
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert rescan_main(_args(tmp_path)) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("::error::rescan failed: gh api --method GET repos/acme/webshop/")
+    assert "HTTP 502: Bad Gateway" in out
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_missing_scanner_is_an_outage_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No trivy at all: the running digest is reported as not scanned; the job succeeds."""
+    digest = "sha256:" + "2" * 64
+    deployments = json.dumps([{"id": 5, "sha": "c" * 40, "payload": {"digest": digest}}])
+    _tool(
+        tmp_path,
+        "gh",
+        'case "$*" in *statuses*) echo \'[{"state": "success"}]\' ;; '
+        "*workflows*) echo '{\"workflow_runs\": []}' ;; "
+        f"*) echo '{deployments}' ;; esac",
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert rescan_main([*_args(tmp_path), "--trivy", str(tmp_path / "no-trivy")]) == 0
+    out = capsys.readouterr().out
+    assert f"::warning::production runs ghcr.io/acme/webshop@{digest}, which was NOT scanned" in out
+    assert "NOT SCANNED (trivy could not run" in (tmp_path / "output").read_text()
