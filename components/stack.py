@@ -522,6 +522,20 @@ def _metrics(metrics: MetricsOn | None) -> wf.MetricsSpec | None:
     )
 
 
+def _rescan(pipeline: PipelineConfig) -> wf.RescanSpec | None:
+    """rescan.yml where it is on; its severity defaults to CI's Trivy severity."""
+    rescan = pipeline.rescan
+    if not rescan.enabled:
+        return None
+    ci_severity = pipeline.scanners.trivy_severity
+    return wf.RescanSpec(
+        schedule=rescan.schedule,
+        severity=ci_severity if rescan.severity is None else rescan.severity,
+        channel=rescan.channel.value,
+        environments=rescan.environments,
+    )
+
+
 def _dispatch_refs(approval: ApprovalConfig) -> tuple[str, ...] | None:
     """The refs the environment's policy lists, as ``github.ref`` spells them."""
     if approval.branch_policy is not BranchPolicy.CUSTOM:
@@ -565,6 +579,7 @@ def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
             ),
             pipeline=_pipeline(s.pipeline) if owns_pipeline and s.pipeline else None,
             metrics=_metrics(s.metrics_on) if s.environment.name is Environment.DEV else None,
+            rescan=_rescan(s.pipeline) if owns_pipeline and s.pipeline else None,
         )
     )
 

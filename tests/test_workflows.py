@@ -48,12 +48,31 @@ DELIVERY_METRICS_FILES: Final = {
 }
 """metrics.yml and the package it runs (Pulumi.dev.yaml enables cicd:metrics)."""
 
+RESCAN_FILES: Final = {
+    ".github/workflows/rescan.yml",
+    ".github/security-rescan/requirements.txt",
+    *(
+        f".github/security-rescan/security_rescan/{module.name}"
+        for module in (PROJECT_DIR / "security_rescan").glob("*.py")
+    ),
+}
+"""rescan.yml and the package it runs (cicd:pipeline.rescan is on by default)."""
+
+
+def resource_stem(path: str) -> str:
+    """Each file's resource name suffix: its name; the rescan package's (whose names repeat
+    the metrics package's) prefixed with security-rescan."""
+    stem = path.rsplit("/", 1)[1].removesuffix(".yml")
+    return f"security-rescan-{stem}" if path.startswith(".github/security-rescan/") else stem
+
+
 EXPECTED_FILES: Final = {
     "dev": {
         ".github/workflows/ci.yml",
         ".github/workflows/dev-deploy.yml",
         ".github/dependabot.yml",
         *DELIVERY_METRICS_FILES,
+        *RESCAN_FILES,
     },
     "staging": {".github/workflows/stage-deploy.yml"},
     "prod": {".github/workflows/prod-deploy.yml"},
@@ -155,8 +174,7 @@ def test_files_are_committed_to_develop_by_the_component(stack: str) -> None:
     committed = result.of_type(T_FILE)
     assert {r.inputs["file"] for r in committed} == EXPECTED_FILES[stack]
     for resource in committed:
-        stem = str(resource.inputs["file"]).rsplit("/", 1)[1].removesuffix(".yml")
-        assert resource.name == f"pipeline-{stem}"
+        assert resource.name == f"pipeline-{resource_stem(str(resource.inputs['file']))}"
         assert resource.parent == {"type": T_COMPONENT, "name": "pipeline"}
         assert resource.inputs["branch"] == "develop"
         assert resource.inputs["repository"] == "webshop"
@@ -177,6 +195,7 @@ def test_branch_protection_waits_for_the_committed_files() -> None:
                 "pipeline-" + path.rsplit("/", 1)[1].removesuffix(".yml")
                 for path in DELIVERY_METRICS_FILES
             ),
+            *("pipeline-" + resource_stem(path) for path in RESCAN_FILES),
         }
     )
 

@@ -26,6 +26,7 @@ from components.config.fields import SECRET_LOOKING, ConfigModel
 from components.config.keys import closest, unknown_key
 from components.config.pipeline import ScannersWithSonarQube
 from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
+from components.config.rescan import WEBHOOK_KEY
 from components.config.rules import (
     approval_rules,
     canary_rules,
@@ -314,6 +315,11 @@ def _required_secret_keys(s: StackSettings) -> dict[str, str]:
             needed["discordWebhookUrl"] = "pipeline.notifications.discord is true"
         if notify.slack:
             needed["slackWebhookUrl"] = "pipeline.notifications.slack is true"
+        rescan = s.pipeline.rescan
+        if rescan.enabled:
+            needed.setdefault(
+                WEBHOOK_KEY[rescan.channel], f"pipeline.rescan.channel is {rescan.channel.value}"
+            )
     for secret in s.environment.secrets:
         needed[secret.config_key] = f"environment secret {secret.name} reads it"
     return needed

@@ -24,6 +24,7 @@ from components.config.fields import (
     between,
     matches,
 )
+from components.config.rescan import RescanConfig
 from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
 
 
@@ -254,6 +255,9 @@ class PipelineConfig(ConfigModel):
         description="Build provenance attestation of the published digest "
         "(actions/attest-build-provenance). Default: where cicd:pipeline.github allows it (a "
         "public repository, or plan enterpriseCloud); true where it does not is a config error.",
+    )
+    rescan: RescanConfig = Field(
+        default=RescanConfig(), description="Daily rescan of the digests the environments run."
     )
 
     @property

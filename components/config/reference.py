@@ -58,13 +58,13 @@ SECRET_KEYS: Final[Mapping[str, tuple[str, str]]] = {
         "dev",
         "Discord webhook for build status (repository secret "
         "DISCORD_WEBHOOK_URL). Required when pipeline.notifications.discord "
-        "is true.",
+        "is true, or pipeline.rescan.channel is discord.",
     ),
     "slackWebhookUrl": (
         "dev",
         "Slack webhook for security alerts (repository secret "
         "SLACK_WEBHOOK_URL). Required when pipeline.notifications.slack is "
-        "true.",
+        "true, or pipeline.rescan is on with channel slack (the default).",
     ),
     "sentryDsn": (
         "any stack whose environment.secrets names it (staging, prod in the examples)",

@@ -4,7 +4,7 @@
 - ``pins``: the only actions a workflow may use, pinned to commit SHAs, with their inputs;
 - ``spec``: what the generators take (typed values built from config by components/stack.py;
   no module here imports config);
-- ``ci``, ``deploy``, ``dependabot``, ``metrics``: the files themselves;
+- ``ci``, ``deploy``, ``dependabot``, ``metrics``, ``rescan``: the files themselves;
 - ``component``: :class:`PipelineWorkflows`, which commits a stack's files.
 """
 

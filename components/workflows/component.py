@@ -2,8 +2,9 @@
 
 Which files a stack owns (design section 3): dev commits the shared pipeline (ci.yml and
 dependabot.yml, and where ``cicd:metrics.enabled`` says so metrics.yml with the
-``.github/delivery-metrics/`` package it runs) and dev-deploy.yml; staging commits stage-deploy.yml; prod commits
-prod-deploy.yml. Files go to the default branch because ``workflow_run`` and
+``.github/delivery-metrics/`` package it runs; where ``cicd:pipeline.rescan.enabled`` says so,
+the default, rescan.yml with the ``.github/security-rescan/`` package) and dev-deploy.yml;
+staging commits stage-deploy.yml; prod commits prod-deploy.yml. Files go to the default branch because ``workflow_run`` and
 ``workflow_dispatch`` only fire for workflow files there. ``overwrite_on_create`` adopts a file
 that already exists instead of failing the first ``pulumi up``.
 
@@ -21,7 +22,7 @@ import pulumi
 import pulumi_github as github
 
 from components.vocabulary import DEPLOY_WORKFLOW_FILE
-from components.workflows import ci, deploy, metrics
+from components.workflows import ci, deploy, metrics, rescan
 from components.workflows.dependabot import render_dependabot
 from components.workflows.model import Workflow, render
 from components.workflows.spec import WorkflowsSpec
@@ -55,7 +56,21 @@ def workflow_files(spec: WorkflowsSpec) -> dict[str, str]:
             _with_header(metrics.metrics_workflow(spec), header)
         )
         files.update(metrics.package_files(header))
+    if spec.rescan is not None:
+        files[f"{WORKFLOWS_DIR}/{rescan.RESCAN_WORKFLOW}"] = render(
+            _with_header(rescan.rescan_workflow(spec), header)
+        )
+        files.update(rescan.package_files(header))
     return files
+
+
+def _resource_stem(path: str) -> str:
+    """The stable suffix of a file's resource name: its file name, and for the rescan package
+    (whose file names repeat the metrics package's) the folder's name before it."""
+    stem = path.rsplit("/", 1)[1].removesuffix(".yml")
+    if path.startswith(f"{rescan.PACKAGE_DIR}/"):
+        return f"security-rescan-{stem}"
+    return stem
 
 
 def _with_header(workflow: Workflow, header: str) -> Workflow:
@@ -85,7 +100,7 @@ class PipelineWorkflows(pulumi.ComponentResource):
         stack = spec.stage.value
         self.files = []
         for path, content in workflow_files(spec).items():
-            stem = path.rsplit("/", 1)[1].removesuffix(".yml")
+            stem = _resource_stem(path)
             self.files.append(
                 github.RepositoryFile(
                     f"{name}-{stem}",

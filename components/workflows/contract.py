@@ -10,7 +10,7 @@ settings.yaml) and what the workflows read are the same set.
 Ownership (decided in design.md, mirrored here): every environment stack writes its GitHub
 environment's variables and secrets and its own repository deploy switch, and commits its own
 deploy workflow; the dev stack also writes the repository secrets (shared by every workflow of the
-repository) and commits ci.yml, metrics.yml and dependabot.yml.
+repository) and commits ci.yml, metrics.yml, rescan.yml and dependabot.yml.
 
 Variables and secrets that stack config adds on its own (``cicd:environment.variables`` such as
 LOG_LEVEL, ``cicd:environment.secrets`` such as SENTRY_DSN) are for the application's own
@@ -58,10 +58,12 @@ class When(StrEnum):
     ALWAYS = "always"
     TOKEN_ACCESS = "cicd:cluster.access token"
     OIDC_ACCESS = "cicd:cluster.access githubOidc"
-    CONFIGURED = "the matching cicd:pipeline scanner or notification is on"
+    CONFIGURED = (
+        "the matching cicd:pipeline scanner or notification is on, or the rescan posts there"
+    )
 
 
-SHARED_FILES: Final = ("ci.yml", "metrics.yml")
+SHARED_FILES: Final = ("ci.yml", "metrics.yml", "rescan.yml")
 """Workflow files only the dev stack commits."""
 
 DEPLOY_FILES: Final = tuple(DEPLOY_WORKFLOW_FILE.values())
@@ -127,7 +129,7 @@ _ENTRIES: Final = (
         True,
         Where.REPOSITORY,
         Writer.DEV,
-        ("ci.yml", DEPLOY_WORKFLOW_FILE[Stage.DEV]),
+        ("ci.yml", DEPLOY_WORKFLOW_FILE[Stage.DEV], "rescan.yml"),
         When.CONFIGURED,
         may_be_absent=True,
     ),
@@ -136,7 +138,7 @@ _ENTRIES: Final = (
         True,
         Where.REPOSITORY,
         Writer.DEV,
-        ("ci.yml", DEPLOY_WORKFLOW_FILE[Stage.STAGING]),
+        ("ci.yml", DEPLOY_WORKFLOW_FILE[Stage.STAGING], "rescan.yml"),
         When.CONFIGURED,
         may_be_absent=True,
     ),

@@ -150,6 +150,17 @@ class MetricsSpec:
 
 
 @dataclass(frozen=True)
+class RescanSpec:
+    """The scheduled rescan of what runs (rescan.yml); severity already resolved (CI's default)."""
+
+    schedule: str
+    severity: str
+    channel: str
+    """``slack`` or ``discord``."""
+    environments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class WorkflowsSpec:
     """Everything one stack's workflow files are generated from."""
 
@@ -163,3 +174,5 @@ class WorkflowsSpec:
     """ci.yml and dependabot.yml: only the stack that owns the shared pipeline (dev)."""
     metrics: MetricsSpec | None
     """metrics.yml: only where ``cicd:metrics.enabled`` (dev)."""
+    rescan: RescanSpec | None = None
+    """rescan.yml: only with the shared pipeline (dev) and ``cicd:pipeline.rescan.enabled``."""
