@@ -36,7 +36,10 @@ Deployments (frequency, lead time, change failure rate, time to restore)
     verdict. A deployment's outcome is its latest verdict status: a deployment that reported
     ``success`` and later ``failure`` (health check failing after full promotion, then rollback)
     is a failed change. A deployment with no verdict status (still running, or statuses missing)
-    is left out.
+    is left out. Only a deployment whose deploy job ran is a change: one with an
+    ``in_progress``, ``success`` or ``failure`` status. A release refused or cancelled at approval
+    never runs; its record ends ``error`` ("not deployed: ...") or ``inactive``, and it counts
+    nowhere (it opens no incident either).
 
     A rollback is recorded by the deploy workflows in one of two ways, both understood:
 
@@ -56,6 +59,12 @@ time they started.
   when there is none), from the commit's committer date to the deployment's first ``success``;
   median and p90 (nearest rank) over all those commits;
 - change failure rate: failed change deployments / change deployments with a verdict;
-- time to restore: from the first ``failure``/``error`` after a healthy state to the next
-  ``success`` in that environment; the mean over incidents that ended (open ones are counted).
+- time to restore: an incident starts when a failed change broke the environment: when its
+  deploy job started (``in_progress``) if it never became healthy, or at the failure if it was
+  healthy first (a health check failing after it); it ends at the first record of restored
+  service: the failed job's own rollback or canary abort reaching healthy (its ``failure``
+  description, :data:`records.RESTORED_IN_JOB`), a rollback deployment's ``success``, or the
+  next ``success`` of any deployment that ran. The mean over incidents that ended (open ones are
+  counted); a failure while an incident is open belongs to it.
+- DORA band of each of the four figures: :mod:`delivery_metrics.dora`.
 """

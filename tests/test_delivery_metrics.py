@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from delivery_metrics import compute, source
+from delivery_metrics import compute, dora, source
 from delivery_metrics.__main__ import Options, main, measure
 from delivery_metrics.coverage import lines_from_lcov
 from delivery_metrics.records import Deployment, RecordError, WorkflowRun
@@ -170,6 +170,12 @@ def test_pagination_follows_link_headers_and_keeps_one_record_per_run() -> None:
         207,
         301,
         302,
+        401,
+        402,
+        403,
+        404,
+        405,
+        406,
     ]
     d205 = next(d for d in deployments if d.id == 205)
     assert [s.state for s in d205.statuses] == [
@@ -295,10 +301,12 @@ def test_development_last_7_days() -> None:
     assert dev.lead_time_p90 == 4 * H  # rank ceil(0.9 * 6) = 6
     # Verdicts: 201 s, 202 s, 203 failure, 204 s, 205 failure after rollback -> 2/5
     assert (dev.changes_failed, dev.changes_with_verdict) == (2, 5)
-    # Incidents: 203 failed 11-24 09:20, 204 healthy 10:30 -> 70m;
-    #            205 failed 11-26 13:00, rollback 206 healthy 13:20 -> 20m; mean 45m.
-    assert dev.restore_times == (70 * M, 20 * M)
-    assert dev.mean_time_to_restore == 45 * M
+    # Incidents: 203 never became healthy: it broke dev when its job started (in_progress
+    #            11-24 09:01), 204 healthy 10:30 -> 89m;
+    #            205 was healthy, then failed 11-26 13:00, rollback 206 healthy 13:20 -> 20m;
+    #            mean 54m30s.
+    assert dev.restore_times == (89 * M, 20 * M)
+    assert dev.mean_time_to_restore == 54.5 * M
     assert dev.open_incidents == 0
 
 
@@ -318,16 +326,81 @@ def test_development_previous_7_days_and_30_days() -> None:
     assert (first.deployments, first.lead_times) == (1, (1 * H,))
 
 
-def test_production_has_an_open_incident_and_staging_no_data() -> None:
+def test_staging_counts_only_releases_that_ran_and_ends_incidents_at_the_restore() -> None:
+    staging = env(figures(7), "staging")
+    # 401 was rejected at approval (queued -> error "not deployed"), 402 cancelled while
+    # waiting (queued -> inactive): neither ran, so neither is a change nor an incident.
+    # Changes: 403 success, 404 canary aborted, 405 rolled back in its job, 406 success.
+    assert (staging.changes_failed, staging.changes_with_verdict) == (2, 4)
+    assert staging.deployments == 2
+    # 404: job started 11-26 12:01, canary abort put traffic back on stable at 12:13 -> 12m;
+    # 405: started 14:01, rolled back to a healthy stable version at 14:31 -> 30m. The next
+    # healthy release (406, 11-27 10:20) would have made them ~22h and ~20h.
+    assert staging.restore_times == (12 * M, 30 * M)
+    assert staging.open_incidents == 0
+    # Lead times: 403 (first read: its commit c4 11-24 09:45 -> 11-25 09:30) = 23h45m;
+    # 406 brought c5 (11-26 11:15 -> 11-27 10:20) = 23h05m.
+    assert sorted(staging.lead_times) == [23 * H + 5 * M, 23 * H + 45 * M]
+
+
+def test_a_failed_rollback_restores_nothing() -> None:
+    status = {"created_at": "2026-11-26T14:31:00Z", "state": "failure"}
+    record = {
+        "id": 9,
+        "sha": "a" * 40,
+        "environment": "staging",
+        "created_at": "2026-11-26T14:00:00Z",
+        "payload": {"digest": "sha256:" + "d" * 64},
+    }
+    started = {"created_at": "2026-11-26T14:01:00Z", "state": "in_progress"}
+    not_healthy = "health check failed; the rollback to ghcr.io/a@sha256:1 is not healthy"
+    broken = Deployment.from_json(record, [started, {**status, "description": not_healthy}])
+    window = compute.Window(7, END)
+    figures = compute.delivery_figures([broken], "staging", window, {})
+    assert (figures.incidents, figures.restore_times) == (1, ())
+    restored = Deployment.from_json(
+        record, [started, {**status, "description": "health check failed: rolled back to x"}]
+    )
+    figures = compute.delivery_figures([restored], "staging", window, {})
+    assert figures.restore_times == (30 * M,)
+
+
+def test_production_has_an_open_incident() -> None:
     prod = env(figures(7), "production")
     # 301: first prod deployment read -> its commit c4 (11-24 09:45) to 11-27 09:30 = 3d - 15m
     assert prod.lead_times == (3 * 24 * H - 15 * M,)
     # 302 ended in error: 1 failed of 2; the incident it started has not ended.
     assert (prod.changes_failed, prod.changes_with_verdict) == (1, 2)
     assert (prod.incidents, prod.restore_times, prod.mean_time_to_restore) == (1, (), None)
-    staging = env(figures(7), "staging")
+    staging = env(figures(7, previous=True), "staging")
     assert staging.deployments == 0
     assert staging.lead_time_median is None and staging.change_failure_rate is None
+
+
+@pytest.mark.parametrize(
+    ("band", "value", "expected"),
+    [
+        (dora.frequency, 1.0, "elite"),
+        (dora.frequency, 0.99, "high"),
+        (dora.frequency, 1 / 7, "high"),
+        (dora.frequency, 1 / 8, "medium"),
+        (dora.frequency, 1 / 30, "medium"),
+        (dora.frequency, 0.0, "low"),
+        (dora.lead_time, 23.9 * H, "elite"),
+        (dora.lead_time, 24 * H, "high"),
+        (dora.lead_time, 7 * 24 * H + 1, "medium"),
+        (dora.lead_time, 31 * 24 * H, "low"),
+        (dora.change_failure, 0.05, "elite"),
+        (dora.change_failure, 0.06, "high"),
+        (dora.change_failure, 0.20, "high"),
+        (dora.change_failure, 0.21, "low"),
+        (dora.recovery, 59 * M, "elite"),
+        (dora.recovery, 1 * H, "high"),
+        (dora.recovery, 24 * H, "low"),
+    ],
+)
+def test_dora_band_thresholds(band: Any, value: float, expected: str) -> None:
+    assert band(value) == expected
 
 
 def test_percentiles_by_nearest_rank() -> None:
@@ -376,26 +449,39 @@ def test_summary_tables_show_values_and_trend() -> None:
         "70.0% (700/1000 lines)",
         "↑ better",
     ]
+    # The last column is the DORA band of the figure now (delivery_metrics/dora.py).
     assert _row(md, "development", "Deployments")[1:] == [
         "4 (0.57/day)",
         "1 (0.14/day)",
         "↑ better",
+        "high",  # 0.57 a day: at least weekly, not daily
     ]
     assert _row(md, "development", "Lead time for changes, median")[1:] == [
         "1h 30m",
         "12h 30m",
         "↓ better",
+        "elite",  # under a day
     ]
     assert _row(md, "development", "Change failure rate")[1:] == [
         "40.0% (2/5)",
         "0.0% (0/1)",
         "↑ worse",
+        "low",  # above 20%
     ]
     assert _row(md, "development", "Mean time to restore")[1:] == [
-        "45m (2 restored)",
+        "54m (2 restored)",
         "- (no incidents)",
         "-",
+        "elite",  # under an hour
     ]
+    assert _row(md, "staging", "Mean time to restore")[1:] == [
+        "21m (2 restored)",
+        "- (no incidents)",
+        "-",
+        "elite",
+    ]
+    assert _row(md, "development", "Lead time for changes, p90")[4] == "-"  # banded by median
+    assert "Accelerate State of DevOps Report 2024" in md
     assert _row(md, "production", "Mean time to restore")[1] == "- (0 restored, 1 open)"
     assert _row(md, "production", "Lead time for changes, p90")[1] == "2d 23h"
     assert _row(md, "development", "Lead time for changes, p90", occurrence=1)[1] == "1d 0h"
@@ -419,9 +505,9 @@ def test_exposition_values() -> None:
     assert samples[f"delivery_lead_time_median_seconds{dev7}"] == 5400
     assert samples[f"delivery_lead_time_p90_seconds{dev7}"] == 14400
     assert samples[f"delivery_change_failure_ratio{dev7}"] == pytest.approx(0.4)
-    assert samples[f"delivery_time_to_restore_mean_seconds{dev7}"] == 2700
-    # No data is no sample: staging has no lead time, production no restore yet.
-    assert 'delivery_lead_time_median_seconds{environment="staging",window="7d"}' not in samples
+    assert samples[f"delivery_time_to_restore_mean_seconds{dev7}"] == 3270
+    # No data is no sample: staging had no lead time before, production no restore yet.
+    assert 'delivery_lead_time_median_seconds{environment="staging",window="7d"}' in samples
     assert (
         'delivery_time_to_restore_mean_seconds{environment="production",window="7d"}' not in samples
     )
