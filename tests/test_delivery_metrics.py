@@ -638,3 +638,76 @@ def test_package_runs_standalone_without_pulumi_or_components(tmp_path: Path) ->
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Never lost: the push is the last step, and best effort
+# --------------------------------------------------------------------------------------------
+
+
+class DeadGateway(RecordedGitHub):
+    """GitHub answers from the recordings; the Pushgateway is down (connection refused)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            raise httpx.ConnectError("connection refused", request=request)
+        return super().handle_request(request)
+
+
+def test_a_dead_gateway_still_writes_the_summary_and_the_job_stays_green(
+    tmp_path: Path, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary, exposition = tmp_path / "summary.md", tmp_path / "m.prom"
+    code = main(
+        [
+            *ARGS,
+            *("--summary", str(summary), "--metrics-out", str(exposition)),
+            *("--pushgateway", "http://pushgateway:9091"),
+        ],
+        transport=DeadGateway(),
+    )
+    assert code == 0
+    md, text = measured()
+    assert summary.read_text() == md + "\n"
+    assert exposition.read_text() == text
+    err = capsys.readouterr().err
+    assert "::warning title=delivery metrics::figures not pushed (ConnectError" in err
+
+
+@pytest.mark.parametrize(
+    ("kind", "credentials", "header"),
+    [
+        ("bearer", "s3cret-token", "Bearer s3cret-token"),
+        ("basic", "metrics:pa55", "Basic bWV0cmljczpwYTU1"),  # base64("metrics:pa55")
+    ],
+)
+def test_the_push_sends_the_gateway_credentials_and_never_prints_them(
+    kind: str,
+    credentials: str,
+    header: str,
+    token: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PUSHGATEWAY_CREDENTIALS", credentials)
+    transport = RecordedGitHub()
+    code = main(
+        [*ARGS, "--pushgateway", "https://gw.example", "--pushgateway-auth", kind],
+        transport=transport,
+    )
+    assert code == 0
+    (pushed,) = transport.pushed
+    assert pushed.headers["authorization"] == header
+    out = capsys.readouterr()
+    assert credentials not in out.out + out.err
+
+
+def test_gateway_auth_without_credentials_is_one_line(
+    token: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PUSHGATEWAY_CREDENTIALS", raising=False)
+    code = main([*ARGS, "--pushgateway", "https://gw", "--pushgateway-auth", "bearer"])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "delivery_metrics: ValueError: --pushgateway-auth bearer needs PUSHGATEWAY_CREDENTIALS\n"
+    )
