@@ -36,6 +36,8 @@ from delivery_metrics import compute, dora, source
 from delivery_metrics.__main__ import Options, main, measure
 from delivery_metrics.coverage import lines_from_lcov
 from delivery_metrics.records import Deployment, RecordError, WorkflowRun
+from delivery_metrics.state import STATE_VERSION, State
+from tests import github_year
 from tests.conftest import real_tool
 
 FIXTURES: Final = Path(__file__).parent / "fixtures" / "github"
@@ -116,7 +118,11 @@ def fetched() -> tuple[
     since = datetime(2026, 9, 30, tzinfo=UTC)
     runs = repo.workflow_runs("ci.yml", "develop", since)
     deployments = [d for env in ENVIRONMENTS for d in repo.deployments(env, since)]
-    commits = {r: repo.commits(r) for r in set(compute.commit_ranges(deployments).values())}
+    commits: dict[compute.CommitRange, list[Any]] = {}
+    for commit_range in set(compute.commit_ranges(deployments).values()):
+        found_commits = repo.commits(commit_range)
+        assert found_commits is not None
+        commits[commit_range] = found_commits
     coverage = {}
     for run_id in (100007, 94007):
         found = repo.coverage(run_id)
@@ -711,3 +717,110 @@ def test_gateway_auth_without_credentials_is_one_line(
     assert capsys.readouterr().err == (
         "delivery_metrics: ValueError: --pushgateway-auth bearer needs PUSHGATEWAY_CREDENTIALS\n"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Within the API budget
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_busy_year_fits_the_budget_first_run_partial_then_incremental(tmp_path: Path) -> None:
+    """20 deployments a day for a year (tests/github_year.py); one run a day, state kept.
+
+    Without kept results every run needs about 2,400 requests for the 60 days the windows
+    read (a statuses call and a compare per deployment): more than GITHUB_TOKEN's 1,000 an
+    hour. Counts are printed by ``make bench``; here they are asserted, not timed.
+    """
+    runs = github_year.daily_runs(tmp_path / "state.json", days=5)
+    assert all(r.exit_code == 0 for r in runs)
+    first = runs[0]
+    # It stops at the reserve (300 left for other workflows) with a partial report.
+    assert first.partial and first.charged == github_year.HOURLY_LIMIT - 300
+    # Kept results let the next runs continue where it stopped, until complete.
+    done = next(r.day for r in runs if not r.partial)
+    assert 1 <= done <= 3
+    assert all(r.partial for r in runs[:done])
+    # Afterwards only what is new is asked for: a day's 20 deployments' statuses and compares,
+    # the lists, and conditional re-reads (free when unchanged).
+    steady = runs[-1]
+    assert not steady.partial and steady.charged <= 40, steady
+    assert steady.not_modified > 0
+
+
+def test_kept_results_of_another_version_or_repository_are_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    state = State("acme/webshop", commits={"-...a": [["a", "2026-01-01T00:00:00Z"]]})
+    state.used.add("c:-...a")
+    state.save(path)
+    assert State.load(path, "acme/webshop").commits == {"-...a": [["a", "2026-01-01T00:00:00Z"]]}
+    assert State.load(path, "acme/other").note.endswith("is for 'acme/webshop'")
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps({**doc, "version": STATE_VERSION + 1}))
+    bumped = State.load(path, "acme/webshop")
+    assert bumped.commits == {} and f"not {STATE_VERSION}" in bumped.note
+    path.write_text("{not json")
+    assert State.load(path, "acme/webshop").note.endswith("could not be read (JSONDecodeError)")
+
+
+def test_a_second_run_reads_no_settled_deployment_again(tmp_path: Path, token: None) -> None:
+    state = tmp_path / "state.json"
+    first = RecordedGitHub()
+    assert main([*ARGS, "--state", str(state)], transport=first) == 0
+    second = RecordedGitHub()
+    assert main([*ARGS, "--state", str(state)], transport=second) == 0
+    asked = {name for name in second.used if name.startswith("statuses-")}
+    # Only the deployments after which no newer release has run are asked again (a later
+    # status may still come): 206 and 207 in development (207 never ran), 302 and 406. Every
+    # deployment with a final state and a newer release that ran comes from the state, and so
+    # does every compared range and coverage summary.
+    assert asked == {"statuses-206", "statuses-207", "statuses-302", "statuses-406"}, asked
+    assert not any(
+        n.startswith(("compare-", "commit-", "artifacts-", "download-")) for n in second.used
+    )
+    # ... and the figures are the same as read afresh.
+    out = main(
+        [*ARGS, "--state", str(state), "--metrics-out", str(tmp_path / "m.prom")],
+        transport=RecordedGitHub(),
+    )
+    assert out == 0 and (tmp_path / "m.prom").read_text() == measured()[1]
+
+
+def test_a_spent_rate_limit_stops_early_with_a_partial_report(
+    tmp_path: Path, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Limited(RecordedGitHub):
+        """Each answer says how many requests are left: 5 to start with."""
+
+        left = 5
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = super().handle_request(request)
+            if request.method == "GET":
+                self.left -= 1
+                response.headers["x-ratelimit-remaining"] = str(self.left)
+            return response
+
+    transport = Limited()
+    summary = tmp_path / "summary.md"
+    code = main(
+        [
+            *ARGS,
+            "--summary",
+            str(summary),
+            "--rate-limit-reserve",
+            "2",
+            "--pushgateway",
+            "http://gw",
+        ],
+        transport=transport,
+    )
+    assert code == 0
+    # runs page 1 (4 left), page 2 (3 left), development page 1 (2 left: at the reserve): stop.
+    assert len(transport.used) == 3
+    text = summary.read_text()
+    assert (
+        "> [!WARNING]\n> Partial report, not pushed: stopped early: x-ratelimit-remaining is 2"
+        in text
+    )
+    assert transport.pushed == []
+    assert "::warning title=delivery metrics::partial report, not pushed" in capsys.readouterr().err
