@@ -121,7 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--window", action="append", type=int, dest="windows", help="Days.")
     p.add_argument("--summary", type=Path, help="Append the Markdown here (job summary).")
     p.add_argument("--metrics-out", type=Path, help="Write the exposition here.")
-    p.add_argument("--state", type=Path, help="Results kept between runs (read, then written).")
+    p.add_argument(
+        "--state", default="", help="Results kept between runs (read, then written); '' for none."
+    )
     p.add_argument(
         "--rate-limit-reserve",
         type=int,
@@ -179,7 +181,8 @@ def main(argv: Sequence[str] | None = None, transport: httpx.BaseTransport | Non
         windows=windows,
         end=parse_time(args.now) if args.now else datetime.now(UTC).replace(microsecond=0),
     )
-    state = State.load(args.state, options.repository)
+    state_file = Path(args.state) if args.state else None
+    state = State.load(state_file, options.repository)
     if state.note:
         _warn(f"kept results not used, starting afresh: {state.note}")
     budget = BudgetTransport(transport or httpx.HTTPTransport(), state, args.rate_limit_reserve)
@@ -191,8 +194,11 @@ def main(argv: Sequence[str] | None = None, transport: httpx.BaseTransport | Non
         print(f"delivery_metrics: {type(err).__name__}: {err}".splitlines()[0], file=sys.stderr)
         return 1
     finally:
-        if args.state:
-            state.save(args.state)
+        if state_file is not None:
+            try:
+                state.save(state_file)
+            except OSError as err:
+                _warn(f"results not kept for the next run: {type(err).__name__}: {err}")
     if args.summary:
         with args.summary.open("a", encoding="utf-8") as out:
             out.write(result.markdown + "\n")

@@ -26,8 +26,9 @@ import yaml
 
 from components.metrics_dashboard import dashboard_configmap_data
 from delivery_metrics import compute, report
+from delivery_metrics.state import STATE_VERSION
 from render.engine import PROJECT_DIR
-from render.tree import committed_files
+from render.tree import committed_files, tree
 from tests.conftest import config_problems, files, render_variant, rendered
 from tests.test_delivery_metrics import RecordedGitHub, promtool
 from tests.test_platform import platform, platform_variant
@@ -68,6 +69,61 @@ def test_metrics_job_runs_the_committed_package_with_the_configured_values() -> 
     assert env["PUSHGATEWAY_URL"] == "https://pushgateway.nonprod.acme.example"
     assert "python -m delivery_metrics" in compute_step["run"]
     assert '--summary "$GITHUB_STEP_SUMMARY"' in compute_step["run"]
+
+
+def test_results_are_kept_in_a_versioned_cache_between_runs() -> None:
+    (job,) = metrics_workflow()["jobs"].values()
+    names = [s["name"] for s in job["steps"]]
+    restore = next(s for s in job["steps"] if s["name"] == "Restore the results of earlier runs")
+    assert names.index(restore["name"]) < names.index("Compute delivery metrics")
+    assert restore["uses"].startswith("actions/cache@")
+    # A unique key per run, so the post step always saves; restored by the versioned prefix:
+    # a new STATE_VERSION (delivery_metrics/state.py) starts afresh.
+    prefix = f"delivery-metrics-v{STATE_VERSION}-"
+    assert restore["with"] == {
+        "path": "${{ runner.temp }}/delivery-metrics-state.json",
+        "key": prefix + "${{ github.run_id }}",
+        "restore-keys": prefix,
+    }
+    env = next(s for s in job["steps"] if s["name"] == "Compute delivery metrics")["env"]
+    assert env["STATE"] == restore["with"]["path"]
+    assert env["RATE_LIMIT_RESERVE"] == "300"
+
+
+def test_gateway_credentials_are_a_repository_secret_only_when_asked_for() -> None:
+    env = next(
+        s
+        for s in metrics_workflow()["jobs"]["metrics"]["steps"]
+        if s["name"] == "Compute delivery metrics"
+    )["env"]
+    assert env["PUSHGATEWAY_AUTH"] == "none" and "PUSHGATEWAY_CREDENTIALS" not in env
+    secure = {"secure": "v1:Zm9yLXRlc3Rz"}
+    result = render_variant(
+        "dev",
+        {"cicd:metrics.pushgatewayAuth": "bearer", "cicd:pushgatewayCredentials": secure},
+    )
+    workflow = yaml.safe_load(tree(result)["github/workflows/metrics.yml"])
+    steps = workflow["jobs"]["metrics"]["steps"]
+    step = next(s for s in steps if s["name"] == "Compute delivery metrics")
+    assert step["env"]["PUSHGATEWAY_AUTH"] == "bearer"
+    assert step["env"]["PUSHGATEWAY_CREDENTIALS"] == "${{ secrets.PUSHGATEWAY_CREDENTIALS }}"
+    # Read by that one step only.
+    assert sum("PUSHGATEWAY_CREDENTIALS" in json.dumps(s) for s in steps) == 1
+    settings = yaml.safe_load(tree(result)["github/settings.yaml"])
+    assert "PUSHGATEWAY_CREDENTIALS" in settings["repository_secrets"]
+    assert "Zm9yLXRlc3Rz" not in json.dumps(settings)
+
+
+def test_coverage_artifacts_outlive_the_longest_window_and_the_one_before_it() -> None:
+    def retention(result: Any) -> int:
+        ci = yaml.safe_load(tree(result)["github/workflows/ci.yml"])
+        upload = next(s for s in ci["jobs"]["test"]["steps"] if s["name"] == "Upload coverage")
+        return int(upload["with"]["retention-days"])
+
+    assert retention(rendered("dev")) == 60  # windows 7 and 30: the 30 days before the last 30
+    assert retention(render_variant("dev", {"cicd:metrics.windows": [7, 14]})) == 28
+    assert retention(render_variant("dev", {"cicd:metrics.windows": [60]})) == 90  # GitHub's max
+    assert retention(render_variant("dev", {"cicd:metrics.enabled": False})) == 14
 
 
 @pytest.mark.subprocess
@@ -211,6 +267,22 @@ def test_dashboard_queries_every_pushed_gauge_and_nothing_else() -> None:
         ),
         (
             "dev",
+            {"cicd:metrics.pushgatewayUrl": None, "cicd:metrics.pushgatewayAuth": "basic"},
+            "Pulumi.dev.yaml: cicd:metrics.pushgatewayAuth needs cicd:metrics.pushgatewayUrl",
+        ),
+        (
+            "dev",
+            {"cicd:metrics.pushgatewayAuth": "bearer"},
+            "Pulumi.dev.yaml: cicd:pushgatewayCredentials is required "
+            "(metrics.pushgatewayAuth is bearer)",
+        ),
+        (
+            "dev",
+            {"cicd:metrics.rateLimitReserve": 1000},
+            "Pulumi.dev.yaml: cicd:metrics.rateLimitReserve must be between 0 and 900",
+        ),
+        (
+            "dev",
             {"cicd:metrics.pushgatewayUrl": "ftp://gateway"},
             "Pulumi.dev.yaml: cicd:metrics.pushgatewayUrl must be an http(s):// URL",
         ),
@@ -338,6 +410,7 @@ def test_the_committed_job_runs_end_to_end_against_recorded_github(tmp_path: Pat
             "GITHUB_API_URL": base,
             "PUSHGATEWAY_URL": base,
             "EXPOSITION": str(tmp_path / "m.prom"),
+            "STATE": str(tmp_path / "state.json"),
             "GITHUB_REPOSITORY": "acme/webshop",
             "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
             "PATH": f"{bin_dir}:/usr/bin:/bin",

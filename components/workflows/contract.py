@@ -59,6 +59,7 @@ class When(StrEnum):
     TOKEN_ACCESS = "cicd:cluster.access token"
     OIDC_ACCESS = "cicd:cluster.access githubOidc"
     CONFIGURED = "the matching cicd:pipeline scanner or notification is on"
+    PUSHGATEWAY_AUTH = "cicd:metrics.pushgatewayAuth is bearer or basic"
 
 
 SHARED_FILES: Final = ("ci.yml", "metrics.yml")
@@ -143,6 +144,15 @@ _ENTRIES: Final = (
     *(
         Entry(name, True, Where.REPOSITORY, Writer.DEV, ("ci.yml",), When.CONFIGURED, "", True)
         for name in ("SNYK_TOKEN", "SONAR_TOKEN")
+    ),
+    Entry(
+        "PUSHGATEWAY_CREDENTIALS",
+        True,
+        Where.REPOSITORY,
+        Writer.DEV,
+        ("metrics.yml",),
+        When.PUSHGATEWAY_AUTH,
+        "the Pushgateway's bearer token or user:password (cicd:pushgatewayCredentials)",
     ),
     Entry(
         "GITHUB_TOKEN",

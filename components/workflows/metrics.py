@@ -14,8 +14,15 @@ The dev stack commits, when ``cicd:metrics.enabled`` is true:
   (schedules only run there), so what runs is what the stack committed and a reviewer saw in
   the render.
 
+Between runs the job keeps its per-deployment results in the Actions cache (the
+``actions/cache`` step: key ``delivery-metrics-v<STATE_VERSION>-<run id>``, restored by its
+prefix, saved by the action's post step), so a run reads only what is new; see
+delivery_metrics/state.py. A new STATE_VERSION changes the prefix, so the old cache is not used.
+
 Every value from config reaches the script through ``env:`` (the model forbids ``${{`` in
-``run:``); the Pushgateway URL is not a secret, so it is a literal.
+``run:``); the Pushgateway URL is not a secret, so it is a literal; its credentials, where
+``cicd:metrics.pushgatewayAuth`` asks for them, are the repository secret
+PUSHGATEWAY_CREDENTIALS, read by this one step only.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Final
 
 from components.workflows import pins
 from components.workflows.common import checkout, run, upload_artifact
+from components.workflows.contract import secret
 from components.workflows.model import (
     Access,
     Concurrency,
@@ -39,6 +47,7 @@ from components.workflows.model import (
     template,
 )
 from components.workflows.spec import MetricsSpec, WorkflowsSpec
+from delivery_metrics.state import STATE_VERSION
 
 METRICS_WORKFLOW: Final = "metrics.yml"
 PACKAGE_DIR: Final = ".github/delivery-metrics"
@@ -48,12 +57,19 @@ PYTHON_VERSION: Final = "3.12"
 CI_WORKFLOW: Final = "ci.yml"
 EXPOSITION: Final = template(expr("runner.temp"), "/delivery-metrics.prom")
 
+STATE: Final = template(expr("runner.temp"), "/delivery-metrics-state.json")
+STATE_KEY_PREFIX: Final = f"delivery-metrics-v{STATE_VERSION}-"
+"""The cache key's prefix: a new delivery_metrics.state.STATE_VERSION starts a new cache."""
+
 COMPUTE: Final = """\
 args=(--repository "$GITHUB_REPOSITORY" --workflow "$CI_WORKFLOW" --branch "$DEFAULT_BRANCH"
-      --summary "$GITHUB_STEP_SUMMARY" --metrics-out "$EXPOSITION")
+      --summary "$GITHUB_STEP_SUMMARY" --metrics-out "$EXPOSITION"
+      --state "$STATE" --rate-limit-reserve "$RATE_LIMIT_RESERVE")
 for environment in $ENVIRONMENTS; do args+=(--environment "$environment"); done
 for days in $WINDOWS; do args+=(--window "$days"); done
-if [ -n "$PUSHGATEWAY_URL" ]; then args+=(--pushgateway "$PUSHGATEWAY_URL"); fi
+if [ -n "$PUSHGATEWAY_URL" ]; then
+  args+=(--pushgateway "$PUSHGATEWAY_URL" --pushgateway-auth "$PUSHGATEWAY_AUTH")
+fi
 python -m delivery_metrics "${args[@]}"
 """
 
@@ -71,6 +87,11 @@ def package_files(header: str) -> dict[str, str]:
 
 
 def _job(spec: WorkflowsSpec, metrics: MetricsSpec) -> Job:
+    credentials = (
+        {"PUSHGATEWAY_CREDENTIALS": secret("PUSHGATEWAY_CREDENTIALS")}
+        if metrics.pushgateway_auth != "none"
+        else {}
+    )
     return Job(
         name="metrics",
         timeout_minutes=15,
@@ -92,6 +113,15 @@ def _job(spec: WorkflowsSpec, metrics: MetricsSpec) -> Job:
                 "python -m pip check\n",
                 {"PACKAGE_DIR": PACKAGE_DIR},
             ),
+            Step(
+                name="Restore the results of earlier runs",
+                uses=pins.CACHE,
+                with_={
+                    "path": STATE,
+                    "key": template(STATE_KEY_PREFIX, expr("github.run_id")),
+                    "restore-keys": STATE_KEY_PREFIX,
+                },
+            ),
             run(
                 "Compute delivery metrics",
                 COMPUTE,
@@ -103,7 +133,11 @@ def _job(spec: WorkflowsSpec, metrics: MetricsSpec) -> Job:
                     "ENVIRONMENTS": " ".join(metrics.environments),
                     "WINDOWS": " ".join(str(days) for days in metrics.windows),
                     "PUSHGATEWAY_URL": metrics.pushgateway_url or "",
+                    "PUSHGATEWAY_AUTH": metrics.pushgateway_auth,
+                    **credentials,
                     "EXPOSITION": EXPOSITION,
+                    "STATE": STATE,
+                    "RATE_LIMIT_RESERVE": str(metrics.rate_limit_reserve),
                 },
             ),
             upload_artifact("Keep the exposition", "delivery-metrics", EXPOSITION, 30),
