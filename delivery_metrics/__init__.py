@@ -1,8 +1,10 @@
 """Delivery metrics of one application repository, computed from GitHub's own records.
 
-The package runs standalone in the application repository (the dev stack commits it under
-``.github/delivery-metrics/`` and the scheduled ``metrics.yml`` workflow runs it): python3 plus
-the pinned ``requirements.txt`` (githubkit), never pulumi or this project's ``components``.
+The package runs standalone in the application repository (the dev stack commits it there as
+one wheel, ``.github/delivery-metrics/delivery_metrics-<__version__>-py3-none-any.whl.b64``,
+whose checksum the scheduled ``metrics.yml`` workflow verifies before installing it): python3
+plus the pinned ``requirements.txt`` (githubkit), never pulumi or this project's
+``components``. Bump :data:`__version__` with every change of behaviour.
 
 Layout: ``records`` (typed records parsed from GitHub's documented JSON shapes), ``compute``
 (pure functions: the figures), ``coverage`` (coverage summaries inside CI artifacts), ``report``
@@ -68,3 +70,8 @@ time they started.
   counted); a failure while an incident is open belongs to it.
 - DORA band of each of the four figures: :mod:`delivery_metrics.dora`.
 """
+
+from typing import Final
+
+__version__: Final = "2.0.0"
+"""The wheel's version (1.x was the nine copied files)."""

@@ -30,7 +30,6 @@ from components.workflows import CI_REQUIRED_CHECKS, pins
 from components.workflows.deploy import dispatch_guard
 from components.workflows.model import Concurrency, Job, Push, Step, Workflow
 from components.workflows.pins import BY_REF
-from render.engine import PROJECT_DIR
 from render.tree import tree
 from tests import validators
 from tests.conftest import files, render_variant, rendered
@@ -41,12 +40,9 @@ T_COMPONENT: Final = "cicd:github:PipelineWorkflows"
 DELIVERY_METRICS_FILES: Final = {
     ".github/workflows/metrics.yml",
     ".github/delivery-metrics/requirements.txt",
-    *(
-        f".github/delivery-metrics/delivery_metrics/{module.name}"
-        for module in (PROJECT_DIR / "delivery_metrics").glob("*.py")
-    ),
+    ".github/delivery-metrics/delivery_metrics-2.0.0-py3-none-any.whl.b64",
 }
-"""metrics.yml and the package it runs (Pulumi.dev.yaml enables cicd:metrics)."""
+"""metrics.yml and the package it runs, one wheel (Pulumi.dev.yaml enables cicd:metrics)."""
 
 EXPECTED_FILES: Final = {
     "dev": {
