@@ -128,8 +128,10 @@ class Repository:
         """Release records of ``environment`` created since ``since``, newest first.
 
         GitHub lists deployments newest first: reading stops at the first one older than
-        ``since``, or at the first one the state already holds (everything older was read by
-        an earlier run and is taken from the state).
+        ``since``, or, when the last listing of this environment was complete
+        (:attr:`State.listed`), at the first one the state already holds: everything older was
+        listed by an earlier run and is taken from the state. Every record listed is kept, its
+        statuses still unread, so a run that stops early loses nothing it has listed.
         """
         pages: Iterator[Json] = self.gh.rest.paginate(
             self.gh.rest.repos.list_deployments,
@@ -139,25 +141,38 @@ class Repository:
             environment=environment,
             per_page=PER_PAGE,
         )
+        complete_before = self.state.listed.get(environment, False)
         fresh: list[Json] = []
+        finished = False
         try:
             for record in pages:
                 deployment = Deployment.from_json(record, [])
-                if deployment.created_at < since or str(deployment.id) in self.state.deployments:
+                if deployment.created_at < since or (
+                    complete_before and str(deployment.id) in self.state.deployments
+                ):
+                    finished = True
                     break
                 if deployment.is_release_record:
                     fresh.append(record)
+            else:
+                finished = True
         except GitHubException as err:
             spent = budget_spent(err)
             if spent is None:
                 raise
             self._miss(f"deployment pages of {environment}", spent)
+        self.state.listed[environment] = finished
+        for record in fresh:
+            self.state.deployments.setdefault(
+                str(record["id"]), {"record": dict(record), "statuses": None, "settled": False}
+            )
+        listed = {str(r["id"]) for r in fresh}
         known = [
             entry["record"]
             for key, entry in self.state.deployments.items()
             if entry["record"].get("environment") == environment
             and parse_time(entry["record"]["created_at"]) >= since
-            and all(str(r["id"]) != key for r in fresh)
+            and key not in listed
         ]
         records = fresh + known
         return sorted(records, key=lambda r: (r["created_at"], int(r["id"])), reverse=True)
@@ -199,8 +214,9 @@ class Repository:
             else:
                 self._miss("deployment statuses", self.stopped)
             if statuses is None and entry is not None:
-                statuses = entry["statuses"]  # an older reading beats none
+                statuses = entry["statuses"]  # an older reading beats none (None: never read)
             if statuses is None:
+                self.state.used.add(f"d:{key}")  # listed: kept for the next run to read
                 continue
             deployment = Deployment.from_json(record, statuses)
             self.state.deployments[key] = {

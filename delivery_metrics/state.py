@@ -4,9 +4,11 @@ The metrics job restores this file from the Actions cache before it runs and sav
 (metrics.yml: key ``delivery-metrics-v<STATE_VERSION>-<run id>``, restored by the prefix
 ``delivery-metrics-v<STATE_VERSION>-``), so each run fetches only what is new:
 
-- ``deployments``: every release record read, per environment, as GitHub returned it, with its
-  statuses; a deployment whose statuses cannot change any more (:func:`settled`) is never asked
-  for again, the others are asked with ``If-None-Match``;
+- ``deployments``: every release record listed, as GitHub returned it, with its statuses
+  (``null`` until they are read); a deployment whose statuses cannot change any more
+  (:func:`delivery_metrics.source.settled`) is never asked for again, the others are asked with
+  ``If-None-Match``;
+- ``listed``: per environment, whether the last listing was complete (see :attr:`State.listed`);
 - ``http``: the ``ETag`` and body of each JSON answer, for conditional requests (a ``304`` is
   answered from here, :mod:`delivery_metrics.budget`);
 - ``commits``: the commits of each compared range (commits never change);
@@ -38,6 +40,10 @@ class State:
     commits: dict[str, list[list[str]]] = field(default_factory=dict)
     """``base...head`` (base ``-`` for none) -> ``[[sha, committer date], ...]``."""
     coverage: dict[str, list[int] | None] = field(default_factory=dict)
+    listed: dict[str, bool] = field(default_factory=dict)
+    """Environment -> whether its last listing of deployments reached the start of the windows'
+    span. Only then is everything older than the newest kept deployment kept too, so the next
+    listing may stop there; after an interrupted listing the next one reads the span again."""
     note: str = ""
     """Why a stored file was not used (empty when it was, or when there was none)."""
     used: set[str] = field(default_factory=set)
@@ -62,6 +68,7 @@ class State:
             http=dict(doc.get("http") or {}),
             commits=dict(doc.get("commits") or {}),
             coverage=dict(doc.get("coverage") or {}),
+            listed=dict(doc.get("listed") or {}),
         )
 
     def save(self, path: Path) -> None:
@@ -73,6 +80,7 @@ class State:
             "http": {k: v for k, v in self.http.items() if f"h:{k}" in self.used},
             "commits": {k: v for k, v in self.commits.items() if f"c:{k}" in self.used},
             "coverage": {k: v for k, v in self.coverage.items() if f"v:{k}" in self.used},
+            "listed": self.listed,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(path.suffix + ".tmp")

@@ -80,18 +80,19 @@ def _history(days: int) -> list[_Deploy]:
 class GeneratedGitHub(httpx.BaseTransport):
     """Answers the metrics job's requests from the generated history, counting them."""
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, limit: int = HOURLY_LIMIT) -> None:
         self.now = now
+        self.limit = limit
         self.history = _history(DAYS)
         self.by_id = {d.id: d for d in self.history}
-        self.remaining = HOURLY_LIMIT
+        self.remaining = limit
         self.requests = 0
         self.not_modified = 0
         self._memo: dict[tuple[Any, ...], list[Any]] = {}
 
     def new_hour(self) -> None:
         """The rate limit resets (the job runs once a day)."""
-        self.remaining = HOURLY_LIMIT
+        self.remaining = self.limit
         self.requests = self.not_modified = 0
 
     def _visible(self) -> list[_Deploy]:
@@ -234,6 +235,35 @@ class RunCount:
     """Requests that cost rate limit."""
     partial: bool
     exit_code: int
+    summary: str
+    exposition: str
+    """What the run would push."""
+
+
+def _run(api: GeneratedGitHub, out: Path, state: Path | None, reserve: int) -> tuple[int, str, str]:
+    """One run of ``python -m delivery_metrics`` at ``api.now``: exit code, summary, exposition."""
+    from delivery_metrics.__main__ import main
+
+    summary, exposition = out.with_suffix(".md"), out.with_suffix(".prom")
+    argv = [
+        *("--repository", "acme/webshop", "--branch", "develop"),
+        *(a for env, _ in SHARE for a in ("--environment", env)),
+        *("--window", "7", "--window", "30", "--summary", str(summary)),
+        *("--metrics-out", str(exposition), "--rate-limit-reserve", str(reserve)),
+        *(("--state", str(state)) if state is not None else ()),
+        *("--now", _time(api.now)),
+    ]
+    old = os.environ.get("GITHUB_TOKEN")
+    os.environ["GITHUB_TOKEN"] = "generated"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = main(argv, transport=api)
+    finally:
+        if old is None:
+            del os.environ["GITHUB_TOKEN"]
+        else:
+            os.environ["GITHUB_TOKEN"] = old
+    return code, summary.read_text(), exposition.read_text()
 
 
 def daily_runs(state: Path, days: int, reserve: int = 300) -> list[RunCount]:
@@ -242,42 +272,31 @@ def daily_runs(state: Path, days: int, reserve: int = 300) -> list[RunCount]:
     The first run starts with no state at the end of the generated year; each later run is a
     day later, with the hour's limit reset, as the daily schedule sees it.
     """
-    from delivery_metrics.__main__ import main
-
     api = GeneratedGitHub(START + timedelta(days=DAYS, hours=5))
     out: list[RunCount] = []
-    old = os.environ.get("GITHUB_TOKEN")
-    os.environ["GITHUB_TOKEN"] = "generated"
-    try:
-        for day in range(days):
-            api.new_hour()
-            summary = state.parent / f"summary-{day}.md"
-            argv = [
-                *("--repository", "acme/webshop", "--branch", "develop"),
-                *(a for env, _ in SHARE for a in ("--environment", env)),
-                *("--window", "7", "--window", "30", "--summary", str(summary)),
-                *("--state", str(state), "--rate-limit-reserve", str(reserve)),
-                *("--now", _time(api.now)),
-            ]
-            with (
-                contextlib.redirect_stdout(io.StringIO()),
-                contextlib.redirect_stderr(io.StringIO()),
-            ):
-                code = main(argv, transport=api)
-            out.append(
-                RunCount(
-                    day=day,
-                    requests=api.requests,
-                    not_modified=api.not_modified,
-                    charged=HOURLY_LIMIT - api.remaining,
-                    partial="Partial report" in summary.read_text(),
-                    exit_code=code,
-                )
+    for day in range(days):
+        api.new_hour()
+        code, summary, exposition = _run(api, state.parent / f"run-{day}", state, reserve)
+        out.append(
+            RunCount(
+                day=day,
+                requests=api.requests,
+                not_modified=api.not_modified,
+                charged=api.limit - api.remaining,
+                partial="Partial report" in summary,
+                exit_code=code,
+                summary=summary,
+                exposition=exposition,
             )
-            api.now += timedelta(days=1)
-    finally:
-        if old is None:
-            del os.environ["GITHUB_TOKEN"]
-        else:
-            os.environ["GITHUB_TOKEN"] = old
+        )
+        api.now += timedelta(days=1)
     return out
+
+
+def read_afresh(folder: Path, day: int) -> tuple[str, str]:
+    """Summary and exposition of a run on ``day`` (as counted by :func:`daily_runs`) with no
+    kept state and no rate limit: what the kept state must add up to."""
+    api = GeneratedGitHub(START + timedelta(days=DAYS + day, hours=5), limit=100_000)
+    code, summary, exposition = _run(api, folder / "afresh", None, 0)
+    assert code == 0 and "Partial report" not in summary
+    return summary, exposition
