@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 import httpx
@@ -67,6 +67,22 @@ def _items(key: str | None) -> Callable[[Response[Any, Any]], list[Json]]:
 
 SETTLED_STATES: Final = frozenset({"success", "failure", "error", "inactive"})
 
+RERUN_GRACE: Final = timedelta(days=3)
+"""How far back CI runs are listed again to see re-runs (a re-run keeps its run's
+``created_at``): a run re-run more than this after it started keeps its earlier verdict."""
+
+RUN_FIELDS: Final = (
+    "id",
+    "run_attempt",
+    "status",
+    "conclusion",
+    "event",
+    "head_branch",
+    "head_sha",
+    "created_at",
+)
+"""What :class:`WorkflowRun` reads, all that is kept of a run."""
+
 
 def settled(deployment: Deployment, newer_ran: bool) -> bool:
     """Whether a deployment's statuses can still change what the figures say.
@@ -102,7 +118,16 @@ class Repository:
         self.stopped = self.stopped or err
 
     def workflow_runs(self, workflow: str, branch: str, since: datetime) -> list[WorkflowRun]:
-        """Push runs of ``workflow`` on ``branch`` created since ``since`` (latest attempts)."""
+        """Push runs of ``workflow`` on ``branch`` created since ``since`` (latest attempts).
+
+        Runs listed by an earlier run come from the state; only those created since that
+        listing, less :data:`RERUN_GRACE`, are listed again (GitHub filters by ``created``).
+        """
+        key = f"{workflow}@{branch}"
+        kept = self.state.runs.get(key)
+        start = since
+        if kept is not None and parse_time(kept["until"]) - RERUN_GRACE > since:
+            start = parse_time(kept["until"]) - RERUN_GRACE
         pages: Iterator[Json] = self.gh.rest.paginate(
             self.gh.rest.actions.list_workflow_runs,
             map_func=_items("workflow_runs"),
@@ -111,18 +136,34 @@ class Repository:
             workflow_id=workflow,
             branch=branch,
             event="push",
-            created=f">={since:%Y-%m-%dT%H:%M:%SZ}",
+            created=f">={start:%Y-%m-%dT%H:%M:%SZ}",
             per_page=PER_PAGE,
         )
-        out: list[WorkflowRun] = []
+        read: list[Json] = []
+        finished = False
         try:
-            out.extend(WorkflowRun.from_json(run) for run in pages)
+            read.extend({field: run.get(field) for field in RUN_FIELDS} for run in pages)
+            finished = True
         except GitHubException as err:
             spent = budget_spent(err)
             if spent is None:
                 raise
             self._miss("CI run pages", spent)
-        return out
+        older = [
+            run
+            for run in (kept["runs"] if kept is not None and start > since else [])
+            if since <= parse_time(run["created_at"]) < start
+        ]
+        runs = [WorkflowRun.from_json(run) for run in [*older, *read]]
+        if finished:
+            newest = max((r.created_at for r in runs), default=start)
+            self.state.runs[key] = {
+                "until": f"{newest:%Y-%m-%dT%H:%M:%SZ}",
+                "runs": [*older, *read],
+            }
+        elif kept is not None:
+            self.state.runs[key] = kept
+        return runs
 
     def _list(self, environment: str, since: datetime) -> list[Json]:
         """Release records of ``environment`` created since ``since``, newest first.

@@ -12,7 +12,10 @@ The metrics job restores this file from the Actions cache before it runs and sav
 - ``http``: the ``ETag`` and body of each JSON answer, for conditional requests (a ``304`` is
   answered from here, :mod:`delivery_metrics.budget`);
 - ``commits``: the commits of each compared range (commits never change);
-- ``coverage``: line coverage of each CI run looked at (``null``: the run had none).
+- ``coverage``: line coverage of each CI run looked at (``null``: the run had none);
+- ``runs``: the CI runs of the span, and up to when they were listed: the next run lists only
+  those created since then, less :data:`delivery_metrics.source.RERUN_GRACE` (a re-run keeps
+  its run's ``created_at``, so the newest runs are read again to see their latest attempt).
 
 A file written by another :data:`STATE_VERSION` (its shape or a definition changed), for another
 repository, or that cannot be read, is ignored: the run starts afresh (and says so). Entries
@@ -40,6 +43,8 @@ class State:
     commits: dict[str, list[list[str]]] = field(default_factory=dict)
     """``base...head`` (base ``-`` for none) -> ``[[sha, committer date], ...]``."""
     coverage: dict[str, list[int] | None] = field(default_factory=dict)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``<workflow>@<branch>`` -> ``{"until": <newest created_at read>, "runs": [<run JSON>]}``."""
     listed: dict[str, bool] = field(default_factory=dict)
     """Environment -> whether its last listing of deployments reached the start of the windows'
     span. Only then is everything older than the newest kept deployment kept too, so the next
@@ -69,6 +74,7 @@ class State:
             commits=dict(doc.get("commits") or {}),
             coverage=dict(doc.get("coverage") or {}),
             listed=dict(doc.get("listed") or {}),
+            runs=dict(doc.get("runs") or {}),
         )
 
     def save(self, path: Path) -> None:
@@ -81,6 +87,7 @@ class State:
             "commits": {k: v for k, v in self.commits.items() if f"c:{k}" in self.used},
             "coverage": {k: v for k, v in self.coverage.items() if f"v:{k}" in self.used},
             "listed": self.listed,
+            "runs": self.runs,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(path.suffix + ".tmp")

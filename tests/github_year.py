@@ -65,7 +65,7 @@ class _Deploy:
 def _history(days: int) -> list[_Deploy]:
     out: list[_Deploy] = []
     step = timedelta(days=1) / PER_DAY
-    for day in range(days + 2):
+    for day in range(days + 31):
         slot = 0
         for environment, count in SHARE:
             for _ in range(count):
@@ -245,6 +245,7 @@ def _run(api: GeneratedGitHub, out: Path, state: Path | None, reserve: int) -> t
     from delivery_metrics.__main__ import main
 
     summary, exposition = out.with_suffix(".md"), out.with_suffix(".prom")
+    summary.unlink(missing_ok=True)  # --summary appends, as to GITHUB_STEP_SUMMARY
     argv = [
         *("--repository", "acme/webshop", "--branch", "develop"),
         *(a for env, _ in SHARE for a in ("--environment", env)),
