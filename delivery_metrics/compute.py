@@ -242,11 +242,13 @@ def _breaks(
     """When the failed change ``d`` broke the environment, and when its own job restored it.
 
     The failure is the first ``failure``/``error`` verdict, or the moment a rollback deployment
-    named ``d``. A release that was never healthy broke the environment when its deploy job
-    started (its last ``in_progress`` before the failure); one that was healthy first (a health
-    check failing after it) broke it at the failure. A failure whose description says the job
-    put traffic back on a healthy stable version (:data:`records.RESTORED_IN_JOB`) is also the
-    restore.
+    named ``d``. The environment broke when the job that failed it started: the deployment's
+    last ``in_progress`` before the failure, provided it came after the last ``success`` (a
+    deploy that never became healthy, or a later promote/abort run of the same deployment).
+    Otherwise the release was healthy until the failure was recorded (a health check failing
+    after it, a rollback from another run), and it broke at the failure. A failure whose
+    description says the job put traffic back on a healthy stable version
+    (:data:`records.RESTORED_IN_JOB`) is also the restore.
     """
     if not is_change(d):
         return None
@@ -254,9 +256,14 @@ def _breaks(
     failed = status.created_at if status is not None else rolled_back.get(d.id)
     if failed is None:
         return None
-    success = d.first_success
-    healthy_first = success is not None and success <= failed
-    start = failed if healthy_first else (d.started_before(failed) or failed)
+    last_healthy = max(
+        (s.created_at for s in d.verdicts if s.state == "success" and s.created_at <= failed),
+        default=None,
+    )
+    job_started = d.started_before(failed)
+    start = failed
+    if job_started is not None and (last_healthy is None or job_started > last_healthy):
+        start = job_started
     restored = failed if status is not None and RESTORED_IN_JOB.search(status.description) else None
     return start, restored
 

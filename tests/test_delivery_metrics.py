@@ -22,7 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -369,6 +369,32 @@ def test_a_failed_rollback_restores_nothing() -> None:
     )
     figures = compute.delivery_figures([restored], "staging", window, {})
     assert figures.restore_times == (30 * M,)
+
+
+def test_an_incident_starts_when_the_failing_run_started_not_at_the_first_deploy() -> None:
+    # A canary promoted to success, then a later abort run of the same deployment
+    # (in_progress again) that put traffic back on stable: broken from 11:00 to 11:05 only.
+    record = {
+        "id": 9,
+        "sha": "a" * 40,
+        "environment": "production",
+        "created_at": "2026-11-26T09:00:00Z",
+        "payload": {"digest": "sha256:" + "d" * 64},
+    }
+    statuses: list[Mapping[str, Any]] = [
+        {"state": "in_progress", "created_at": "2026-11-26T09:01:00Z"},
+        {"state": "success", "created_at": "2026-11-26T10:00:00Z"},
+        {"state": "in_progress", "created_at": "2026-11-26T11:00:00Z"},
+        {
+            "state": "failure",
+            "created_at": "2026-11-26T11:05:00Z",
+            "description": "aborted by a person; traffic on the stable version",
+        },
+    ]
+    d = Deployment.from_json(record, statuses)
+    figures = compute.delivery_figures([d], "production", compute.Window(7, END), {})
+    assert figures.restore_times == (5 * M,)
+    assert (figures.changes_failed, figures.changes_with_verdict) == (1, 1)
 
 
 def test_production_has_an_open_incident() -> None:
