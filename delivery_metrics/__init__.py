@@ -61,9 +61,9 @@ time they started.
   when there is none), from the commit's committer date to the deployment's first ``success``;
   median and p90 (nearest rank) over all those commits;
 - change failure rate: failed change deployments / change deployments with a verdict;
-- time to restore: an incident starts when a failed change broke the environment: when its
-  deploy job started (``in_progress``) if it never became healthy, or at the failure if it was
-  healthy first (a health check failing after it); it ends at the first record of restored
+- time to restore: an incident starts when a failed change broke the environment: when the
+  run that failed it started (its last ``in_progress`` after its last ``success``), or at the
+  failure if it was healthy until then (a health check failing after it); it ends at the first record of restored
   service: the failed job's own rollback or canary abort reaching healthy (its ``failure``
   description, :data:`records.RESTORED_IN_JOB`), a rollback deployment's ``success``, or the
   next ``success`` of any deployment that ran. The mean over incidents that ended (open ones are
