@@ -387,7 +387,8 @@ def push(
     """PUT the exposition to the Pushgateway: it replaces this repository's group as a whole.
 
     ``authorization`` is the ``Authorization`` header value (bearer or basic) for a gateway
-    behind an authenticating proxy; it is never printed (an error names the URL and status).
+    that demands credentials (its own basic auth, or a proxy); it is never printed (an error
+    names the URL and status).
     PUT rather than POST, so a figure that has no data this time (left out of the exposition)
     disappears instead of lingering with last run's value.
     """

@@ -20,7 +20,7 @@ _CRON = re.compile(r"^(\S+\s+){4}\S+$")
 
 
 class PushgatewayAuth(StrEnum):
-    """How the job authenticates to the Pushgateway (an authenticating proxy in front of it)."""
+    """How the job authenticates to the Pushgateway (its own basic auth, or a proxy in front of it)."""
 
     NONE = "none"
     BEARER = "bearer"
