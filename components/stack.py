@@ -519,6 +519,8 @@ def _metrics(metrics: MetricsOn | None) -> wf.MetricsSpec | None:
         pushgateway_url=metrics.pushgateway_url,
         windows=metrics.windows,
         environments=metrics.environments,
+        pushgateway_auth=str(metrics.pushgateway_auth),
+        rate_limit_reserve=metrics.rate_limit_reserve,
     )
 
 

@@ -1,8 +1,10 @@
 """Delivery metrics of one application repository, computed from GitHub's own records.
 
-The package runs standalone in the application repository (the dev stack commits it under
-``.github/delivery-metrics/`` and the scheduled ``metrics.yml`` workflow runs it): python3 plus
-the pinned ``requirements.txt`` (githubkit), never pulumi or this project's ``components``.
+The package runs standalone in the application repository (the dev stack commits it there as
+one wheel, ``.github/delivery-metrics/delivery_metrics-<__version__>-py3-none-any.whl.b64``,
+whose checksum the scheduled ``metrics.yml`` workflow verifies before installing it): python3
+plus the pinned ``requirements.txt`` (githubkit), never pulumi or this project's
+``components``. Bump :data:`__version__` with every change of behaviour.
 
 Layout: ``records`` (typed records parsed from GitHub's documented JSON shapes), ``compute``
 (pure functions: the figures), ``coverage`` (coverage summaries inside CI artifacts), ``report``
@@ -36,7 +38,10 @@ Deployments (frequency, lead time, change failure rate, time to restore)
     verdict. A deployment's outcome is its latest verdict status: a deployment that reported
     ``success`` and later ``failure`` (health check failing after full promotion, then rollback)
     is a failed change. A deployment with no verdict status (still running, or statuses missing)
-    is left out.
+    is left out. Only a deployment whose deploy job ran is a change: one with an
+    ``in_progress``, ``success`` or ``failure`` status. A release refused or cancelled at approval
+    never runs; its record ends ``error`` ("not deployed: ...") or ``inactive``, and it counts
+    nowhere (it opens no incident either).
 
     A rollback is recorded by the deploy workflows in one of two ways, both understood:
 
@@ -56,6 +61,17 @@ time they started.
   when there is none), from the commit's committer date to the deployment's first ``success``;
   median and p90 (nearest rank) over all those commits;
 - change failure rate: failed change deployments / change deployments with a verdict;
-- time to restore: from the first ``failure``/``error`` after a healthy state to the next
-  ``success`` in that environment; the mean over incidents that ended (open ones are counted).
+- time to restore: an incident starts when a failed change broke the environment: when the
+  run that failed it started (its last ``in_progress`` after its last ``success``), or at the
+  failure if it was healthy until then (a health check failing after it); it ends at the first record of restored
+  service: the failed job's own rollback or canary abort reaching healthy (its ``failure``
+  description, :data:`records.RESTORED_IN_JOB`), a rollback deployment's ``success``, or the
+  next ``success`` of any deployment that ran. The mean over incidents that ended (open ones are
+  counted); a failure while an incident is open belongs to it.
+- DORA band of each of the four figures: :mod:`delivery_metrics.dora`.
 """
+
+from typing import Final
+
+__version__: Final = "2.0.0"
+"""The wheel's version (1.x was the nine copied files)."""

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from delivery_metrics.records import FAILED_STATES, Commit, Deployment, WorkflowRun
+from delivery_metrics.records import (
+    FAILED_STATES,
+    RESTORED_IN_JOB,
+    Commit,
+    Deployment,
+    WorkflowRun,
+)
 
 PASSED: Final = frozenset({"success"})
 FAILED: Final = frozenset({"failure", "timed_out", "startup_failure"})
@@ -198,6 +204,12 @@ def rolled_back_ids(deployments: Iterable[Deployment]) -> dict[int, datetime]:
     return out
 
 
+def is_change(deployment: Deployment) -> bool:
+    """A release whose deploy job ran: a rollback is not a change, nor a release refused or
+    cancelled at approval (it never ran: :attr:`Deployment.ran`)."""
+    return deployment.ran and not deployment.is_rollback
+
+
 def is_failed_change(deployment: Deployment, rolled_back: Mapping[int, datetime]) -> bool:
     final = deployment.final_verdict
     return deployment.id in rolled_back or (final is not None and final.state in FAILED_STATES)
@@ -213,30 +225,75 @@ def commit_ranges(deployments: Iterable[Deployment]) -> dict[int, CommitRange]:
     out: dict[int, CommitRange] = {}
     previous: dict[str, str] = {}
     for d in _by_creation(deployments):
-        if d.is_rollback or d.first_success is None:
+        if not is_change(d) or d.first_success is None:
             continue
         out[d.id] = (previous.get(d.environment), d.sha)
         previous[d.environment] = d.sha
     return out
 
 
+Incident = tuple[datetime, datetime | None]
+"""(start, end or None while open)."""
+
+
+def _breaks(
+    d: Deployment, rolled_back: Mapping[int, datetime]
+) -> tuple[datetime, datetime | None] | None:
+    """When the failed change ``d`` broke the environment, and when its own job restored it.
+
+    The failure is the first ``failure``/``error`` verdict, or the moment a rollback deployment
+    named ``d``. The environment broke when the job that failed it started: the deployment's
+    last ``in_progress`` before the failure, provided it came after the last ``success`` (a
+    deploy that never became healthy, or a later promote/abort run of the same deployment).
+    Otherwise the release was healthy until the failure was recorded (a health check failing
+    after it, a rollback from another run), and it broke at the failure. A failure whose
+    description says the job put traffic back on a healthy stable version
+    (:data:`records.RESTORED_IN_JOB`) is also the restore.
+    """
+    if not is_change(d):
+        return None
+    status = d.failed_at()
+    failed = status.created_at if status is not None else rolled_back.get(d.id)
+    if failed is None:
+        return None
+    last_healthy = max(
+        (s.created_at for s in d.verdicts if s.state == "success" and s.created_at <= failed),
+        default=None,
+    )
+    job_started = d.started_before(failed)
+    start = failed
+    if job_started is not None and (last_healthy is None or job_started > last_healthy):
+        start = job_started
+    restored = failed if status is not None and RESTORED_IN_JOB.search(status.description) else None
+    return start, restored
+
+
 def _incidents(
     deployments: Sequence[Deployment], rolled_back: Mapping[int, datetime]
-) -> list[tuple[datetime, datetime | None]]:
-    """(start, end or None) of each period between a failure and the next success."""
-    events: list[tuple[datetime, bool]] = []
+) -> list[Incident]:
+    """Each period the environment was broken, in the environment's records.
+
+    An incident starts when a failed change broke the environment (:func:`_breaks`) and ends at
+    the first record of restored service after that: the failed job's own rollback or abort
+    reaching healthy, a rollback deployment's ``success``, or any later ``success`` of a
+    deployment that ran. A failure while an incident is open is part of it.
+    """
+    events: list[tuple[datetime, int]] = []  # 0: broken, 1: healthy
     for d in deployments:
-        events.extend((s.created_at, s.state == "success") for s in d.verdicts)
-        marked = rolled_back.get(d.id)
-        if marked is not None and not any(s.state in FAILED_STATES for s in d.verdicts):
-            events.append((marked, False))
-    events.sort(key=lambda e: (e[0], e[1]))
-    out: list[tuple[datetime, datetime | None]] = []
+        broke = _breaks(d, rolled_back)
+        if broke is not None:
+            events.append((broke[0], 0))
+            if broke[1] is not None:
+                events.append((broke[1], 1))
+        if d.ran:
+            events.extend((s.created_at, 1) for s in d.verdicts if s.state == "success")
+    events.sort()
+    out: list[Incident] = []
     start: datetime | None = None
-    for moment, healthy in events:
-        if not healthy and start is None:
+    for moment, kind in events:
+        if kind == 0 and start is None:
             start = moment
-        elif healthy and start is not None:
+        elif kind == 1 and start is not None:
             out.append((start, moment))
             start = None
     if start is not None:
@@ -263,7 +320,7 @@ def delivery_figures(
     lead_times: list[float] = []
     with_verdict = failed = 0
     for d in mine:
-        if d.is_rollback or d.created_at not in window:
+        if not is_change(d) or d.created_at not in window:
             continue
         success = d.first_success
         if success is not None:

@@ -21,6 +21,22 @@ VERDICT_STATES: Final = frozenset({"success", "failure", "error"})
 
 FAILED_STATES: Final = frozenset({"failure", "error"})
 
+RAN_STATES: Final = frozenset({"in_progress", "success", "failure"})
+"""Statuses only a deploy job that ran writes. A release refused or cancelled at approval never
+reaches them: GitHub never starts the environment job (docs.github.com, "Reviewing
+deployments": a rejected job fails the workflow without running), and the pipeline's verify job
+then closes its ``queued`` record with ``error`` "not deployed: deploy job <result>"
+(components/workflows/custody.py NOT_DEPLOYED), or GitHub marks it ``inactive`` when a newer
+deployment succeeds first (auto_inactive)."""
+
+RESTORED_IN_JOB: Final = re.compile(
+    r"rolled back to (?!.*not healthy)|canary aborted|traffic on the stable version"
+)
+"""Descriptions of a ``failure`` status that the deploy job writes once service is back on the
+stable version (components/workflows/custody.py FINAL_STATUS): an in-job rollback whose rollout
+became healthy, an automatic canary abort, an abort by a person. "the rollback ... is not
+healthy" restores nothing."""
+
 ROLLBACK_TASK: Final = "deploy:rollback"
 
 DIGEST: Final = re.compile(r"sha256:[0-9a-f]{64}")
@@ -120,12 +136,32 @@ class Deployment:
         return self.digest is not None or self.is_rollback
 
     @property
+    def ran(self) -> bool:
+        """The deploy job ran (see :data:`RAN_STATES`): only such a deployment is a change."""
+        return any(s.state in RAN_STATES for s in self.statuses)
+
+    @property
     def verdicts(self) -> tuple[DeploymentStatus, ...]:
         return tuple(s for s in self.statuses if s.state in VERDICT_STATES)
 
     @property
     def first_success(self) -> datetime | None:
         return next((s.created_at for s in self.verdicts if s.state == "success"), None)
+
+    def failed_at(self) -> DeploymentStatus | None:
+        """The first ``failure``/``error`` verdict, if any."""
+        return next((s for s in self.verdicts if s.state in FAILED_STATES), None)
+
+    def started_before(self, moment: datetime) -> datetime | None:
+        """When the deploy job last went ``in_progress`` at or before ``moment``."""
+        return max(
+            (
+                s.created_at
+                for s in self.statuses
+                if s.state == "in_progress" and s.created_at <= moment
+            ),
+            default=None,
+        )
 
     @property
     def final_verdict(self) -> DeploymentStatus | None:

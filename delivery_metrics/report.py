@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from delivery_metrics import dora
 from delivery_metrics.compute import BuildFigures, Coverage, DeliveryFigures, WindowReport
 
 # --------------------------------------------------------------------------------------------
@@ -65,6 +66,7 @@ class _Row:
     higher_is_better: bool
     value: Callable[[DeliveryFigures], float | None]
     show: Callable[[DeliveryFigures], str]
+    band: Callable[[DeliveryFigures], dora.Band | None] = lambda _: None
 
 
 def _cfr(f: DeliveryFigures) -> str:
@@ -86,12 +88,14 @@ _ENV_ROWS = (
         True,
         lambda f: float(f.deployments),
         lambda f: f"{f.deployments} ({f.deployments_per_day:.2f}/day)",
+        lambda f: dora.frequency(f.deployments_per_day),
     ),
     _Row(
         "Lead time for changes, median",
         False,
         lambda f: f.lead_time_median,
         lambda f: duration(f.lead_time_median),
+        lambda f: dora.lead_time(f.lead_time_median),
     ),
     _Row(
         "Lead time for changes, p90",
@@ -99,8 +103,20 @@ _ENV_ROWS = (
         lambda f: f.lead_time_p90,
         lambda f: duration(f.lead_time_p90),
     ),
-    _Row("Change failure rate", False, lambda f: f.change_failure_rate, _cfr),
-    _Row("Mean time to restore", False, lambda f: f.mean_time_to_restore, _ttr),
+    _Row(
+        "Change failure rate",
+        False,
+        lambda f: f.change_failure_rate,
+        _cfr,
+        lambda f: dora.change_failure(f.change_failure_rate),
+    ),
+    _Row(
+        "Mean time to restore",
+        False,
+        lambda f: f.mean_time_to_restore,
+        _ttr,
+        lambda f: dora.recovery(f.mean_time_to_restore),
+    ),
 )
 
 
@@ -115,9 +131,10 @@ def _coverage(c: Coverage | None) -> str:
     return "-" if c is None else f"{percent(c.ratio)} ({c.covered}/{c.total} lines)"
 
 
-def _table(rows: Iterable[tuple[str, str, str, str]]) -> list[str]:
-    lines = ["| Metric | Now | Before | Trend |", "|---|---|---|---|"]
-    lines.extend(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
+def _table(rows: Iterable[tuple[str, ...]], band: bool = False) -> list[str]:
+    head = ["Metric", "Now", "Before", "Trend", *(["DORA band (now)"] if band else [])]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
     return lines
 
 
@@ -160,14 +177,23 @@ def markdown(
             lines += [f"### {env_now.environment}", ""]
             lines += _table(
                 (
-                    row.label,
-                    row.show(env_now),
-                    row.show(env_before),
-                    trend(row.value(env_now), row.value(env_before), row.higher_is_better),
-                )
-                for row in _ENV_ROWS
+                    (
+                        row.label,
+                        row.show(env_now),
+                        row.show(env_before),
+                        trend(row.value(env_now), row.value(env_before), row.higher_is_better),
+                        str(row.band(env_now) or "-"),
+                    )
+                    for row in _ENV_ROWS
+                ),
+                band=True,
             )
             lines.append("")
+    lines += [
+        f"DORA bands per metric from the {dora.REPORT} thresholds (docs/delivery-metrics.md);"
+        " lead time is banded by its median.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -32,10 +32,12 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from delivery_metrics import compute, source
+from delivery_metrics import compute, dora, source
 from delivery_metrics.__main__ import Options, main, measure
 from delivery_metrics.coverage import lines_from_lcov
 from delivery_metrics.records import Deployment, RecordError, WorkflowRun
+from delivery_metrics.state import STATE_VERSION, State
+from tests import github_year
 from tests.conftest import real_tool
 
 FIXTURES: Final = Path(__file__).parent / "fixtures" / "github"
@@ -116,7 +118,11 @@ def fetched() -> tuple[
     since = datetime(2026, 9, 30, tzinfo=UTC)
     runs = repo.workflow_runs("ci.yml", "develop", since)
     deployments = [d for env in ENVIRONMENTS for d in repo.deployments(env, since)]
-    commits = {r: repo.commits(r) for r in set(compute.commit_ranges(deployments).values())}
+    commits: dict[compute.CommitRange, list[Any]] = {}
+    for commit_range in set(compute.commit_ranges(deployments).values()):
+        found_commits = repo.commits(commit_range)
+        assert found_commits is not None
+        commits[commit_range] = found_commits
     coverage = {}
     for run_id in (100007, 94007):
         found = repo.coverage(run_id)
@@ -170,6 +176,12 @@ def test_pagination_follows_link_headers_and_keeps_one_record_per_run() -> None:
         207,
         301,
         302,
+        401,
+        402,
+        403,
+        404,
+        405,
+        406,
     ]
     d205 = next(d for d in deployments if d.id == 205)
     assert [s.state for s in d205.statuses] == [
@@ -295,10 +307,12 @@ def test_development_last_7_days() -> None:
     assert dev.lead_time_p90 == 4 * H  # rank ceil(0.9 * 6) = 6
     # Verdicts: 201 s, 202 s, 203 failure, 204 s, 205 failure after rollback -> 2/5
     assert (dev.changes_failed, dev.changes_with_verdict) == (2, 5)
-    # Incidents: 203 failed 11-24 09:20, 204 healthy 10:30 -> 70m;
-    #            205 failed 11-26 13:00, rollback 206 healthy 13:20 -> 20m; mean 45m.
-    assert dev.restore_times == (70 * M, 20 * M)
-    assert dev.mean_time_to_restore == 45 * M
+    # Incidents: 203 never became healthy: it broke dev when its job started (in_progress
+    #            11-24 09:01), 204 healthy 10:30 -> 89m;
+    #            205 was healthy, then failed 11-26 13:00, rollback 206 healthy 13:20 -> 20m;
+    #            mean 54m30s.
+    assert dev.restore_times == (89 * M, 20 * M)
+    assert dev.mean_time_to_restore == 54.5 * M
     assert dev.open_incidents == 0
 
 
@@ -318,16 +332,107 @@ def test_development_previous_7_days_and_30_days() -> None:
     assert (first.deployments, first.lead_times) == (1, (1 * H,))
 
 
-def test_production_has_an_open_incident_and_staging_no_data() -> None:
+def test_staging_counts_only_releases_that_ran_and_ends_incidents_at_the_restore() -> None:
+    staging = env(figures(7), "staging")
+    # 401 was rejected at approval (queued -> error "not deployed"), 402 cancelled while
+    # waiting (queued -> inactive): neither ran, so neither is a change nor an incident.
+    # Changes: 403 success, 404 canary aborted, 405 rolled back in its job, 406 success.
+    assert (staging.changes_failed, staging.changes_with_verdict) == (2, 4)
+    assert staging.deployments == 2
+    # 404: job started 11-26 12:01, canary abort put traffic back on stable at 12:13 -> 12m;
+    # 405: started 14:01, rolled back to a healthy stable version at 14:31 -> 30m. The next
+    # healthy release (406, 11-27 10:20) would have made them ~22h and ~20h.
+    assert staging.restore_times == (12 * M, 30 * M)
+    assert staging.open_incidents == 0
+    # Lead times: 403 (first read: its commit c4 11-24 09:45 -> 11-25 09:30) = 23h45m;
+    # 406 brought c5 (11-26 11:15 -> 11-27 10:20) = 23h05m.
+    assert sorted(staging.lead_times) == [23 * H + 5 * M, 23 * H + 45 * M]
+
+
+def test_a_failed_rollback_restores_nothing() -> None:
+    status = {"created_at": "2026-11-26T14:31:00Z", "state": "failure"}
+    record = {
+        "id": 9,
+        "sha": "a" * 40,
+        "environment": "staging",
+        "created_at": "2026-11-26T14:00:00Z",
+        "payload": {"digest": "sha256:" + "d" * 64},
+    }
+    started = {"created_at": "2026-11-26T14:01:00Z", "state": "in_progress"}
+    not_healthy = "health check failed; the rollback to ghcr.io/a@sha256:1 is not healthy"
+    broken = Deployment.from_json(record, [started, {**status, "description": not_healthy}])
+    window = compute.Window(7, END)
+    figures = compute.delivery_figures([broken], "staging", window, {})
+    assert (figures.incidents, figures.restore_times) == (1, ())
+    restored = Deployment.from_json(
+        record, [started, {**status, "description": "health check failed: rolled back to x"}]
+    )
+    figures = compute.delivery_figures([restored], "staging", window, {})
+    assert figures.restore_times == (30 * M,)
+
+
+def test_an_incident_starts_when_the_failing_run_started_not_at_the_first_deploy() -> None:
+    # A canary promoted to success, then a later abort run of the same deployment
+    # (in_progress again) that put traffic back on stable: broken from 11:00 to 11:05 only.
+    record = {
+        "id": 9,
+        "sha": "a" * 40,
+        "environment": "production",
+        "created_at": "2026-11-26T09:00:00Z",
+        "payload": {"digest": "sha256:" + "d" * 64},
+    }
+    statuses: list[Mapping[str, Any]] = [
+        {"state": "in_progress", "created_at": "2026-11-26T09:01:00Z"},
+        {"state": "success", "created_at": "2026-11-26T10:00:00Z"},
+        {"state": "in_progress", "created_at": "2026-11-26T11:00:00Z"},
+        {
+            "state": "failure",
+            "created_at": "2026-11-26T11:05:00Z",
+            "description": "aborted by a person; traffic on the stable version",
+        },
+    ]
+    d = Deployment.from_json(record, statuses)
+    figures = compute.delivery_figures([d], "production", compute.Window(7, END), {})
+    assert figures.restore_times == (5 * M,)
+    assert (figures.changes_failed, figures.changes_with_verdict) == (1, 1)
+
+
+def test_production_has_an_open_incident() -> None:
     prod = env(figures(7), "production")
     # 301: first prod deployment read -> its commit c4 (11-24 09:45) to 11-27 09:30 = 3d - 15m
     assert prod.lead_times == (3 * 24 * H - 15 * M,)
     # 302 ended in error: 1 failed of 2; the incident it started has not ended.
     assert (prod.changes_failed, prod.changes_with_verdict) == (1, 2)
     assert (prod.incidents, prod.restore_times, prod.mean_time_to_restore) == (1, (), None)
-    staging = env(figures(7), "staging")
+    staging = env(figures(7, previous=True), "staging")
     assert staging.deployments == 0
     assert staging.lead_time_median is None and staging.change_failure_rate is None
+
+
+@pytest.mark.parametrize(
+    ("band", "value", "expected"),
+    [
+        (dora.frequency, 1.0, "elite"),
+        (dora.frequency, 0.99, "high"),
+        (dora.frequency, 1 / 7, "high"),
+        (dora.frequency, 1 / 8, "medium"),
+        (dora.frequency, 1 / 30, "medium"),
+        (dora.frequency, 0.0, "low"),
+        (dora.lead_time, 23.9 * H, "elite"),
+        (dora.lead_time, 24 * H, "high"),
+        (dora.lead_time, 7 * 24 * H + 1, "medium"),
+        (dora.lead_time, 31 * 24 * H, "low"),
+        (dora.change_failure, 0.05, "elite"),
+        (dora.change_failure, 0.06, "high"),
+        (dora.change_failure, 0.20, "high"),
+        (dora.change_failure, 0.21, "low"),
+        (dora.recovery, 59 * M, "elite"),
+        (dora.recovery, 1 * H, "high"),
+        (dora.recovery, 24 * H, "low"),
+    ],
+)
+def test_dora_band_thresholds(band: Any, value: float, expected: str) -> None:
+    assert band(value) == expected
 
 
 def test_percentiles_by_nearest_rank() -> None:
@@ -376,26 +481,39 @@ def test_summary_tables_show_values_and_trend() -> None:
         "70.0% (700/1000 lines)",
         "↑ better",
     ]
+    # The last column is the DORA band of the figure now (delivery_metrics/dora.py).
     assert _row(md, "development", "Deployments")[1:] == [
         "4 (0.57/day)",
         "1 (0.14/day)",
         "↑ better",
+        "high",  # 0.57 a day: at least weekly, not daily
     ]
     assert _row(md, "development", "Lead time for changes, median")[1:] == [
         "1h 30m",
         "12h 30m",
         "↓ better",
+        "elite",  # under a day
     ]
     assert _row(md, "development", "Change failure rate")[1:] == [
         "40.0% (2/5)",
         "0.0% (0/1)",
         "↑ worse",
+        "low",  # above 20%
     ]
     assert _row(md, "development", "Mean time to restore")[1:] == [
-        "45m (2 restored)",
+        "54m (2 restored)",
         "- (no incidents)",
         "-",
+        "elite",  # under an hour
     ]
+    assert _row(md, "staging", "Mean time to restore")[1:] == [
+        "21m (2 restored)",
+        "- (no incidents)",
+        "-",
+        "elite",
+    ]
+    assert _row(md, "development", "Lead time for changes, p90")[4] == "-"  # banded by median
+    assert "Accelerate State of DevOps Report 2024" in md
     assert _row(md, "production", "Mean time to restore")[1] == "- (0 restored, 1 open)"
     assert _row(md, "production", "Lead time for changes, p90")[1] == "2d 23h"
     assert _row(md, "development", "Lead time for changes, p90", occurrence=1)[1] == "1d 0h"
@@ -419,9 +537,9 @@ def test_exposition_values() -> None:
     assert samples[f"delivery_lead_time_median_seconds{dev7}"] == 5400
     assert samples[f"delivery_lead_time_p90_seconds{dev7}"] == 14400
     assert samples[f"delivery_change_failure_ratio{dev7}"] == pytest.approx(0.4)
-    assert samples[f"delivery_time_to_restore_mean_seconds{dev7}"] == 2700
-    # No data is no sample: staging has no lead time, production no restore yet.
-    assert 'delivery_lead_time_median_seconds{environment="staging",window="7d"}' not in samples
+    assert samples[f"delivery_time_to_restore_mean_seconds{dev7}"] == 3270
+    # No data is no sample: staging had no lead time before, production no restore yet.
+    assert 'delivery_lead_time_median_seconds{environment="staging",window="7d"}' in samples
     assert (
         'delivery_time_to_restore_mean_seconds{environment="production",window="7d"}' not in samples
     )
@@ -552,3 +670,192 @@ def test_package_runs_standalone_without_pulumi_or_components(tmp_path: Path) ->
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Never lost: the push is the last step, and best effort
+# --------------------------------------------------------------------------------------------
+
+
+class DeadGateway(RecordedGitHub):
+    """GitHub answers from the recordings; the Pushgateway is down (connection refused)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            raise httpx.ConnectError("connection refused", request=request)
+        return super().handle_request(request)
+
+
+def test_a_dead_gateway_still_writes_the_summary_and_the_job_stays_green(
+    tmp_path: Path, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary, exposition = tmp_path / "summary.md", tmp_path / "m.prom"
+    code = main(
+        [
+            *ARGS,
+            *("--summary", str(summary), "--metrics-out", str(exposition)),
+            *("--pushgateway", "http://pushgateway:9091"),
+        ],
+        transport=DeadGateway(),
+    )
+    assert code == 0
+    md, text = measured()
+    assert summary.read_text() == md + "\n"
+    assert exposition.read_text() == text
+    err = capsys.readouterr().err
+    assert "::warning title=delivery metrics::figures not pushed (ConnectError" in err
+
+
+@pytest.mark.parametrize(
+    ("kind", "credentials", "header"),
+    [
+        ("bearer", "s3cret-token", "Bearer s3cret-token"),
+        ("basic", "metrics:pa55", "Basic bWV0cmljczpwYTU1"),  # base64("metrics:pa55")
+    ],
+)
+def test_the_push_sends_the_gateway_credentials_and_never_prints_them(
+    kind: str,
+    credentials: str,
+    header: str,
+    token: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PUSHGATEWAY_CREDENTIALS", credentials)
+    transport = RecordedGitHub()
+    code = main(
+        [*ARGS, "--pushgateway", "https://gw.example", "--pushgateway-auth", kind],
+        transport=transport,
+    )
+    assert code == 0
+    (pushed,) = transport.pushed
+    assert pushed.headers["authorization"] == header
+    out = capsys.readouterr()
+    assert credentials not in out.out + out.err
+
+
+def test_gateway_auth_without_credentials_is_one_line(
+    token: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PUSHGATEWAY_CREDENTIALS", raising=False)
+    code = main([*ARGS, "--pushgateway", "https://gw", "--pushgateway-auth", "bearer"])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "delivery_metrics: ValueError: --pushgateway-auth bearer needs PUSHGATEWAY_CREDENTIALS\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Within the API budget
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_busy_year_fits_the_budget_first_run_partial_then_incremental(tmp_path: Path) -> None:
+    """20 deployments a day for a year (tests/github_year.py); one run a day, state kept.
+
+    Without kept results every run needs about 2,400 requests for the 60 days the windows
+    read (a statuses call and a compare per deployment): more than GITHUB_TOKEN's 1,000 an
+    hour. Counts are printed by ``make bench``; here they are asserted, not timed.
+    """
+    runs = github_year.daily_runs(tmp_path / "state.json", days=5)
+    assert all(r.exit_code == 0 for r in runs)
+    first = runs[0]
+    # It stops at the reserve (300 left for other workflows) with a partial report.
+    assert first.partial and first.charged == github_year.HOURLY_LIMIT - 300
+    # Kept results let the next runs continue where it stopped, until complete.
+    done = next(r.day for r in runs if not r.partial)
+    assert 1 <= done <= 3
+    assert all(r.partial for r in runs[:done])
+    # Afterwards only what is new is asked for: a day's 20 deployments' statuses and compares,
+    # the lists, and conditional re-reads (free when unchanged).
+    steady = runs[-1]
+    assert not steady.partial and steady.charged <= 80, steady
+    assert steady.not_modified > 0
+    # What was kept adds up to the same figures as reading everything afresh, at the first
+    # complete run, where a gap left by the partial runs would still be inside the span (the
+    # summary holds the windows before too, so a deployment lost anywhere in it shows).
+    first_complete = runs[done]
+    assert (first_complete.summary, first_complete.exposition) == github_year.read_afresh(
+        tmp_path, first_complete.day
+    )
+
+
+def test_kept_results_of_another_version_or_repository_are_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    state = State("acme/webshop", commits={"-...a": [["a", "2026-01-01T00:00:00Z"]]})
+    state.used.add("c:-...a")
+    state.save(path)
+    assert State.load(path, "acme/webshop").commits == {"-...a": [["a", "2026-01-01T00:00:00Z"]]}
+    assert State.load(path, "acme/other").note.endswith("is for 'acme/webshop'")
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps({**doc, "version": STATE_VERSION + 1}))
+    bumped = State.load(path, "acme/webshop")
+    assert bumped.commits == {} and f"not {STATE_VERSION}" in bumped.note
+    path.write_text("{not json")
+    assert State.load(path, "acme/webshop").note.endswith("could not be read (JSONDecodeError)")
+
+
+def test_a_second_run_reads_no_settled_deployment_again(tmp_path: Path, token: None) -> None:
+    state = tmp_path / "state.json"
+    first = RecordedGitHub()
+    assert main([*ARGS, "--state", str(state)], transport=first) == 0
+    second = RecordedGitHub()
+    assert main([*ARGS, "--state", str(state)], transport=second) == 0
+    asked = {name for name in second.used if name.startswith("statuses-")}
+    # Only the deployments after which no newer release has run are asked again (a later
+    # status may still come): 206 and 207 in development (207 never ran), 302 and 406. Every
+    # deployment with a final state and a newer release that ran comes from the state, and so
+    # does every compared range and coverage summary.
+    assert asked == {"statuses-206", "statuses-207", "statuses-302", "statuses-406"}, asked
+    # CI runs are listed only from three days (re-runs) before the newest one kept.
+    assert "runs-since-11-25" in second.used and "runs-page1" not in second.used
+    assert not any(
+        n.startswith(("compare-", "commit-", "artifacts-", "download-")) for n in second.used
+    )
+    # ... and the figures are the same as read afresh.
+    out = main(
+        [*ARGS, "--state", str(state), "--metrics-out", str(tmp_path / "m.prom")],
+        transport=RecordedGitHub(),
+    )
+    assert out == 0 and (tmp_path / "m.prom").read_text() == measured()[1]
+
+
+def test_a_spent_rate_limit_stops_early_with_a_partial_report(
+    tmp_path: Path, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Limited(RecordedGitHub):
+        """Each answer says how many requests are left: 5 to start with."""
+
+        left = 5
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = super().handle_request(request)
+            if request.method == "GET":
+                self.left -= 1
+                response.headers["x-ratelimit-remaining"] = str(self.left)
+            return response
+
+    transport = Limited()
+    summary = tmp_path / "summary.md"
+    code = main(
+        [
+            *ARGS,
+            "--summary",
+            str(summary),
+            "--rate-limit-reserve",
+            "2",
+            "--pushgateway",
+            "http://gw",
+        ],
+        transport=transport,
+    )
+    assert code == 0
+    # runs page 1 (4 left), page 2 (3 left), development page 1 (2 left: at the reserve): stop.
+    assert len(transport.used) == 3
+    text = summary.read_text()
+    assert (
+        "> [!WARNING]\n> Partial report, not pushed: stopped early: x-ratelimit-remaining is 2"
+        in text
+    )
+    assert transport.pushed == []
+    assert "::warning title=delivery metrics::partial report, not pushed" in capsys.readouterr().err

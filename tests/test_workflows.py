@@ -41,12 +41,9 @@ T_COMPONENT: Final = "cicd:github:PipelineWorkflows"
 DELIVERY_METRICS_FILES: Final = {
     ".github/workflows/metrics.yml",
     ".github/delivery-metrics/requirements.txt",
-    *(
-        f".github/delivery-metrics/delivery_metrics/{module.name}"
-        for module in (PROJECT_DIR / "delivery_metrics").glob("*.py")
-    ),
+    ".github/delivery-metrics/delivery_metrics-2.0.0-py3-none-any.whl.b64",
 }
-"""metrics.yml and the package it runs (Pulumi.dev.yaml enables cicd:metrics)."""
+"""metrics.yml and the package it runs, one wheel (Pulumi.dev.yaml enables cicd:metrics)."""
 
 RESCAN_FILES: Final = {
     ".github/workflows/rescan.yml",

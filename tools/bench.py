@@ -34,6 +34,12 @@ It also renders a pathological but valid dev stack (a copy of the project in a t
 every list as long as the limits allow (256 matrix packages, 94 environment variables, 100
 canary steps, hundreds of branch patterns, secrets and access groups, 10 KB commands), to show
 that validation and render stay linear. Figures are printed, never asserted.
+
+Last, the delivery-metrics job's GitHub API requests over a busy year (tests/github_year.py: 20
+deployments a day for a year, one run a day keeping its state): per run, the requests sent, the
+ones answered 304 (free) and the ones that cost rate limit. These are bounded (the bench exits
+non-zero beyond them): no run may spend more than GITHUB_TOKEN's hourly 1,000 less the job's
+reserve, and once the kept state has caught up a run costs at most 80.
 """
 
 from __future__ import annotations
@@ -243,6 +249,38 @@ def _pathological() -> None:
         )
 
 
+METRICS_STEADY_BOUND = 80
+"""Requests that cost rate limit in a daily run once the kept state has caught up."""
+
+
+def _metrics_requests() -> None:
+    """GitHub API requests of the delivery-metrics job on a busy year, first run to steady."""
+    sys.path.insert(0, str(PROJECT_DIR))
+    from tests.github_year import HOURLY_LIMIT, PER_DAY, daily_runs
+
+    reserve = 300
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = daily_runs(Path(tmp) / "state.json", days=6, reserve=reserve)
+        size = (Path(tmp) / "state.json").stat().st_size
+    print(
+        f"delivery metrics, a year of deployments at {PER_DAY} a day, windows 7 and 30 days, "
+        f"one run a day keeping its state ({size // 1024} KiB), reserve {reserve}:"
+    )
+    for r in runs:
+        kind = "partial (stopped at the reserve)" if r.partial else "complete"
+        print(
+            f"  run {r.day + 1}: {r.requests:5d} requests, {r.not_modified:3d} answered 304 "
+            f"(free), {r.charged:5d} charged: {kind}"
+        )
+    worst = max(r.charged for r in runs)
+    if worst > HOURLY_LIMIT - reserve:
+        raise SystemExit(f"a metrics run charged {worst} requests, over {HOURLY_LIMIT - reserve}")
+    if runs[-1].partial or runs[-1].charged > METRICS_STEADY_BOUND:
+        raise SystemExit(
+            f"the steady metrics run charged {runs[-1].charged}, over {METRICS_STEADY_BOUND}"
+        )
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = _env(Path(tmp) / "cache")
@@ -290,6 +328,7 @@ def main() -> None:
     _pathological()
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"peak resident memory of one render process: {peak_kib / 1024:.0f} MiB")
+    _metrics_requests()
 
 
 if __name__ == "__main__":

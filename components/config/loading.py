@@ -320,6 +320,9 @@ def _required_secret_keys(s: StackSettings) -> dict[str, str]:
             needed.setdefault(
                 WEBHOOK_KEY[rescan.channel], f"pipeline.rescan.channel is {rescan.channel.value}"
             )
+    metrics = s.metrics_on
+    if metrics is not None and metrics.pushgateway_auth != "none":
+        needed["pushgatewayCredentials"] = f"metrics.pushgatewayAuth is {metrics.pushgateway_auth}"
     for secret in s.environment.secrets:
         needed[secret.config_key] = f"environment secret {secret.name} reads it"
     return needed

@@ -4,6 +4,7 @@ platform stack's: ``cicd-platform:deliveryDashboards``)."""
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
@@ -16,6 +17,14 @@ from components.config.fields import ConfigModel, HttpUrl, Slug, between, matche
 from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
 
 _CRON = re.compile(r"^(\S+\s+){4}\S+$")
+
+
+class PushgatewayAuth(StrEnum):
+    """How the job authenticates to the Pushgateway (its own basic auth, or a proxy in front of it)."""
+
+    NONE = "none"
+    BEARER = "bearer"
+    BASIC = "basic"
 
 
 class MetricsSettings(ConfigModel):
@@ -31,6 +40,19 @@ class MetricsSettings(ConfigModel):
     windows: tuple[Annotated[int, AfterValidator(between(1, 90))], ...] = Field(
         default=(7, 30),
         description="Window lengths in days (1..90, distinct), each compared with the one before.",
+    )
+    pushgateway_auth: PushgatewayAuth = Field(
+        default=PushgatewayAuth.NONE,
+        description="Credentials sent to the Pushgateway: none, bearer (Authorization: Bearer "
+        "<cicd:pushgatewayCredentials>) or basic (cicd:pushgatewayCredentials as user:password). "
+        "Default none. The value goes to the repository secret PUSHGATEWAY_CREDENTIALS, read "
+        "only by metrics.yml.",
+    )
+    rate_limit_reserve: Annotated[int, AfterValidator(between(0, 900))] = Field(
+        default=300,
+        description="GitHub API requests (x-ratelimit-remaining) the job leaves to the "
+        "repository's other workflows (GITHUB_TOKEN: 1,000 an hour): it stops there with a "
+        "partial report. 0..900, default 300.",
     )
     environments: tuple[Slug, ...] = Field(
         default=("development", "staging", "production"),

@@ -66,6 +66,12 @@ SECRET_KEYS: Final[Mapping[str, tuple[str, str]]] = {
         "SLACK_WEBHOOK_URL). Required when pipeline.notifications.slack is "
         "true, or pipeline.rescan is on with channel slack (the default).",
     ),
+    "pushgatewayCredentials": (
+        "dev",
+        "Pushgateway credentials (repository secret PUSHGATEWAY_CREDENTIALS, read only by "
+        "metrics.yml): a bearer token, or user:password for basic auth. Required when "
+        "metrics.pushgatewayAuth is bearer or basic.",
+    ),
     "sentryDsn": (
         "any stack whose environment.secrets names it (staging, prod in the examples)",
         "Example value of an environment.secrets entry: the SENTRY_DSN environment secret. "

@@ -295,6 +295,12 @@ def metrics_rules(s: StackSettings) -> Iterable[Problem]:
         yield Problem("metrics.windows", "must list distinct window lengths", str(metrics.windows))
     if not metrics.environments:
         yield Problem("metrics.environments", "must name at least one GitHub environment")
+    if metrics.pushgateway_auth != "none" and metrics.pushgateway_url is None:
+        yield Problem(
+            "metrics.pushgatewayAuth",
+            "needs cicd:metrics.pushgatewayUrl: credentials for no gateway",
+            str(metrics.pushgateway_auth),
+        )
 
 
 STACK_VARIABLES: Final = frozenset(

@@ -35,6 +35,7 @@ PIPELINE_SECRET_KEYS: Final = {
     "sonarToken": "SONAR_TOKEN",
     "discordWebhookUrl": "DISCORD_WEBHOOK_URL",
     "slackWebhookUrl": "SLACK_WEBHOOK_URL",
+    "pushgatewayCredentials": "PUSHGATEWAY_CREDENTIALS",
 }
 
 _STEP_DEADLINE: Final = str(CanaryOn.model_fields["step_deadline"].default)

@@ -138,7 +138,12 @@ def _validate(pipeline: PipelineSpec) -> Job:
     )
 
 
-def _test(pipeline: PipelineSpec) -> Job:
+COVERAGE_RETENTION_DAYS = 14
+"""Coverage artifacts' retention without the metrics job (which sets its own: twice its longest
+window, MetricsSpec.artifact_retention_days)."""
+
+
+def _test(pipeline: PipelineSpec, retention_days: int) -> Job:
     coverage = pipeline.coverage_path.strip("/")
     return Job(
         name=template("test (", expr("matrix.package"), ")"),
@@ -154,7 +159,7 @@ def _test(pipeline: PipelineSpec) -> Job:
                 "Upload coverage",
                 template("coverage-", expr("steps.package.outputs.slug")),
                 template(expr("steps.package.outputs.dir"), f"/{coverage}"),
-                14,
+                retention_days,
             ),
         ),
     )
@@ -534,7 +539,12 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
     branch = spec.default_branch
     jobs: dict[str, Job] = {
         "validate": _validate(pipeline),
-        "test": _test(pipeline),
+        "test": _test(
+            pipeline,
+            spec.metrics.artifact_retention_days
+            if spec.metrics is not None
+            else COVERAGE_RETENTION_DAYS,
+        ),
         "integration": _integration(pipeline),
         "build": _build(pipeline, spec.image),
         "scan": _scan(pipeline),

@@ -61,6 +61,7 @@ class When(StrEnum):
     CONFIGURED = (
         "the matching cicd:pipeline scanner or notification is on, or the rescan posts there"
     )
+    PUSHGATEWAY_AUTH = "cicd:metrics.pushgatewayAuth is bearer or basic"
 
 
 SHARED_FILES: Final = ("ci.yml", "metrics.yml", "rescan.yml")
@@ -145,6 +146,15 @@ _ENTRIES: Final = (
     *(
         Entry(name, True, Where.REPOSITORY, Writer.DEV, ("ci.yml",), When.CONFIGURED, "", True)
         for name in ("SNYK_TOKEN", "SONAR_TOKEN")
+    ),
+    Entry(
+        "PUSHGATEWAY_CREDENTIALS",
+        True,
+        Where.REPOSITORY,
+        Writer.DEV,
+        ("metrics.yml",),
+        When.PUSHGATEWAY_AUTH,
+        "the Pushgateway's bearer token or user:password (cicd:pushgatewayCredentials)",
     ),
     Entry(
         "GITHUB_TOKEN",

@@ -64,6 +64,16 @@ UPLOAD_ARTIFACT: Final = Action(
     required_inputs=_names("path"),
 )
 
+CACHE: Final = Action(
+    repository="actions/cache",
+    sha="27d5ce7f107fe9357f9df03efb73ab90386fccae",
+    version="v5.0.5",
+    inputs=_names(
+        "path key restore-keys upload-chunk-size enableCrossOsArchive fail-on-cache-miss lookup-only save-always"
+    ),
+    required_inputs=_names("path key"),
+)
+
 DOWNLOAD_ARTIFACT: Final = Action(
     repository="actions/download-artifact",
     sha="3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c",
@@ -213,6 +223,7 @@ PINNED: Final = (
     CHECKOUT,
     SETUP_NODE,
     UPLOAD_ARTIFACT,
+    CACHE,
     DOWNLOAD_ARTIFACT,
     ATTEST_BUILD_PROVENANCE,
     SETUP_BUILDX,

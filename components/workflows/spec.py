@@ -147,6 +147,16 @@ class MetricsSpec:
     pushgateway_url: str | None
     windows: tuple[int, ...]
     environments: tuple[str, ...]
+    pushgateway_auth: str = "none"
+    """none, bearer or basic: then the job reads the repository secret PUSHGATEWAY_CREDENTIALS."""
+    rate_limit_reserve: int = 300
+    """x-ratelimit-remaining at which the job stops with a partial report."""
+
+    @property
+    def artifact_retention_days(self) -> int:
+        """Days CI keeps coverage artifacts: twice the longest window (a window's trend reads
+        the window before it), at most GitHub's 90 for artifacts."""
+        return min(90, 2 * max(self.windows))
 
 
 @dataclass(frozen=True)
