@@ -23,7 +23,7 @@ import yaml
 from render.engine import PROJECT_DIR, Rendered, render
 from tests.cluster.apply import apply_render, rollouts_crds, server_side_apply
 from tests.cluster.plane import ControlPlane, start_control_plane
-from tests.conftest import STACKS, rendered
+from tests.conftest import STACKS, project_path, rendered
 
 PLATFORM_DIR: Final = PROJECT_DIR / "platform"
 PLATFORM_OF: Final = {"dev": "nonprod", "staging": "nonprod", "prod": "prod"}
@@ -31,6 +31,13 @@ NAMESPACE: Final = {"dev": "webshop-dev", "staging": "webshop-staging", "prod": 
 PRECONDITIONS: Final = ("monitoring",)
 """Namespaces the platform stack expects the cluster to have (Prometheus/Grafana live there,
 installed outside this project: ``cicd-platform:network.monitoringNamespace``)."""
+
+SERVICE_MONITOR_CRD: Final = project_path(
+    "tests", "fixtures", "prometheus-operator", "servicemonitor-crd.yaml"
+)
+"""The ServiceMonitor CRD a cluster whose platform says ``monitoring.discovery:
+prometheus-operator`` already has (prometheus-operator v0.93.0, installed outside this
+project with the cluster's Prometheus)."""
 
 
 @cache
@@ -75,11 +82,18 @@ def applied(control_plane: ControlPlane) -> Applied:
     for name in PRECONDITIONS:
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         server_side_apply(plane, namespace, "cluster-admin")
+    (service_monitors,) = [
+        doc for doc in yaml.safe_load_all(SERVICE_MONITOR_CRD.read_text()) if doc is not None
+    ]
     for cluster in ("nonprod", "prod"):
         platform = platform_render(cluster)
-        crds = rollouts_crds(chart_version(platform, "argo-rollouts-release"))
+        crds = [
+            *rollouts_crds(chart_version(platform, "argo-rollouts-release")),
+            service_monitors,
+        ]
         for crd in crds:
-            outcome = server_side_apply(plane, crd, "helm")
+            owner = "helm" if crd is not service_monitors else "prometheus-operator"
+            outcome = server_side_apply(plane, crd, owner)
             assert outcome.returncode == 0, outcome.stderr
         for crd in crds:
             wait_for(f"CRD {crd['metadata']['name']} established",
