@@ -50,11 +50,11 @@ lint: $(VENV_STAMP)
 typecheck: $(VENV_STAMP)
 	$(VENV)/bin/mypy
 
-system-fast: $(VENV_STAMP)
-	$(PY) tools/system_tools.py fast
+system-fast:
+	$(PYTHON) tools/system_tools.py fast
 
-system-full: $(VENV_STAMP)
-	$(PY) tools/system_tools.py full
+system-full:
+	$(PYTHON) tools/system_tools.py full
 
 # Every Go-built tool the full tier runs (each test also builds what it needs on first use).
 tools: $(VENV_STAMP)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.vocabulary import PodSecurityLevel
+from components.vocabulary import APP_PORT_NAME, PodSecurityLevel
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -219,7 +219,7 @@ class EnvironmentNamespace(pulumi.ComponentResource):
                             ),
                             net.NetworkPolicyPeerArgs(pod_selector=meta.LabelSelectorArgs()),
                         ],
-                        ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=args.app_port)],
+                        ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=APP_PORT_NAME)],
                     )
                 ],
             ),
@@ -230,6 +230,8 @@ class EnvironmentNamespace(pulumi.ComponentResource):
             # rate has no data (and, rightly, fails). This is the monitoring namespace's only
             # way in: nothing else there talks to the app (the Pushgateway is pushed to by CI).
             monitoring, metrics_port = args.metrics_scrape
+            # By name where Prometheus scrapes the app port (it follows the running pods).
+            scraped: int | str = APP_PORT_NAME if metrics_port == args.app_port else metrics_port
             net.NetworkPolicy(
                 f"{name}-allow-metrics-scrape",
                 metadata=ns_meta("allow-prometheus-scrape"),
@@ -239,7 +241,7 @@ class EnvironmentNamespace(pulumi.ComponentResource):
                     ingress=[
                         net.NetworkPolicyIngressRuleArgs(
                             from_=[_namespace_peer(monitoring)],
-                            ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=metrics_port)],
+                            ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=scraped)],
                         )
                     ],
                 ),

@@ -125,3 +125,9 @@ class RepositoryRole(StrEnum):
         """GitHub's id of the role for ``bypass_actors`` (actor type ``RepositoryRole``), as the
         GitHub provider's repository_ruleset documentation lists them."""
         return {RepositoryRole.MAINTAIN: 2, RepositoryRole.WRITE: 4, RepositoryRole.ADMIN: 5}[self]
+
+
+APP_PORT_NAME: Final = "http"
+"""Name of the app container's port. The Services, probes and NetworkPolicies refer to the port
+by this name, not by number: the container list is set on creation only (docs/field-ownership.md),
+so a NetworkPolicy that followed a changed ``app.port`` by number would cut running pods off."""

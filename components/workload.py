@@ -65,7 +65,7 @@ import pulumi_kubernetes as k8s
 from components.ingress import AppIngress
 from components.namespace import recommended_labels
 from components.release import ReleasePlan
-from components.vocabulary import MetricsPreset, ScrapeDiscovery
+from components.vocabulary import APP_PORT_NAME, MetricsPreset, ScrapeDiscovery
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -187,7 +187,7 @@ def pod_template(args: WorkloadArgs, labels: dict[str, str]) -> Any:
     container: dict[str, Any] = {
         "name": args.app,
         "image": args.image,
-        "ports": [{"name": "http", "containerPort": args.port, "protocol": "TCP"}],
+        "ports": [{"name": APP_PORT_NAME, "containerPort": args.port, "protocol": "TCP"}],
         "resources": {"requests": args.requests, "limits": args.limits},
         "securityContext": restricted_security_context(),
         # A read-only root file system still needs somewhere to write temporary files.

@@ -116,10 +116,10 @@ def _rules_from(result: Rendered, namespace: str) -> list[tuple[str, list[dict[s
     ("stack", "expected"),
     [
         # prod's analysis reads Prometheus: one scrape rule, to the metrics port (the app port).
-        ("prod", [("allow-prometheus-scrape", [{"port": 8080, "protocol": "TCP"}])]),
+        ("prod", [("allow-prometheus-scrape", [{"port": "http", "protocol": "TCP"}])]),
         # Staging runs prod's analysis; dev has none: nothing in the monitoring namespace gets in.
         ("dev", []),
-        ("staging", [("allow-prometheus-scrape", [{"port": 8080, "protocol": "TCP"}])]),
+        ("staging", [("allow-prometheus-scrape", [{"port": "http", "protocol": "TCP"}])]),
     ],
 )
 def test_the_monitoring_namespace_is_allowed_once_to_the_metrics_port(
@@ -272,3 +272,26 @@ def test_registry_token_never_reaches_a_rendered_file_in_any_encoding(stack: str
     assert token not in text
     assert auth not in text
     assert base64.b64encode(token.encode()).decode() not in text
+
+
+def test_network_policies_name_the_ports_the_pods_declare(stack: str) -> None:
+    """The app's NetworkPolicies follow the pods by port name, not number: the container list is
+    set on creation only, so a numeric port changed by a later pulumi up would cut the running
+    pods off (docs/field-ownership.md); and the name must be one the container declares."""
+    objects = list(kubernetes_objects(rendered(stack)).values())
+    declared = {
+        port["name"]
+        for obj in objects
+        if obj["kind"] in ("Deployment", "Rollout")
+        for container in obj["spec"]["template"]["spec"]["containers"]
+        for port in container.get("ports", [])
+    }
+    named = [
+        port["port"]
+        for obj in objects
+        if obj["kind"] == "NetworkPolicy"
+        for rule in obj["spec"].get("ingress", [])
+        for port in rule.get("ports", [])
+    ]
+    assert named, "the app's ingress allows name ports"
+    assert all(isinstance(port, str) and port in declared for port in named), (named, declared)

@@ -355,6 +355,16 @@ def test_dashboard_queries_every_pushed_gauge_and_nothing_else() -> None:
         ),
         (
             "dev",
+            {
+                "cicd:metrics.pushgatewayUrl": "http://pushgateway.example",
+                "cicd:metrics.pushgatewayAuth": "basic",
+                "cicd:pushgatewayCredentials": {"secure": "v1:dXNlcjpwYXNz"},
+            },
+            "Pulumi.dev.yaml: cicd:metrics.pushgatewayUrl must be https:// with pushgatewayAuth "
+            "basic: the credentials would cross the network in clear text",
+        ),
+        (
+            "dev",
             {"cicd:metrics.rateLimitReserve": 1000},
             "Pulumi.dev.yaml: cicd:metrics.rateLimitReserve must be between 0 and 900",
         ),

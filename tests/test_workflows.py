@@ -744,3 +744,14 @@ def test_the_dispatch_guard_is_a_loose_prefix_filter() -> None:
     )
     assert dispatch_guard(("refs/heads/rel-*-x",)) == "(startsWith(github.ref, 'refs/heads/rel-'))"
     assert dispatch_guard(()) == "false"
+
+
+def test_no_registry_credential_is_handed_to_trivy(stack: str) -> None:
+    """Trivy sends TRIVY_USERNAME/TRIVY_PASSWORD to every registry it talks to, its database
+    registries included; the token goes to the image's registry through docker login instead."""
+    for path, text in files(stack).items():
+        if path.startswith("github/workflows/"):
+            for job_id, job in yaml.safe_load(text)["jobs"].items():
+                for step in job.get("steps", []):
+                    handed = {"TRIVY_USERNAME", "TRIVY_PASSWORD"} & set(step.get("env", {}))
+                    assert not handed, (path, job_id, step.get("name"), handed)

@@ -1,9 +1,10 @@
 """The Debian tools the test tiers run, installed when missing.
 
 ``python tools/system_tools.py fast|full`` checks each command the tier needs. Missing ones are
-installed with apt-get when this runs as root (CI and a fresh machine of this project's kind) or
-may use sudo without a password (GitHub's runners); otherwise it prints the one command that
-installs them and exits 1. Go-built tools are not here:
+installed with apt-get when this runs as root (CI and a fresh machine of this project's kind);
+otherwise it prints the one command that installs them and exits 1 (it never calls sudo: a
+developer's machine is changed only by the developer). It needs only the standard library, so
+GitHub's runners call it as ``sudo python3 tools/system_tools.py full`` before ``make check``. Go-built tools are not here:
 tools/gotools.py builds those from the Go module proxy.
 """
 
@@ -28,11 +29,14 @@ FULL: Final = {
     **FAST,
     "prometheus": "prometheus",
     "etcd": "etcd-server",
-    "kubectl": "kubectl",
+    "openssl": "openssl",
+    "docker": "docker.io",
 }
-"""For ``make check``: also a real Prometheus, etcd for the control plane and kubectl. Go, which
-builds the pinned tools (tools/gotools.py), ships with this project's kind of machine; Debian's
-is too old for them."""
+"""For ``make check``: also a real Prometheus, etcd for the control plane, openssl for its test
+certificates, and a docker CLI (buildx runs as its plugin; no daemon is used). kubectl is built
+with the control plane at the server's version (tools/gotools.py), as is everything else the
+tiers run from the Go module proxy; Go itself ships with this project's kind of machine (Debian's
+is too old for those builds)."""
 
 TIERS: Final = {"fast": FAST, "full": FULL}
 
@@ -41,13 +45,6 @@ def missing(tier: str) -> list[str]:
     """Debian packages providing the tier's commands that are not on PATH, in a stable order."""
     packages = [package for command, package in TIERS[tier].items() if not shutil.which(command)]
     return sorted(set(packages))
-
-
-def _passwordless_sudo() -> bool:
-    if not shutil.which("sudo"):
-        return False
-    probe = subprocess.run(["sudo", "--non-interactive", "true"], capture_output=True, check=False)
-    return probe.returncode == 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,19 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not packages:
         return 0
     install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
-    as_root: list[str] = []
     if os.geteuid() != 0:
-        if not _passwordless_sudo():
-            print(
-                f"missing system tools; run: sudo apt-get update && sudo {' '.join(install)}",
-                file=sys.stderr,
-            )
-            return 1
-        as_root = ["sudo", "--non-interactive", "--preserve-env=DEBIAN_FRONTEND"]
+        print(
+            f"missing system tools; run: sudo apt-get update && sudo {' '.join(install)}",
+            file=sys.stderr,
+        )
+        return 1
     print(f"installing {' '.join(packages)} (Debian)", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*as_root, "apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run([*as_root, *install], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(install, check=True, env=env, stdout=subprocess.DEVNULL)
     still = missing(args[0])
     if still:
         print(f"still missing after apt-get install: {' '.join(still)}", file=sys.stderr)

@@ -301,6 +301,15 @@ def metrics_rules(s: StackSettings) -> Iterable[Problem]:
             "needs cicd:metrics.pushgatewayUrl: credentials for no gateway",
             str(metrics.pushgateway_auth),
         )
+    elif metrics.pushgateway_auth != "none" and not str(metrics.pushgateway_url).startswith(
+        "https://"
+    ):
+        yield Problem(
+            "metrics.pushgatewayUrl",
+            f"must be https:// with pushgatewayAuth {metrics.pushgateway_auth}: the credentials "
+            "would cross the network in clear text",
+            str(metrics.pushgateway_url),
+        )
 
 
 STACK_VARIABLES: Final = frozenset(

@@ -272,6 +272,12 @@ an API server restart or a dropped connection lasts seconds, and a release abort
 costs a whole new canary. The next failure in a row fails the wait (about 40 s without an
 answer), so a cluster that stays unreachable still ends the run as a failure."""
 
+INCONCLUSIVE_PAUSE_REASON: Final = "InconclusiveAnalysisRun"
+"""The pause condition Argo Rollouts sets when a background analysis ends Inconclusive
+(``PauseReasonInconclusiveAnalysis`` in pkg/apis/rollouts/v1alpha1/types.go, v1.8.3);
+WAIT_HEALTHY spells it in its jq filter, and tests/analysis/test_inconclusive_wait.py checks both
+against the controller's source."""
+
 WAIT_HEALTHY: Final = """\
 # Deployment: kubectl rollout status. Rollout: poll .status.phase for the current generation until
 # Healthy (state=healthy) or a manual pause is reached (state=paused; with ACCEPT_PAUSE=false, as
@@ -312,7 +318,7 @@ while :; do
     # An Inconclusive analysis (no data past inconclusiveLimit) pauses the Rollout: nobody can
     # judge this canary, so the run fails and its abort step sends traffic back (docs/analysis.md).
     if [ "$observed" = "true" ] && [ "$(jq --raw-output \
-      'any(.status.pauseConditions[]?; .reason == "InconclusiveAnalysis")' <<<"$rollout")" = "true" ]
+      'any(.status.pauseConditions[]?; .reason == "InconclusiveAnalysisRun")' <<<"$rollout")" = "true" ]
     then
       echo "::error::rollout $WORKLOAD_NAME: the canary analysis is inconclusive (no data from Prometheus): aborting"
       echo "### Canary analysis inconclusive: no measurable traffic; the canary is aborted" >> "$GITHUB_STEP_SUMMARY"

@@ -775,6 +775,11 @@ def _performance_steps(script_path: str, thresholds: K6Thresholds) -> tuple[Step
     )
 
 
+_REGISTRY_LOGIN: Final = """\
+docker login "${IMAGE%%/*}" --username "$GITHUB_ACTOR" --password-stdin <<<"$GH_TOKEN"
+"""
+
+
 def staging_workflow(spec: WorkflowsSpec) -> Workflow:
     """stage-deploy.yml: verified, approved, released as a canary, then tested hard."""
     environment = spec.deploy.github_environment
@@ -806,6 +811,14 @@ def staging_workflow(spec: WorkflowsSpec) -> Workflow:
         permissions=(Grant(Scope.PACKAGES, Access.READ, "pull the deployed image to scan it"),),
         env={"APP_URL": expr("needs.deploy.outputs.app-url")},
         steps=(
+            # The registry credential goes to the image's registry only (docker's config, which
+            # Trivy reads), never as TRIVY_USERNAME/TRIVY_PASSWORD, which Trivy also sends to the
+            # registries it downloads its databases from.
+            run(
+                "Log in to the image's registry",
+                _REGISTRY_LOGIN,
+                {"GH_TOKEN": secret("GITHUB_TOKEN")},
+            ),
             Step(
                 name="Trivy scan of the deployed image",
                 uses=pins.TRIVY,
@@ -815,10 +828,6 @@ def staging_workflow(spec: WorkflowsSpec) -> Workflow:
                     "severity": spec.deploy.trivy_severity,
                     "ignore-unfixed": True,
                     "exit-code": "1",
-                },
-                env={
-                    "TRIVY_USERNAME": expr("github.actor"),
-                    "TRIVY_PASSWORD": secret("GITHUB_TOKEN"),
                 },
             ),
             run("Security headers of the running app", _SECURITY_HEADERS),

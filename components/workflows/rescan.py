@@ -106,7 +106,11 @@ def _job(spec: WorkflowsSpec, rescan: RescanSpec) -> Job:
         run(
             "Find the previous run's state",
             script("rescan_previous.sh"),
-            {"GH_TOKEN": expr("github.token"), "STATE_ARTIFACT": STATE_ARTIFACT},
+            {
+                "GH_TOKEN": expr("github.token"),
+                "STATE_ARTIFACT": STATE_ARTIFACT,
+                "DEFAULT_BRANCH": spec.default_branch,
+            },
             id="previous",
         ),
         Step(

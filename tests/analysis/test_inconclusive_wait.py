@@ -2,19 +2,21 @@
 
 Argo Rollouts pauses, not aborts, a Rollout whose background AnalysisRun ends Inconclusive
 (rollout/analysis.go ``setPauseOrAbort``, v1.8.3): status.phase ``Paused`` with a pause
-condition of reason ``InconclusiveAnalysis``, and a paused Rollout never reaches its progress
+condition of reason ``InconclusiveAnalysisRun``, and a paused Rollout never reaches its progress
 deadline. The wait (components/workflows/common.py WAIT_HEALTHY) must therefore fail at once,
 so that the job's abort step sends traffic back, instead of waiting out its whole timeout.
 
 ``kubectl`` here is a fake: a script that prints a Rollout object as ``kubectl get rollout
---output json`` does (the fields read are those of the Rollout CRD at v1.8.3). The real
-controller's pause is exercised by the cluster tier; this checks the script's reading of it.
+--output json`` does (the fields read are those of the Rollout CRD at v1.8.3). The reason
+the fake prints is the controller's own constant, read from its source at the pinned version
+(the Go module proxy), so a misspelt reason in the script fails here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +24,12 @@ from typing import Any
 
 import pytest
 
-from components.workflows.common import READ_FAILURES_TOLERATED, WAIT_HEALTHY
+from components.workflows.common import (
+    INCONCLUSIVE_PAUSE_REASON,
+    READ_FAILURES_TOLERATED,
+    WAIT_HEALTHY,
+)
+from tests.cluster.plane import go_module_dir
 
 pytestmark = pytest.mark.subprocess
 
@@ -78,8 +85,21 @@ def _wait(
     return done, time.monotonic() - started
 
 
+def test_the_reason_is_the_controllers_own() -> None:
+    """Argo Rollouts v1.8.3 (the app version of the platform's chart 2.40.5) names the pause."""
+    types = go_module_dir("github.com/argoproj/argo-rollouts", "v1.8.3") / (
+        "pkg/apis/rollouts/v1alpha1/types.go"
+    )
+    declared = re.search(
+        r'PauseReasonInconclusiveAnalysis\s+PauseReason\s*=\s*"([^"]+)"', types.read_text()
+    )
+    assert declared is not None
+    assert declared.group(1) == INCONCLUSIVE_PAUSE_REASON
+    assert f'.reason == "{INCONCLUSIVE_PAUSE_REASON}"' in WAIT_HEALTHY
+
+
 def test_an_inconclusive_analysis_fails_the_wait_at_once(tmp_path: Path) -> None:
-    done, seconds = _wait(tmp_path, _rollout("InconclusiveAnalysis", 1))
+    done, seconds = _wait(tmp_path, _rollout(INCONCLUSIVE_PAUSE_REASON, 1))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "analysis is inconclusive" in done.stdout
     assert seconds < 10  # not the 60s timeout

@@ -4,7 +4,9 @@ Run as ``python fake_gh.py STATE_DIR ARGS...`` (the scenario's ``bin/gh``). It a
 ``gh api --method GET repos/OWNER/NAME/actions/artifacts -f name=NAME`` from the artifacts the
 stub upload-artifact stored (``STATE_DIR/artifacts/<run id>/<name>/``), as GitHub's REST API
 "List artifacts for a repository" does (docs.github.com, checked 2026-12: ``artifacts`` newest
-first, each with ``name``, ``expired`` and ``workflow_run.id``); artifacts of the running run are
+first, each with ``name``, ``expired`` and ``workflow_run`` {``id``, ``repository_id``,
+``head_repository_id``, ``head_branch``}: here every run is this repository's, on ``develop``,
+the scenarios' default branch); artifacts of the running run are
 not listed yet, as GitHub lists an artifact only once its run uploaded it. Everything else goes
 to fakes.py (deployments, statuses, CI runs), whose records the scenario seeds.
 """
@@ -42,7 +44,16 @@ def main(argv: list[str]) -> int:
         reverse=True,
     )
     artifacts = [
-        {"name": fields.get("name"), "expired": False, "workflow_run": {"id": run}}
+        {
+            "name": fields.get("name"),
+            "expired": False,
+            "workflow_run": {
+                "id": run,
+                "repository_id": 1,
+                "head_repository_id": 1,
+                "head_branch": "develop",
+            },
+        }
         for run in runs
         if (root / str(run) / str(fields.get("name"))).is_dir()
     ]
