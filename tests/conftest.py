@@ -98,9 +98,9 @@ def project_path(*parts: str) -> Path:
     return PROJECT_DIR.joinpath(*parts)
 
 
-PROJECT_FOLDERS: Final = ("components", "delivery_metrics", "platform", "render")
+PROJECT_FOLDERS: Final = ("components", "delivery_metrics", "platform", "render", "security_rescan")
 """What the program needs besides its top-level files: the platform project for the
-StackReference, delivery_metrics for the files the dev stack commits."""
+StackReference, delivery_metrics and security_rescan for the packages the dev stack commits."""
 
 
 def copy_project(root: Path) -> Path:
