@@ -182,7 +182,9 @@ def test_prometheus_may_scrape_the_app_where_the_analysis_reads_it() -> None:
     assert rule["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
     ]
-    assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    assert rule["ports"] == [
+        {"port": "http", "protocol": "TCP"}
+    ]  # by name: docs/field-ownership.md
     moved = render_variant(
         "prod",
         {"cicd:canary.analysis.metricsPort": 9100},
