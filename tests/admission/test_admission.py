@@ -12,7 +12,9 @@ The policy is the staging or prod render's ClusterImagePolicy with one documente
 authority holding CI's public key (no Fulcio, Rekor or CT log offline), and the image glob's
 registry is the loopback one. Mode, images path, authority name and the SBOM attestation
 requirement are as rendered. Both webhooks of the chart take part: the mutating one resolves a
-tag to its digest, the validating one checks signature and attestation against the registry.
+tag to its digest, the validating one fetches the SBOM attestation from the registry and checks
+it against CI's key (with ``attestations`` listed, v0.8.2 checks those and not the ``.sig``:
+:func:`test_the_policy_checks_the_attestation_not_the_signature`).
 """
 
 from __future__ import annotations

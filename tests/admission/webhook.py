@@ -335,8 +335,8 @@ class Webhook:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
+            try:  # it drains for knative's lame-duck period on SIGTERM; nothing to keep here
+                self.process.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
