@@ -176,7 +176,7 @@ def guarded(
 
     for policy in policies.values():
         wait_until(f"policy {policy['metadata']['name']} accepted", partial(accepted, policy),
-                   policy_controller, detail=lambda: refusals[-1])  # fmt: skip
+                   policy_controller, detail=lambda: refusals[-1] if refusals else "")  # fmt: skip
     wait_until("policies compiled into config-image-policies", compiled, policy_controller)
     yield policies
 
