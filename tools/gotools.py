@@ -146,6 +146,20 @@ TOOLS: Final[dict[str, GoTool]] = {
             ),
         ),
         GoTool(
+            name="policy-controller-webhook",
+            module="github.com/sigstore/policy-controller",
+            version="v0.8.2",
+            package="github.com/sigstore/policy-controller/cmd/webhook",
+            replaces={
+                "github.com/golang/glog": "github.com/jdolitsky/glog@v0.0.0-20220729172235-78744e90d087",
+            },
+            why=(
+                "cluster+supplychain tiers (tests/admission): the admission webhook of the "
+                "policy-controller Helm chart 0.6.5 (appVersion v0.8.2) that the platform "
+                "stack installs; its go.mod replaces github.com/golang/glog, copied here"
+            ),
+        ),
+        GoTool(
             name="kube-apiserver",
             module="k8s.io/kubernetes",
             version=KUBERNETES_VERSION,
