@@ -8,10 +8,14 @@ Kyverno would bring a general policy engine to a cluster that needs one rule.
 The controller is cluster-scoped and lives in the ``platform/`` project (one stack per cluster);
 an environment stack renders only its policy and labels its namespace
 ``policy.sigstore.dev/include: "true"``, the controller's opt-in. The policy admits an image of
-the app's repository only when it carries a signature and an SPDX SBOM attestation made by this
-repository's CI workflow on the default branch, with GitHub's OIDC issuer: the same identity the
-deploy workflows verify (components/workflows/custody.py), so the cluster refuses what the
-pipeline would refuse even when someone bypasses the pipeline.
+the app's repository only when it carries an SPDX SBOM attestation signed by this repository's
+CI workflow on the default branch, with GitHub's OIDC issuer: the identity the deploy workflows
+verify (components/workflows/custody.py), so the cluster refuses what CI did not vouch for even
+when someone bypasses the pipeline. What the pinned controller checks is the attestation only:
+an authority that lists ``attestations`` is verified on that path alone (policy-controller
+v0.8.2 pkg/webhook/validator.go), so the ``.sig`` signature beside it is checked by the deploy
+workflows, not at admission (tests/admission pins this; requiring both would take a second
+policy, since all matching policies must pass).
 
 Signature format: the one of components/signing.py, which ci.yml signs in and the deploy
 workflows verify. The pinned controller (chart 0.6.5, policy-controller v0.8.2) reads only legacy
