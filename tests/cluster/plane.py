@@ -310,9 +310,10 @@ def start_control_plane(folder: Path) -> ControlPlane:
                 # nodelifecycle lifts the not-ready taint TaintNodesByCondition puts on new nodes
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle",
                 # ...but after 50 s (the default) without a kwok heartbeat, which a loaded
-                # machine delays, it marks the node NotReady and sets every pod's Ready
-                # condition False (MarkPodsNotReady); kwok's stages never set it back, so
-                # ReplicaSets count no available pod and canaries stall at weight 0.
+                # machine can delay, it would mark the node NotReady and its pods' Ready
+                # condition False (MarkPodsNotReady), which kwok's stages never set back. Seen
+                # before this flag, not proven to be this: canary ReplicaSets counting no
+                # available pod (pods Running 1/1) and canaries stalled at weight 0.
                 "--node-monitor-grace-period=1h",
             ],
         )  # fmt: skip

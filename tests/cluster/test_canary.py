@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
 
-from tests.cluster.apply import apply_render
+from tests.cluster.apply import SELECTOR_CONFLICT, apply_render
 from tests.cluster.conftest import Applied, wait_for
 from tests.cluster.plane import ControlPlane
 from tests.cluster.steps import NAMESPACE, StepRun, deploy_step
@@ -57,17 +56,6 @@ PROD_MANUAL_PAUSE: Final = 5
 setWeight 50, **pause {}**, setWeight 100."""
 
 WAIT = {"TIMEOUT_SECONDS": "150", "ACCEPT_PAUSE": "true", "READ_FAILURES_TOLERATED": "3"}
-
-
-SELECTOR_CONFLICT: Final = re.compile(
-    r"^Service \S+ \(webshop(-canary)?-service\): error: Apply failed with 1 conflict: "
-    r'conflict with "rollouts-controller" using v1: \.spec\.selector\n'
-)
-"""The defect this tier found (see :func:`test_applying_again_after_the_controller_took_the_services`):
-Service ``spec.selector`` is an atomic map (``+mapType=atomic`` in k8s.io/api core/v1
-types.go), so the controller's update that adds ``rollouts-pod-template-hash`` takes the whole
-selector from pulumi-kubernetes' manager, and the next apply, which sends the selector without
-the hash, conflicts."""
 
 
 def controller_took_the_services(plane: ControlPlane, stack: str) -> bool:
