@@ -100,6 +100,39 @@ def _kubernetes_replaces() -> dict[str, str]:
     return {f"k8s.io/{name}": f"k8s.io/{name}@{published}" for name in KUBERNETES_STAGING}
 
 
+ROLLOUTS_VERSION: Final = "v1.8.3"
+"""The Argo Rollouts controller the ``cluster`` tier runs: the ``appVersion`` of the argo-rollouts
+chart 2.40.5 the platform stack pins (tests/cluster/apply.py ``ROLLOUTS_APP_VERSION``)."""
+
+ROLLOUTS_REPLACES: Final = {
+    "github.com/go-check/check": "github.com/go-check/check@v0.0.0-20180628173108-788fd7840127",
+    "github.com/go-telegram-bot-api/telegram-bot-api/v5": (
+        "github.com/OvyFlash/telegram-bot-api/v5@v5.0.0-20240108230938-63e5c59035bf"
+    ),
+    **{
+        f"k8s.io/{name}@v0.0.0": f"k8s.io/{name}@v0.29.3"
+        for name in (
+            "api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime",
+            "client-go", "cloud-provider", "cluster-bootstrap", "code-generator",
+            "component-base", "component-helpers", "controller-manager", "cri-api",
+            "csi-translation-lib", "kube-aggregator", "kube-controller-manager", "kube-proxy",
+            "kube-scheduler", "kubectl", "kubelet", "legacy-cloud-providers", "metrics",
+            "mount-utils", "pod-security-admission", "sample-apiserver",
+        )
+    },
+}  # fmt: skip
+"""The ``replace`` block of ``github.com/argoproj/argo-rollouts@v1.8.3/go.mod``, line for line:
+it requires ``k8s.io/kubernetes v1.29.3``, whose staging modules are v0.0.0, and two forks."""
+
+
+def _rollouts_ldflags() -> str:
+    pkg = "github.com/argoproj/argo-rollouts/utils/version"
+    return (
+        f"-s -w -X {pkg}.version={ROLLOUTS_VERSION} -X {pkg}.gitTag={ROLLOUTS_VERSION}"
+        f" -X {pkg}.gitTreeState=clean"
+    )
+
+
 def _kubernetes_ldflags() -> str:
     """The version the server reports (``/version``); unset, it says v0.0.0-master, which
     kubectl's skew warning and clients that gate on the server's minor version misread."""
@@ -202,6 +235,26 @@ TOOLS: Final[dict[str, GoTool]] = {
             version="v0.8.0",
             package="sigs.k8s.io/kwok/cmd/kwok",
             why="cluster tier: fake nodes and kubelets, so scheduled pods become Running and Ready",
+        ),
+        GoTool(
+            name="rollouts-controller",
+            module="github.com/argoproj/argo-rollouts",
+            version=ROLLOUTS_VERSION,
+            package="github.com/argoproj/argo-rollouts/cmd/rollouts-controller",
+            replaces=ROLLOUTS_REPLACES,
+            ldflags=_rollouts_ldflags(),
+            why="cluster tier: the Argo Rollouts controller (the app version of chart 2.40.5 "
+            "that the platform stack installs) moves staging's and prod's canaries",
+        ),
+        GoTool(
+            name="kubectl-argo-rollouts",
+            module="github.com/argoproj/argo-rollouts",
+            version=ROLLOUTS_VERSION,
+            package="github.com/argoproj/argo-rollouts/cmd/kubectl-argo-rollouts",
+            replaces=ROLLOUTS_REPLACES,
+            ldflags=_rollouts_ldflags(),
+            why="cluster tier: the kubectl plugin at the controller's version (status, promote, "
+            "abort as people run them)",
         ),
     )
 }

@@ -22,12 +22,12 @@ import yaml
 
 from render.engine import PROJECT_DIR, Rendered, render
 from tests.cluster.apply import apply_render, rollouts_crds, server_side_apply
-from tests.cluster.plane import ControlPlane, start_control_plane
+from tests.cluster.plane import ControlPlane, start_control_plane, start_rollouts_controller
+from tests.cluster.steps import NAMESPACE as NAMESPACE
 from tests.conftest import STACKS, project_path, rendered
 
 PLATFORM_DIR: Final = PROJECT_DIR / "platform"
 PLATFORM_OF: Final = {"dev": "nonprod", "staging": "nonprod", "prod": "prod"}
-NAMESPACE: Final = {"dev": "webshop-dev", "staging": "webshop-staging", "prod": "webshop-prod"}
 PRECONDITIONS: Final = ("monitoring",)
 """Namespaces the platform stack expects the cluster to have (Prometheus/Grafana live there,
 installed outside this project: ``cicd-platform:network.monitoringNamespace``)."""
@@ -98,6 +98,8 @@ def applied(control_plane: ControlPlane) -> Applied:
         for crd in crds:
             wait_for(f"CRD {crd['metadata']['name']} established",
                      lambda name=crd["metadata"]["name"]: _established(plane, name))  # fmt: skip
+        if cluster == "nonprod":
+            start_rollouts_controller(plane)  # the platform's Helm release runs it
         key = f"platform-{cluster}"
         result.refusals[key], result.skipped[key] = apply_render(plane, key, platform, result.state)
     for stack in STACKS:

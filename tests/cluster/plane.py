@@ -10,7 +10,10 @@ One pytest session starts, in a temporary folder and on free loopback ports:
   ValidatingAdmissionPolicy (NodeRestriction added, as every real cluster has it);
 - kube-controller-manager (Deployment, ReplicaSet, garbage collector, namespace, and the token
   controller that fills ``kubernetes.io/service-account-token`` Secrets) and kube-scheduler;
-- kwok, which plays the kubelet of two fake nodes: scheduled pods become Running and Ready.
+- kwok, which plays the kubelet of two fake nodes: scheduled pods become Running and Ready;
+- once the Argo Rollouts CRDs are in (tests/cluster/conftest.py), the Argo Rollouts controller
+  v1.8.3 (:func:`start_rollouts_controller`), out of cluster, as the chart's Deployment runs it
+  but with the admin's kubeconfig.
 
 Nothing leaves loopback and nothing is downloaded at run time except through the Go module proxy
 on first build. Teardown stops exactly the processes this fixture started (by their own handles),
@@ -27,7 +30,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -176,10 +179,16 @@ class ControlPlane:
         data: dict[str, Any] = json.loads(self.kubectl("get", *args, "--output=json").stdout)
         return data
 
-    def start(self, name: str, command: Sequence[str]) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, command: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.folder / f"{name}.log").open("wb")
         process = subprocess.Popen(
-            list(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
         )
         self.processes.append((name, process))
         return process
@@ -300,6 +309,12 @@ def start_control_plane(folder: Path) -> ControlPlane:
                 f"--root-ca-file={pki / 'ca.crt'}", "--use-service-account-credentials=false",
                 # nodelifecycle lifts the not-ready taint TaintNodesByCondition puts on new nodes
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle",
+                # ...but after 50 s (the default) without a kwok heartbeat, which a loaded
+                # machine can delay, it would mark the node NotReady and its pods' Ready
+                # condition False (MarkPodsNotReady), which kwok's stages never set back. Seen
+                # before this flag, not proven to be this: canary ReplicaSets counting no
+                # available pod (pods Running 1/1) and canaries stalled at weight 0.
+                "--node-monitor-grace-period=1h",
             ],
         )  # fmt: skip
         plane.start(
@@ -356,3 +371,46 @@ def _nodes_ready(plane: ControlPlane) -> bool:
         conditions = node.get("status", {}).get("conditions", [])
         ready += any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
     return ready == len(NODES)
+
+
+ROLLOUTS_NAMESPACE: Final = "argo-rollouts"
+"""The controller's own namespace: the chart's default. The controller reads its ConfigMap
+``argo-rollouts-config`` (and the notification ConfigMap) from there; ``POD_NAMESPACE`` names it,
+as the chart's Deployment sets it through the downward API (utils/defaults/defaults.go
+``Namespace()``, argo-rollouts v1.8.3)."""
+
+
+def start_rollouts_controller(plane: ControlPlane) -> subprocess.Popen[bytes]:
+    """The Argo Rollouts controller (tools/gotools.py ``rollouts-controller``, v1.8.3), out of
+    cluster with ``--kubeconfig``, watching every namespace like the chart's cluster-wide install.
+
+    Flags (cmd/rollouts-controller/main.go, v1.8.3) keep it light on a shared 2-core machine: no
+    leader election (one instance), one or two worker threads per controller instead of 10,
+    metrics and healthz on free ports (it binds ``:<port>``). It runs as the tier's admin, not
+    with the chart's ClusterRole: this tier tests what the controller does to Rollouts, not its
+    own RBAC. Ready when its healthz answers. Stopped with the other processes.
+    """
+    controller = real_tool(
+        "rollouts-controller", install="python tools/gotools.py rollouts-controller"
+    )
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ROLLOUTS_NAMESPACE}}
+    plane.kubectl("apply", "--server-side", "--field-manager=cluster-tier", "--filename=-",
+                  stdin=yaml.safe_dump(namespace))  # fmt: skip
+    healthz = free_port()
+    process = plane.start(
+        "rollouts-controller",
+        [
+            controller, f"--kubeconfig={plane.admin_kubeconfig}", "--leader-elect=false",
+            f"--metricsport={free_port()}", f"--healthzPort={healthz}",
+            "--rollout-threads=2", "--experiment-threads=1", "--analysis-threads=1",
+            "--service-threads=1", "--ingress-threads=1", "--loglevel=info",
+        ],
+        env={"POD_NAMESPACE": ROLLOUTS_NAMESPACE},
+    )  # fmt: skip
+    _wait_until(
+        "rollouts-controller",
+        lambda: _http_ok(f"http://127.0.0.1:{healthz}/healthz"),
+        plane,
+        "rollouts-controller",
+    )
+    return process

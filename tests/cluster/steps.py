@@ -16,11 +16,14 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
 from tests.conftest import files
+
+KIND: Final = {"dev": "Deployment", "staging": "Rollout", "prod": "Rollout"}
+NAMESPACE: Final = {"dev": "webshop-dev", "staging": "webshop-staging", "prod": "webshop-prod"}
 
 DEPLOY_FILE = {
     "dev": "github/workflows/dev-deploy.yml",
@@ -75,9 +78,12 @@ def run_step(
         (bin_dir / "kubectl").symlink_to(kubectl)
         output = Path(folder) / "output"
         output.touch()
+        summary = Path(folder) / "summary"
+        summary.touch()
         env.update(
             KUBECONFIG=str(kubeconfig),
             GITHUB_OUTPUT=str(output),
+            GITHUB_STEP_SUMMARY=str(summary),
             PATH=f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         )
         result = subprocess.run(
@@ -91,3 +97,15 @@ def run_step(
             line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
         )
     return StepRun(result.returncode, result.stdout, result.stderr, outputs)
+
+
+def deploy_step(kubectl: str, kubeconfig: Path, stack: str, name: str, **values: str) -> StepRun:
+    """A step of the stack's deploy job with the repository variables the stack sets."""
+    base = {
+        "NAMESPACE": NAMESPACE[stack],
+        "WORKLOAD_NAME": "webshop",
+        "WORKLOAD_KIND": KIND[stack],
+        "IMAGE": "ghcr.io/acme/webshop",
+        "APP_URL": "http://unused",
+    }
+    return run_step(stack, name, kubectl, kubeconfig, {**base, **values})
