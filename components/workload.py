@@ -368,7 +368,15 @@ class AppWorkload(pulumi.ComponentResource):
                     object_name, **({"annotations": annotations} if annotations else {})
                 ),
                 spec=service_spec,
-                opts=child,
+                # With a canary, the Argo Rollouts controller adds rollouts-pod-template-hash to
+                # both Services' selector, which Kubernetes keeps as one field, and so owns all of
+                # it: an apply of our selector would be refused on every pulumi up after the
+                # first release (the cluster tier's real controller shows it). The selector is
+                # therefore the stack's on creation only; the app's labels do not change after.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    ignore_changes=["spec.selector"] if args.canary is not None else None,
+                ),
             )
 
         stable = service("service", args.app)

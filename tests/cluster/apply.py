@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -56,17 +55,6 @@ NOT_APPLIED: Final = {
     "manifests the render does not hold; the supplychain tier runs policy-controller",
 }
 """Kinds this tier cannot apply, and why (asserted to be the only ones skipped)."""
-
-
-SELECTOR_CONFLICT: Final = re.compile(
-    r"^Service \S+ \(webshop(-canary)?-service\): error: Apply failed with 1 conflict: "
-    r'conflict with "rollouts-controller" using v1: \.spec\.selector\n'
-)
-"""The defect this tier found (test_canary.py holds it as a strict xfail):
-Service ``spec.selector`` is an atomic map (``+mapType=atomic`` in k8s.io/api core/v1
-types.go), so the controller's update that adds ``rollouts-pod-template-hash`` takes the whole
-selector from pulumi-kubernetes' manager, and the next apply, which sends the selector without
-the hash, conflicts."""
 
 
 class ApplyError(Exception):

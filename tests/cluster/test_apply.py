@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from render.tree import kubernetes_objects
-from tests.cluster.apply import NOT_APPLIED, SELECTOR_CONFLICT, apply_render
+from tests.cluster.apply import NOT_APPLIED, apply_render
 from tests.cluster.conftest import NAMESPACE, Applied, dump, platform_render, wait_for
 from tests.cluster.plane import ControlPlane
 from tests.cluster.steps import run_step
@@ -121,9 +121,7 @@ def test_applying_again_after_a_deploy_keeps_the_deployed_image(
     assert _image(plane, stack)[0] == deployed
 
     refusals, _ = apply_render(plane, stack, rendered(stack), applied.state)
-    # The Services' selector conflict with the Rollouts controller is a separate defect, held by
-    # test_canary.py's strict xfail; it is the only refusal tolerated here.
-    assert [r for r in refusals if not SELECTOR_CONFLICT.match(r)] == []
+    assert refusals == []
     image, container = _image(plane, stack)
     assert image == deployed
     assert container.get("readinessProbe") and container.get("securityContext")
