@@ -78,6 +78,7 @@ check: lint typecheck full-tier
 
 bench: $(VENV_STAMP)
 	$(PY) tools/bench.py
+	$(PY) -m render ci-cost
 
 clean:
 	rm -rf build $(VENV) node_modules

@@ -36,11 +36,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.namespace import recommended_labels
-from components.signing import admission_fields
+from components.signing import OIDC_ISSUER, SBOM_PREDICATE, admission_fields, signer_identity
 
 API_VERSION: Final = "policy.sigstore.dev/v1beta1"
 INCLUDE_LABEL: Final = "policy.sigstore.dev/include"
-OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
 FULCIO_URL: Final = "https://fulcio.sigstore.dev"
 REKOR_URL: Final = "https://rekor.sigstore.dev"
 
@@ -56,11 +55,8 @@ class SignedImagePolicyArgs:
 
 
 def ci_identity(owner: str, repository: str, default_branch: str) -> str:
-    """The certificate subject of CI's keyless signature."""
-    return (
-        f"https://github.com/{owner}/{repository}/.github/workflows/ci.yml"
-        f"@refs/heads/{default_branch}"
-    )
+    """The certificate subject of CI's keyless signature (components/signing.py)."""
+    return signer_identity(f"{owner}/{repository}", default_branch)
 
 
 def policy_spec(args: SignedImagePolicyArgs) -> dict[str, Any]:
@@ -75,7 +71,7 @@ def policy_spec(args: SignedImagePolicyArgs) -> dict[str, Any]:
                     "identities": [{"issuer": OIDC_ISSUER, "subject": args.signer}],
                 },
                 "ctlog": {"url": REKOR_URL},
-                "attestations": [{"name": "sbom", "predicateType": "spdxjson"}],
+                "attestations": [{"name": "sbom", "predicateType": SBOM_PREDICATE}],
                 **admission_fields(),
             }
         ],

@@ -18,12 +18,19 @@ Legacy signing with cosign v3 takes ``--new-bundle-format=false`` and
 cmd/cosign/cli/signcommon/common.go, LoadTrustedMaterialAndSigningConfig, v3.0.6). Verification
 states the format too (``--new-bundle-format=false``), so the pipeline refuses what admission
 could not see rather than accept a bundle the cluster would then refuse.
+
+The signer is named here once too: the certificate identity of CI's keyless signature (GitHub's
+OIDC issuer, the workflow file ``.github/workflows/ci.yml`` and the default branch's ref) is what
+ci.yml's release job and the deploy workflows verify and what the ClusterImagePolicy admits
+(tests/test_signing.py renders both sides and compares them).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Final
+
+from components.vocabulary import GITHUB_OIDC_ISSUER
 
 
 class SignatureFormat(StrEnum):
@@ -72,3 +79,32 @@ def admission_fields(fmt: SignatureFormat = SIGNATURE_FORMAT) -> dict[str, str]:
     ``signatureFormat: bundle``, which needs v0.13.0 or later.
     """
     return {"signatureFormat": fmt.value} if fmt is SignatureFormat.BUNDLE else {}
+
+
+OIDC_ISSUER: Final = GITHUB_OIDC_ISSUER
+"""The issuer of CI's signing certificate: GitHub Actions' OIDC token issuer."""
+
+CI_WORKFLOW_PATH: Final = ".github/workflows/ci.yml"
+"""The workflow that signs: its path is in the certificate's identity (the job_workflow_ref)."""
+
+SBOM_PREDICATE: Final = "spdxjson"
+"""The attestation type ci.yml attaches (``cosign attest --type spdxjson``) and admission asks
+for (the ClusterImagePolicy's ``predicateType``)."""
+
+GITHUB_URL: Final = "https://github.com"
+
+
+def signer_ref(default_branch: str) -> str:
+    """The git ref in the signing certificate: CI signs only on the default branch."""
+    return f"refs/heads/{default_branch}"
+
+
+def signer_identity_suffix(default_branch: str) -> str:
+    """The identity after the repository URL: ``/<workflow path>@<ref>``."""
+    return f"/{CI_WORKFLOW_PATH}@{signer_ref(default_branch)}"
+
+
+def signer_identity(repository: str, default_branch: str, server: str = GITHUB_URL) -> str:
+    """The certificate subject of CI's keyless signature for ``owner/name`` ``repository``:
+    ``https://github.com/<owner>/<name>/.github/workflows/ci.yml@refs/heads/<branch>``."""
+    return f"{server}/{repository}{signer_identity_suffix(default_branch)}"

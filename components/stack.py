@@ -508,6 +508,7 @@ def _pipeline(pipeline: PipelineConfig) -> wf.PipelineSpec:
             ATTESTATIONS_NEED,
             pipeline.github,
         ),
+        layer_cache_for_publish=pipeline.layer_cache_for_publish,
     )
 
 

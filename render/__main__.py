@@ -1,9 +1,11 @@
 """``python -m render STACK [--out DIR] [--diff REF] [--compare OTHER] [--report FILE]``.
 
-Two subcommands share the entry point (a stack is never named like them):
+Three subcommands share the entry point (a stack is never named like them):
 ``python -m render config-reference [--check] [--out FILE]`` writes docs/configuration.md from
 the config models (components/config/reference.py), and ``python -m render doctor PATH``
-checks an application checkout against the app contract (render/doctor.py).
+checks an application checkout against the app contract (render/doctor.py), and ``python -m
+render ci-cost [STACK...]`` prints each rendered workflow's job levels and installs
+(render/ci_cost.py).
 
 The offline render. ``--diff REF`` also renders STACK as it was at git revision REF and prints
 what differs, as markdown (render/diff.py): config keys, resources added, changed (each field
@@ -226,7 +228,14 @@ def doctor(argv: list[str]) -> int:
     return doctor_main(argv)
 
 
-SUBCOMMANDS: Final = {"config-reference": config_reference, "doctor": doctor}
+def ci_cost(argv: list[str]) -> int:
+    """Print each rendered workflow's job levels and installs (render/ci_cost.py)."""
+    from render.ci_cost import main as ci_cost_main
+
+    return ci_cost_main(argv)
+
+
+SUBCOMMANDS: Final = {"config-reference": config_reference, "doctor": doctor, "ci-cost": ci_cost}
 
 
 def main(argv: list[str] | None = None) -> int:

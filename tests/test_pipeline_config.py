@@ -22,7 +22,7 @@ from components.config import MAX_MATRIX_JOBS
 from components.workflows import ci
 from components.workflows.common import SCRIPTS_DIR, script
 from render.tree import tree
-from tests.conftest import STACKS, config_problems, files, render_variant
+from tests.conftest import DELETE, STACKS, config_problems, files, render_variant
 from tests.validators import PROJECT_DIR, VENV_BIN
 
 
@@ -66,8 +66,8 @@ def test_the_matrix_limit_itself_is_accepted() -> None:
 
 
 def test_sarif_upload_switch() -> None:
-    on = _ci({})["jobs"]["scan"]
-    off = _ci({"cicd:pipeline.scanners.sarifUpload": False})["jobs"]["scan"]
+    on = _ci({})["jobs"]["build"]
+    off = _ci({"cicd:pipeline.scanners.sarifUpload": False})["jobs"]["build"]
     assert on["permissions"] == {
         "contents": "read",
         "actions": "read",
@@ -132,9 +132,12 @@ def test_shellcheck_finds_a_real_bug() -> None:
 def test_every_script_is_embedded_in_a_workflow(name: str) -> None:
     body = script(name)
     assert "${{" not in body
+    # dev as shipped, and dev on a plan without code scanning and attestations (notice.sh)
+    plan_free = tree(render_variant("dev", {"cicd:pipeline.github": DELETE}))
     runs = [
         step.get("run", "")
-        for rel, text in files("dev").items()
+        for tree_files in (files("dev"), plan_free)
+        for rel, text in tree_files.items()
         if rel.startswith("github/workflows/")
         for job in yaml.safe_load(text)["jobs"].values()
         for step in job["steps"]

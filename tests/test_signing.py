@@ -24,6 +24,7 @@ from components.signing import (
     sign_flags,
     verify_flags,
 )
+from components.workflows.common import script
 from render.tree import tree
 from tests.conftest import DELETE, config_problems, render_variant, rendered
 from tests.test_image_policy import _strict, policies
@@ -56,9 +57,15 @@ def test_ci_signs_in_the_format_the_deploys_verify_and_admission_reads() -> None
     calls = _cosign_calls(publish)
     written = [rest for command, rest in calls if command in ("sign", "attest")]
     assert len(written) == 2
-    assert all(sign_flags() in rest for rest in written), written
-    # the release retag verifies the same format (its flag comes from env, set from the constant)
-    release = step_named(publish, "Release the digest the default branch published")
+    # the flags come from env, set from the constant, and reach cosign as words
+    assert all('"${flags[@]}"' in rest for rest in written), written
+    signers = [s for s in steps(publish) if "cosign sign" in s.get("run", "")]
+    signers += [s for s in steps(publish) if "cosign attest" in s.get("run", "")]
+    assert [s["env"]["SIGN_FLAGS"] for s in signers] == [sign_flags()] * 2
+    # the release verifies the same format (its flag comes from env, set from the constant)
+    release = step_named(
+        wf("dev", "release.yml")["jobs"]["release"], "Find the digest the default branch published"
+    )
     assert '--new-bundle-format="$NEW_BUNDLE_FORMAT"' in release["run"]
     assert release["env"]["NEW_BUNDLE_FORMAT"] == "false"
     for stack, file in (("staging", "stage-deploy.yml"), ("prod", "prod-deploy.yml")):
@@ -99,14 +106,12 @@ def test_the_deploy_verifies_the_commit_with_certificate_flags_not_cosign_output
 
 
 def test_the_release_retag_keeps_the_signed_digest() -> None:
-    run = step_named(
-        wf("dev", "ci.yml")["jobs"]["publish"], "Release the digest the default branch published"
-    )["run"]
+    run = step_named(wf("dev", "release.yml")["jobs"]["release"], "Name the release")["run"]
     (create,) = [
         line for line in run.splitlines() if line.startswith("docker buildx imagetools create")
     ]
     assert "--prefer-index=false" in create
-    assert 'if [ "$tagged" != "$digest" ]; then' in run
+    assert 'if [ "$tagged" != "$DIGEST" ]; then' in run
 
 
 def test_admission_fields_per_format() -> None:
@@ -146,17 +151,17 @@ def _ci(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _notices(job: dict[str, Any]) -> list[str]:
-    return [s["env"]["NOTICE"] for s in steps(job) if s.get("run") == 'echo "::notice::$NOTICE"\n']
+    return [s["env"]["NOTICE"] for s in steps(job) if s.get("run") == script("notice.sh")]
 
 
 def test_without_plan_settings_ci_uses_neither_attestations_nor_code_scanning() -> None:
     """Defaults: a private repository on GitHub Free; CI stays green and says why."""
     jobs = _ci({PLAN: DELETE})["jobs"]
-    publish, scan = jobs["publish"], jobs["scan"]
+    publish, scan = jobs["publish"], jobs["build"]
     uses = [s.get("uses", "") for job in (publish, scan) for s in steps(job)]
     assert not any("attest-build-provenance" in u or "upload-sarif" in u for u in uses)
     assert "attestations" not in publish["permissions"]
-    assert scan["permissions"] == {"contents": "read"}
+    assert scan["permissions"] == {"contents": "read"}  # build: Trivy runs where it was built
     (provenance,) = _notices(publish)
     assert "needs artifact attestations" in provenance and "enterpriseCloud" in provenance
     assert "a private repository on plan free" in provenance
@@ -180,13 +185,13 @@ def test_a_public_repository_attests_and_uploads_on_any_plan() -> None:
         "actions/attest-build-provenance@"
     )
     assert jobs["publish"]["permissions"]["attestations"] == "write"
-    assert step_named(jobs["scan"], "Upload the Trivy report to code scanning")
-    assert _notices(jobs["publish"]) == [] and _notices(jobs["scan"]) == []
+    assert step_named(jobs["build"], "Upload the Trivy report to code scanning")
+    assert _notices(jobs["publish"]) == [] and _notices(jobs["build"]) == []
 
 
 def test_a_private_repository_on_team_with_code_security_uploads_but_does_not_attest() -> None:
     jobs = _ci({PLAN: {"visibility": "private", "plan": "team", "codeSecurity": True}})["jobs"]
-    assert step_named(jobs["scan"], "Upload the Trivy report to code scanning")
+    assert step_named(jobs["build"], "Upload the Trivy report to code scanning")
     assert "attestations" not in jobs["publish"]["permissions"]
     (notice,) = _notices(jobs["publish"])
     assert "a private repository on plan team, codeSecurity" in notice
@@ -200,7 +205,7 @@ def test_switched_off_by_hand_says_so() -> None:
             "cicd:pipeline.buildProvenance": False,
         }
     )["jobs"]
-    assert _notices(jobs["scan"]) == [
+    assert _notices(jobs["build"]) == [
         "SARIF upload to code scanning (Trivy's exit code still gates) is off "
         "(cicd:pipeline.scanners.sarifUpload: false)"
     ]

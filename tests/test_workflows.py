@@ -30,6 +30,7 @@ from components.workflows import CI_REQUIRED_CHECKS, pins
 from components.workflows.deploy import dispatch_guard
 from components.workflows.model import Concurrency, Job, Push, Step, Workflow
 from components.workflows.pins import BY_REF
+from render.ci_cost import workflow_cost
 from render.engine import PROJECT_DIR
 from render.tree import tree
 from tests import validators
@@ -66,6 +67,7 @@ def resource_stem(path: str) -> str:
 EXPECTED_FILES: Final = {
     "dev": {
         ".github/workflows/ci.yml",
+        ".github/workflows/release.yml",
         ".github/workflows/dev-deploy.yml",
         ".github/dependabot.yml",
         *DELIVERY_METRICS_FILES,
@@ -186,6 +188,7 @@ def test_branch_protection_waits_for_the_committed_files() -> None:
     assert protection[0].options["depends_on"] == sorted(
         {
             "pipeline-ci",
+            "pipeline-release",
             "pipeline-dependabot",
             "pipeline-dev-deploy",
             *(
@@ -332,30 +335,41 @@ def test_dependabot_updates_actions_and_npm_weekly_grouped() -> None:
 def test_ci_triggers_and_concurrency() -> None:
     ci = wf("dev", "ci.yml")
     assert ci["name"] == "CI"
-    assert triggers(ci) == {
-        "push": {"branches": ["develop"], "tags": ["v*"]},
-        "pull_request": {},
-    }
-    assert ci["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
-    assert ci["env"] == {"IMAGE": "ghcr.io/acme/webshop"}
+    assert triggers(ci) == {"push": {"branches": ["develop"]}, "pull_request": {}}
+    release = wf("dev", "release.yml")
+    assert triggers(release) == {"push": {"tags": ["v*"]}}
+    for workflow in (ci, release):
+        # superseded PR runs are cancelled; a push run is a group of its own, so GitHub never
+        # replaces a pending push run (each default-branch commit gets its sha-<commit> image)
+        group = workflow["concurrency"]["group"]
+        assert "format('pr-{0}', github.event.pull_request.number)" in group
+        assert "format('run-{0}', github.run_id)" in group
+        assert "github.ref" not in group
+        assert workflow["concurrency"]["cancel-in-progress"] == (
+            "${{ github.event_name == 'pull_request' }}"
+        )
+        assert workflow["env"] == {"IMAGE": "ghcr.io/acme/webshop"}
 
 
 def test_ci_job_graph() -> None:
     jobs = wf("dev", "ci.yml")["jobs"]
     needs = {job_id: job.get("needs", []) for job_id, job in jobs.items()}
-    gates = ["validate", "test", "integration", "build", "scan", "snyk"]
+    gates = ["validate", "test", "integration", "build", "snyk"]
     assert needs == {
         "validate": [],
         "test": [],
         "integration": [],
-        "build": ["validate", "test", "integration"],
-        "scan": ["build"],
+        "build": [],
         "snyk": [],
         "publish": gates,
         "ci-ok": [*gates, "publish"],
         "notify": [*gates, "publish"],
-        "security-alert": ["scan", "snyk"],
+        "security-alert": ["build", "snyk"],
     }
+    cost = workflow_cost("ci.yml", files("dev")["github/workflows/ci.yml"])
+    assert (cost.key_job, cost.key_level) == ("publish", 2)
+    release = workflow_cost("release.yml", files("dev")["github/workflows/release.yml"])
+    assert (release.key_job, release.key_level) == ("release", 1)
     assert jobs["ci-ok"]["if"] == "always()"
     assert jobs["ci-ok"]["env"]["RESULTS"] == "${{ join(needs.*.result, ' ') }}"
 
@@ -385,8 +399,15 @@ def test_build_never_pushes_and_uses_the_gha_cache() -> None:
     image = step_named(build, "Build the image")
     assert image["uses"] == pins.BUILD_PUSH.ref
     assert image["with"]["push"] is False
-    assert image["with"]["cache-from"] == "type=gha"
+    # the layer cache feeds PR builds only, unless pipeline.layerCacheForPublish
+    assert image["with"]["cache-from"] == (
+        "${{ !(github.event_name == 'push' && github.ref == 'refs/heads/develop') "
+        "&& 'type=gha' || '' }}"
+    )
     assert image["with"]["cache-to"] == "type=gha,mode=max"
+    trusted = tree(render_variant("dev", {"cicd:pipeline.layerCacheForPublish": True}))
+    trusted_build = load(trusted["github/workflows/ci.yml"])["jobs"]["build"]
+    assert step_named(trusted_build, "Build the image")["with"]["cache-from"] == "type=gha"
     assert "type=sha" in step_named(build, "Image tags and labels")["with"]["tags"]
     assert "packages" not in build["permissions"]
     # The only push is in publish, which never runs for pull requests.
@@ -398,44 +419,33 @@ def test_build_never_pushes_and_uses_the_gha_cache() -> None:
     ]
     assert pushers == ["publish"]
     assert ci["jobs"]["publish"]["if"] == (
-        "github.event_name == 'push' && (github.ref == 'refs/heads/develop' || "
-        "startsWith(github.ref, 'refs/tags/v'))"
+        "github.event_name == 'push' && github.ref == 'refs/heads/develop'"
     )
     assert ci["jobs"]["publish"]["permissions"]["packages"] == "write"
 
 
 def test_publish_signs_the_pushed_digest_and_hands_it_on() -> None:
     publish = wf("dev", "ci.yml")["jobs"]["publish"]
-    assert publish["outputs"] == {
-        "digest": "${{ steps.push.outputs.digest || steps.release.outputs.digest }}"
-    }
+    assert publish["outputs"] == {"digest": "${{ steps.push.outputs.digest }}"}
     uses = [s.get("uses") for s in steps(publish)]
     assert pins.COSIGN_INSTALLER.ref in uses
     assert pins.SBOM.ref in uses
     sign = step_named(publish, "Sign the pushed digest (keyless)")
     # the one signature format (components/signing.py; tests/test_signing.py checks all agree)
-    assert (
-        'cosign sign --yes --new-bundle-format=false --use-signing-config=false "${IMAGE}@${DIGEST}"'
-        in sign["run"]
-    )
+    assert 'cosign sign --yes "${flags[@]}" "${IMAGE}@${DIGEST}"' in sign["run"]
+    assert sign["env"]["SIGN_FLAGS"] == "--new-bundle-format=false --use-signing-config=false"
     assert sign["env"]["DIGEST"] == "${{ steps.push.outputs.digest }}"
     login = step_named(publish, "Log in to the registry")
     assert login["with"]["registry"] == "ghcr.io"
     assert login["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}"
     handoff = step_named(publish, "Hand the digest to the deploy workflow")
     assert handoff["with"]["name"] == "image-digest"
-    # a v* tag names the default branch's digest instead: every step that pushes, signs or
-    # attests runs on the branch only (executed: tests/pipeline/test_ci.py test_6_*)
-    for name in (
-        "Push the scanned image",
-        "Sign the pushed digest (keyless)",
-        "Build provenance attestation",
-        "SBOM of the pushed image",
-        "Attest the SBOM to the pushed digest (keyless)",
-    ):
-        assert step_named(publish, name)["if"] == "github.ref_type != 'tag'", name
-    release = step_named(publish, "Release the digest the default branch published")
-    assert release["if"] == "github.ref_type == 'tag'"
+    # a v* tag names the default branch's digest instead, in release.yml, which never pushes,
+    # signs or attests (executed: tests/pipeline/test_ci.py test_6_*)
+    release_job = wf("dev", "release.yml")["jobs"]["release"]
+    assert not any("cosign sign" in s.get("run", "") for s in steps(release_job))
+    assert "id-token" not in release_job["permissions"]
+    release = step_named(release_job, "Find the digest the default branch published")
     assert release["env"]["SIGNER_IDENTITY"] == (
         "${{ github.server_url }}/${{ github.repository }}/.github/workflows/ci.yml"
         "@refs/heads/develop"
@@ -444,7 +454,7 @@ def test_publish_signs_the_pushed_digest_and_hands_it_on() -> None:
 
 def test_scan_runs_trivy_and_uploads_sarif() -> None:
     jobs = wf("dev", "ci.yml")["jobs"]
-    scan = jobs["scan"]
+    scan = jobs["build"]
     trivy = step_named(scan, "Trivy image scan")
     assert trivy["with"]["format"] == "sarif"
     assert trivy["with"]["severity"] == "CRITICAL,HIGH"
@@ -453,7 +463,11 @@ def test_scan_runs_trivy_and_uploads_sarif() -> None:
     assert sarif["with"]["sarif_file"] == trivy["with"]["output"]
     assert scan["permissions"]["security-events"] == "write"
     snyk = step_named(jobs["snyk"], "Snyk dependency scan")
-    assert snyk["env"] == {"SNYK_TOKEN": "${{ secrets.SNYK_TOKEN }}"}
+    # the Snyk CLI at an exact npm version, its token from env only (no mutable image)
+    assert snyk["env"]["SNYK_TOKEN"] == "${{ secrets.SNYK_TOKEN }}"
+    assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", snyk["env"]["SNYK_VERSION"])
+    assert 'npx --yes "snyk@${SNYK_VERSION}"' in snyk["run"]
+    assert "snyk/actions" not in files("dev")["github/workflows/ci.yml"]
 
 
 def test_notifications_of_the_dev_stack() -> None:
@@ -468,7 +482,8 @@ def test_notifications_of_the_dev_stack() -> None:
     # One notifier everywhere: the same script, no marketplace action.
     assert slack["run"] == discord["run"]
     assert "uses" not in slack
-    assert "contains(needs.*.result, 'failure')" in jobs["security-alert"]["if"]
+    assert "needs.build.outputs.scan == 'failure'" in jobs["security-alert"]["if"]
+    assert "needs.snyk.result == 'failure'" in jobs["security-alert"]["if"]
 
 
 def test_optional_features_switched_the_other_way() -> None:

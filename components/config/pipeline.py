@@ -256,6 +256,14 @@ class PipelineConfig(ConfigModel):
         "(actions/attest-build-provenance). Default: where cicd:pipeline.github allows it (a "
         "public repository, or plan enterpriseCloud); true where it does not is a config error.",
     )
+    layer_cache_for_publish: bool = Field(
+        default=False,
+        description="Whether the image build of a run that publishes (a push to the default "
+        "branch) reads the Docker layer cache (GitHub's, type=gha). Default false: it builds "
+        "from scratch, so no layer a pull request run wrote into the cache can end up in a "
+        "published image (cache poisoning); pull requests always read it and every build writes "
+        "it. true: faster publishing builds, trusting every cache entry.",
+    )
     rescan: RescanConfig = Field(
         default=RescanConfig(), description="Daily rescan of the digests the environments run."
     )

@@ -1,57 +1,82 @@
-"""ci.yml: validate, test, build, scan and publish the application on the default branch, on
-``v*`` release tags and on PRs.
+"""ci.yml: validate, test, build and scan the application on the default branch and on PRs, and
+publish on the default branch; release.yml: name a release on ``v*`` tags.
 
-Job graph::
+Job graph (``python -m render ci-cost`` prints it from the rendered file; docs/ci-cost.md)::
 
-    validate ─┐
-    test ─────┼─> build ─> scan ─┐
-    integration┘                  ├─> publish (push to the default branch or a v* tag)
-    snyk, sonarqube (optional) ───┘        └─> notify (Discord, best effort)
+    validate ──────┐
+    test (matrix) ─┤
+    integration ───┼─> publish (push to the default branch) ─> notify (Discord, best effort)
+    build + Trivy ─┤
+    snyk, sonarqube┘   (optional)
     ci-ok: needs every gating job, ``if: always()``; the one check branch protection requires
-    security-alert: Slack when a scan job fails (optional)
+    security-alert: Slack when a scan fails (optional)
+
+    release.yml (v* tags): release (resolve the built digest, scan it, name it) ─> notify
 
 Decisions:
 
 - The default branch is ``app.defaultBranch`` everywhere (trigger, publish, notify); nothing
   says ``develop`` where config decides.
-- ``build`` never pushes, on any event: it exports the image as a tarball artifact, so PRs from
-  forks build and scan with a read-only token. ``publish`` runs only for pushes to the default
-  branch and ``v*`` tags, after every gate passed, and pushes exactly that scanned tarball; the
-  pushed digest is signed with cosign (keyless, the job's OIDC token; ``id-token: write`` exists
-  only there), gets a build provenance attestation (actions/attest-build-provenance,
-  ``attestations: write``), and its SBOM (anchore/sbom-action) is attached as a cosign
-  attestation. The digest is handed to dev-deploy.yml as the artifact ``image-digest`` and the
-  output ``digest``.
-- Image tags: ``<package.json version>-<run number>`` and ``sha-<commit>`` on the default
-  branch. A ``v*`` tag (which must equal package.json's version) is a name, not a build: after
-  the gates pass on the tagged commit, publish looks up the digest the default branch published
-  for that commit (``sha-<commit>``), verifies it is signed by ci.yml on the default branch, and
-  adds the semver tag to that digest (``docker buildx imagetools create``). No new digest, no new
-  signature: stage-deploy and prod-deploy verify the default branch's identity, so a digest
-  signed by the tag's own run would be refused, and the release is the digest dev and staging
-  already ran. A tag on a commit the default branch never published fails with that reason. A
-  package.json without a version fails the build with that reason (never a ``null-…`` tag).
+- Two job levels to a pushed digest: ``build`` runs beside the tests (only ``publish`` needs
+  them), and Trivy scans the image tarball inside ``build``, where it was built. The image then
+  crosses between jobs once: ``build`` uploads the scanned tarball only on runs that publish, and
+  ``publish`` downloads it (a separate scan job would download it a second time and add a level).
+- ``build`` never pushes, on any event, so PRs from forks build and scan with a read-only token.
+  ``publish`` runs only for pushes to the default branch, after every gate passed, and pushes
+  exactly that scanned tarball; the pushed digest is signed with cosign (keyless, the job's OIDC
+  token; ``id-token: write`` exists only there), gets a build provenance attestation
+  (actions/attest-build-provenance, ``attestations: write``), and its SBOM (anchore/sbom-action)
+  is attached as a cosign attestation. The digest is handed to dev-deploy.yml as the artifact
+  ``image-digest`` and the output ``digest``.
+- Image tags: ``<package.json version>-<run number>`` and ``sha-<commit>``. A ``v*`` tag (which
+  must equal package.json's version) is a name, not a build: it runs release.yml, never ci.yml,
+  so nothing is validated, tested, built or scanned from source again. Its job ``release`` finds the digest the default branch published for the
+  tagged commit, or for a merge commit (the usual develop -> main merge, never built itself) for
+  its second parent, the merged default-branch commit, when the merge changed no file
+  (scripts/release_resolve.sh); verifies it is signed by ci.yml on the default branch for that
+  commit; scans that registry digest with Trivy (today's vulnerability database, the released
+  bytes, not a rebuild); and adds the semver tag to it. No new digest, no new signature:
+  stage-deploy and prod-deploy verify the default branch's identity, so a digest signed by the
+  tag's own run would be refused, and the release is the digest dev and staging already ran.
+- Nothing assumes an earlier image: the first push to an empty registry (a GHCR package that
+  does not exist yet) publishes, and the layer cache may be empty (docs/supply-chain.md, "First
+  run on GHCR").
 - The per-package matrix takes npm names (``@acme/api``); each leg finds its workspace folder
   with ``npm query`` and uploads the coverage its runner wrote there, as
   ``coverage-<name made artifact-safe>``.
-- The Docker build cache is GitHub's (``type=gha``). No npm cache: ci.yml also builds releases
-  (``v*`` tags), and a cache any PR run can write must not feed a release (zizmor's
-  cache-poisoning audit).
+- Caches: the npm cache (setup-node) in validate, test and integration, which publish nothing;
+  none in ``publish`` and release.yml, which install nothing (ci.yml, which no tag triggers, is
+  no release workflow for zizmor's cache-poisoning audit). The Docker layer cache is GitHub's
+  (``type=gha``): every build writes it, but a build that publishes reads it only when
+  ``pipeline.layerCacheForPublish`` says so (default off: a cache a PR run could have written
+  never feeds a published image; zizmor's cache-poisoning audit).
 - Secrets: Dependabot's runs get no Actions secrets and forks get none. A job whose tool needs a
   secret (Snyk, SonarQube, Slack) checks for it first and, without it, leaves a notice saying
   why and skips its tool instead of failing. SARIF upload needs a write token, which neither
   gets, and code scanning, which private repositories without Advanced Security lack
-  (``scanners.sarifUpload: false``; Trivy's exit code gates either way).
+  (``scanners.sarifUpload: false``; Trivy's exit code gates either way). Snyk is its CLI at an
+  exact npm version (:data:`SNYK_CLI_VERSION`), never a mutable image.
 - Notifications never decide the run's conclusion: dev-deploy starts on a successful CI run, so
   a Discord outage or a missing webhook is a warning, not a failed run.
-- Superseded PR runs are cancelled; runs on the default branch never are (each push publishes).
+- Concurrency: a group per pull request, whose superseded runs are cancelled; every push run is
+  its own group (``run-<run id>``), so nothing on the default branch or a tag is ever cancelled
+  or replaced while pending: each push gets its ``sha-<commit>`` image. GitHub keeps one running
+  and one pending run per group and cancels an older pending one when a newer one queues, even
+  without ``cancel-in-progress`` (docs/ci-cost.md, "Concurrency").
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from components.signing import new_bundle_format, sign_flags
+from components.signing import (
+    OIDC_ISSUER,
+    SBOM_PREDICATE,
+    new_bundle_format,
+    sign_flags,
+    signer_identity_suffix,
+    signer_ref,
+)
 from components.workflows import pins
 from components.workflows.common import (
     HAS_SECRET,
@@ -64,8 +89,8 @@ from components.workflows.common import (
     setup_node,
     upload_artifact,
 )
-from components.workflows.contract import TAG_REF_PREFIX, branch_ref, secret
-from components.workflows.custody import OIDC_ISSUER, install_cosign, signer_identity
+from components.workflows.contract import branch_ref, secret
+from components.workflows.custody import install_cosign
 from components.workflows.model import (
     Access,
     Concurrency,
@@ -98,7 +123,17 @@ IMAGE_TARBALL: Final = "image.tar"
 """File names shared with scripts/push_image.sh (a test checks the script uses these)."""
 
 RELEASE_TAGS: Final = "v*"
-"""Tags whose push builds and publishes a release."""
+"""Tags whose push names a release (release.yml; nothing is built)."""
+
+RELEASE_WORKFLOW: Final = "release.yml"
+RELEASE_WORKFLOW_NAME: Final = "Release"
+
+SNYK_CLI_VERSION: Final = "1.1307.4"
+"""The Snyk CLI (npm package ``snyk``) the snyk job runs with ``npx --yes snyk@<this>``: an exact
+version, so a new release reaches CI through a change here, as an action pin does (the
+``snyk/actions/node`` action it replaces ran the mutable image ``snyk/snyk:node``)."""
+
+SNYK_SEVERITY: Final = "high"
 
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the repository")
 
@@ -108,17 +143,22 @@ token, like forks, even though the branch is in this repository)."""
 
 
 def _publishing(branch: str) -> str:
-    """Expression: this run publishes (a push to the default branch or a release tag)."""
-    return (
-        f"github.event_name == 'push' && (github.ref == '{branch_ref(branch)}' || "
-        f"startsWith(github.ref, '{TAG_REF_PREFIX}'))"
+    """Expression: this run publishes an image (a push to the default branch)."""
+    return f"github.event_name == 'push' && github.ref == '{branch_ref(branch)}'"
+
+
+def ci_signer_identity(branch: str) -> str:
+    """Expression: CI's signing identity (components/signing.py) from trusted run context."""
+    return template(
+        expr("github.server_url"), "/", expr("github.repository"), signer_identity_suffix(branch)
     )
 
 
 def _install(pipeline: PipelineSpec) -> tuple[Step, ...]:
+    """Checkout, Node.js with the npm cache, ``npm ci``: for jobs that publish nothing."""
     return (
         checkout(),
-        setup_node(pipeline.node_version, cache=False),
+        setup_node(pipeline.node_version, cache=True),
         npm_command("Install dependencies", pipeline.commands.install),
     )
 
@@ -177,13 +217,67 @@ def _integration(pipeline: PipelineSpec) -> Job:
     )
 
 
-def _build(pipeline: PipelineSpec, image: str) -> Job:
+def _layer_cache_from(branch: str, for_publish: bool) -> str:
+    """``cache-from`` of the build: the GHA layer cache, except on a run that publishes unless
+    ``pipeline.layerCacheForPublish`` (an empty value imports no cache)."""
+    if for_publish:
+        return "type=gha"
+    return expr(f"!({_publishing(branch)}) && 'type=gha' || ''")
+
+
+def _trivy(severity: str, **target: str) -> dict[str, str | int | bool]:
+    """trivy-action inputs that fail on ``severity`` findings with a fix; ``target``: ``input``
+    (a tarball) or ``image-ref`` (a registry reference)."""
+    return {
+        "scan-type": "image",
+        **target,
+        "severity": severity,
+        "ignore-unfixed": True,
+        "exit-code": "1",
+    }
+
+
+def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
+    """Build the image into a tarball, scan it with Trivy right there, and hand the scanned
+    tarball to ``publish`` (uploaded only on runs that publish)."""
+    scanners = pipeline.scanners
+    tarball = template(expr("runner.temp"), f"/{IMAGE_TARBALL}")
+    trivy = _trivy(scanners.trivy_severity, input=tarball)
+    permissions = [
+        Grant(Scope.CONTENTS, Access.READ, "check out the repository; code scanning reads it")
+    ]
+    sarif = scanners.sarif_upload
+    scan_steps: list[Step] = []
+    if sarif.on:
+        trivy.update(
+            {"format": "sarif", "output": "trivy.sarif", "limit-severities-for-sarif": True}
+        )
+        permissions += [
+            Grant(Scope.ACTIONS, Access.READ, "upload-sarif reads the workflow run"),
+            Grant(Scope.SECURITY_EVENTS, Access.WRITE, "upload the Trivy SARIF report"),
+        ]
+    else:
+        trivy["format"] = "table"
+        scan_steps.append(_notice("SARIF upload", sarif))
+    scan_steps.append(Step(name="Trivy image scan", id="trivy", uses=pins.TRIVY, with_=trivy))
+    if sarif.on:
+        scan_steps.append(
+            Step(
+                name="Upload the Trivy report to code scanning",
+                if_=condition(f"always() && steps.trivy.outcome != 'skipped' && {WRITE_TOKEN}"),
+                uses=pins.UPLOAD_SARIF,
+                with_={
+                    "sarif_file": "trivy.sarif",
+                    "category": "trivy",
+                    "wait-for-processing": True,
+                },
+            )
+        )
     return Job(
         name="build",
-        needs=("validate", "test", "integration"),
         timeout_minutes=30,
-        permissions=(READ_CODE,),
-        outputs={"tags": expr("steps.meta.outputs.tags")},
+        permissions=tuple(permissions),
+        outputs={"tags": expr("steps.meta.outputs.tags"), "scan": expr("steps.trivy.outcome")},
         steps=(
             checkout(),
             run("Read the application version", script("read_version.sh"), id="version"),
@@ -201,9 +295,7 @@ def _build(pipeline: PipelineSpec, image: str) -> Job:
                         expr("steps.version.outputs.version"),
                         "-",
                         expr("github.run_number"),
-                        ",enable=",
-                        expr("github.ref_type != 'tag'"),
-                        "\ntype=semver,pattern={{version}}\ntype=sha,format=long\n",
+                        "\ntype=sha,format=long\n",
                     ),
                 },
             ),
@@ -217,76 +309,24 @@ def _build(pipeline: PipelineSpec, image: str) -> Job:
                     "push": False,
                     "tags": expr("steps.meta.outputs.tags"),
                     "labels": expr("steps.meta.outputs.labels"),
-                    "outputs": template(
-                        "type=docker,dest=", expr("runner.temp"), f"/{IMAGE_TARBALL}"
-                    ),
-                    "cache-from": "type=gha",
+                    "outputs": template("type=docker,dest=", tarball),
+                    "cache-from": _layer_cache_from(branch, pipeline.layer_cache_for_publish),
                     "cache-to": "type=gha,mode=max",
                 },
             ),
-            upload_artifact(
-                "Keep the image for scan and publish",
-                IMAGE_ARTIFACT,
-                template(expr("runner.temp"), f"/{IMAGE_TARBALL}"),
-                1,
+            *scan_steps,
+            Step(
+                name="Keep the scanned image for publish",
+                if_=condition(_publishing(branch)),
+                uses=pins.UPLOAD_ARTIFACT,
+                with_={
+                    "name": IMAGE_ARTIFACT,
+                    "path": tarball,
+                    "if-no-files-found": "error",
+                    "retention-days": 1,
+                },
             ),
         ),
-    )
-
-
-def _download_image() -> Step:
-    return Step(
-        name="Download the built image",
-        uses=pins.DOWNLOAD_ARTIFACT,
-        with_={"name": IMAGE_ARTIFACT, "path": expr("runner.temp")},
-    )
-
-
-def _scan(pipeline: PipelineSpec) -> Job:
-    scanners = pipeline.scanners
-    trivy: dict[str, str | int | bool] = {
-        "scan-type": "image",
-        "input": template(expr("runner.temp"), f"/{IMAGE_TARBALL}"),
-        "severity": scanners.trivy_severity,
-        "ignore-unfixed": True,
-        "exit-code": "1",
-    }
-    steps: list[Step] = [_download_image()]
-    permissions = [
-        Grant(Scope.CONTENTS, Access.READ, "code scanning and Trivy read the repository")
-    ]
-    sarif = scanners.sarif_upload
-    if sarif.on:
-        trivy.update(
-            {"format": "sarif", "output": "trivy.sarif", "limit-severities-for-sarif": True}
-        )
-        permissions += [
-            Grant(Scope.ACTIONS, Access.READ, "upload-sarif reads the workflow run"),
-            Grant(Scope.SECURITY_EVENTS, Access.WRITE, "upload the Trivy SARIF report"),
-        ]
-    else:
-        trivy["format"] = "table"
-        steps.append(_notice("SARIF upload", sarif))
-    steps.append(Step(name="Trivy image scan", uses=pins.TRIVY, with_=trivy))
-    if sarif.on:
-        steps.append(
-            Step(
-                name="Upload the Trivy report to code scanning",
-                if_=condition(f"always() && {WRITE_TOKEN}"),
-                uses=pins.UPLOAD_SARIF,
-                with_={
-                    "sarif_file": "trivy.sarif",
-                    "category": "trivy",
-                    "wait-for-processing": True,
-                },
-            )
-        )
-    return Job(
-        name="scan",
-        needs=("build",),
-        timeout_minutes=20,
-        permissions=tuple(permissions),
-        steps=tuple(steps),
     )
 
 
@@ -303,12 +343,15 @@ def _snyk() -> Job:
                 if_=HAS_SECRET,
                 with_={"persist-credentials": False},
             ),
-            Step(
-                name="Snyk dependency scan",
+            run(
+                "Snyk dependency scan",
+                script("snyk.sh"),
+                env={
+                    "SNYK_TOKEN": secret("SNYK_TOKEN"),
+                    "SNYK_VERSION": SNYK_CLI_VERSION,
+                    "SEVERITY": SNYK_SEVERITY,
+                },
                 if_=HAS_SECRET,
-                uses=pins.SNYK_NODE,
-                with_={"command": "test", "args": "--all-projects --severity-threshold=high"},
-                env={"SNYK_TOKEN": secret("SNYK_TOKEN")},
             ),
         ),
     )
@@ -349,23 +392,18 @@ def _notice(what: str, feature: PlanFeature, **kwargs: str) -> Step:
     """A step that says in the run why a plan feature is off (``::notice::``)."""
     return run(
         f"{what}: off for this repository's plan",
-        'echo "::notice::$NOTICE"',
+        script("notice.sh"),
         {"NOTICE": feature.notice},
         **kwargs,
     )
 
 
-ON_TAG: Final = "github.ref_type == 'tag'"
-ON_BRANCH: Final = "github.ref_type != 'tag'"
-
-
-def _provenance(feature: PlanFeature, on_branch: str) -> Step:
+def _provenance(feature: PlanFeature) -> Step:
     """actions/attest-build-provenance where the plan has artifact attestations, else why not."""
     if not feature.on:
-        return _notice("Build provenance attestation", feature, if_=on_branch)
+        return _notice("Build provenance attestation", feature)
     return Step(
         name="Build provenance attestation",
-        if_=on_branch,
         uses=pins.ATTEST_BUILD_PROVENANCE,
         with_={
             "subject-name": expr("env.IMAGE"),
@@ -375,15 +413,35 @@ def _provenance(feature: PlanFeature, on_branch: str) -> Step:
     )
 
 
+def _registry_login(server: str) -> Step:
+    return Step(
+        name="Log in to the registry",
+        uses=pins.DOCKER_LOGIN,
+        with_={
+            "registry": server,
+            "username": expr("github.actor"),
+            "password": secret("GITHUB_TOKEN"),
+        },
+    )
+
+
+def _hand_over_digest() -> Step:
+    return upload_artifact(
+        "Hand the digest to the deploy workflow",
+        DIGEST_ARTIFACT,
+        template(expr("runner.temp"), f"/{DIGEST_FILE}"),
+        30,
+    )
+
+
 def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanFeature) -> Job:
-    """Push, sign and attest on the default branch; on a ``v*`` tag, name the digest the default
-    branch already published (scripts/release_tag.sh), so a release is never a rebuild.
+    """Push, sign and attest the scanned tarball on the default branch.
 
     Signature and SBOM attestation are written in the one format of components/signing.py,
     which the deploy workflows verify and the ClusterImagePolicy admits."""
-    digest = expr("steps.push.outputs.digest || steps.release.outputs.digest")
-    image_at_digest = template(expr("env.IMAGE"), "@", expr("steps.push.outputs.digest"))
-    on_branch = condition(ON_BRANCH)
+    digest = expr("steps.push.outputs.digest")
+    image_at_digest = template(expr("env.IMAGE"), "@", digest)
+    signing = {"DIGEST": digest, "SIGN_FLAGS": sign_flags()}
     return Job(
         name="publish",
         needs=gates,
@@ -400,46 +458,23 @@ def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanF
         ),
         outputs={"digest": digest},
         steps=(
-            _download_image(),
             Step(
-                name="Log in to the registry",
-                uses=pins.DOCKER_LOGIN,
-                with_={
-                    "registry": server,
-                    "username": expr("github.actor"),
-                    "password": secret("GITHUB_TOKEN"),
-                },
+                name="Download the scanned image",
+                uses=pins.DOWNLOAD_ARTIFACT,
+                with_={"name": IMAGE_ARTIFACT, "path": expr("runner.temp")},
             ),
+            _registry_login(server),
             install_cosign(),
             run(
                 "Push the scanned image",
                 script("push_image.sh"),
                 env={"TAGS": expr("needs.build.outputs.tags")},
                 id="push",
-                if_=on_branch,
             ),
-            run(
-                "Release the digest the default branch published",
-                script("release_tag.sh"),
-                env={
-                    "SIGNER_IDENTITY": signer_identity(branch),
-                    "SIGNER_REF": branch_ref(branch),
-                    "OIDC_ISSUER": OIDC_ISSUER,
-                    "NEW_BUNDLE_FORMAT": new_bundle_format(),
-                },
-                id="release",
-                if_=condition(ON_TAG),
-            ),
-            run(
-                "Sign the pushed digest (keyless)",
-                f'cosign sign --yes {sign_flags()} "${{IMAGE}}@${{DIGEST}}"',
-                env={"DIGEST": expr("steps.push.outputs.digest")},
-                if_=on_branch,
-            ),
-            _provenance(provenance, on_branch),
+            run("Sign the pushed digest (keyless)", script("cosign_sign.sh"), env=signing),
+            _provenance(provenance),
             Step(
                 name="SBOM of the pushed image",
-                if_=on_branch,
                 uses=pins.SBOM,
                 with_={
                     "image": image_at_digest,
@@ -452,17 +487,58 @@ def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanF
             ),
             run(
                 "Attest the SBOM to the pushed digest (keyless)",
-                f"cosign attest --yes {sign_flags()} --type spdxjson "
-                '--predicate "$RUNNER_TEMP/sbom.spdx.json" "${IMAGE}@${DIGEST}"',
-                env={"DIGEST": expr("steps.push.outputs.digest")},
-                if_=on_branch,
+                script("cosign_attest_sbom.sh"),
+                env={**signing, "PREDICATE_TYPE": SBOM_PREDICATE},
             ),
-            upload_artifact(
-                "Hand the digest to the deploy workflow",
-                DIGEST_ARTIFACT,
-                template(expr("runner.temp"), f"/{DIGEST_FILE}"),
-                30,
+            _hand_over_digest(),
+        ),
+    )
+
+
+def _release(server: str, branch: str, severity: str) -> Job:
+    """On a ``v*`` tag: the digest the default branch built for the tagged commit (or a merge's
+    merged parent), verified, scanned again as it sits in the registry, then named."""
+    digest = expr("steps.source.outputs.digest")
+    return Job(
+        name="release",
+        timeout_minutes=20,
+        permissions=(
+            READ_CODE,
+            Grant(Scope.PACKAGES, Access.WRITE, "add the release tag to the published digest"),
+        ),
+        outputs={"digest": digest, "scan": expr("steps.trivy.outcome")},
+        steps=(
+            # The tagged commit and its parents: a merge commit's second parent is the build.
+            checkout(fetch_depth=2),
+            run("Read the application version", script("read_version.sh"), id="version"),
+            _registry_login(server),
+            install_cosign(),
+            run(
+                "Find the digest the default branch published",
+                script("release_resolve.sh"),
+                env={
+                    "SIGNER_IDENTITY": ci_signer_identity(branch),
+                    "SIGNER_REF": signer_ref(branch),
+                    "OIDC_ISSUER": OIDC_ISSUER,
+                    "NEW_BUNDLE_FORMAT": new_bundle_format(),
+                },
+                id="source",
             ),
+            Step(
+                name="Trivy scan of the released digest",
+                id="trivy",
+                uses=pins.TRIVY,
+                with_={
+                    **_trivy(severity, **{"image-ref": template(expr("env.IMAGE"), "@", digest)}),
+                    "format": "table",
+                },
+            ),
+            run(
+                "Name the release",
+                script("release_tag.sh"),
+                env={"DIGEST": digest, "COMMIT": expr("steps.source.outputs.commit")},
+            ),
+            _hand_over_digest(),
         ),
     )
 
@@ -476,7 +552,7 @@ RUN_URL: Final = template(  # the run's page, for notifications and deployment r
 )
 
 
-def _notify(branch: str, needs: tuple[str, ...]) -> Job:
+def _notify(needs: tuple[str, ...], if_: str) -> Job:
     result = expr(
         "(contains(needs.*.result, 'failure') || "
         "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed'"
@@ -484,14 +560,15 @@ def _notify(branch: str, needs: tuple[str, ...]) -> Job:
     return Job(
         name="notify",
         needs=needs,
-        if_=condition(f"always() && {_publishing(branch)}"),
+        if_=condition(if_),
         timeout_minutes=5,
         steps=(
             notify(
                 "Build status to Discord",
                 Channel.DISCORD,
                 template(
-                    "CI ",
+                    expr("github.workflow"),
+                    " ",
                     result,
                     " on ",
                     expr("github.repository"),
@@ -507,11 +584,17 @@ def _notify(branch: str, needs: tuple[str, ...]) -> Job:
     )
 
 
-def _security_alert(scans: tuple[str, ...]) -> Job:
+def _security_alert(trivy_job: str, scans: tuple[str, ...] = ()) -> Job:
+    """Slack when a scan found something: the Trivy step of ``trivy_job`` (its output ``scan``,
+    so a failed compile is no security alert), Snyk or SonarQube failing."""
+    failed = [
+        f"needs.{trivy_job}.outputs.scan == 'failure'",
+        *(f"needs.{job}.result == 'failure'" for job in scans),
+    ]
     return Job(
         name="security-alert",
-        needs=scans,
-        if_=condition("always() && contains(needs.*.result, 'failure')"),
+        needs=(trivy_job, *scans),
+        if_=condition(f"always() && ({' || '.join(failed)})"),
         timeout_minutes=5,
         steps=(
             notify(
@@ -530,6 +613,22 @@ def _security_alert(scans: tuple[str, ...]) -> Job:
     )
 
 
+CONCURRENCY: Final = Concurrency(
+    group=template(
+        expr("github.workflow"),
+        "-",
+        expr(
+            "github.event_name == 'pull_request' && "
+            "format('pr-{0}', github.event.pull_request.number) || "
+            "format('run-{0}', github.run_id)"
+        ),
+    ),
+    cancel_in_progress=expr("github.event_name == 'pull_request'"),
+)
+"""One group per pull request (a new push cancels its superseded run); every other run is a
+group of its own, so a pending push run is never replaced by a newer one (module docstring)."""
+
+
 def ci_workflow(spec: WorkflowsSpec) -> Workflow:
     """ci.yml of the stack that owns the shared pipeline (dev)."""
     pipeline = spec.pipeline
@@ -546,10 +645,9 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
             else COVERAGE_RETENTION_DAYS,
         ),
         "integration": _integration(pipeline),
-        "build": _build(pipeline, spec.image),
-        "scan": _scan(pipeline),
+        "build": _build(pipeline, spec.image, branch),
     }
-    scans = ["scan"]
+    scans: list[str] = []
     if scanners.snyk:
         jobs["snyk"] = _snyk()
         scans.append("snyk")
@@ -567,20 +665,41 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
         steps=(run("Every required job passed", script("ci_ok.sh")),),
     )
     if notifications.discord:
-        jobs["notify"] = _notify(branch, (*gates, "publish"))
+        jobs["notify"] = _notify((*gates, "publish"), f"always() && {_publishing(branch)}")
     if notifications.slack:
-        jobs["security-alert"] = _security_alert(tuple(scans))
+        jobs["security-alert"] = _security_alert("build", tuple(scans))
     return Workflow(
         name=WORKFLOW_NAME,
-        on=(Push(branches=(branch,), tags=(RELEASE_TAGS,)), PullRequest()),
-        concurrency=Concurrency(
-            group=template(
-                expr("github.workflow"),
-                "-",
-                expr("github.event.pull_request.number || github.ref"),
-            ),
-            cancel_in_progress=expr("github.event_name == 'pull_request'"),
-        ),
+        on=(Push(branches=(branch,)), PullRequest()),
+        concurrency=CONCURRENCY,
+        env={"IMAGE": spec.image},
+        jobs=jobs,
+    )
+
+
+def release_workflow(spec: WorkflowsSpec) -> Workflow:
+    """release.yml: a ``v*`` tag names the digest the default branch built (job ``release``).
+
+    A workflow of its own, so that a tag run runs nothing of ci.yml (no validate, test, build or
+    scan of code already built), and ci.yml, which no tag triggers, may use the npm cache: a
+    workflow that tags run is one whose caches zizmor's cache-poisoning audit refuses, and this
+    one installs nothing."""
+    pipeline = spec.pipeline
+    if pipeline is None:
+        raise ValueError("release.yml is generated only by the stack that owns the pipeline (dev)")
+    jobs: dict[str, Job] = {
+        "release": _release(
+            spec.registry_server, spec.default_branch, pipeline.scanners.trivy_severity
+        )
+    }
+    if pipeline.notifications.discord:
+        jobs["notify"] = _notify(("release",), "always()")
+    if pipeline.notifications.slack:
+        jobs["security-alert"] = _security_alert("release")
+    return Workflow(
+        name=RELEASE_WORKFLOW_NAME,
+        on=(Push(branches=(), tags=(RELEASE_TAGS,)),),
+        concurrency=CONCURRENCY,
         env={"IMAGE": spec.image},
         jobs=jobs,
     )

@@ -1,6 +1,6 @@
 """PipelineWorkflows: commits the application repository's workflow files for one stack.
 
-Which files a stack owns (design section 3): dev commits the shared pipeline (ci.yml and
+Which files a stack owns (design section 3): dev commits the shared pipeline (ci.yml, release.yml and
 dependabot.yml, and where ``cicd:metrics.enabled`` says so metrics.yml with the
 ``.github/delivery-metrics/`` package it runs; where ``cicd:pipeline.rescan.enabled`` says so,
 the default, rescan.yml with the ``.github/security-rescan/`` package) and dev-deploy.yml;
@@ -45,6 +45,9 @@ def workflow_files(spec: WorkflowsSpec) -> dict[str, str]:
     header = _header(spec)
     if spec.pipeline is not None:
         files[CI_FILE] = render(_with_header(ci.ci_workflow(spec), header))
+        files[f"{WORKFLOWS_DIR}/{ci.RELEASE_WORKFLOW}"] = render(
+            _with_header(ci.release_workflow(spec), header)
+        )
     deploy_workflow = deploy.WORKFLOWS[spec.stage](spec)
     files[f"{WORKFLOWS_DIR}/{DEPLOY_WORKFLOW_FILE[spec.stage]}"] = render(
         _with_header(deploy_workflow, header)

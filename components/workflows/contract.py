@@ -64,7 +64,7 @@ class When(StrEnum):
     PUSHGATEWAY_AUTH = "cicd:metrics.pushgatewayAuth is bearer or basic"
 
 
-SHARED_FILES: Final = ("ci.yml", "metrics.yml", "rescan.yml")
+SHARED_FILES: Final = ("ci.yml", "release.yml", "metrics.yml", "rescan.yml")
 """Workflow files only the dev stack commits."""
 
 DEPLOY_FILES: Final = tuple(DEPLOY_WORKFLOW_FILE.values())
@@ -130,7 +130,7 @@ _ENTRIES: Final = (
         True,
         Where.REPOSITORY,
         Writer.DEV,
-        ("ci.yml", DEPLOY_WORKFLOW_FILE[Stage.DEV], "rescan.yml"),
+        ("ci.yml", "release.yml", DEPLOY_WORKFLOW_FILE[Stage.DEV], "rescan.yml"),
         When.CONFIGURED,
         may_be_absent=True,
     ),
@@ -139,7 +139,7 @@ _ENTRIES: Final = (
         True,
         Where.REPOSITORY,
         Writer.DEV,
-        ("ci.yml", DEPLOY_WORKFLOW_FILE[Stage.STAGING], "rescan.yml"),
+        ("ci.yml", "release.yml", DEPLOY_WORKFLOW_FILE[Stage.STAGING], "rescan.yml"),
         When.CONFIGURED,
         may_be_absent=True,
     ),
@@ -161,7 +161,7 @@ _ENTRIES: Final = (
         True,
         Where.AUTOMATIC,
         Writer.GITHUB,
-        ("ci.yml", *DEPLOY_FILES),
+        ("ci.yml", "release.yml", *DEPLOY_FILES),
         meaning="the run's own token",
     ),
 )

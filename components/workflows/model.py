@@ -295,7 +295,9 @@ class Push:
     key: ClassVar[str] = "push"
 
     def to_value(self) -> dict[str, Any]:
-        value: dict[str, Any] = {"branches": list(self.branches)}
+        value: dict[str, Any] = {}
+        if self.branches or not self.tags:
+            value["branches"] = list(self.branches)
         if self.tags:
             value["tags"] = list(self.tags)
         return value

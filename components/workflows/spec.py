@@ -82,6 +82,9 @@ class PipelineSpec:
     notifications: Notifications
     build_provenance: PlanFeature
     """actions/attest-build-provenance on the published digest."""
+    layer_cache_for_publish: bool = False
+    """Whether a build that publishes reads the Docker layer cache (``pipeline.layerCacheForPublish``;
+    every build writes it, pull requests read it)."""
 
 
 @dataclass(frozen=True)

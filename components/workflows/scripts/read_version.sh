@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build: the image's version tag comes from the root package.json. A missing or unusable version
+# build and release: the image's version tag comes from the root package.json. A missing or unusable version
 # fails here with its reason, rather than tagging the image "null-...". On a v* tag the tag must
 # name that same version (the release is what package.json says it is).
 version="$(jq --raw-output '.version // empty' package.json)"
