@@ -48,6 +48,7 @@ FAKE_TOOLS = (
     "trivy",
     "k6",
     "snyk",
+    "npx",
     "sleep",
     "date",
     "gh",
@@ -325,6 +326,22 @@ def _recording_tool(tool: str) -> Callable[[State, list[str]], int]:
     return fake
 
 
+def fake_npx_snyk(state: State, argv: list[str]) -> int:
+    """``npx --yes snyk@<version> ARGS``: the Snyk CLI npx would fetch at that exact version.
+
+    Records the package spec and whether ``SNYK_TOKEN`` reached the process (never its value),
+    then answers as the Snyk CLI does: without a token ``snyk test`` fails with exit code 2 (an
+    authentication error; snyk/cli src/cli/commands/test, v1.1307.x: exit 2 for errors, 1 for
+    vulnerabilities found), else the scenario's exit code for ``snyk``. The harness sends every
+    other npx call (``npx tsc``) to the real npx (tests/pipeline/harness.py)."""
+    spec, *rest = [a for a in argv if a != "--yes"]
+    state.record("npx", argv, package=spec, token=bool(os.environ.get("SNYK_TOKEN")))
+    if not os.environ.get("SNYK_TOKEN"):
+        _err("snyk: authentication failed: SNYK_TOKEN is not set")
+        return 2
+    return _recording_tool("snyk")(state, rest)
+
+
 # ------------------------------------------------------------------------------------------
 # docker: load / push / image inspect / login / build
 # ------------------------------------------------------------------------------------------
@@ -363,6 +380,10 @@ def fake_docker(state: State, argv: list[str]) -> int:
             ):
                 image["repo_digests"].append(f"{repository}@{digest}")
         print(f"{tag.rsplit(':', 1)[-1]}: digest: {digest} size: 1234")
+        # the registry now resolves the tag, as buildx imagetools inspect then sees it
+        added = state.root / "registry-tags.json"
+        previous = json.loads(added.read_text()) if added.exists() else {}
+        added.write_text(json.dumps({**previous, tag: digest}))
     elif argv[:2] == ["image", "inspect"]:
         tag = command[-1]
         if tag not in images:
@@ -1313,6 +1334,7 @@ TOOLS: dict[str, Callable[[State, list[str]], int]] = {
     "trivy": _recording_tool("trivy"),
     "k6": _recording_tool("k6"),
     "snyk": _recording_tool("snyk"),
+    "npx": fake_npx_snyk,
     "docker": fake_docker,
     "sleep": fake_sleep,
     "date": fake_date,

@@ -369,9 +369,18 @@ class Pipeline:
     def _write_fake_bin(self) -> None:
         for tool in FAKE_TOOLS:
             wrapper = self.bin / tool
-            wrapper.write_text(
-                f'#!/bin/sh\nexec "{sys.executable}" "{FAKES}" {tool} "{self.state}" "$@"\n'
-            )
+            fake = f'exec "{sys.executable}" "{FAKES}" {tool} "{self.state}" "$@"\n'
+            if tool == "npx":
+                # Only the Snyk CLI is fake (it would reach the network); ``npx tsc`` and any
+                # other package run the host's real npx.
+                real = shutil.which("npx") or "npx"
+                fake = (
+                    'case "$1 $2" in\n'
+                    f'  "--yes snyk@"*) {fake.strip()} ;;\n'
+                    f'  *) exec "{real}" "$@" ;;\n'
+                    "esac\n"
+                )
+            wrapper.write_text(f"#!/bin/sh\n{fake}")
             wrapper.chmod(0o755)
 
     def _git(self, *args: str) -> str:

@@ -84,10 +84,14 @@ def _script(action: pins.Action, state: Path) -> str:
             'docker login "$STUB_REGISTRY" --username "$STUB_USERNAME" --password-stdin '
             '<<<"$STUB_PASSWORD"'
         ),
+        # a tarball (input) or a registry reference (image-ref), as trivy-action passes either
         pins.TRIVY.repository: (
             f"{record}\n"
-            'if ! trivy image --input "$STUB_INPUT" --severity "$STUB_SEVERITY" '
-            '--format "$STUB_FORMAT" --output "${STUB_OUTPUT:-/dev/null}"; then\n'
+            'args=(image --severity "$STUB_SEVERITY" --format "$STUB_FORMAT" '
+            '--output "${STUB_OUTPUT:-/dev/null}")\n'
+            'if [ -n "$STUB_INPUT" ]; then args+=(--input "$STUB_INPUT"); '
+            'else args+=("$STUB_IMAGE_REF"); fi\n'
+            'if ! trivy "${args[@]}"; then\n'
             '  echo "trivy found vulnerabilities"; exit "$STUB_EXIT_CODE"\nfi'
         ),
         pins.UPLOAD_SARIF.repository: f"{fakes} action-upload-sarif {root} upload-sarif",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -17,6 +18,7 @@ from typing import Any, Final
 import pytest
 
 from components.signing import sign_flags
+from components.workflows.ci import SNYK_CLI_VERSION
 from tests.pipeline.harness import (
     APP_JOBS,
     HttpRule,
@@ -87,7 +89,6 @@ def test_1_7_9_10_push_to_the_default_branch_runs_everything_and_publishes(
         "test (@acme/shared)": "success",
         "integration": "success",
         "build": "success",
-        "scan": "success",
         "snyk": "success",
         "publish": "success",
         "ci-ok": "success",
@@ -170,7 +171,7 @@ def test_2_dependabot_pull_request_skips_what_needs_secrets_with_a_reason(tmp_pa
     )
     assert result.jobs["ci-ok"] == "success", result.log
     assert result.jobs["snyk"] == "success"
-    assert result.jobs["scan"] == "success"
+    assert result.jobs["build"] == "success"
     assert result.jobs["publish"] == "skipped"
     assert result.jobs["notify"] == "skipped"
     assert any("SNYK_TOKEN is not available" in n for n in result.annotations("notice", "snyk"))
@@ -209,7 +210,8 @@ def test_3_slack_answering_500_leaves_the_alert_job_green(tmp_path: Path) -> Non
     )
     pipeline = _ci(tmp_path, scenario)
     result = _push(pipeline)
-    assert result.jobs["scan"] == "failure"
+    assert result.jobs["build"] == "failure"
+    assert result.step("build", "Trivy image scan") == "failure"
     assert result.jobs["security-alert"] == "success", result.annotations("error")
     # The one notifier (components/workflows/notify.py) retries twice, then warns.
     assert [c["status"] for c in pipeline.calls("curl") if "slack" in c["url"]] == [500] * 3
@@ -222,7 +224,7 @@ def test_4_private_repository_without_code_scanning(tmp_path: Path) -> None:
     scenario = Scenario(http=NOTIFIERS_OK, code_scanning=False, private_repository=True)
     clean = _ci(tmp_path / "clean", scenario, changes)
     result = _push(clean)
-    assert result.jobs["scan"] == "success", result.log
+    assert result.jobs["build"] == "success", result.log
     assert clean.calls("upload-sarif") == []
     trivy = clean.calls("trivy")[0]["argv"]
     assert trivy[trivy.index("--format") + 1] == "table"
@@ -235,7 +237,7 @@ def test_4_private_repository_without_code_scanning(tmp_path: Path) -> None:
     )
     found = _ci(tmp_path / "vulnerable", vulnerable, changes)
     result = _push(found)
-    assert result.jobs["scan"] == "failure"
+    assert result.jobs["build"] == "failure"
     assert result.jobs["publish"] == "skipped"
     assert result.jobs["ci-ok"] == "failure"
     assert result.jobs["security-alert"] == "success"
@@ -250,7 +252,7 @@ def test_4_private_repository_with_code_scanning_uploads_with_contents_read(
     scenario = Scenario(http=NOTIFIERS_OK, private_repository=True)
     pipeline = _ci(tmp_path, scenario)
     result = _push(pipeline)
-    assert result.jobs["scan"] == "success", result.annotations("error")
+    assert result.jobs["build"] == "success", result.annotations("error")
     assert len(pipeline.calls("upload-sarif")) == 1
 
 
@@ -272,7 +274,7 @@ def test_4_private_repository_on_team_publishes_without_provenance_or_sarif(
         n.startswith("Build provenance attestation skipped: it needs artifact attestations")
         for n in result.annotations("notice", "publish")
     ), result.annotations("notice")
-    assert any(n.startswith("SARIF upload") for n in result.annotations("notice", "scan"))
+    assert any(n.startswith("SARIF upload") for n in result.annotations("notice", "build"))
 
     claimed = {"cicd:pipeline.github": {"visibility": "private", "plan": "enterpriseCloud"}}
     wrong = _ci(tmp_path / "claimed", scenario, claimed)
@@ -298,18 +300,52 @@ def test_5_custom_default_branch_publishes_from_it(tmp_path: Path) -> None:
 SIGNER = "https://github.com/acme/shop/.github/workflows/ci.yml@refs/heads/develop"
 ISSUER = "https://token.actions.githubusercontent.com"
 PUBLISHED = "sha256:" + "5" * 64
+RELEASE_REF: Final = "refs/tags/v1.4.2"
 
 
-def _released(pipeline: Pipeline, signer: str = SIGNER, published: bool = True) -> RunResult:
-    """Push tag v1.4.2 on a commit whose default-branch CI run did (or did not) publish."""
+def _released(
+    pipeline: Pipeline,
+    signer: str = SIGNER,
+    published: bool = True,
+    built: str | None = None,
+    scenario: Scenario | None = None,
+) -> RunResult:
+    """Push tag v1.4.2 on HEAD; ``built`` (default HEAD) is the commit whose default-branch CI
+    run did (or did not) publish ``PUBLISHED``."""
+    commit = built or pipeline.sha
     pipeline.change(
         replace(
-            pipeline.scenario,
-            registry_tags={f"{IMAGE}:sha-{pipeline.sha}": PUBLISHED} if published else {},
-            signatures={PUBLISHED: {"identity": signer, "issuer": ISSUER, "commit": pipeline.sha}},
+            scenario or pipeline.scenario,
+            registry_tags={f"{IMAGE}:sha-{commit}": PUBLISHED} if published else {},
+            signatures={PUBLISHED: {"identity": signer, "issuer": ISSUER, "commit": commit}},
         )
     )
-    return _push(pipeline, ref="refs/tags/v1.4.2")
+    return pipeline.run("push", "release.yml", ref=RELEASE_REF, secrets=SECRETS)
+
+
+def _git(pipeline: Pipeline, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", *args],
+        cwd=pipeline.repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip()
+
+
+def _merge_develop_into_main(pipeline: Pipeline, hotfix: bool = False) -> tuple[str, str]:
+    """The usual release: main (one commit behind develop) gets a merge commit of develop.
+    Returns (merge commit, develop's head = the merge's second parent). ``hotfix``: main holds
+    a change develop never had, so the merge's files differ from develop's."""
+    develop = pipeline.sha
+    _git(pipeline, "checkout", "--quiet", "-b", "main", "HEAD~1")
+    if hotfix:
+        pipeline.write_file("HOTFIX.md", "fixed on main only\n")
+    _git(pipeline, "merge", "--quiet", "--no-ff", "--no-edit", "develop")
+    merge = pipeline.sha
+    assert _git(pipeline, "rev-parse", f"{merge}^2") == develop
+    return merge, develop
 
 
 def _retagged(pipeline: Pipeline) -> list[list[str]]:
@@ -329,11 +365,11 @@ def test_6_a_retag_that_wraps_the_digest_in_a_new_index_fails(tmp_path: Path) ->
     """Were the retag to use imagetools create's default (``--prefer-index=true``), the tag
     would name a new, unsigned index: the release checks the tag and fails saying so."""
     pipeline = _ci(tmp_path)
-    ci = (pipeline.repo / ".github" / "workflows" / "ci.yml").read_text()
-    assert "--prefer-index=false " in ci
-    pipeline.add_workflow("ci.yml", ci.replace("--prefer-index=false ", ""))
+    release = (pipeline.repo / ".github" / "workflows" / "release.yml").read_text()
+    assert "--prefer-index=false " in release
+    pipeline.add_workflow("release.yml", release.replace("--prefer-index=false ", ""))
     result = _released(pipeline)
-    assert result.jobs["publish"] == "failure"
+    assert result.jobs["release"] == "failure"
     assert any("not the signed " + PUBLISHED in e for e in result.annotations("error")), (
         result.annotations("error")
     )
@@ -341,12 +377,13 @@ def test_6_a_retag_that_wraps_the_digest_in_a_new_index_fails(tmp_path: Path) ->
 
 def test_6_release_tag_names_the_digest_the_default_branch_published(tmp_path: Path) -> None:
     """Build once, promote: the tag adds the semver name to the signed default-branch digest;
-    nothing is pushed, signed or attested again, and that digest goes to the deploy."""
+    nothing is validated, built, pushed, signed or attested again (ci.yml does not run on a
+    tag), the registry digest itself is scanned, and that digest goes to the deploy."""
     pipeline = _ci(tmp_path)
     result = _released(pipeline)
-    assert result.jobs["publish"] == "success", result.log
-    assert result.step("publish", "Release the digest the default branch published") == "success"
-    assert _pushed_tags(pipeline) == []
+    assert result.jobs["release"] == "success", result.log
+    assert result.step("release", "Find the digest the default branch published") == "success"
+    assert pipeline.calls("build-push") == [] and _pushed_tags(pipeline) == []
     assert _retagged(pipeline) == [
         [
             *IMAGETOOLS_CREATE,
@@ -356,6 +393,9 @@ def test_6_release_tag_names_the_digest_the_default_branch_published(tmp_path: P
             f"{IMAGE}@{PUBLISHED}",
         ]
     ]
+    # Trivy scanned the released digest in the registry, not a tarball of a rebuild
+    (trivy,) = [c["argv"] for c in pipeline.calls("trivy")]
+    assert trivy[-1] == f"{IMAGE}@{PUBLISHED}" and "--input" not in trivy
     # the release tag names the signed digest itself, not a new index around it
     assert _registry_tags(pipeline) == {f"{IMAGE}:1.4.2": PUBLISHED}
     (verify,) = [c["argv"] for c in pipeline.calls("cosign")]
@@ -365,12 +405,64 @@ def test_6_release_tag_names_the_digest_the_default_branch_published(tmp_path: P
     assert pipeline.artifacts()["image-digest"]["digest.txt"].strip() == PUBLISHED
 
 
+def test_27_tag_on_a_merge_commit_releases_the_digest_of_its_merged_parent(
+    tmp_path: Path,
+) -> None:
+    """The usual develop -> main merge commit was never built: the tag releases the digest CI
+    published for the merge's second parent (the merged develop commit), whose certificate
+    names that commit."""
+    pipeline = _ci(tmp_path)
+    merge, develop = _merge_develop_into_main(pipeline)
+    result = _released(pipeline, built=develop)
+    assert result.jobs["release"] == "success", result.annotations("error")
+    assert _registry_tags(pipeline) == {f"{IMAGE}:1.4.2": PUBLISHED}
+    (verify,) = [c["argv"] for c in pipeline.calls("cosign")]
+    assert verify[verify.index("--certificate-github-workflow-sha") + 1] == develop != merge
+    assert pipeline.artifacts()["image-digest"]["digest.txt"].strip() == PUBLISHED
+
+
+def test_27_tag_on_a_merge_commit_without_a_built_parent_fails_clearly(tmp_path: Path) -> None:
+    pipeline = _ci(tmp_path)
+    merge, develop = _merge_develop_into_main(pipeline)
+    result = _released(pipeline, published=False, built=develop)
+    assert result.jobs["release"] == "failure"
+    assert any(
+        f"v1.4.2 points at merge commit {merge}; neither it nor its merged parent {develop} "
+        "was published" in e
+        for e in result.annotations("error")
+    ), result.annotations("error")
+    assert _retagged(pipeline) == [] and pipeline.calls("trivy") == []
+
+
+def test_27_tag_on_a_merge_that_changed_files_is_not_released(tmp_path: Path) -> None:
+    """main held a hotfix develop never had: the merge is not what CI built, so its digest is
+    not released under the tag."""
+    pipeline = _ci(tmp_path)
+    _, develop = _merge_develop_into_main(pipeline, hotfix=True)
+    result = _released(pipeline, built=develop)
+    assert result.jobs["release"] == "failure"
+    assert any("main holds changes no CI run built" in e for e in result.annotations("error"))
+    assert _retagged(pipeline) == []
+
+
+def test_27_a_release_whose_digest_now_has_vulnerabilities_is_not_named(tmp_path: Path) -> None:
+    """The scan of the registry digest gates the name: Slack hears of it, no tag is added."""
+    pipeline = _ci(tmp_path)
+    vulnerable = replace(HEALTHY, exit_codes={"trivy": {"image": 1}})
+    result = _released(pipeline, scenario=vulnerable)
+    assert result.jobs["release"] == "failure"
+    assert result.step("release", "Trivy scan of the released digest") == "failure"
+    assert result.jobs["security-alert"] == "success"
+    assert any("slack.test" in c["url"] for c in pipeline.calls("curl"))
+    assert _retagged(pipeline) == []
+
+
 def test_6_release_tag_on_a_commit_the_default_branch_never_published_fails(
     tmp_path: Path,
 ) -> None:
     pipeline = _ci(tmp_path)
     result = _released(pipeline, published=False)
-    assert result.jobs["publish"] == "failure"
+    assert result.jobs["release"] == "failure"
     assert any(
         "which no CI run on the default branch published" in e for e in result.annotations("error")
     ), result.annotations("error")
@@ -382,9 +474,96 @@ def test_6_release_tag_on_a_digest_not_signed_by_the_default_branch_fails(
 ) -> None:
     pipeline = _ci(tmp_path)
     result = _released(pipeline, signer=SIGNER.replace("refs/heads/develop", "refs/tags/v1.4.2"))
-    assert result.jobs["publish"] == "failure"
+    assert result.jobs["release"] == "failure"
     assert any("not releasing it as v1.4.2" in e for e in result.annotations("error"))
     assert _retagged(pipeline) == []
+
+
+def test_27_first_release_from_an_empty_registry(tmp_path: Path) -> None:
+    """A new GHCR package: nothing in the registry, no layer cache. The first push publishes and
+    signs; develop is merged into main and tagged; the tag releases what that push published."""
+    pipeline = _ci(tmp_path)
+    assert _registry_tags(pipeline) == {}
+    first = _push(pipeline)
+    assert first.jobs["publish"] == "success", first.annotations("error")
+    develop = pipeline.sha
+    digest = pipeline.artifacts()["image-digest"]["digest.txt"].strip()
+    assert _registry_tags(pipeline)[f"{IMAGE}:sha-{develop}"] == digest
+    _merge_develop_into_main(pipeline)
+    # Sigstore's truth: what the first run's keyless signature says (fake cosign, tests/pipeline)
+    pipeline.change(
+        replace(
+            pipeline.scenario,
+            signatures={digest: {"identity": SIGNER, "issuer": ISSUER, "commit": develop}},
+        )
+    )
+    release = pipeline.run("push", "release.yml", ref=RELEASE_REF, secrets=SECRETS, run_id="2")
+    assert release.jobs["release"] == "success", release.annotations("error")
+    assert _registry_tags(pipeline)[f"{IMAGE}:1.4.2"] == digest
+    assert pipeline.artifacts("2")["image-digest"]["digest.txt"].strip() == digest
+
+
+def test_27_the_image_crosses_between_jobs_once_and_only_when_published(tmp_path: Path) -> None:
+    """build uploads the scanned tarball once, publish downloads it once; a PR run, which
+    publishes nothing, uploads no image at all."""
+    pipeline = _ci(tmp_path)
+    result = _push(pipeline)
+    assert result.jobs["publish"] == "success", result.annotations("error")
+    images = [c for c in pipeline.calls("download-artifact") if c["name"] == "image"]
+    assert len(images) == 1, pipeline.calls("download-artifact")
+    assert list(pipeline.artifacts()).count("image") == 1
+
+    pr = _ci(tmp_path / "pr")
+    result = pr.run(
+        "pull_request", "ci.yml", ref="refs/pull/8/merge", secrets=SECRETS, payload=_pr(pr)
+    )
+    assert result.jobs["build"] == "success", result.annotations("error")
+    assert result.jobs["publish"] == "skipped"
+    assert "image" not in pr.artifacts()
+
+
+def _pr(pipeline: Pipeline) -> dict[str, Any]:
+    return {
+        "number": 8,
+        "pull_request": {
+            "number": 8,
+            "user": {"login": "octocat"},
+            "head": {"ref": "feature", "sha": pipeline.sha, "repo": {"full_name": "acme/shop"}},
+            "base": {"ref": "develop", "repo": {"full_name": "acme/shop"}},
+        },
+    }
+
+
+def _cache_from(pipeline: Pipeline) -> str:
+    (build,) = pipeline.calls("build-push")
+    return str(build["inputs"].get("cache-from", ""))
+
+
+@pytest.mark.parametrize(("trusted", "expected"), [(False, ""), (True, "type=gha")])
+def test_27_the_layer_cache_feeds_a_published_image_only_when_config_asks(
+    tmp_path: Path, trusted: bool, expected: str
+) -> None:
+    changes = {"cicd:pipeline.layerCacheForPublish": True} if trusted else {}
+    pipeline = _ci(tmp_path, changes=changes)
+    result = _push(pipeline)
+    assert result.jobs["publish"] == "success", result.annotations("error")
+    assert _cache_from(pipeline) == expected
+    pr = _ci(tmp_path / "pr", changes=changes)
+    pr.run("pull_request", "ci.yml", ref="refs/pull/8/merge", secrets=SECRETS, payload=_pr(pr))
+    assert _cache_from(pr) == "type=gha"  # pull requests always read it
+
+
+def test_27_snyk_runs_its_cli_at_the_pinned_version_with_the_token_from_env(
+    tmp_path: Path,
+) -> None:
+    pipeline = _ci(tmp_path)
+    result = _push(pipeline)
+    assert result.jobs["snyk"] == "success", result.annotations("error")
+    (call,) = pipeline.calls("npx")
+    assert call["package"] == f"snyk@{SNYK_CLI_VERSION}" and call["token"] is True
+    (snyk,) = pipeline.calls("snyk")
+    assert snyk["argv"] == ["test", "--all-projects", "--severity-threshold=high"]
+    assert "snyk-token-for-tests" not in json.dumps(pipeline.calls())
 
 
 def test_6_missing_version_fails_clearly_instead_of_tagging_null(tmp_path: Path) -> None:
@@ -402,8 +581,8 @@ def test_6_missing_version_fails_clearly_instead_of_tagging_null(tmp_path: Path)
 
 def test_6_release_tag_must_match_the_package_version(tmp_path: Path) -> None:
     pipeline = _ci(tmp_path)
-    result = _push(pipeline, ref="refs/tags/v2.0.0")
-    assert result.jobs["build"] == "failure"
+    result = pipeline.run("push", "release.yml", ref="refs/tags/v2.0.0", secrets=SECRETS)
+    assert result.jobs["release"] == "failure"
     assert any(
         "does not match package.json version 1.4.2" in e for e in result.annotations("error")
     )
