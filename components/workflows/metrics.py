@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Final
 
 from components.workflows import pins
-from components.workflows.common import checkout, run, upload_artifact
+from components.workflows.common import checkout, run, script, upload_artifact
 from components.workflows.contract import secret
 from components.workflows.model import (
     Access,
@@ -69,17 +69,8 @@ STATE: Final = template(expr("runner.temp"), "/delivery-metrics-state.json")
 STATE_KEY_PREFIX: Final = f"delivery-metrics-v{STATE_VERSION}-"
 """The cache key's prefix: a new delivery_metrics.state.STATE_VERSION starts a new cache."""
 
-COMPUTE: Final = """\
-args=(--repository "$GITHUB_REPOSITORY" --workflow "$CI_WORKFLOW" --branch "$DEFAULT_BRANCH"
-      --summary "$GITHUB_STEP_SUMMARY" --metrics-out "$EXPOSITION"
-      --state "$STATE" --rate-limit-reserve "$RATE_LIMIT_RESERVE")
-for environment in $ENVIRONMENTS; do args+=(--environment "$environment"); done
-for days in $WINDOWS; do args+=(--window "$days"); done
-if [ -n "$PUSHGATEWAY_URL" ]; then
-  args+=(--pushgateway "$PUSHGATEWAY_URL" --pushgateway-auth "$PUSHGATEWAY_AUTH")
-fi
-python -m delivery_metrics "${args[@]}"
-"""
+COMPUTE: Final = script("metrics_compute.sh")
+"""Runs ``python -m delivery_metrics`` with the job's settings, every value from ``env:``."""
 
 
 def wheel_name() -> str:
@@ -161,16 +152,8 @@ def package_files(header: str) -> dict[str, str]:
     }
 
 
-INSTALL: Final = """\
-# The package is one wheel, committed as base64 text; the checksum in this file (which a
-# reviewer sees change with the package) must match before anything is installed.
-wheel="$RUNNER_TEMP/$WHEEL"
-grep -v '^#' "$PACKAGE_DIR/$WHEEL.b64" | base64 --decode > "$wheel"
-echo "$WHEEL_SHA256  $wheel" | sha256sum --check --strict
-python -m pip install --disable-pip-version-check --require-hashes --no-deps -r "$PACKAGE_DIR/requirements.txt"
-python -m pip install --disable-pip-version-check --no-deps --no-index "$wheel"
-python -m pip check
-"""
+INSTALL: Final = script("metrics_install.sh")
+"""Checks the committed wheel's sha256, then installs it and its hash-pinned requirements."""
 
 
 def _job(spec: WorkflowsSpec, metrics: MetricsSpec) -> Job:

@@ -454,40 +454,6 @@ class Workflow:
 # --------------------------------------------------------------------------------------------
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style, indented sequences, literal blocks for scripts, no anchors; quoted scalars
-    in double quotes unless the text holds one, as Prettier writes them: the files are committed
-    into the application repository, whose CI runs ``prettier --check`` over everything."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-    def choose_scalar_style(self) -> str:
-        style: str = super().choose_scalar_style()
-        value = getattr(self.event, "value", "")
-        if style == "'" and '"' not in value:
-            return '"'
-        return style
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-
-def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def dump(data: Mapping[str, Any]) -> str:
-    """Plain data -> YAML text (keys in insertion order)."""
-    return yaml.dump(
-        dict(data), Dumper=_Dumper, sort_keys=False, width=10_000, default_flow_style=False
-    )
-
-
 def _plain_data(value: Any, where: str) -> Any:
     """The model's dict with every :class:`Expr` turned into ``str``; plain text is checked.
 
@@ -580,6 +546,12 @@ def render(workflow: Workflow) -> str:
         for step, step_node in zip(job.steps, node["steps"], strict=True):
             if step.uses is not None:
                 _comment(step_node, "uses", BY_REF[step.uses.ref].version)
+    header = "".join(f"# {line}\n" if line else "#\n" for line in workflow.header.splitlines())
+    return header + _emit(tree)
+
+
+def _emit(tree: Any) -> str:
+    """The one YAML emitter of every file a stack commits (workflows, dependabot.yml)."""
     emitter = YAML(typ="rt", pure=True)
     emitter.Emitter = _PrettierQuotes
     emitter.indent(mapping=2, sequence=4, offset=2)
@@ -587,5 +559,12 @@ def render(workflow: Workflow) -> str:
     emitter.allow_unicode = False
     text = StringIO()
     emitter.dump(tree, text)
-    header = "".join(f"# {line}\n" if line else "#\n" for line in workflow.header.splitlines())
-    return header + text.getvalue()
+    return text.getvalue()
+
+
+def dump(data: Mapping[str, Any]) -> str:
+    """Plain data (keys in insertion order) -> YAML text, written by the same emitter as the
+    workflows: block style, indented sequences, literal blocks for multi-line text, double
+    quotes as Prettier writes them (the application's CI runs ``prettier --check`` over every
+    committed file), YAML 1.1 look-alikes (``on``, ``yes``) quoted."""
+    return _emit(_commented(_plain_data(dict(data), "document")))
