@@ -17,11 +17,15 @@ import yaml
 
 from components.signing import (
     ADMISSION_FORMATS,
+    CI_WORKFLOW_PATH,
     COSIGN_RELEASE,
+    OIDC_ISSUER,
+    SBOM_PREDICATE,
     SIGNATURE_FORMAT,
     SignatureFormat,
     admission_fields,
     sign_flags,
+    signer_identity,
     verify_flags,
 )
 from components.workflows.common import script
@@ -239,3 +243,90 @@ def test_features_the_plan_lacks_are_config_errors() -> None:
     )
     (unknown,) = config_problems("dev", {PLAN: {"plan": "business"}})
     assert unknown.startswith("Pulumi.dev.yaml: cicd:pipeline.github.plan ")
+
+
+# --------------------------------------------------------------------------------------------
+# The signing identity, defined once (components/signing.py), agrees on both sides
+# --------------------------------------------------------------------------------------------
+
+_RUN_CONTEXT: Final = {
+    "${{ github.server_url }}": "https://github.com",
+    "${{ github.repository }}": "acme/webshop",
+}
+"""What GitHub puts in those expressions for the stacks' repository (github:owner acme,
+cicd:app.repository webshop)."""
+
+
+def _evaluated(value: str) -> str:
+    for expression, answer in _RUN_CONTEXT.items():
+        value = value.replace(expression, answer)
+    assert "${{" not in value, value
+    return value
+
+
+def _verifiers(stack: str, file: str) -> list[dict[str, Any]]:
+    """Every step of ``file`` that checks CI's signature (it sets SIGNER_IDENTITY to a URL)."""
+    return [
+        step
+        for job in wf(stack, file)["jobs"].values()
+        for step in steps(job)
+        if str(step.get("env", {}).get("SIGNER_IDENTITY", "")).startswith("${{")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stack", "file"), [("staging", "stage-deploy.yml"), ("prod", "prod-deploy.yml")]
+)
+def test_the_verify_step_and_the_cluster_image_policy_name_the_same_signer(
+    stack: str, file: str
+) -> None:
+    """Parse the rendered ClusterImagePolicy and the rendered verify steps: the identity the
+    cluster admits is exactly the one the deploy verifies and the one release.yml checks."""
+    (policy,) = policies(stack)
+    (authority,) = policy["spec"]["authorities"]
+    (identity,) = authority["keyless"]["identities"]
+    admitted = (identity["subject"], identity["issuer"])
+    assert admitted == (
+        signer_identity("acme/webshop", "develop"),
+        OIDC_ISSUER,
+    )
+    verifiers = _verifiers(stack, file) + _verifiers("dev", "release.yml")
+    assert len(verifiers) >= 2
+    checked = 0
+    for step in verifiers:
+        env = step["env"]
+        assert _evaluated(env["SIGNER_IDENTITY"]) == admitted[0], step["name"]
+        if "OIDC_ISSUER" in env:  # the steps that run cosign verify (others only report it)
+            checked += 1
+            assert env["OIDC_ISSUER"] == admitted[1], step["name"]
+            assert admitted[0].endswith("@" + env["SIGNER_REF"])
+    assert checked >= 2  # the deploy's verify and release.yml's
+    # the attestation the cluster asks for is the one CI attaches
+    (attestation,) = authority["attestations"]
+    attest = step_named(
+        wf("dev", "ci.yml")["jobs"]["publish"], "Attest the SBOM to the pushed digest (keyless)"
+    )
+    assert attestation["predicateType"] == attest["env"]["PREDICATE_TYPE"] == SBOM_PREDICATE
+
+
+def test_a_changed_identity_would_be_caught() -> None:
+    """The comparison above is not vacuous: another branch's identity differs from the policy's."""
+    (policy,) = policies("staging")
+    (identity,) = policy["spec"]["authorities"][0]["keyless"]["identities"]
+    assert identity["subject"] != signer_identity("acme/webshop", "main")
+    assert (
+        _evaluated(
+            "${{ github.server_url }}/${{ github.repository }}/.github/workflows/ci.yml@refs/heads/main"
+        )
+        != identity["subject"]
+    )
+
+
+def test_the_deploy_generators_use_the_one_definition() -> None:
+    """custody.py (owned by the deploy workflows' generator) keeps its own names for now; they
+    must stay equal to components/signing.py's until it imports them."""
+    from components.workflows import custody
+
+    assert custody.OIDC_ISSUER == OIDC_ISSUER
+    assert custody.CI_WORKFLOW_PATH == CI_WORKFLOW_PATH
+    assert custody.SBOM_PREDICATE == SBOM_PREDICATE
