@@ -23,6 +23,9 @@ import yaml
 KEY_JOBS: Final = {"ci.yml": "publish", "release.yml": "release"}
 """The job whose output is the workflow's purpose, where it is not simply the deepest one."""
 
+REPORTING_JOBS: Final = frozenset({"notify", "security-alert", "ci-ok"})
+"""Jobs that only report or aggregate: never a workflow's key output."""
+
 _INSTALL_ACTIONS: Final = {
     "actions/setup-node": "node",
     "actions/setup-python": "python",
@@ -85,8 +88,11 @@ def _installs(job: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
             found.append(_INSTALL_ACTIONS[uses])
             if uses == "actions/setup-node" and step.get("with", {}).get("cache") == "npm":
                 cache = True
+        script = str(step.get("run", ""))
+        for name, value in step.get("env", {}).items():  # values the script reads from env
+            script = script.replace(f"${{{name}}}", str(value))
         for pattern, what in _INSTALL_COMMANDS:
-            for match in pattern.finditer(str(step.get("run", ""))):
+            for match in pattern.finditer(script):
                 found.append(f"{what} {match[1]}" if what == "npx" else what)
     return tuple(found), cache
 
@@ -94,7 +100,8 @@ def _installs(job: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
 def workflow_cost(file: str, text: str) -> WorkflowCost:
     jobs: dict[str, Any] = yaml.safe_load(text)["jobs"]
     levels = job_levels(jobs)
-    key = KEY_JOBS.get(file) or max(levels, key=lambda j: levels[j])
+    work = [j for j in levels if j not in REPORTING_JOBS] or list(levels)
+    key = KEY_JOBS.get(file) or max(work, key=lambda j: levels[j])
     costs = []
     for job_id, job in jobs.items():
         installs, cache = _installs(job)
