@@ -21,7 +21,7 @@ from typing import Any, Final
 import pytest
 import yaml
 
-from components.signing import COSIGN_RELEASE, new_bundle_format
+from components.signing import COSIGN_RELEASE, SBOM_PREDICATE, new_bundle_format, sign_flags
 from tests.pipeline.harness import stack_files
 from tests.supplychain.conftest import (
     CI_IDENTITY,
@@ -44,7 +44,9 @@ CI: Final = ".github/workflows/ci.yml"
 STAGE: Final = ".github/workflows/stage-deploy.yml"
 SIGN: Final = ("publish", "Sign the pushed digest (keyless)")
 ATTEST: Final = ("publish", "Attest the SBOM to the pushed digest (keyless)")
-RETAG: Final = ("publish", "Release the digest the default branch published")
+RELEASE: Final = ".github/workflows/release.yml"
+FIND: Final = ("release", "Find the digest the default branch published")
+RETAG: Final = ("release", "Name the release")
 RESOLVE: Final = ("verify", "Resolve the release to one digest")
 VERIFY: Final = ("verify", "Verify signature and SBOM attestation")
 
@@ -55,7 +57,7 @@ def _workflow(stack: str, path: str) -> dict[str, Any]:
 
 
 def _step(path: str, job_and_name: tuple[str, str]) -> dict[str, Any]:
-    stack = "dev" if path == CI else "staging"
+    stack = "dev" if path in (CI, RELEASE) else "staging"
     job, name = job_and_name
     steps = _workflow(stack, path)["jobs"][job]["steps"]
     (step,) = [s for s in steps if s.get("name") == name]
@@ -125,7 +127,14 @@ def sign_as_ci(
     """ci.yml's publish: its sign and SBOM attest steps, as written in the rendered file."""
     sbom = Path(runner["RUNNER_TEMP"]) / "sbom.spdx.json"
     sbom.write_text(json.dumps({"spdxVersion": "SPDX-2.3", "name": "webshop"}))
-    env = {**runner, **signer.env, "IMAGE": image, "DIGEST": digest}
+    env = {
+        **runner,
+        **signer.env,
+        "IMAGE": image,
+        "DIGEST": digest,
+        "SIGN_FLAGS": sign_flags(),
+        "PREDICATE_TYPE": SBOM_PREDICATE,
+    }
     for step in (SIGN, ATTEST):
         done = run_step(tools, CI, step, env)
         assert done.returncode == 0, done.stderr
@@ -289,15 +298,32 @@ def _release_env(runner: dict[str, str], image: str, tag: str) -> dict[str, str]
     }
 
 
+def release(
+    tools: Tools,
+    runner: dict[str, str],
+    image: str,
+    tag: str,
+    edit: tuple[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """release.yml's two steps around its Trivy scan: find the built digest (and verify its
+    signature), then name it; ``edit`` changes the naming step's script."""
+    env = _release_env(runner, image, tag)
+    found = run_step(tools, RELEASE, FIND, env)
+    assert found.returncode == 0, found.stdout + found.stderr
+    source = outputs(runner)
+    named = {**env, "DIGEST": source["digest"], "COMMIT": source["commit"]}
+    return run_step(tools, RELEASE, RETAG, named, edit=edit)
+
+
 def test_a_release_tag_names_the_signed_digest_and_staging_verifies_it(
     tools: Tools, registry: str, ci_signer: Signer, workdir: Path, runner: dict[str, str]
 ) -> None:
-    """v* tag: publish names the default branch's digest (release_tag.sh), the tag resolves
+    """v* tag: release.yml names the default branch's digest (release_*.sh), the tag resolves
     to exactly that digest, and the deploy's resolve + verify accept the tag."""
     image = f"{registry}/acme/webshop-release"
     digest = push_image(tools, workdir, image, f"sha-{COMMIT}", revision=COMMIT, content="rel")
     sign_as_ci(tools, runner, ci_signer, image, digest)
-    done = run_step(tools, CI, RETAG, _release_env(runner, image, "v1.4.3"))
+    done = release(tools, runner, image, "v1.4.3")
     assert done.returncode == 0, done.stdout + done.stderr
     assert outputs(runner)["digest"] == digest
     assert crane(tools, "digest", f"{image}:1.4.3") == digest
@@ -316,13 +342,7 @@ def test_buildx_default_retag_makes_an_unsigned_index_and_the_release_step_says_
     image = f"{registry}/acme/webshop-index"
     digest = push_image(tools, workdir, image, f"sha-{COMMIT}", revision=COMMIT, content="idx")
     sign_as_ci(tools, runner, ci_signer, image, digest)
-    done = run_step(
-        tools,
-        CI,
-        RETAG,
-        _release_env(runner, image, "v1.4.4"),
-        edit=("--prefer-index=false ", ""),
-    )
+    done = release(tools, runner, image, "v1.4.4", edit=("--prefer-index=false ", ""))
     assert done.returncode == 1
     assert any(f"not the signed {digest}" in e for e in errors(done)), done.stdout
     wrapped = crane(tools, "digest", f"{image}:1.4.4")
