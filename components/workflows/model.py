@@ -551,7 +551,14 @@ def render(workflow: Workflow) -> str:
 
 
 def _emit(tree: Any) -> str:
-    """The one YAML emitter of every file a stack commits (workflows, dependabot.yml)."""
+    """The one YAML emitter of every file a stack commits (workflows, dependabot.yml).
+
+    The render's review tree (kubernetes/, github/settings.yaml: render/tree.py) is written by
+    PyYAML's libyaml emitter instead: those files are read by people and tests, never committed
+    or checked by Prettier, and ruamel's pure-Python emitter takes about eight times the CPU for
+    them (prod's 25 objects: 93 ms against 11 ms, measured for issue 27), which the render's
+    1.3x import budget (docs/render.md) does not have room for. The deployer kubeconfig
+    (components/access.py) keeps its bytes, so no environment's KUBECONFIG secret changes."""
     emitter = YAML(typ="rt", pure=True)
     emitter.Emitter = _PrettierQuotes
     emitter.indent(mapping=2, sequence=4, offset=2)
