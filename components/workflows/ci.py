@@ -586,7 +586,12 @@ def _notify(needs: tuple[str, ...], if_: str) -> Job:
 
 def _security_alert(trivy_job: str, scans: tuple[str, ...] = ()) -> Job:
     """Slack when a scan found something: the Trivy step of ``trivy_job`` (its output ``scan``,
-    so a failed compile is no security alert), Snyk or SonarQube failing."""
+    so a failed compile is no security alert), Snyk or SonarQube failing.
+
+    A failed job still has its outputs: the runner evaluates them when it finalizes the job,
+    whatever the job's result (actions/runner src/Runner.Worker/JobExtension.cs, FinalizeJob,
+    "Evaluate and set job outputs"); act does the same (executed:
+    tests/pipeline/test_ci.py::test_3_slack_answering_500_leaves_the_alert_job_green)."""
     failed = [
         f"needs.{trivy_job}.outputs.scan == 'failure'",
         *(f"needs.{job}.result == 'failure'" for job in scans),
