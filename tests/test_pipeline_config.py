@@ -132,11 +132,16 @@ def test_shellcheck_finds_a_real_bug() -> None:
 def test_every_script_is_embedded_in_a_workflow(name: str) -> None:
     body = script(name)
     assert "${{" not in body
-    # dev as shipped, and dev on a plan without code scanning and attestations (notice.sh)
-    plan_free = tree(render_variant("dev", {"cicd:pipeline.github": DELETE}))
+    # every stack as shipped, dev on a plan without code scanning and attestations (notice.sh),
+    # staging with GitHub OIDC access to the cluster (kubeconfig_oidc.sh)
+    variants = (
+        *(files(stack) for stack in STACKS),
+        tree(render_variant("dev", {"cicd:pipeline.github": DELETE})),
+        tree(render_variant("staging", {"cicd:cluster.access": "githubOidc"})),
+    )
     runs = [
         step.get("run", "")
-        for tree_files in (files("dev"), plan_free)
+        for tree_files in variants
         for rel, text in tree_files.items()
         if rel.startswith("github/workflows/")
         for job in yaml.safe_load(text)["jobs"].values()

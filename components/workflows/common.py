@@ -148,29 +148,7 @@ def setup_kubectl() -> Step:
 # outlives a few minutes, a long rollout wait never runs into an expired one, and nothing is
 # stored. The job's GitHub environment puts the environment into the token's sub, which is the
 # user the RoleBinding names.
-_OIDC_KUBECONFIG: Final = """\
-umask 077
-plugin="$RUNNER_TEMP/github-oidc-token"
-cat > "$plugin" <<'PLUGIN'
-#!/usr/bin/env bash
-set -euo pipefail
-token="$(curl --fail --silent --show-error --max-time 10 --get \\
-  --header "Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" \\
-  --data-urlencode "audience=$KUBE_AUDIENCE" "$ACTIONS_ID_TOKEN_REQUEST_URL" \\
-  | jq --raw-output '.value')"
-jq --null-input --arg token "$token" \\
-  '{apiVersion: "client.authentication.k8s.io/v1beta1", kind: "ExecCredential",
-    status: {token: $token}}'
-PLUGIN
-chmod 700 "$plugin"
-printf '%s' "$KUBE_CA_DATA" | base64 --decode > "$RUNNER_TEMP/cluster-ca.crt"
-kubectl config set-cluster cluster --server="$KUBE_SERVER" \\
-  --certificate-authority="$RUNNER_TEMP/cluster-ca.crt" --embed-certs=true
-kubectl config set-credentials deployer --exec-api-version=client.authentication.k8s.io/v1beta1 \\
-  --exec-command="$plugin" --exec-env="KUBE_AUDIENCE=$KUBE_AUDIENCE"
-kubectl config set-context deployer --cluster=cluster --user=deployer --namespace="$NAMESPACE"
-kubectl config use-context deployer
-"""
+_OIDC_KUBECONFIG: Final = script("kubeconfig_oidc.sh")
 
 
 def cluster_grants(access: ClusterAccess) -> tuple[Grant, ...]:
@@ -240,31 +218,10 @@ echo "image=$ref" >> "$GITHUB_OUTPUT"
     )
 
 
-SET_IMAGE: Final = """\
-# Deployments take `kubectl set image`; a Rollout is a custom resource, so its container is
-# found by name and replaced with a JSON patch (the deployer may patch, never create).
-case "$WORKLOAD_KIND" in
-  Deployment)
-    kubectl --namespace "$NAMESPACE" set image "deployment/$WORKLOAD_NAME" \\
-      "$WORKLOAD_NAME=$NEW_IMAGE"
-    ;;
-  Rollout)
-    index="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json \\
-      | jq --arg name "$WORKLOAD_NAME" '.spec.template.spec.containers | map(.name) | index($name)')"
-    if [ "$index" = "null" ]; then
-      echo "::error::rollout $WORKLOAD_NAME has no container named $WORKLOAD_NAME"
-      exit 1
-    fi
-    patch="$(jq --compact-output --null-input --arg image "$NEW_IMAGE" --argjson index "$index" \\
-      '[{op: "replace", path: "/spec/template/spec/containers/\\($index)/image", value: $image}]')"
-    kubectl --namespace "$NAMESPACE" patch rollout "$WORKLOAD_NAME" --type=json --patch "$patch"
-    ;;
-  *)
-    echo "::error::WORKLOAD_KIND must be Rollout or Deployment"
-    exit 1
-    ;;
-esac
-"""
+# The deploy steps' scripts live in scripts/*.sh (shellchecked, embedded verbatim); each takes its
+# values from the env: its helper below sets. RECORD_STABLE and validate_release still splice a
+# pattern constant into the text, which moves to env: with the deploy generator's next change.
+SET_IMAGE: Final = script("set_image.sh")
 
 READ_FAILURES_TOLERATED: Final = 3
 """Consecutive failed reads of the Rollout the wait rides out, one loop interval (10 s) apart:
@@ -278,122 +235,11 @@ INCONCLUSIVE_PAUSE_REASON: Final = "InconclusiveAnalysisRun"
 WAIT_HEALTHY spells it in its jq filter, and tests/analysis/test_inconclusive_wait.py checks both
 against the controller's source."""
 
-WAIT_HEALTHY: Final = """\
-# Deployment: kubectl rollout status. Rollout: poll .status.phase for the current generation until
-# Healthy (state=healthy) or a manual pause is reached (state=paused; with ACCEPT_PAUSE=false, as
-# for a rollback, a manual pause fails instead). Degraded or an abort fails. A manual pause is
-# never promoted here: a person promotes it (docs/release.md).
-if [ "$WORKLOAD_KIND" = "Deployment" ]; then
-  kubectl --namespace "$NAMESPACE" rollout status "deployment/$WORKLOAD_NAME" \\
-    --timeout="${TIMEOUT_SECONDS}s"
-  echo "state=healthy" >> "$GITHUB_OUTPUT"
-  exit 0
-fi
-deadline=$(( $(date +%s) + TIMEOUT_SECONDS ))
-failures=0
-phase=unknown
-while :; do
-  if ! rollout="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json)"
-  then
-    failures=$(( failures + 1 ))
-    if [ "$failures" -gt "$READ_FAILURES_TOLERATED" ]; then
-      echo "::error::cannot read rollout $WORKLOAD_NAME: $failures reads in a row failed"
-      exit 1
-    fi
-    echo "::warning::reading rollout $WORKLOAD_NAME failed ($failures in a row): trying again"
-  else
-    failures=0
-    phase="$(jq --raw-output '.status.phase // "Progressing"' <<<"$rollout")"
-    observed="$(jq --raw-output \\
-      '((.status.observedGeneration // "") | tostring) == (.metadata.generation | tostring)' \\
-      <<<"$rollout")"
-    aborted="$(jq --raw-output '.status.abort // false' <<<"$rollout")"
-    step="$(jq --raw-output '.status.currentStepIndex // 0' <<<"$rollout")"
-    echo "phase=$phase step=$step observed=$observed"
-    # Status of an older generation (an abort before this patch) says nothing about this one.
-    if [ "$observed" = "true" ] && { [ "$aborted" = "true" ] || [ "$phase" = "Degraded" ]; }; then
-      echo "::error::rollout $WORKLOAD_NAME failed: $(jq --raw-output '.status.message // ""' <<<"$rollout")"
-      exit 1
-    fi
-    # An Inconclusive analysis (no data past inconclusiveLimit) pauses the Rollout: nobody can
-    # judge this canary, so the run fails and its abort step sends traffic back (docs/analysis.md).
-    if [ "$observed" = "true" ] && [ "$(jq --raw-output \
-      'any(.status.pauseConditions[]?; .reason == "InconclusiveAnalysisRun")' <<<"$rollout")" = "true" ]
-    then
-      echo "::error::rollout $WORKLOAD_NAME: the canary analysis is inconclusive (no data from Prometheus): aborting"
-      echo "### Canary analysis inconclusive: no measurable traffic; the canary is aborted" >> "$GITHUB_STEP_SUMMARY"
-      exit 1
-    fi
-    if [ "$observed" = "true" ] && [ "$phase" = "Healthy" ]; then
-      echo "rollout $WORKLOAD_NAME is healthy"
-      echo "state=healthy" >> "$GITHUB_OUTPUT"
-      exit 0
-    fi
-    if [ "$observed" = "true" ] && [ "$phase" = "Paused" ] && [ "$step" != "$PROMOTED_FROM" ]; then
-      manual="$(jq --raw-output '
-        (.status.currentStepIndex // 0) as $i
-        | (.spec.strategy.canary.steps[$i].pause // null) as $pause
-        | $pause != null and ($pause.duration // null) == null
-          and any(.status.pauseConditions[]?; .reason == "CanaryPauseStep")' <<<"$rollout")"
-      if [ "$manual" = "true" ]; then
-        weight="$(jq --raw-output '.status.canary.weights.canary.weight // .status.currentStepIndex' \\
-          <<<"$rollout")"
-        if [ "$ACCEPT_PAUSE" != "true" ]; then
-          echo "::error::rollout $WORKLOAD_NAME stopped at a manual pause at step $step (canary weight $weight) instead of becoming healthy"
-          exit 1
-        fi
-        echo "::notice::rollout $WORKLOAD_NAME paused for a person at step $step: promote or abort"
-        {
-          echo "### Paused for a person at step $step (canary weight $weight)"
-          echo "Run this workflow again with action **promote** (or **abort**) and the same release."
-        } >> "$GITHUB_STEP_SUMMARY"
-        echo "state=paused" >> "$GITHUB_OUTPUT"
-        echo "step=$step" >> "$GITHUB_OUTPUT"
-        exit 0
-      fi
-    fi
-  fi
-  if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "::error::rollout $WORKLOAD_NAME not healthy after ${TIMEOUT_SECONDS}s (phase $phase)"
-    exit 1
-  fi
-  sleep 10
-done
-"""
+WAIT_HEALTHY: Final = script("wait_healthy.sh")
 
-ABORT_ROLLOUT: Final = """\
-if [ "$WORKLOAD_KIND" = "Rollout" ]; then
-  kubectl --namespace "$NAMESPACE" patch rollout "$WORKLOAD_NAME" --subresource=status \\
-    --type=merge --patch '{"status":{"abort":true}}'
-  echo "rollout $WORKLOAD_NAME aborted: traffic is back on the stable version"
-fi
-"""
+ABORT_ROLLOUT: Final = script("abort_rollout.sh")
 
-ABORT_RELEASE: Final = """\
-# action=abort stops the canary of the release this run was approved for and nothing else: a
-# newer release someone started since, or a release already promoted to stable, is refused.
-if [ "$WORKLOAD_KIND" != "Rollout" ]; then
-  echo "::error::$WORKLOAD_KIND $WORKLOAD_NAME has no canary to abort"
-  exit 1
-fi
-rollout="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json)"
-canary="$(jq --raw-output --arg name "$WORKLOAD_NAME" \\
-  '.spec.template.spec.containers[] | select(.name == $name) | .image' <<<"$rollout")"
-if [ "$canary" != "$NEW_IMAGE" ]; then
-  echo "::error::the canary runs $canary, not $NEW_IMAGE: refusing to abort another release"
-  exit 1
-fi
-# Both hashes are read, never assumed: a status without them is no reason to refuse a stop.
-current="$(jq --raw-output '.status.currentPodHash // ""' <<<"$rollout")"
-if [ -n "$current" ] && [ "$current" = "$(jq --raw-output '.status.stableRS // ""' <<<"$rollout")" ]
-then
-  echo "::error::$NEW_IMAGE is the stable release, not a canary: nothing to abort"
-  exit 1
-fi
-kubectl --namespace "$NAMESPACE" patch rollout "$WORKLOAD_NAME" --subresource=status \\
-  --type=merge --patch '{"status":{"abort":true}}'
-echo "rollout $WORKLOAD_NAME aborted: traffic is back on the stable version"
-"""
+ABORT_RELEASE: Final = script("abort_release.sh")
 
 RECORD_STABLE: Final = f"""\
 # The stable digest is what serves now: the Rollout's stable ReplicaSet (status.stableRS is its
@@ -430,40 +276,9 @@ echo "stable image: $stable"
 echo "image=$stable" >> "$GITHUB_OUTPUT"
 """
 
-PROMOTE: Final = """\
-# What the Argo Rollouts plugin's promote sends, after checking that the paused canary is the
-# release this run was approved for.
-rollout="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json)"
-canary="$(jq --raw-output --arg name "$WORKLOAD_NAME" \\
-  '.spec.template.spec.containers[] | select(.name == $name) | .image' <<<"$rollout")"
-if [ "$canary" != "$NEW_IMAGE" ]; then
-  echo "::error::the canary runs $canary, not $NEW_IMAGE: nothing of this release to promote"
-  exit 1
-fi
-if [ "$(jq --raw-output '.status.phase // ""' <<<"$rollout")" != "Paused" ]; then
-  echo "::error::rollout $WORKLOAD_NAME is not paused: nothing to promote"
-  exit 1
-fi
-step="$(jq --raw-output '.status.currentStepIndex // 0' <<<"$rollout")"
-kubectl --namespace "$NAMESPACE" patch rollout "$WORKLOAD_NAME" --subresource=status \\
-  --type=merge --patch '{"status":{"pauseConditions":null}}'
-echo "promoted rollout $WORKLOAD_NAME from step $step"
-echo "step=$step" >> "$GITHUB_OUTPUT"
-"""
+PROMOTE: Final = script("promote.sh")
 
-HEALTH_CHECK: Final = """\
-url="${APP_URL%/}${HEALTH_PATH}"
-for attempt in $(seq 1 "$RETRIES"); do
-  if curl --fail --silent --show-error --max-time 10 --output /dev/null "$url"; then
-    echo "healthy after $attempt attempt(s)"
-    exit 0
-  fi
-  echo "attempt $attempt of $RETRIES failed"
-  sleep 10
-done
-echo "::error::$url did not answer healthy after $RETRIES attempts"
-exit 1
-"""
+HEALTH_CHECK: Final = script("health_check.sh")
 
 
 def set_image(new_image: str) -> Step:
