@@ -198,29 +198,9 @@ def kube(name: str, script: str, env: dict[str, str] | None = None, **kwargs: st
     return run(name, script, {"KUBECONFIG": KUBECONFIG_PATH, **(env or {})}, **kwargs)
 
 
-def validate_release(input_name: str) -> Step:
-    """Check a dispatch input is a digest or a tag before it names an image (output ``image``)."""
-    return run(
-        "Validate the release to deploy",
-        f"""\
-if [[ "$RELEASE" =~ {DIGEST_PATTERN} ]]; then
-  ref="${{IMAGE}}@${{RELEASE}}"
-elif [[ "$RELEASE" =~ {TAG_PATTERN} ]]; then
-  ref="${{IMAGE}}:${{RELEASE}}"
-else
-  echo "::error::input {input_name} must be an image digest (sha256:<64 hex>) or a tag"
-  exit 1
-fi
-echo "image=$ref" >> "$GITHUB_OUTPUT"
-""",
-        env={"RELEASE": expr(f"inputs.{input_name}")},
-        id="release",
-    )
-
-
 # The deploy steps' scripts live in scripts/*.sh (shellchecked, embedded verbatim); each takes its
-# values from the env: its helper below sets. RECORD_STABLE and validate_release still splice a
-# pattern constant into the text, which moves to env: with the deploy generator's next change.
+# values from the env: its helper below sets. RECORD_STABLE still splices a pattern constant into
+# its text; it moves to env: with the deploy generator's next change (deploy.py passes the env).
 SET_IMAGE: Final = script("set_image.sh")
 
 READ_FAILURES_TOLERATED: Final = 3
