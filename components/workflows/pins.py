@@ -136,13 +136,6 @@ TRIVY: Final = Action(
     ),
 )
 
-SNYK_NODE: Final = Action(
-    repository="snyk/actions/node",
-    sha="b98d498629f1c368650224d6d212bf7dfa89e4bf",
-    version="0.4.0",
-    inputs=_names("command args json"),
-)
-
 COSIGN_INSTALLER: Final = Action(
     repository="sigstore/cosign-installer",
     sha="6f9f17788090df1f26f669e9d70d6ae9567deba6",
@@ -231,7 +224,6 @@ PINNED: Final = (
     DOCKER_METADATA,
     BUILD_PUSH,
     TRIVY,
-    SNYK_NODE,
     COSIGN_INSTALLER,
     SBOM,
     UPLOAD_SARIF,

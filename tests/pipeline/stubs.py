@@ -7,7 +7,8 @@ and simulates the action's effect through ``fakes.py`` (``action-*`` tools) or t
 PATH: build-push writes the image tarball and a digest, upload-artifact fails on
 ``if-no-files-found: error`` when nothing matches, trivy exits with its ``exit-code`` input when
 the scenario's fake trivy finds something, upload-sarif fails where code scanning is off, Slack
-posts through the fake curl, login fails without a password, Snyk and SonarQube without a token.
+posts through the fake curl, login fails without a password, SonarQube without a token (the Snyk CLI is the fake npx of
+fakes.py).
 
 setup-node, setup-buildx, setup-kubectl, cosign-installer, setup-k6 only record their inputs:
 the host's own Node.js (20 here, whatever ``node-version`` asks for) and the fake CLIs stand in
@@ -98,12 +99,6 @@ def _script(action: pins.Action, state: Path) -> str:
         pins.ATTEST_BUILD_PROVENANCE.repository: (
             f"{fakes} action-attest-build-provenance {root} "
             f"{pins.ATTEST_BUILD_PROVENANCE.repository}"
-        ),
-        pins.SNYK_NODE.repository: (
-            f"{record}\n"
-            'if [ -z "${SNYK_TOKEN:-}" ]; then\n'
-            '  echo "snyk: authentication failed: SNYK_TOKEN is not set" >&2; exit 2\nfi\n'
-            'snyk "$STUB_COMMAND" $STUB_ARGS'
         ),
         pins.SONARQUBE_SCAN.repository: (
             f"{record}\n"

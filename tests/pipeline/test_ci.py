@@ -1,8 +1,8 @@
 """CI scenarios, executed: the dev stack's ci.yml run by act on the sample monorepo.
 
-Each test is one scenario of issue 11 (numbers in the names). Scenarios about the jobs after the
-app's own checks (build, scan, publish, notify) drop validate/test/integration (``APP_JOBS``) to
-save time; the ones marked ``slow`` run every job, the sample app's install, lint, format check,
+Each test is one scenario of issue 11 (numbers in the names; ``test_27_*``: issue 27). Scenarios
+about the jobs beside and after the app's own checks (build with its scan, publish, notify; the
+tag's release.yml) drop validate/test/integration (``APP_JOBS``) to save time; the ones marked ``slow`` run every job, the sample app's install, lint, format check,
 type check, unit and integration tests included, for real.
 """
 
