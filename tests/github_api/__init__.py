@@ -1,8 +1,5 @@
-"""A local stand-in for the GitHub REST API: a real HTTP server on loopback (tests/github_api/server.py).
+"""A local stand-in for the GitHub REST API (server.py), the provider's calls sent to it
+(provider_replay.py) and the preview job's pull-request comment (pr_comment.py).
 
-What it implements, its limits and where each behaviour was checked: docs/github-api.md.
+What the stand-in implements, its limits and where each behaviour was checked: docs/github-api.md.
 """
-
-from tests.github_api.server import Call, GitHubStandIn, Repository, StandInWorld
-
-__all__ = ["Call", "GitHubStandIn", "Repository", "StandInWorld"]

@@ -18,8 +18,8 @@ import pytest
 
 from render.engine import stable_id
 from tests.conftest import rendered
-from tests.github_api import GitHubStandIn, Repository, StandInWorld
 from tests.github_api.provider_replay import ProviderError, ProviderReplay
+from tests.github_api.server import GitHubStandIn, Repository, StandInWorld
 
 pytestmark = pytest.mark.engine
 

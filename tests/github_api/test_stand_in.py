@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
-from tests.github_api import GitHubStandIn, Repository, StandInWorld
 from tests.github_api.provider_replay import ProviderError, ProviderReplay
+from tests.github_api.server import GitHubStandIn, Repository, StandInWorld
 
 pytestmark = pytest.mark.engine
 
