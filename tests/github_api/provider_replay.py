@@ -9,10 +9,11 @@ consumer module cannot use. Until it can run, this module sends what its Create 
 functions send, in their order, with the same bodies, taken from terraform-provider-github
 v6.13.0 ``github/``:
 
-- ``resource_github_repository_environment.go`` (``createUpdateEnvironmentData``: ``wait_timer``
-  only when non-zero, since ``d.GetOk`` skips a zero; ``can_admins_bypass`` and
-  ``prevent_self_review`` always; reviewers as ``{"type": "Team"|"User", "id": N}``; then
-  ``GET /repos/{o}/{r}``), read with ``GET .../environments/{name}``;
+- ``resource_github_repository_environment.go`` (``createUpdateEnvironmentData`` as go-github
+  v88.0.0 marshals it: all of ``wait_timer`` (0 when unset), ``reviewers`` as ``{"type":
+  "Team"|"User", "id": N}`` or null, ``can_admins_bypass``, ``deployment_branch_policy`` or null,
+  ``prevent_self_review``; on a 422 without reviewers and wait timer, go-github's fallback PUT of
+  the branch policy alone; then ``GET /repos/{o}/{r}``), read with ``GET .../environments/{name}``;
 - ``resource_github_repository_environment_deployment_policy.go``: ``POST`` ``{"name", "type"}``
   (``tag`` when only ``tag_pattern`` is set), then ``GET /repos/{o}/{r}``;
 - ``resource_github_actions_environment_secret.go`` / ``resource_github_actions_secret.go``:
@@ -26,6 +27,9 @@ v6.13.0 ``github/``:
   ``GET .../contents/{path}?ref=b`` (its ``sha`` is sent when ``overwrite_on_create``), ``PUT``
   ``{"message", "content", "branch", "sha"}``, then the Read: contents and ``GET
   .../commits/{sha}``.
+
+tests/github_api/test_tofu_provider.py runs the provider itself (terraform-provider-github
+v6.13.0 under OpenTofu) and checks that it sends these environment bodies.
 
 One call differs on purpose: ``github_branch_protection`` (the program's ``BranchProtection``)
 uses GitHub's GraphQL API, which the stand-in does not serve; :meth:`ProviderReplay.apply` sends
@@ -123,7 +127,7 @@ class ProviderReplay:
         env = quote(str(i.get("environment", "")), safe="")
         kind = resource.type
         if kind == T_ENVIRONMENT:
-            self.request("PUT", f"repos/{o}/{repo}/environments/{env}", environment_body(i))
+            self._put_environment(f"repos/{o}/{repo}/environments/{env}", environment_body(i))
             self.request("GET", f"repos/{o}/{repo}")
         elif kind == T_POLICY:
             policy_type = "branch" if i.get("branchPattern") else "tag"
@@ -176,6 +180,19 @@ class ProviderReplay:
         else:
             raise NotImplementedError(f"no provider calls known for {kind}")
 
+    def _put_environment(self, path: str, body: dict[str, Any]) -> None:
+        """go-github v88.0.0 ``CreateUpdateEnvironment``: on a 422 for a body without reviewers
+        and without a wait timer it sends again with only ``deployment_branch_policy`` (the
+        fields a Pro/Team plan's private repository accepts), and that answer is the result."""
+        try:
+            self.request("PUT", path, body)
+        except ProviderError as err:
+            if err.status != 422 or body.get("reviewers") or body.get("wait_timer"):
+                raise
+            self.request(
+                "PUT", path, {"deployment_branch_policy": body.get("deployment_branch_policy")}
+            )
+
     def _plain(self, name: str, rendered: str) -> str:
         return self.secret_values.get(name, rendered) if rendered == SECRET else rendered
 
@@ -225,7 +242,10 @@ class ProviderReplay:
         kind = resource.type
         if kind == T_ENVIRONMENT:
             return _compare(
-                environment_state(self.request("GET", f"repos/{o}/{repo}/environments/{env}")),
+                environment_state(
+                    self.request("GET", f"repos/{o}/{repo}/environments/{env}"),
+                    environment_body(i),
+                ),
                 environment_body(i),
             )
         if kind == T_POLICY:
@@ -290,32 +310,46 @@ def _compare(have: Mapping[str, Any], want: Mapping[str, Any]) -> list[str]:
 
 
 def environment_body(i: Mapping[str, Any]) -> dict[str, Any]:
-    """``createUpdateEnvironmentData`` of terraform-provider-github v6.13.0."""
-    body: dict[str, Any] = {}
-    if i.get("waitTimer"):
-        body["wait_timer"] = i["waitTimer"]
-    body["can_admins_bypass"] = bool(i.get("canAdminsBypass", True))
-    body["prevent_self_review"] = bool(i.get("preventSelfReview", False))
+    """The request body of ``createUpdateEnvironmentData`` (terraform-provider-github v6.13.0) as
+    go-github v88.0.0 marshals it (``CreateUpdateEnvironment.MarshalJSON``): ``wait_timer`` 0
+    when unset (the provider leaves a zero unset), ``reviewers`` and ``deployment_branch_policy``
+    null when unset, ``can_admins_bypass`` and ``prevent_self_review`` always."""
     reviewers = i.get("reviewers") or []
-    if reviewers:
-        block = reviewers[0]
-        body["reviewers"] = [{"type": "Team", "id": t} for t in block.get("teams") or []] + [
-            {"type": "User", "id": u} for u in block.get("users") or []
-        ]
+    block = reviewers[0] if reviewers else {}
+    listed = [{"type": "Team", "id": t} for t in block.get("teams") or []] + [
+        {"type": "User", "id": u} for u in block.get("users") or []
+    ]
     policy = i.get("deploymentBranchPolicy")
-    if policy:
-        body["deployment_branch_policy"] = {
-            "protected_branches": bool(policy.get("protectedBranches")),
-            "custom_branch_policies": bool(policy.get("customBranchPolicies")),
-        }
-    return body
+    return {
+        "wait_timer": i.get("waitTimer") or 0,
+        "reviewers": listed if reviewers else None,
+        "can_admins_bypass": bool(i.get("canAdminsBypass", True)),
+        "deployment_branch_policy": (
+            {
+                "protected_branches": bool(policy.get("protectedBranches")),
+                "custom_branch_policies": bool(policy.get("customBranchPolicies")),
+            }
+            if policy
+            else None
+        ),
+        "prevent_self_review": bool(i.get("preventSelfReview", False)),
+    }
 
 
-def environment_state(got: Mapping[str, Any]) -> dict[str, Any]:
-    """An environment as the provider's Read sets it, in the request's shape."""
+def environment_state(got: Mapping[str, Any], kept: Mapping[str, Any]) -> dict[str, Any]:
+    """An environment as the provider's Read leaves its state, in the request's shape.
+
+    ``resourceGithubRepositoryEnvironmentRead`` (v6.13.0) clears ``wait_timer`` and sets it from
+    a ``wait_timer`` rule; ``reviewers`` and ``prevent_self_review`` are set only from a
+    ``required_reviewers`` rule, so without one they keep what the state held (``kept``, the
+    last body sent): a reviewer list or a self-review setting GitHub dropped is not seen.
+    """
     state: dict[str, Any] = {
+        "wait_timer": 0,
+        "reviewers": kept.get("reviewers"),
         "can_admins_bypass": got["can_admins_bypass"],
-        "prevent_self_review": False,
+        "deployment_branch_policy": got.get("deployment_branch_policy"),
+        "prevent_self_review": kept.get("prevent_self_review"),
     }
     for rule in got["protection_rules"]:
         if rule["type"] == "wait_timer":
@@ -328,8 +362,6 @@ def environment_state(got: Mapping[str, Any]) -> dict[str, Any]:
                 if r["type"] == kind
             ]
             state["prevent_self_review"] = rule["prevent_self_review"]
-    if got.get("deployment_branch_policy") is not None:
-        state["deployment_branch_policy"] = got["deployment_branch_policy"]
     return state
 
 

@@ -78,7 +78,7 @@ def test_environments_carry_reviewers_wait_timer_and_self_review(
     puts = environment_puts(stand_in)
     assert set(puts) == {"development", "staging", "production"}
     leads, sre = stable_id("team", "webshop-leads"), stable_id("team", "sre")
-    assert "reviewers" not in puts["development"]
+    assert puts["development"]["reviewers"] is None  # go-github sends null, never omits it
     assert (
         puts["development"]["prevent_self_review"] is False
     )  # GitHub refuses it without reviewers
@@ -88,7 +88,7 @@ def test_environments_carry_reviewers_wait_timer_and_self_review(
         {"type": "Team", "id": sre},
     ]
     assert puts["production"]["wait_timer"] == 15
-    assert "wait_timer" not in puts["staging"]  # zero is not sent (the provider's d.GetOk)
+    assert puts["staging"]["wait_timer"] == 0  # go-github sends 0 for an unset timer
     for name in ("staging", "production"):
         assert puts[name]["prevent_self_review"] is True
         assert puts[name]["can_admins_bypass"] is False
