@@ -32,9 +32,9 @@ tests/github_api/test_tofu_provider.py runs the provider itself (terraform-provi
 v6.13.0 under OpenTofu) and checks that it sends these environment bodies.
 
 One call differs on purpose: ``github_branch_protection`` (the program's ``BranchProtection``)
-uses GitHub's GraphQL API, which the stand-in does not serve; :meth:`ProviderReplay.apply` sends
-the REST request of ``github_branch_protection_v3`` (``PUT .../branches/{b}/protection``) with
-the same settings, so they meet GitHub's REST validation and the protected-branch commit rule.
+uses GitHub's GraphQL API; the replay sends the REST request of ``github_branch_protection_v3``
+(``PUT .../branches/{b}/protection``) with the same settings, so they meet GitHub's REST
+validation too. The provider's own GraphQL calls run in tests/github_api/test_tofu_provider.py.
 """
 
 from __future__ import annotations

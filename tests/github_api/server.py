@@ -33,11 +33,11 @@ the private half of the key whose ``key_id`` came with it, as GitHub does. Opene
 memory for the test to compare (:meth:`GitHubStandIn.secret_value`); the recorded calls hold the
 sealed value only.
 
-Not implemented (answered 404 with a ``message``, and listed in docs/github-api.md): the GraphQL
-API (``/api/graphql``: the provider's ``github_branch_protection`` resource, the program's
-``BranchProtection``, is GraphQL-only; the REST protection endpoints of
-``github_branch_protection_v3`` are implemented), pagination beyond one page, ETag/304
-revalidation, rate limits, plans and repository visibility rules, webhooks.
+GraphQL (``POST /api/graphql``) serves branch protection rules only, the operations of the
+provider's ``github_branch_protection`` (the program's ``BranchProtection``): see
+tests/github_api/graphql.py. Not implemented (answered 404 with a ``message``, and listed in
+docs/github-api.md): other GraphQL queries, pagination beyond one page, ETag/304 revalidation,
+rate limits, plans and repository visibility rules, webhooks.
 """
 
 from __future__ import annotations
@@ -59,11 +59,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 
+from tests.github_api import graphql
+
 API_PREFIX: Final = "/api/v3"
 """Where GitHub Enterprise Server serves REST; the provider appends ``api/v3/`` to a base URL
 that is not github.com or ghe.com (terraform-provider-github v6.13.0 ``github/config.go``,
 ``getBaseURL``/``GHESRESTAPIPath``), over http or https."""
 
+GRAPHQL_PATH: Final = "/api/graphql"
+"""GitHub Enterprise Server's GraphQL endpoint (the provider's ``GHESGraphQLAPIPath``)."""
 DOCS: Final = "https://docs.github.com/rest"
 NAME_RULE: Final = re.compile(r"^[A-Za-z0-9_]+$")
 MAX_WAIT_TIMER: Final = 43200
@@ -205,6 +209,8 @@ class RepoState:
     variables: dict[str, StoredVariable] = field(default_factory=dict)
     rulesets: dict[int, dict[str, Any]] = field(default_factory=dict)
     protection: dict[str, dict[str, Any]] = field(default_factory=dict)
+    protection_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """GraphQL branch protection rules by pattern (tests/github_api/graphql.py)."""
 
 
 @dataclass(frozen=True)
@@ -399,11 +405,14 @@ class GitHubStandIn:
         relative = path[len(API_PREFIX) :] if path.startswith(API_PREFIX + "/") else path
         with self._lock:
             try:
-                if not path.startswith(API_PREFIX + "/"):
-                    raise ApiError(404, "Not Found (this stand-in serves REST under /api/v3/)")
                 if not self._authorised(authorization):
                     raise ApiError(401, "Bad credentials")
-                status, answer = self._dispatch(method, relative, query, body)
+                if path == GRAPHQL_PATH and method == "POST":
+                    status, answer = 200, graphql.answer(self, body)
+                elif not path.startswith(API_PREFIX + "/"):
+                    raise ApiError(404, "Not Found (this stand-in serves REST under /api/v3/)")
+                else:
+                    status, answer = self._dispatch(method, relative, query, body)
             except ApiError as err:
                 status, answer = err.status, err.body()
             self.calls.append(Call(method, unquote(relative), query, body, status))
@@ -1146,6 +1155,9 @@ def _get_contents(s: GitHubStandIn, req: Request) -> Answer:
 
 def _check_protected_commit(s: GitHubStandIn, repo: RepoState, branch: str) -> None:
     protection = repo.protection.get(branch)
+    rule = repo.protection_rules.get(branch)
+    if protection is None and rule is not None:
+        protection = {"enforce_admins": rule.get("isAdminEnforced")}
     if protection is None:
         return
     if s.world.token_is_admin and not protection.get("enforce_admins"):

@@ -269,3 +269,41 @@ def test_team_and_user_lookups(client: ProviderReplay) -> None:
     assert client.request("GET", "orgs/acme/teams/sre")["id"] == 22
     assert client.request("GET", "users/alice")["id"] == 11
     assert refused(client, "GET", "orgs/acme/teams/nobody").status == 404
+
+
+def test_graphql_branch_protection_rules_as_the_provider_sends_them(github: GitHubStandIn) -> None:
+    graphql = ProviderReplay(github.base_url + "api", "acme", WORLD.token)
+    repo = graphql.request(
+        "POST",
+        "graphql",
+        {
+            "query": "query($name:String!$owner:String!){repository(owner:$owner, name:$name){id}}",
+            "variables": {"owner": "acme", "name": "webshop"},
+        },
+    )
+    repo_id = repo["data"]["repository"]["id"]
+    missing = graphql.request(
+        "POST",
+        "graphql",
+        {"query": "query($id:ID!){node(id:$id){id}}", "variables": {"id": "webshop"}},
+    )
+    assert "Could not resolve to a node with the global id of 'webshop'" in str(missing["errors"])
+    mutation = "mutation($input:CreateBranchProtectionRuleInput!){createBranchProtectionRule(input: $input){branchProtectionRule{id}}}"
+    too_many = {"repositoryId": repo_id, "pattern": "main", "requiredApprovingReviewCount": 7}
+    refused_rule = graphql.request(
+        "POST", "graphql", {"query": mutation, "variables": {"input": too_many}}
+    )
+    assert "between 0 and 6" in str(refused_rule["errors"])
+    rule = {**too_many, "requiredApprovingReviewCount": 2, "isAdminEnforced": False}
+    created = graphql.request("POST", "graphql", {"query": mutation, "variables": {"input": rule}})
+    rule_id = created["data"]["createBranchProtectionRule"]["branchProtectionRule"]["id"]
+    read = graphql.request(
+        "POST",
+        "graphql",
+        {
+            "query": "query($id:ID!){node(id: $id){... on BranchProtectionRule{id,pattern}}}",
+            "variables": {"id": rule_id},
+        },
+    )
+    assert read["data"]["node"]["pattern"] == "main"
+    assert read["data"]["node"]["requiredApprovingReviewCount"] == 2

@@ -201,3 +201,30 @@ def test_self_review_prevention_without_reviewers_is_dropped_not_refused(tmp_pat
     rules = stand_in.repos["webshop"].environments["development"].body
     assert not rules.get("prevent_self_review")
     assert plan_code == "0"  # the drop is invisible to preview
+
+
+def test_files_land_before_the_branch_protection_rule_that_admins_bypass(
+    applied: tuple[GitHubStandIn, dict[str, Tofu]],
+) -> None:
+    """dev's first `up` commits its workflow files, then protects develop (depends_on); the rule
+    leaves admins out (enforce_admins off), so staging's and prod's files, committed to the
+    protected develop afterwards by the admin token, still land."""
+    stand_in, _ = applied
+    dev_files = {
+        r.inputs["file"] for r in rendered("dev").resources if r.type.endswith(":RepositoryFile")
+    }
+    order: list[tuple[str, str]] = []
+    for call in stand_in.calls:
+        if call.method == "PUT" and "/contents/.github/" in call.path and call.status < 300:
+            order.append(("file", call.path.split("/contents/", 1)[1]))
+        elif call.path == "/api/graphql" and "createBranchProtectionRule(" in call.body["query"]:
+            order.append(("rule", call.body["variables"]["input"]["pattern"]))
+    develop_rule = order.index(("rule", "develop"))
+    assert all(order.index(("file", f)) < develop_rule for f in dev_files), order
+    later = [path for kind, path in order[develop_rule:] if kind == "file"]
+    assert {".github/workflows/stage-deploy.yml", ".github/workflows/prod-deploy.yml"} <= set(later)
+    rules = stand_in.repos["webshop"].protection_rules
+    assert set(rules) == {"develop", "main"}
+    assert rules["develop"]["isAdminEnforced"] is False
+    assert rules["main"]["requiredApprovingReviewCount"] >= 1
+    assert rules["main"]["requireLastPushApproval"] is True

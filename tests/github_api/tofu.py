@@ -13,8 +13,7 @@ bridge maps to the Pulumi token (``github:index/repositoryEnvironment:Repository
 field of these resources), camelCase keys become the schema's snake_case, and the two list
 attributes the bridge pluralised are singular again (``includes``/``excludes`` of a ruleset's
 ``ref_name`` are ``include``/``exclude``). ``depends_on`` carries the render's dependencies.
-``BranchProtection`` is left out: the provider writes it through GitHub's GraphQL API, which the
-stand-in does not serve.
+``BranchProtection`` goes through GitHub's GraphQL API (tests/github_api/graphql.py).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from typing import Any, Final
 from render.engine import SECRET, Registration
 
 GH: Final = "github:index/"
-GRAPHQL_ONLY: Final = frozenset({GH + "branchProtection:BranchProtection"})
 SINGULAR: Final = {"includes": "include", "excludes": "exclude"}
 """List attributes pulumi-github's bridge pluralised (tfbridge's automatic list pluralisation)."""
 PROVIDER_SOURCE: Final = "integrations/github"
@@ -73,10 +71,10 @@ def main_tf(
     token: str,
     secret_values: Mapping[str, str],
 ) -> dict[str, Any]:
-    """The ``main.tf.json`` of a stack's GitHub resources (GraphQL-only ones left out); a secret
+    """The ``main.tf.json`` of a stack's GitHub resources; a secret
     the render shows as ``[secret]`` gets its value from ``secret_values`` by secret name, else
     ``test-value-of-NAME``."""
-    chosen = [r for r in resources if r.type.startswith(GH) and r.type not in GRAPHQL_ONLY]
+    chosen = [r for r in resources if r.type.startswith(GH)]
     addresses = {r.name: f"{tf_type(r.type)}.{tf_name(r.name)}" for r in chosen}
     blocks: dict[str, dict[str, Any]] = {}
     for r in chosen:
