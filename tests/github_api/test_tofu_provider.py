@@ -12,6 +12,7 @@ also the ones tests/github_api/provider_replay.py sends, which keeps that replay
 
 from __future__ import annotations
 
+import fcntl
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,6 +25,7 @@ from tests.conftest import real_tool, rendered
 from tests.github_api.provider_replay import environment_body
 from tests.github_api.server import GitHubStandIn, Repository, StandInWorld
 from tests.github_api.tofu import Tofu, main_tf
+from tools.gotools import TOOLS_DIR
 
 pytestmark = pytest.mark.engine
 
@@ -45,17 +47,17 @@ def world() -> StandInWorld:
     )
 
 
+def built(name: str) -> Path:
+    """A Go-built tool, built by one pytest-xdist worker while the other waits (tofu is a long
+    cold build; two workers building it at once would double it and share one output path)."""
+    TOOLS_DIR.mkdir(parents=True, exist_ok=True)
+    with (TOOLS_DIR / f".{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return Path(real_tool(name, install=f"python tools/gotools.py {name}"))
+
+
 def tofu_in(workdir: Path) -> Tofu:
-    return Tofu(
-        tofu=Path(real_tool("tofu", install="python tools/gotools.py tofu")),
-        provider=Path(
-            real_tool(
-                "terraform-provider-github",
-                install="python tools/gotools.py terraform-provider-github",
-            )
-        ),
-        workdir=workdir,
-    )
+    return Tofu(tofu=built("tofu"), provider=built("terraform-provider-github"), workdir=workdir)
 
 
 @pytest.fixture(scope="module")
