@@ -230,3 +230,25 @@ def test_files_land_before_the_branch_protection_rule_that_admins_bypass(
     assert rules["develop"]["isAdminEnforced"] is False
     assert rules["main"]["requiredApprovingReviewCount"] >= 1
     assert rules["main"]["requireLastPushApproval"] is True
+
+
+def test_reviewers_removed_in_github_do_not_show_in_a_plan(
+    applied: tuple[GitHubStandIn, dict[str, Tofu]],
+) -> None:
+    """A blind spot of the provider, shown so nobody relies on it: its Read sets the reviewers
+    only from a required_reviewers rule, so when someone removes every reviewer of production in
+    GitHub's settings, the state keeps the old list and a preview (or the drift job) plans no
+    change. A changed wait timer, by contrast, is planned back."""
+    stand_in, runs = applied
+    env = stand_in.repos["webshop"].environments["production"]
+    saved = dict(env.body)
+    env.body = {**saved, "reviewers": None, "prevent_self_review": False}
+    try:
+        unseen = runs["prod"].plan()
+        env.body = {**saved, "wait_timer": 1}
+        seen = runs["prod"].plan()
+    finally:
+        env.body = saved
+    assert unseen.returncode == 0, unseen.stdout[-2000:]
+    assert seen.returncode == 2, seen.stdout[-2000:]
+    assert re.search(r"wait_timer\s+= 1 -> 15", seen.stdout), seen.stdout[-2000:]
