@@ -28,7 +28,13 @@ name = s.app.name
 
 # Providers come from the stack; components never build their own.
 k8s_provider = k8s.Provider("kubernetes", context=s.cluster.kube_context)
-github_provider = github.Provider("github", owner=settings.github_owner)
+# github:token and github:baseUrl reach the provider here (unset: GITHUB_TOKEN, github.com).
+github_provider = github.Provider(
+    "github",
+    owner=settings.github_provider.owner,
+    token=settings.github_provider.token,
+    base_url=settings.github_provider.base_url,
+)
 docker_provider = (
     docker.Provider(
         "docker",

@@ -248,7 +248,8 @@ def test_secret_looking_variable_names() -> None:
     [
         ("cicd2:app", {"name": "x"}, "cicd2:app is in the namespace 'cicd2'"),
         ("kubernetes:context", "ctx", "kubernetes:context is in the namespace 'kubernetes'"),
-        ("github:baseUrl", "https://x", "github:baseUrl is not read by this program"),
+        # github:token and github:baseUrl are read (tests/test_github_provider_config.py).
+        ("github:insecure", "true", "github:insecure is not read by this program"),
     ],
 )
 def test_unread_namespaces_and_keys(key: str, value: object, expected: str) -> None:
@@ -391,8 +392,8 @@ def test_deleting_a_required_section_is_still_reported() -> None:
         pytest.param(
             "dev",
             {"github:ownr": "acme"},
-            "Pulumi.dev.yaml: github:ownr is not read by this program (it reads only owner "
-            "from github:); did you mean owner?",
+            "Pulumi.dev.yaml: github:ownr is not read by this program (it reads only baseUrl, "
+            "owner, token from github:); did you mean owner?",
             id="key of another namespace",
         ),
         pytest.param(

@@ -237,6 +237,28 @@ TOOLS: Final[dict[str, GoTool]] = {
             why="cluster tier: fake nodes and kubelets, so scheduled pods become Running and Ready",
         ),
         GoTool(
+            name="terraform-provider-github",
+            module="github.com/integrations/terraform-provider-github/v6",
+            version="v6.13.0",
+            package="github.com/integrations/terraform-provider-github/v6",
+            why="engine tier (tests/github_api): the GitHub provider code pulumi-github v6.15.0 "
+            "wraps (its upstream submodule is this tag, commit 20728bb), driven by tofu against "
+            "the GitHub API stand-in; pulumi-github's own provider module is not on the proxy",
+        ),
+        GoTool(
+            name="tofu",
+            module="github.com/opentofu/opentofu",
+            version="v1.11.7",
+            package="github.com/opentofu/opentofu/cmd/tofu",
+            replaces={
+                "github.com/hashicorp/hcl/v2@v2.20.1": (
+                    "github.com/opentofu/hcl/v2@v2.20.2-0.20251021132045-587d123c2828"
+                ),
+            },
+            why="engine tier (tests/github_api): runs terraform-provider-github's create, read "
+            "and plan (no changes) against the stand-in; its go.mod replaces hcl/v2, copied here",
+        ),
+        GoTool(
             name="rollouts-controller",
             module="github.com/argoproj/argo-rollouts",
             version=ROLLOUTS_VERSION,

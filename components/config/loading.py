@@ -23,6 +23,13 @@ from pydantic import (
 )
 
 from components.config.fields import SECRET_LOOKING, ConfigModel
+from components.config.github_provider import (
+    BASE_URL_KEY,
+    OWNER_KEY,
+    TOKEN_KEY,
+    GitHubProviderSettings,
+    base_url_problem,
+)
 from components.config.keys import closest, unknown_key
 from components.config.pipeline import ScannersWithSonarQube
 from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
@@ -87,6 +94,12 @@ class StackSchema(Generic[SettingsT]):
     """The message for a secure key of the project's namespace that nothing reads."""
     required_secrets: Callable[[SettingsT], Mapping[str, str]] = _none_required
     required_values: Mapping[str, str] = field(default_factory=dict)
+    optional_values: Mapping[str, Callable[[str], str | None]] = field(default_factory=dict)
+    """Plain keys of other namespaces that may be set (full key -> why the value is refused, or
+    None); set ones are returned with the required values."""
+    optional_secrets: frozenset[str] = frozenset()
+    """Keys of other namespaces that may be set, only with ``--secret`` (e.g. ``github:token``);
+    set ones are returned as secret Outputs."""
 
     def parse(self, raw: Mapping[str, Any], stack: str) -> tuple[SettingsT | None, list[Problem]]:
         """Validate the sections (already decoded from YAML/JSON), then the rules."""
@@ -108,6 +121,8 @@ class StackFile(Generic[SettingsT]):
     settings: SettingsT
     secrets: Mapping[str, pulumi.Output[str]]
     values: Mapping[str, str]
+    other_secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    """The set keys of :attr:`StackSchema.optional_secrets`, by full key."""
 
 
 def read_stack(schema: StackSchema[SettingsT]) -> StackFile[SettingsT]:
@@ -166,6 +181,35 @@ def read_stack(schema: StackSchema[SettingsT]) -> StackFile[SettingsT]:
             values[full_key] = value
         else:
             problems.append(Problem(key, f"is required ({why})", namespace=namespace))
+    for full_key, refused in schema.optional_values.items():
+        namespace, _, key = full_key.partition(":")
+        value = pulumi.Config(namespace).get(key)
+        if not value:
+            continue
+        secure = runtime_config.is_config_secret(full_key)
+        why_not = refused(value)
+        if why_not is not None:
+            problems.append(
+                Problem(key, why_not, "[secret]" if secure else show_value(value), namespace)
+            )
+        else:
+            values[full_key] = value
+    other_secret_keys = []
+    for full_key in sorted(schema.optional_secrets):
+        namespace, _, key = full_key.partition(":")
+        if pulumi.Config(namespace).get(key) in (None, ""):
+            continue
+        if runtime_config.is_config_secret(full_key):
+            other_secret_keys.append(full_key)
+        elif not SECRET_LOOKING.search(key):  # else _key_problems has said so already
+            problems.append(
+                Problem(
+                    key,
+                    "must be set with pulumi config set --secret, not in plain text",
+                    "[secret]",
+                    namespace,
+                )
+            )
 
     secrets: dict[str, pulumi.Output[str]] = {}
     if settings is not None:
@@ -193,7 +237,13 @@ def read_stack(schema: StackSchema[SettingsT]) -> StackFile[SettingsT]:
 
     if problems or settings is None:
         raise ConfigError(stack_file, problems)
-    return StackFile(stack, stack_file, settings, secrets, values)
+    other_secrets = {
+        full_key: pulumi.Config(full_key.partition(":")[0]).require_secret(
+            full_key.partition(":")[2]
+        )
+        for full_key in other_secret_keys
+    }
+    return StackFile(stack, stack_file, settings, secrets, values, other_secrets)
 
 
 def _key_problems(
@@ -328,13 +378,19 @@ def _required_secret_keys(s: StackSettings) -> dict[str, str]:
     return needed
 
 
-READ_NAMESPACES: Final = {NAMESPACE: None, "github": frozenset({"owner"}), "pulumi": None}
+READ_NAMESPACES: Final = {
+    NAMESPACE: None,
+    "github": frozenset({"owner", "token", "baseUrl"}),
+    "pulumi": None,
+}
 """Config namespaces this program reads, with the keys read there (None: checked elsewhere or
 the engine's own). Anything else in the stack file is a typo or a leftover, never silently kept:
-the GitHub provider is explicit and takes only ``github:owner`` (its token comes from
-``GITHUB_TOKEN``), and the Kubernetes provider takes its context from ``cicd:cluster``."""
+the GitHub provider is explicit and takes ``github:owner``, ``github:token`` (a secret; unset,
+the provider reads ``GITHUB_TOKEN``) and ``github:baseUrl`` (GitHub Enterprise Server), see
+components/config/github_provider.py; the Kubernetes provider takes its context from
+``cicd:cluster``."""
 
-GITHUB_OWNER_KEY: Final = "github:owner"
+GITHUB_OWNER_KEY: Final = OWNER_KEY
 
 ENVIRONMENT_STACK: Final = StackSchema[StackSettings](
     namespace=NAMESPACE,
@@ -346,6 +402,8 @@ ENVIRONMENT_STACK: Final = StackSchema[StackSettings](
     unread_secret="is set but nothing reads it (no environment.secrets entry)",
     required_secrets=_required_secret_keys,
     required_values={GITHUB_OWNER_KEY: "the GitHub organisation"},
+    optional_values={BASE_URL_KEY: base_url_problem},
+    optional_secrets=frozenset({TOKEN_KEY}),
 )
 """The environment project's stack files: ``cicd:`` sections, secrets, ``github:owner``."""
 
@@ -365,6 +423,11 @@ def load() -> Settings:
         stack=read.stack,
         stack_file=read.file,
         github_owner=read.values[GITHUB_OWNER_KEY],
+        github_provider=GitHubProviderSettings(
+            owner=read.values[GITHUB_OWNER_KEY],
+            token=read.other_secrets.get(TOKEN_KEY),
+            base_url=read.values.get(BASE_URL_KEY),
+        ),
         sections=settings,
         secrets=Secrets(
             registry_token=secrets[REGISTRY_TOKEN_KEY],

@@ -81,8 +81,29 @@ SECRET_KEYS: Final[Mapping[str, tuple[str, str]]] = {
 """The secret keys of ``cicd:`` (set with ``pulumi config set --secret``, never in a section):
 who reads them and what for. The pipeline's are :data:`PIPELINE_SECRET_KEYS`."""
 
-OTHER_KEYS: Final[Mapping[str, tuple[str, str]]] = {
-    "github:owner": (ALL_STACKS, "GitHub organisation (the GitHub provider's owner). Required."),
+OTHER_KEYS: Final[Mapping[str, tuple[str, str, str, str]]] = {
+    "github:owner": (
+        "string",
+        "required",
+        ALL_STACKS,
+        "GitHub organisation (the GitHub provider's owner). Required.",
+    ),
+    "github:token": (
+        "secret string",
+        "unset",
+        ALL_STACKS,
+        "GitHub token of the stack's explicit GitHub provider; set it with pulumi config set "
+        "--secret (plain text is refused). Optional: unset, the provider reads GITHUB_TOKEN. "
+        "Needs repository admin and the workflow scope (docs/going-live.md).",
+    ),
+    "github:baseUrl": (
+        "string",
+        "unset",
+        ALL_STACKS,
+        "API base URL of the GitHub provider, for GitHub Enterprise Server "
+        "(https://github.example.com/; the provider adds api/v3/). Optional: unset, "
+        "github.com. github.com and *.ghe.com only over https and without a path.",
+    ),
 }
 
 
@@ -280,8 +301,8 @@ def environment_rows() -> list[Row]:
     out = list(rows(f"{NAMESPACE}:", [StackSettings], SECTION_STACKS, ALL_STACKS))
     for key, (stacks, description) in SECRET_KEYS.items():
         out.append(Row(f"{NAMESPACE}:{key}", "secret string", "unset", "", stacks, description))
-    for key, (stacks, description) in OTHER_KEYS.items():
-        out.append(Row(key, "string", "required", "", stacks, description))
+    for key, (kind, default, stacks, description) in OTHER_KEYS.items():
+        out.append(Row(key, kind, default, "", stacks, description))
     return out
 
 

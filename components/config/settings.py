@@ -16,6 +16,7 @@ from components.config.cluster import AccessConfig, ClusterConfig
 from components.config.deploy import DeployConfig
 from components.config.environment import EnvironmentConfig
 from components.config.fields import ConfigModel
+from components.config.github_provider import GitHubProviderSettings
 from components.config.metrics import MetricsConfig, MetricsOff, MetricsOn
 from components.config.network import IngressConfig, NetworkConfig
 from components.config.pipeline import (
@@ -212,6 +213,8 @@ class Settings:
     stack: str
     stack_file: str
     github_owner: str
+    github_provider: GitHubProviderSettings
+    """What the explicit GitHub provider is given: owner, token, base URL."""
     sections: StackSettings
     secrets: Secrets
     warnings: tuple[str, ...]
