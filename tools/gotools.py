@@ -18,11 +18,13 @@ configured with. Nothing is downloaded from anywhere else.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,9 +294,29 @@ def _go() -> str:
 
 
 def build(tool: GoTool, *, quiet: bool = False) -> Path:
-    """The tool's binary, built first if it is missing (never rebuilt once it exists)."""
+    """The tool's binary, built first if it is missing (never rebuilt once it exists).
+
+    A lock file per tool serializes builders: two pytest workers (``-n 2``) that need the same
+    missing tool build it once, and the second takes the first one's binary."""
     if tool.path.is_file():
         return tool.path
+    tool.path.parent.mkdir(parents=True, exist_ok=True)
+    with open(tool.path.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if tool.path.is_file():
+            return tool.path
+        started = time.monotonic()
+        _build(tool, quiet=quiet)
+        if not quiet:
+            print(
+                f"tools/gotools.py: built {tool.name} {tool.version} in "
+                f"{time.monotonic() - started:.0f} s",
+                file=sys.stderr,
+            )
+    return tool.path
+
+
+def _build(tool: GoTool, *, quiet: bool) -> None:
     go = _go()
     src_root = TOOLS_DIR / ".src"
     src_root.mkdir(parents=True, exist_ok=True)
@@ -318,7 +340,6 @@ def build(tool: GoTool, *, quiet: bool = False) -> Path:
             command += ["-tags", tool.tags]
         run(*command, tool.package)
         staging.replace(tool.path)
-    return tool.path
 
 
 def ensure(name: str) -> Path:
