@@ -134,7 +134,8 @@ def test_every_script_is_embedded_in_a_workflow(name: str) -> None:
     assert "${{" not in body
     runs = [
         step.get("run", "")
-        for rel, text in files("dev").items()
+        for stack in ("dev", "staging", "prod")
+        for rel, text in files(stack).items()
         if rel.startswith("github/workflows/")
         for job in yaml.safe_load(text)["jobs"].values()
         for step in job["steps"]

@@ -13,9 +13,11 @@ environment job (so before a reviewer is asked, and before anything touches the 
    (``--certificate-github-workflow-sha``); nothing is read from cosign's output, whose
    fields differ between signature formats and releases (cosign v3 prints no certificate
    fields for a bundle);
-3. promotion order from GitHub's own records: staging needs a successful CI run on the default
-   branch for that commit; prod needs a GitHub deployment of that digest to staging whose
-   latest status is ``success``;
+3. promotion order from GitHub's own records, one rule for every environment: a GitHub
+   deployment of that digest to the previous environment (staging: development, prod: staging)
+   whose latest verdict is the accept job's ``success`` (:data:`ACCEPTED_VERDICT`; dev's comes
+   after its integration tests). Only a first environment with no previous one (issue 26's
+   configurable chain) falls back to a successful CI run on the default branch;
 4. a GitHub deployment (payload: digest, image, source commit, run URL) with status ``queued``
    and a job summary: the page the reviewer approves shows digest, commit and history.
 
@@ -148,10 +150,12 @@ deploy job of a workflow from before the acceptance gate, on an old branch or an
 not count."""
 
 DEPLOYED_BEFORE: Final = """\
-# Prod takes only a digest accepted in staging, judged by its newest staging deployment that ran
-# (one with an in_progress status: its deploy job started; one rejected at approval or
-# cancelled while waiting never ran and has no say). Its latest verdict must be success with the
-# accept job's description (ACCEPTED_VERDICT): a later staging deploy of the same digest that
+# One rule for every environment (staging after dev, prod after staging): only a digest accepted
+# in PREVIOUS, judged by its newest deployment there that ran (one with an in_progress status:
+# its deploy job started; one rejected at approval or cancelled while waiting never ran and has
+# no say). Its latest verdict must be success with the accept job's description
+# (ACCEPTED_VERDICT: after dev's integration tests, staging's e2e, k6 and scan); a later deploy
+# of the same digest to PREVIOUS that
 # failed acceptance or was rolled back withdraws an older acceptance. GitHub marks older
 # successful deployments `inactive` when a newer one succeeds (auto_inactive), so `inactive` is
 # no verdict: the status before it is. A payload may be a string (another tool's deployment).
@@ -187,7 +191,8 @@ if [ -n "$COMMIT" ]; then
     -f per_page=100 \\
     --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | .environment] | unique | join(\\", \\")")"
 fi
-if [ "$ACTION" = "deploy" ]; then
+if [ "$ACTION" = "deploy" ] || [ "$ACTION" = "retry" ]; then
+  # A retry is a new release of the same digest: the aborted deployment keeps its failure.
   payload="$(jq --null-input --arg ref "$COMMIT" --arg env "$ENVIRONMENT" \\
     --arg digest "$DIGEST" --arg image "$IMAGE_REF" --arg run "$RUN_URL" \\
     --argjson production "$PRODUCTION" \\
@@ -248,7 +253,7 @@ fi
 # A promote or abort refused before it touched the cluster (not this release's canary, not
 # paused, already stable) changed nothing: the deployment keeps its verdict, which may well be an
 # accepted release's success.
-if [ "$ACTION" != "deploy" ] && [ "$ACTED" != "true" ]; then
+if { [ "$ACTION" = "promote" ] || [ "$ACTION" = "abort" ]; } && [ "$ACTED" != "true" ]; then
   echo "::notice::this $ACTION changed nothing in the cluster: deployment $DEPLOYMENT_ID keeps its status"
   exit 0
 fi
@@ -256,6 +261,9 @@ if [ "$ROLLBACK" = "success" ] && [ "$ROLLBACK_WAIT" != "success" ]; then
   state=failure; description="health check failed; the rollback to $STABLE_IMAGE is not healthy"
 elif [ "$ROLLBACK" = "success" ]; then
   state=failure; description="health check failed: rolled back to $STABLE_IMAGE"
+elif [ "$JOB_STATUS" = "failure" ] && [ "${ACTED:-}" = "false" ]; then
+  # A deploy or retry refused before it touched the cluster (the step's error says why).
+  state=failure; description="refused before it changed the cluster; see the run"
 elif [ "$JOB_STATUS" = "success" ] && [ "$WAIT_STATE" = "paused" ]; then
   state=in_progress; description="canary paused for a person: promote or abort"
 elif [ "$JOB_STATUS" = "success" ] && [ "$ACTION" = "abort" ]; then
@@ -410,7 +418,8 @@ def _verify(default_branch: str) -> Step:
 
 
 def _promotion_order(default_branch: str, previous_environment: str | None) -> Step:
-    """Staging: CI passed on the default branch. Prod: deployed to ``previous_environment``."""
+    """Accepted in ``previous_environment`` (the same rule for every pair); with no previous
+    environment, a successful CI run on the default branch."""
     env = {
         "GH_TOKEN": expr("github.token"),
         "COMMIT": expr("steps.signature.outputs.commit"),

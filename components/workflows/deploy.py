@@ -3,10 +3,12 @@
 Each stack commits only its own deploy workflow. Shared shape: the job in the stack's GitHub
 environment (which holds the KUBECONFIG secret and the NAMESPACE, WORKLOAD_NAME, WORKLOAD_KIND,
 APP_URL, IMAGE and DEPLOY_ENABLED variables) changes the cluster; jobs outside the environment
-never see the kubeconfig. Deploys are never cancelled by a newer run (concurrency group per
-environment, ``cancel-in-progress: false``); a run a person cancels aborts the canary it started.
-An abort of staging or prod runs in a concurrency group of its own, so it never waits behind a
-release that is pending approval.
+never see the kubeconfig. Only that job is serialized (:func:`environment_concurrency`: a group
+per environment on the job, ``cancel-in-progress: false``, ``queue: max``), so runs queue for the
+environment, not for their verification, and no pending run is cancelled by a newer one (GitHub's
+default keeps one pending per group: docs/release-edges.md); a run a person cancels aborts the
+canary it started. An abort of staging or prod queues in a group of its own, so it never waits
+behind a release that is pending approval.
 
 The deploy switch (one contract for all three): every job is guarded by the repository variable
 ``config.DEPLOY_SWITCH_VARIABLE[environment]`` (``DEV_DEPLOY_ENABLED``, ...), written by the stack
@@ -18,13 +20,17 @@ come from: the wait is the plan's longest segment between manual pauses, the job
 checked against it in config.
 
 - dev: ``workflow_run`` of CI on develop, only for a successful push run; the digest is read from
-  the run's ``image-digest`` artifact and validated; then integration tests and a Discord note.
+  the run's ``image-digest`` artifact and validated; a candidate that is not newer (by commit
+  order) than what dev runs is skipped, green, with a notice (scripts/newer_than_running.sh);
+  then integration tests, the ``accept`` job's verdict and a Discord note.
 - staging and prod: ``workflow_dispatch`` with ``release`` (digest or tag) and ``action``
-  (deploy | promote | abort). A ``verify`` job outside the environment resolves the release to one
-  digest, verifies its cosign signature and SBOM attestation against CI's identity, checks the
-  promotion order in GitHub's deployment records and opens a GitHub deployment with a summary for
-  the reviewer (components/workflows/custody.py); an abort skips the registry, cosign and the
-  promotion order (custody.checks). Then the environment job: record the stable
+  (deploy | promote | abort | retry). A ``verify`` job outside the environment resolves the
+  release to one digest, verifies its cosign signature and SBOM attestation against CI's
+  identity, checks that the previous environment (:data:`PREVIOUS_ENVIRONMENT`) accepted it, in
+  GitHub's deployment records, and opens a GitHub deployment with a summary for the reviewer
+  (components/workflows/custody.py); an abort skips the registry, cosign and the promotion order
+  (custody.checks). A retry runs an aborted canary of the same digest again
+  (docs/release-edges.md). Then the environment job: record the stable
   digest from the stable ReplicaSet, set the image (or promote / abort a paused canary), wait,
   and check health. A canary that fails before full promotion, or a cancelled run, is aborted;
   a health check that fails after full promotion rolls back to the recorded stable digest inside
@@ -60,6 +66,7 @@ from components.workflows.common import (
     npm_command,
     remove_kubeconfig,
     run,
+    script,
     set_image,
     setup_kubectl,
     setup_node,
@@ -95,7 +102,8 @@ from components.workflows.spec import K6Thresholds, WorkflowsSpec
 
 RELEASE_INPUT: Final = "release"
 ACTION_INPUT: Final = "action"
-ACTIONS: Final = ("deploy", "promote", "abort")
+ACTIONS: Final = ("deploy", "promote", "abort", "retry")
+"""retry: run an aborted canary of the same release again (docs/release-edges.md)."""
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the tests")
 
 
@@ -116,8 +124,9 @@ def dispatch_guard(refs: tuple[str, ...]) -> str:
     return f"({' || '.join(tests)})" if tests else "false"
 
 
-PREVIOUS_ENVIRONMENT: Final = {Stage.STAGING: None, Stage.PROD: Stage.STAGING}
-"""Promotion order: what each dispatched environment requires before it (None: CI passed)."""
+PREVIOUS_ENVIRONMENT: Final = {Stage.STAGING: Stage.DEV, Stage.PROD: Stage.STAGING}
+"""Promotion order: the environment whose acceptance each dispatched one requires (one rule for
+every pair, custody.checks; issue 26 makes the chain configurable, this table is its input)."""
 
 
 def enabled(spec: WorkflowsSpec) -> str:
@@ -136,28 +145,47 @@ _DEPLOY_OUTPUTS: Final = {
 }
 
 
-def _concurrency(environment: str) -> Concurrency:
-    """Releases (deploy, promote) of one environment queue behind each other and are never
-    cancelled by a newer run; an abort has a group of its own, so an emergency stop starts at
-    once instead of queueing behind a run that waits for its approval or runs its canary (and
-    cannot be displaced, as a pending run is, by the next release dispatched)."""
+RUN_CONCURRENCY: Final = Concurrency(
+    group=template(expr("github.workflow"), "-", expr("github.run_id")),
+    cancel_in_progress=False,
+)
+"""The deploy workflows' run-level group: each run its own, so no run waits for or displaces
+another at this level (a re-run reuses its run id, after the attempt before it ended). zizmor's
+concurrency-limits audit asks every workflow for a group; the one that serializes the
+environment is the deploy job's (:func:`environment_concurrency`)."""
+
+
+def environment_concurrency(environment: str, dispatched: bool) -> Concurrency:
+    """The concurrency of the job that changes ``environment`` (never the workflow's).
+
+    On the job, so what waits is the change of the environment, not a run's verification; with
+    ``queue: max`` every waiting job keeps its place (FIFO, up to 100), where GitHub's default
+    keeps one pending job per group and cancels it, silently, when a newer one queues: the third
+    dispatch of a day would cancel the second, waiting for its approval.
+
+    ``dispatched`` (staging, prod): releases (deploy, promote, retry) queue behind each other; an
+    abort has a group of its own, so an emergency stop starts at once instead of queueing behind a
+    run that waits for its approval or runs its canary.
+    """
+    if not dispatched:
+        return Concurrency(f"deploy-{environment}", cancel_in_progress=False, queue_all=True)
     return Concurrency(
         group=template(
             f"deploy-{environment}-",
             expr(f"inputs.{ACTION_INPUT} == 'abort' && 'abort' || 'release'"),
         ),
         cancel_in_progress=False,
+        queue_all=True,
     )
 
 
-def _rollout_steps(spec: WorkflowsSpec) -> tuple[Step, ...]:
-    """Install kubectl, write the kubeconfig, set the validated image, wait for healthy."""
-    return (
-        setup_kubectl(),
-        write_kubeconfig(spec.deploy.cluster_access),
-        set_image(expr("steps.release.outputs.image")),
-        wait_healthy(spec.deploy.rollout_wait_seconds, id="wait"),
-    )
+_NEWER: Final = "steps.order.outputs.newer == 'true'"
+"""dev: the candidate is newer than what dev runs (scripts/newer_than_running.sh)."""
+
+
+def _only_if_newer(*steps: Step) -> tuple[Step, ...]:
+    """dev's steps that change or record anything run only for a candidate newer than dev's."""
+    return tuple(dataclasses.replace(step, if_=condition(_NEWER)) for step in steps)
 
 
 def _environment(spec: WorkflowsSpec) -> Environment:
@@ -237,6 +265,8 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
     branch = spec.default_branch
     environment = spec.deploy.github_environment
     run_event = "github.event.workflow_run"
+    integration = spec.deploy.tests.integration
+    acceptance = ("integration-test",) if integration is not None else ()
     deploys = (
         f"{enabled(spec)} && "
         f"{run_event}.conclusion == 'success' && {run_event}.event == 'push' && "
@@ -248,14 +278,21 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
             name="deploy",
             if_=condition(deploys),
             environment=_environment(spec),
+            concurrency=environment_concurrency(environment, dispatched=False),
             timeout_minutes=spec.deploy.job_timeout_minutes,
             permissions=(
                 Grant(Scope.ACTIONS, Access.READ, "download the CI run's artifact"),
+                Grant(Scope.CONTENTS, Access.READ, "compare the commit with the one dev runs"),
                 Grant(Scope.DEPLOYMENTS, Access.WRITE, "record the deployment and its status"),
                 *cluster_grants(spec.deploy.cluster_access),
             ),
             env=WORKLOAD_ENV,
-            outputs=_DEPLOY_OUTPUTS,
+            outputs={
+                **_DEPLOY_OUTPUTS,
+                "newer": expr("steps.order.outputs.newer"),
+                "state": expr("steps.wait.outputs.state"),
+                "deployment-id": expr("steps.record.outputs.deployment-id"),
+            },
             steps=(
                 _refuse_when_disabled(),
                 Step(
@@ -269,19 +306,35 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
                     },
                 ),
                 run("Validate the digest", _READ_DIGEST, id="release"),
-                run(
-                    "Open the GitHub deployment",
-                    custody.RECORD,
+                setup_kubectl(),
+                write_kubeconfig(spec.deploy.cluster_access),
+                kube(
+                    "Check it is newer than what dev runs",
+                    script("newer_than_running.sh"),
                     {
-                        **_dev_record,
-                        "COMMIT": expr(f"{run_event}.head_sha"),
+                        "GH_TOKEN": expr("github.token"),
                         "ENVIRONMENT": environment,
+                        "CANDIDATE_COMMIT": expr(f"{run_event}.head_sha"),
+                        "CANDIDATE_DIGEST": expr("steps.release.outputs.digest"),
                     },
-                    id="record",
+                    id="order",
                 ),
-                run("Mark the deployment in progress", custody.MARK_IN_PROGRESS, _dev_status),
-                *_rollout_steps(spec),
-                health_check(spec.deploy.health_check_retries, spec.deploy.health_path),
+                *_only_if_newer(
+                    run(
+                        "Open the GitHub deployment",
+                        custody.RECORD,
+                        {
+                            **_dev_record,
+                            "COMMIT": expr(f"{run_event}.head_sha"),
+                            "ENVIRONMENT": environment,
+                        },
+                        id="record",
+                    ),
+                    run("Mark the deployment in progress", custody.MARK_IN_PROGRESS, _dev_status),
+                    set_image(expr("steps.release.outputs.image")),
+                    wait_healthy(spec.deploy.rollout_wait_seconds, id="wait"),
+                    health_check(spec.deploy.health_check_retries, spec.deploy.health_path),
+                ),
                 run(
                     "Record the final deployment status",
                     custody.FINAL_STATUS,
@@ -292,6 +345,8 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
                         "WAIT_STATE": expr("steps.wait.outputs.state"),
                         "ROLLBACK": "",
                         "STABLE_IMAGE": "",
+                        # dev's verdict waits for its integration tests (the accept job).
+                        **({"ACCEPTANCE": ", ".join(acceptance)} if acceptance else {}),
                     },
                     if_=condition("always() && steps.record.outcome == 'success'"),
                 ),
@@ -300,22 +355,30 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
         ),
     }
     notify_needs = ["deploy"]
-    if spec.deploy.tests.integration is not None:
-        # The commit CI built, not whatever develop points at by now.
+    if integration is not None:
+        # The commit CI built, not whatever develop points at by now; only a deployed one.
         jobs["integration-test"] = _tests_job(
             "integration-test",
-            spec.deploy.tests.integration,
+            integration,
             spec,
             ref=expr("github.event.workflow_run.head_sha"),
+            if_=condition("needs.deploy.outputs.state == 'healthy'"),
         )
         notify_needs.append("integration-test")
+    # dev's verdict (what staging's promotion check reads) includes its integration tests.
+    jobs["accept"] = _accept_job(
+        environment, acceptance, expr("needs.deploy.outputs.deployment-id"), needs=("deploy",)
+    )
     tests_result = (
         expr("needs.integration-test.result") if len(notify_needs) > 1 else "not configured"
     )
     notify_env = {
         "ENVIRONMENT": environment,
         "IMAGE_REF": expr("needs.deploy.outputs.image"),
-        "DEPLOY_RESULT": expr("needs.deploy.result"),
+        "DEPLOY_RESULT": expr(
+            "needs.deploy.outputs.newer == 'false' && 'skipped (not newer than what runs)' || "
+            "needs.deploy.result"
+        ),
         "TESTS_RESULT": tests_result,
     }
     notify_steps = [run("Summary", _SUMMARY, notify_env)]
@@ -353,16 +416,9 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
                 "artifact is validated as a digest",
             ),
         ),
-        # A run that will skip (a PR's CI run, whose branch may well be the default one) gets a
-        # group of its own: GitHub keeps one pending run per group, and a skipping run queued
-        # behind a deploy would otherwise cancel the real deploy pending before it.
-        concurrency=Concurrency(
-            group=expr(
-                f"({deploys}) && 'deploy-{environment}' || "
-                f"format('deploy-{environment}-skipped-{{0}}', github.run_id)"
-            ),
-            cancel_in_progress=False,
-        ),
+        # The deploy job queues for the environment (a skipping run, a PR's CI run, never
+        # enters its group); the run's own group holds nobody back.
+        concurrency=RUN_CONCURRENCY,
         env=image_env(spec),
         jobs=jobs,
     )
@@ -393,7 +449,8 @@ def _dispatch() -> WorkflowDispatch:
             ),
             DispatchInput(
                 ACTION_INPUT,
-                "deploy a release; promote or abort the canary of that release paused for a person",
+                "deploy a release; promote or abort the canary of that release paused for a "
+                "person; retry the canary of that release after an abort",
                 options=ACTIONS,
             ),
         )
@@ -420,7 +477,7 @@ def _verify_job(spec: WorkflowsSpec) -> Job:
         if_=condition(guard),
         timeout_minutes=15,
         permissions=(
-            # Staging reads the commit's CI runs; prod reads staging's deployments instead.
+            # Only a first environment reads the commit's CI runs; the others read deployments.
             *(
                 (Grant(Scope.ACTIONS, Access.READ, "read CI runs of the commit"),)
                 if previous is None
@@ -464,8 +521,8 @@ def _verify_job(spec: WorkflowsSpec) -> Job:
 
 def _github_environment_of(stage: Stage) -> str:
     """GitHub environment of an earlier stage. Its stack is not readable from this one, so the
-    promotion check assumes the default name (docs/security.md: keep environment.githubEnvironment unset
-    in staging, or the prod check looks in the wrong place)."""
+    promotion check assumes the default name (docs/security.md: keep environment.githubEnvironment
+    unset in dev and staging, or the next stage's check looks in the wrong place)."""
     return DEFAULT_GITHUB_ENVIRONMENT[stage]
 
 
@@ -483,23 +540,33 @@ _RELEASED: Final = condition("needs.deploy.outputs.state == 'healthy'")
 """Tests run against a release that completed, not against a canary paused for a person."""
 _STARTED = (
     "(steps.set-image.outcome == 'success' || steps.set-image.outcome == 'cancelled' || "
-    "steps.promote.outcome == 'success' || steps.promote.outcome == 'cancelled')"
+    "steps.promote.outcome == 'success' || steps.promote.outcome == 'cancelled' || "
+    "steps.retry.outcome == 'success' || steps.retry.outcome == 'cancelled')"
 )
-"""This run may have moved the canary: its patch succeeded, or was cancelled mid-way (the patch
-may have reached the API server before the runner stopped the step)."""
+"""This run may have moved the canary: its patch (set image, promote, retry) succeeded, or was
+cancelled mid-way (the patch may have reached the API server before the runner stopped the step)."""
+
+RETRY_WAIT_SECONDS: Final = 120
+"""How long a retry waits for the controller to take the abort back before the canary wait."""
+
+_NEW_RELEASE: Final = f"({_ACTION} == 'deploy' || {_ACTION} == 'retry')"
+"""A deploy or a retry opens a GitHub deployment of its own (promote and abort continue one)."""
 
 
 _ACTED = f"{_STARTED} || steps.abort.outcome == 'success' || steps.abort.outcome == 'cancelled'"
 """This run may have changed the cluster: its deploy, promote or abort got past its checks."""
 
 
-def _deployment_status_env() -> dict[str, str]:
+def _deployment_status_env(
+    deployment_id: str = expr("needs.verify.outputs.deployment-id"),
+) -> dict[str, str]:
     """What a step that posts a status of the run's GitHub deployment reads."""
-    return {
-        "GH_TOKEN": expr("github.token"),
-        "DEPLOYMENT_ID": expr("needs.verify.outputs.deployment-id"),
-        "RUN_URL": ci.RUN_URL,
-    }
+    return {"GH_TOKEN": expr("github.token"), "DEPLOYMENT_ID": deployment_id, "RUN_URL": ci.RUN_URL}
+
+
+def _unwrap(expression: str) -> str:
+    """The inside of ``${{ ... }}``, for a condition built from it."""
+    return expression.removeprefix("${{ ").removesuffix(" }}")
 
 
 def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
@@ -517,6 +584,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
         needs=("verify",),
         if_=condition(enabled(spec)),
         environment=_environment(spec),
+        concurrency=environment_concurrency(spec.deploy.github_environment, dispatched=True),
         timeout_minutes=spec.deploy.job_timeout_minutes,
         permissions=(
             Grant(Scope.DEPLOYMENTS, Access.WRITE, "record the deployment's status"),
@@ -533,16 +601,22 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
             _refuse_when_disabled(),
             run("Check the verified release", _CHECK_IMAGE, new_image),
             # A promote or abort continues a deployment already in progress (a paused canary)
-            # and may yet be refused: only a new release marks its deployment.
+            # and may yet be refused: only a new release (deploy, retry) marks its deployment.
             run(
                 "Mark the deployment in progress",
                 custody.MARK_IN_PROGRESS,
                 gh,
-                if_=condition(f"{_ACTION} == 'deploy'"),
+                if_=condition(_NEW_RELEASE),
             ),
             setup_kubectl(),
             write_kubeconfig(spec.deploy.cluster_access),
             kube("Record the stable image", RECORD_STABLE, id="stable"),
+            kube(
+                "Refuse to deploy an aborted canary again",
+                script("refuse_aborted_redeploy.sh"),
+                new_image,
+                if_=condition(f"{_ACTION} == 'deploy'"),
+            ),
             kube(
                 "Set the new image",
                 SET_IMAGE,
@@ -563,6 +637,13 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
                 new_image,
                 id="abort",
                 if_=condition(f"{_ACTION} == 'abort'"),
+            ),
+            kube(
+                "Retry the aborted canary",
+                script("retry_canary.sh"),
+                {**new_image, "RETRY_WAIT_SECONDS": str(RETRY_WAIT_SECONDS)},
+                id="retry",
+                if_=condition(f"{_ACTION} == 'retry'"),
             ),
             wait_healthy(
                 spec.deploy.rollout_wait_seconds,
@@ -658,16 +739,23 @@ def _release_jobs(spec: WorkflowsSpec, acceptance: tuple[str, ...] = ()) -> dict
     }
 
 
-def _accept_job(environment: str, acceptance: tuple[str, ...]) -> Job:
-    """The deployment's final verdict after the acceptance jobs (staging)."""
+def _accept_job(
+    environment: str,
+    acceptance: tuple[str, ...],
+    deployment_id: str = expr("needs.verify.outputs.deployment-id"),
+    needs: tuple[str, ...] = ("verify", "deploy"),
+) -> Job:
+    """The deployment's final verdict after the acceptance jobs (dev: integration tests;
+    staging: e2e, performance, security scan): ``custody.ACCEPTED_VERDICT``, the one status the
+    next environment's promotion check counts."""
     return Job(
         name="accept",
-        needs=("verify", "deploy", *acceptance),
+        needs=(*needs, *acceptance),
         # Only a release that completed was tested; a paused, aborted or failed one already has
         # its final status from the deploy job.
         if_=condition(
             "always() && needs.deploy.result == 'success' && "
-            "needs.deploy.outputs.state == 'healthy' && needs.verify.outputs.deployment-id != ''"
+            f"needs.deploy.outputs.state == 'healthy' && {_unwrap(deployment_id)} != ''"
         ),
         timeout_minutes=5,
         permissions=(Grant(Scope.DEPLOYMENTS, Access.WRITE, "record the acceptance verdict"),),
@@ -676,7 +764,7 @@ def _accept_job(environment: str, acceptance: tuple[str, ...]) -> Job:
                 "Record the acceptance verdict",
                 custody.ACCEPTED,
                 {
-                    **_deployment_status_env(),
+                    **_deployment_status_env(deployment_id),
                     "APP_URL": expr("needs.deploy.outputs.app-url"),
                     "ENVIRONMENT": environment,
                     "ACCEPTED_VERDICT": custody.ACCEPTED_VERDICT,
@@ -850,7 +938,7 @@ def staging_workflow(spec: WorkflowsSpec) -> Workflow:
     return Workflow(
         name=f"Deploy to {environment}",
         on=(_dispatch(),),
-        concurrency=_concurrency(environment),
+        concurrency=RUN_CONCURRENCY,
         env=image_env(spec),
         jobs=jobs,
     )
@@ -870,7 +958,7 @@ def prod_workflow(spec: WorkflowsSpec) -> Workflow:
         header=f"Prepared, not activated: every job is guarded by {switch} == 'true'\n"
         "(cicd:deploy.enabled of the prod stack), and the job in the environment checks it again.",
         on=(_dispatch(),),
-        concurrency=_concurrency(environment),
+        concurrency=RUN_CONCURRENCY,
         env=image_env(spec),
         jobs=_release_jobs(spec),
     )

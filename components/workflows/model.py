@@ -241,6 +241,7 @@ class Job:
     outputs: Mapping[str, str] = field(default_factory=dict)
     matrix: Matrix | None = None
     runs_on: str = RUNNER
+    concurrency: Concurrency | None = None
 
     def __post_init__(self) -> None:
         where = f"job {self.name!r}"
@@ -270,6 +271,8 @@ class Job:
         out["permissions"] = {g.scope.value: g.access.value for g in self.permissions}
         if self.environment is not None:
             out["environment"] = self.environment.to_value()
+        if self.concurrency is not None:
+            out["concurrency"] = self.concurrency.to_dict()
         if self.matrix is not None:
             out["strategy"] = self.matrix.to_dict()
         if self.env:
@@ -392,18 +395,30 @@ Trigger = Push | PullRequest | WorkflowRun | WorkflowDispatch | Schedule
 
 @dataclass(frozen=True)
 class Concurrency:
-    """Concurrency group; ``cancel_in_progress`` may be an expression (cancel PR runs only)."""
+    """Concurrency group; ``cancel_in_progress`` may be an expression (cancel PR runs only).
+
+    ``queue_all``: ``queue: max``, up to 100 pending runs or jobs wait in the group in FIFO order
+    instead of the default one, which a newer one cancels and replaces (GitHub's "Control the
+    concurrency of workflows and jobs"; changelog 2026-05-07). GitHub refuses it together with
+    ``cancel-in-progress: true``, and so does this model.
+    """
 
     group: str
     cancel_in_progress: bool | str
+    queue_all: bool = False
 
     def __post_init__(self) -> None:
         _refuse_plain_expression(self.group, "concurrency group")
         if isinstance(self.cancel_in_progress, str):
             _refuse_plain_expression(self.cancel_in_progress, "concurrency cancel-in-progress")
+        if self.queue_all and self.cancel_in_progress is not False:
+            raise ValueError("concurrency: queue max needs cancel-in-progress false")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "cancel-in-progress": self.cancel_in_progress}
+        out: dict[str, Any] = {"group": self.group, "cancel-in-progress": self.cancel_in_progress}
+        if self.queue_all:
+            out["queue"] = "max"
+        return out
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,25 @@ ENVIRONMENT = {"staging": "staging", "prod": "production"}
 URL = {"staging": "https://webshop.staging.acme.example", "prod": "https://webshop.acme.example"}
 SIGNED_BY_CI = {"identity": CI, "issuer": ISSUER, "commit": COMMIT, "attestations": ["spdxjson"]}
 PASSED_CI = {"ci_runs": [{"head_sha": COMMIT, "branch": "develop", "conclusion": "success"}]}
+
+
+def accepted_in(environment: str, commit: str, digest: str, deployment_id: int) -> dict[str, Any]:
+    """A deployment of ``digest`` to ``environment`` that ran and passed its acceptance."""
+    return {
+        "id": deployment_id,
+        "environment": environment,
+        "sha": commit,
+        "task": "deploy",
+        "payload": {"digest": digest},
+        "statuses": [
+            {"state": "success", "description": ACCEPTED_VERDICT},
+            {"state": "in_progress", "description": ""},
+        ],
+    }
+
+
+IN_DEV: dict[str, Any] = {**PASSED_CI, "deployments": [accepted_in("development", COMMIT, NEW, 6)]}
+"""What staging requires (issue 27): NEW accepted in development, integration tests included."""
 IN_STAGING: dict[str, Any] = {
     **PASSED_CI,
     "deployments": [
@@ -97,7 +116,7 @@ def pipeline(
         http=http,
         kube_objects=(running_rollout(stack, changes),),
         signatures={NEW: SIGNED_BY_CI} if signatures is None else signatures,
-        github=(IN_STAGING if github is None else github),
+        github=((IN_DEV if stack == "staging" else IN_STAGING) if github is None else github),
         analysis_fails_at_step=analysis_fails_at_step,
     )
     result = Pipeline(tmp_path, scenario, app=None)
@@ -435,9 +454,11 @@ def test_a_staging_dispatch_from_an_unlisted_branch_opens_no_deployment(tmp_path
     assert release.jobs["verify"] == "success", release.output
 
 
-def test_16_staging_refuses_a_commit_that_did_not_pass_ci(tmp_path: Path) -> None:
-    pipe = pipeline(tmp_path, "staging", github={"ci_runs": []})
-    _refused(pipe, dispatch(pipe, "staging"), "no successful CI run")
+def test_16_staging_refuses_a_digest_never_accepted_in_dev(tmp_path: Path) -> None:
+    """Issue 27: staging asks the rule prod asks (one function), of development: a green CI run
+    alone (PASSED_CI) no longer lets a digest into staging."""
+    pipe = pipeline(tmp_path, "staging", github=PASSED_CI)
+    _refused(pipe, dispatch(pipe, "staging"), "never deployed successfully to development")
 
 
 def test_6_a_cancelled_run_aborts_the_canary_it_started(
@@ -735,7 +756,8 @@ def _accepting_pipeline(tmp_path: Path, e2e_passes: bool) -> Pipeline:
             pipe.scenario,
             signatures={NEW: {**SIGNED_BY_CI, "commit": commit}},
             github={
-                "ci_runs": [{"head_sha": commit, "branch": "develop", "conclusion": "success"}]
+                "ci_runs": [{"head_sha": commit, "branch": "develop", "conclusion": "success"}],
+                "deployments": [accepted_in("development", commit, NEW, 6)],
             },
         )
     )
