@@ -665,19 +665,20 @@ def test_a_rollback_that_stops_at_a_manual_pause_fails_and_says_so(tmp_path: Pat
 
 
 ROLLOUT_READ = "get rollout webshop --output json"
-"""The read the deploy job makes of the Rollout: 1st the stable image, 2nd the image patch,
-then one per wait-loop pass."""
+"""The read the deploy job makes of the Rollout: 1st the stable image, 2nd the check that it is
+not an aborted canary of this release (issue 27), 3rd the image patch, then one per wait-loop
+pass."""
 
 
 def test_transient_api_errors_during_the_wait_do_not_abort_the_release(tmp_path: Path) -> None:
     pipe = pipeline(tmp_path, "staging")
-    pipe.change(replace(pipe.scenario, flaky={"kubectl": {ROLLOUT_READ: (4, 5)}}))
+    pipe.change(replace(pipe.scenario, flaky={"kubectl": {ROLLOUT_READ: (5, 6)}}))
     result = dispatch(pipe, "staging")
     assert result.jobs["deploy"] == "success", result.output
     reads = [c for c in pipe.calls("kubectl") if ROLLOUT_READ in " ".join(c["argv"])]
     patched = next(i for i, c in enumerate(pipe.calls("kubectl")) if "patch" in c["argv"])
-    assert pipe.calls("kubectl").index(reads[3]) > patched  # the failures came mid-wait
-    assert len(reads) > 5  # and the wait went on reading after them
+    assert pipe.calls("kubectl").index(reads[4]) > patched  # the failures came mid-wait
+    assert len(reads) > 6  # and the wait went on reading after them
     warnings = result.annotations("warning", "deploy")
     assert [w for w in warnings if "reading rollout webshop failed" in w] == [
         "reading rollout webshop failed (1 in a row): trying again",
