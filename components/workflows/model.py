@@ -135,6 +135,54 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class StepRef:
+    """A step's ``id`` and the outputs it writes, spelled once: :meth:`output` and
+    :attr:`outcome` build what later steps read, and an output the step does not declare fails
+    the render instead of reading as an empty string on GitHub."""
+
+    id: str
+    outputs: tuple[str, ...] = ()
+
+    def output_ref(self, name: str) -> str:
+        """``steps.<id>.outputs.<name>``, for a condition or a larger expression."""
+        if name not in self.outputs:
+            raise ValueError(f"step {self.id!r} has no output {name!r}")
+        return f"steps.{self.id}.outputs.{name}"
+
+    def output(self, name: str) -> Expr:
+        """``${{ steps.<id>.outputs.<name> }}``."""
+        return expr(self.output_ref(name))
+
+    @property
+    def outcome(self) -> str:
+        """``steps.<id>.outcome`` (success, failure, cancelled or skipped)."""
+        return f"steps.{self.id}.outcome"
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A job named in ``needs``: its id and the outputs it declares, spelled once."""
+
+    id: str
+    outputs: tuple[str, ...] = ()
+
+    def output_ref(self, name: str) -> str:
+        """``needs.<id>.outputs.<name>``, for a condition or a larger expression."""
+        if name not in self.outputs:
+            raise ValueError(f"job {self.id!r} has no output {name!r}")
+        return f"needs.{self.id}.outputs.{name}"
+
+    def output(self, name: str) -> Expr:
+        """``${{ needs.<id>.outputs.<name> }}``."""
+        return expr(self.output_ref(name))
+
+    @property
+    def result(self) -> str:
+        """``needs.<id>.result`` (success, failure, cancelled or skipped)."""
+        return f"needs.{self.id}.result"
+
+
+@dataclass(frozen=True)
 class Step:
     """One step: a shell script (``run``) or a pinned action (``uses``) with checked inputs."""
 
