@@ -26,6 +26,9 @@ deployed, so a Sigstore or registry outage cannot block an emergency stop; its d
 found by the digest alone. The environment job, with the environment's approval rules, checks
 that the canary runs that digest before it aborts (common.ABORT_RELEASE).
 
+``action=retry`` (run an aborted canary again) is a new release of that digest: every step,
+and a new deployment; the aborted one keeps its failure (docs/release-edges.md).
+
 The deploy job moves the deployment to ``in_progress`` and to its final state; a rollback marks
 it ``failure`` with the digest it went back to, or says the rollback is not healthy. Scripts read
 everything from ``env:``.
