@@ -15,7 +15,10 @@ RBAC cannot say *which fields* a ``patch`` may change, and a free patch of the p
 the namespace. A ValidatingAdmissionPolicy (``admissionregistration.k8s.io/v1``) closes that: for
 the deployer identity only, an update may change the containers' ``image`` and nothing else in
 the spec, labels or annotations; on ``rollouts/status`` it may only clear ``pauseConditions``
-(promote) or set ``abort: true``. Its CEL is tested offline with cel-python (tests/
+(promote), set ``abort: true``, or take an abort back while the aborted canary is not the
+stable ReplicaSet (``retry``: what the Argo Rollouts plugin's retry sends, so the controller runs
+that same canary's steps again; a status patch cannot change the spec, so a retry can only restart
+the release that was aborted, never start another: docs/release-edges.md). Its CEL is tested offline with cel-python (tests/
 test_access.py). In a VAP ``object`` and ``oldObject`` are dynamically typed (one policy may
 match several kinds), so the CEL iterates their keys with map macros.
 
@@ -198,6 +201,12 @@ ROLLOUT_STATUS_VARIABLES: Final[tuple[tuple[str, str], ...]] = (
     ("oldStatus", "has(oldObject.status) ? oldObject.status : {}"),
     ("newAbort", "'abort' in variables.newStatus ? variables.newStatus.abort : false"),
     ("oldAbort", "'abort' in variables.oldStatus ? variables.oldStatus.abort : false"),
+    (
+        "abortedCanary",
+        "variables.oldAbort == true && 'currentPodHash' in variables.oldStatus && "
+        "'stableRS' in variables.oldStatus && "
+        "variables.oldStatus.currentPodHash != variables.oldStatus.stableRS",
+    ),
 )
 
 ROLLOUT_STATUS_VALIDATIONS: Final[tuple[tuple[str, str], ...]] = (
@@ -215,8 +224,9 @@ ROLLOUT_STATUS_VALIDATIONS: Final[tuple[tuple[str, str], ...]] = (
     ),
     (
         "!variables.isStatus || variables.newAbort == variables.oldAbort || "
-        "variables.newAbort == true",
-        "the deployer may set abort to true, never take an abort back",
+        "variables.newAbort == true || variables.abortedCanary",
+        "the deployer may set abort to true, and take an abort back only to retry an aborted "
+        "canary (the Rollout's current pod template is not its stable ReplicaSet)",
     ),
 )
 

@@ -2,7 +2,7 @@
 
 The canary config (``cicd:canary``) is turned into a ``ReleasePlan`` once. The Rollout's
 ``strategy.canary.steps`` (workload.py), the deploy workflows' waits and job timeouts
-(workflows/deploy.py) and the config rules that reject plans that cannot fit (config/rules.py) all read
+(workflows/deploy/) and the config rules that reject plans that cannot fit (config/rules.py) all read
 this plan, so a change to the steps cannot leave the workflow's timing behind.
 
 Timing model, stated once:

@@ -259,23 +259,32 @@ def test_deployer_may_not_change_anything_else(stack: str, change: str) -> None:
 
 
 def _workflow_status_patches() -> list[dict[str, Any]]:
-    """The status patches the deploy workflows send (promote, abort), from their scripts."""
-    source = "\n".join(str(v) for v in vars(common).values() if isinstance(v, str))
-    found = re.findall(r"--type=merge --patch '(\{[^']*\})'", source)
+    """The status patches the deploy workflows send (promote, abort, retry), from their scripts:
+    common's constants and the scripts/*.sh files the generator embeds."""
+    sources = [str(v) for v in vars(common).values() if isinstance(v, str)]
+    sources += [path.read_text() for path in sorted(common.SCRIPTS_DIR.glob("*.sh"))]
+    found = re.findall(r"--type=merge --patch '(\{[^']*\})'", "\n".join(sources))
     return [json.loads(p) for p in found]
 
 
-def test_workflows_promote_and_abort_pass_the_policy() -> None:
+def _aborted_canary(live: dict[str, Any]) -> dict[str, Any]:
+    """The Rollout after an abort of its canary: the canary's hash is not the stable one."""
+    return _merge_patch(live, {"status": {"abort": True, "currentPodHash": "7c9a"}})
+
+
+def test_workflows_promote_abort_and_retry_pass_the_policy() -> None:
     patches = _workflow_status_patches()
     assert {json.dumps(p, sort_keys=True) for p in patches} == {
         '{"status": {"pauseConditions": null}}',
         '{"status": {"abort": true}}',
+        '{"status": {"abort": false}}',
     }
     policy, live = _live("prod")
+    user = "system:serviceaccount:webshop-prod:webshop-deployer"
     for patch in patches:
-        new = _merge_patch(live, patch)
-        user = "system:serviceaccount:webshop-prod:webshop-deployer"
-        assert admission(policy, user, live, new, "status") == [], patch
+        before = _aborted_canary(live) if patch["status"].get("abort") is False else live
+        new = _merge_patch(before, patch)
+        assert admission(policy, user, before, new, "status") == [], patch
 
 
 REFUSED_STATUS_CHANGES = {
@@ -294,16 +303,23 @@ def test_deployer_may_only_promote_or_abort_on_status(change: str) -> None:
     assert admission(policy, user, live, new, "status") != []
 
 
-def test_an_abort_cannot_be_taken_back() -> None:
+def test_an_abort_is_taken_back_only_to_retry_the_aborted_canary() -> None:
+    """A retry (abort back to false) restarts the canary the Rollout's spec names; it is refused
+    where there is no aborted canary to restart, and together with any other status change."""
     policy, live = _live("prod")
-    aborted = _merge_patch(live, {"status": {"abort": True}})
     user = "system:serviceaccount:webshop-prod:webshop-deployer"
-    assert admission(
-        policy, user, aborted, _merge_patch(aborted, {"status": {"abort": None}}), "status"
-    )
-    assert admission(
-        policy, user, aborted, _merge_patch(aborted, {"status": {"abort": False}}), "status"
-    )
+    aborted = _aborted_canary(live)
+    retry = {"status": {"abort": False}}
+    assert admission(policy, user, aborted, _merge_patch(aborted, retry), "status") == []
+    # Aborted, but what the spec names is the stable ReplicaSet: no canary to retry.
+    on_stable = _merge_patch(aborted, {"status": {"currentPodHash": "6d4f"}})
+    assert admission(policy, user, on_stable, _merge_patch(on_stable, retry), "status")
+    # No hash recorded at all: nothing proves there is a canary.
+    unknown = _merge_patch(live, {"status": {"abort": True}})
+    assert admission(policy, user, unknown, _merge_patch(unknown, retry), "status")
+    # A retry may not also move the canary along.
+    skip = {"status": {"abort": False, "currentStepIndex": 5}}
+    assert admission(policy, user, aborted, _merge_patch(aborted, skip), "status")
 
 
 def test_policy_matches_only_the_workload_kind_and_binds_to_the_namespace(stack: str) -> None:

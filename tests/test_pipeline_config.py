@@ -147,7 +147,8 @@ def test_every_script_is_embedded_in_a_workflow(name: str) -> None:
         for job in yaml.safe_load(text)["jobs"].values()
         for step in job["steps"]
     ]
-    assert body in runs, name
+    # Whole, or composed with another script (custody: ran() before the scripts that call it).
+    assert any(body in run for run in runs), name
 
 
 def test_push_script_uses_the_file_names_publish_hands_on() -> None:

@@ -20,10 +20,12 @@ from components.workflows.model import (
     Expr,
     Grant,
     Job,
+    JobRef,
     Matrix,
     Push,
     Scope,
     Step,
+    StepRef,
     Workflow,
     WorkflowRun,
     condition,
@@ -141,3 +143,18 @@ def test_a_permission_reason_must_be_one_line() -> None:
     job = _job(permissions=(Grant(Scope.CONTENTS, Access.READ, "a\n- uses: x"),))
     with pytest.raises(ValueError, match="one line"):
         render(_workflow(jobs={"j": job}))
+
+
+def test_step_and_job_references_are_spelled_once_and_typos_fail() -> None:
+    """Issue 27: outputs are read through the step's or job's reference, not a string."""
+    wait = StepRef("wait", ("state", "step"))
+    assert wait.output("state") == "${{ steps.wait.outputs.state }}"
+    assert wait.output_ref("step") == "steps.wait.outputs.step"
+    assert wait.outcome == "steps.wait.outcome"
+    deploy = JobRef("deploy", ("image",))
+    assert deploy.output("image") == "${{ needs.deploy.outputs.image }}"
+    assert deploy.result == "needs.deploy.result"
+    with pytest.raises(ValueError, match="step 'wait' has no output 'stat'"):
+        wait.output("stat")
+    with pytest.raises(ValueError, match="job 'deploy' has no output 'images'"):
+        deploy.output_ref("images")

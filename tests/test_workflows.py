@@ -527,14 +527,20 @@ def test_dev_deploy_follows_green_ci_pushes_on_develop() -> None:
     assert "github.event.workflow_run.conclusion == 'success'" in deploy["if"]
     assert "github.event.workflow_run.event == 'push'" in deploy["if"]
     assert deploy["environment"]["name"] == "development"
-    # deploy-development only for a run that deploys; a skipping run never shares the group
-    # (tests/pipeline/test_dev_deploy.py).
-    assert "&& 'deploy-development' ||" in dev["concurrency"]["group"]
-    assert dev["concurrency"]["cancel-in-progress"] is False
+    # The deploy job queues for the environment, every waiting one kept; the run's own group is
+    # per run (docs/release-edges.md).
+    assert dev["concurrency"]["group"] == "${{ github.workflow }}-${{ github.run_id }}"
+    assert deploy["concurrency"] == {
+        "group": "deploy-development",
+        "cancel-in-progress": False,
+        "queue": "max",
+    }
     assert {k: v.get("needs", []) for k, v in dev["jobs"].items()} == {
         "deploy": [],
         "integration-test": ["deploy"],
         "notify": ["deploy", "integration-test"],
+        # dev's verdict waits for its integration tests (issue 27).
+        "accept": ["deploy", "integration-test"],
     }
 
 
@@ -587,7 +593,7 @@ def test_deploy_jobs_follow_the_deployer_contract(stack: str) -> None:
     for job_id, job in workflow["jobs"].items():
         if "secrets.KUBECONFIG" in yaml.safe_dump(job):
             assert "environment" in job, job_id
-    assert workflow["concurrency"]["cancel-in-progress"] is False
+    assert workflow["jobs"]["deploy"]["concurrency"]["cancel-in-progress"] is False
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,7 +606,7 @@ def test_staging_is_dispatched_with_a_release_and_an_action() -> None:
     inputs = triggers(staging)["workflow_dispatch"]["inputs"]
     assert inputs["release"]["type"] == "string"
     assert inputs["action"]["type"] == "choice"
-    assert inputs["action"]["options"] == ["deploy", "promote", "abort"]
+    assert inputs["action"]["options"] == ["deploy", "promote", "abort", "retry"]
     assert inputs["action"]["default"] == "deploy"
     verify = staging["jobs"]["verify"]
     assert "environment" not in verify
@@ -693,10 +699,13 @@ def test_prod_deploys_only_main_or_release_tags_through_approval() -> None:
     # Only one job runs in the environment: one approval per run, rollback included.
     assert [k for k, job in prod["jobs"].items() if "environment" in job] == ["deploy"]
     # releases queue in one group; an abort has its own, so it never waits behind a release
-    # that is pending approval (act does not model concurrency: checked on the file)
-    assert prod["concurrency"] == {
+    # that is pending approval (act does not model concurrency: tests/pipeline/
+    # test_release_edges.py plays GitHub's documented rule over the files)
+    assert prod["concurrency"]["group"] == "${{ github.workflow }}-${{ github.run_id }}"
+    assert prod["jobs"]["deploy"]["concurrency"] == {
         "group": "deploy-production-${{ inputs.action == 'abort' && 'abort' || 'release' }}",
         "cancel-in-progress": False,
+        "queue": "max",
     }
 
 

@@ -13,9 +13,10 @@ environment job (so before a reviewer is asked, and before anything touches the 
    (``--certificate-github-workflow-sha``); nothing is read from cosign's output, whose
    fields differ between signature formats and releases (cosign v3 prints no certificate
    fields for a bundle);
-3. promotion order from GitHub's own records: staging needs a successful CI run on the default
-   branch for that commit; prod needs a GitHub deployment of that digest to staging whose
-   latest status is ``success``;
+3. promotion order from GitHub's own records, one rule for every environment: a GitHub
+   deployment of that digest to the previous environment (staging: development, prod: staging)
+   whose latest verdict is the accept job's ``success`` (:data:`ACCEPTED_VERDICT`; dev's comes
+   after its integration tests);
 4. a GitHub deployment (payload: digest, image, source commit, run URL) with status ``queued``
    and a job summary: the page the reviewer approves shows digest, commit and history.
 
@@ -24,6 +25,9 @@ environment job (so before a reviewer is asked, and before anything touches the 
 deployed, so a Sigstore or registry outage cannot block an emergency stop; its deployment is
 found by the digest alone. The environment job, with the environment's approval rules, checks
 that the canary runs that digest before it aborts (common.ABORT_RELEASE).
+
+``action=retry`` (run an aborted canary again) is a new release of that digest: every step,
+and a new deployment; the aborted one keeps its failure (docs/release-edges.md).
 
 The deploy job moves the deployment to ``in_progress`` and to its final state; a rollback marks
 it ``failure`` with the digest it went back to, or says the rollback is not healthy. Scripts read
@@ -37,9 +41,16 @@ from typing import Final
 
 from components.signing import COSIGN_RELEASE, verify_flags
 from components.workflows import pins
-from components.workflows.common import DIGEST_PATTERN, TAG_PATTERN, run
+from components.workflows.common import DIGEST_PATTERN, TAG_PATTERN, run, script
 from components.workflows.contract import branch_ref
-from components.workflows.model import Step, condition, expr, template
+from components.workflows.model import Step, StepRef, condition, expr, template
+
+RELEASE_STEP: Final = StepRef("release", ("digest", "image"))
+"""The step that names the one digest of a release (:func:`resolve`; dev's digest check)."""
+SIGNATURE_STEP: Final = StepRef("signature", ("commit",))
+"""The signature check: the source commit CI's certificate names."""
+RECORD_STEP: Final = StepRef("record", ("deployment-id",))
+"""The step that opens (or finds) the run's GitHub deployment (:data:`RECORD`)."""
 
 OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
 CI_WORKFLOW_PATH: Final = ".github/workflows/ci.yml"
@@ -120,26 +131,10 @@ echo "signed by $SIGNER_IDENTITY, built from $commit"
 echo "commit=$commit" >> "$GITHUB_OUTPUT"
 """
 
-PASSED_CI: Final = """\
-# Staging takes only what passed CI on the default branch: GitHub's record of the CI run.
-runs="$(gh api --method GET "repos/$GITHUB_REPOSITORY/actions/workflows/ci.yml/runs" \\
-  -f head_sha="$COMMIT" -f branch="$DEFAULT_BRANCH" -f status=success -f per_page=1 \\
-  --jq '.total_count')"
-if [ "${runs:-0}" -lt 1 ]; then
-  echo "::error::commit $COMMIT has no successful CI run on $DEFAULT_BRANCH: refusing it"
-  exit 1
-fi
-echo "commit $COMMIT passed CI on $DEFAULT_BRANCH"
-"""
 
-_RAN: Final = """\
-# ran ID: deployment ID has an in_progress status, so its deploy job started (one rejected at
-# approval or cancelled while it waited never did, and has no say in what the environment runs).
-ran() {
-  [ "$(gh api "repos/$GITHUB_REPOSITORY/deployments/$1/statuses?per_page=100" \\
-    --jq 'any(.[]; .state == "in_progress")')" = "true" ]
-}
-"""
+_RAN: Final = script("deployment_ran.sh")
+"""``ran ID``: the deployment has an in_progress status (its deploy job started); the scripts
+that need it get it embedded before their own text."""
 
 ACCEPTED_VERDICT: Final = "healthy; acceptance passed"
 """The description of the status staging's accept job writes when every acceptance job passed.
@@ -147,203 +142,17 @@ Prod's promotion check asks for exactly this: a deployment marked success by any
 deploy job of a workflow from before the acceptance gate, on an old branch or an old run) does
 not count."""
 
-DEPLOYED_BEFORE: Final = """\
-# Prod takes only a digest accepted in staging, judged by its newest staging deployment that ran
-# (one with an in_progress status: its deploy job started; one rejected at approval or
-# cancelled while waiting never ran and has no say). Its latest verdict must be success with the
-# accept job's description (ACCEPTED_VERDICT): a later staging deploy of the same digest that
-# failed acceptance or was rolled back withdraws an older acceptance. GitHub marks older
-# successful deployments `inactive` when a newer one succeeds (auto_inactive), so `inactive` is
-# no verdict: the status before it is. A payload may be a string (another tool's deployment).
-ids="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f environment="$PREVIOUS" \\
-  -f sha="$COMMIT" -f per_page=100 \\
-  --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | .id] | .[]")"
-for id in $ids; do
-  statuses="$(gh api "repos/$GITHUB_REPOSITORY/deployments/$id/statuses?per_page=100" \\
-    --jq '[.[] | select(.state != "inactive")]')"
-  if [ "$(jq 'any(.[]; .state == "in_progress")' <<<"$statuses")" != "true" ]; then
-    continue
-  fi
-  state="$(jq --raw-output '.[0].state // ""' <<<"$statuses")"
-  description="$(jq --raw-output '.[0].description // ""' <<<"$statuses")"
-  if [ "$state" = "success" ] && [ "$description" = "$ACCEPTED_VERDICT" ]; then
-    echo "$DIGEST was accepted in $PREVIOUS (deployment $id)"
-    exit 0
-  fi
-  echo "::error::the newest deployment of $DIGEST to $PREVIOUS ($id) is not accepted: ${state:-no status}${description:+ ($description)}: refusing to promote it"
-  exit 1
-done
-echo "::error::$DIGEST was never deployed successfully to $PREVIOUS: refusing to promote it"
-exit 1
-"""
+DEPLOYED_BEFORE: Final = script("accepted_before.sh")
 
-RECORD: Final = (
-    _RAN
-    + """\
-# An abort skips verification (COMMIT is empty): its deployment names the source commit.
-history=""
-if [ -n "$COMMIT" ]; then
-  history="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" -f sha="$COMMIT" \\
-    -f per_page=100 \\
-    --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | .environment] | unique | join(\\", \\")")"
-fi
-if [ "$ACTION" = "deploy" ]; then
-  payload="$(jq --null-input --arg ref "$COMMIT" --arg env "$ENVIRONMENT" \\
-    --arg digest "$DIGEST" --arg image "$IMAGE_REF" --arg run "$RUN_URL" \\
-    --argjson production "$PRODUCTION" \\
-    '{ref: $ref, environment: $env, task: "deploy", auto_merge: false, required_contexts: [],
-      production_environment: $production, description: $digest,
-      payload: {digest: $digest, image: $image, source_commit: $ref, run_url: $run}}')"
-  id="$(gh api --method POST "repos/$GITHUB_REPOSITORY/deployments" --input - --jq '.id' \\
-    <<<"$payload")"
-  gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$id/statuses" \\
-    -f state=queued -f log_url="$RUN_URL" -f description="waiting for approval" > /dev/null
-else
-  # promote/abort continue the newest deployment that set this digest in this environment and
-  # ran (has an in_progress status; a later one rejected at approval never did). A digest has one
-  # source commit, so the digest alone finds it when the abort verified no commit.
-  filter=(-f environment="$ENVIRONMENT" -f per_page=100)
-  if [ -n "$COMMIT" ]; then
-    filter+=(-f sha="$COMMIT")
-  fi
-  found="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" "${filter[@]}" \\
-    --jq "[.[] | select((.payload | objects | .digest) == \\"$DIGEST\\") | {id, sha}]")"
-  id=""
-  for candidate in $(jq --raw-output '.[].id' <<<"$found"); do
-    if ran "$candidate"; then
-      id="$candidate"
-      break
-    fi
-  done
-  if [ -z "$COMMIT" ]; then
-    COMMIT="$(jq --raw-output --arg id "$id" \\
-      '[.[] | select((.id | tostring) == $id)][0].sha // ""' <<<"$found")"
-  fi
-fi
-if [ "$ACTION" = "abort" ]; then
-  SIGNER_IDENTITY="not re-verified: an abort only stops a canary verified when it was deployed"
-fi
-echo "deployment-id=$id" >> "$GITHUB_OUTPUT"
-{
-  echo "### Release to $ENVIRONMENT: $ACTION"
-  echo "| | |"
-  echo "|---|---|"
-  echo "| digest | \\`$DIGEST\\` |"
-  echo "| image | \\`$IMAGE_REF\\` |"
-  echo "| source commit | $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/commit/$COMMIT |"
-  echo "| signed by | $SIGNER_IDENTITY |"
-  echo "| deployed before to | ${history:-nowhere yet} |"
-  echo "| GitHub deployment | ${id:-none} |"
-} >> "$GITHUB_STEP_SUMMARY"
-"""
-)
+RECORD: Final = _RAN + script("deployment_record.sh")
 
-FINAL_STATUS: Final = """\
-# One final state per deployment: success, failure (aborted or rolled back), or in_progress
-# while a canary waits for a person.
-if [ -z "$DEPLOYMENT_ID" ]; then
-  echo "::warning::no GitHub deployment to update"
-  exit 0
-fi
-# A promote or abort refused before it touched the cluster (not this release's canary, not
-# paused, already stable) changed nothing: the deployment keeps its verdict, which may well be an
-# accepted release's success.
-if [ "$ACTION" != "deploy" ] && [ "$ACTED" != "true" ]; then
-  echo "::notice::this $ACTION changed nothing in the cluster: deployment $DEPLOYMENT_ID keeps its status"
-  exit 0
-fi
-if [ "$ROLLBACK" = "success" ] && [ "$ROLLBACK_WAIT" != "success" ]; then
-  state=failure; description="health check failed; the rollback to $STABLE_IMAGE is not healthy"
-elif [ "$ROLLBACK" = "success" ]; then
-  state=failure; description="health check failed: rolled back to $STABLE_IMAGE"
-elif [ "$JOB_STATUS" = "success" ] && [ "$WAIT_STATE" = "paused" ]; then
-  state=in_progress; description="canary paused for a person: promote or abort"
-elif [ "$JOB_STATUS" = "success" ] && [ "$ACTION" = "abort" ]; then
-  state=failure; description="aborted by a person; traffic on the stable version"
-elif [ "$JOB_STATUS" = "success" ] && [ -n "${ACCEPTANCE:-}" ]; then
-  # Healthy, but not yet accepted: the acceptance jobs after this one record the verdict, and
-  # only then may a later stage count this deployment as a success.
-  state=in_progress; description="healthy; acceptance pending: $ACCEPTANCE"
-elif [ "$JOB_STATUS" = "success" ]; then
-  state=success; description="healthy"
-elif [ "$JOB_STATUS" = "cancelled" ]; then
-  state=error; description="run cancelled; canary aborted"
-else
-  state=failure; description="release failed; canary aborted"
-fi
-gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/statuses" \\
-  -f state="$state" -f description="$description" -f log_url="$RUN_URL" \\
-  -f environment_url="$APP_URL" > /dev/null
-echo "deployment $DEPLOYMENT_ID: $state ($description)"
-"""
+FINAL_STATUS: Final = script("deployment_final_status.sh")
 
-ACCEPTED: Final = (
-    _RAN
-    + """\
-# The deployment's verdict once the acceptance jobs have run: success only when every one of
-# them succeeded. A later stage (prod) counts only a successful deployment, so a release whose
-# e2e, performance or security scan failed here cannot be promoted; it keeps running in this
-# environment for people to look at. Env: RESULTS ("job=result ..."), DEPLOYMENT_ID,
-# ENVIRONMENT, ACCEPTED_VERDICT.
-failed=""
-for pair in $RESULTS; do
-  if [ "${pair#*=}" != "success" ]; then
-    failed="$failed ${pair%%=*} (${pair#*=})"
-  fi
-done
-newer=""
-if [ -z "$failed" ]; then
-  # The tests hit the environment's URL, so they tested this release only if no newer one has
-  # replaced it since (a re-run of a failed test or of this job after another deploy): a newer
-  # deployment of a digest that ran (has an in_progress status) means they did not.
-  for id in $(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" \\
-      -f environment="$ENVIRONMENT" -f per_page=100 \\
-      --jq '[.[] | select(.payload | objects | has("digest")) | .id] | .[]'); do
-    if [ "$id" = "$DEPLOYMENT_ID" ]; then
-      break
-    fi
-    if ran "$id"; then
-      newer="$id"
-      break
-    fi
-  done
-fi
-if [ -n "$newer" ]; then
-  failed=" deployment $newer replaced this release in $ENVIRONMENT before the verdict"
-  state=failure; description="not accepted:$failed; deploy it again to test it"
-  echo "::error::not accepted:$failed, so the tests did not test it"
-elif [ -z "$failed" ]; then
-  state=success; description="$ACCEPTED_VERDICT"
-else
-  state=failure; description="deployed, but acceptance failed:$failed; not promotable"
-  echo "::error::acceptance failed:$failed: this release will not be promoted"
-fi
-gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/statuses" \\
-  -f state="$state" -f description="$description" -f log_url="$RUN_URL" \\
-  -f environment_url="$APP_URL" > /dev/null
-echo "deployment $DEPLOYMENT_ID: $state ($description)"
-[ -z "$failed" ]
-"""
-)
+ACCEPTED: Final = _RAN + script("deployment_accept.sh")
 
-MARK_IN_PROGRESS: Final = """\
-if [ -n "$DEPLOYMENT_ID" ]; then
-  gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/statuses" \\
-    -f state=in_progress -f log_url="$RUN_URL" > /dev/null
-fi
-"""
+MARK_IN_PROGRESS: Final = script("deployment_in_progress.sh")
 
-NOT_DEPLOYED: Final = """\
-# The environment job never ran (approval rejected, switched off, cancelled while waiting):
-# close the queued deployment so that GitHub's record says so.
-latest="$(gh api "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/statuses?per_page=1" \\
-  --jq '.[0].state // ""')"
-if [ "$latest" = "queued" ]; then
-  gh api --method POST "repos/$GITHUB_REPOSITORY/deployments/$DEPLOYMENT_ID/statuses" \\
-    -f state=error -f description="not deployed: deploy job $DEPLOY_RESULT" \\
-    -f log_url="$RUN_URL" > /dev/null
-fi
-"""
+NOT_DEPLOYED: Final = script("deployment_not_deployed.sh")
 
 
 ABORT: Final = "abort"
@@ -360,13 +169,11 @@ def resolve(input_name: str, action_input: str) -> Step:
             "ACTION": expr(f"inputs.{action_input}"),
             "GH_TOKEN": expr("github.token"),
         },
-        id="release",
+        id=RELEASE_STEP.id,
     )
 
 
-def checks(
-    default_branch: str, previous_environment: str | None, action_input: str
-) -> tuple[Step, ...]:
+def checks(default_branch: str, previous_environment: str, action_input: str) -> tuple[Step, ...]:
     """Install cosign, verify signature and attestation, check the promotion order.
 
     Skipped for an abort: it only stops a canary already in the cluster, which went through
@@ -380,7 +187,7 @@ def checks(
         for step in (
             install_cosign(),
             _verify(default_branch),
-            _promotion_order(default_branch, previous_environment),
+            _promotion_order(previous_environment),
         )
     )
 
@@ -400,30 +207,26 @@ def _verify(default_branch: str) -> Step:
         "Verify signature and SBOM attestation",
         VERIFY,
         {
-            "DIGEST": expr("steps.release.outputs.digest"),
+            "DIGEST": RELEASE_STEP.output("digest"),
             "SIGNER_IDENTITY": signer_identity(default_branch),
             "SIGNER_REF": branch_ref(default_branch),
             "OIDC_ISSUER": OIDC_ISSUER,
         },
-        id="signature",
+        id=SIGNATURE_STEP.id,
     )
 
 
-def _promotion_order(default_branch: str, previous_environment: str | None) -> Step:
-    """Staging: CI passed on the default branch. Prod: deployed to ``previous_environment``."""
-    env = {
-        "GH_TOKEN": expr("github.token"),
-        "COMMIT": expr("steps.signature.outputs.commit"),
-        "DIGEST": expr("steps.release.outputs.digest"),
-    }
-    if previous_environment is None:
-        return run(
-            "Check it passed CI on the default branch",
-            PASSED_CI,
-            {**env, "DEFAULT_BRANCH": default_branch},
-        )
+def _promotion_order(previous_environment: str) -> Step:
+    """Accepted in ``previous_environment``: the one rule for every pair (staging after
+    development, prod after staging). The first environment, dev, is fed by CI itself."""
     return run(
         f"Check it was accepted in {previous_environment}",
         DEPLOYED_BEFORE,
-        {**env, "PREVIOUS": previous_environment, "ACCEPTED_VERDICT": ACCEPTED_VERDICT},
+        {
+            "GH_TOKEN": expr("github.token"),
+            "COMMIT": SIGNATURE_STEP.output("commit"),
+            "DIGEST": RELEASE_STEP.output("digest"),
+            "PREVIOUS": previous_environment,
+            "ACCEPTED_VERDICT": ACCEPTED_VERDICT,
+        },
     )

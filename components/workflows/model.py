@@ -135,6 +135,54 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class StepRef:
+    """A step's ``id`` and the outputs it writes, spelled once: :meth:`output` and
+    :attr:`outcome` build what later steps read, and an output the step does not declare fails
+    the render instead of reading as an empty string on GitHub."""
+
+    id: str
+    outputs: tuple[str, ...] = ()
+
+    def output_ref(self, name: str) -> str:
+        """``steps.<id>.outputs.<name>``, for a condition or a larger expression."""
+        if name not in self.outputs:
+            raise ValueError(f"step {self.id!r} has no output {name!r}")
+        return f"steps.{self.id}.outputs.{name}"
+
+    def output(self, name: str) -> Expr:
+        """``${{ steps.<id>.outputs.<name> }}``."""
+        return expr(self.output_ref(name))
+
+    @property
+    def outcome(self) -> str:
+        """``steps.<id>.outcome`` (success, failure, cancelled or skipped)."""
+        return f"steps.{self.id}.outcome"
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A job named in ``needs``: its id and the outputs it declares, spelled once."""
+
+    id: str
+    outputs: tuple[str, ...] = ()
+
+    def output_ref(self, name: str) -> str:
+        """``needs.<id>.outputs.<name>``, for a condition or a larger expression."""
+        if name not in self.outputs:
+            raise ValueError(f"job {self.id!r} has no output {name!r}")
+        return f"needs.{self.id}.outputs.{name}"
+
+    def output(self, name: str) -> Expr:
+        """``${{ needs.<id>.outputs.<name> }}``."""
+        return expr(self.output_ref(name))
+
+    @property
+    def result(self) -> str:
+        """``needs.<id>.result`` (success, failure, cancelled or skipped)."""
+        return f"needs.{self.id}.result"
+
+
+@dataclass(frozen=True)
 class Step:
     """One step: a shell script (``run``) or a pinned action (``uses``) with checked inputs."""
 
@@ -241,6 +289,7 @@ class Job:
     outputs: Mapping[str, str] = field(default_factory=dict)
     matrix: Matrix | None = None
     runs_on: str = RUNNER
+    concurrency: Concurrency | None = None
 
     def __post_init__(self) -> None:
         where = f"job {self.name!r}"
@@ -270,6 +319,8 @@ class Job:
         out["permissions"] = {g.scope.value: g.access.value for g in self.permissions}
         if self.environment is not None:
             out["environment"] = self.environment.to_value()
+        if self.concurrency is not None:
+            out["concurrency"] = self.concurrency.to_dict()
         if self.matrix is not None:
             out["strategy"] = self.matrix.to_dict()
         if self.env:
@@ -394,18 +445,30 @@ Trigger = Push | PullRequest | WorkflowRun | WorkflowDispatch | Schedule
 
 @dataclass(frozen=True)
 class Concurrency:
-    """Concurrency group; ``cancel_in_progress`` may be an expression (cancel PR runs only)."""
+    """Concurrency group; ``cancel_in_progress`` may be an expression (cancel PR runs only).
+
+    ``queue_all``: ``queue: max``, up to 100 pending runs or jobs wait in the group in FIFO order
+    instead of the default one, which a newer one cancels and replaces (GitHub's "Control the
+    concurrency of workflows and jobs"; changelog 2026-05-07). GitHub refuses it together with
+    ``cancel-in-progress: true``, and so does this model.
+    """
 
     group: str
     cancel_in_progress: bool | str
+    queue_all: bool = False
 
     def __post_init__(self) -> None:
         _refuse_plain_expression(self.group, "concurrency group")
         if isinstance(self.cancel_in_progress, str):
             _refuse_plain_expression(self.cancel_in_progress, "concurrency cancel-in-progress")
+        if self.queue_all and self.cancel_in_progress is not False:
+            raise ValueError("concurrency: queue max needs cancel-in-progress false")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "cancel-in-progress": self.cancel_in_progress}
+        out: dict[str, Any] = {"group": self.group, "cancel-in-progress": self.cancel_in_progress}
+        if self.queue_all:
+            out["queue"] = "max"
+        return out
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from components.workflows.model import (
     Schedule,
     Scope,
     Step,
+    StepRef,
     Workflow,
     WorkflowDispatch,
     condition,
@@ -61,6 +62,10 @@ SARIF_FILE: Final = "rescan.sarif"
 STATE_IN: Final = template(expr("runner.temp"), "/rescan-state-previous")
 STATE_OUT: Final = template(expr("runner.temp"), "/rescan-state")
 CHANNELS: Final = {"slack": Channel.SLACK, "discord": Channel.DISCORD}
+
+
+PREVIOUS_STEP: Final = StepRef("previous", ("run_id",))
+SCAN_STEP: Final = StepRef("scan", ("sarif", "message"))
 
 
 def code_scanning(spec: WorkflowsSpec) -> bool:
@@ -111,16 +116,16 @@ def _job(spec: WorkflowsSpec, rescan: RescanSpec) -> Job:
                 "STATE_ARTIFACT": STATE_ARTIFACT,
                 "DEFAULT_BRANCH": spec.default_branch,
             },
-            id="previous",
+            id=PREVIOUS_STEP.id,
         ),
         Step(
             name="Download the previous run's state",
-            if_=condition("steps.previous.outputs.run_id != ''"),
+            if_=condition(f"{PREVIOUS_STEP.output_ref('run_id')} != ''"),
             uses=pins.DOWNLOAD_ARTIFACT,
             with_={
                 "name": STATE_ARTIFACT,
                 "path": STATE_IN,
-                "run-id": expr("steps.previous.outputs.run_id"),
+                "run-id": PREVIOUS_STEP.output("run_id"),
                 "github-token": expr("github.token"),
             },
         ),
@@ -140,7 +145,7 @@ def _job(spec: WorkflowsSpec, rescan: RescanSpec) -> Job:
                 "STATE_OUT": STATE_OUT,
                 "SARIF": SARIF_FILE if sarif else "",
             },
-            id="scan",
+            id=SCAN_STEP.id,
         ),
         upload_artifact(
             "Keep the state for the next run", STATE_ARTIFACT, STATE_OUT, STATE_RETENTION_DAYS
@@ -150,17 +155,17 @@ def _job(spec: WorkflowsSpec, rescan: RescanSpec) -> Job:
         steps.append(
             Step(
                 name="Upload the findings to code scanning",
-                if_=condition("steps.scan.outputs.sarif == 'true'"),
+                if_=condition(f"{SCAN_STEP.output_ref('sarif')} == 'true'"),
                 uses=pins.UPLOAD_SARIF,
                 with_={"sarif_file": SARIF_FILE, "wait-for-processing": True},
             )
         )
     channel = CHANNELS[rescan.channel]
-    message = expr("steps.scan.outputs.message")
+    message = SCAN_STEP.output("message")
     steps.append(
         replace(
             notify(f"Tell {channel.value} what is new", channel, message),
-            if_=condition("steps.scan.outputs.message != ''"),
+            if_=condition(f"{SCAN_STEP.output_ref('message')} != ''"),
         )
     )
     return Job(

@@ -1,7 +1,7 @@
 """What the workflow generators take: typed, frozen values, no config types.
 
 components/stack.py builds a :class:`WorkflowsSpec` from the stack's validated config (the only
-place that reads config for the workflows); the generators (ci.py, deploy.py, metrics.py,
+place that reads config for the workflows); the generators (ci.py, deploy/, metrics.py,
 dependabot.py) read only these values. Optional features are ``None`` or present, never a flag
 beside its settings: SonarQube is a :class:`SonarQube` with its server URL or ``None``, the CI
 pipeline exists only for the stack that owns it (dev), the metrics workflow only where it is on.

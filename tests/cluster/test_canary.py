@@ -247,3 +247,51 @@ def test_abort_sends_traffic_back_to_stable(
                          "Wait until the rollout is healthy or paused", PROMOTED_FROM="",
                          **WAIT)  # fmt: skip
     assert failed.returncode != 0 and "failed" in failed.stdout + failed.stderr
+
+
+def test_retry_policy_admits_the_deployer_restarting_its_aborted_canary(
+    canary_stacks: Applied, deployer_kubeconfig: dict[str, Path]
+) -> None:
+    """Issue 27: an aborted canary can be retried. With the deployer's real token and the real
+    admission policy: a plain redeploy of the aborted digest is refused by the workflow's check,
+    the retry's status patch (``abort: false``) is admitted for the aborted canary, the controller
+    runs the canary's steps again to prod's manual pause, and taking an abort back together with
+    any other status change is refused by the server. Ends promoted, as the stack left it."""
+    plane, kubeconfig = canary_stacks.plane, deployer_kubeconfig["prod"]
+    ns = f"--namespace={NAMESPACE['prod']}"
+    image = release("prod", "retry-me")
+    waited = deploy_until_paused_or_healthy(canary_stacks, kubeconfig, "prod", image)
+    assert waited.outputs.get("state") == "paused"
+    run(canary_stacks, kubeconfig, "prod", "Abort the paused canary", NEW_IMAGE=image)
+    wait_for("the controller aborts prod's canary",
+             lambda: status(plane, "prod").get("abortedAt") is not None, seconds=60)  # fmt: skip
+    assert status(plane, "prod")["currentStepIndex"] == 0  # what a retry starts again from
+
+    redeploy = deploy_step(plane.kubectl_path, kubeconfig, "prod",
+                           "Refuse to deploy an aborted canary again", NEW_IMAGE=image)  # fmt: skip
+    assert redeploy.returncode != 0 and "action retry" in redeploy.stdout, redeploy.stdout
+
+    sneaky = plane.kubectl(
+        "patch", "rollout", "webshop", ns, "--subresource=status", "--type=merge",
+        '--patch={"status":{"abort":false,"currentStepIndex":6}}',
+        kubeconfig=kubeconfig, check=False,
+    )  # fmt: skip
+    assert sneaky.returncode != 0 and "ValidatingAdmissionPolicy" in sneaky.stderr, sneaky.stderr
+
+    run(canary_stacks, kubeconfig, "prod", "Retry the aborted canary", NEW_IMAGE=image,
+        RETRY_WAIT_SECONDS="60")  # fmt: skip
+    again = run(canary_stacks, kubeconfig, "prod", "Wait until the rollout is healthy or paused",
+                PROMOTED_FROM="", **WAIT)  # fmt: skip
+    assert again.outputs == {"state": "paused", "step": str(PROD_MANUAL_PAUSE)}
+    assert not status(plane, "prod").get("abort")
+
+    promoted = run(canary_stacks, kubeconfig, "prod", "Promote the paused canary",
+                   NEW_IMAGE=image)  # fmt: skip
+    done = run(canary_stacks, kubeconfig, "prod", "Wait until the rollout is healthy or paused",
+               PROMOTED_FROM=promoted.outputs["step"], **WAIT)  # fmt: skip
+    assert done.outputs.get("state") == "healthy"
+    assert stable_image(canary_stacks, kubeconfig, "prod") == image
+    # Nothing aborted now: a retry of the stable release is refused by the workflow's check.
+    refused = deploy_step(plane.kubectl_path, kubeconfig, "prod", "Retry the aborted canary",
+                          NEW_IMAGE=image, RETRY_WAIT_SECONDS="5")  # fmt: skip
+    assert refused.returncode != 0 and "not aborted" in refused.stdout, refused.stdout

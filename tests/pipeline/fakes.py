@@ -597,10 +597,19 @@ def _reconcile_rollout(state: State, obj: JsonObj) -> None:
     if image == sim["stableImage"]:
         return
     if status.get("abort"):
+        # An aborted canary goes back to step 0 and records when (rollout/canary.go and
+        # rollout/pause.go, argo-rollouts v1.8.3), so a retry runs every step again.
         weights = status.setdefault("canary", {}).setdefault("weights", {})
         weights["canary"] = {"weight": 0}
         status.update(phase="Degraded", message=status.get("message") or "RolloutAborted")
+        status.update(currentStepIndex=0, pauseConditions=None)
+        status.setdefault("abortedAt", state.now())
+        sim.update(pausedAt=None)
         return
+    if status.pop("abortedAt", None) is not None:
+        # abort taken back (a retry): the controller clears abortedAt and starts the steps again.
+        status.update(phase="Progressing", message="RolloutRetry")
+        sim.update(stepStartedAt=state.now(), pausedAt=None)
     failing_steps = state.scenario.get("analysis_fails_at_step", [])
     while True:
         index = int(status.get("currentStepIndex", 0))
@@ -1258,11 +1267,40 @@ def _jq(value: Any, expression: str | None) -> str:
     return done.stdout
 
 
+def _ancestors(commits: dict[str, list[str]], sha: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [sha]
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(commits.get(current, []))
+    return seen
+
+
+def _compare(commits: dict[str, list[str]], base: str, head: str) -> JsonObj | None:
+    """``GET repos/O/R/compare/BASE...HEAD``: ``status`` is identical, ahead (base is an ancestor
+    of head), behind (head is an ancestor of base) or diverged (GitHub REST "Compare two
+    commits", api.github.com 2022-11-28). ``commits`` maps each sha to its parents."""
+    if base not in commits or head not in commits:
+        return None
+    if base == head:
+        status = "identical"
+    elif base in _ancestors(commits, head):
+        status = "ahead"
+    elif head in _ancestors(commits, base):
+        status = "behind"
+    else:
+        status = "diverged"
+    return {"status": status}
+
+
 def fake_gh(state: State, argv: list[str]) -> int:
-    """``gh api`` over the repository's deployments, their statuses and CI runs.
+    """``gh api`` over the repository's deployments, their statuses, CI runs and commit order.
 
     ``github.json`` holds ``deployments`` (id, environment, sha, payload, statuses newest
-    first) and ``ci_runs`` (head_sha, branch, conclusion), seeded from the scenario's ``github``.
+    first), ``ci_runs`` (head_sha, branch, conclusion) and ``commits`` (sha -> parent shas, for
+    the compare API), seeded from the scenario's ``github``.
     """
     if argv[:1] != ["api"]:
         _err(f"fake gh: {argv[:1]} not simulated")
@@ -1318,6 +1356,12 @@ def fake_gh(state: State, argv: list[str]) -> int:
             result = status
         else:
             result = found[0]["statuses"][: int(fields.get("per_page", 30))]
+    elif parts[3:4] == ["compare"] and method == "GET":
+        base, _, head = "/".join(parts[4:]).partition("...")
+        result = _compare(data.get("commits", {}), base, head)
+        if result is None:
+            _err(f"gh: No commit found for {base}...{head} (HTTP 404)")
+            return 1
     else:
         _err(f"fake gh: {method} {path} not simulated")
         return 2

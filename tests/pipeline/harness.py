@@ -222,6 +222,30 @@ def scope_to_jobs(workflow: str, environments: Mapping[str, GitHubEnvironment]) 
     return out.getvalue()
 
 
+def without_concurrency_queue(workflow: str) -> str:
+    """``workflow`` without ``concurrency.queue`` (workflow or job level), for act only.
+
+    act 0.2.89 does not know the key GitHub added on 2026-05-07 (``queue: max``, docs "Control
+    the concurrency of workflows and jobs"): it skips a job that has it, silently (found by
+    tests/pipeline/test_dev_deploy.py). act models no concurrency at all, so dropping the key
+    changes nothing it would do; tests/pipeline/test_release_edges.py plays GitHub's queue rule
+    over the unmodified files.
+    """
+    if "queue:" not in workflow:
+        return workflow
+    round_trip = YAML()
+    round_trip.preserve_quotes = True
+    round_trip.width = 4096
+    document = round_trip.load(workflow)
+    for holder in (document, *document.get("jobs", {}).values()):
+        concurrency = holder.get("concurrency")
+        if isinstance(concurrency, dict):
+            concurrency.pop("queue", None)
+    out = io.StringIO()
+    round_trip.dump(document, out)
+    return out.getvalue()
+
+
 @dataclass(frozen=True)
 class StepResult:
     job: str
@@ -473,7 +497,7 @@ class Pipeline:
         environments = environments or {}
         # What act reads: the committed file with each job's environment scope applied. The
         # committed file itself is restored after the run.
-        workflow_file.write_text(scope_to_jobs(committed, environments))
+        workflow_file.write_text(scope_to_jobs(without_concurrency_queue(committed), environments))
         command = [
             str(ACT),
             event,

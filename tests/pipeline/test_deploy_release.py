@@ -51,6 +51,25 @@ ENVIRONMENT = {"staging": "staging", "prod": "production"}
 URL = {"staging": "https://webshop.staging.acme.example", "prod": "https://webshop.acme.example"}
 SIGNED_BY_CI = {"identity": CI, "issuer": ISSUER, "commit": COMMIT, "attestations": ["spdxjson"]}
 PASSED_CI = {"ci_runs": [{"head_sha": COMMIT, "branch": "develop", "conclusion": "success"}]}
+
+
+def accepted_in(environment: str, commit: str, digest: str, deployment_id: int) -> dict[str, Any]:
+    """A deployment of ``digest`` to ``environment`` that ran and passed its acceptance."""
+    return {
+        "id": deployment_id,
+        "environment": environment,
+        "sha": commit,
+        "task": "deploy",
+        "payload": {"digest": digest},
+        "statuses": [
+            {"state": "success", "description": ACCEPTED_VERDICT},
+            {"state": "in_progress", "description": ""},
+        ],
+    }
+
+
+IN_DEV: dict[str, Any] = {**PASSED_CI, "deployments": [accepted_in("development", COMMIT, NEW, 6)]}
+"""What staging requires (issue 27): NEW accepted in development, integration tests included."""
 IN_STAGING: dict[str, Any] = {
     **PASSED_CI,
     "deployments": [
@@ -97,7 +116,7 @@ def pipeline(
         http=http,
         kube_objects=(running_rollout(stack, changes),),
         signatures={NEW: SIGNED_BY_CI} if signatures is None else signatures,
-        github=(IN_STAGING if github is None else github),
+        github=((IN_DEV if stack == "staging" else IN_STAGING) if github is None else github),
         analysis_fails_at_step=analysis_fails_at_step,
     )
     result = Pipeline(tmp_path, scenario, app=None)
@@ -435,9 +454,11 @@ def test_a_staging_dispatch_from_an_unlisted_branch_opens_no_deployment(tmp_path
     assert release.jobs["verify"] == "success", release.output
 
 
-def test_16_staging_refuses_a_commit_that_did_not_pass_ci(tmp_path: Path) -> None:
-    pipe = pipeline(tmp_path, "staging", github={"ci_runs": []})
-    _refused(pipe, dispatch(pipe, "staging"), "no successful CI run")
+def test_16_staging_refuses_a_digest_never_accepted_in_dev(tmp_path: Path) -> None:
+    """Issue 27: staging asks the rule prod asks (one function), of development: a green CI run
+    alone (PASSED_CI) no longer lets a digest into staging."""
+    pipe = pipeline(tmp_path, "staging", github=PASSED_CI)
+    _refused(pipe, dispatch(pipe, "staging"), "never deployed successfully to development")
 
 
 def test_6_a_cancelled_run_aborts_the_canary_it_started(
@@ -644,19 +665,20 @@ def test_a_rollback_that_stops_at_a_manual_pause_fails_and_says_so(tmp_path: Pat
 
 
 ROLLOUT_READ = "get rollout webshop --output json"
-"""The read the deploy job makes of the Rollout: 1st the stable image, 2nd the image patch,
-then one per wait-loop pass."""
+"""The read the deploy job makes of the Rollout: 1st the stable image, 2nd the check that it is
+not an aborted canary of this release (issue 27), 3rd the image patch, then one per wait-loop
+pass."""
 
 
 def test_transient_api_errors_during_the_wait_do_not_abort_the_release(tmp_path: Path) -> None:
     pipe = pipeline(tmp_path, "staging")
-    pipe.change(replace(pipe.scenario, flaky={"kubectl": {ROLLOUT_READ: (4, 5)}}))
+    pipe.change(replace(pipe.scenario, flaky={"kubectl": {ROLLOUT_READ: (5, 6)}}))
     result = dispatch(pipe, "staging")
     assert result.jobs["deploy"] == "success", result.output
     reads = [c for c in pipe.calls("kubectl") if ROLLOUT_READ in " ".join(c["argv"])]
     patched = next(i for i, c in enumerate(pipe.calls("kubectl")) if "patch" in c["argv"])
-    assert pipe.calls("kubectl").index(reads[3]) > patched  # the failures came mid-wait
-    assert len(reads) > 5  # and the wait went on reading after them
+    assert pipe.calls("kubectl").index(reads[4]) > patched  # the failures came mid-wait
+    assert len(reads) > 6  # and the wait went on reading after them
     warnings = result.annotations("warning", "deploy")
     assert [w for w in warnings if "reading rollout webshop failed" in w] == [
         "reading rollout webshop failed (1 in a row): trying again",
@@ -735,7 +757,8 @@ def _accepting_pipeline(tmp_path: Path, e2e_passes: bool) -> Pipeline:
             pipe.scenario,
             signatures={NEW: {**SIGNED_BY_CI, "commit": commit}},
             github={
-                "ci_runs": [{"head_sha": commit, "branch": "develop", "conclusion": "success"}]
+                "ci_runs": [{"head_sha": commit, "branch": "develop", "conclusion": "success"}],
+                "deployments": [accepted_in("development", commit, NEW, 6)],
             },
         )
     )

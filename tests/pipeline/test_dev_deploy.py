@@ -5,13 +5,12 @@ event, downloads the digest from that run (``run-id``) and rolls the Deployment 
 namespace to exactly that image. A PR-triggered CI run starts dev-deploy too (its branch may be
 ``develop``, as for a release PR develop -> main) and must skip without touching the cluster.
 
-act does not simulate ``concurrency``, so "a superseded skip never cancels a real pending
-deploy" is asserted on the file: with one fixed group, the skipping run would replace the
-pending real one (GitHub keeps one pending run per group); the group is the deploy group only
-for a run whose deploy job will run, any other run gets a group of its own.
+act does not simulate ``concurrency``: the deploy job's group is asserted on the file (only the
+job that changes the environment queues, so a skipping run never enters it).
 
-The dev-deploy integration-test job is dropped here: it runs the app's tests against APP_URL
-with Node's own HTTP client, which no fake can answer offline.
+The dev-deploy integration-test job (and the accept job that records its verdict) is dropped
+here: it runs the app's tests against APP_URL with Node's own HTTP client, which no fake can
+answer offline (tests/pipeline/test_release_edges.py runs both with a stand-in test script).
 """
 
 from __future__ import annotations
@@ -74,7 +73,9 @@ def _pipeline(tmp_path: Path, scenario: Scenario = SCENARIO) -> Pipeline:
     files = stack_files("dev", CHANGES)
     files[".github/workflows/ci.yml"] = without_jobs(files[".github/workflows/ci.yml"], *APP_JOBS)
     deploy = files[".github/workflows/dev-deploy.yml"]
-    files[".github/workflows/dev-deploy.yml"] = without_jobs(deploy, "integration-test")
+    # accept goes with it: its verdict is the integration tests' (tests/pipeline/
+    # test_release_edges.py runs both).
+    files[".github/workflows/dev-deploy.yml"] = without_jobs(deploy, "integration-test", "accept")
     pipeline = Pipeline(tmp_path, scenario)
     pipeline.add_files(files)
     return pipeline
@@ -114,10 +115,13 @@ def test_8_dev_deploy_deploys_the_digest_its_ci_run_published(tmp_path: Path) ->
     downloads = [c for c in pipeline.calls("download-artifact") if c["name"] == "image-digest"]
     assert downloads[-1]["run"] == "41"
     assert deploy.jobs["notify"] == "success"
-    # Dev has no acceptance jobs and no promote/abort: its deploy job writes the final verdict.
+    # Healthy, and the verdict waits for the integration tests (the accept job, issue 27).
     data = json.loads((pipeline.state / "github.json").read_text())
     (record,) = [d for d in data["deployments"] if d["payload"].get("digest") == digest]
-    assert record["statuses"][0] == {"state": "success", "description": "healthy"}
+    assert record["statuses"][0] == {
+        "state": "in_progress",
+        "description": "healthy; acceptance pending: integration-test",
+    }
 
 
 def test_8_discord_answering_500_is_a_warning_and_the_deploy_still_succeeds(
@@ -170,14 +174,16 @@ def test_8_dev_deploy_after_a_pull_request_run_skips(tmp_path: Path) -> None:
     assert image["containers"][0]["image"] == OLD_IMAGE
 
 
-def test_8_a_skipping_run_never_shares_the_deploy_concurrency_group() -> None:
-    """The group is ``deploy-development`` exactly when the deploy job's condition holds; any
-    other run (one that will skip) gets a group of its own, keyed by its run id."""
+def test_8_a_skipping_run_never_enters_the_deploy_concurrency_group() -> None:
+    """The group is on the deploy job, not the run (issue 27): a run whose deploy job skips (a
+    PR's CI run) never queues for the environment, and deploying runs all keep their place
+    (``queue: max``; tests/pipeline/test_release_edges.py plays GitHub's rule)."""
     workflow = yaml.safe_load(stack_files("dev", CHANGES)[".github/workflows/dev-deploy.yml"])
-    condition = workflow["jobs"]["deploy"]["if"]
-    assert "workflow_run.event == 'push'" in condition
-    assert workflow["concurrency"] == {
-        "group": f"${{{{ ({condition}) && 'deploy-development' || "
-        "format('deploy-development-skipped-{0}', github.run_id) }}",
+    assert workflow["concurrency"]["group"] == "${{ github.workflow }}-${{ github.run_id }}"
+    deploy = workflow["jobs"]["deploy"]
+    assert "workflow_run.event == 'push'" in deploy["if"]
+    assert deploy["concurrency"] == {
+        "group": "deploy-development",
         "cancel-in-progress": False,
-    }, json.dumps(workflow["concurrency"])
+        "queue": "max",
+    }, json.dumps(deploy["concurrency"])
