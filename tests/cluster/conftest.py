@@ -61,9 +61,16 @@ class Applied:
     """Pulumi's state, as far as the tier needs it: which resources exist (``stack/name``)."""
 
 
+LOGS_KEPT: Final = PROJECT_DIR / "build" / "cluster-tier-logs"
+"""Where the components' logs of a session with a failed test are kept (the temporary folder
+is removed): etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and the Argo
+Rollouts controller, one file each, the newest session only."""
+
+
 @pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
-    """The session's control plane: started once, stopped at the end (its own processes only)."""
+def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
+    """The session's control plane: started once, stopped at the end (its own processes only).
+    If a test failed, the components' logs are copied to :data:`LOGS_KEPT` first."""
     folder = Path(tempfile.mkdtemp(prefix="cluster-tier-"))
     try:
         plane = start_control_plane(folder)  # stops what it started if it fails half-way
@@ -71,6 +78,11 @@ def control_plane() -> Iterator[ControlPlane]:
             yield plane
         finally:
             plane.stop()
+            if request.session.testsfailed:
+                shutil.rmtree(LOGS_KEPT, ignore_errors=True)
+                LOGS_KEPT.mkdir(parents=True)
+                for log in folder.glob("*.log"):
+                    shutil.copy2(log, LOGS_KEPT / log.name)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -191,8 +203,7 @@ def controller_took_the_services(plane: ControlPlane, stack: str) -> bool:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def canary_stacks(applied: Applied) -> Applied:
+def apply_canary_variant(applied: Applied) -> None:
     """``pulumi up`` of staging and prod with :data:`CANARY_VARIANT`: the Rollouts take the
     short plan; the AnalysisTemplate the variant no longer declares is deleted, as Pulumi would.
     Nothing is refused: the Services keep the controller's selector (their selector is the
@@ -208,4 +219,13 @@ def canary_stacks(applied: Applied) -> Applied:
         live = rollout(plane, stack)
         # (the CRD's schema defaults an empty ``analysis: {analysisRunMetadata: {}}``)
         assert not live["spec"]["strategy"]["canary"].get("analysis", {}).get("templates")
+
+
+@pytest.fixture(scope="session")
+def canary_stacks(applied: Applied) -> Applied:
+    """The stacks with :data:`CANARY_VARIANT` applied once (see :func:`apply_canary_variant`).
+    A test that applies a stack's own render again (test_container_settings.py does, for
+    staging) brings back its 2-minute pause and its analysis: a module that needs the variant
+    after such a test applies it again."""
+    apply_canary_variant(applied)
     return applied

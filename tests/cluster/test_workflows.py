@@ -10,8 +10,9 @@ step is answered by the real API server, admitted or refused by the stacks' RBAC
 policy, and acted on by the real Argo Rollouts controller (started by the session fixture) and
 kube-controller-manager, with kwok's pods becoming Ready. What stays fake is what this tier
 cannot run: GitHub (gh, deployment records), Sigstore (cosign), the registry (docker), the app's
-health endpoint (curl), and the simulated clock of ``date`` (each ``sleep`` also sleeps 1 s of
-wall time, so a wait loop polls the real controller every second; its deadline counts polls).
+health endpoint (curl), and the simulated clock of ``date`` (each ``sleep`` also sleeps
+:data:`SLEEP_SECONDS` of wall time, so a wait loop polls the real controller every 2 s; its
+deadline counts polls).
 
 The stacks are applied with the canary variant of tests/cluster/conftest.py (the same steps and
 weights, pauses of seconds, canary analysis switched off: why, in test_canary.py's docstring);
@@ -35,8 +36,10 @@ import yaml
 
 from tests.cluster.conftest import (
     CANARY_VARIANT,
+    LOGS_KEPT,
     PROD_MANUAL_PAUSE,
     Applied,
+    apply_canary_variant,
     deployer_token,
     rollout,
     wait_for,
@@ -82,6 +85,13 @@ ACCEPTANCE_JOBS: Final = ("e2e", "performance", "security-scan", "security-alert
 about the cluster and run in the pipeline tier (tests/pipeline/test_deploy_release.py)."""
 
 
+SLEEP_SECONDS: Final = 2.0
+"""Wall time of each ``sleep`` a step runs (the simulated clock still advances by what it asks):
+a wait loop's ``sleep 10`` polls every 2 s, so the waits the variant derives (staging 423 s: 42
+polls, prod 604 s: 60 polls, a rollback 240 s: 24 polls) leave at least 84, 120 and 48 s of wall
+time to the real controllers, several times the 10-30 s they took here."""
+
+
 def digest(name: str) -> str:
     return f"sha256:{hashlib.sha256(name.encode()).hexdigest()}"
 
@@ -91,7 +101,8 @@ def real_tools(applied: Applied) -> RealTools:
     plugin = real_tool(
         "kubectl-argo-rollouts", install="python tools/gotools.py kubectl-argo-rollouts"
     )
-    return RealTools({"kubectl": applied.plane.kubectl_path, "kubectl-argo-rollouts": plugin})
+    binaries = {"kubectl": applied.plane.kubectl_path, "kubectl-argo-rollouts": plugin}
+    return RealTools(binaries, sleep_seconds=SLEEP_SECONDS)
 
 
 @pytest.fixture(scope="session")
@@ -119,6 +130,16 @@ def kubeconfig_secret(applied: Applied) -> dict[str, str]:
         }  # fmt: skip
         secrets[stack] = yaml.safe_dump(document, sort_keys=False)
     return secrets
+
+
+@pytest.fixture(scope="module")
+def canary_variant(canary_stacks: Applied) -> Applied:
+    """The canary variant, applied again for this module: test_container_settings.py, which
+    runs between test_canary.py and this module, applies staging's own render (its 2-minute
+    pause and its analysis come back; with them the analysis, which cannot measure anything
+    here, aborted this module's staging canary)."""
+    apply_canary_variant(canary_stacks)
+    return canary_stacks
 
 
 def changes(stack: str) -> dict[str, Any]:
@@ -243,7 +264,8 @@ def diagnosis(plane: ControlPlane, stack: str, result: RunResult) -> str:
     return (
         f"jobs: {result.jobs}\nsteps: {[(s.job, s.step, s.result) for s in result.steps]}\n"
         f"output:\n{result.output[-6000:]}\n{found.stdout}{found.stderr}\n"
-        f"rollouts-controller log:\n{plane.log_tail('rollouts-controller', 30)}"
+        f"rollouts-controller log:\n{plane.log_tail('rollouts-controller', 30)}\n"
+        f"(every component's whole log: {LOGS_KEPT} once the session ends)"
     )
 
 
@@ -308,12 +330,12 @@ def test_dev_deploy_rolls_the_deployment_out_to_ready_pods(
 
 
 def test_staging_canary_reaches_healthy(
-    canary_stacks: Applied,
+    canary_variant: Applied,
     real_tools: RealTools,
     kubeconfig_secret: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    plane = canary_stacks.plane
+    plane = canary_variant.plane
     release = digest("staging-release")
     staging = Release(tmp_path, "staging", real_tools, kubeconfig_secret["staging"],
                       releases=(release,))  # fmt: skip
@@ -346,12 +368,12 @@ def _deploy_to_the_manual_pause(
 
 
 def test_prod_stops_at_its_manual_pause_and_the_promote_action_continues_it(
-    canary_stacks: Applied,
+    canary_variant: Applied,
     real_tools: RealTools,
     kubeconfig_secret: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    plane = canary_stacks.plane
+    plane = canary_variant.plane
     before = stable_image(plane, "prod")
     release = digest("prod-promote-me")
     prod = Release(tmp_path, "prod", real_tools, kubeconfig_secret["prod"], releases=(release,))
@@ -372,12 +394,12 @@ def test_prod_stops_at_its_manual_pause_and_the_promote_action_continues_it(
 
 
 def test_prod_abort_action_sends_traffic_back_to_stable(
-    canary_stacks: Applied,
+    canary_variant: Applied,
     real_tools: RealTools,
     kubeconfig_secret: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    plane = canary_stacks.plane
+    plane = canary_variant.plane
     before = stable_image(plane, "prod")
     release = digest("prod-abort-me")
     prod = Release(tmp_path, "prod", real_tools, kubeconfig_secret["prod"], releases=(release,))
@@ -401,7 +423,7 @@ def test_prod_abort_action_sends_traffic_back_to_stable(
 
 
 def test_prod_rollback_after_a_failed_health_check(
-    canary_stacks: Applied,
+    canary_variant: Applied,
     real_tools: RealTools,
     kubeconfig_secret: dict[str, str],
     tmp_path: Path,
@@ -411,7 +433,7 @@ def test_prod_rollback_after_a_failed_health_check(
     stable back. Within ``rollbackWindow`` the real controller skips every canary step (no new
     pause for a person) and the Rollout is Healthy on the old release; the run fails and the
     deployment says rolled back."""
-    plane = canary_stacks.plane
+    plane = canary_variant.plane
     before = stable_image(plane, "prod")
     release = digest("prod-roll-me-back")
     prod = Release(tmp_path, "prod", real_tools, kubeconfig_secret["prod"], releases=(release,),
@@ -436,7 +458,7 @@ def test_prod_rollback_after_a_failed_health_check(
 
 
 def test_a_cancelled_prod_run_aborts_the_canary_it_started(
-    canary_stacks: Applied,
+    canary_variant: Applied,
     real_tools: RealTools,
     kubeconfig_secret: dict[str, str],
     tmp_path: Path,
@@ -444,7 +466,7 @@ def test_a_cancelled_prod_run_aborts_the_canary_it_started(
     """A person cancels the run while the canary walks its first steps: act gets SIGINT (what
     GitHub's "Cancel workflow" sends the runner), the job's ``cancelled()`` step aborts the canary
     this run started, and the real controller sends traffic back to stable."""
-    plane = canary_stacks.plane
+    plane = canary_variant.plane
     before = stable_image(plane, "prod")
     stable_rs = status(plane, "prod")["stableRS"]
     release = digest("prod-cancel-me")
