@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 import yaml
@@ -24,7 +24,7 @@ from render.engine import PROJECT_DIR, Rendered, render
 from tests.cluster.apply import apply_render, rollouts_crds, server_side_apply
 from tests.cluster.plane import ControlPlane, start_control_plane, start_rollouts_controller
 from tests.cluster.steps import NAMESPACE as NAMESPACE
-from tests.conftest import STACKS, project_path, rendered
+from tests.conftest import STACKS, project_path, render_variant, rendered
 
 PLATFORM_DIR: Final = PROJECT_DIR / "platform"
 PLATFORM_OF: Final = {"dev": "nonprod", "staging": "nonprod", "prod": "prod"}
@@ -61,9 +61,16 @@ class Applied:
     """Pulumi's state, as far as the tier needs it: which resources exist (``stack/name``)."""
 
 
+LOGS_KEPT: Final = PROJECT_DIR / "build" / "cluster-tier-logs"
+"""Where the components' logs of a session with a failed test are kept (the temporary folder
+is removed): etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and the Argo
+Rollouts controller, one file each, the newest session only."""
+
+
 @pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
-    """The session's control plane: started once, stopped at the end (its own processes only)."""
+def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
+    """The session's control plane: started once, stopped at the end (its own processes only).
+    If a test failed, the components' logs are copied to :data:`LOGS_KEPT` first."""
     folder = Path(tempfile.mkdtemp(prefix="cluster-tier-"))
     try:
         plane = start_control_plane(folder)  # stops what it started if it fails half-way
@@ -71,6 +78,11 @@ def control_plane() -> Iterator[ControlPlane]:
             yield plane
         finally:
             plane.stop()
+            if request.session.testsfailed:
+                shutil.rmtree(LOGS_KEPT, ignore_errors=True)
+                LOGS_KEPT.mkdir(parents=True)
+                for log in folder.glob("*.log"):
+                    shutil.copy2(log, LOGS_KEPT / log.name)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -154,3 +166,66 @@ def deployer_kubeconfig(applied: Applied) -> dict[str, Path]:
 
 def dump(obj: object) -> str:
     return yaml.safe_dump(obj, sort_keys=False)
+
+
+CANARY_VARIANT: Final[dict[str, dict[str, Any]]] = {
+    "staging": {
+        "cicd:canary.analysis": {"enabled": False},
+        "cicd:canary.steps": [{"weight": 50, "pause": "3s"}, {"weight": 100}],
+    },
+    "prod": {
+        "cicd:canary.analysis": {"enabled": False},
+        "cicd:canary.steps": [
+            {"weight": 10, "pause": "2s"},
+            {"weight": 25, "pause": "2s"},
+            {"weight": 50},
+            {"weight": 100},
+        ],
+    },
+}
+"""Pulumi.staging.yaml's and Pulumi.prod.yaml's canary plans with pauses of seconds, analysis
+off (see the docstring of tests/cluster/test_canary.py). prod keeps its manual pause before 100%."""
+
+PROD_MANUAL_PAUSE: Final = 5
+"""Index of prod's manual pause in the Rollout's steps: setWeight 10, pause, setWeight 25, pause,
+setWeight 50, **pause {}**, setWeight 100."""
+
+
+def rollout(plane: ControlPlane, stack: str) -> dict[str, Any]:
+    return plane.get("rollout", "webshop", f"--namespace={NAMESPACE[stack]}")
+
+
+def controller_took_the_services(plane: ControlPlane, stack: str) -> bool:
+    return all(
+        "rollouts-pod-template-hash" in (plane.get("service", name, f"--namespace={NAMESPACE[stack]}")
+                                         ["spec"].get("selector") or {})
+        for name in ("webshop", "webshop-canary")
+    )  # fmt: skip
+
+
+def apply_canary_variant(applied: Applied) -> None:
+    """``pulumi up`` of staging and prod with :data:`CANARY_VARIANT`: the Rollouts take the
+    short plan; the AnalysisTemplate the variant no longer declares is deleted, as Pulumi would.
+    Nothing is refused: the Services keep the controller's selector (their selector is the
+    stack's on creation only, components/workload.py)."""
+    plane = applied.plane
+    for stack, changes in CANARY_VARIANT.items():
+        wait_for(f"the controller points {stack}'s Services",
+                 lambda stack=stack: controller_took_the_services(plane, stack))  # fmt: skip
+        refusals, _ = apply_render(plane, stack, render_variant(stack, changes), applied.state)
+        assert refusals == [], "\n".join(refusals)
+        plane.kubectl("delete", "analysistemplates.argoproj.io", "webshop-health",
+                      f"--namespace={NAMESPACE[stack]}", "--ignore-not-found")  # fmt: skip
+        live = rollout(plane, stack)
+        # (the CRD's schema defaults an empty ``analysis: {analysisRunMetadata: {}}``)
+        assert not live["spec"]["strategy"]["canary"].get("analysis", {}).get("templates")
+
+
+@pytest.fixture(scope="session")
+def canary_stacks(applied: Applied) -> Applied:
+    """The stacks with :data:`CANARY_VARIANT` applied once (see :func:`apply_canary_variant`).
+    A test that applies a stack's own render again (test_container_settings.py does, for
+    staging) brings back its 2-minute pause and its analysis: a module that needs the variant
+    after such a test applies it again."""
+    apply_canary_variant(applied)
+    return applied

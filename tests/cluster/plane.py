@@ -12,8 +12,8 @@ One pytest session starts, in a temporary folder and on free loopback ports:
   controller that fills ``kubernetes.io/service-account-token`` Secrets) and kube-scheduler;
 - kwok, which plays the kubelet of two fake nodes: scheduled pods become Running and Ready;
 - once the Argo Rollouts CRDs are in (tests/cluster/conftest.py), the Argo Rollouts controller
-  v1.8.3 (:func:`start_rollouts_controller`), out of cluster, as the chart's Deployment runs it
-  but with the admin's kubeconfig.
+  v1.8.3 (:func:`start_rollouts_controller`), out of cluster, as the chart's Deployment runs it,
+  with a token of its own ServiceAccount bound to the chart's ClusterRole.
 
 Nothing leaves loopback and nothing is downloaded at run time except through the Go module proxy
 on first build. Teardown stops exactly the processes this fixture started (by their own handles),
@@ -380,27 +380,99 @@ as the chart's Deployment sets it through the downward API (utils/defaults/defau
 ``Namespace()``, argo-rollouts v1.8.3)."""
 
 
+ROLLOUTS_SERVICE_ACCOUNT: Final = "argo-rollouts"
+"""The controller's ServiceAccount: the chart's ``argo-rollouts.serviceAccountName`` with the
+release named ``argo-rollouts`` (components/platform.py) and ``serviceAccount.create: true``."""
+
+_READ: Final = ("get", "list", "watch")
+_WRITE: Final = ("create", "get", "list", "watch", "update", "patch", "delete")
+
+ROLLOUTS_CONTROLLER_RULES: Final[tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...]] = (
+    (("argoproj.io",), ("rollouts", "rollouts/status", "rollouts/finalizers"),
+     ("get", "list", "watch", "update", "patch")),
+    (("argoproj.io",), ("analysisruns", "analysisruns/finalizers", "experiments",
+                        "experiments/finalizers"), _WRITE),
+    (("argoproj.io",), ("analysistemplates", "clusteranalysistemplates"), _READ),
+    (("apps",), ("replicasets",), _WRITE),
+    (("", "apps"), ("deployments", "podtemplates"), ("get", "list", "watch", "update")),
+    (("",), ("services",), ("get", "list", "watch", "patch", "create", "delete")),
+    (("coordination.k8s.io",), ("leases",), ("create", "get", "update")),
+    (("",), ("secrets",), _READ),
+    (("",), ("configmaps",), (*_READ, "create", "update")),
+    (("",), ("pods",), ("list", "update", "watch")),
+    (("",), ("pods/eviction",), ("create",)),
+    (("",), ("events",), ("create", "update", "patch")),
+    (("networking.k8s.io", "extensions"), ("ingresses",),
+     ("create", "get", "list", "watch", "update", "patch")),
+    (("batch",), ("jobs",), _WRITE),
+    (("",), ("endpoints",), ("get",)),
+)  # fmt: skip
+"""(API groups, resources, verbs) the controller's ClusterRole grants: what Helm chart
+argo-rollouts 2.40.5 (app version v1.8.3, the platform stack's pin) renders with the values the
+platform stack passes (chart defaults for RBAC: ``clusterInstall``, ``controller.createClusterRole``,
+``providerRBAC.enabled`` all true), read in argoproj/argo-helm
+charts/argo-rollouts/templates/_helpers.tpl (``argo-rollouts.controller.roleRules``) at that chart
+version, and the same as manifests/role/argo-rollouts-clusterrole.yaml of argo-rollouts v1.8.3
+for these rules. Written here as the tier's own equivalent, not copied: the provider rules for
+APIs this cluster does not serve (Istio, SMI, Ambassador, AWS, App Mesh, Traefik, APISIX, Contour,
+Gloo, Gateway API objects) are left out, since they grant nothing without those CRDs; the NGINX
+Ingress rules the stacks' canaries use are in, and so is the Gateway API provider's configmaps
+``create``/``update`` that the chart adds by default. components/platform.py installs the
+chart's own ClusterRole (tests/cluster/test_controller_rbac.py checks that it passes nothing
+that would disable it)."""
+
+
+def rollouts_controller_rbac(namespace: str) -> list[dict[str, Any]]:
+    """ServiceAccount, ClusterRole and ClusterRoleBinding as the chart's cluster install makes
+    them (templates/controller/serviceaccount.yaml, clusterrole.yaml, clusterrolebinding.yaml)."""
+    name = ROLLOUTS_SERVICE_ACCOUNT
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": name, "namespace": namespace}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": name},
+         "rules": [{"apiGroups": list(groups), "resources": list(resources), "verbs": list(verbs)}
+                   for groups, resources, verbs in ROLLOUTS_CONTROLLER_RULES]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": name},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]},
+    ]  # fmt: skip
+
+
 def start_rollouts_controller(plane: ControlPlane) -> subprocess.Popen[bytes]:
     """The Argo Rollouts controller (tools/gotools.py ``rollouts-controller``, v1.8.3), out of
     cluster with ``--kubeconfig``, watching every namespace like the chart's cluster-wide install.
 
     Flags (cmd/rollouts-controller/main.go, v1.8.3) keep it light on a shared 2-core machine: no
     leader election (one instance), one or two worker threads per controller instead of 10,
-    metrics and healthz on free ports (it binds ``:<port>``). It runs as the tier's admin, not
-    with the chart's ClusterRole: this tier tests what the controller does to Rollouts, not its
-    own RBAC. Ready when its healthz answers. Stopped with the other processes.
+    metrics and healthz on free ports (it binds ``:<port>``). It runs as its own ServiceAccount
+    (:func:`rollouts_controller_rbac`: the chart's ClusterRole, nothing more), with a token from
+    the TokenRequest API (``kubectl create token``, as the kubelet would project one into the
+    chart's pod), so a request the chart's RBAC does not allow is refused here as in a real
+    cluster. Ready when its healthz answers. Stopped with the other processes.
     """
     controller = real_tool(
         "rollouts-controller", install="python tools/gotools.py rollouts-controller"
     )
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ROLLOUTS_NAMESPACE}}
-    plane.kubectl("apply", "--server-side", "--field-manager=cluster-tier", "--filename=-",
-                  stdin=yaml.safe_dump(namespace))  # fmt: skip
+    for document in (namespace, *rollouts_controller_rbac(ROLLOUTS_NAMESPACE)):
+        plane.kubectl("apply", "--server-side", "--field-manager=cluster-tier", "--filename=-",
+                      stdin=yaml.safe_dump(document))  # fmt: skip
+    token = plane.kubectl(
+        "create", "token", ROLLOUTS_SERVICE_ACCOUNT, f"--namespace={ROLLOUTS_NAMESPACE}",
+        "--duration=12h",
+    ).stdout.strip()  # fmt: skip
+    kubeconfig = plane.kubeconfig_for(
+        f"system:serviceaccount:{ROLLOUTS_NAMESPACE}:{ROLLOUTS_SERVICE_ACCOUNT}",
+        token,
+        ROLLOUTS_NAMESPACE,
+    )
     healthz = free_port()
     process = plane.start(
         "rollouts-controller",
         [
-            controller, f"--kubeconfig={plane.admin_kubeconfig}", "--leader-elect=false",
+            controller, f"--kubeconfig={kubeconfig}", "--leader-elect=false",
             f"--metricsport={free_port()}", f"--healthzPort={healthz}",
             "--rollout-threads=2", "--experiment-threads=1", "--analysis-threads=1",
             "--service-threads=1", "--ingress-threads=1", "--loglevel=info",

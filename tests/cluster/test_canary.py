@@ -21,69 +21,26 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import pytest
 
 from tests.cluster.apply import apply_render
-from tests.cluster.conftest import Applied, wait_for
+from tests.cluster.conftest import (
+    CANARY_VARIANT,
+    PROD_MANUAL_PAUSE,
+    Applied,
+    controller_took_the_services,
+    rollout,
+    wait_for,
+)
 from tests.cluster.plane import ControlPlane
 from tests.cluster.steps import NAMESPACE, StepRun, deploy_step
 from tests.conftest import render_variant
 
 pytestmark = pytest.mark.cluster
 
-CANARY_VARIANT: Final[dict[str, dict[str, Any]]] = {
-    "staging": {
-        "cicd:canary.analysis": {"enabled": False},
-        "cicd:canary.steps": [{"weight": 50, "pause": "3s"}, {"weight": 100}],
-    },
-    "prod": {
-        "cicd:canary.analysis": {"enabled": False},
-        "cicd:canary.steps": [
-            {"weight": 10, "pause": "2s"},
-            {"weight": 25, "pause": "2s"},
-            {"weight": 50},
-            {"weight": 100},
-        ],
-    },
-}
-"""Pulumi.staging.yaml's and Pulumi.prod.yaml's canary plans with pauses of seconds, analysis
-off (see the module docstring). prod keeps its manual pause before 100%."""
-
-PROD_MANUAL_PAUSE: Final = 5
-"""Index of prod's manual pause in the Rollout's steps: setWeight 10, pause, setWeight 25, pause,
-setWeight 50, **pause {}**, setWeight 100."""
-
 WAIT = {"TIMEOUT_SECONDS": "150", "ACCEPT_PAUSE": "true", "READ_FAILURES_TOLERATED": "3"}
-
-
-def controller_took_the_services(plane: ControlPlane, stack: str) -> bool:
-    return all(
-        "rollouts-pod-template-hash" in (plane.get("service", name, f"--namespace={NAMESPACE[stack]}")
-                                         ["spec"].get("selector") or {})
-        for name in ("webshop", "webshop-canary")
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def canary_stacks(applied: Applied) -> Applied:
-    """``pulumi up`` of staging and prod with :data:`CANARY_VARIANT`: the Rollouts take the
-    short plan; the AnalysisTemplate the variant no longer declares is deleted, as Pulumi would.
-    Nothing is refused: the Services keep the controller's selector (their selector is the
-    stack's on creation only, components/workload.py)."""
-    plane = applied.plane
-    for stack, changes in CANARY_VARIANT.items():
-        wait_for(f"the controller points {stack}'s Services",
-                 lambda stack=stack: controller_took_the_services(plane, stack))  # fmt: skip
-        refusals, _ = apply_render(plane, stack, render_variant(stack, changes), applied.state)
-        assert refusals == [], "\n".join(refusals)
-        plane.kubectl("delete", "analysistemplates.argoproj.io", "webshop-health",
-                      f"--namespace={NAMESPACE[stack]}", "--ignore-not-found")  # fmt: skip
-        live = rollout(plane, stack)
-        # (the CRD's schema defaults an empty ``analysis: {analysisRunMetadata: {}}``)
-        assert not live["spec"]["strategy"]["canary"].get("analysis", {}).get("templates")
-    return applied
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
@@ -102,10 +59,6 @@ def test_applying_again_after_the_controller_took_the_services(
         plane, stack, render_variant(stack, CANARY_VARIANT[stack]), canary_stacks.state
     )
     assert refusals == [], "\n".join(refusals)
-
-
-def rollout(plane: ControlPlane, stack: str) -> dict[str, Any]:
-    return plane.get("rollout", "webshop", f"--namespace={NAMESPACE[stack]}")
 
 
 def status(plane: ControlPlane, stack: str) -> dict[str, Any]:

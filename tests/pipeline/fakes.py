@@ -14,6 +14,17 @@ Parallel jobs call fakes at the same time: each call holds ``lock`` while it run
 stay consistent; simulated waits of parallel jobs therefore add up on the one clock (a scenario
 asserts on order and outcomes, never on parallel wall time).
 
+What the fake kubectl may claim: that a workflow's scripts call kubectl as intended and react
+to what it answers (exit codes, transient errors, a simulated canary's status on the simulated
+clock). What it does not claim, and what moved to the ``cluster`` tier (tests/cluster/, the real
+kubectl 1.36 and ``kubectl-argo-rollouts`` v1.8.3 against a real API server and the real Argo
+Rollouts controller): that the API server admits those calls with the deployer's RBAC and
+admission policy, that a Deployment rolls out to Ready pods, that the controller moves a canary
+through its steps, stops at a manual pause, continues it on promote, sends traffic back to
+stable on abort or on a cancelled run, and treats a rollback within ``rollbackWindow`` as a fast
+one (tests/cluster/test_workflows.py runs dev-deploy.yml, stage-deploy.yml and prod-deploy.yml
+with act so; test_canary.py and test_deployer.py run their step scripts directly).
+
 Decisions: fakes fail the way the real tool fails (exit codes, the stderr line a script might
 grep), because the point is to find the places where a workflow mishandles a failure. A URL no
 rule matches fails like an offline host (curl exit 6), so no scenario reaches the network by

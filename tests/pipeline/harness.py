@@ -36,6 +36,15 @@ What one ``Pipeline`` is: a scenario directory holding
 Several ``run`` calls on one Pipeline share the cluster, clock and artifacts: CI then dev-deploy
 (``run_id`` names each run; download-artifact's ``run-id`` input reads another run's artifacts).
 
+Real tools instead of fakes (the ``cluster`` tier): ``Pipeline(..., real=RealTools({"kubectl":
+PATH, "kubectl-argo-rollouts": PATH}))`` puts those binaries on the scenario's PATH in place of
+the fakes of the same name (tests/cluster/test_workflows.py runs the deploy workflows so against
+a real API server and the real Argo Rollouts controller); every other fake stays. ``sleep`` then
+also sleeps for real (:attr:`RealTools.sleep_seconds`) so that the real controllers move
+between two polls of a wait loop, while the simulated clock still advances by what it asks.
+``run(..., cancel_when=CHECK)`` cancels the run as GitHub's "Cancel workflow" does (SIGINT to
+act) once ``CHECK()`` holds.
+
 Decisions: act runs with ``-P <label>=-self-hosted`` (steps run on this host, no Docker);
 ``--json`` logs are parsed for per-job conclusions (``jobResult``) and per-step results; a job
 act never starts (its ``if:`` is false) is reported as ``skipped``, as GitHub does.
@@ -47,10 +56,13 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -154,6 +166,25 @@ class Scenario:
             "private_repository": self.private_repository,
             "enterprise_cloud": self.enterprise_cloud,
         }
+
+
+@dataclass(frozen=True)
+class RealTools:
+    """Real binaries a scenario runs instead of the fakes of the same name.
+
+    For the ``cluster`` tier: the real kubectl and the ``kubectl-argo-rollouts`` plugin, with
+    the kubeconfig the workflow's own step writes from the environment's ``KUBECONFIG`` secret,
+    answer from a real API server; the fake kubectl's simulation (tests/pipeline/fakes.py) is not
+    used, and ``Pipeline.kube()`` stays empty. Every other fake (gh, cosign, curl, docker...)
+    stays.
+    """
+
+    binaries: Mapping[str, str]
+    """Command name on PATH -> path of the real binary."""
+    sleep_seconds: float = 1.0
+    """Each ``sleep`` a step runs still advances the simulated clock by what it asks (``date``
+    reads that clock, so a wait loop's deadline counts its polls) and also really sleeps this
+    long: a poll every ``sleep_seconds`` of wall time instead of every 10 s."""
 
 
 @dataclass(frozen=True)
@@ -363,9 +394,16 @@ APP_JOBS: Final = ("validate", "test", "integration")
 class Pipeline:
     """One scenario: a repository, a cluster, a clock, and act to run workflows on them."""
 
-    def __init__(self, workdir: Path, scenario: Scenario, app: Path | None = SAMPLE_APP) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        scenario: Scenario,
+        app: Path | None = SAMPLE_APP,
+        real: RealTools | None = None,
+    ) -> None:
         self.workdir = workdir
         self.scenario = scenario
+        self.real = real
         self.repo = workdir / "repo"
         self.state = workdir / "state"
         self.bin = workdir / "bin"
@@ -391,21 +429,35 @@ class Pipeline:
 
     # -- setup ----------------------------------------------------------------------------
     def _write_fake_bin(self) -> None:
+        real = self.real.binaries if self.real else {}
         for tool in FAKE_TOOLS:
+            if tool in real:
+                continue
             wrapper = self.bin / tool
-            fake = f'exec "{sys.executable}" "{FAKES}" {tool} "{self.state}" "$@"\n'
-            if tool == "npx":
+            fake = f'"{sys.executable}" "{FAKES}" {tool} "{self.state}" "$@"'
+            if tool == "sleep" and self.real is not None:
+                # the host's sleep, by absolute path: this wrapper is "sleep" on PATH
+                host_sleep = shutil.which("sleep") or "/bin/sleep"
+                wrapper.write_text(
+                    f"#!/bin/sh\n{fake} || exit $?\n"
+                    f"exec {shlex.quote(host_sleep)} {self.real.sleep_seconds}\n"
+                )
+            elif tool == "npx":
                 # Only the Snyk CLI is fake (it would reach the network); ``npx tsc`` and any
                 # other package run the host's real npx.
-                real = shutil.which("npx") or "npx"
-                fake = (
+                host_npx = shutil.which("npx") or "npx"
+                wrapper.write_text(
+                    "#!/bin/sh\n"
                     'case "$1 $2" in\n'
-                    f'  "--yes snyk@"*) {fake.strip()} ;;\n'
-                    f'  *) exec "{real}" "$@" ;;\n'
+                    f'  "--yes snyk@"*) exec {fake} ;;\n'
+                    f'  *) exec "{host_npx}" "$@" ;;\n'
                     "esac\n"
                 )
-            wrapper.write_text(f"#!/bin/sh\n{fake}")
+            else:
+                wrapper.write_text(f"#!/bin/sh\nexec {fake}\n")
             wrapper.chmod(0o755)
+        for tool, path in real.items():
+            (self.bin / tool).symlink_to(path)
 
     def _git(self, *args: str) -> str:
         done = subprocess.run(
@@ -462,13 +514,16 @@ class Pipeline:
         run_id: str = "1",
         job: str | None = None,
         timeout: float = 900,
+        cancel_when: Callable[[], bool] | None = None,
     ) -> RunResult:
         """Run ``workflow`` (a file added with add_workflow) for ``event``; see RunResult.
 
         ``payload`` is merged over a default event (ref, repository, sender, head commit); for
         a pull_request it should hold ``pull_request`` (number, head.repo.full_name, ...).
         ``secrets``/``variables`` are the repository's, ``environments`` each GitHub
-        environment's own (see :func:`scope_to_jobs`).
+        environment's own (see :func:`scope_to_jobs`). ``cancel_when``: polled while act runs;
+        once it returns true, the run is cancelled (SIGINT to act, as GitHub's "Cancel workflow"
+        signals the runner), so that the steps guarded by ``cancelled()`` run.
         """
         branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
         if branch is not None and self._git("branch", "--show-current") != branch:
@@ -539,17 +594,22 @@ class Pipeline:
         env = {**os.environ, **npm_env()}
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
         env.pop("CI", None)
+        if self.real is not None:
+            env.pop("KUBECONFIG", None)  # only the kubeconfig a step writes, never the host's
         calls_before = len(self.calls())
         try:
-            done = subprocess.run(
-                command,
-                cwd=self.repo,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
+            if cancel_when is None:
+                done = subprocess.run(
+                    command,
+                    cwd=self.repo,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
+                )
+            else:
+                done = self._run_cancelled(command, env, timeout, cancel_when)
         finally:
             workflow_file.write_text(committed)
         result = _parse(done.returncode, done.stdout, self.repo / ".github/workflows" / workflow)
@@ -559,6 +619,34 @@ class Pipeline:
             calls=tuple(self.calls()[calls_before:]),
             kube=tuple(self.kube()),
             artifacts=self.artifacts(run_id),
+        )
+
+    def _run_cancelled(
+        self,
+        command: list[str],
+        env: Mapping[str, str],
+        timeout: float,
+        cancel_when: Callable[[], bool],
+    ) -> subprocess.CompletedProcess[str]:
+        """act, sent SIGINT once ``cancel_when()`` holds. Output goes to files, not pipes:
+        nobody reads a pipe while polling, and a full pipe would stall act."""
+        out_path, err_path = self.workdir / "act-cancel.out", self.workdir / "act-cancel.err"
+        with out_path.open("w") as out, err_path.open("w") as err:
+            act = subprocess.Popen(command, cwd=self.repo, env=dict(env), stdout=out, stderr=err)
+            try:
+                deadline = time.monotonic() + timeout
+                while act.poll() is None and time.monotonic() < deadline:
+                    if cancel_when():
+                        act.send_signal(signal.SIGINT)
+                        break
+                    time.sleep(0.2)
+                act.wait(timeout=max(1.0, deadline - time.monotonic()))
+            finally:
+                if act.poll() is None:
+                    act.kill()
+                    act.wait()
+        return subprocess.CompletedProcess(
+            command, act.returncode, out_path.read_text(), err_path.read_text()
         )
 
     # -- what happened --------------------------------------------------------------------
