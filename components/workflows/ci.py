@@ -92,15 +92,18 @@ from components.workflows.common import (
 from components.workflows.contract import branch_ref, secret
 from components.workflows.custody import install_cosign
 from components.workflows.model import (
+    NEEDS_RESULTS,
     Access,
     Concurrency,
     Grant,
     Job,
+    JobRef,
     Matrix,
     PullRequest,
     Push,
     Scope,
     Step,
+    StepRef,
     Workflow,
     condition,
     expr,
@@ -134,6 +137,17 @@ version, so a new release reaches CI through a change here, as an action pin doe
 ``snyk/actions/node`` action it replaces ran the mutable image ``snyk/snyk:node``)."""
 
 SNYK_SEVERITY: Final = "high"
+
+PACKAGE_STEP: Final = StepRef("package", ("slug", "dir"))
+"""scripts/locate_package.sh: the matrix package's workspace folder and artifact-safe name."""
+VERSION_STEP: Final = StepRef("version", ("version",))
+META_STEP: Final = StepRef("meta", ("tags", "labels"))
+TRIVY_STEP: Final = StepRef("trivy")
+PUSH_STEP: Final = StepRef("push", ("digest",))
+SOURCE_STEP: Final = StepRef("source", ("digest", "commit"))
+"""scripts/release_resolve.sh: the released digest and the commit it was built from."""
+BUILD_JOB: Final = JobRef("build", ("tags", "scan"))
+RELEASE_JOB: Final = JobRef("release", ("digest", "scan"))
 
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the repository")
 
@@ -193,12 +207,12 @@ def _test(pipeline: PipelineSpec, retention_days: int) -> Job:
         env={"PACKAGE": expr("matrix.package")},
         steps=(
             *_install(pipeline),
-            run("Find the package's workspace", script("locate_package.sh"), id="package"),
+            run("Find the package's workspace", script("locate_package.sh"), id=PACKAGE_STEP.id),
             npm_command("Unit tests", pipeline.commands.unit_test),
             upload_artifact(
                 "Upload coverage",
-                template("coverage-", expr("steps.package.outputs.slug")),
-                template(expr("steps.package.outputs.dir"), f"/{coverage}"),
+                template("coverage-", PACKAGE_STEP.output("slug")),
+                template(PACKAGE_STEP.output("dir"), f"/{coverage}"),
                 retention_days,
             ),
         ),
@@ -259,12 +273,12 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
     else:
         trivy["format"] = "table"
         scan_steps.append(_notice("SARIF upload", sarif))
-    scan_steps.append(Step(name="Trivy image scan", id="trivy", uses=pins.TRIVY, with_=trivy))
+    scan_steps.append(Step(name="Trivy image scan", id=TRIVY_STEP.id, uses=pins.TRIVY, with_=trivy))
     if sarif.on:
         scan_steps.append(
             Step(
                 name="Upload the Trivy report to code scanning",
-                if_=condition(f"always() && steps.trivy.outcome != 'skipped' && {WRITE_TOKEN}"),
+                if_=condition(f"always() && {TRIVY_STEP.outcome} != 'skipped' && {WRITE_TOKEN}"),
                 uses=pins.UPLOAD_SARIF,
                 with_={
                     "sarif_file": "trivy.sarif",
@@ -277,14 +291,14 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
         name="build",
         timeout_minutes=30,
         permissions=tuple(permissions),
-        outputs={"tags": expr("steps.meta.outputs.tags"), "scan": expr("steps.trivy.outcome")},
+        outputs={"tags": META_STEP.output("tags"), "scan": expr(TRIVY_STEP.outcome)},
         steps=(
             checkout(),
-            run("Read the application version", script("read_version.sh"), id="version"),
+            run("Read the application version", script("read_version.sh"), id=VERSION_STEP.id),
             Step(name="Set up Docker Buildx", uses=pins.SETUP_BUILDX),
             Step(
                 name="Image tags and labels",
-                id="meta",
+                id=META_STEP.id,
                 uses=pins.DOCKER_METADATA,
                 with_={
                     "context": "workflow",
@@ -292,7 +306,7 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
                     "images": image,
                     "tags": template(
                         "type=raw,value=",
-                        expr("steps.version.outputs.version"),
+                        VERSION_STEP.output("version"),
                         "-",
                         expr("github.run_number"),
                         "\ntype=sha,format=long\n",
@@ -307,8 +321,8 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
                     "context": pipeline.build_context,
                     "file": pipeline.dockerfile,
                     "push": False,
-                    "tags": expr("steps.meta.outputs.tags"),
-                    "labels": expr("steps.meta.outputs.labels"),
+                    "tags": META_STEP.output("tags"),
+                    "labels": META_STEP.output("labels"),
                     "outputs": template("type=docker,dest=", tarball),
                     "cache-from": _layer_cache_from(branch, pipeline.layer_cache_for_publish),
                     "cache-to": "type=gha,mode=max",
@@ -407,7 +421,7 @@ def _provenance(feature: PlanFeature) -> Step:
         uses=pins.ATTEST_BUILD_PROVENANCE,
         with_={
             "subject-name": expr("env.IMAGE"),
-            "subject-digest": expr("steps.push.outputs.digest"),
+            "subject-digest": PUSH_STEP.output("digest"),
             "push-to-registry": True,
         },
     )
@@ -439,7 +453,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanF
 
     Signature and SBOM attestation are written in the one format of components/signing.py,
     which the deploy workflows verify and the ClusterImagePolicy admits."""
-    digest = expr("steps.push.outputs.digest")
+    digest = PUSH_STEP.output("digest")
     image_at_digest = template(expr("env.IMAGE"), "@", digest)
     signing = {"DIGEST": digest, "SIGN_FLAGS": sign_flags()}
     return Job(
@@ -468,8 +482,8 @@ def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanF
             run(
                 "Push the scanned image",
                 script("push_image.sh"),
-                env={"TAGS": expr("needs.build.outputs.tags")},
-                id="push",
+                env={"TAGS": BUILD_JOB.output("tags")},
+                id=PUSH_STEP.id,
             ),
             run("Sign the pushed digest (keyless)", script("cosign_sign.sh"), env=signing),
             _provenance(provenance),
@@ -498,7 +512,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanF
 def _release(server: str, branch: str, severity: str) -> Job:
     """On a ``v*`` tag: the digest the default branch built for the tagged commit (or a merge's
     merged parent), verified, scanned again as it sits in the registry, then named."""
-    digest = expr("steps.source.outputs.digest")
+    digest = SOURCE_STEP.output("digest")
     return Job(
         name="release",
         timeout_minutes=20,
@@ -506,11 +520,11 @@ def _release(server: str, branch: str, severity: str) -> Job:
             READ_CODE,
             Grant(Scope.PACKAGES, Access.WRITE, "add the release tag to the published digest"),
         ),
-        outputs={"digest": digest, "scan": expr("steps.trivy.outcome")},
+        outputs={"digest": digest, "scan": expr(TRIVY_STEP.outcome)},
         steps=(
             # The tagged commit and its parents: a merge commit's second parent is the build.
             checkout(fetch_depth=2),
-            run("Read the application version", script("read_version.sh"), id="version"),
+            run("Read the application version", script("read_version.sh"), id=VERSION_STEP.id),
             _registry_login(server),
             install_cosign(),
             run(
@@ -522,11 +536,11 @@ def _release(server: str, branch: str, severity: str) -> Job:
                     "OIDC_ISSUER": OIDC_ISSUER,
                     "NEW_BUNDLE_FORMAT": new_bundle_format(),
                 },
-                id="source",
+                id=SOURCE_STEP.id,
             ),
             Step(
                 name="Trivy scan of the released digest",
-                id="trivy",
+                id=TRIVY_STEP.id,
                 uses=pins.TRIVY,
                 with_={
                     **_trivy(severity, **{"image-ref": template(expr("env.IMAGE"), "@", digest)}),
@@ -536,7 +550,7 @@ def _release(server: str, branch: str, severity: str) -> Job:
             run(
                 "Name the release",
                 script("release_tag.sh"),
-                env={"DIGEST": digest, "COMMIT": expr("steps.source.outputs.commit")},
+                env={"DIGEST": digest, "COMMIT": SOURCE_STEP.output("commit")},
             ),
             _hand_over_digest(),
         ),
@@ -554,8 +568,8 @@ RUN_URL: Final = template(  # the run's page, for notifications and deployment r
 
 def _notify(needs: tuple[str, ...], if_: str) -> Job:
     result = expr(
-        "(contains(needs.*.result, 'failure') || "
-        "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed'"
+        f"(contains({NEEDS_RESULTS}, 'failure') || "
+        f"contains({NEEDS_RESULTS}, 'cancelled')) && 'failed' || 'passed'"
     )
     return Job(
         name="notify",
@@ -584,7 +598,7 @@ def _notify(needs: tuple[str, ...], if_: str) -> Job:
     )
 
 
-def _security_alert(trivy_job: str, scans: tuple[str, ...] = ()) -> Job:
+def _security_alert(trivy_job: JobRef, scans: tuple[JobRef, ...] = ()) -> Job:
     """Slack when a scan found something: the Trivy step of ``trivy_job`` (its output ``scan``,
     so a failed compile is no security alert), Snyk or SonarQube failing.
 
@@ -593,12 +607,12 @@ def _security_alert(trivy_job: str, scans: tuple[str, ...] = ()) -> Job:
     "Evaluate and set job outputs"); act does the same (executed:
     tests/pipeline/test_ci.py::test_3_slack_answering_500_leaves_the_alert_job_green)."""
     failed = [
-        f"needs.{trivy_job}.outputs.scan == 'failure'",
-        *(f"needs.{job}.result == 'failure'" for job in scans),
+        f"{trivy_job.output_ref('scan')} == 'failure'",
+        *(f"{job.result} == 'failure'" for job in scans),
     ]
     return Job(
         name="security-alert",
-        needs=(trivy_job, *scans),
+        needs=(trivy_job.id, *(job.id for job in scans)),
         if_=condition(f"always() && ({' || '.join(failed)})"),
         timeout_minutes=5,
         steps=(
@@ -650,7 +664,7 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
             else COVERAGE_RETENTION_DAYS,
         ),
         "integration": _integration(pipeline),
-        "build": _build(pipeline, spec.image, branch),
+        BUILD_JOB.id: _build(pipeline, spec.image, branch),
     }
     scans: list[str] = []
     if scanners.snyk:
@@ -659,20 +673,20 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
     if scanners.sonarqube is not None:
         jobs["sonarqube"] = _sonarqube(scanners.sonarqube)
         scans.append("sonarqube")
-    gates = ("validate", "test", "integration", "build", *scans)
+    gates = ("validate", "test", "integration", BUILD_JOB.id, *scans)
     jobs["publish"] = _publish(spec.registry_server, branch, gates, pipeline.build_provenance)
     jobs[REQUIRED_JOB] = Job(
         name=REQUIRED_JOB,
         needs=(*gates, "publish"),
         if_=condition("always()"),
         timeout_minutes=5,
-        env={"RESULTS": expr("join(needs.*.result, ' ')")},
+        env={"RESULTS": expr(f"join({NEEDS_RESULTS}, ' ')")},
         steps=(run("Every required job passed", script("ci_ok.sh")),),
     )
     if notifications.discord:
         jobs["notify"] = _notify((*gates, "publish"), f"always() && {_publishing(branch)}")
     if notifications.slack:
-        jobs["security-alert"] = _security_alert("build", tuple(scans))
+        jobs["security-alert"] = _security_alert(BUILD_JOB, tuple(JobRef(job) for job in scans))
     return Workflow(
         name=WORKFLOW_NAME,
         on=(Push(branches=(branch,)), PullRequest()),
@@ -693,14 +707,14 @@ def release_workflow(spec: WorkflowsSpec) -> Workflow:
     if pipeline is None:
         raise ValueError("release.yml is generated only by the stack that owns the pipeline (dev)")
     jobs: dict[str, Job] = {
-        "release": _release(
+        RELEASE_JOB.id: _release(
             spec.registry_server, spec.default_branch, pipeline.scanners.trivy_severity
         )
     }
     if pipeline.notifications.discord:
-        jobs["notify"] = _notify(("release",), "always()")
+        jobs["notify"] = _notify((RELEASE_JOB.id,), "always()")
     if pipeline.notifications.slack:
-        jobs["security-alert"] = _security_alert("release")
+        jobs["security-alert"] = _security_alert(RELEASE_JOB)
     return Workflow(
         name=RELEASE_WORKFLOW_NAME,
         on=(Push(branches=(), tags=(RELEASE_TAGS,)),),

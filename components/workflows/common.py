@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Final
 from components.vocabulary import ClusterAccess
 from components.workflows import contract, pins
 from components.workflows.contract import secret, var
-from components.workflows.model import Access, Grant, Scope, Step, condition, expr, template
+from components.workflows.model import (
+    Access,
+    Grant,
+    Scope,
+    Step,
+    StepRef,
+    condition,
+    expr,
+    template,
+)
 
 if TYPE_CHECKING:
     from components.workflows.spec import WorkflowsSpec
@@ -75,6 +84,10 @@ def script(name: str) -> str:
     return "".join(lines)
 
 
+SECRET_STEP: Final = StepRef("secret", ("present",))
+"""The step :func:`secret_gate` writes."""
+
+
 def secret_gate(secret: str) -> Step:
     """Output ``present`` (true/false) of step ``secret``: whether this run has the secret.
 
@@ -86,11 +99,11 @@ def secret_gate(secret: str) -> Step:
         f"Check that {secret} is available",
         script("secret_gate.sh"),
         env={"SECRET_NAME": secret, "SECRET_VALUE": contract.secret(secret)},
-        id="secret",
+        id=SECRET_STEP.id,
     )
 
 
-HAS_SECRET: Final = condition("steps.secret.outputs.present == 'true'")
+HAS_SECRET: Final = condition(f"{SECRET_STEP.output_ref('present')} == 'true'")
 """``if:`` of the steps after a secret_gate."""
 
 

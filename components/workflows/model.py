@@ -182,6 +182,10 @@ class JobRef:
         return f"needs.{self.id}.result"
 
 
+NEEDS_RESULTS: Final = "needs.*.result"
+"""The results of every job in ``needs`` (an array filter: ``contains(...)``, ``join(...)``)."""
+
+
 @dataclass(frozen=True)
 class Step:
     """One step: a shell script (``run``) or a pinned action (``uses``) with checked inputs."""
