@@ -28,7 +28,7 @@ import yaml
 
 from components.workflows import CI_REQUIRED_CHECKS, pins
 from components.workflows.deploy import dispatch_guard
-from components.workflows.model import Concurrency, Job, Push, Step, Workflow
+from components.workflows.model import Concurrency, Job, Push, Step, Workflow, all_of, eq
 from components.workflows.pins import BY_REF
 from render.ci_cost import workflow_cost
 from render.engine import PROJECT_DIR
@@ -761,10 +761,14 @@ def test_a_dispatch_runs_only_from_the_refs_its_environment_lists() -> None:
 
 
 def test_the_dispatch_guard_is_a_loose_prefix_filter() -> None:
-    assert dispatch_guard(("refs/heads/main", "refs/tags/v*")) == (
+    guard = dispatch_guard(("refs/heads/main", "refs/tags/v*"))
+    assert guard == "github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v')"
+    # Beside the enabled switch the alternatives keep their parentheses (&& binds tighter).
+    assert all_of(eq("vars.X", "true"), guard) == (
+        "vars.X == 'true' && "
         "(github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v'))"
     )
-    assert dispatch_guard(("refs/heads/rel-*-x",)) == "(startsWith(github.ref, 'refs/heads/rel-'))"
+    assert dispatch_guard(("refs/heads/rel-*-x",)) == "startsWith(github.ref, 'refs/heads/rel-')"
     assert dispatch_guard(()) == "false"
 
 

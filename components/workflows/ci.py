@@ -95,6 +95,7 @@ from components.workflows.model import (
     NEEDS_RESULTS,
     Access,
     Concurrency,
+    Cond,
     Grant,
     Job,
     JobRef,
@@ -105,8 +106,13 @@ from components.workflows.model import (
     Step,
     StepRef,
     Workflow,
-    condition,
+    all_of,
+    always,
+    any_of,
+    eq,
     expr,
+    ne,
+    not_,
     template,
 )
 from components.workflows.notify import Channel, notify
@@ -151,14 +157,14 @@ RELEASE_JOB: Final = JobRef("release", ("digest", "scan"))
 
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the repository")
 
-WRITE_TOKEN: Final = f"({SAME_REPOSITORY} && github.actor != 'dependabot[bot]')"
+WRITE_TOKEN: Final = all_of(SAME_REPOSITORY, ne("github.actor", "dependabot[bot]"))
 """Runs whose GITHUB_TOKEN may write: not forks, not Dependabot (its PR runs get a read-only
 token, like forks, even though the branch is in this repository)."""
 
 
-def _publishing(branch: str) -> str:
-    """Expression: this run publishes an image (a push to the default branch)."""
-    return f"github.event_name == 'push' && github.ref == '{branch_ref(branch)}'"
+def _publishing(branch: str) -> Cond:
+    """Condition: this run publishes an image (a push to the default branch)."""
+    return all_of(eq("github.event_name", "push"), eq("github.ref", branch_ref(branch)))
 
 
 def ci_signer_identity(branch: str) -> str:
@@ -236,7 +242,7 @@ def _layer_cache_from(branch: str, for_publish: bool) -> str:
     ``pipeline.layerCacheForPublish`` (an empty value imports no cache)."""
     if for_publish:
         return "type=gha"
-    return expr(f"!({_publishing(branch)}) && 'type=gha' || ''")
+    return expr(f"{not_(_publishing(branch))} && 'type=gha' || ''")
 
 
 def _trivy(severity: str, **target: str) -> dict[str, str | int | bool]:
@@ -278,7 +284,7 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
         scan_steps.append(
             Step(
                 name="Upload the Trivy report to code scanning",
-                if_=condition(f"always() && {TRIVY_STEP.outcome} != 'skipped' && {WRITE_TOKEN}"),
+                if_=all_of(always(), ne(TRIVY_STEP.outcome, "skipped"), WRITE_TOKEN),
                 uses=pins.UPLOAD_SARIF,
                 with_={
                     "sarif_file": "trivy.sarif",
@@ -331,7 +337,7 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
             *scan_steps,
             Step(
                 name="Keep the scanned image for publish",
-                if_=condition(_publishing(branch)),
+                if_=_publishing(branch),
                 uses=pins.UPLOAD_ARTIFACT,
                 with_={
                     "name": IMAGE_ARTIFACT,
@@ -459,7 +465,7 @@ def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanF
     return Job(
         name="publish",
         needs=gates,
-        if_=condition(_publishing(branch)),
+        if_=_publishing(branch),
         timeout_minutes=30,
         permissions=(
             Grant(Scope.PACKAGES, Access.WRITE, "push the image to ghcr.io"),
@@ -566,7 +572,7 @@ RUN_URL: Final = template(  # the run's page, for notifications and deployment r
 )
 
 
-def _notify(needs: tuple[str, ...], if_: str) -> Job:
+def _notify(needs: tuple[str, ...], if_: Cond) -> Job:
     result = expr(
         f"(contains({NEEDS_RESULTS}, 'failure') || "
         f"contains({NEEDS_RESULTS}, 'cancelled')) && 'failed' || 'passed'"
@@ -574,7 +580,7 @@ def _notify(needs: tuple[str, ...], if_: str) -> Job:
     return Job(
         name="notify",
         needs=needs,
-        if_=condition(if_),
+        if_=if_,
         timeout_minutes=5,
         steps=(
             notify(
@@ -606,14 +612,13 @@ def _security_alert(trivy_job: JobRef, scans: tuple[JobRef, ...] = ()) -> Job:
     whatever the job's result (actions/runner src/Runner.Worker/JobExtension.cs, FinalizeJob,
     "Evaluate and set job outputs"); act does the same (executed:
     tests/pipeline/test_ci.py::test_3_slack_answering_500_leaves_the_alert_job_green)."""
-    failed = [
-        f"{trivy_job.output_ref('scan')} == 'failure'",
-        *(f"{job.result} == 'failure'" for job in scans),
-    ]
+    failed = any_of(
+        eq(trivy_job.output_ref("scan"), "failure"), *(eq(job.result, "failure") for job in scans)
+    )
     return Job(
         name="security-alert",
         needs=(trivy_job.id, *(job.id for job in scans)),
-        if_=condition(f"always() && ({' || '.join(failed)})"),
+        if_=all_of(always(), failed),
         timeout_minutes=5,
         steps=(
             notify(
@@ -678,13 +683,13 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
     jobs[REQUIRED_JOB] = Job(
         name=REQUIRED_JOB,
         needs=(*gates, "publish"),
-        if_=condition("always()"),
+        if_=always(),
         timeout_minutes=5,
         env={"RESULTS": expr(f"join({NEEDS_RESULTS}, ' ')")},
         steps=(run("Every required job passed", script("ci_ok.sh")),),
     )
     if notifications.discord:
-        jobs["notify"] = _notify((*gates, "publish"), f"always() && {_publishing(branch)}")
+        jobs["notify"] = _notify((*gates, "publish"), all_of(always(), _publishing(branch)))
     if notifications.slack:
         jobs["security-alert"] = _security_alert(BUILD_JOB, tuple(JobRef(job) for job in scans))
     return Workflow(
@@ -712,7 +717,7 @@ def release_workflow(spec: WorkflowsSpec) -> Workflow:
         )
     }
     if pipeline.notifications.discord:
-        jobs["notify"] = _notify((RELEASE_JOB.id,), "always()")
+        jobs["notify"] = _notify((RELEASE_JOB.id,), always())
     if pipeline.notifications.slack:
         jobs["security-alert"] = _security_alert(RELEASE_JOB)
     return Workflow(

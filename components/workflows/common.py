@@ -22,8 +22,11 @@ from components.workflows.model import (
     Scope,
     Step,
     StepRef,
-    condition,
+    always,
+    any_of,
+    eq,
     expr,
+    same,
     template,
 )
 
@@ -60,9 +63,9 @@ def image_env(spec: WorkflowsSpec) -> dict[str, str]:
     return {"IMAGE": spec.image}
 
 
-SAME_REPOSITORY: Final = (
-    "(github.event_name == 'push' || "
-    "github.event.pull_request.head.repo.full_name == github.repository)"
+SAME_REPOSITORY: Final = any_of(
+    eq("github.event_name", "push"),
+    same("github.event.pull_request.head.repo.full_name", "github.repository"),
 )
 """Secrets and write tokens exist for pushes and same-repository PRs, never for forks."""
 
@@ -103,7 +106,7 @@ def secret_gate(secret: str) -> Step:
     )
 
 
-HAS_SECRET: Final = condition(f"{SECRET_STEP.output_ref('present')} == 'true'")
+HAS_SECRET: Final = eq(SECRET_STEP.output_ref("present"), "true")
 """``if:`` of the steps after a secret_gate."""
 
 
@@ -202,7 +205,7 @@ def remove_kubeconfig() -> Step:
         "Remove the kubeconfig",
         'rm -f "$KUBECONFIG"',
         env={"KUBECONFIG": KUBECONFIG_PATH},
-        if_=condition("always()"),
+        if_=always(),
     )
 
 

@@ -43,7 +43,13 @@ from components.signing import COSIGN_RELEASE, verify_flags
 from components.workflows import pins
 from components.workflows.common import DIGEST_PATTERN, TAG_PATTERN, run, script
 from components.workflows.contract import branch_ref
-from components.workflows.model import Step, StepRef, condition, expr, template
+from components.workflows.model import (
+    Step,
+    StepRef,
+    expr,
+    ne,
+    template,
+)
 
 RELEASE_STEP: Final = StepRef("release", ("digest", "image"))
 """The step that names the one digest of a release (:func:`resolve`; dev's digest check)."""
@@ -181,7 +187,7 @@ def checks(default_branch: str, previous_environment: str, action_input: str) ->
     registry or GitHub's release downloads. The deploy job (in the environment, so with its
     approval rules) checks that the canary runs the named digest before it aborts anything.
     """
-    not_abort = condition(f"inputs.{action_input} != '{ABORT}'")
+    not_abort = ne(f"inputs.{action_input}", ABORT)
     return tuple(
         replace(step, if_=not_abort)
         for step in (

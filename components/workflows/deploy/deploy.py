@@ -52,8 +52,14 @@ from components.workflows.model import (
     Grant,
     Job,
     Scope,
-    condition,
+    all_of,
+    always,
+    any_of,
+    cancelled,
+    eq,
     expr,
+    failure,
+    ne,
 )
 from components.workflows.spec import WorkflowsSpec
 
@@ -65,10 +71,11 @@ fi
 """
 
 
-_STARTED = (
-    f"({SET_IMAGE_STEP.outcome} == 'success' || {SET_IMAGE_STEP.outcome} == 'cancelled' || "
-    f"{PROMOTE_STEP.outcome} == 'success' || {PROMOTE_STEP.outcome} == 'cancelled' || "
-    f"{RETRY_STEP.outcome} == 'success' || {RETRY_STEP.outcome} == 'cancelled')"
+_STARTED: Final = any_of(
+    *(
+        step.outcome_in("success", "cancelled")
+        for step in (SET_IMAGE_STEP, PROMOTE_STEP, RETRY_STEP)
+    )
 )
 """This run may have moved the canary: its patch (set image, promote, retry) succeeded, or was
 cancelled mid-way (the patch may have reached the API server before the runner stopped the step)."""
@@ -76,11 +83,14 @@ cancelled mid-way (the patch may have reached the API server before the runner s
 RETRY_WAIT_SECONDS: Final = 120
 """How long a retry waits for the controller to take the abort back before the canary wait."""
 
-_NEW_RELEASE: Final = f"({ACTION} == 'deploy' || {ACTION} == 'retry')"
+_NEW_RELEASE: Final = any_of(eq(ACTION, "deploy"), eq(ACTION, "retry"))
 """A deploy or a retry opens a GitHub deployment of its own (promote and abort continue one)."""
 
 
-_ACTED = f"{_STARTED} || {ABORT_STEP.outcome} == 'success' || {ABORT_STEP.outcome} == 'cancelled'"
+_FAILED: Final = any_of(failure(), cancelled())
+"""A step failed or the run was cancelled: what the clean-up steps react to."""
+
+_ACTED: Final = any_of(_STARTED, ABORT_STEP.outcome_in("success", "cancelled"))
 """This run may have changed the cluster: its deploy, promote or abort got past its checks."""
 
 
@@ -97,7 +107,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
     return Job(
         name="deploy",
         needs=("verify",),
-        if_=condition(enabled(spec)),
+        if_=enabled(spec),
         environment=github_environment(spec),
         concurrency=environment_concurrency(spec.deploy.github_environment, dispatched=True),
         timeout_minutes=spec.deploy.job_timeout_minutes,
@@ -121,7 +131,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
                 "Mark the deployment in progress",
                 custody.MARK_IN_PROGRESS,
                 gh,
-                if_=condition(_NEW_RELEASE),
+                if_=_NEW_RELEASE,
             ),
             setup_kubectl(),
             write_kubeconfig(spec.deploy.cluster_access),
@@ -130,65 +140,63 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
                 "Refuse to deploy an aborted canary again",
                 script("refuse_aborted_redeploy.sh"),
                 new_image,
-                if_=condition(f"{ACTION} == 'deploy'"),
+                if_=eq(ACTION, "deploy"),
             ),
             kube(
                 "Set the new image",
                 SET_IMAGE,
                 new_image,
                 id=SET_IMAGE_STEP.id,
-                if_=condition(f"{ACTION} == 'deploy'"),
+                if_=eq(ACTION, "deploy"),
             ),
             kube(
                 "Promote the paused canary",
                 PROMOTE,
                 new_image,
                 id=PROMOTE_STEP.id,
-                if_=condition(f"{ACTION} == 'promote'"),
+                if_=eq(ACTION, "promote"),
             ),
             kube(
                 "Abort the paused canary",
                 ABORT_RELEASE,
                 new_image,
                 id=ABORT_STEP.id,
-                if_=condition(f"{ACTION} == 'abort'"),
+                if_=eq(ACTION, "abort"),
             ),
             kube(
                 "Retry the aborted canary",
                 script("retry_canary.sh"),
                 {**new_image, "RETRY_WAIT_SECONDS": str(RETRY_WAIT_SECONDS)},
                 id=RETRY_STEP.id,
-                if_=condition(f"{ACTION} == 'retry'"),
+                if_=eq(ACTION, "retry"),
             ),
             wait_healthy(
                 spec.deploy.rollout_wait_seconds,
                 promoted_from=PROMOTE_STEP.output("step"),
                 id=WAIT_STEP.id,
-                if_=condition(f"{ACTION} != 'abort'"),
+                if_=ne(ACTION, "abort"),
             ),
             run(
                 "Check the app's health endpoint",
                 HEALTH_CHECK,
                 {"RETRIES": str(spec.deploy.health_check_retries), "HEALTH_PATH": health_path},
                 id=HEALTH_STEP.id,
-                if_=condition(f"{WAIT_STEP.output_ref('state')} == 'healthy'"),
+                if_=eq(WAIT_STEP.output_ref("state"), "healthy"),
             ),
             kube(
                 "Abort the canary this run started",
                 ABORT_ROLLOUT,
-                if_=condition(
-                    f"(failure() || cancelled()) && {_STARTED} && "
-                    f"{WAIT_STEP.output_ref('state')} != 'healthy'"
-                ),
+                if_=all_of(_FAILED, _STARTED, ne(WAIT_STEP.output_ref("state"), "healthy")),
             ),
             kube(
                 "Roll back to the stable image",
                 SET_IMAGE,
                 {"NEW_IMAGE": STABLE_STEP.output("image")},
                 id=ROLLBACK_STEP.id,
-                if_=condition(
-                    f"(failure() || cancelled()) && {HEALTH_STEP.outcome} == 'failure' && "
-                    f"{STABLE_STEP.output_ref('image')} != ''"
+                if_=all_of(
+                    _FAILED,
+                    eq(HEALTH_STEP.outcome, "failure"),
+                    ne(STABLE_STEP.output_ref("image"), ""),
                 ),
             ),
             wait_healthy(
@@ -196,9 +204,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
                 accept_pause=False,
                 name="Wait for the rollback",
                 id=ROLLBACK_WAIT_STEP.id,
-                if_=condition(
-                    f"(failure() || cancelled()) && {ROLLBACK_STEP.outcome} == 'success'"
-                ),
+                if_=all_of(_FAILED, eq(ROLLBACK_STEP.outcome, "success")),
             ),
             run(
                 "Record the final deployment status",
@@ -215,7 +221,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
                     # Only where acceptance jobs follow: the script reads an unset one as none.
                     **({"ACCEPTANCE": ", ".join(acceptance)} if acceptance else {}),
                 },
-                if_=condition("always()"),
+                if_=always(),
             ),
             remove_kubeconfig(),
         ),
