@@ -551,7 +551,8 @@ def test_dev_deploy_validates_the_digest_before_use() -> None:
     assert download["with"]["name"] == "image-digest"
     assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
     check = step_named(deploy, "Validate the digest")
-    assert "^sha256:[0-9a-f]{64}$" in check["run"]
+    assert check["env"]["DIGEST_PATTERN"] == "^sha256:[0-9a-f]{64}$"
+    assert "=~ $DIGEST_PATTERN" in check["run"]
     assert names.index("Validate the digest") < names.index("Set the new image")
     assert step_named(deploy, "Set the new image")["env"]["NEW_IMAGE"] == (
         "${{ steps.release.outputs.image }}"
@@ -612,7 +613,8 @@ def test_staging_is_dispatched_with_a_release_and_an_action() -> None:
     assert "environment" not in verify
     release = step_named(verify, "Resolve the release to one digest")
     assert release["env"]["RELEASE"] == "${{ inputs.release }}"
-    assert "^sha256:[0-9a-f]{64}$" in release["run"]
+    assert release["env"]["DIGEST_PATTERN"] == "^sha256:[0-9a-f]{64}$"
+    assert '"$RELEASE" =~ $DIGEST_PATTERN' in release["run"]
     deploy = staging["jobs"]["deploy"]
     assert deploy["environment"]["name"] == "staging"
     assert deploy["needs"] == ["verify"]

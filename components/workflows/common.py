@@ -215,8 +215,7 @@ def kube(name: str, script: str, env: dict[str, str] | None = None, **kwargs: st
 
 
 # The deploy steps' scripts live in scripts/*.sh (shellchecked, embedded verbatim); each takes its
-# values from the env: its helper below sets. RECORD_STABLE still splices a pattern constant into
-# its text; it moves to env: with the deploy generator's next change (deploy.py passes the env).
+# values from the env: its helper below (or its caller, for RECORD_STABLE) sets.
 SET_IMAGE: Final = script("set_image.sh")
 
 READ_FAILURES_TOLERATED: Final = 3
@@ -237,40 +236,8 @@ ABORT_ROLLOUT: Final = script("abort_rollout.sh")
 
 ABORT_RELEASE: Final = script("abort_release.sh")
 
-RECORD_STABLE: Final = f"""\
-# The stable digest is what serves now: the Rollout's stable ReplicaSet (status.stableRS is its
-# pod-template hash), never the spec, which may already name a canary that has not been promoted.
-# A Deployment is either fully rolled out or failed, so its spec is what runs.
-case "$WORKLOAD_KIND" in
-  Rollout)
-    hash="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json \\
-      | jq --raw-output '.status.stableRS // ""')"
-    if [ -z "$hash" ]; then
-      echo "::error::rollout $WORKLOAD_NAME reports no stable ReplicaSet"
-      exit 1
-    fi
-    stable="$(kubectl --namespace "$NAMESPACE" get replicasets \\
-      --selector "rollouts-pod-template-hash=$hash" --output json \\
-      | jq --raw-output --arg name "$WORKLOAD_NAME" \\
-        '[.items[].spec.template.spec.containers[] | select(.name == $name) | .image][0] // ""')"
-    ;;
-  Deployment)
-    stable="$(kubectl --namespace "$NAMESPACE" get deployment "$WORKLOAD_NAME" --output json \\
-      | jq --raw-output --arg name "$WORKLOAD_NAME" \\
-        '.spec.template.spec.containers[] | select(.name == $name) | .image')"
-    ;;
-  *)
-    echo "::error::WORKLOAD_KIND must be Rollout or Deployment"
-    exit 1
-    ;;
-esac
-if [[ ! "$stable" =~ {IMAGE_REF_PATTERN} ]]; then
-  echo "::error::cannot read the stable image of $WORKLOAD_KIND $WORKLOAD_NAME"
-  exit 1
-fi
-echo "stable image: $stable"
-echo "image=$stable" >> "$GITHUB_OUTPUT"
-"""
+RECORD_STABLE: Final = script("record_stable.sh")
+"""Env: the workload's, and IMAGE_REF_PATTERN (:data:`IMAGE_REF_PATTERN`, set by its caller)."""
 
 PROMOTE: Final = script("promote.sh")
 

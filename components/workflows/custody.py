@@ -74,68 +74,12 @@ def signer_identity(default_branch: str) -> str:
     )
 
 
-RESOLVE: Final = f"""\
-if [ "$ACTION" = "abort" ]; then
-  # An abort reads nothing from the registry or Sigstore, so their outage cannot block it: it
-  # takes the digest the canary runs (the deploy job checks that it does) and no tag.
-  if [[ ! "$RELEASE" =~ {DIGEST_PATTERN} ]]; then
-    echo "::error::action abort takes the canary's image digest (sha256:<64 hex>), not a tag"
-    exit 1
-  fi
-  echo "digest=$RELEASE" >> "$GITHUB_OUTPUT"
-  echo "image=${{IMAGE}}@${{RELEASE}}" >> "$GITHUB_OUTPUT"
-  exit 0
-fi
-# The package is private (the stack gives the cluster a pull secret), so resolving a tag and
-# reading signatures (cosign uses docker's credentials) both need the login, digest or not.
-docker login "${{IMAGE%%/*}}" --username "$GITHUB_ACTOR" --password-stdin <<<"$GH_TOKEN"
-if [[ "$RELEASE" =~ {DIGEST_PATTERN} ]]; then
-  digest="$RELEASE"
-elif [[ "$RELEASE" =~ {TAG_PATTERN} ]]; then
-  # Resolved once, here; every later step names the digest, so a moved tag changes nothing.
-  digest="$(docker buildx imagetools inspect "${{IMAGE}}:${{RELEASE}}" --format '{{{{json .Manifest}}}}' \\
-    | jq --raw-output '.digest')"
-  if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
-    echo "::error::tag $RELEASE of $IMAGE does not resolve to a digest"
-    exit 1
-  fi
-else
-  echo "::error::input release must be an image digest (sha256:<64 hex>) or a tag"
-  exit 1
-fi
-echo "digest=$digest" >> "$GITHUB_OUTPUT"
-echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
-"""
+RESOLVE: Final = script("deploy_resolve.sh")
 
 REVISION_LABEL: Final = "org.opencontainers.image.revision"
 """The label docker/metadata-action puts on CI's image: the commit it claims to be built from."""
 
-VERIFY: Final = f"""\
-ref="${{IMAGE}}@${{DIGEST}}"
-# The image's revision label is only a claim about its source commit: cosign accepts the
-# signature below only if CI's certificate names that same commit, this repository and the
-# default branch (Fulcio's GitHub workflow extensions), so a wrong label fails verification.
-commit="$(docker buildx imagetools inspect "$ref" --format '{{{{json .Image}}}}' \\
-  | jq --raw-output '.config.Labels["{REVISION_LABEL}"] // ""')"
-if [[ ! "$commit" =~ ^[0-9a-f]{{40}}$ ]]; then
-  echo "::error::$ref has no {REVISION_LABEL} label naming its source commit"
-  exit 1
-fi
-identity=(--certificate-identity "$SIGNER_IDENTITY" --certificate-oidc-issuer "$OIDC_ISSUER"
-  --certificate-github-workflow-repository "$GITHUB_REPOSITORY"
-  --certificate-github-workflow-ref "$SIGNER_REF" --certificate-github-workflow-sha "$commit")
-if ! cosign verify "$ref" {verify_flags()} "${{identity[@]}}" > /dev/null; then
-  echo "::error::$ref is not signed by $SIGNER_IDENTITY from commit $commit: refusing to deploy it"
-  exit 1
-fi
-if ! cosign verify-attestation "$ref" --type {SBOM_PREDICATE} {verify_flags()} \\
-    "${{identity[@]}}" > /dev/null; then
-  echo "::error::$ref has no SBOM attestation by $SIGNER_IDENTITY: refusing to deploy it"
-  exit 1
-fi
-echo "signed by $SIGNER_IDENTITY, built from $commit"
-echo "commit=$commit" >> "$GITHUB_OUTPUT"
-"""
+VERIFY: Final = script("deploy_verify.sh")
 
 
 _RAN: Final = script("deployment_ran.sh")
@@ -174,6 +118,8 @@ def resolve(input_name: str, action_input: str) -> Step:
             "RELEASE": expr(f"inputs.{input_name}"),
             "ACTION": expr(f"inputs.{action_input}"),
             "GH_TOKEN": expr("github.token"),
+            "DIGEST_PATTERN": DIGEST_PATTERN,
+            "TAG_PATTERN": TAG_PATTERN,
         },
         id=RELEASE_STEP.id,
     )
@@ -217,6 +163,9 @@ def _verify(default_branch: str) -> Step:
             "SIGNER_IDENTITY": signer_identity(default_branch),
             "SIGNER_REF": branch_ref(default_branch),
             "OIDC_ISSUER": OIDC_ISSUER,
+            "VERIFY_FLAGS": verify_flags(),
+            "PREDICATE_TYPE": SBOM_PREDICATE,
+            "REVISION_LABEL": REVISION_LABEL,
         },
         id=SIGNATURE_STEP.id,
     )

@@ -63,12 +63,7 @@ from components.workflows.model import (
 )
 from components.workflows.spec import WorkflowsSpec
 
-_CHECK_IMAGE = f"""\
-if [[ ! "$NEW_IMAGE" =~ {IMAGE_REF_PATTERN} ]] || [[ "$NEW_IMAGE" != *@sha256:* ]]; then
-  echo "::error::the verified release is not an image digest reference"
-  exit 1
-fi
-"""
+_CHECK_IMAGE = script("check_image.sh")
 
 
 _STARTED: Final = any_of(
@@ -124,7 +119,11 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
         },
         steps=(
             refuse_when_disabled(),
-            run("Check the verified release", _CHECK_IMAGE, new_image),
+            run(
+                "Check the verified release",
+                _CHECK_IMAGE,
+                {**new_image, "IMAGE_REF_PATTERN": IMAGE_REF_PATTERN},
+            ),
             # A promote or abort continues a deployment already in progress (a paused canary)
             # and may yet be refused: only a new release (deploy, retry) marks its deployment.
             run(
@@ -135,7 +134,12 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
             ),
             setup_kubectl(),
             write_kubeconfig(spec.deploy.cluster_access),
-            kube("Record the stable image", RECORD_STABLE, id=STABLE_STEP.id),
+            kube(
+                "Record the stable image",
+                RECORD_STABLE,
+                {"IMAGE_REF_PATTERN": IMAGE_REF_PATTERN},
+                id=STABLE_STEP.id,
+            ),
             kube(
                 "Refuse to deploy an aborted canary again",
                 script("refuse_aborted_redeploy.sh"),

@@ -64,15 +64,7 @@ def _only_if_newer(*steps: Step) -> tuple[Step, ...]:
     return tuple(dataclasses.replace(step, if_=_NEWER) for step in steps)
 
 
-_READ_DIGEST = f"""\
-digest="$(tr -d '[:space:]' < "$RUNNER_TEMP/digest/{ci.DIGEST_FILE}")"
-if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
-  echo "::error::the CI artifact {ci.DIGEST_ARTIFACT} does not hold an image digest"
-  exit 1
-fi
-echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
-echo "digest=$digest" >> "$GITHUB_OUTPUT"
-"""
+_READ_DIGEST = script("dev_read_digest.sh")
 
 _SUMMARY = script("dev_summary.sh")
 
@@ -140,7 +132,16 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
                         "path": template(expr("runner.temp"), "/digest"),
                     },
                 ),
-                run("Validate the digest", _READ_DIGEST, id=RELEASE_STEP.id),
+                run(
+                    "Validate the digest",
+                    _READ_DIGEST,
+                    {
+                        "DIGEST_FILE": ci.DIGEST_FILE,
+                        "DIGEST_ARTIFACT": ci.DIGEST_ARTIFACT,
+                        "DIGEST_PATTERN": DIGEST_PATTERN,
+                    },
+                    id=RELEASE_STEP.id,
+                ),
                 setup_kubectl(),
                 write_kubeconfig(spec.deploy.cluster_access),
                 kube(
