@@ -17,7 +17,6 @@ import yaml
 
 from components.signing import (
     ADMISSION_FORMATS,
-    CI_WORKFLOW_PATH,
     COSIGN_RELEASE,
     OIDC_ISSUER,
     SBOM_PREDICATE,
@@ -326,13 +325,3 @@ def test_a_changed_identity_would_be_caught() -> None:
         )
         != identity["subject"]
     )
-
-
-def test_the_deploy_generators_use_the_one_definition() -> None:
-    """custody.py (owned by the deploy workflows' generator) keeps its own names for now; they
-    must stay equal to components/signing.py's until it imports them."""
-    from components.workflows import custody
-
-    assert custody.OIDC_ISSUER == OIDC_ISSUER
-    assert custody.CI_WORKFLOW_PATH == CI_WORKFLOW_PATH
-    assert custody.SBOM_PREDICATE == SBOM_PREDICATE

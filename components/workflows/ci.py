@@ -74,7 +74,6 @@ from components.signing import (
     SBOM_PREDICATE,
     new_bundle_format,
     sign_flags,
-    signer_identity_suffix,
     signer_ref,
 )
 from components.workflows import pins
@@ -90,7 +89,7 @@ from components.workflows.common import (
     upload_artifact,
 )
 from components.workflows.contract import branch_ref, secret
-from components.workflows.custody import install_cosign
+from components.workflows.custody import install_cosign, signer_identity
 from components.workflows.model import (
     NEEDS_RESULTS,
     Access,
@@ -165,13 +164,6 @@ token, like forks, even though the branch is in this repository)."""
 def _publishing(branch: str) -> Cond:
     """Condition: this run publishes an image (a push to the default branch)."""
     return all_of(eq("github.event_name", "push"), eq("github.ref", branch_ref(branch)))
-
-
-def ci_signer_identity(branch: str) -> str:
-    """Expression: CI's signing identity (components/signing.py) from trusted run context."""
-    return template(
-        expr("github.server_url"), "/", expr("github.repository"), signer_identity_suffix(branch)
-    )
 
 
 def _install(pipeline: PipelineSpec) -> tuple[Step, ...]:
@@ -537,7 +529,7 @@ def _release(server: str, branch: str, severity: str) -> Job:
                 "Find the digest the default branch published",
                 script("release_resolve.sh"),
                 env={
-                    "SIGNER_IDENTITY": ci_signer_identity(branch),
+                    "SIGNER_IDENTITY": signer_identity(branch),
                     "SIGNER_REF": signer_ref(branch),
                     "OIDC_ISSUER": OIDC_ISSUER,
                     "NEW_BUNDLE_FORMAT": new_bundle_format(),

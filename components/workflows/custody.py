@@ -39,10 +39,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Final
 
-from components.signing import COSIGN_RELEASE, verify_flags
+from components.signing import (
+    COSIGN_RELEASE,
+    OIDC_ISSUER,
+    SBOM_PREDICATE,
+    signer_identity_suffix,
+    signer_ref,
+    verify_flags,
+)
 from components.workflows import pins
 from components.workflows.common import DIGEST_PATTERN, TAG_PATTERN, run, script
-from components.workflows.contract import branch_ref
 from components.workflows.model import (
     Step,
     StepRef,
@@ -58,19 +64,16 @@ SIGNATURE_STEP: Final = StepRef("signature", ("commit",))
 RECORD_STEP: Final = StepRef("record", ("deployment-id",))
 """The step that opens (or finds) the run's GitHub deployment (:data:`RECORD`)."""
 
-OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
-CI_WORKFLOW_PATH: Final = ".github/workflows/ci.yml"
-SBOM_PREDICATE: Final = "spdxjson"
-"""The attestation type ci.yml attaches (``cosign attest --type spdxjson``)."""
-
 
 def signer_identity(default_branch: str) -> str:
-    """The certificate identity of CI's keyless signature, from trusted run context only."""
+    """The certificate identity of CI's keyless signature (components/signing.py, the one
+    definition the ClusterImagePolicy uses too) from trusted run context only: the server and
+    repository the run sees, so a fork or GitHub Enterprise Server gets its own."""
     return template(
         expr("github.server_url"),
         "/",
         expr("github.repository"),
-        f"/{CI_WORKFLOW_PATH}@{branch_ref(default_branch)}",
+        signer_identity_suffix(default_branch),
     )
 
 
@@ -161,7 +164,7 @@ def _verify(default_branch: str) -> Step:
         {
             "DIGEST": RELEASE_STEP.output("digest"),
             "SIGNER_IDENTITY": signer_identity(default_branch),
-            "SIGNER_REF": branch_ref(default_branch),
+            "SIGNER_REF": signer_ref(default_branch),
             "OIDC_ISSUER": OIDC_ISSUER,
             "VERIFY_FLAGS": verify_flags(),
             "PREDICATE_TYPE": SBOM_PREDICATE,
