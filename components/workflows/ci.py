@@ -32,8 +32,10 @@ Decisions:
   must equal package.json's version) is a name, not a build: it runs release.yml, never ci.yml,
   so nothing is validated, tested, built or scanned from source again. Its job ``release`` finds the digest the default branch published for the
   tagged commit, or for a merge commit (the usual develop -> main merge, never built itself) for
-  its second parent, the merged default-branch commit, when the merge changed no file
-  (scripts/release_resolve.sh); verifies it is signed by ci.yml on the default branch for that
+  its second parent, the merged default-branch commit, when the merge changed no file, or for a
+  squash or rebase merge (one parent, never built) the head of the merged pull request whose
+  ``merge_commit_sha`` it is, when the head was published and the trees are identical
+  (scripts/release_resolve.sh; ``pull-requests: read``); verifies it is signed by ci.yml on the default branch for that
   commit; scans that registry digest with Trivy (today's vulnerability database, the released
   bytes, not a rebuild); and adds the semver tag to it. No new digest, no new signature:
   stage-deploy and prod-deploy verify the default branch's identity, so a digest signed by the
@@ -517,6 +519,7 @@ def _release(server: str, branch: str, severity: str) -> Job:
         permissions=(
             READ_CODE,
             Grant(Scope.PACKAGES, Access.WRITE, "add the release tag to the published digest"),
+            Grant(Scope.PULL_REQUESTS, Access.READ, "find the pull request a squash merge made"),
         ),
         outputs={"digest": digest, "scan": expr(TRIVY_STEP.outcome)},
         steps=(
@@ -533,6 +536,7 @@ def _release(server: str, branch: str, severity: str) -> Job:
                     "SIGNER_REF": signer_ref(branch),
                     "OIDC_ISSUER": OIDC_ISSUER,
                     "NEW_BUNDLE_FORMAT": new_bundle_format(),
+                    "GH_TOKEN": expr("github.token"),
                 },
                 id=SOURCE_STEP.id,
             ),

@@ -215,6 +215,7 @@ class Scope(StrEnum):
     DEPLOYMENTS = "deployments"
     ID_TOKEN = "id-token"
     PACKAGES = "packages"
+    PULL_REQUESTS = "pull-requests"
     SECURITY_EVENTS = "security-events"
 
 
