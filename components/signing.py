@@ -21,8 +21,9 @@ could not see rather than accept a bundle the cluster would then refuse.
 
 The signer is named here once too: the certificate identity of CI's keyless signature (GitHub's
 OIDC issuer, the workflow file ``.github/workflows/ci.yml`` and the default branch's ref) is what
-ci.yml's release job and the deploy workflows verify and what the ClusterImagePolicy admits
-(tests/test_signing.py renders both sides and compares them).
+release.yml and the deploy workflows verify (components/workflows/custody.py imports it from
+here, :func:`~components.workflows.custody.signer_identity` writes it from the run's context) and
+what the ClusterImagePolicy admits (tests/test_signing.py renders both sides and compares them).
 """
 
 from __future__ import annotations

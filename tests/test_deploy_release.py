@@ -16,6 +16,7 @@ from components.config import DEPLOY_SWITCH_VARIABLE, Environment
 from render.engine import Rendered
 from render.tree import kubernetes_objects, tree
 from tests.conftest import config_problems, files, render_variant, rendered
+from tests.workflow_refs import source
 
 DEPLOY_FILE = {"dev": "dev-deploy.yml", "staging": "stage-deploy.yml", "prod": "prod-deploy.yml"}
 
@@ -99,7 +100,8 @@ def test_a_job_timeout_shorter_than_the_wait_is_rejected() -> None:
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_the_environment_job_records_stable_then_rolls_back_or_aborts(stack: str) -> None:
-    jobs = workflow(stack, stack)["jobs"]
+    release = workflow(stack, stack)
+    jobs = release["jobs"]
     deploy = jobs["deploy"]
     names = [s["name"] for s in deploy["steps"]]
     assert names.index("Record the stable image") < names.index("Set the new image")
@@ -110,18 +112,23 @@ def test_the_environment_job_records_stable_then_rolls_back_or_aborts(stack: str
     assert rollout_branch.count(".spec.template") == 1
     assert "[.items[].spec.template.spec.containers[]" in rollout_branch
     rollback = step(deploy, "Roll back to the stable image")
-    assert rollback["env"]["NEW_IMAGE"] == "${{ steps.stable.outputs.image }}"
-    assert "steps.health.outcome == 'failure'" in rollback["if"]
+    assert source(release, "deploy", rollback["env"]["NEW_IMAGE"]) == (
+        "step Record the stable image: output image"
+    )
+    health = step(deploy, "Check the app's health endpoint")
+    assert f"steps.{health['id']}.outcome == 'failure'" in rollback["if"]
     abort = step(deploy, "Abort the canary this run started")
     assert abort["if"].startswith("(failure() || cancelled()) && ")
-    assert "steps.wait.outputs.state != 'healthy'" in abort["if"]
+    wait = step(deploy, "Wait until the rollout is healthy or paused")
+    assert f"steps.{wait['id']}.outputs.state != 'healthy'" in abort["if"]
     assert '{"status":{"abort":true}}' in abort["run"]
     # Rollback happens in the approved job: no second job in the environment, no second approval.
     assert [k for k, job in jobs.items() if "environment" in job] == ["deploy"]
 
 
 def test_the_workflow_never_promotes_a_manual_pause_on_its_own() -> None:
-    deploy = workflow("prod", "prod")["jobs"]["deploy"]
+    prod = workflow("prod", "prod")
+    deploy = prod["jobs"]["deploy"]
     promoting = [
         s["name"]
         for s in deploy["steps"]
@@ -131,7 +138,9 @@ def test_the_workflow_never_promotes_a_manual_pause_on_its_own() -> None:
     assert step(deploy, "Promote the paused canary")["if"] == "inputs.action == 'promote'"
     wait = step(deploy, "Wait until the rollout is healthy or paused")
     assert "state=paused" in wait["run"] and '"$NAMESPACE" patch' not in wait["run"]
-    assert wait["env"]["PROMOTED_FROM"] == "${{ steps.promote.outputs.step }}"
+    assert source(prod, "deploy", wait["env"]["PROMOTED_FROM"]) == (
+        "step Promote the paused canary: output step"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,7 +230,8 @@ def test_prometheus_may_scrape_the_app_where_the_analysis_reads_it() -> None:
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_verification_runs_before_the_environment_job(stack: str) -> None:
-    jobs = workflow(stack, stack)["jobs"]
+    release = workflow(stack, stack)
+    jobs = release["jobs"]
     verify = jobs["verify"]
     assert "environment" not in verify and "secrets.KUBECONFIG" not in yaml.safe_dump(verify)
     names = [s["name"] for s in verify["steps"]]
@@ -239,7 +249,9 @@ def test_verification_runs_before_the_environment_job(stack: str) -> None:
     assert "cosign verify " in signature["run"] and "cosign verify-attestation " in signature["run"]
     assert jobs["deploy"]["needs"] == ["verify"]
     check = step(jobs["deploy"], "Check the verified release")
-    assert check["env"]["NEW_IMAGE"] == "${{ needs.verify.outputs.image }}"
+    assert source(release, "deploy", check["env"]["NEW_IMAGE"]) == (
+        "job verify: output image <- step Resolve the release to one digest: output image"
+    )
     assert "@sha256:" in check["run"]
     # Both read the previous environment's deployments (issue 27: staging no longer reads CI runs).
     assert verify["permissions"] == {"deployments": "write", "packages": "read"}
@@ -259,13 +271,16 @@ def test_promotion_order_comes_from_github_records() -> None:
 
 
 def test_every_release_run_records_a_github_deployment() -> None:
-    jobs = workflow("prod", "prod")["jobs"]
+    prod = workflow("prod", "prod")
+    jobs = prod["jobs"]
     record = step(jobs["verify"], "Open the GitHub deployment and summarise for the reviewer")
     assert record["env"]["PRODUCTION"] == "true"
     assert "GITHUB_STEP_SUMMARY" in record["run"]
     final = step(jobs["deploy"], "Record the final deployment status")
     assert final["if"] == "always()"
-    assert final["env"]["ROLLBACK"] == "${{ steps.rollback.outcome }}"
+    assert source(prod, "deploy", final["env"]["ROLLBACK"]) == (
+        "step Roll back to the stable image: outcome"
+    )
     assert jobs["close-deployment"]["needs"] == ["verify", "deploy"]
 
 
@@ -278,8 +293,12 @@ def test_a_rejected_approval_closes_the_queued_deployment() -> None:
 
 
 def test_staging_tests_check_out_the_released_commit() -> None:
-    jobs = workflow("staging", "staging")["jobs"]
-    assert jobs["deploy"]["outputs"]["commit"] == "${{ needs.verify.outputs.commit }}"
+    staging = workflow("staging", "staging")
+    jobs = staging["jobs"]
     for job in ("e2e", "performance"):
         checkout = jobs[job]["steps"][0]
-        assert checkout["with"]["ref"] == "${{ needs.deploy.outputs.commit }}", job
+        # the commit CI's signature names (the verify job's signature check), nothing else
+        assert source(staging, job, checkout["with"]["ref"]) == (
+            "job deploy: output commit <- job verify: output commit <- "
+            "step Verify signature and SBOM attestation: output commit"
+        ), job

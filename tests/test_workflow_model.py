@@ -28,9 +28,21 @@ from components.workflows.model import (
     StepRef,
     Workflow,
     WorkflowRun,
+    all_of,
+    always,
+    any_of,
+    cancelled,
     condition,
+    eq,
     expr,
+    failure,
+    ne,
+    never,
+    not_,
     render,
+    same,
+    starts_with,
+    success,
     template,
 )
 
@@ -158,3 +170,52 @@ def test_step_and_job_references_are_spelled_once_and_typos_fail() -> None:
         wait.output("stat")
     with pytest.raises(ValueError, match="job 'deploy' has no output 'images'"):
         deploy.output_ref("images")
+
+
+def test_conditions_are_built_with_the_fewest_parentheses_that_keep_their_meaning() -> None:
+    """&& binds tighter than || in GitHub's expressions: an any_of inside an all_of is
+    parenthesized, nothing else is, and nested groups of one operator are written flat."""
+    a, b, c = eq("steps.a.outcome", "success"), eq("steps.b.outcome", "failure"), always()
+    either = any_of(a, b)
+    assert either == "steps.a.outcome == 'success' || steps.b.outcome == 'failure'"
+    assert all_of(c, either) == (
+        "always() && (steps.a.outcome == 'success' || steps.b.outcome == 'failure')"
+    )
+    assert all_of(all_of(c, a), b) == (
+        "always() && steps.a.outcome == 'success' && steps.b.outcome == 'failure'"
+    )
+    assert any_of(all_of(c, a), b) == (
+        "always() && steps.a.outcome == 'success' || steps.b.outcome == 'failure'"
+    )
+    assert any_of(either, c) == f"{either} || always()"
+    assert all_of(either) == either and any_of(a) == a
+    assert not_(either) == f"!({either})"
+    assert all_of(any_of(failure(), cancelled()), ne("x.y", "")) == (
+        "(failure() || cancelled()) && x.y != ''"
+    )
+    assert starts_with("github.ref", "refs/tags/v") == "startsWith(github.ref, 'refs/tags/v')"
+    assert same("a.b", "github.repository") == "a.b == github.repository"
+    assert never() == "false" and success() == "success()"
+    with pytest.raises(ValueError, match="at least one"):
+        all_of()
+    with pytest.raises(ValueError, match="at least one"):
+        any_of()
+
+
+def test_a_literal_in_a_condition_is_quoted_as_github_reads_it() -> None:
+    """A value from stack config (a branch name) stays one literal: a quote in it is doubled
+    (GitHub's expression syntax), so it cannot end the literal and add an operator."""
+    assert eq("github.ref", "refs/heads/it's") == "github.ref == 'refs/heads/it''s'"
+    assert eq("github.ref", "x' || true || '") == "github.ref == 'x'' || true || '''"
+
+
+def test_step_and_job_refs_build_conditions() -> None:
+    step = StepRef("set-image")
+    assert step.outcome_in("success", "cancelled") == (
+        "steps.set-image.outcome == 'success' || steps.set-image.outcome == 'cancelled'"
+    )
+    job = JobRef("build", ("scan",))
+    assert eq(job.output_ref("scan"), "failure") == "needs.build.outputs.scan == 'failure'"
+    assert ne(job.result, "skipped") == "needs.build.result != 'skipped'"
+    with pytest.raises(ValueError, match="no output"):
+        job.output_ref("digest")

@@ -28,13 +28,14 @@ import yaml
 
 from components.workflows import CI_REQUIRED_CHECKS, pins
 from components.workflows.deploy import dispatch_guard
-from components.workflows.model import Concurrency, Job, Push, Step, Workflow
+from components.workflows.model import Concurrency, Job, Push, Step, Workflow, all_of, eq
 from components.workflows.pins import BY_REF
 from render.ci_cost import workflow_cost
 from render.engine import PROJECT_DIR
 from render.tree import tree
 from tests import validators
 from tests.conftest import files, render_variant, rendered
+from tests.workflow_refs import source
 
 T_FILE: Final = "github:index/repositoryFile:RepositoryFile"
 T_COMPONENT: Final = "cicd:github:PipelineWorkflows"
@@ -375,7 +376,8 @@ def test_ci_job_graph() -> None:
 
 
 def test_ci_validate_and_test_use_the_configured_commands() -> None:
-    jobs = wf("dev", "ci.yml")["jobs"]
+    ci = wf("dev", "ci.yml")
+    jobs = ci["jobs"]
     runs = [s["run"].strip() for s in steps(jobs["validate"]) if "run" in s]
     assert runs == ["npm ci", "npm run lint", "npm run format:check", "npx tsc --build"]
     test = jobs["test"]
@@ -386,8 +388,13 @@ def test_ci_validate_and_test_use_the_configured_commands() -> None:
     )
     coverage = step_named(test, "Upload coverage")
     assert coverage["uses"] == pins.UPLOAD_ARTIFACT.ref
-    assert coverage["with"]["path"] == "${{ steps.package.outputs.dir }}/coverage"
-    assert coverage["with"]["name"] == "coverage-${{ steps.package.outputs.slug }}"
+    # the package's own workspace folder and its artifact-safe name (locate_package.sh)
+    folder, coverage_dir = coverage["with"]["path"].rsplit("/", 1)
+    assert coverage_dir == "coverage"
+    assert source(ci, "test", folder) == "step Find the package's workspace: output dir"
+    prefix, slug = coverage["with"]["name"].split("-", 1)
+    assert prefix == "coverage"
+    assert source(ci, "test", slug) == "step Find the package's workspace: output slug"
     assert step_named(jobs["integration"], "Integration tests")["run"].strip() == (
         "npm run test:integration"
     )
@@ -399,11 +406,10 @@ def test_build_never_pushes_and_uses_the_gha_cache() -> None:
     image = step_named(build, "Build the image")
     assert image["uses"] == pins.BUILD_PUSH.ref
     assert image["with"]["push"] is False
-    # the layer cache feeds PR builds only, unless pipeline.layerCacheForPublish
-    assert image["with"]["cache-from"] == (
-        "${{ !(github.event_name == 'push' && github.ref == 'refs/heads/develop') "
-        "&& 'type=gha' || '' }}"
-    )
+    # the layer cache feeds every run except those that publish (exactly publish's if:),
+    # unless pipeline.layerCacheForPublish
+    publishes = ci["jobs"]["publish"]["if"]
+    assert image["with"]["cache-from"] == f"${{{{ !({publishes}) && 'type=gha' || '' }}}}"
     assert image["with"]["cache-to"] == "type=gha,mode=max"
     trusted = tree(render_variant("dev", {"cicd:pipeline.layerCacheForPublish": True}))
     trusted_build = load(trusted["github/workflows/ci.yml"])["jobs"]["build"]
@@ -418,9 +424,11 @@ def test_build_never_pushes_and_uses_the_gha_cache() -> None:
         or any(s.get("with", {}).get("push") is True for s in steps(job))
     ]
     assert pushers == ["publish"]
-    assert ci["jobs"]["publish"]["if"] == (
-        "github.event_name == 'push' && github.ref == 'refs/heads/develop'"
-    )
+    # publish: pushes to the default branch, and nothing else (no alternative in its if:)
+    assert set(publishes.split(" && ")) == {
+        "github.event_name == 'push'",
+        "github.ref == 'refs/heads/develop'",
+    }
     assert ci["jobs"]["publish"]["permissions"]["packages"] == "write"
 
 
@@ -551,7 +559,8 @@ def test_dev_deploy_validates_the_digest_before_use() -> None:
     assert download["with"]["name"] == "image-digest"
     assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
     check = step_named(deploy, "Validate the digest")
-    assert "^sha256:[0-9a-f]{64}$" in check["run"]
+    assert check["env"]["DIGEST_PATTERN"] == "^sha256:[0-9a-f]{64}$"
+    assert "=~ $DIGEST_PATTERN" in check["run"]
     assert names.index("Validate the digest") < names.index("Set the new image")
     assert step_named(deploy, "Set the new image")["env"]["NEW_IMAGE"] == (
         "${{ steps.release.outputs.image }}"
@@ -612,7 +621,8 @@ def test_staging_is_dispatched_with_a_release_and_an_action() -> None:
     assert "environment" not in verify
     release = step_named(verify, "Resolve the release to one digest")
     assert release["env"]["RELEASE"] == "${{ inputs.release }}"
-    assert "^sha256:[0-9a-f]{64}$" in release["run"]
+    assert release["env"]["DIGEST_PATTERN"] == "^sha256:[0-9a-f]{64}$"
+    assert '"$RELEASE" =~ $DIGEST_PATTERN' in release["run"]
     deploy = staging["jobs"]["deploy"]
     assert deploy["environment"]["name"] == "staging"
     assert deploy["needs"] == ["verify"]
@@ -621,7 +631,8 @@ def test_staging_is_dispatched_with_a_release_and_an_action() -> None:
 
 
 def test_staging_runs_e2e_k6_and_a_security_scan() -> None:
-    jobs = wf("staging", "stage-deploy.yml")["jobs"]
+    staging = wf("staging", "stage-deploy.yml")
+    jobs = staging["jobs"]
     assert {k: v.get("needs", []) for k, v in jobs.items()} == {
         "verify": [],
         "deploy": ["verify"],
@@ -635,7 +646,13 @@ def test_staging_runs_e2e_k6_and_a_security_scan() -> None:
         "accept": ["verify", "deploy", "e2e", "performance", "security-scan"],
     }
     for job_id in ("e2e", "performance", "security-scan"):
-        assert jobs[job_id]["if"] == "needs.deploy.outputs.state == 'healthy'", job_id
+        # only against a release that completed (the wait's state), not a paused canary
+        state, healthy = jobs[job_id]["if"].split(" == ")
+        assert healthy == "'healthy'", job_id
+        assert source(staging, job_id, f"${{{{ {state} }}}}") == (
+            "job deploy: output state <- step Wait until the rollout is healthy or paused: "
+            "output state"
+        ), job_id
     assert step_named(jobs["e2e"], "e2e")["run"].strip() == ("npm run test:e2e")
     uses = [s.get("uses") for s in steps(jobs["performance"])]
     # checkout, the stack's thresholds as k6 options, k6, its summary, its results kept
@@ -644,7 +661,10 @@ def test_staging_runs_e2e_k6_and_a_security_scan() -> None:
         "tests/perf/load.js"
     )
     trivy = step_named(jobs["security-scan"], "Trivy scan of the deployed image")
-    assert trivy["with"]["image-ref"] == "${{ needs.deploy.outputs.image }}"
+    assert source(staging, "security-scan", trivy["with"]["image-ref"]) == (
+        "job deploy: output image <- job verify: output image <- "
+        "step Resolve the release to one digest: output image"
+    )
     slack = step_named(jobs["security-alert"], "Security findings to Slack")
     assert slack["env"]["WEBHOOK_URL"] == "${{ secrets.SLACK_WEBHOOK_URL }}"
     assert slack["env"]["CHANNEL"] == "Slack"
@@ -761,10 +781,14 @@ def test_a_dispatch_runs_only_from_the_refs_its_environment_lists() -> None:
 
 
 def test_the_dispatch_guard_is_a_loose_prefix_filter() -> None:
-    assert dispatch_guard(("refs/heads/main", "refs/tags/v*")) == (
+    guard = dispatch_guard(("refs/heads/main", "refs/tags/v*"))
+    assert guard == "github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v')"
+    # Beside the enabled switch the alternatives keep their parentheses (&& binds tighter).
+    assert all_of(eq("vars.X", "true"), guard) == (
+        "vars.X == 'true' && "
         "(github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v'))"
     )
-    assert dispatch_guard(("refs/heads/rel-*-x",)) == "(startsWith(github.ref, 'refs/heads/rel-'))"
+    assert dispatch_guard(("refs/heads/rel-*-x",)) == "startsWith(github.ref, 'refs/heads/rel-')"
     assert dispatch_guard(()) == "false"
 
 
@@ -777,3 +801,17 @@ def test_no_registry_credential_is_handed_to_trivy(stack: str) -> None:
                 for step in job.get("steps", []):
                     handed = {"TRIVY_USERNAME", "TRIVY_PASSWORD"} & set(step.get("env", {}))
                     assert not handed, (path, job_id, step.get("name"), handed)
+
+
+def test_source_refuses_a_reference_that_names_nothing() -> None:
+    """tests/workflow_refs.source, which the wiring checks above rely on, fails on a wrong id,
+    an output the step never writes, and a job the reader does not need."""
+    staging = wf("staging", "stage-deploy.yml")
+    with pytest.raises(ValueError):
+        source(staging, "deploy", "${{ steps.nothing.outputs.image }}")
+    with pytest.raises(AssertionError, match="never writes"):
+        source(staging, "deploy", "${{ steps.stable.outputs.digest }}")
+    with pytest.raises(AssertionError, match="does not need"):
+        source(staging, "e2e", "${{ needs.verify.outputs.image }}")
+    with pytest.raises(AssertionError, match="not one"):
+        source(staging, "deploy", "${{ steps.stable.outputs.image }}-x")

@@ -32,8 +32,10 @@ Decisions:
   must equal package.json's version) is a name, not a build: it runs release.yml, never ci.yml,
   so nothing is validated, tested, built or scanned from source again. Its job ``release`` finds the digest the default branch published for the
   tagged commit, or for a merge commit (the usual develop -> main merge, never built itself) for
-  its second parent, the merged default-branch commit, when the merge changed no file
-  (scripts/release_resolve.sh); verifies it is signed by ci.yml on the default branch for that
+  its second parent, the merged default-branch commit, when the merge changed no file, or for a
+  squash or rebase merge (one parent, never built) the head of the merged pull request whose
+  ``merge_commit_sha`` it is, when the head was published and the trees are identical
+  (scripts/release_resolve.sh; ``pull-requests: read``); verifies it is signed by ci.yml on the default branch for that
   commit; scans that registry digest with Trivy (today's vulnerability database, the released
   bytes, not a rebuild); and adds the semver tag to it. No new digest, no new signature:
   stage-deploy and prod-deploy verify the default branch's identity, so a digest signed by the
@@ -74,7 +76,6 @@ from components.signing import (
     SBOM_PREDICATE,
     new_bundle_format,
     sign_flags,
-    signer_identity_suffix,
     signer_ref,
 )
 from components.workflows import pins
@@ -90,20 +91,29 @@ from components.workflows.common import (
     upload_artifact,
 )
 from components.workflows.contract import branch_ref, secret
-from components.workflows.custody import install_cosign
+from components.workflows.custody import install_cosign, signer_identity
 from components.workflows.model import (
+    NEEDS_RESULTS,
     Access,
     Concurrency,
+    Cond,
     Grant,
     Job,
+    JobRef,
     Matrix,
     PullRequest,
     Push,
     Scope,
     Step,
+    StepRef,
     Workflow,
-    condition,
+    all_of,
+    always,
+    any_of,
+    eq,
     expr,
+    ne,
+    not_,
     template,
 )
 from components.workflows.notify import Channel, notify
@@ -135,23 +145,27 @@ version, so a new release reaches CI through a change here, as an action pin doe
 
 SNYK_SEVERITY: Final = "high"
 
+PACKAGE_STEP: Final = StepRef("package", ("slug", "dir"))
+"""scripts/locate_package.sh: the matrix package's workspace folder and artifact-safe name."""
+VERSION_STEP: Final = StepRef("version", ("version",))
+META_STEP: Final = StepRef("meta", ("tags", "labels"))
+TRIVY_STEP: Final = StepRef("trivy")
+PUSH_STEP: Final = StepRef("push", ("digest",))
+SOURCE_STEP: Final = StepRef("source", ("digest", "commit"))
+"""scripts/release_resolve.sh: the released digest and the commit it was built from."""
+BUILD_JOB: Final = JobRef("build", ("tags", "scan"))
+RELEASE_JOB: Final = JobRef("release", ("digest", "scan"))
+
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the repository")
 
-WRITE_TOKEN: Final = f"({SAME_REPOSITORY} && github.actor != 'dependabot[bot]')"
+WRITE_TOKEN: Final = all_of(SAME_REPOSITORY, ne("github.actor", "dependabot[bot]"))
 """Runs whose GITHUB_TOKEN may write: not forks, not Dependabot (its PR runs get a read-only
 token, like forks, even though the branch is in this repository)."""
 
 
-def _publishing(branch: str) -> str:
-    """Expression: this run publishes an image (a push to the default branch)."""
-    return f"github.event_name == 'push' && github.ref == '{branch_ref(branch)}'"
-
-
-def ci_signer_identity(branch: str) -> str:
-    """Expression: CI's signing identity (components/signing.py) from trusted run context."""
-    return template(
-        expr("github.server_url"), "/", expr("github.repository"), signer_identity_suffix(branch)
-    )
+def _publishing(branch: str) -> Cond:
+    """Condition: this run publishes an image (a push to the default branch)."""
+    return all_of(eq("github.event_name", "push"), eq("github.ref", branch_ref(branch)))
 
 
 def _install(pipeline: PipelineSpec) -> tuple[Step, ...]:
@@ -193,12 +207,12 @@ def _test(pipeline: PipelineSpec, retention_days: int) -> Job:
         env={"PACKAGE": expr("matrix.package")},
         steps=(
             *_install(pipeline),
-            run("Find the package's workspace", script("locate_package.sh"), id="package"),
+            run("Find the package's workspace", script("locate_package.sh"), id=PACKAGE_STEP.id),
             npm_command("Unit tests", pipeline.commands.unit_test),
             upload_artifact(
                 "Upload coverage",
-                template("coverage-", expr("steps.package.outputs.slug")),
-                template(expr("steps.package.outputs.dir"), f"/{coverage}"),
+                template("coverage-", PACKAGE_STEP.output("slug")),
+                template(PACKAGE_STEP.output("dir"), f"/{coverage}"),
                 retention_days,
             ),
         ),
@@ -222,7 +236,7 @@ def _layer_cache_from(branch: str, for_publish: bool) -> str:
     ``pipeline.layerCacheForPublish`` (an empty value imports no cache)."""
     if for_publish:
         return "type=gha"
-    return expr(f"!({_publishing(branch)}) && 'type=gha' || ''")
+    return expr(f"{not_(_publishing(branch))} && 'type=gha' || ''")
 
 
 def _trivy(severity: str, **target: str) -> dict[str, str | int | bool]:
@@ -259,12 +273,12 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
     else:
         trivy["format"] = "table"
         scan_steps.append(_notice("SARIF upload", sarif))
-    scan_steps.append(Step(name="Trivy image scan", id="trivy", uses=pins.TRIVY, with_=trivy))
+    scan_steps.append(Step(name="Trivy image scan", id=TRIVY_STEP.id, uses=pins.TRIVY, with_=trivy))
     if sarif.on:
         scan_steps.append(
             Step(
                 name="Upload the Trivy report to code scanning",
-                if_=condition(f"always() && steps.trivy.outcome != 'skipped' && {WRITE_TOKEN}"),
+                if_=all_of(always(), ne(TRIVY_STEP.outcome, "skipped"), WRITE_TOKEN),
                 uses=pins.UPLOAD_SARIF,
                 with_={
                     "sarif_file": "trivy.sarif",
@@ -277,14 +291,14 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
         name="build",
         timeout_minutes=30,
         permissions=tuple(permissions),
-        outputs={"tags": expr("steps.meta.outputs.tags"), "scan": expr("steps.trivy.outcome")},
+        outputs={"tags": META_STEP.output("tags"), "scan": expr(TRIVY_STEP.outcome)},
         steps=(
             checkout(),
-            run("Read the application version", script("read_version.sh"), id="version"),
+            run("Read the application version", script("read_version.sh"), id=VERSION_STEP.id),
             Step(name="Set up Docker Buildx", uses=pins.SETUP_BUILDX),
             Step(
                 name="Image tags and labels",
-                id="meta",
+                id=META_STEP.id,
                 uses=pins.DOCKER_METADATA,
                 with_={
                     "context": "workflow",
@@ -292,7 +306,7 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
                     "images": image,
                     "tags": template(
                         "type=raw,value=",
-                        expr("steps.version.outputs.version"),
+                        VERSION_STEP.output("version"),
                         "-",
                         expr("github.run_number"),
                         "\ntype=sha,format=long\n",
@@ -307,8 +321,8 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
                     "context": pipeline.build_context,
                     "file": pipeline.dockerfile,
                     "push": False,
-                    "tags": expr("steps.meta.outputs.tags"),
-                    "labels": expr("steps.meta.outputs.labels"),
+                    "tags": META_STEP.output("tags"),
+                    "labels": META_STEP.output("labels"),
                     "outputs": template("type=docker,dest=", tarball),
                     "cache-from": _layer_cache_from(branch, pipeline.layer_cache_for_publish),
                     "cache-to": "type=gha,mode=max",
@@ -317,7 +331,7 @@ def _build(pipeline: PipelineSpec, image: str, branch: str) -> Job:
             *scan_steps,
             Step(
                 name="Keep the scanned image for publish",
-                if_=condition(_publishing(branch)),
+                if_=_publishing(branch),
                 uses=pins.UPLOAD_ARTIFACT,
                 with_={
                     "name": IMAGE_ARTIFACT,
@@ -407,7 +421,7 @@ def _provenance(feature: PlanFeature) -> Step:
         uses=pins.ATTEST_BUILD_PROVENANCE,
         with_={
             "subject-name": expr("env.IMAGE"),
-            "subject-digest": expr("steps.push.outputs.digest"),
+            "subject-digest": PUSH_STEP.output("digest"),
             "push-to-registry": True,
         },
     )
@@ -439,13 +453,13 @@ def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanF
 
     Signature and SBOM attestation are written in the one format of components/signing.py,
     which the deploy workflows verify and the ClusterImagePolicy admits."""
-    digest = expr("steps.push.outputs.digest")
+    digest = PUSH_STEP.output("digest")
     image_at_digest = template(expr("env.IMAGE"), "@", digest)
     signing = {"DIGEST": digest, "SIGN_FLAGS": sign_flags()}
     return Job(
         name="publish",
         needs=gates,
-        if_=condition(_publishing(branch)),
+        if_=_publishing(branch),
         timeout_minutes=30,
         permissions=(
             Grant(Scope.PACKAGES, Access.WRITE, "push the image to ghcr.io"),
@@ -468,8 +482,8 @@ def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanF
             run(
                 "Push the scanned image",
                 script("push_image.sh"),
-                env={"TAGS": expr("needs.build.outputs.tags")},
-                id="push",
+                env={"TAGS": BUILD_JOB.output("tags")},
+                id=PUSH_STEP.id,
             ),
             run("Sign the pushed digest (keyless)", script("cosign_sign.sh"), env=signing),
             _provenance(provenance),
@@ -498,35 +512,37 @@ def _publish(server: str, branch: str, gates: tuple[str, ...], provenance: PlanF
 def _release(server: str, branch: str, severity: str) -> Job:
     """On a ``v*`` tag: the digest the default branch built for the tagged commit (or a merge's
     merged parent), verified, scanned again as it sits in the registry, then named."""
-    digest = expr("steps.source.outputs.digest")
+    digest = SOURCE_STEP.output("digest")
     return Job(
         name="release",
         timeout_minutes=20,
         permissions=(
             READ_CODE,
             Grant(Scope.PACKAGES, Access.WRITE, "add the release tag to the published digest"),
+            Grant(Scope.PULL_REQUESTS, Access.READ, "find the pull request a squash merge made"),
         ),
-        outputs={"digest": digest, "scan": expr("steps.trivy.outcome")},
+        outputs={"digest": digest, "scan": expr(TRIVY_STEP.outcome)},
         steps=(
             # The tagged commit and its parents: a merge commit's second parent is the build.
             checkout(fetch_depth=2),
-            run("Read the application version", script("read_version.sh"), id="version"),
+            run("Read the application version", script("read_version.sh"), id=VERSION_STEP.id),
             _registry_login(server),
             install_cosign(),
             run(
                 "Find the digest the default branch published",
                 script("release_resolve.sh"),
                 env={
-                    "SIGNER_IDENTITY": ci_signer_identity(branch),
+                    "SIGNER_IDENTITY": signer_identity(branch),
                     "SIGNER_REF": signer_ref(branch),
                     "OIDC_ISSUER": OIDC_ISSUER,
                     "NEW_BUNDLE_FORMAT": new_bundle_format(),
+                    "GH_TOKEN": expr("github.token"),
                 },
-                id="source",
+                id=SOURCE_STEP.id,
             ),
             Step(
                 name="Trivy scan of the released digest",
-                id="trivy",
+                id=TRIVY_STEP.id,
                 uses=pins.TRIVY,
                 with_={
                     **_trivy(severity, **{"image-ref": template(expr("env.IMAGE"), "@", digest)}),
@@ -536,7 +552,7 @@ def _release(server: str, branch: str, severity: str) -> Job:
             run(
                 "Name the release",
                 script("release_tag.sh"),
-                env={"DIGEST": digest, "COMMIT": expr("steps.source.outputs.commit")},
+                env={"DIGEST": digest, "COMMIT": SOURCE_STEP.output("commit")},
             ),
             _hand_over_digest(),
         ),
@@ -552,15 +568,15 @@ RUN_URL: Final = template(  # the run's page, for notifications and deployment r
 )
 
 
-def _notify(needs: tuple[str, ...], if_: str) -> Job:
+def _notify(needs: tuple[str, ...], if_: Cond) -> Job:
     result = expr(
-        "(contains(needs.*.result, 'failure') || "
-        "contains(needs.*.result, 'cancelled')) && 'failed' || 'passed'"
+        f"(contains({NEEDS_RESULTS}, 'failure') || "
+        f"contains({NEEDS_RESULTS}, 'cancelled')) && 'failed' || 'passed'"
     )
     return Job(
         name="notify",
         needs=needs,
-        if_=condition(if_),
+        if_=if_,
         timeout_minutes=5,
         steps=(
             notify(
@@ -584,7 +600,7 @@ def _notify(needs: tuple[str, ...], if_: str) -> Job:
     )
 
 
-def _security_alert(trivy_job: str, scans: tuple[str, ...] = ()) -> Job:
+def _security_alert(trivy_job: JobRef, scans: tuple[JobRef, ...] = ()) -> Job:
     """Slack when a scan found something: the Trivy step of ``trivy_job`` (its output ``scan``,
     so a failed compile is no security alert), Snyk or SonarQube failing.
 
@@ -592,14 +608,13 @@ def _security_alert(trivy_job: str, scans: tuple[str, ...] = ()) -> Job:
     whatever the job's result (actions/runner src/Runner.Worker/JobExtension.cs, FinalizeJob,
     "Evaluate and set job outputs"); act does the same (executed:
     tests/pipeline/test_ci.py::test_3_slack_answering_500_leaves_the_alert_job_green)."""
-    failed = [
-        f"needs.{trivy_job}.outputs.scan == 'failure'",
-        *(f"needs.{job}.result == 'failure'" for job in scans),
-    ]
+    failed = any_of(
+        eq(trivy_job.output_ref("scan"), "failure"), *(eq(job.result, "failure") for job in scans)
+    )
     return Job(
         name="security-alert",
-        needs=(trivy_job, *scans),
-        if_=condition(f"always() && ({' || '.join(failed)})"),
+        needs=(trivy_job.id, *(job.id for job in scans)),
+        if_=all_of(always(), failed),
         timeout_minutes=5,
         steps=(
             notify(
@@ -650,7 +665,7 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
             else COVERAGE_RETENTION_DAYS,
         ),
         "integration": _integration(pipeline),
-        "build": _build(pipeline, spec.image, branch),
+        BUILD_JOB.id: _build(pipeline, spec.image, branch),
     }
     scans: list[str] = []
     if scanners.snyk:
@@ -659,20 +674,20 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
     if scanners.sonarqube is not None:
         jobs["sonarqube"] = _sonarqube(scanners.sonarqube)
         scans.append("sonarqube")
-    gates = ("validate", "test", "integration", "build", *scans)
+    gates = ("validate", "test", "integration", BUILD_JOB.id, *scans)
     jobs["publish"] = _publish(spec.registry_server, branch, gates, pipeline.build_provenance)
     jobs[REQUIRED_JOB] = Job(
         name=REQUIRED_JOB,
         needs=(*gates, "publish"),
-        if_=condition("always()"),
+        if_=always(),
         timeout_minutes=5,
-        env={"RESULTS": expr("join(needs.*.result, ' ')")},
+        env={"RESULTS": expr(f"join({NEEDS_RESULTS}, ' ')")},
         steps=(run("Every required job passed", script("ci_ok.sh")),),
     )
     if notifications.discord:
-        jobs["notify"] = _notify((*gates, "publish"), f"always() && {_publishing(branch)}")
+        jobs["notify"] = _notify((*gates, "publish"), all_of(always(), _publishing(branch)))
     if notifications.slack:
-        jobs["security-alert"] = _security_alert("build", tuple(scans))
+        jobs["security-alert"] = _security_alert(BUILD_JOB, tuple(JobRef(job) for job in scans))
     return Workflow(
         name=WORKFLOW_NAME,
         on=(Push(branches=(branch,)), PullRequest()),
@@ -693,14 +708,14 @@ def release_workflow(spec: WorkflowsSpec) -> Workflow:
     if pipeline is None:
         raise ValueError("release.yml is generated only by the stack that owns the pipeline (dev)")
     jobs: dict[str, Job] = {
-        "release": _release(
+        RELEASE_JOB.id: _release(
             spec.registry_server, spec.default_branch, pipeline.scanners.trivy_severity
         )
     }
     if pipeline.notifications.discord:
-        jobs["notify"] = _notify(("release",), "always()")
+        jobs["notify"] = _notify((RELEASE_JOB.id,), always())
     if pipeline.notifications.slack:
-        jobs["security-alert"] = _security_alert("release")
+        jobs["security-alert"] = _security_alert(RELEASE_JOB)
     return Workflow(
         name=RELEASE_WORKFLOW_NAME,
         on=(Push(branches=(), tags=(RELEASE_TAGS,)),),

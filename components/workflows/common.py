@@ -16,7 +16,19 @@ from typing import TYPE_CHECKING, Final
 from components.vocabulary import ClusterAccess
 from components.workflows import contract, pins
 from components.workflows.contract import secret, var
-from components.workflows.model import Access, Grant, Scope, Step, condition, expr, template
+from components.workflows.model import (
+    Access,
+    Grant,
+    Scope,
+    Step,
+    StepRef,
+    always,
+    any_of,
+    eq,
+    expr,
+    same,
+    template,
+)
 
 if TYPE_CHECKING:
     from components.workflows.spec import WorkflowsSpec
@@ -51,9 +63,9 @@ def image_env(spec: WorkflowsSpec) -> dict[str, str]:
     return {"IMAGE": spec.image}
 
 
-SAME_REPOSITORY: Final = (
-    "(github.event_name == 'push' || "
-    "github.event.pull_request.head.repo.full_name == github.repository)"
+SAME_REPOSITORY: Final = any_of(
+    eq("github.event_name", "push"),
+    same("github.event.pull_request.head.repo.full_name", "github.repository"),
 )
 """Secrets and write tokens exist for pushes and same-repository PRs, never for forks."""
 
@@ -75,6 +87,10 @@ def script(name: str) -> str:
     return "".join(lines)
 
 
+SECRET_STEP: Final = StepRef("secret", ("present",))
+"""The step :func:`secret_gate` writes."""
+
+
 def secret_gate(secret: str) -> Step:
     """Output ``present`` (true/false) of step ``secret``: whether this run has the secret.
 
@@ -86,11 +102,11 @@ def secret_gate(secret: str) -> Step:
         f"Check that {secret} is available",
         script("secret_gate.sh"),
         env={"SECRET_NAME": secret, "SECRET_VALUE": contract.secret(secret)},
-        id="secret",
+        id=SECRET_STEP.id,
     )
 
 
-HAS_SECRET: Final = condition("steps.secret.outputs.present == 'true'")
+HAS_SECRET: Final = eq(SECRET_STEP.output_ref("present"), "true")
 """``if:`` of the steps after a secret_gate."""
 
 
@@ -189,7 +205,7 @@ def remove_kubeconfig() -> Step:
         "Remove the kubeconfig",
         'rm -f "$KUBECONFIG"',
         env={"KUBECONFIG": KUBECONFIG_PATH},
-        if_=condition("always()"),
+        if_=always(),
     )
 
 
@@ -199,8 +215,7 @@ def kube(name: str, script: str, env: dict[str, str] | None = None, **kwargs: st
 
 
 # The deploy steps' scripts live in scripts/*.sh (shellchecked, embedded verbatim); each takes its
-# values from the env: its helper below sets. RECORD_STABLE still splices a pattern constant into
-# its text; it moves to env: with the deploy generator's next change (deploy.py passes the env).
+# values from the env: its helper below (or its caller, for RECORD_STABLE) sets.
 SET_IMAGE: Final = script("set_image.sh")
 
 READ_FAILURES_TOLERATED: Final = 3
@@ -221,40 +236,8 @@ ABORT_ROLLOUT: Final = script("abort_rollout.sh")
 
 ABORT_RELEASE: Final = script("abort_release.sh")
 
-RECORD_STABLE: Final = f"""\
-# The stable digest is what serves now: the Rollout's stable ReplicaSet (status.stableRS is its
-# pod-template hash), never the spec, which may already name a canary that has not been promoted.
-# A Deployment is either fully rolled out or failed, so its spec is what runs.
-case "$WORKLOAD_KIND" in
-  Rollout)
-    hash="$(kubectl --namespace "$NAMESPACE" get rollout "$WORKLOAD_NAME" --output json \\
-      | jq --raw-output '.status.stableRS // ""')"
-    if [ -z "$hash" ]; then
-      echo "::error::rollout $WORKLOAD_NAME reports no stable ReplicaSet"
-      exit 1
-    fi
-    stable="$(kubectl --namespace "$NAMESPACE" get replicasets \\
-      --selector "rollouts-pod-template-hash=$hash" --output json \\
-      | jq --raw-output --arg name "$WORKLOAD_NAME" \\
-        '[.items[].spec.template.spec.containers[] | select(.name == $name) | .image][0] // ""')"
-    ;;
-  Deployment)
-    stable="$(kubectl --namespace "$NAMESPACE" get deployment "$WORKLOAD_NAME" --output json \\
-      | jq --raw-output --arg name "$WORKLOAD_NAME" \\
-        '.spec.template.spec.containers[] | select(.name == $name) | .image')"
-    ;;
-  *)
-    echo "::error::WORKLOAD_KIND must be Rollout or Deployment"
-    exit 1
-    ;;
-esac
-if [[ ! "$stable" =~ {IMAGE_REF_PATTERN} ]]; then
-  echo "::error::cannot read the stable image of $WORKLOAD_KIND $WORKLOAD_NAME"
-  exit 1
-fi
-echo "stable image: $stable"
-echo "image=$stable" >> "$GITHUB_OUTPUT"
-"""
+RECORD_STABLE: Final = script("record_stable.sh")
+"""Env: the workload's, and IMAGE_REF_PATTERN (:data:`IMAGE_REF_PATTERN`, set by its caller)."""
 
 PROMOTE: Final = script("promote.sh")
 

@@ -39,11 +39,23 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Final
 
-from components.signing import COSIGN_RELEASE, verify_flags
+from components.signing import (
+    COSIGN_RELEASE,
+    OIDC_ISSUER,
+    SBOM_PREDICATE,
+    signer_identity_suffix,
+    signer_ref,
+    verify_flags,
+)
 from components.workflows import pins
 from components.workflows.common import DIGEST_PATTERN, TAG_PATTERN, run, script
-from components.workflows.contract import branch_ref
-from components.workflows.model import Step, StepRef, condition, expr, template
+from components.workflows.model import (
+    Step,
+    StepRef,
+    expr,
+    ne,
+    template,
+)
 
 RELEASE_STEP: Final = StepRef("release", ("digest", "image"))
 """The step that names the one digest of a release (:func:`resolve`; dev's digest check)."""
@@ -52,84 +64,25 @@ SIGNATURE_STEP: Final = StepRef("signature", ("commit",))
 RECORD_STEP: Final = StepRef("record", ("deployment-id",))
 """The step that opens (or finds) the run's GitHub deployment (:data:`RECORD`)."""
 
-OIDC_ISSUER: Final = "https://token.actions.githubusercontent.com"
-CI_WORKFLOW_PATH: Final = ".github/workflows/ci.yml"
-SBOM_PREDICATE: Final = "spdxjson"
-"""The attestation type ci.yml attaches (``cosign attest --type spdxjson``)."""
-
 
 def signer_identity(default_branch: str) -> str:
-    """The certificate identity of CI's keyless signature, from trusted run context only."""
+    """The certificate identity of CI's keyless signature (components/signing.py, the one
+    definition the ClusterImagePolicy uses too) from trusted run context only: the server and
+    repository the run sees, so a fork or GitHub Enterprise Server gets its own."""
     return template(
         expr("github.server_url"),
         "/",
         expr("github.repository"),
-        f"/{CI_WORKFLOW_PATH}@{branch_ref(default_branch)}",
+        signer_identity_suffix(default_branch),
     )
 
 
-RESOLVE: Final = f"""\
-if [ "$ACTION" = "abort" ]; then
-  # An abort reads nothing from the registry or Sigstore, so their outage cannot block it: it
-  # takes the digest the canary runs (the deploy job checks that it does) and no tag.
-  if [[ ! "$RELEASE" =~ {DIGEST_PATTERN} ]]; then
-    echo "::error::action abort takes the canary's image digest (sha256:<64 hex>), not a tag"
-    exit 1
-  fi
-  echo "digest=$RELEASE" >> "$GITHUB_OUTPUT"
-  echo "image=${{IMAGE}}@${{RELEASE}}" >> "$GITHUB_OUTPUT"
-  exit 0
-fi
-# The package is private (the stack gives the cluster a pull secret), so resolving a tag and
-# reading signatures (cosign uses docker's credentials) both need the login, digest or not.
-docker login "${{IMAGE%%/*}}" --username "$GITHUB_ACTOR" --password-stdin <<<"$GH_TOKEN"
-if [[ "$RELEASE" =~ {DIGEST_PATTERN} ]]; then
-  digest="$RELEASE"
-elif [[ "$RELEASE" =~ {TAG_PATTERN} ]]; then
-  # Resolved once, here; every later step names the digest, so a moved tag changes nothing.
-  digest="$(docker buildx imagetools inspect "${{IMAGE}}:${{RELEASE}}" --format '{{{{json .Manifest}}}}' \\
-    | jq --raw-output '.digest')"
-  if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
-    echo "::error::tag $RELEASE of $IMAGE does not resolve to a digest"
-    exit 1
-  fi
-else
-  echo "::error::input release must be an image digest (sha256:<64 hex>) or a tag"
-  exit 1
-fi
-echo "digest=$digest" >> "$GITHUB_OUTPUT"
-echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
-"""
+RESOLVE: Final = script("deploy_resolve.sh")
 
 REVISION_LABEL: Final = "org.opencontainers.image.revision"
 """The label docker/metadata-action puts on CI's image: the commit it claims to be built from."""
 
-VERIFY: Final = f"""\
-ref="${{IMAGE}}@${{DIGEST}}"
-# The image's revision label is only a claim about its source commit: cosign accepts the
-# signature below only if CI's certificate names that same commit, this repository and the
-# default branch (Fulcio's GitHub workflow extensions), so a wrong label fails verification.
-commit="$(docker buildx imagetools inspect "$ref" --format '{{{{json .Image}}}}' \\
-  | jq --raw-output '.config.Labels["{REVISION_LABEL}"] // ""')"
-if [[ ! "$commit" =~ ^[0-9a-f]{{40}}$ ]]; then
-  echo "::error::$ref has no {REVISION_LABEL} label naming its source commit"
-  exit 1
-fi
-identity=(--certificate-identity "$SIGNER_IDENTITY" --certificate-oidc-issuer "$OIDC_ISSUER"
-  --certificate-github-workflow-repository "$GITHUB_REPOSITORY"
-  --certificate-github-workflow-ref "$SIGNER_REF" --certificate-github-workflow-sha "$commit")
-if ! cosign verify "$ref" {verify_flags()} "${{identity[@]}}" > /dev/null; then
-  echo "::error::$ref is not signed by $SIGNER_IDENTITY from commit $commit: refusing to deploy it"
-  exit 1
-fi
-if ! cosign verify-attestation "$ref" --type {SBOM_PREDICATE} {verify_flags()} \\
-    "${{identity[@]}}" > /dev/null; then
-  echo "::error::$ref has no SBOM attestation by $SIGNER_IDENTITY: refusing to deploy it"
-  exit 1
-fi
-echo "signed by $SIGNER_IDENTITY, built from $commit"
-echo "commit=$commit" >> "$GITHUB_OUTPUT"
-"""
+VERIFY: Final = script("deploy_verify.sh")
 
 
 _RAN: Final = script("deployment_ran.sh")
@@ -168,6 +121,8 @@ def resolve(input_name: str, action_input: str) -> Step:
             "RELEASE": expr(f"inputs.{input_name}"),
             "ACTION": expr(f"inputs.{action_input}"),
             "GH_TOKEN": expr("github.token"),
+            "DIGEST_PATTERN": DIGEST_PATTERN,
+            "TAG_PATTERN": TAG_PATTERN,
         },
         id=RELEASE_STEP.id,
     )
@@ -181,7 +136,7 @@ def checks(default_branch: str, previous_environment: str, action_input: str) ->
     registry or GitHub's release downloads. The deploy job (in the environment, so with its
     approval rules) checks that the canary runs the named digest before it aborts anything.
     """
-    not_abort = condition(f"inputs.{action_input} != '{ABORT}'")
+    not_abort = ne(f"inputs.{action_input}", ABORT)
     return tuple(
         replace(step, if_=not_abort)
         for step in (
@@ -209,8 +164,11 @@ def _verify(default_branch: str) -> Step:
         {
             "DIGEST": RELEASE_STEP.output("digest"),
             "SIGNER_IDENTITY": signer_identity(default_branch),
-            "SIGNER_REF": branch_ref(default_branch),
+            "SIGNER_REF": signer_ref(default_branch),
             "OIDC_ISSUER": OIDC_ISSUER,
+            "VERIFY_FLAGS": verify_flags(),
+            "PREDICATE_TYPE": SBOM_PREDICATE,
+            "REVISION_LABEL": REVISION_LABEL,
         },
         id=SIGNATURE_STEP.id,
     )

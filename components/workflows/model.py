@@ -94,6 +94,106 @@ def condition(text: str) -> Expr:
     return Expr(text)
 
 
+class Cond(Expr):
+    """A condition built from typed parts (:func:`eq`, :func:`all_of`, ...), never by joining
+    strings: the builders quote literals and place the parentheses, so a reader sees the logic
+    in Python and no part can change the meaning of another.
+
+    Parentheses are the fewest that keep the meaning: ``&&`` binds tighter than ``||`` in
+    GitHub's expression syntax (docs "Evaluate expressions in workflows and actions",
+    Operators), so :func:`all_of` parenthesizes an :func:`any_of` part and nothing else, and
+    nested groups of the same operator are written flat.
+    """
+
+    __slots__ = ()
+
+
+class _AllOf(Cond):
+    __slots__ = ()
+
+
+class _AnyOf(Cond):
+    __slots__ = ()
+
+
+def _literal(value: str) -> str:
+    """A string literal of GitHub's expression syntax (a single quote is doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _atom(text: str) -> Cond:
+    return Cond(condition(text))
+
+
+def success() -> Cond:
+    """``success()``: every previous step (or needed job) succeeded, GitHub's default ``if:``."""
+    return _atom("success()")
+
+
+def always() -> Cond:
+    """``always()``: run whatever happened before, even when the run is cancelled."""
+    return _atom("always()")
+
+
+def failure() -> Cond:
+    """``failure()``: a previous step (or needed job) failed."""
+    return _atom("failure()")
+
+
+def cancelled() -> Cond:
+    """``cancelled()``: the run was cancelled."""
+    return _atom("cancelled()")
+
+
+def eq(ref: str, value: str) -> Cond:
+    """``ref == 'value'``: a context reference (``steps.x.outputs.y``, ``JobRef.result``)
+    against a literal."""
+    return _atom(f"{ref} == {_literal(value)}")
+
+
+def ne(ref: str, value: str) -> Cond:
+    """``ref != 'value'``."""
+    return _atom(f"{ref} != {_literal(value)}")
+
+
+def starts_with(ref: str, prefix: str) -> Cond:
+    """``startsWith(ref, 'prefix')``."""
+    return _atom(f"startsWith({ref}, {_literal(prefix)})")
+
+
+def never() -> Cond:
+    """``false``: the job or step never runs (an empty :func:`any_of`, written plainly)."""
+    return _atom("false")
+
+
+def same(left: str, right: str) -> Cond:
+    """``left == right``: two context references (``github.repository``, ...)."""
+    return _atom(f"{left} == {right}")
+
+
+def not_(part: Cond) -> Cond:
+    """``!(part)``."""
+    return _atom(f"!({part})")
+
+
+def all_of(*parts: Cond) -> Cond:
+    """``a && b && ...``; an :func:`any_of` part is parenthesized."""
+    if not parts:
+        raise ValueError("all_of() needs at least one condition")
+    if len(parts) == 1:
+        return parts[0]
+    return _AllOf(" && ".join(f"({part})" if isinstance(part, _AnyOf) else part for part in parts))
+
+
+def any_of(*parts: Cond) -> Cond:
+    """``a || b || ...`` (``&&`` binds tighter, so no part needs parentheses)."""
+    if not parts:
+        raise ValueError("any_of() needs at least one condition")
+    if len(parts) == 1:
+        return parts[0]
+    return _AnyOf(" || ".join(parts))
+
+
 def _check_values(values: Mapping[str, Any], where: str) -> None:
     for key, value in values.items():
         _refuse_plain_expression(key, where)
@@ -115,6 +215,7 @@ class Scope(StrEnum):
     DEPLOYMENTS = "deployments"
     ID_TOKEN = "id-token"
     PACKAGES = "packages"
+    PULL_REQUESTS = "pull-requests"
     SECURITY_EVENTS = "security-events"
 
 
@@ -158,6 +259,10 @@ class StepRef:
         """``steps.<id>.outcome`` (success, failure, cancelled or skipped)."""
         return f"steps.{self.id}.outcome"
 
+    def outcome_in(self, *outcomes: str) -> Cond:
+        """The step's outcome is one of ``outcomes``."""
+        return any_of(*(eq(self.outcome, outcome) for outcome in outcomes))
+
 
 @dataclass(frozen=True)
 class JobRef:
@@ -180,6 +285,10 @@ class JobRef:
     def result(self) -> str:
         """``needs.<id>.result`` (success, failure, cancelled or skipped)."""
         return f"needs.{self.id}.result"
+
+
+NEEDS_RESULTS: Final = "needs.*.result"
+"""The results of every job in ``needs`` (an array filter: ``contains(...)``, ``join(...)``)."""
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ from components.workflows.model import (
     StepRef,
     Workflow,
     WorkflowDispatch,
-    condition,
+    eq,
     expr,
+    ne,
     template,
 )
 from components.workflows.notify import Channel, notify
@@ -120,7 +121,7 @@ def _job(spec: WorkflowsSpec, rescan: RescanSpec) -> Job:
         ),
         Step(
             name="Download the previous run's state",
-            if_=condition(f"{PREVIOUS_STEP.output_ref('run_id')} != ''"),
+            if_=ne(PREVIOUS_STEP.output_ref("run_id"), ""),
             uses=pins.DOWNLOAD_ARTIFACT,
             with_={
                 "name": STATE_ARTIFACT,
@@ -155,7 +156,7 @@ def _job(spec: WorkflowsSpec, rescan: RescanSpec) -> Job:
         steps.append(
             Step(
                 name="Upload the findings to code scanning",
-                if_=condition(f"{SCAN_STEP.output_ref('sarif')} == 'true'"),
+                if_=eq(SCAN_STEP.output_ref("sarif"), "true"),
                 uses=pins.UPLOAD_SARIF,
                 with_={"sarif_file": SARIF_FILE, "wait-for-processing": True},
             )
@@ -165,7 +166,7 @@ def _job(spec: WorkflowsSpec, rescan: RescanSpec) -> Job:
     steps.append(
         replace(
             notify(f"Tell {channel.value} what is new", channel, message),
-            if_=condition(f"{SCAN_STEP.output_ref('message')} != ''"),
+            if_=ne(SCAN_STEP.output_ref("message"), ""),
         )
     )
     return Job(

@@ -1311,7 +1311,17 @@ def fake_gh(state: State, argv: list[str]) -> int:
 
     ``github.json`` holds ``deployments`` (id, environment, sha, payload, statuses newest
     first), ``ci_runs`` (head_sha, branch, conclusion) and ``commits`` (sha -> parent shas, for
-    the compare API), seeded from the scenario's ``github``.
+    the compare API), seeded from the scenario's ``github``; for release.yml's squash-merge
+    lookup also ``pulls`` (pull requests as GitHub's ``pull-request-simple``: number, state,
+    merged_at, merge_commit_sha, head.sha, base.ref) and ``trees`` (commit sha -> tree sha).
+
+    Assumed from GitHub's REST API (version 2022-11-28, docs "List pull requests" and "Get a
+    commit object", github/rest-api-description): ``GET /repos/{o}/{r}/pulls?state=closed``
+    answers a JSON array of the closed pull requests, merged ones with ``merged_at`` set and
+    ``merge_commit_sha`` naming the squash commit or the commit a rebase moved the base to
+    (newest first is the caller's ``sort``/``direction``, kept here as given); ``GET
+    /repos/{o}/{r}/git/commits/{sha}`` answers the commit with ``tree.sha``; an unknown commit is
+    a 404.
     """
     if argv[:1] != ["api"]:
         _err(f"fake gh: {argv[:1]} not simulated")
@@ -1367,6 +1377,17 @@ def fake_gh(state: State, argv: list[str]) -> int:
             result = status
         else:
             result = found[0]["statuses"][: int(fields.get("per_page", 30))]
+    elif parts[3:] == ["pulls"] and method == "GET":
+        state_filter = fields.get("state", "open")
+        result = [
+            p for p in data.get("pulls", []) if state_filter == "all" or p["state"] == state_filter
+        ][: int(fields.get("per_page", 30))]
+    elif parts[3:5] == ["git", "commits"] and method == "GET":
+        tree_sha = data.get("trees", {}).get(parts[5])
+        if tree_sha is None:
+            _err("gh: Not Found (HTTP 404)")
+            return 1
+        result = {"sha": parts[5], "tree": {"sha": tree_sha}}
     elif parts[3:4] == ["compare"] and method == "GET":
         base, _, head = "/".join(parts[4:]).partition("...")
         result = _compare(data.get("commits", {}), base, head)

@@ -445,6 +445,102 @@ def test_27_tag_on_a_merge_that_changed_files_is_not_released(tmp_path: Path) ->
     assert _retagged(pipeline) == []
 
 
+def _squash_develop_into_main(pipeline: Pipeline, hotfix: bool = False) -> tuple[str, str]:
+    """A pull request develop -> main merged with "Squash and merge": main (one commit behind
+    develop) gets one new commit with develop's files and a single parent. Returns (squash
+    commit, develop's head = the pull request's head). ``hotfix``: main held a change develop
+    never had, so the squash commit's files differ from the head's."""
+    develop = pipeline.sha
+    _git(pipeline, "checkout", "--quiet", "-b", "main", "HEAD~1")
+    if hotfix:
+        pipeline.write_file("HOTFIX.md", "fixed on main only\n")
+    _git(pipeline, "merge", "--quiet", "--squash", "develop")
+    _git(pipeline, "commit", "--quiet", "--message", "Release (#7)")
+    squash = pipeline.sha
+    assert _git(pipeline, "rev-list", "--parents", "--max-count=1", squash).count(" ") == 1
+    return squash, develop
+
+
+def _pull_request(pipeline: Pipeline, squash: str, head: str) -> Scenario:
+    """What GitHub's API says after the merge: pull request #7 (develop -> main), closed and
+    merged into ``squash``, and the git tree of its head (the fake reads both, fakes.fake_gh)."""
+    return replace(
+        pipeline.scenario,
+        github={
+            "pulls": [
+                {
+                    "number": 7,
+                    "state": "closed",
+                    "merged_at": "2026-12-01T10:00:00Z",
+                    "merge_commit_sha": squash,
+                    "head": {"ref": "develop", "sha": head},
+                    "base": {"ref": "main"},
+                },
+                # an older, closed and unmerged one naming the same commit is never taken
+                {
+                    "number": 6,
+                    "state": "closed",
+                    "merged_at": None,
+                    "merge_commit_sha": squash,
+                    "head": {"ref": "old", "sha": "6" * 40},
+                    "base": {"ref": "main"},
+                },
+            ],
+            "trees": {head: _git(pipeline, "rev-parse", f"{head}^{{tree}}")},
+        },
+    )
+
+
+def test_27_tag_on_a_squash_merge_releases_the_pull_requests_built_head(tmp_path: Path) -> None:
+    """A squash (or rebase) merge commit was made by GitHub and never built: the tag releases
+    the digest CI published for the merged pull request's head, whose files the merge holds
+    exactly, and the signature must name that head."""
+    pipeline = _ci(tmp_path)
+    squash, develop = _squash_develop_into_main(pipeline)
+    result = _released(pipeline, built=develop, scenario=_pull_request(pipeline, squash, develop))
+    assert result.jobs["release"] == "success", result.annotations("error")
+    assert _registry_tags(pipeline) == {f"{IMAGE}:1.4.2": PUBLISHED}
+    (verify,) = [c["argv"] for c in pipeline.calls("cosign")]
+    assert verify[verify.index("--certificate-github-workflow-sha") + 1] == develop != squash
+    assert pipeline.artifacts()["image-digest"]["digest.txt"].strip() == PUBLISHED
+    endpoints = [c["endpoint"] for c in pipeline.calls("gh")]
+    assert endpoints == ["repos/acme/shop/pulls", f"repos/acme/shop/git/commits/{develop}"]
+    assert f"built from {develop} (the head of pull request #7)" in result.job_output("release")
+
+
+def test_27_tag_on_a_squash_merge_with_files_the_head_never_had_is_refused(
+    tmp_path: Path,
+) -> None:
+    pipeline = _ci(tmp_path)
+    squash, develop = _squash_develop_into_main(pipeline, hotfix=True)
+    result = _released(pipeline, built=develop, scenario=_pull_request(pipeline, squash, develop))
+    assert result.jobs["release"] == "failure"
+    assert any(
+        f"v1.4.2 points at {squash}, the squash or rebase merge of pull request #7, whose files "
+        f"differ from {develop}"
+        in e
+        and "merge the base branch into the default branch, let CI publish, and merge again" in e
+        for e in result.annotations("error")
+    ), result.annotations("error")
+    assert _retagged(pipeline) == [] and pipeline.calls("trivy") == []
+
+
+def test_27_tag_on_a_squash_merge_whose_head_was_never_published_is_refused(
+    tmp_path: Path,
+) -> None:
+    pipeline = _ci(tmp_path)
+    squash, develop = _squash_develop_into_main(pipeline)
+    scenario = _pull_request(pipeline, squash, develop)
+    result = _released(pipeline, published=False, built=develop, scenario=scenario)
+    assert result.jobs["release"] == "failure"
+    assert any(
+        f"the merge of pull request #7, whose head {develop} no CI run on the default branch "
+        "published" in e
+        for e in result.annotations("error")
+    ), result.annotations("error")
+    assert _retagged(pipeline) == []
+
+
 def test_27_a_release_whose_digest_now_has_vulnerabilities_is_not_named(tmp_path: Path) -> None:
     """The scan of the registry digest gates the name: Slack hears of it, no tag is added."""
     pipeline = _ci(tmp_path)

@@ -87,12 +87,15 @@ def run_step(
     *,
     edit: tuple[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a rendered step's script. ``env`` replaces the step's ``env:`` (whose values are
-    expressions GitHub evaluates): it must give every variable the step declares. ``edit``
-    (old, new) changes the script first, to show what a defect did."""
+    """Run a rendered step's script. ``env`` gives the values of the step's ``env:`` entries
+    that are expressions GitHub evaluates (every one must be given); literal entries (a pattern,
+    cosign's flags) are taken as rendered unless ``env`` overrides them. ``edit`` (old, new)
+    changes the script first, to show what a defect did."""
     step = _step(path, job_and_name)
-    missing = set(step.get("env", {})) - set(env)
+    declared = {str(k): str(v) for k, v in step.get("env", {}).items()}
+    missing = {name for name, value in declared.items() if "${{" in value} - set(env)
     assert not missing, f"the test gives no value for {missing}"
+    env = {**{k: v for k, v in declared.items() if "${{" not in v}, **env}
     script = str(step["run"])
     if edit is not None:
         assert edit[0] in script

@@ -24,15 +24,18 @@ from components.workflows.model import (
     Scope,
     Step,
     StepRef,
-    condition,
+    all_of,
+    always,
+    eq,
     expr,
+    ne,
     template,
 )
 from components.workflows.spec import K6Thresholds
 
 RELEASE_COMMIT: Final = DEPLOY_JOB.output("commit")
 """The source commit CI signed for the released digest (verified in the verify job)."""
-RELEASED: Final = condition(f"{DEPLOY_JOB.output_ref('state')} == 'healthy'")
+RELEASED: Final = eq(DEPLOY_JOB.output_ref("state"), "healthy")
 """Tests run against a release that completed, not against a canary paused for a person."""
 
 
@@ -53,9 +56,11 @@ def accept_job(
         needs=(*needs, *acceptance),
         # Only a release that completed was tested; a paused, aborted or failed one already has
         # its final status from the deploy job.
-        if_=condition(
-            f"always() && {DEPLOY_JOB.result} == 'success' && "
-            f"{DEPLOY_JOB.output_ref('state')} == 'healthy' && {unwrap(deployment_id)} != ''"
+        if_=all_of(
+            always(),
+            eq(DEPLOY_JOB.result, "success"),
+            RELEASED,
+            ne(unwrap(deployment_id), ""),
         ),
         timeout_minutes=5,
         permissions=(Grant(Scope.DEPLOYMENTS, Access.WRITE, "record the acceptance verdict"),),
@@ -87,7 +92,7 @@ def accept_job(
 K6_SUMMARY: Final = script("k6_summary.sh")
 
 K6_STEP: Final = StepRef("k6")
-_K6_RAN = f"always() && ({K6_STEP.outcome} == 'success' || {K6_STEP.outcome} == 'failure')"
+_K6_RAN = all_of(always(), K6_STEP.outcome_in("success", "failure"))
 
 
 def performance_steps(script_path: str, thresholds: K6Thresholds) -> tuple[Step, ...]:
@@ -131,11 +136,11 @@ def performance_steps(script_path: str, thresholds: K6Thresholds) -> tuple[Step,
                 "LATENCY_MS": str(thresholds.latency_ms),
                 "ERROR_RATE": str(thresholds.error_rate),
             },
-            if_=condition(_K6_RAN),
+            if_=_K6_RAN,
         ),
         dataclasses.replace(
             upload_artifact("Keep the k6 results", "k6-summary", summary, 30),
-            if_=condition(_K6_RAN),
+            if_=_K6_RAN,
         ),
     )
 

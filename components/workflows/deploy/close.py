@@ -17,8 +17,11 @@ from components.workflows.model import (
     Grant,
     Job,
     Scope,
-    condition,
+    all_of,
+    always,
+    eq,
     expr,
+    ne,
 )
 from components.workflows.spec import WorkflowsSpec
 
@@ -33,9 +36,12 @@ def close_unrun_deployment(spec: WorkflowsSpec) -> Job:
     return Job(
         name="close-deployment",
         needs=("verify", "deploy"),
-        if_=condition(
-            f"always() && {enabled(spec)} && {VERIFY_JOB.result} == 'success' && "
-            f"{VERIFY_JOB.output_ref('deployment-id')} != '' && {DEPLOY_JOB.result} != 'success'"
+        if_=all_of(
+            always(),
+            enabled(spec),
+            eq(VERIFY_JOB.result, "success"),
+            ne(VERIFY_JOB.output_ref("deployment-id"), ""),
+            ne(DEPLOY_JOB.result, "success"),
         ),
         timeout_minutes=5,
         permissions=(Grant(Scope.DEPLOYMENTS, Access.WRITE, "close a deployment never run"),),

@@ -52,23 +52,25 @@ from components.workflows.model import (
     Grant,
     Job,
     Scope,
-    condition,
+    all_of,
+    always,
+    any_of,
+    cancelled,
+    eq,
     expr,
+    failure,
+    ne,
 )
 from components.workflows.spec import WorkflowsSpec
 
-_CHECK_IMAGE = f"""\
-if [[ ! "$NEW_IMAGE" =~ {IMAGE_REF_PATTERN} ]] || [[ "$NEW_IMAGE" != *@sha256:* ]]; then
-  echo "::error::the verified release is not an image digest reference"
-  exit 1
-fi
-"""
+_CHECK_IMAGE = script("check_image.sh")
 
 
-_STARTED = (
-    f"({SET_IMAGE_STEP.outcome} == 'success' || {SET_IMAGE_STEP.outcome} == 'cancelled' || "
-    f"{PROMOTE_STEP.outcome} == 'success' || {PROMOTE_STEP.outcome} == 'cancelled' || "
-    f"{RETRY_STEP.outcome} == 'success' || {RETRY_STEP.outcome} == 'cancelled')"
+_STARTED: Final = any_of(
+    *(
+        step.outcome_in("success", "cancelled")
+        for step in (SET_IMAGE_STEP, PROMOTE_STEP, RETRY_STEP)
+    )
 )
 """This run may have moved the canary: its patch (set image, promote, retry) succeeded, or was
 cancelled mid-way (the patch may have reached the API server before the runner stopped the step)."""
@@ -76,11 +78,14 @@ cancelled mid-way (the patch may have reached the API server before the runner s
 RETRY_WAIT_SECONDS: Final = 120
 """How long a retry waits for the controller to take the abort back before the canary wait."""
 
-_NEW_RELEASE: Final = f"({ACTION} == 'deploy' || {ACTION} == 'retry')"
+_NEW_RELEASE: Final = any_of(eq(ACTION, "deploy"), eq(ACTION, "retry"))
 """A deploy or a retry opens a GitHub deployment of its own (promote and abort continue one)."""
 
 
-_ACTED = f"{_STARTED} || {ABORT_STEP.outcome} == 'success' || {ABORT_STEP.outcome} == 'cancelled'"
+_FAILED: Final = any_of(failure(), cancelled())
+"""A step failed or the run was cancelled: what the clean-up steps react to."""
+
+_ACTED: Final = any_of(_STARTED, ABORT_STEP.outcome_in("success", "cancelled"))
 """This run may have changed the cluster: its deploy, promote or abort got past its checks."""
 
 
@@ -97,7 +102,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
     return Job(
         name="deploy",
         needs=("verify",),
-        if_=condition(enabled(spec)),
+        if_=enabled(spec),
         environment=github_environment(spec),
         concurrency=environment_concurrency(spec.deploy.github_environment, dispatched=True),
         timeout_minutes=spec.deploy.job_timeout_minutes,
@@ -114,81 +119,88 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
         },
         steps=(
             refuse_when_disabled(),
-            run("Check the verified release", _CHECK_IMAGE, new_image),
+            run(
+                "Check the verified release",
+                _CHECK_IMAGE,
+                {**new_image, "IMAGE_REF_PATTERN": IMAGE_REF_PATTERN},
+            ),
             # A promote or abort continues a deployment already in progress (a paused canary)
             # and may yet be refused: only a new release (deploy, retry) marks its deployment.
             run(
                 "Mark the deployment in progress",
                 custody.MARK_IN_PROGRESS,
                 gh,
-                if_=condition(_NEW_RELEASE),
+                if_=_NEW_RELEASE,
             ),
             setup_kubectl(),
             write_kubeconfig(spec.deploy.cluster_access),
-            kube("Record the stable image", RECORD_STABLE, id=STABLE_STEP.id),
+            kube(
+                "Record the stable image",
+                RECORD_STABLE,
+                {"IMAGE_REF_PATTERN": IMAGE_REF_PATTERN},
+                id=STABLE_STEP.id,
+            ),
             kube(
                 "Refuse to deploy an aborted canary again",
                 script("refuse_aborted_redeploy.sh"),
                 new_image,
-                if_=condition(f"{ACTION} == 'deploy'"),
+                if_=eq(ACTION, "deploy"),
             ),
             kube(
                 "Set the new image",
                 SET_IMAGE,
                 new_image,
                 id=SET_IMAGE_STEP.id,
-                if_=condition(f"{ACTION} == 'deploy'"),
+                if_=eq(ACTION, "deploy"),
             ),
             kube(
                 "Promote the paused canary",
                 PROMOTE,
                 new_image,
                 id=PROMOTE_STEP.id,
-                if_=condition(f"{ACTION} == 'promote'"),
+                if_=eq(ACTION, "promote"),
             ),
             kube(
                 "Abort the paused canary",
                 ABORT_RELEASE,
                 new_image,
                 id=ABORT_STEP.id,
-                if_=condition(f"{ACTION} == 'abort'"),
+                if_=eq(ACTION, "abort"),
             ),
             kube(
                 "Retry the aborted canary",
                 script("retry_canary.sh"),
                 {**new_image, "RETRY_WAIT_SECONDS": str(RETRY_WAIT_SECONDS)},
                 id=RETRY_STEP.id,
-                if_=condition(f"{ACTION} == 'retry'"),
+                if_=eq(ACTION, "retry"),
             ),
             wait_healthy(
                 spec.deploy.rollout_wait_seconds,
                 promoted_from=PROMOTE_STEP.output("step"),
                 id=WAIT_STEP.id,
-                if_=condition(f"{ACTION} != 'abort'"),
+                if_=ne(ACTION, "abort"),
             ),
             run(
                 "Check the app's health endpoint",
                 HEALTH_CHECK,
                 {"RETRIES": str(spec.deploy.health_check_retries), "HEALTH_PATH": health_path},
                 id=HEALTH_STEP.id,
-                if_=condition(f"{WAIT_STEP.output_ref('state')} == 'healthy'"),
+                if_=eq(WAIT_STEP.output_ref("state"), "healthy"),
             ),
             kube(
                 "Abort the canary this run started",
                 ABORT_ROLLOUT,
-                if_=condition(
-                    f"(failure() || cancelled()) && {_STARTED} && "
-                    f"{WAIT_STEP.output_ref('state')} != 'healthy'"
-                ),
+                if_=all_of(_FAILED, _STARTED, ne(WAIT_STEP.output_ref("state"), "healthy")),
             ),
             kube(
                 "Roll back to the stable image",
                 SET_IMAGE,
                 {"NEW_IMAGE": STABLE_STEP.output("image")},
                 id=ROLLBACK_STEP.id,
-                if_=condition(
-                    f"(failure() || cancelled()) && {HEALTH_STEP.outcome} == 'failure' && "
-                    f"{STABLE_STEP.output_ref('image')} != ''"
+                if_=all_of(
+                    _FAILED,
+                    eq(HEALTH_STEP.outcome, "failure"),
+                    ne(STABLE_STEP.output_ref("image"), ""),
                 ),
             ),
             wait_healthy(
@@ -196,9 +208,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
                 accept_pause=False,
                 name="Wait for the rollback",
                 id=ROLLBACK_WAIT_STEP.id,
-                if_=condition(
-                    f"(failure() || cancelled()) && {ROLLBACK_STEP.outcome} == 'success'"
-                ),
+                if_=all_of(_FAILED, eq(ROLLBACK_STEP.outcome, "success")),
             ),
             run(
                 "Record the final deployment status",
@@ -215,7 +225,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
                     # Only where acceptance jobs follow: the script reads an unset one as none.
                     **({"ACCEPTANCE": ", ".join(acceptance)} if acceptance else {}),
                 },
-                if_=condition("always()"),
+                if_=always(),
             ),
             remove_kubeconfig(),
         ),

@@ -44,31 +44,27 @@ from components.workflows.model import (
     Step,
     Workflow,
     WorkflowRun,
-    condition,
+    all_of,
+    always,
+    eq,
     expr,
+    ne,
+    same,
     template,
 )
 from components.workflows.notify import Channel, notify
 from components.workflows.spec import WorkflowsSpec
 
-_NEWER: Final = f"{ORDER_STEP.output_ref('newer')} == 'true'"
+_NEWER: Final = eq(ORDER_STEP.output_ref("newer"), "true")
 """dev: the candidate is newer than what dev runs (scripts/newer_than_running.sh)."""
 
 
 def _only_if_newer(*steps: Step) -> tuple[Step, ...]:
     """dev's steps that change or record anything run only for a candidate newer than dev's."""
-    return tuple(dataclasses.replace(step, if_=condition(_NEWER)) for step in steps)
+    return tuple(dataclasses.replace(step, if_=_NEWER) for step in steps)
 
 
-_READ_DIGEST = f"""\
-digest="$(tr -d '[:space:]' < "$RUNNER_TEMP/digest/{ci.DIGEST_FILE}")"
-if [[ ! "$digest" =~ {DIGEST_PATTERN} ]]; then
-  echo "::error::the CI artifact {ci.DIGEST_ARTIFACT} does not hold an image digest"
-  exit 1
-fi
-echo "image=${{IMAGE}}@${{digest}}" >> "$GITHUB_OUTPUT"
-echo "digest=$digest" >> "$GITHUB_OUTPUT"
-"""
+_READ_DIGEST = script("dev_read_digest.sh")
 
 _SUMMARY = script("dev_summary.sh")
 
@@ -97,16 +93,17 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
     run_event = "github.event.workflow_run"
     integration = spec.deploy.tests.integration
     acceptance = ("integration-test",) if integration is not None else ()
-    deploys = (
-        f"{enabled(spec)} && "
-        f"{run_event}.conclusion == 'success' && {run_event}.event == 'push' && "
-        f"{run_event}.head_branch == '{branch}' && "
-        f"{run_event}.head_repository.full_name == github.repository"
+    deploys = all_of(
+        enabled(spec),
+        eq(f"{run_event}.conclusion", "success"),
+        eq(f"{run_event}.event", "push"),
+        eq(f"{run_event}.head_branch", branch),
+        same(f"{run_event}.head_repository.full_name", "github.repository"),
     )
     jobs: dict[str, Job] = {
         "deploy": Job(
             name="deploy",
-            if_=condition(deploys),
+            if_=deploys,
             environment=github_environment(spec),
             concurrency=environment_concurrency(environment, dispatched=False),
             timeout_minutes=spec.deploy.job_timeout_minutes,
@@ -135,7 +132,16 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
                         "path": template(expr("runner.temp"), "/digest"),
                     },
                 ),
-                run("Validate the digest", _READ_DIGEST, id=RELEASE_STEP.id),
+                run(
+                    "Validate the digest",
+                    _READ_DIGEST,
+                    {
+                        "DIGEST_FILE": ci.DIGEST_FILE,
+                        "DIGEST_ARTIFACT": ci.DIGEST_ARTIFACT,
+                        "DIGEST_PATTERN": DIGEST_PATTERN,
+                    },
+                    id=RELEASE_STEP.id,
+                ),
                 setup_kubectl(),
                 write_kubeconfig(spec.deploy.cluster_access),
                 kube(
@@ -178,7 +184,7 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
                         # dev's verdict waits for its integration tests (the accept job).
                         **({"ACCEPTANCE": ", ".join(acceptance)} if acceptance else {}),
                     },
-                    if_=condition(f"always() && {RECORD_STEP.outcome} == 'success'"),
+                    if_=all_of(always(), eq(RECORD_STEP.outcome, "success")),
                 ),
                 remove_kubeconfig(),
             ),
@@ -192,7 +198,7 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
             integration,
             spec,
             ref=expr("github.event.workflow_run.head_sha"),
-            if_=condition(f"{DEPLOY_JOB.output_ref('state')} == 'healthy'"),
+            if_=eq(DEPLOY_JOB.output_ref("state"), "healthy"),
         )
         notify_needs.append("integration-test")
     # dev's verdict (what staging's promotion check reads) includes its integration tests.
@@ -230,7 +236,7 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
     jobs["notify"] = Job(
         name="notify",
         needs=tuple(notify_needs),
-        if_=condition(f"always() && {DEPLOY_JOB.result} != 'skipped'"),
+        if_=all_of(always(), ne(DEPLOY_JOB.result, "skipped")),
         timeout_minutes=5,
         steps=tuple(notify_steps),
     )

@@ -22,6 +22,7 @@ from components.workflows.custody import RELEASE_STEP
 from components.workflows.model import (
     Access,
     Concurrency,
+    Cond,
     DispatchInput,
     Environment,
     Expr,
@@ -32,8 +33,12 @@ from components.workflows.model import (
     Step,
     StepRef,
     WorkflowDispatch,
-    condition,
+    any_of,
+    eq,
     expr,
+    ne,
+    never,
+    starts_with,
     template,
 )
 from components.workflows.spec import WorkflowsSpec
@@ -64,7 +69,7 @@ ACTIONS: Final = ("deploy", "promote", "abort", "retry")
 READ_CODE: Final = Grant(Scope.CONTENTS, Access.READ, "check out the tests")
 
 
-def dispatch_guard(refs: tuple[str, ...]) -> str:
+def dispatch_guard(refs: tuple[str, ...]) -> Cond:
     """``github.ref`` is one of ``refs`` (patterns whose only wildcard is ``*``).
 
     An early, loose filter only: a pattern becomes a prefix test up to its first ``*``, which
@@ -73,17 +78,15 @@ def dispatch_guard(refs: tuple[str, ...]) -> str:
     its verify job, a queued deployment record and a rejected approval.
     """
     tests = [
-        f"startsWith(github.ref, '{ref.split('*', 1)[0]}')"
-        if "*" in ref
-        else f"github.ref == '{ref}'"
+        starts_with("github.ref", ref.split("*", 1)[0]) if "*" in ref else eq("github.ref", ref)
         for ref in refs
     ]
-    return f"({' || '.join(tests)})" if tests else "false"
+    return any_of(*tests) if tests else never()
 
 
-def enabled(spec: WorkflowsSpec) -> str:
+def enabled(spec: WorkflowsSpec) -> Cond:
     """The job-level guard: the stack's repository variable (job if: cannot read env vars)."""
-    return f"{var_name(deploy_switch(spec.stage))} == 'true'"
+    return eq(var_name(deploy_switch(spec.stage)), "true")
 
 
 _REFUSE_DISABLED = script("refuse_disabled.sh")
@@ -180,7 +183,7 @@ def refuse_when_disabled() -> Step:
     return run(
         "Refuse when deployments are switched off",
         _REFUSE_DISABLED,
-        if_=condition(f"{var_name('DEPLOY_ENABLED')} != 'true'"),
+        if_=ne(var_name("DEPLOY_ENABLED"), "true"),
     )
 
 

@@ -34,7 +34,9 @@ from components.workflows.model import (
     Scope,
     Step,
     Workflow,
-    condition,
+    all_of,
+    always,
+    eq,
     template,
 )
 from components.workflows.notify import Channel, notify
@@ -97,7 +99,7 @@ def staging_workflow(spec: WorkflowsSpec) -> Workflow:
     jobs["security-alert"] = Job(
         name="security-alert",
         needs=("security-scan",),
-        if_=condition(f"always() && {SECURITY_SCAN_JOB.result} == 'failure'"),
+        if_=all_of(always(), eq(SECURITY_SCAN_JOB.result, "failure")),
         timeout_minutes=5,
         steps=(
             notify(

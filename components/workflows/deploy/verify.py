@@ -19,7 +19,7 @@ from components.workflows.model import (
     Grant,
     Job,
     Scope,
-    condition,
+    all_of,
     expr,
 )
 from components.workflows.spec import WorkflowsSpec
@@ -35,10 +35,10 @@ def verify_job(spec: WorkflowsSpec) -> Job:
     previous = PREVIOUS_ENVIRONMENT[stage]
     branch = spec.default_branch
     refs = spec.deploy.dispatch_refs
-    guard = enabled(spec) + (f" && {dispatch_guard(refs)}" if refs is not None else "")
+    guard = all_of(enabled(spec), dispatch_guard(refs)) if refs is not None else enabled(spec)
     return Job(
         name="verify",
-        if_=condition(guard),
+        if_=guard,
         timeout_minutes=15,
         permissions=(
             Grant(Scope.DEPLOYMENTS, Access.WRITE, "read the promotion record, open a deployment"),
