@@ -8,8 +8,10 @@ fetched here: :data:`tests.engine.harness.HELM_RELEASE`) is installed as the clu
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -107,6 +109,55 @@ def install_what_helm_would(plane: ControlPlane) -> None:
     start_rollouts_controller(plane)
 
 
+INGRESS_ADDRESS: Final = "127.0.0.1"
+
+
+class IngressStatus:
+    """Plays the one part of ingress-nginx the engine waits for: publishing an address in the
+    status of every Ingress of its class.
+
+    pulumi-kubernetes' Ingress await (provider/pkg/await/ingress.go, v4.24) holds ``pulumi up``
+    until ``status.loadBalancer.ingress`` is set; ingress-nginx (kubernetes/ingress-nginx
+    internal/ingress/status/status.go) writes there the address of the Service it publishes, for
+    the Ingresses of its class (``nginx``, the platform's ``ingressClassName``). The control plane
+    runs no ingress controller (nothing would serve traffic on loopback), so this thread writes that
+    address through the status subresource, as the controller does, and nothing else.
+    """
+
+    def __init__(self, plane: ControlPlane, class_name: str) -> None:
+        self.plane = plane
+        self.class_name = class_name
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ingress-status", daemon=True)
+
+    def __enter__(self) -> IngressStatus:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        patch = json.dumps({"status": {"loadBalancer": {"ingress": [{"ip": INGRESS_ADDRESS}]}}})
+        while not self.stop.wait(1.0):
+            listed = self.plane.kubectl(
+                "get", "ingress", "--all-namespaces", "--output=json", check=False
+            )
+            if listed.returncode != 0:
+                continue
+            for item in json.loads(listed.stdout).get("items", []):
+                if item["spec"].get("ingressClassName") != self.class_name:
+                    continue
+                if (item.get("status") or {}).get("loadBalancer", {}).get("ingress"):
+                    continue
+                meta = item["metadata"]
+                self.plane.kubectl(
+                    "patch", "ingress", meta["name"], f"--namespace={meta['namespace']}",
+                    "--subresource=status", "--type=merge", f"--patch={patch}", check=False,
+                )  # fmt: skip
+
+
 def helm_release_urns(stack: str) -> list[str]:
     """The URNs of the platform stack's Helm releases (to ``--exclude``), as its render has them."""
     return [resource.urn for resource in platform_render(stack).of_type(HELM_RELEASE)]
@@ -144,9 +195,12 @@ def deployed(engine_tools: harness.Tools, control_plane: ControlPlane) -> Iterat
         for stack in PLATFORM_STACKS:
             result.ups[f"platform-{stack}"] = up_platform(workspace, stack)
         install_what_helm_would(control_plane)
-        for stack in ENVIRONMENT_STACKS:
-            result.ups[stack] = up_environment(workspace, stack)
-        yield result
+        with IngressStatus(
+            control_plane, str(platform_render("nonprod").outputs["ingressClassName"])
+        ):
+            for stack in ENVIRONMENT_STACKS:
+                result.ups[stack] = up_environment(workspace, stack)
+            yield result
         _print_timings(workspace)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
