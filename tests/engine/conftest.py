@@ -34,10 +34,8 @@ from tests.cluster.plane import ADMIN_TOKEN, ControlPlane, start_rollouts_contro
 from tests.conftest import project_path, real_tool
 from tests.engine import harness
 from tests.engine.harness import (
-    DIY_ORGANIZATION,
     ENVIRONMENT_STACKS,
     HELM_RELEASE,
-    PLATFORM_OF,
     PLATFORM_STACKS,
     Run,
     Workspace,
@@ -158,22 +156,22 @@ class IngressStatus:
                 )  # fmt: skip
 
 
-def helm_release_urns(stack: str) -> list[str]:
-    """The URNs of the platform stack's Helm releases (to ``--exclude``), as its render has them."""
-    return [resource.urn for resource in platform_render(stack).of_type(HELM_RELEASE)]
+def helm_release_excludes(stack: str) -> list[str]:
+    """``--exclude`` of the platform stack's Helm releases (URNs as its render has them): their
+    ``Check`` fetches the chart, so a preview needs them excluded as much as an up."""
+    return [f"--exclude={r.urn}" for r in platform_render(stack).of_type(HELM_RELEASE)]
 
 
 def up_platform(workspace: Workspace, stack: str) -> Run:
     workspace.init_stack("platform", stack)
-    excludes = [f"--exclude={urn}" for urn in helm_release_urns(stack)]
     return workspace.pulumi(
-        "up", "--yes", "--skip-preview", "--stack", stack, *excludes, project="platform"
-    )
+        "up", "--yes", "--skip-preview", "--stack", stack, *helm_release_excludes(stack),
+        project="platform",
+    )  # fmt: skip
 
 
 def up_environment(workspace: Workspace, stack: str) -> Run:
-    platform_stack = f"{DIY_ORGANIZATION}/cicd-platform/{PLATFORM_OF[stack]}"
-    workspace.init_stack("environment", stack, [("cicd:cluster.platformStack", platform_stack)])
+    workspace.init_stack("environment", stack, harness.tier_settings(stack))
     return workspace.pulumi("up", "--yes", "--skip-preview", "--stack", stack)
 
 

@@ -45,6 +45,24 @@ say ``cicd:cluster.platformStack: acme/cicd-platform/...``, which only Pulumi Cl
 the tier sets ``organization/cicd-platform/...`` (docs/engine.md lists this for the README)."""
 
 PLATFORM_OF: Final = {"dev": "nonprod", "staging": "nonprod", "prod": "prod"}
+
+NO_DIGEST_PINNING: Final = ("cicd:registry.pinDigest", "false")
+"""prod pins its image tag to a digest (``registry.pinDigest: true``) with pulumi-docker's
+``get_registry_image``, which needs the Docker provider (``github.com/pulumi/pulumi-docker/
+provider``: the module proxy serves no version of it) and asks ghcr.io, which this machine cannot
+reach. The tier turns pinning off; docs/engine.md lists it."""
+
+
+def tier_settings(stack: str) -> list[tuple[str, str]]:
+    """The ``--path`` config the tier sets on an environment stack, and the render must use too."""
+    settings = [
+        ("cicd:cluster.platformStack", f"{DIY_ORGANIZATION}/cicd-platform/{PLATFORM_OF[stack]}")
+    ]
+    if stack == "prod":
+        settings.append(NO_DIGEST_PINNING)
+    return settings
+
+
 ENVIRONMENT_STACKS: Final = ("dev", "staging", "prod")
 PLATFORM_STACKS: Final = ("nonprod", "prod")
 KUBE_CONTEXTS: Final = ("acme-nonprod", "acme-prod")

@@ -18,7 +18,7 @@ import pytest
 from render.engine import SECRET, Registration
 from tests.conftest import render_variant
 from tests.engine.conftest import Deployed
-from tests.engine.harness import DIY_ORGANIZATION, ENVIRONMENT_STACKS, PLATFORM_OF
+from tests.engine.harness import ENVIRONMENT_STACKS, tier_settings
 
 pytestmark = pytest.mark.engine
 
@@ -73,6 +73,11 @@ def render_view(resources: list[Registration]) -> dict[tuple[str, str], dict[str
     }
 
 
+def _config_value(text: str) -> Any:
+    """``pulumi config set --path`` stores ``true``/``false`` as booleans."""
+    return {"true": True, "false": False}.get(text, text)
+
+
 @pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
 def test_render_and_engine_declare_the_same_kubernetes_resources(
     deployed: Deployed, stack: str
@@ -84,10 +89,7 @@ def test_render_and_engine_declare_the_same_kubernetes_resources(
     engine = engine_view(workspace.resources("environment", stack))
     offline = render_view(
         render_variant(
-            stack,
-            {
-                "cicd:cluster.platformStack": f"{DIY_ORGANIZATION}/cicd-platform/{PLATFORM_OF[stack]}"
-            },
+            stack, {key: _config_value(value) for key, value in tier_settings(stack)}
         ).resources
     )
     assert engine, "the state holds no Kubernetes resource: the comparison would prove nothing"
