@@ -26,6 +26,7 @@ SECRET_SIG: Final = "4dabf18193072939515e22adb298388d"
 """The key of a secret value in Pulumi's state (sdk/go/common/resource/sig)."""
 
 KUBERNETES: Final = "kubernetes:"
+STACK_TYPE: Final = "pulumi:pulumi:Stack"
 
 
 def masked(value: Any) -> Any:
@@ -39,6 +40,18 @@ def masked(value: Any) -> Any:
     return value
 
 
+def provider_normalized(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The render's inputs of a Secret as the provider's ``Check`` returns them: ``stringData`` is
+    folded into ``data`` (pkg/clients/unstructured.go ``normalizeSecret``) and ``data`` of a
+    Secret is always a secret (pkg/provider/provider.go ``annotateSecrets``), pulumi-kubernetes
+    v4.24."""
+    if inputs.get("kind") != "Secret" or not ({"data", "stringData"} & set(inputs)):
+        return inputs
+    result = {key: value for key, value in inputs.items() if key != "stringData"}
+    result["data"] = SECRET
+    return result
+
+
 def name_of(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
@@ -47,11 +60,18 @@ def type_of(urn: str) -> str:
     return urn.split("::")[-2].rsplit("$", 1)[-1]
 
 
+def _parent(urn: str | None) -> tuple[str, str] | None:
+    """The parent's type and name; the stack itself counts as none (the render's convention)."""
+    if not urn or type_of(urn) == STACK_TYPE:
+        return None
+    return type_of(urn), name_of(urn)
+
+
 def engine_view(resources: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """Kubernetes resources of the state: (type, name) -> parent, protect, inputs."""
     return {
         (r["type"], name_of(r["urn"])): {
-            "parent": (type_of(r["parent"]), name_of(r["parent"])) if r.get("parent") else None,
+            "parent": _parent(r.get("parent")),
             "protect": bool(r.get("protect")),
             "inputs": masked(r.get("inputs") or {}),
         }
@@ -66,7 +86,7 @@ def render_view(resources: list[Registration]) -> dict[tuple[str, str], dict[str
         (r.type, r.name): {
             "parent": (r.parent["type"], r.parent["name"]) if r.parent else None,
             "protect": bool(r.options.get("protect")),
-            "inputs": r.inputs,
+            "inputs": provider_normalized(r.inputs),
         }
         for r in resources
         if r.type.startswith(KUBERNETES) and r.custom

@@ -130,12 +130,21 @@ def test_a_workflow_deploy_survives_preview_and_up(deployed: Deployed) -> None:
 
 
 def test_destroy_of_prod_is_refused_by_protection(deployed: Deployed) -> None:
-    """Given prod's namespace and secrets are protected, when ``pulumi destroy`` of prod runs,
-    then the engine refuses it and the namespace is still there."""
-    run = deployed.workspace.pulumi(
-        "destroy", "--yes", "--skip-preview", "--stack", "prod", check=False
-    )
+    """Given prod's namespace and secrets are protected, when ``pulumi destroy`` of prod runs as
+    a person runs it (preview first, then the deletes), then the engine refuses it before
+    deleting anything: every resource is still in the state and the namespace is live.
+
+    (With ``--skip-preview`` there is no such guard: the engine deletes every unprotected
+    resource first and stops at the protected ones; docs/engine.md.)
+    """
+    workspace = deployed.workspace
+    before = sorted(r["urn"] for r in workspace.resources("environment", "prod"))
+    run = workspace.pulumi("destroy", "--yes", "--stack", "prod", check=False)
     assert run.returncode != 0
     assert "protected" in (run.stdout + run.stderr)
+    after = sorted(r["urn"] for r in workspace.resources("environment", "prod"))
+    assert after == before
     namespace = deployed.plane.get("namespace", NAMESPACE["prod"])
     assert namespace["metadata"].get("deletionTimestamp") is None
+    kind, name = _workload(deployed, "prod")
+    deployed.plane.get(kind.lower(), name, f"--namespace={NAMESPACE['prod']}")
