@@ -66,7 +66,7 @@ fast-tier: $(VENV_STAMP) $(NODE_STAMP) system-fast
 	exit $$status
 
 full-tier: $(VENV_STAMP) $(NODE_STAMP) system-full
-	@start=$$(date +%s); CICD_CHECK=1 $(PY) -m pytest -n 2; status=$$?; \
+	@start=$$(date +%s); CICD_CHECK=1 $(PY) -m pytest -n 2 --dist loadgroup; status=$$?; \
 	echo "make check: every tier took $$(( $$(date +%s) - start )) s"; \
 	exit $$status
 

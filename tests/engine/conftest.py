@@ -1,9 +1,10 @@
 """Fixtures of the ``engine`` tier: the cluster tier's control plane, then ``pulumi up`` of every
 stack through the real Pulumi engine, once per session.
 
-The control plane is the cluster tier's own fixture (tests/cluster/conftest.py ``control_plane``),
-imported, not copied. What the platform's Helm releases would install (their charts cannot be
-fetched here: :data:`tests.engine.harness.HELM_RELEASE`) is installed as the cluster tier does.
+The control plane is started by the cluster tier's own code (tests/cluster/plane.py
+``start_control_plane``), imported, not copied, in a fixture of this tier (:func:`engine_plane`).
+What the platform's Helm releases would install (their charts cannot be fetched here:
+:data:`tests.engine.harness.HELM_RELEASE`) is installed as the cluster tier does.
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ from tests.cluster.conftest import (
     PRECONDITIONS,
     SERVICE_MONITOR_CRD,
     chart_version,
-    control_plane,
     platform_render,
     wait_for,
 )
-from tests.cluster.plane import ADMIN_TOKEN, ControlPlane, start_rollouts_controller
+from tests.cluster.plane import (
+    ADMIN_TOKEN,
+    ControlPlane,
+    start_control_plane,
+    start_rollouts_controller,
+)
 from tests.conftest import project_path, real_tool
 from tests.engine import harness
 from tests.engine.harness import (
@@ -41,7 +46,9 @@ from tests.engine.harness import (
     Workspace,
 )
 
-__all__ = ["control_plane", "deployed", "engine_tools"]
+ENGINE_GROUP: Final = "engine"
+"""The tier's tests share one session (:func:`deployed`) and run in file order: under
+``pytest -n 2 --dist loadgroup`` (make check) they all go to one worker."""
 
 CLUSTER_IMAGE_POLICY_CRD: Final = project_path(
     "tests", "fixtures", "policy-controller", "clusterimagepolicy-crd-chart-0.6.5.yaml"
@@ -59,6 +66,23 @@ def engine_tools() -> harness.Tools:
         "pulumi-resource-kubernetes", install="python tools/gotools.py pulumi-resource-kubernetes"
     )
     return harness.plugin_bin(Path(pulumi), Path(provider), github_off=True)
+
+
+@pytest.fixture(scope="session")
+def engine_plane() -> Iterator[ControlPlane]:
+    """A control plane of the tier's own, started by the cluster tier's ``start_control_plane``.
+    Not the cluster tier's ``control_plane`` fixture: a worker that runs both tiers would share
+    it, and the cluster tier's ``applied`` writes the same objects under its own field managers,
+    which the engine's server-side apply would then conflict with."""
+    folder = Path(tempfile.mkdtemp(prefix="engine-plane-"))
+    try:
+        plane = start_control_plane(folder)  # stops what it started if it fails half-way
+        try:
+            yield plane
+        finally:
+            plane.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
@@ -176,25 +200,25 @@ def up_environment(workspace: Workspace, stack: str) -> Run:
 
 
 @pytest.fixture(scope="session")
-def deployed(engine_tools: harness.Tools, control_plane: ControlPlane) -> Iterator[Deployed]:
+def deployed(engine_tools: harness.Tools, engine_plane: ControlPlane) -> Iterator[Deployed]:
     """Platform stacks, then dev, staging and prod, each ``pulumi up`` once (the going-live
     order). Fails at the first stack that does not come up, with the engine's output."""
     folder = Path(tempfile.mkdtemp(prefix="engine-tier-"))
     try:
         root = harness.copy_project(folder)
         kube = harness.kubeconfig(
-            folder / "kubeconfig", control_plane.server, control_plane.ca_file, ADMIN_TOKEN
+            folder / "kubeconfig", engine_plane.server, engine_plane.ca_file, ADMIN_TOKEN
         )
         workspace = harness.login(engine_tools, root, folder / "backend", kube)
-        result = Deployed(workspace, control_plane)
+        result = Deployed(workspace, engine_plane)
         for name in PRECONDITIONS:
             namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-            server_side_apply(control_plane, namespace, "cluster-admin")
+            server_side_apply(engine_plane, namespace, "cluster-admin")
         for stack in PLATFORM_STACKS:
             result.ups[f"platform-{stack}"] = up_platform(workspace, stack)
-        install_what_helm_would(control_plane)
+        install_what_helm_would(engine_plane)
         with IngressStatus(
-            control_plane, str(platform_render("nonprod").outputs["ingressClassName"])
+            engine_plane, str(platform_render("nonprod").outputs["ingressClassName"])
         ):
             for stack in ENVIRONMENT_STACKS:
                 result.ups[stack] = up_environment(workspace, stack)

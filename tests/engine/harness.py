@@ -108,20 +108,22 @@ def plugin_bin(pulumi: Path, kubernetes_provider: Path, *, github_off: bool) -> 
     python = PROJECT_DIR / ".venv" / "bin" / "python"
     links = {"pulumi": pulumi, "pulumi-resource-kubernetes": kubernetes_provider}
     for name, target in links.items():
-        link = bin_dir / name
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(target)
+        # Two pytest workers may lay the folder out at once: each entry is replaced atomically.
+        staging = bin_dir / f".{name}.{os.getpid()}"
+        staging.unlink(missing_ok=True)
+        staging.symlink_to(target)
+        staging.replace(bin_dir / name)
     scripts = {"pulumi-language-python": PROJECT_DIR / "tests" / "engine" / "language_host.py"}
     github_script = bin_dir / "pulumi-resource-github"
     if github_off:
         scripts["pulumi-resource-github"] = PROJECT_DIR / "tests" / "engine" / "github_off.py"
-    elif github_script.exists():
-        github_script.unlink()
+    else:
+        github_script.unlink(missing_ok=True)
     for name, module in scripts.items():
-        script = bin_dir / name
-        script.write_text(f'#!/bin/sh\nexec "{python}" "{module}" "$@"\n')
-        script.chmod(0o755)
+        staging = bin_dir / f".{name}.{os.getpid()}"
+        staging.write_text(f'#!/bin/sh\nexec "{python}" "{module}" "$@"\n')
+        staging.chmod(0o755)
+        staging.replace(bin_dir / name)
     return Tools(pulumi=pulumi, bin_dir=bin_dir)
 
 
@@ -172,6 +174,9 @@ class Workspace:
             **os.environ,
             "PATH": f"{self.tools.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "PULUMI_HOME": str(ENGINE_BUILD / "home"),
+            # The session's own backend, whatever the shared PULUMI_HOME's last ``pulumi login``
+            # says (two pytest workers each log in to their own).
+            "PULUMI_BACKEND_URL": f"file://{self.backend}",
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
@@ -234,11 +239,11 @@ class Workspace:
     def init_stack(
         self, project: str, stack: str, settings: Sequence[tuple[str, str]] = ()
     ) -> None:
-        """``pulumi stack init`` with the passphrase provider, then every secret set again (the
-        committed ``secure:`` values are examples of another secrets provider), then
+        """``pulumi stack init`` with the passphrase provider, then every secret set again over
+        the committed ``secure:`` examples (going-live steps 5 and 7: one left over makes every
+        later command fail with ``validating stack config: bad value``, naming no key), then
         ``settings`` (``--path`` keys) the tier must change."""
         keys = self.secure_keys(project, stack)
-        self._drop_secure(project, stack, keys)
         self.pulumi("stack", "init", stack, "--secrets-provider=passphrase", project=project)
         if project == "environment":
             self.secrets_set[stack] = keys
@@ -249,15 +254,6 @@ class Workspace:
             )  # fmt: skip
         for key, value in settings:
             self.pulumi("config", "set", "--path", key, value, "--stack", stack, project=project)
-
-    def _drop_secure(self, project: str, stack: str, keys: Sequence[str]) -> None:
-        """Remove the example ciphertexts the passphrase provider cannot read (``pulumi config
-        rm`` would need to decrypt the file first)."""
-        path = self.stack_file(project, stack)
-        document = yaml.safe_load(path.read_text())
-        for key in keys:
-            del document["config"][key]
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def export(self, project: str, stack: str) -> dict[str, Any]:
         data: dict[str, Any] = self.pulumi(
@@ -291,8 +287,3 @@ def login(tools: Tools, root: Path, backend: Path, kube: Path) -> Workspace:
     workspace = Workspace(tools=tools, root=root, backend=backend, kubeconfig=kube)
     workspace.pulumi("login", f"file://{backend}")
     return workspace
-
-
-def urn(stack: str, project: str, type_chain: Sequence[str], name: str) -> str:
-    """A resource's URN: ``urn:pulumi:STACK::PROJECT::PARENT$...$TYPE::NAME``."""
-    return f"urn:pulumi:{stack}::{project}::{'$'.join(type_chain)}::{name}"

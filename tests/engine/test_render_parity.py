@@ -17,10 +17,10 @@ import pytest
 
 from render.engine import SECRET, Registration
 from tests.conftest import render_variant
-from tests.engine.conftest import Deployed
+from tests.engine.conftest import ENGINE_GROUP, Deployed
 from tests.engine.harness import ENVIRONMENT_STACKS, tier_settings
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.xdist_group(ENGINE_GROUP)]
 
 SECRET_SIG: Final = "4dabf18193072939515e22adb298388d"
 """The key of a secret value in Pulumi's state (sdk/go/common/resource/sig)."""

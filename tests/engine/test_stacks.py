@@ -12,10 +12,10 @@ from typing import Any, Final
 
 import pytest
 
-from tests.engine.conftest import Deployed, helm_release_excludes
+from tests.engine.conftest import ENGINE_GROUP, Deployed, helm_release_excludes
 from tests.engine.harness import ENVIRONMENT_STACKS, PLATFORM_OF, Workspace, secret_value
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.xdist_group(ENGINE_GROUP)]
 
 NAMESPACE: Final = {"dev": "webshop-dev", "staging": "webshop-staging", "prod": "webshop-prod"}
 STACK_REFERENCE: Final = "pulumi:pulumi:StackReference"
