@@ -29,6 +29,11 @@ import grpc  # type: ignore[import-untyped]
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
+try:
+    from tests.engine.language_host import exit_when_engine_goes
+except ModuleNotFoundError:  # run by path, as the engine runs it: its folder is on sys.path
+    from language_host import exit_when_engine_goes  # type: ignore[import-not-found,no-redef]
+
 VERSION: Final = "6.15.0"
 """The pulumi-github SDK version requirements.txt pins (what the program asks for)."""
 
@@ -126,15 +131,20 @@ class GitHubOff(provider_pb2_grpc.ResourceProviderServicer):
         return empty_pb2.Empty()
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     provider_pb2_grpc.add_ResourceProviderServicer_to_server(GitHubOff(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(port, flush=True)
+    engine = [arg for arg in argv if not arg.startswith("-")]
+    if engine:
+        threading.Thread(
+            target=exit_when_engine_goes, args=(engine[0], lambda: None), daemon=True
+        ).start()
     threading.Event().wait()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -36,9 +36,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
 from typing import Any, Final
@@ -144,6 +146,23 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         return empty_pb2.Empty()
 
 
+def exit_when_engine_goes(engine_address: str, on_exit: Any) -> None:
+    """The real host's ``rpcutil.Healthcheck`` of the engine: when the engine's address stops
+    answering (the CLI was killed), the host ends too, with what it started, instead of staying
+    behind as an orphan."""
+    host, _, port = engine_address.rpartition(":")
+    misses = 0
+    while misses < 3:
+        time.sleep(2)
+        try:
+            socket.create_connection((host, int(port)), timeout=2).close()
+            misses = 0
+        except OSError:
+            misses += 1
+    on_exit()
+    os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     positional = [arg for arg in argv if not arg.startswith("-")]
     engine_address = positional[0] if positional else ""
@@ -151,9 +170,14 @@ def main(argv: list[str]) -> int:
         print(HOST_VERSION)
         return 0
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    language_pb2_grpc.add_LanguageRuntimeServicer_to_server(
-        PythonLanguageHost(engine_address), server
-    )
+    host = PythonLanguageHost(engine_address)
+    language_pb2_grpc.add_LanguageRuntimeServicer_to_server(host, server)
+    if engine_address:
+        threading.Thread(
+            target=exit_when_engine_goes,
+            args=(engine_address, lambda: host.Cancel(empty_pb2.Empty(), None)),
+            daemon=True,
+        ).start()
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(port, flush=True)
