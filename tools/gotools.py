@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -50,6 +51,10 @@ class GoTool:
     tags: str = ""
     why: str = ""
     """Which test tier runs it, and which version users get."""
+    main_package: Callable[[Path, Path], None] | None = None
+    """For a main package that cannot be built as published (it ``go:embed``s files its own
+    ``go:generate`` writes): called with the module's folder in the module cache and an empty
+    folder of the build module, it writes the package there; ``package`` is then not built."""
 
     @property
     def path(self) -> Path:
@@ -143,6 +148,59 @@ def _kubernetes_ldflags() -> str:
     return (
         f"-s -w -X {pkg}.gitVersion={KUBERNETES_VERSION} -X {pkg}.gitMajor={major}"
         f" -X {pkg}.gitMinor={minor} -X {pkg}.gitTreeState=clean"
+    )
+
+
+PULUMI_VERSION: Final = "v3.274.0"
+"""The Pulumi CLI the ``engine`` tier runs (tests/engine). requirements.txt pins the SDK at
+pulumi==3.272.0, but the module proxy serves ``github.com/pulumi/pulumi/pkg/v3`` only at v3.260.0
+and v3.274.0+ around it (v3.270.0 to v3.273.0 answer 403): v3.274.0 is the nearest served
+version, two minors newer than the SDK, which the CLI's engine protocol accepts (the SDK and the
+CLI negotiate features over gRPC, pulumi/sdk/v3 go/common/resource/plugin)."""
+
+PULUMI_REPLACES: Final = {
+    "github.com/pulumi/pulumi/sdk/v3": f"github.com/pulumi/pulumi/sdk/v3@{PULUMI_VERSION}",
+    "github.com/atotto/clipboard": (
+        "github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e"
+    ),
+}
+"""The ``replace`` block of ``github.com/pulumi/pulumi/pkg/v3@v3.274.0/go.mod``: ``sdk/v3 =>
+../sdk`` (its sibling in the repository, published at the same version) and a clipboard fork."""
+
+
+def _pulumi_ldflags() -> str:
+    """The version ``pulumi version`` reports and the engine writes into state; unset, it is
+    empty and the CLI treats itself as a development build."""
+    return f"-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version={PULUMI_VERSION}"
+
+
+KUBERNETES_PROVIDER_VERSION: Final = "v4.0.0-20260115033456-f47bc2d6f199"
+"""The Kubernetes provider the ``engine`` tier runs. requirements.txt pins the SDK at
+pulumi-kubernetes==4.34.2, but the module proxy serves ``github.com/pulumi/pulumi-kubernetes/
+provider/v4`` at no tag at all, only at this pseudo-version: commit f47bc2d6f199 of 2026-01-14,
+whose CHANGELOG.md has 4.24.0 as its newest release (so: 4.24.0 plus unreleased fixes, ten minors
+behind the SDK). The engine runs it from PATH, whatever version the SDK asks for."""
+
+KUBERNETES_PROVIDER_PLUGIN_VERSION: Final = "4.24.1-0.20260115033456-f47bc2d6f199"
+"""What the provider reports as its version: the Go pseudo-version that follows v4.24.0."""
+
+
+def _kubernetes_provider_main(module_dir: Path, main_dir: Path) -> None:
+    """The provider's ``cmd/pulumi-resource-kubernetes``, with the two files its ``generate.go``
+    (same folder, same commit) writes before a build: ``schema-embed.json`` is ``schema.json``
+    with ``version`` set and re-marshalled; ``terraform-mapping-embed.json`` is
+    ``terraform-mapping.json`` re-marshalled."""
+    source = module_dir / "cmd" / "pulumi-resource-kubernetes"
+    main_dir.mkdir(parents=True)
+    shutil.copyfile(source / "main.go", main_dir / "main.go")
+    schema = json.loads((source / "schema.json").read_text(encoding="utf-8"))
+    schema["version"] = KUBERNETES_PROVIDER_PLUGIN_VERSION
+    (main_dir / "schema-embed.json").write_text(
+        json.dumps(schema, separators=(",", ":")), encoding="utf-8"
+    )
+    mapping = json.loads((source / "terraform-mapping.json").read_text(encoding="utf-8"))
+    (main_dir / "terraform-mapping-embed.json").write_text(
+        json.dumps(mapping, separators=(",", ":")), encoding="utf-8"
     )
 
 
@@ -280,6 +338,36 @@ TOOLS: Final[dict[str, GoTool]] = {
             why="cluster tier: the kubectl plugin at the controller's version (status, promote, "
             "abort as people run them)",
         ),
+        GoTool(
+            name="pulumi",
+            module="github.com/pulumi/pulumi/pkg/v3",
+            version=PULUMI_VERSION,
+            package="github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+            replaces=PULUMI_REPLACES,
+            ldflags=_pulumi_ldflags(),
+            why="engine tier: pulumi up/preview/destroy with a file backend (tests/engine); "
+            "the nearest version the proxy serves to the SDK's 3.272.0 (see PULUMI_VERSION)",
+        ),
+        GoTool(
+            name="pulumi-resource-kubernetes",
+            module="github.com/pulumi/pulumi-kubernetes/provider/v4",
+            version=KUBERNETES_PROVIDER_VERSION,
+            package="github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes",
+            replaces={
+                # go.mod: ``replace .../sdk/v4 => ../sdk``; 4.24.0 is its newest release.
+                "github.com/pulumi/pulumi-kubernetes/sdk/v4": (
+                    "github.com/pulumi/pulumi-kubernetes/sdk/v4@v4.24.0"
+                ),
+            },
+            ldflags=(
+                "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version="
+                + KUBERNETES_PROVIDER_PLUGIN_VERSION
+            ),
+            main_package=_kubernetes_provider_main,
+            why="engine tier: the Kubernetes provider the engine runs against the cluster "
+            "tier's control plane; the only version the proxy serves (see "
+            "KUBERNETES_PROVIDER_VERSION)",
+        ),
     )
 }
 
@@ -338,7 +426,15 @@ def _build(tool: GoTool, *, quiet: bool) -> None:
             command += ["-ldflags", tool.ldflags]
         if tool.tags:
             command += ["-tags", tool.tags]
-        run(*command, tool.package)
+        if tool.main_package is None:
+            run(*command, tool.package)
+        else:
+            listed = subprocess.run(
+                [go, "list", "-m", "-f", "{{.Dir}}", tool.module],
+                cwd=work, env=env, check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            tool.main_package(Path(listed.stdout.strip()), Path(work) / "main")
+            run(*command, "./main")
         staging.replace(tool.path)
 
 
