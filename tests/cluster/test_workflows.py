@@ -74,6 +74,8 @@ SIGNED_BY_CI: Final = {
     "attestations": ["spdxjson"],
 }
 ACCEPTED_VERDICT: Final = "healthy; acceptance passed"
+PREVIOUS: Final = {"dev": "", "staging": "development", "prod": "staging"}
+"""The GitHub environment whose accepted deployment each stack requires (docs/release-edges.md)."""
 FILE: Final = {"dev": "dev-deploy.yml", "staging": "stage-deploy.yml", "prod": "prod-deploy.yml"}
 HEALTHY: Final = (
     HttpRule(r"/healthz$", (Response(200, '{"status":"ok"}'),)),
@@ -166,7 +168,7 @@ class Release:
             "deployments": [
                 {
                     "id": 7 + index,
-                    "environment": "staging",
+                    "environment": PREVIOUS[stack],
                     "sha": COMMIT,
                     "task": "deploy",
                     "payload": {"digest": release},
@@ -187,7 +189,8 @@ class Release:
         files = stack_files(stack, changes(stack))
         workflow = files[f".github/workflows/{FILE[stack]}"]
         if stack == "dev":
-            workflow = without_jobs(workflow, "integration-test")  # the app's own tests
+            # the app's own tests, and the verdict that waits for them (pipeline tier)
+            workflow = without_jobs(workflow, "integration-test", "accept")
         elif stack == "staging":
             workflow = without_jobs(workflow, *ACCEPTANCE_JOBS)
         self.pipe.add_workflow(FILE[stack], workflow)
@@ -321,7 +324,8 @@ def test_dev_deploy_rolls_the_deployment_out_to_ready_pods(
     ]  # fmt: skip
     assert len(running) == wanted
     (record,) = dev.deployments()
-    assert record["statuses"][0] == {"state": "success", "description": "healthy"}
+    assert record["statuses"][0]["state"] == "in_progress"  # the accept job decides, not deploy
+    assert "acceptance pending" in record["statuses"][0]["description"]
 
 
 # --------------------------------------------------------------------------------------------
