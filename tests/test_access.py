@@ -269,7 +269,10 @@ def _workflow_status_patches() -> list[dict[str, Any]]:
 
 def _aborted_canary(live: dict[str, Any]) -> dict[str, Any]:
     """The Rollout after an abort of its canary: the canary's hash is not the stable one."""
-    return _merge_patch(live, {"status": {"abort": True, "currentPodHash": "7c9a"}})
+    aborted: dict[str, Any] = _merge_patch(
+        live, {"status": {"abort": True, "currentPodHash": "7c9a"}}
+    )
+    return aborted
 
 
 def test_workflows_promote_abort_and_retry_pass_the_policy() -> None:

@@ -215,7 +215,9 @@ def test_components_do_not_import_config() -> None:
         for p in sorted(folder.rglob("*.py"))
         if p.parent.name != "config" and p.relative_to(folder).as_posix() not in MAY_IMPORT_CONFIG
     ]
-    assert folder / "workflows" / "deploy" / "verify.py" in modules  # the walk reaches the generators
+    assert (
+        folder / "workflows" / "deploy" / "verify.py" in modules
+    )  # the walk reaches the generators
     offenders = [p.relative_to(folder).as_posix() for p in modules if _imports_config(p)]
     assert offenders == []
     assert not (folder / "config.py").exists()
