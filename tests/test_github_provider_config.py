@@ -88,6 +88,22 @@ def test_a_base_url_set_as_a_secret_is_never_shown() -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "http://www.github.com/",
+        "http://api.github.com./",
+        "http://uploads.github.com/",
+        "http://github.example.com/",
+    ],
+)
+def test_a_token_never_goes_over_plain_http(url: str) -> None:
+    """The provider itself would take these for Enterprise Server and send the token in the
+    clear; the config refuses them (http only for a loopback stand-in)."""
+    (problem,) = config_problems("dev", {"github:baseUrl": url})
+    assert "must use https" in problem
+
+
+@pytest.mark.parametrize(
     "url", [GHES, "http://127.0.0.1:8080/", "https://api.acme.ghe.com/", "https://github.com/"]
 )
 def test_urls_the_provider_accepts_render(url: str) -> None:

@@ -197,3 +197,51 @@ def test_prettier_check_rejects_single_quoted_yaml() -> None:
         path = Path(tmp) / "x.yml"
         path.write_text("a: '22'\n")
         assert _prettier_check([path]).returncode != 0
+
+
+# --------------------------------------------------------------------------------------------
+# The acceptance verdict never reads a failed GitHub API call as "nothing newer"
+# --------------------------------------------------------------------------------------------
+
+_FAILING_GH = """#!/bin/sh
+# gh as it behaves on a 5xx or a rate limit for reads (exit 1, message on stderr); POSTs are
+# recorded so the test sees whether a verdict was written.
+case "$*" in
+  *"--method POST"*) echo "$*" >> "$GH_CALLS"; exit 0 ;;
+  *"--method GET"*deployments*) [ "$FAIL" = list ] && { echo "HTTP 502" >&2; exit 1; }; echo 9 ;;
+  *statuses*) [ "$FAIL" = statuses ] && { echo "HTTP 502" >&2; exit 1; }; echo true ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("fail", ["list", "statuses"])
+def test_accept_fails_when_github_cannot_answer(fail: str, tmp_path: Path) -> None:
+    """deployment_accept.sh (after deployment_ran.sh, as the workflow composes them), run as
+    GitHub runs a ``bash`` step (``bash --noprofile --norc -eo pipefail``): a failed read of the
+    deployments or of a deployment's statuses ends the step without a verdict, instead of
+    skipping the "a newer release replaced this one" check and recording success."""
+    gh = tmp_path / "gh"
+    gh.write_text(_FAILING_GH)
+    gh.chmod(0o755)
+    calls = tmp_path / "calls"
+    body = script("deployment_ran.sh") + "\n" + script("deployment_accept.sh")
+    env = {
+        "PATH": f"{tmp_path}:/usr/bin:/bin",
+        "GH_CALLS": str(calls),
+        "FAIL": fail,
+        "RESULTS": "e2e=success performance=success",
+        "DEPLOYMENT_ID": "5",
+        "ENVIRONMENT": "staging",
+        "ACCEPTED_VERDICT": "healthy; acceptance passed",
+        "GITHUB_REPOSITORY": "acme/shop",
+        "RUN_URL": "https://github.com/acme/shop/actions/runs/1",
+        "APP_URL": "https://staging.example.com",
+    }
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", body],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0, done.stdout
+    assert not calls.exists(), "a verdict was written although GitHub did not answer"

@@ -384,3 +384,24 @@ def test_dev_skips_an_older_commit_than_it_runs_and_deploys_a_newer_one(tmp_path
     again = dev_run(pipe, "43", C3, DEV_IMAGE_DIGEST["3"])
     assert again.jobs["deploy"] == "success"
     assert any("already runs" in n for n in again.annotations("notice", "deploy")), again.notes
+
+
+def test_dev_fails_red_on_a_diverged_history_instead_of_freezing(tmp_path: Path) -> None:
+    """dev runs C2's image; develop was force-pushed, so C4 (parent C1) does not descend from
+    C2 and every later commit compares as diverged. A green skip would freeze dev for good
+    without anyone noticing: the deploy job fails, says what to do, and changes nothing."""
+    c4 = "4" * 40
+    running = f"{IMAGE}@{DEV_IMAGE_DIGEST['2']}"
+    github = {
+        "deployments": [accepted_in("development", C2, DEV_IMAGE_DIGEST["2"], 5)],
+        "commits": {**HISTORY, c4: [C1]},
+    }
+    pipe = dev_pipeline(tmp_path, running, github)
+    rewritten = dev_run(pipe, "44", c4, "sha256:" + "e" * 64)
+    assert rewritten.jobs["deploy"] == "failure", rewritten.output
+    assert dev_image(pipe) == running
+    assert not [c for c in pipe.calls("kubectl") if "set" in c["argv"]]
+    assert len(records(pipe, "development")) == 1  # no deployment opened
+    assert any("have diverged" in e for e in rewritten.annotations("error", "deploy")), (
+        rewritten.notes
+    )

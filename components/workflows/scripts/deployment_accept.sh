@@ -15,9 +15,12 @@ if [ -z "$failed" ]; then
   # The tests hit the environment's URL, so they tested this release only if no newer one has
   # replaced it since (a re-run of a failed test or of this job after another deploy): a newer
   # deployment of a digest that ran (has an in_progress status) means they did not.
-  for id in $(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" \
-      -f environment="$ENVIRONMENT" -f per_page=100 \
-      --jq '[.[] | select(.payload | objects | has("digest")) | .id] | .[]'); do
+  # (read into a variable first: bash -e ignores a failure inside a for list, and a skipped
+  # check would record success)
+  ids="$(gh api --method GET "repos/$GITHUB_REPOSITORY/deployments" \
+    -f environment="$ENVIRONMENT" -f per_page=100 \
+    --jq '[.[] | select(.payload | objects | has("digest")) | .id] | .[]')"
+  for id in $ids; do
     if [ "$id" = "$DEPLOYMENT_ID" ]; then
       break
     fi

@@ -2,10 +2,10 @@
 # dev deploys only what is newer than what it runs, by commit order: CI runs finish out of order
 # and a re-run fires workflow_run again, so an older digest can arrive after a newer one. Newer:
 # the commit of the running image is an ancestor of the candidate's (GitHub's compare API,
-# GET /repos/{owner}/{repo}/compare/BASE...HEAD, status ahead or identical; behind or diverged is
-# not newer). The running image's commit is the one this environment's GitHub deployment of that
+# GET /repos/{owner}/{repo}/compare/BASE...HEAD, status ahead or identical; behind is not newer
+# and skips green; diverged fails red, since it stays diverged for every later commit). The running image's commit is the one this environment's GitHub deployment of that
 # digest recorded. Runs inside the serialized deploy job, so no other deploy moves dev meanwhile.
-# Output newer=true|false; false is a skip, not a failure.
+# Output newer=true|false; false (behind, or the same digest) is a skip, not a failure.
 # Env: NAMESPACE, WORKLOAD_NAME, WORKLOAD_KIND, ENVIRONMENT, CANDIDATE_COMMIT, CANDIDATE_DIGEST,
 # GH_TOKEN.
 skip() {
@@ -49,8 +49,14 @@ case "$order" in
   ahead | identical)
     deploy "commit $CANDIDATE_COMMIT is newer than $running_commit, which $ENVIRONMENT runs (compare: $order): deploying"
     ;;
-  behind | diverged)
+  behind)
     skip "commit $CANDIDATE_COMMIT is not newer than $running_commit, which $ENVIRONMENT runs ($running_digest; compare: $order); only a descendant replaces it"
+    ;;
+  diverged)
+    # After a force-push or a rewritten history every later commit compares as diverged: a
+    # green skip would freeze the environment for good, so this is red and says what to do.
+    echo "::error::commit $CANDIDATE_COMMIT and $running_commit, which $ENVIRONMENT runs ($running_digest), have diverged (a force-push or rewritten history?): not deployed; set $ENVIRONMENT's image to a digest of the rewritten branch once by hand (docs/release-edges.md, diverged history), later runs compare against it"
+    exit 1
     ;;
   *)
     echo "::error::cannot compare $running_commit with $CANDIDATE_COMMIT (compare status: ${order:-none})"
