@@ -160,9 +160,12 @@ class Release:
         *,
         http: tuple[HttpRule, ...] = HEALTHY,
         releases: tuple[str, ...] = (),
+        variant: dict[str, Any] | None = None,
     ) -> None:
         self.stack = stack
         self.secret = secret
+        self.changes = changes(stack) if variant is None else variant
+        """The stack config changes the workflow is rendered from (the applied variant's)."""
         github: dict[str, Any] = {
             "ci_runs": [{"head_sha": COMMIT, "branch": "develop", "conclusion": "success"}],
             "deployments": [
@@ -186,7 +189,7 @@ class Release:
             github=github,
         )
         self.pipe = Pipeline(tmp_path, scenario, app=None, real=tools)
-        files = stack_files(stack, changes(stack))
+        files = stack_files(stack, self.changes)
         workflow = files[f".github/workflows/{FILE[stack]}"]
         if stack == "dev":
             # the app's own tests, and the verdict that waits for them (pipeline tier)
@@ -196,7 +199,7 @@ class Release:
         self.pipe.add_workflow(FILE[stack], workflow)
 
     def github(self) -> tuple[dict[str, str], dict[str, GitHubEnvironment]]:
-        repository, environments = github_values(self.stack, changes(self.stack))
+        repository, environments = github_values(self.stack, self.changes)
         ((environment, own),) = environments.items()
         switch = {f"{self.stack.upper()}_DEPLOY_ENABLED": "true"}
         return {**repository, **switch}, {
