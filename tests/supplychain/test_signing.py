@@ -298,6 +298,9 @@ def _release_env(runner: dict[str, str], image: str, tag: str) -> dict[str, str]
         "NEW_BUNDLE_FORMAT": new_bundle_format(),
         "GITHUB_SHA": COMMIT,
         "GITHUB_REF_NAME": tag,
+        # read only when the tagged commit has no image of its own (a squash merge asks GitHub
+        # for its pull request); these tags are on built commits, so no gh call is made
+        "GH_TOKEN": "unused-by-these-tags",
     }
 
 
