@@ -106,10 +106,10 @@ DeploymentEnvironment(
     opts=on_github,
     provider=github_provider,
 )
-workflows = PipelineWorkflows("pipeline", stack.workflows_args(s), opts=on_github)
+workflows = PipelineWorkflows("pipeline", stack.workflows_args(s, settings.chain), opts=on_github)
 RepositoryGuards(name, stack.repository_guards_args(settings, workflows.files), opts=on_github)
 
-pulumi.export("environment", s.environment.name.value)
+pulumi.export("environment", s.environment.name)
 pulumi.export("namespace", namespace.name)
 pulumi.export("githubEnvironment", s.environment.github_environment_name)
 pulumi.export("workload", {"kind": workload.workload_kind, "name": workload.workload_name})

@@ -15,10 +15,10 @@ waits until one of the required reviewers approves (and the wait timer has run).
 - ``ActionsEnvironmentVariable``s the deploy workflows read.
 
 ``RepositoryGuards`` holds what one stack owns at repository level: the shared pipeline's
-repository secrets (dev), the stack's deploy switch (``DEV_DEPLOY_ENABLED``,
-``STAGING_DEPLOY_ENABLED`` or ``PROD_DEPLOY_ENABLED``, config.DEPLOY_SWITCH_VARIABLE; a job-level
+repository secrets (the first stage), the stack's deploy switch (``<STAGE>_DEPLOY_ENABLED``:
+``DEV_DEPLOY_ENABLED``, ..., components.chain.deploy_switch_variable; a job-level
 ``if:`` cannot read environment variables, so the switch that keeps a deploy workflow inert must
-live at repository level) and the protection of a branch (dev: develop; prod: main). The branch
+live at repository level) and the protection of a branch (the first stage: the default branch; tier production: main). The branch
 protection is created after the workflow files (``depends_on``) because RepositoryFile commits
 straight to the default branch: on the first ``pulumi up`` the files land before the branch is
 protected, and afterwards the stack's token (a repository admin) may still commit because

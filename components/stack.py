@@ -23,13 +23,13 @@ from components.access import EnvironmentAccessArgs
 from components.config import (
     ATTESTATIONS_NEED,
     CODE_SCANNING_NEEDS,
-    DEPLOY_SWITCH_VARIABLE,
     ApprovalConfig,
     BranchPolicy,
+    Chain,
     ClusterAccess,
     ConfigError,
     EgressRule,
-    Environment,
+    EnvironmentConfig,
     GitHubPlanConfig,
     MetricsOn,
     PerformanceThresholds,
@@ -40,7 +40,13 @@ from components.config import (
     ScrapeDiscovery,
     Settings,
     StackSettings,
+    Stage,
+    Tier,
+    default_github_environment,
+    default_tier,
+    deploy_switch_variable,
     ingress_host,
+    own_stage,
 )
 from components.github_environment import (
     BranchProtectionArgs,
@@ -165,7 +171,7 @@ def namespace_args(s: StackSettings, platform: PlatformFacts) -> EnvironmentName
     return EnvironmentNamespaceArgs(
         name=env.namespace,
         app=app.name,
-        environment=env.name.value,
+        environment=env.name,
         github_environment=env.github_environment_name,
         pod_security=env.pod_security_level,
         app_port=app.port,
@@ -195,7 +201,7 @@ def image_policy_args(settings: Settings) -> SignedImagePolicyArgs | None:
         return None
     return SignedImagePolicyArgs(
         app=s.app.name,
-        environment=s.environment.name.value,
+        environment=s.environment.name,
         image=s.app.image,
         signer=ci_identity(settings.github_owner, s.app.repository, s.app.default_branch),
     )
@@ -216,7 +222,7 @@ def access_args(
     return EnvironmentAccessArgs(
         namespace=namespace,
         app=app.name,
-        environment=env.name.value,
+        environment=env.name,
         cluster_server=cluster.server,
         cluster_ca_data=cluster.certificate_authority_data,
         viewer_groups=s.access.viewer_groups,
@@ -243,7 +249,7 @@ def registry_args(
     return RegistryAccessArgs(
         namespace=namespace,
         app=s.app.name,
-        environment=s.environment.name.value,
+        environment=s.environment.name,
         server=s.registry.server,
         username=s.registry.username,
         token=settings.secrets.registry_token,
@@ -262,7 +268,7 @@ def ingress_args(
     return AppIngressArgs(
         namespace=namespace,
         app=s.app.name,
-        environment=s.environment.name.value,
+        environment=s.environment.name,
         host=ingress_host(s),
         class_name=platform.ingress_class_name,
         cluster_issuer=s.ingress.cluster_issuer,
@@ -348,7 +354,7 @@ def workload_args(
     return WorkloadArgs(
         namespace=namespace,
         app=app.name,
-        environment=s.environment.name.value,
+        environment=s.environment.name,
         image=image,
         port=app.port,
         health_path=app.health_path,
@@ -512,20 +518,20 @@ def _pipeline(pipeline: PipelineConfig) -> wf.PipelineSpec:
     )
 
 
-def _metrics(metrics: MetricsOn | None) -> wf.MetricsSpec | None:
+def _metrics(metrics: MetricsOn | None, stages: tuple[str, ...]) -> wf.MetricsSpec | None:
     if metrics is None:
         return None
     return wf.MetricsSpec(
         schedule=metrics.schedule,
         pushgateway_url=metrics.pushgateway_url,
         windows=metrics.windows,
-        environments=metrics.environments,
+        environments=stages if metrics.environments is None else metrics.environments,
         pushgateway_auth=str(metrics.pushgateway_auth),
         rate_limit_reserve=metrics.rate_limit_reserve,
     )
 
 
-def _rescan(pipeline: PipelineConfig) -> wf.RescanSpec | None:
+def _rescan(pipeline: PipelineConfig, stages: tuple[str, ...]) -> wf.RescanSpec | None:
     """rescan.yml where it is on; its severity defaults to CI's Trivy severity."""
     rescan = pipeline.rescan
     if not rescan.enabled:
@@ -535,7 +541,7 @@ def _rescan(pipeline: PipelineConfig) -> wf.RescanSpec | None:
         schedule=rescan.schedule,
         severity=ci_severity if rescan.severity is None else rescan.severity,
         channel=rescan.channel.value,
-        environments=rescan.environments,
+        environments=stages if rescan.environments is None else rescan.environments,
     )
 
 
@@ -549,14 +555,43 @@ def _dispatch_refs(approval: ApprovalConfig) -> tuple[str, ...] | None:
     )
 
 
-def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
+def _chain_or_alone(env: EnvironmentConfig, chain: Chain | None) -> Chain:
+    """The project's chain; without one (a stack's sections checked alone), this stage and the
+    one it promotes from under its default GitHub environment name."""
+    if chain is not None:
+        return chain
+    own = own_stage(env)
+    if own.promotes_from is None:
+        return Chain((own,))
+    previous = Stage(
+        own.promotes_from,
+        default_tier(own.promotes_from) or Tier.DEVELOPMENT,
+        None,
+        default_github_environment(own.promotes_from),
+    )
+    return Chain((previous, own))
+
+
+def workflows_args(s: StackSettings, chain: Chain | None = None) -> PipelineWorkflowsArgs:
     """The workflow files this stack commits: ci.yml and dependabot.yml where it owns the shared
-    pipeline (dev), its own deploy workflow, metrics.yml where metrics are on."""
-    deploy = s.deploy
-    owns_pipeline = s.environment.name is Environment.DEV and s.pipeline is not None
+    pipeline (the first stage), its own deploy workflow, metrics.yml where metrics are on.
+
+    ``chain`` (config's ``Settings.chain``) gives the GitHub environment of the stage this one
+    promotes from and the default environment lists of metrics.yml and rescan.yml."""
+    deploy, env = s.deploy, s.environment
+    chain = _chain_or_alone(env, chain)
+    previous = chain.previous(env.name)
+    stages = tuple(stage.github_environment for stage in chain.stages)
+    owns_pipeline = env.is_first and s.pipeline is not None
     return PipelineWorkflowsArgs(
         wf.WorkflowsSpec(
-            stage=s.environment.name,
+            stage=wf.StageSpec(
+                name=env.name,
+                tier=env.stage_tier,
+                previous_github_environment=(
+                    None if previous is None else previous.github_environment
+                ),
+            ),
             repository=s.app.repository,
             default_branch=s.app.default_branch,
             image=s.app.image,
@@ -581,8 +616,8 @@ def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
                 dispatch_refs=_dispatch_refs(s.approval),
             ),
             pipeline=_pipeline(s.pipeline) if owns_pipeline and s.pipeline else None,
-            metrics=_metrics(s.metrics_on) if s.environment.name is Environment.DEV else None,
-            rescan=_rescan(s.pipeline) if owns_pipeline and s.pipeline else None,
+            metrics=_metrics(s.metrics_on, stages) if env.is_first else None,
+            rescan=_rescan(s.pipeline, stages) if owns_pipeline and s.pipeline else None,
         )
     )
 
@@ -596,8 +631,8 @@ def repository_guards_args(
     return RepositoryGuardsArgs(
         repository=s.app.repository,
         secrets=dict(settings.secrets.pipeline),
-        # Each stack's deploy switch (DEPLOY_SWITCH_VARIABLE), read by its workflow's jobs.
-        variables={DEPLOY_SWITCH_VARIABLE[s.environment.name]: _switch(s.deploy.enabled)},
+        # Each stack's deploy switch (chain.deploy_switch_variable), read by its workflow's jobs.
+        variables={deploy_switch_variable(s.environment.name): _switch(s.deploy.enabled)},
         protection=(
             BranchProtectionArgs(
                 branch=protection.branch,

@@ -1,5 +1,6 @@
-"""Closed sets shared by config and components: environments, pod security levels, cluster access,
-scrape discovery and request-metric presets.
+"""Closed sets shared by config and components: pod security levels, cluster access,
+scrape discovery and request-metric presets. The environments are no closed set: they are a
+chain read from the stack files (components/chain.py).
 
 They live outside components/config so that components can use them without importing config
 types; components/config re-exports them for the stack files' side.
@@ -9,19 +10,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Final
-
-
-class Environment(StrEnum):
-    """The three environments; a stack is one of them."""
-
-    DEV = "dev"
-    STAGING = "staging"
-    PROD = "prod"
-
-    @property
-    def needs_approval(self) -> bool:
-        """Staging and prod deployments need an approval; dev deploys on green CI."""
-        return self is not Environment.DEV
 
 
 class PodSecurityLevel(StrEnum):
@@ -64,32 +52,6 @@ class MetricsPreset(StrEnum):
 
     APP = "app"
     INGRESS_NGINX = "ingress-nginx"
-
-
-DEFAULT_GITHUB_ENVIRONMENT: Final = {
-    Environment.DEV: "development",
-    Environment.STAGING: "staging",
-    Environment.PROD: "production",
-}
-
-DEPLOY_WORKFLOW_FILE: Final = {
-    Environment.DEV: "dev-deploy.yml",
-    Environment.STAGING: "stage-deploy.yml",
-    Environment.PROD: "prod-deploy.yml",
-}
-
-DEPLOY_SWITCH_VARIABLE: Final = {
-    Environment.DEV: "DEV_DEPLOY_ENABLED",
-    Environment.STAGING: "STAGING_DEPLOY_ENABLED",
-    Environment.PROD: "PROD_DEPLOY_ENABLED",
-}
-"""The one contract of the deploy switch: the repository variable each deploy workflow reads.
-
-Each stack writes its own variable from ``cicd:deploy.enabled``. It is a repository variable
-because a job-level ``if:`` is evaluated before the job enters its environment and cannot see
-environment variables; every job of the workflow is guarded by it, and the jobs in the
-environment check the environment's ``DEPLOY_ENABLED`` again before touching the cluster.
-"""
 
 
 class BranchPolicy(StrEnum):

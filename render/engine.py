@@ -413,6 +413,9 @@ def render(
         monitor=monitor,
     )
     _SDK.reset_root()  # run_program makes the Stack, as the real entry point does
+    # The engine tells a program its project folder; the program reads its sibling stack files
+    # there (components/config/siblings.py). set_mocks leaves it unset.
+    pulumi.runtime.settings.SETTINGS.root_directory = str(project_dir)
     runtime_config.set_all_config(
         {k: _as_config_string(v) for k, v in files.config.items()}, sorted(files.secret_keys)
     )

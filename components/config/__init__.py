@@ -22,12 +22,27 @@ The package's modules are named for what they hold:
 - ``loading``: :func:`load` and :func:`parse_sections`, the only readers of ``pulumi.Config``;
 - ``platform``: the platform project's config (``cicd-platform``).
 
-The closed sets (:class:`Environment`, :class:`PodSecurityLevel`, :class:`ClusterAccess`) live in
+- ``siblings``: the other stack files of the chain (the stage before this one, the whole chain),
+  read as untrusted input.
+
+The stages are a chain, not a closed set (components/chain.py: :class:`Tier`, :class:`Stage`,
+:class:`Chain`, re-exported here). The closed sets (:class:`PodSecurityLevel`,
+:class:`ClusterAccess`) live in
 ``components.vocabulary`` so that components use them without importing config; they are
 re-exported here. Every importer uses this package's names (``from components.config import X``),
 never a module inside it.
 """
 
+from components.chain import (
+    Chain,
+    ChainError,
+    Stage,
+    Tier,
+    default_github_environment,
+    default_tier,
+    deploy_switch_variable,
+    deploy_workflow_file,
+)
 from components.config.app import AppConfig, ContainerResources, RegistryConfig, ResourceAmounts
 from components.config.approval import ApprovalConfig, ReviewersConfig, TeamReviewer, UserReviewer
 from components.config.canary import (
@@ -113,9 +128,10 @@ from components.config.rules import (
     MAX_ENVIRONMENT_VARIABLES,
     MAX_GROUP_NAME,
     MAX_VARIABLE_BYTES,
-    REPOSITORY_VARIABLES,
+    REPOSITORY_VARIABLE,
     STACK_VARIABLES,
     ingress_host,
+    written_by_a_stack,
 )
 from components.config.settings import (
     PIPELINE_SECRET_KEYS,
@@ -125,14 +141,18 @@ from components.config.settings import (
     Settings,
     StackSettings,
 )
+from components.config.siblings import (
+    SiblingError,
+    own_stage,
+    project_directory,
+    read_section,
+    read_stage,
+    stack_names,
+)
 from components.vocabulary import (
-    DEFAULT_GITHUB_ENVIRONMENT,
-    DEPLOY_SWITCH_VARIABLE,
-    DEPLOY_WORKFLOW_FILE,
     GITHUB_OIDC_ISSUER,
     BranchPolicy,
     ClusterAccess,
-    Environment,
     MetricsPreset,
     PodSecurityLevel,
     RepositoryRole,
@@ -143,9 +163,6 @@ from components.vocabulary import (
 __all__ = [
     "ATTESTATIONS_NEED",
     "CODE_SCANNING_NEEDS",
-    "DEFAULT_GITHUB_ENVIRONMENT",
-    "DEPLOY_SWITCH_VARIABLE",
-    "DEPLOY_WORKFLOW_FILE",
     "GITHUB_OIDC_ISSUER",
     "MAX_ENVIRONMENT_VARIABLES",
     "MAX_GROUP_NAME",
@@ -157,7 +174,7 @@ __all__ = [
     "PLATFORM_SECTIONS",
     "READ_NAMESPACES",
     "REGISTRY_TOKEN_KEY",
-    "REPOSITORY_VARIABLES",
+    "REPOSITORY_VARIABLE",
     "SECTIONS",
     "STACK_VARIABLES",
     "AccessConfig",
@@ -175,6 +192,8 @@ __all__ = [
     "CanaryOn",
     "CanaryPlanConfig",
     "CanaryStep",
+    "Chain",
+    "ChainError",
     "Cidr",
     "ClusterAccess",
     "ClusterConfig",
@@ -188,7 +207,6 @@ __all__ = [
     "Duration",
     "EgressPort",
     "EgressRule",
-    "Environment",
     "EnvironmentConfig",
     "EnvironmentSecret",
     "GitHubPlan",
@@ -245,15 +263,28 @@ __all__ = [
     "SemVer",
     "Settings",
     "ShortDnsLabel",
+    "SiblingError",
     "Slug",
     "StackSettings",
+    "Stage",
     "TeamReviewer",
+    "Tier",
     "TrivySeverity",
     "UserReviewer",
+    "default_github_environment",
+    "default_tier",
+    "deploy_switch_variable",
+    "deploy_workflow_file",
     "ingress_host",
     "load",
     "load_platform",
+    "own_stage",
     "parse_platform",
     "parse_sections",
     "platform_warnings",
+    "project_directory",
+    "read_section",
+    "read_stage",
+    "stack_names",
+    "written_by_a_stack",
 ]

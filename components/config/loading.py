@@ -52,7 +52,7 @@ from components.config.settings import (
     Settings,
     StackSettings,
 )
-from components.vocabulary import Environment
+from components.config.siblings import chain_of, chain_problems, project_directory
 
 SettingsT = TypeVar("SettingsT", bound=ConfigModel)
 
@@ -100,6 +100,10 @@ class StackSchema(Generic[SettingsT]):
     optional_secrets: frozenset[str] = frozenset()
     """Keys of other namespaces that may be set, only with ``--secret`` (e.g. ``github:token``);
     set ones are returned as secret Outputs."""
+    project_rules: Rules[SettingsT] | None = None
+    """Rules that read beside the stack file (the sibling stack files of the chain,
+    components/config/siblings.py): run by :func:`read_stack` once the sections are valid, not
+    by :meth:`parse`, which checks one stack's sections alone."""
 
     def parse(self, raw: Mapping[str, Any], stack: str) -> tuple[SettingsT | None, list[Problem]]:
         """Validate the sections (already decoded from YAML/JSON), then the rules."""
@@ -166,6 +170,11 @@ def read_stack(schema: StackSchema[SettingsT]) -> StackFile[SettingsT]:
             raw[section] = value
 
     settings, section_problems = schema.parse(raw, stack)
+    if settings is not None and schema.project_rules is not None:
+        already = {p.path for p in section_problems}
+        section_problems += [
+            p for p in schema.project_rules(settings, stack) if p.path not in already
+        ]
     problems.extend(
         p
         for p in section_problems
@@ -313,7 +322,7 @@ def _key_problems(
 
 
 # --------------------------------------------------------------------------------------------
-# The environment project (cicd): Pulumi.<stack>.yaml of dev, staging, prod
+# The environment project (cicd): Pulumi.<stack>.yaml of each stage of the chain
 # --------------------------------------------------------------------------------------------
 
 
@@ -332,7 +341,8 @@ def _environment_stack_rules(settings: StackSettings, stack: str) -> list[Proble
 
 def _secret_keys(raw: Mapping[str, Any], stack: str) -> dict[str, str | None]:
     """The secret keys a stack file may hold: the registry token, the keys that
-    ``environment.secrets`` names, and the pipeline's (dev only: elsewhere, remove them)."""
+    ``environment.secrets`` names, and the pipeline's (first stage only: elsewhere, remove
+    them)."""
     keys: dict[str, str | None] = {REGISTRY_TOKEN_KEY: None}
     # Read from the raw mapping so that a problem elsewhere in the section does not turn them
     # into "unknown" noise.
@@ -341,11 +351,13 @@ def _secret_keys(raw: Mapping[str, Any], stack: str) -> dict[str, str | None]:
     for entry in raw_secrets if isinstance(raw_secrets, list) else []:
         if isinstance(entry, dict) and isinstance(entry.get("configKey"), str):
             keys[entry["configKey"]] = None
+    # The first stage is the one without promotesFrom (read raw, as above).
+    first = not (isinstance(environment, dict) and environment.get("promotesFrom") is not None)
     for key in PIPELINE_SECRET_KEYS:
         keys[key] = (
             None
-            if stack == Environment.DEV.value
-            else "is only read by the dev stack (a repository secret of ci.yml): remove it here"
+            if first
+            else "is only read by the first stage (a repository secret of ci.yml): remove it here"
         )
     return keys
 
@@ -353,9 +365,9 @@ def _secret_keys(raw: Mapping[str, Any], stack: str) -> dict[str, str | None]:
 def _required_secret_keys(s: StackSettings) -> dict[str, str]:
     """Secret config keys this stack needs, with why."""
     needed = {REGISTRY_TOKEN_KEY: "registry pull access"}
-    # Only the dev stack's pipeline is real; elsewhere the section is an error of its own, and
+    # Only the first stage's pipeline is real; elsewhere the section is an error of its own, and
     # asking for its secrets too would send the reader the wrong way.
-    if s.pipeline is not None and s.environment.name is Environment.DEV:
+    if s.pipeline is not None and s.environment.is_first:
         scanners, notify = s.pipeline.scanners, s.pipeline.notifications
         if scanners.snyk:
             needed["snykToken"] = "pipeline.scanners.snyk is true"
@@ -404,6 +416,7 @@ ENVIRONMENT_STACK: Final = StackSchema[StackSettings](
     required_values={GITHUB_OWNER_KEY: "the GitHub organisation"},
     optional_values={BASE_URL_KEY: base_url_problem},
     optional_secrets=frozenset({TOKEN_KEY}),
+    project_rules=lambda settings, stack: chain_problems(settings.environment, project_directory()),
 )
 """The environment project's stack files: ``cicd:`` sections, secrets, ``github:owner``."""
 
@@ -429,6 +442,7 @@ def load() -> Settings:
             base_url=read.values.get(BASE_URL_KEY),
         ),
         sections=settings,
+        chain=chain_of(settings.environment, project_directory()),
         secrets=Secrets(
             registry_token=secrets[REGISTRY_TOKEN_KEY],
             pipeline={

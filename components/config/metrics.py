@@ -54,9 +54,10 @@ class MetricsSettings(ConfigModel):
         "repository's other workflows (GITHUB_TOKEN: 1,000 an hour): it stops there with a "
         "partial report. 0..900, default 300.",
     )
-    environments: tuple[Slug, ...] = Field(
-        default=("development", "staging", "production"),
-        description="GitHub environments whose deployments are measured.",
+    environments: tuple[Slug, ...] | None = Field(
+        default=None,
+        description="GitHub environments whose deployments are measured. Default: the GitHub environments of every stage of the chain, "
+        "first to last (read from the stack files).",
     )
 
 

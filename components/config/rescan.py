@@ -56,9 +56,10 @@ class RescanConfig(ConfigModel):
         description="Where new findings go: slack (cicd:slackWebhookUrl, the security channel) "
         "or discord (cicd:discordWebhookUrl). Default slack.",
     )
-    environments: tuple[Slug, ...] = Field(
-        default=("development", "staging", "production"),
+    environments: tuple[Slug, ...] | None = Field(
+        default=None,
         min_length=1,
         description="GitHub environments whose running digest is rescanned (their deployment "
-        "records name it).",
+        "records name it). Default: the GitHub environments of every stage of the chain, "
+        "first to last (read from the stack files).",
     )

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic.alias_generators import to_camel
 
+from components.chain import Tier, default_tier
 from components.config.canary import CanaryOn, CanaryPlanConfig
 from components.config.fields import SECRET_LOOKING, github_secret_name
 from components.config.metrics import MetricsOn
@@ -22,9 +23,6 @@ from components.config.settings import StackSettings
 from components.config.switch import SwitchedOff
 from components.release import duration_seconds, job_seconds_needed
 from components.vocabulary import (
-    DEFAULT_GITHUB_ENVIRONMENT,
-    DEPLOY_SWITCH_VARIABLE,
-    Environment,
     MetricsPreset,
     PodSecurityLevel,
 )
@@ -175,7 +173,7 @@ def plan_rules(s: StackSettings) -> Iterable[Problem]:
 
 
 def approval_rules(s: StackSettings) -> Iterable[Problem]:
-    env = s.environment.name
+    env = s.environment
     a = s.approval
     for kind in ("teams", "users"):
         entries = getattr(a.reviewers, kind)
@@ -211,21 +209,26 @@ def approval_rules(s: StackSettings) -> Iterable[Problem]:
         )
     if env.needs_approval:
         if not (a.reviewers.teams or a.reviewers.users):
-            yield Problem("approval.reviewers", f"must name at least one reviewer in {env}")
+            yield Problem("approval.reviewers", f"must name at least one reviewer in {env.name}")
         if not a.prevent_self_review:
-            yield Problem("approval.preventSelfReview", f"must be true in {env}", "false")
+            yield Problem("approval.preventSelfReview", f"must be true in {env.name}", "false")
         if a.can_admins_bypass:
-            yield Problem("approval.canAdminsBypass", f"must be false in {env}", "true")
-    if env is Environment.PROD:
+            yield Problem("approval.canAdminsBypass", f"must be false in {env.name}", "true")
+    if env.is_production:
         if a.protected_branches:
             yield Problem(
                 "approval.protectedBranches",
-                "must be false in prod: prod deploys only from main or release tags",
+                f"must be false in {env.name} (tier production): it deploys only from main or "
+                "release tags",
                 "true",
             )
         for index, branch in enumerate(a.branches):
             if branch != "main":
-                yield Problem(f"approval.branches[{index}]", "must be main in prod", branch)
+                yield Problem(
+                    f"approval.branches[{index}]",
+                    f"must be main in {env.name} (tier production)",
+                    branch,
+                )
         for index, tag in enumerate(a.tags):
             if not re.fullmatch(r"v[0-9A-Za-z.*]*", tag):
                 yield Problem(
@@ -235,11 +238,28 @@ def approval_rules(s: StackSettings) -> Iterable[Problem]:
 
 def environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
     env = s.environment
-    if env.name.value != stack:
-        yield Problem("environment.name", f"must match the stack name '{stack}'", env.name.value)
-    if env.name.needs_approval and env.pod_security_level is not PodSecurityLevel.RESTRICTED:
+    if env.name != stack:
+        yield Problem("environment.name", f"must match the stack name '{stack}'", env.name)
+    if env.tier is None and default_tier(env.name) is None:
         yield Problem(
-            "environment.podSecurity", f"must be restricted in {env.name}", env.pod_security_level
+            "environment.tier",
+            f"is required for a stage named '{env.name}' (development, staging or production; "
+            "only dev, staging and prod have a default)",
+        )
+    if env.is_first and env.is_production:
+        yield Problem(
+            "environment.promotesFrom",
+            f"is required in {env.name} (tier production): the first stage deploys after green "
+            "CI without any approval; name the stage it promotes from",
+        )
+    if (
+        env.stage_tier is not Tier.DEVELOPMENT
+        and env.pod_security_level is not PodSecurityLevel.RESTRICTED
+    ):
+        yield Problem(
+            "environment.podSecurity",
+            f"must be restricted in {env.name} (tier {env.stage_tier})",
+            env.pod_security_level,
         )
     for name in env.variables:
         try:
@@ -254,22 +274,23 @@ def environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
                 "must be unique and not KUBECONFIG (the stack writes that one)",
                 name,
             )
-    if s.pipeline is not None and env.name is not Environment.DEV:
+    if s.pipeline is not None and not env.is_first:
         yield Problem(
             "pipeline",
-            f"must be removed from the {env.name} stack: only the dev stack sets it (dev owns "
+            f"must be removed from the {env.name} stack: only the first stage sets it (it owns "
             "ci.yml)",
         )
-    if s.pipeline is None and env.name is Environment.DEV:
-        yield Problem("pipeline", "is required in the dev stack, which owns ci.yml")
-    expected_branch = {Environment.DEV: s.app.default_branch, Environment.PROD: "main"}
+    if s.pipeline is None and env.is_first:
+        yield Problem("pipeline", f"is required in the first stage ({env.name}), which owns ci.yml")
+    # The first stage protects the default branch, tier production protects main (helper 26b's
+    # branching presets replace this).
+    wanted = s.app.default_branch if env.is_first else "main" if env.is_production else None
     bp = s.branch_protection
-    wanted = expected_branch.get(env.name)
     if wanted is None and bp is not None:
         yield Problem(
             "branchProtection",
-            f"must be removed from the {env.name} stack: dev protects {s.app.default_branch} "
-            "and prod protects main",
+            f"must be removed from the {env.name} stack: the first stage protects "
+            f"{s.app.default_branch} and tier production protects main",
         )
     elif wanted is not None and (bp is None or bp.branch != wanted):
         yield Problem(
@@ -287,13 +308,17 @@ def metrics_rules(s: StackSettings) -> Iterable[Problem]:
     if "metrics" not in s.model_fields_set:
         return
     metrics = s.metrics if isinstance(s.metrics, MetricsOn) else s.metrics.unused
-    if s.environment.name is not Environment.DEV:
-        yield Problem("metrics", "must only be set in the dev stack, which owns the shared files")
+    if not s.environment.is_first:
+        yield Problem(
+            "metrics",
+            "must only be set in the first stage (no environment.promotesFrom), which owns the "
+            "shared files",
+        )
     if metrics is None:
         return
     if not metrics.windows or len(set(metrics.windows)) != len(metrics.windows):
         yield Problem("metrics.windows", "must list distinct window lengths", str(metrics.windows))
-    if not metrics.environments:
+    if metrics.environments is not None and not metrics.environments:
         yield Problem("metrics.environments", "must name at least one GitHub environment")
     if metrics.pushgateway_auth != "none" and metrics.pushgateway_url is None:
         yield Problem(
@@ -317,8 +342,17 @@ STACK_VARIABLES: Final = frozenset(
 )
 """Environment variables the stack writes itself (``__main__.py``); config may not set them."""
 
-REPOSITORY_VARIABLES: Final = frozenset(DEPLOY_SWITCH_VARIABLE.values())
-"""Repository variables a stack writes; an environment variable of that name would shadow it."""
+REPOSITORY_VARIABLE: Final = re.compile(r"[A-Z0-9_]+_DEPLOY_ENABLED")
+"""Repository variables the stacks write, the deploy switches ``<STAGE>_DEPLOY_ENABLED``
+(components.chain.deploy_switch_variable) of any stage; an environment variable of such a name
+would shadow one."""
+
+
+def written_by_a_stack(name: str) -> bool:
+    """Whether a variable of that name is one the stacks write themselves."""
+    upper = name.upper()
+    return upper in STACK_VARIABLES or REPOSITORY_VARIABLE.fullmatch(upper) is not None
+
 
 MAX_ENVIRONMENT_VARIABLES: Final = 100
 """GitHub's limit of configuration variables per environment."""
@@ -345,15 +379,6 @@ def limit_rules(s: StackSettings) -> Iterable[Problem]:
         for index, pattern in enumerate(patterns):
             if pattern in patterns[:index]:
                 yield Problem(f"approval.{kind}[{index}]", "lists the same pattern twice", pattern)
-    own = env.github_environment_name.lower()
-    for other, default in DEFAULT_GITHUB_ENVIRONMENT.items():
-        if other is not env.name and own == default.lower():
-            yield Problem(
-                "environment.githubEnvironment",
-                f"is the {other} stack's GitHub environment; each stack owns its own "
-                f"(default {DEFAULT_GITHUB_ENVIRONMENT[env.name]})",
-                env.github_environment_name,
-            )
     stack_written = len(STACK_VARIABLES)
     if len(env.variables) + stack_written > MAX_ENVIRONMENT_VARIABLES:
         yield Problem(
@@ -365,7 +390,7 @@ def limit_rules(s: StackSettings) -> Iterable[Problem]:
         )
     for name, value in env.variables.items():
         path = f"environment.variables.{name}"
-        if name.upper() in STACK_VARIABLES | REPOSITORY_VARIABLES:
+        if written_by_a_stack(name):
             yield Problem(
                 path,
                 "is written by the stack itself; remove it from environment.variables",

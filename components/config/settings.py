@@ -9,6 +9,7 @@ from typing import Final
 import pulumi
 from pydantic import Field
 
+from components.chain import Chain
 from components.config.app import AppConfig, RegistryConfig
 from components.config.approval import ApprovalConfig
 from components.config.canary import AnalysisOn, CanaryConfig, CanaryOff, CanaryOn
@@ -92,7 +93,8 @@ class StackSettings(ConfigModel):
     deploy: DeployConfig = Field(description="The environment's deploy workflow.")
     branch_protection: BranchProtectionConfig | None = Field(
         default=None,
-        description="Protection of the branch this stack owns: develop in dev, main in prod.",
+        description="Protection of the branch this stack owns: the default branch in the first "
+        "stage, main in tier production.",
     )
     ingress: IngressConfig = Field(description="The environment's TLS Ingress.")
     network: NetworkConfig = Field(
@@ -101,7 +103,7 @@ class StackSettings(ConfigModel):
     )
     metrics: MetricsConfig = Field(
         default=MetricsOff(),
-        description="The delivery metrics job (metrics.yml); dev stack only. Off by default.",
+        description="The delivery metrics job (metrics.yml); first stage only. Off by default.",
     )
 
     @property
@@ -155,19 +157,20 @@ class StackSettings(ConfigModel):
 
     @property
     def image_policy_enabled(self) -> bool:
-        """``deploy.imagePolicy``; default on where deployments need an approval (staging, prod)."""
+        """``deploy.imagePolicy``; default on where deployments need an approval (later stages)."""
         if self.deploy.image_policy is not None:
             return self.deploy.image_policy
-        return self.environment.name.needs_approval
+        return self.environment.needs_approval
 
     # Environment-dependent defaults, resolved here so that no caller repeats them.
 
     @property
     def admins_can_bypass_approval(self) -> bool:
-        """``approval.canAdminsBypass``; default true only where no approval is needed (dev)."""
+        """``approval.canAdminsBypass``; default true only where no approval is needed (the first
+        stage)."""
         if self.approval.can_admins_bypass is not None:
             return self.approval.can_admins_bypass
-        return not self.environment.name.needs_approval
+        return not self.environment.needs_approval
 
     @property
     def tls_secret_name(self) -> str:
@@ -216,5 +219,8 @@ class Settings:
     github_provider: GitHubProviderSettings
     """What the explicit GitHub provider is given: owner, token, base URL."""
     sections: StackSettings
+    chain: Chain
+    """Every stage of the project, in promotion order (this stack and its sibling stack files,
+    components/config/siblings.py)."""
     secrets: Secrets
     warnings: tuple[str, ...]

@@ -9,8 +9,12 @@ settings.yaml) and what the workflows read are the same set.
 
 Ownership (decided in design.md, mirrored here): every environment stack writes its GitHub
 environment's variables and secrets and its own repository deploy switch, and commits its own
-deploy workflow; the dev stack also writes the repository secrets (shared by every workflow of the
-repository) and commits ci.yml, metrics.yml, rescan.yml and dependabot.yml.
+deploy workflow; the first stage of the chain also writes the repository secrets (shared by every
+workflow of the repository) and commits ci.yml, metrics.yml, rescan.yml and dependabot.yml.
+
+The stages are a chain of any length and names (components/chain.py), so the deploy workflows
+are a file pattern (:data:`DEPLOY_FILES`, ``*-deploy.yml``) and the deploy switches a name
+pattern (``<STAGE>_DEPLOY_ENABLED``): :func:`lookup` answers for every stage's switch.
 
 Variables and secrets that stack config adds on its own (``cicd:environment.variables`` such as
 LOG_LEVEL, ``cicd:environment.secrets`` such as SENTRY_DSN) are for the application's own
@@ -23,10 +27,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from fnmatch import fnmatchcase
 from typing import Any, Final
 
-from components.vocabulary import DEPLOY_SWITCH_VARIABLE, DEPLOY_WORKFLOW_FILE
-from components.vocabulary import Environment as Stage
+from components.chain import deploy_switch_variable, deploy_workflow_file
 from components.workflows.model import Expr, expr
 
 
@@ -46,8 +50,8 @@ class Writer(StrEnum):
 
     EACH_STACK = "each stack"
     """Every environment stack writes its own (in its environment, or its own repository name)."""
-    DEV = "dev"
-    """The dev stack, which owns the shared pipeline."""
+    FIRST_STAGE = "first stage"
+    """The first stage of the chain (dev), which owns the shared pipeline."""
     GITHUB = "github"
     """Nobody: GitHub provides it."""
 
@@ -65,9 +69,19 @@ class When(StrEnum):
 
 
 SHARED_FILES: Final = ("ci.yml", "release.yml", "metrics.yml", "rescan.yml")
-"""Workflow files only the dev stack commits."""
+"""Workflow files only the first stage commits."""
 
-DEPLOY_FILES: Final = tuple(DEPLOY_WORKFLOW_FILE.values())
+DEPLOY_FILES: Final = ("*-deploy.yml",)
+"""Every stage's deploy workflow (components.chain.deploy_workflow_file), as a file pattern."""
+
+FIRST_STAGE_DEPLOY: Final = DEPLOY_FILES
+"""The first stage's deploy workflow (dev-deploy.yml for dev). Its name follows the stage's,
+which a file name alone does not tell, so the contract allows the pattern: it proves the secret
+is written by the first stage, not which deploy workflow reads it."""
+
+ACCEPTING_DEPLOY: Final = DEPLOY_FILES
+"""The deploy workflows of later stages that are not production (stage-deploy.yml), whose
+acceptance jobs alert Slack; a pattern for the same reason as :data:`FIRST_STAGE_DEPLOY`."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +93,7 @@ class Entry:
     where: Where
     writer: Writer
     read_by: tuple[str, ...]
-    """Workflow files (under .github/workflows) that may read it."""
+    """Workflow files (under .github/workflows) that may read it; ``*`` patterns allowed."""
     when: When = When.ALWAYS
     meaning: str = ""
     may_be_absent: bool = False
@@ -105,17 +119,6 @@ _ENTRIES: Final = (
         Entry(name, False, Where.ENVIRONMENT, Writer.EACH_STACK, DEPLOY_FILES, When.OIDC_ACCESS)
         for name in ("KUBE_SERVER", "KUBE_CA_DATA", "KUBE_AUDIENCE")
     ),
-    *(
-        Entry(
-            name,
-            False,
-            Where.REPOSITORY,
-            Writer.EACH_STACK,
-            (DEPLOY_WORKFLOW_FILE[stage],),
-            meaning="the deploy switch every job's if: reads (cicd:deploy.enabled)",
-        )
-        for stage, name in DEPLOY_SWITCH_VARIABLE.items()
-    ),
     Entry(
         "KUBECONFIG",
         True,
@@ -129,8 +132,8 @@ _ENTRIES: Final = (
         "DISCORD_WEBHOOK_URL",
         True,
         Where.REPOSITORY,
-        Writer.DEV,
-        ("ci.yml", "release.yml", DEPLOY_WORKFLOW_FILE[Stage.DEV], "rescan.yml"),
+        Writer.FIRST_STAGE,
+        ("ci.yml", "release.yml", *FIRST_STAGE_DEPLOY, "rescan.yml"),
         When.CONFIGURED,
         may_be_absent=True,
     ),
@@ -138,20 +141,22 @@ _ENTRIES: Final = (
         "SLACK_WEBHOOK_URL",
         True,
         Where.REPOSITORY,
-        Writer.DEV,
-        ("ci.yml", "release.yml", DEPLOY_WORKFLOW_FILE[Stage.STAGING], "rescan.yml"),
+        Writer.FIRST_STAGE,
+        ("ci.yml", "release.yml", *ACCEPTING_DEPLOY, "rescan.yml"),
         When.CONFIGURED,
         may_be_absent=True,
     ),
     *(
-        Entry(name, True, Where.REPOSITORY, Writer.DEV, ("ci.yml",), When.CONFIGURED, "", True)
+        Entry(
+            name, True, Where.REPOSITORY, Writer.FIRST_STAGE, ("ci.yml",), When.CONFIGURED, "", True
+        )
         for name in ("SNYK_TOKEN", "SONAR_TOKEN")
     ),
     Entry(
         "PUSHGATEWAY_CREDENTIALS",
         True,
         Where.REPOSITORY,
-        Writer.DEV,
+        Writer.FIRST_STAGE,
         ("metrics.yml",),
         When.PUSHGATEWAY_AUTH,
         "the Pushgateway's bearer token or user:password (cicd:pushgatewayCredentials)",
@@ -167,17 +172,51 @@ _ENTRIES: Final = (
 )
 
 CONTRACT: Final = {(entry.secret, entry.name): entry for entry in _ENTRIES}
-"""Every variable (``(False, name)``) and secret (``(True, name)``) a workflow may read."""
+"""Every fixed variable (``(False, name)``) and secret (``(True, name)``) a workflow may read;
+the deploy switches, one per stage, come from :func:`switch_entry` (:func:`lookup` has both)."""
+
+_SWITCH: Final = re.compile(r"(?P<stage>[A-Z0-9][A-Z0-9_]*)_DEPLOY_ENABLED")
+
+
+def switch_entry(stage: str) -> Entry:
+    """The deploy switch of ``stage``: the repository variable every job of its deploy workflow
+    reads in its ``if:``, written by that stage's stack from ``cicd:deploy.enabled``."""
+    return Entry(
+        deploy_switch_variable(stage),
+        False,
+        Where.REPOSITORY,
+        Writer.EACH_STACK,
+        (deploy_workflow_file(stage),),
+        meaning="the deploy switch every job's if: reads (cicd:deploy.enabled)",
+    )
+
+
+def lookup(ref: tuple[bool, str]) -> Entry | None:
+    """The contract's entry of ``(is_secret, NAME)``; a ``<STAGE>_DEPLOY_ENABLED`` variable is
+    the switch of the stage of that name (``_`` read back as ``-``, as chain spells it)."""
+    found = CONTRACT.get(ref)
+    if found is not None:
+        return found
+    is_secret, name = ref
+    match = None if is_secret else _SWITCH.fullmatch(name)
+    if match is None:
+        return None
+    return switch_entry(match["stage"].lower().replace("_", "-"))
+
+
+def reads_in(entry: Entry, workflow_file: str) -> bool:
+    """Whether the contract lets ``workflow_file`` (a name under .github/workflows) read it."""
+    return any(fnmatchcase(workflow_file, pattern) for pattern in entry.read_by)
 
 
 def _entry(name: str, *, is_secret: bool) -> Entry:
-    try:
-        return CONTRACT[(is_secret, name)]
-    except KeyError:
+    found = lookup((is_secret, name))
+    if found is None:
         kind = "secret" if is_secret else "variable"
         raise KeyError(
             f"{kind} {name} is not in components/workflows/contract.py: add who writes it first"
-        ) from None
+        )
+    return found
 
 
 def var_name(name: str) -> str:
@@ -202,9 +241,9 @@ def secret(name: str) -> Expr:
     return expr(secret_name(name))
 
 
-def deploy_switch(stage: Stage) -> str:
+def deploy_switch(stage: str) -> str:
     """The repository variable that guards every job of ``stage``'s deploy workflow."""
-    return _entry(DEPLOY_SWITCH_VARIABLE[stage], is_secret=False).name
+    return switch_entry(stage).name
 
 
 def branch_ref(branch: str) -> str:
@@ -281,7 +320,7 @@ def scope_problems(filename: str, workflow: Mapping[Any, Any], environment: str)
         early = reads([job.get(key) for key in BEFORE_ENVIRONMENT])
         inside = reads([value for key, value in job.items() if key not in BEFORE_ENVIRONMENT])
         for is_secret, name in sorted(early | inside):
-            entry = CONTRACT.get((is_secret, name))
+            entry = lookup((is_secret, name))
             if entry is None:
                 continue
             read = f"{filename}: job {job_id} reads {'secrets' if is_secret else 'vars'}.{name}"

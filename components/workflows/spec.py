@@ -4,7 +4,8 @@ components/stack.py builds a :class:`WorkflowsSpec` from the stack's validated c
 place that reads config for the workflows); the generators (ci.py, deploy/, metrics.py,
 dependabot.py) read only these values. Optional features are ``None`` or present, never a flag
 beside its settings: SonarQube is a :class:`SonarQube` with its server URL or ``None``, the CI
-pipeline exists only for the stack that owns it (dev), the metrics workflow only where it is on.
+pipeline exists only for the stack that owns it (the first stage), the metrics workflow only where
+it is on.
 Environment-dependent defaults (staging's Trivy severity, the install command of deploy tests)
 are resolved before they get here.
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from components.chain import Tier
 from components.release import ReleasePlan
 from components.vocabulary import ClusterAccess
-from components.vocabulary import Environment as Stage
 
 
 @dataclass(frozen=True)
@@ -174,18 +175,38 @@ class RescanSpec:
 
 
 @dataclass(frozen=True)
+class StageSpec:
+    """The stack's place in the chain (components/chain.py), as the workflows need it."""
+
+    name: str
+    tier: Tier
+    previous_github_environment: str | None
+    """The GitHub environment of the stage this one promotes from, whose accepted deployments
+    its verify job requires; None for the first stage (it deploys after green CI)."""
+
+    @property
+    def is_first(self) -> bool:
+        return self.previous_github_environment is None
+
+    @property
+    def is_production(self) -> bool:
+        return self.tier is Tier.PRODUCTION
+
+
+@dataclass(frozen=True)
 class WorkflowsSpec:
     """Everything one stack's workflow files are generated from."""
 
-    stage: Stage
+    stage: StageSpec
     repository: str
     default_branch: str
     image: str
     registry_server: str
     deploy: DeploySpec
     pipeline: PipelineSpec | None
-    """ci.yml and dependabot.yml: only the stack that owns the shared pipeline (dev)."""
+    """ci.yml and dependabot.yml: only the stack that owns the shared pipeline (the first stage)."""
     metrics: MetricsSpec | None
-    """metrics.yml: only where ``cicd:metrics.enabled`` (dev)."""
+    """metrics.yml: only where ``cicd:metrics.enabled`` (the first stage)."""
     rescan: RescanSpec | None = None
-    """rescan.yml: only with the shared pipeline (dev) and ``cicd:pipeline.rescan.enabled``."""
+    """rescan.yml: only with the shared pipeline (the first stage) and
+    ``cicd:pipeline.rescan.enabled``."""

@@ -20,11 +20,12 @@ from components.workflows.spec import WorkflowsSpec
 def prod_workflow(spec: WorkflowsSpec) -> Workflow:
     """prod-deploy.yml: inert until the switch is on; verified, approved, canary, health, rollback."""
     environment = spec.deploy.github_environment
-    switch = var_name(deploy_switch(spec.stage))
+    switch = var_name(deploy_switch(spec.stage.name))
     return Workflow(
         name=f"Deploy to {environment}",
         header=f"Prepared, not activated: every job is guarded by {switch} == 'true'\n"
-        "(cicd:deploy.enabled of the prod stack), and the job in the environment checks it again.",
+        f"(cicd:deploy.enabled of the {spec.stage.name} stack), and the job in the environment "
+        "checks it again.",
         on=(dispatch(),),
         concurrency=RUN_CONCURRENCY,
         env=image_env(spec),

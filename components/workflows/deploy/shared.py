@@ -86,7 +86,7 @@ def dispatch_guard(refs: tuple[str, ...]) -> Cond:
 
 def enabled(spec: WorkflowsSpec) -> Cond:
     """The job-level guard: the stack's repository variable (job if: cannot read env vars)."""
-    return eq(var_name(deploy_switch(spec.stage)), "true")
+    return eq(var_name(deploy_switch(spec.stage.name)), "true")
 
 
 _REFUSE_DISABLED = script("refuse_disabled.sh")

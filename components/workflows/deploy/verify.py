@@ -1,13 +1,13 @@
-"""The ``verify`` job of stage-deploy.yml and prod-deploy.yml: outside the environment, one
-digest, verified, in promotion order, recorded, shown to the reviewer (custody.py holds the
-scripts)."""
+"""The ``verify`` job of every later stage's deploy workflow (stage-deploy.yml, prod-deploy.yml,
+...): outside the environment, one digest, verified, in promotion order, recorded, shown to the
+reviewer (custody.py holds the scripts).
+
+Promotion order: the digest must have an accepted deployment in the GitHub environment of the
+stage this one promotes from (``cicd:environment.promotesFrom``), whose name the render reads from
+that stage's stack file (components/config/siblings.py), so a renamed environment is followed."""
 
 from __future__ import annotations
 
-from typing import Final
-
-from components.vocabulary import DEFAULT_GITHUB_ENVIRONMENT
-from components.vocabulary import Environment as Stage
 from components.workflows import ci, custody
 from components.workflows.common import (
     run,
@@ -24,15 +24,13 @@ from components.workflows.model import (
 )
 from components.workflows.spec import WorkflowsSpec
 
-PREVIOUS_ENVIRONMENT: Final = {Stage.STAGING: Stage.DEV, Stage.PROD: Stage.STAGING}
-"""Promotion order: the environment whose acceptance each dispatched one requires (one rule for
-every pair, custody.checks; issue 26 makes the chain configurable, this table is its input)."""
-
 
 def verify_job(spec: WorkflowsSpec) -> Job:
     """Outside the environment: one digest, verified, in order, recorded, shown to the reviewer."""
     stage = spec.stage
-    previous = PREVIOUS_ENVIRONMENT[stage]
+    previous = stage.previous_github_environment
+    if previous is None:
+        raise ValueError(f"stage {stage.name} is the first: it has no verify job")
     branch = spec.default_branch
     refs = spec.deploy.dispatch_refs
     guard = all_of(enabled(spec), dispatch_guard(refs)) if refs is not None else enabled(spec)
@@ -54,7 +52,7 @@ def verify_job(spec: WorkflowsSpec) -> Job:
             custody.resolve(RELEASE_INPUT, ACTION_INPUT),
             *custody.checks(
                 branch,
-                _github_environment_of(previous),
+                previous,
                 ACTION_INPUT,
             ),
             run(
@@ -67,7 +65,7 @@ def verify_job(spec: WorkflowsSpec) -> Job:
                     "DIGEST": RELEASE_STEP.output("digest"),
                     "IMAGE_REF": RELEASE_STEP.output("image"),
                     "ENVIRONMENT": spec.deploy.github_environment,
-                    "PRODUCTION": "true" if stage is Stage.PROD else "false",
+                    "PRODUCTION": "true" if stage.is_production else "false",
                     "SIGNER_IDENTITY": custody.signer_identity(branch),
                     "RUN_URL": ci.RUN_URL,
                 },
@@ -75,10 +73,3 @@ def verify_job(spec: WorkflowsSpec) -> Job:
             ),
         ),
     )
-
-
-def _github_environment_of(stage: Stage) -> str:
-    """GitHub environment of an earlier stage. Its stack is not readable from this one, so the
-    promotion check assumes the default name (docs/security.md: keep environment.githubEnvironment
-    unset in dev and staging, or the next stage's check looks in the wrong place)."""
-    return DEFAULT_GITHUB_ENVIRONMENT[stage]
