@@ -1,6 +1,7 @@
 # Two commands a fresh clone needs:
 #   make render   offline render of every stack: the platform stacks (platform/: nonprod, prod)
-#                 into build/render/platform-STACK, then dev, staging, prod into
+#                 into build/render/platform-STACK, then every environment stack file present
+#                 (Pulumi.*.yaml), in chain order (python -m render stacks), into
 #                 build/render/STACK (STACK=dev renders one environment stack only;
 #                 PLATFORM=nonprod one platform stack only)
 #   make test     lint, format check, type check and the fast test tier (while editing)
@@ -13,7 +14,6 @@
 # version under build/tools (tools/gotools.py). docs/testing.md says what each tier runs and costs.
 
 PYTHON ?= python3
-STACKS := dev staging prod
 PLATFORM_STACKS := nonprod prod
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -42,7 +42,8 @@ else ifdef PLATFORM
 	$(PY) -m render --project platform $(PLATFORM)
 else
 	for stack in $(PLATFORM_STACKS); do $(PY) -m render --project platform $$stack || exit 1; done
-	for stack in $(STACKS); do $(PY) -m render $$stack || exit 1; done
+	stacks="$$($(PY) -m render stacks)" || exit 1; \
+	for stack in $$stacks; do $(PY) -m render $$stack || exit 1; done
 endif
 
 lint: $(VENV_STAMP)

@@ -1,6 +1,9 @@
 """``python -m render STACK [--out DIR] [--diff REF] [--compare OTHER] [--report FILE]``.
 
-Three subcommands share the entry point (a stack is never named like them):
+Four subcommands share the entry point (a stack is never named like them):
+``python -m render stacks`` prints the environment stacks whose files are in the project, one a
+line, in chain order (first stage first; the Makefile renders them in that order), or the
+chain's problem and exit 1;
 ``python -m render config-reference [--check] [--out FILE]`` writes docs/configuration.md from
 the config models (components/config/reference.py), and ``python -m render doctor PATH``
 checks an application checkout against the app contract (render/doctor.py), and ``python -m
@@ -46,7 +49,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m render", description=__doc__)
-    p.add_argument("stack", help="stack name: dev, staging or prod (reads Pulumi.STACK.yaml)")
+    p.add_argument(
+        "stack", help="stack name: a stage such as dev, staging or prod (reads Pulumi.STACK.yaml)"
+    )
     p.add_argument(
         "--project",
         type=Path,
@@ -235,7 +240,38 @@ def ci_cost(argv: list[str]) -> int:
     return ci_cost_main(argv)
 
 
-SUBCOMMANDS: Final = {"config-reference": config_reference, "doctor": doctor, "ci-cost": ci_cost}
+def stacks(argv: list[str]) -> int:
+    """Print the environment stacks of the project in chain order, one a line."""
+    p = _Parser(
+        prog="python -m render stacks",
+        description="Print the environment stacks (Pulumi.<stage>.yaml) in chain order.",
+    )
+    p.add_argument(
+        "--project", type=Path, default=PROJECT_DIR, help="Pulumi project folder (default this one)"
+    )
+    args = p.parse_args(argv)
+    from components.config import ChainError, SiblingError
+    from components.config.siblings import names_in_order
+
+    try:
+        names = names_in_order(args.project.resolve())
+    except SiblingError as err:
+        print(escape(f"render stacks: {err}"), file=sys.stderr)
+        return 1
+    except ChainError as err:
+        print(escape(f"render stacks: Pulumi.{err.stage}.yaml: {err.message}"), file=sys.stderr)
+        return 1
+    for name in names:
+        print(name)
+    return 0
+
+
+SUBCOMMANDS: Final = {
+    "config-reference": config_reference,
+    "doctor": doctor,
+    "ci-cost": ci_cost,
+    "stacks": stacks,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

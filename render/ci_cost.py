@@ -128,7 +128,10 @@ def main(argv: list[str]) -> int:
     from render.engine import render
     from render.tree import tree
 
-    stacks = argv or ["dev", "staging", "prod"]
+    from components.config import stack_names
+    from render.engine import PROJECT_DIR
+
+    stacks = argv or stack_names(PROJECT_DIR)
     for stack in stacks:
         files = tree(render(stack))
         workflows = {

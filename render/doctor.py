@@ -45,7 +45,6 @@ from components.messages import escape
 from render.engine import PROJECT_DIR
 from render.stackfile import StackFileError, config_mapping
 
-ENVIRONMENT_STACKS: Final = ("dev", "staging", "prod")
 _CONFIG_FILES: Final = ("vitest.config", "vite.config", "vitest.workspace", "jest.config")
 _CONFIG_EXTENSIONS: Final = (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json")
 _COVERAGE_OUTPUTS: Final = ("json-summary", "lcov")
@@ -399,8 +398,8 @@ def main(argv: list[str]) -> int:
         "stack_files",
         type=Path,
         nargs="*",
-        help="environment stack files to read the contract from (default: the project's "
-        "Pulumi.dev.yaml, Pulumi.staging.yaml, Pulumi.prod.yaml)",
+        help="environment stack files to read the contract from (default: every "
+        "Pulumi.<stage>.yaml of the project)",
     )
     try:
         args = parser.parse_args(argv)
@@ -410,8 +409,9 @@ def main(argv: list[str]) -> int:
     if not app.is_dir():
         print(escape(f"doctor: {app} is not a folder"), file=sys.stderr)
         return 2
-    files = args.stack_files or [PROJECT_DIR / f"Pulumi.{s}.yaml" for s in ENVIRONMENT_STACKS]
-    from components.config import ConfigError
+    from components.config import ConfigError, stack_names
+
+    files = args.stack_files or [PROJECT_DIR / f"Pulumi.{s}.yaml" for s in stack_names(PROJECT_DIR)]
 
     try:
         contract = read_contract(files)

@@ -48,7 +48,7 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "dev",
             {"cicd:environment.name": "qa"},
-            "Pulumi.dev.yaml: cicd:environment.name must be one of dev, staging or prod (got qa)",
+            "Pulumi.dev.yaml: cicd:environment.name must match the stack name 'dev' (got qa)",
         ),
         (
             "dev",
@@ -104,7 +104,7 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "prod",
             {"cicd:approval.branches": ["main", "develop"]},
-            "Pulumi.prod.yaml: cicd:approval.branches[1] must be main in prod (got develop)",
+            "Pulumi.prod.yaml: cicd:approval.branches[1] must be main in prod (tier production) (got develop)",
         ),
         (
             "prod",
@@ -129,7 +129,7 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "staging",
             {"cicd:environment.podSecurity": "baseline"},
-            "Pulumi.staging.yaml: cicd:environment.podSecurity must be restricted in staging (got baseline)",
+            "Pulumi.staging.yaml: cicd:environment.podSecurity must be restricted in staging (tier staging) (got baseline)",
         ),
         (
             "staging",
@@ -139,7 +139,7 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "dev",
             {"cicd:pipeline": DELETE},
-            "Pulumi.dev.yaml: cicd:pipeline is required in the dev stack",
+            "Pulumi.dev.yaml: cicd:pipeline is required in the first stage (dev)",
         ),
         (
             "prod",

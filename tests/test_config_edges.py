@@ -274,7 +274,7 @@ def test_secret_looking_plain_keys_even_when_unread(stack: str, key: str) -> Non
 def test_pipeline_secret_in_another_stack_says_remove_it() -> None:
     lines = config_problems("staging", {"cicd:snykToken": SECURE})
     assert lines == [
-        "Pulumi.staging.yaml: cicd:snykToken is only read by the dev stack "
+        "Pulumi.staging.yaml: cicd:snykToken is only read by the first stage "
         "(a repository secret of ci.yml): remove it here"
     ]
 
@@ -322,7 +322,7 @@ def test_dev_only_section_in_staging_says_remove_it_not_set_secrets() -> None:
     )
     assert lines == [
         "Pulumi.staging.yaml: cicd:pipeline must be removed from the staging stack: "
-        "only the dev stack sets it (dev owns ci.yml)"
+        "only the first stage sets it (it owns ci.yml)"
     ]
 
 

@@ -19,7 +19,6 @@ from typing import Any, Final
 import pytest
 import yaml
 
-from components.config import Environment
 from components.workflows import contract
 from render.tree import tree
 from tests.conftest import STACKS, files, render_variant, stack_config, variant
@@ -78,11 +77,11 @@ def mismatches(own: StackSide, dev: StackSide, all_reads: frozenset[Ref]) -> lis
     )
     for workflow, read in sorted(own.workflows.items()):
         for ref in sorted(read):
-            entry = contract.CONTRACT.get(ref)
+            entry = contract.lookup(ref)
             if entry is None:
                 problems.append(f"{workflow} reads {ref[1]}, which is not in the contract")
                 continue
-            if workflow not in entry.read_by:
+            if not contract.reads_in(entry, workflow):
                 problems.append(f"{workflow} reads {ref[1]}; the contract says it does not")
             if entry.where is not contract.Where.AUTOMATIC and ref not in written:
                 problems.append(f"{workflow} reads {ref[1]}, which this stack does not write")
@@ -153,7 +152,11 @@ def test_the_check_finds_both_directions_of_the_earlier_bugs() -> None:
 def test_the_generators_cannot_name_a_variable_outside_the_contract() -> None:
     assert contract.var("APP_URL") == "${{ vars.APP_URL }}"
     assert contract.secret("KUBECONFIG") == "${{ secrets.KUBECONFIG }}"
-    assert contract.deploy_switch(Environment.PROD) == "PROD_DEPLOY_ENABLED"
+    assert contract.deploy_switch("prod") == "PROD_DEPLOY_ENABLED"
+    assert contract.deploy_switch("pre-prod") == "PRE_PROD_DEPLOY_ENABLED"
+    assert contract.var("QA_DEPLOY_ENABLED") == "${{ vars.QA_DEPLOY_ENABLED }}"
+    switch = contract.lookup((False, "QA_DEPLOY_ENABLED"))
+    assert switch is not None and switch.read_by == ("qa-deploy.yml",)
     with pytest.raises(KeyError, match=r"LOG_LEVEL is not in components/workflows/contract\.py"):
         contract.var("LOG_LEVEL")
     with pytest.raises(KeyError, match="secret APP_URL"):

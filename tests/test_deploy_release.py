@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import DEPLOY_SWITCH_VARIABLE, Environment
+from components.config import deploy_switch_variable
 from render.engine import Rendered
 from render.tree import kubernetes_objects, tree
 from tests.conftest import config_problems, files, render_variant, rendered
@@ -150,7 +150,7 @@ def test_the_workflow_never_promotes_a_manual_pause_on_its_own() -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_deploy_enabled_false_makes_every_workflow_inert(stack: str) -> None:
-    variable = DEPLOY_SWITCH_VARIABLE[Environment(stack)]
+    variable = deploy_switch_variable(stack)
     off = render_variant(stack, {"cicd:deploy.enabled": False})
     settings = yaml.safe_load(tree(off)["github/settings.yaml"])
     assert settings["repository_variables"][variable] == "false"

@@ -23,7 +23,6 @@ from components.config import (
     BranchPolicy,
     CanaryOff,
     CanaryOn,
-    Environment,
     MetricsOff,
     MetricsOn,
     ScannersWithoutSonarQube,
@@ -75,7 +74,7 @@ def test_approval_and_deletion_protection_are_separate(
     stack_name: str, approval: bool, deletion: bool
 ) -> None:
     s = sections(stack_name)
-    assert s.environment.name.needs_approval is approval
+    assert s.environment.needs_approval is approval
     assert s.environment.protect_from_deletion is deletion
     assert stack.namespace_args(s, PLATFORM).protect is deletion
 
@@ -83,7 +82,7 @@ def test_approval_and_deletion_protection_are_separate(
 def test_protect_overrides_deletion_protection_only() -> None:
     s = sections("staging", {"cicd:environment.protect": True})
     assert s.environment.protect_from_deletion is True
-    assert s.environment.name is Environment.STAGING and s.environment.name.needs_approval
+    assert s.environment.name == "staging" and s.environment.needs_approval
     assert stack.namespace_args(s, PLATFORM).protect is True
     # Approval-derived defaults do not move with it.
     assert s.admins_can_bypass_approval is False
@@ -333,8 +332,8 @@ def test_metrics_off_commits_no_workflow_and_names_what_it_ignores() -> None:
         "dev", {"cicd:metrics.enabled": False, "cicd:metrics.windows": [7, 7]}
     ) == ["Pulumi.dev.yaml: cicd:metrics.windows must list distinct window lengths (got (7, 7))"]
     assert config_problems("staging", {"cicd:metrics.enabled": False}) == [
-        "Pulumi.staging.yaml: cicd:metrics must only be set in the dev stack, which owns the "
-        "shared files"
+        "Pulumi.staging.yaml: cicd:metrics must only be set in the first stage (no "
+        "environment.promotesFrom), which owns the shared files"
     ]
 
 

@@ -55,7 +55,7 @@ class ApprovalConfig(ConfigModel):
     )
     can_admins_bypass: bool | None = Field(
         default=None,
-        description="Admins may skip the protection rules. Default true in dev, false elsewhere.",
+        description="Admins may skip the protection rules. Default true in the first stage, false in later ones.",
     )
     protected_branches: bool = Field(
         default=False,

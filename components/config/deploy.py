@@ -77,8 +77,8 @@ class DeployConfig(ConfigModel):
     image_policy: bool | None = Field(
         default=None,
         description="Render a sigstore policy-controller ClusterImagePolicy that admits into "
-        "the namespace only images signed by this repository's CI. Default true in staging "
-        "and prod, false in dev.",
+        "the namespace only images signed by this repository's CI. Default true in later "
+        "stages, false in the first.",
     )
     health_check_retries: Annotated[int, AfterValidator(between(1, 60))] = Field(
         default=10, description="Attempts of the post-deploy health check."

@@ -294,7 +294,9 @@ CODE_SCANNING_NEEDS: Final = (
 class BranchProtectionConfig(ConfigModel):
     """Protection of the branch this stack owns (``cicd:branchProtection``)."""
 
-    branch: BranchPattern = Field(description="develop in dev, main in prod.")
+    branch: BranchPattern = Field(
+        description="The default branch in the first stage, main in tier production."
+    )
     required_approvals: Annotated[int, AfterValidator(between(1, 6))] = Field(
         default=1, description="Approving reviews a pull request needs."
     )

@@ -27,16 +27,16 @@ from components.config.problems import NAMESPACE
 from components.config.settings import PIPELINE_SECRET_KEYS, REGISTRY_TOKEN_KEY, StackSettings
 from components.config.switch import UNUSED, SwitchedOff
 
-ALL_STACKS: Final = "dev, staging, prod"
+ALL_STACKS: Final = "every stage"
 PLATFORM_STACKS: Final = "nonprod, prod"
 
 SECTION_STACKS: Final[Mapping[str, str]] = {
-    "pipeline": "dev (required there; an error elsewhere)",
-    "metrics": "dev (an error elsewhere)",
-    "branchProtection": "dev, prod (an error in staging)",
+    "pipeline": "the first stage (required there; an error elsewhere)",
+    "metrics": "the first stage (an error elsewhere)",
+    "branchProtection": "the first stage, tier production (an error elsewhere)",
 }
 """Sections not every environment stack reads (components/config/rules.py refuses them
-elsewhere); every other section is read by dev, staging and prod."""
+elsewhere); every other section is read by every stage of the chain."""
 
 SECRET_KEYS: Final[Mapping[str, tuple[str, str]]] = {
     REGISTRY_TOKEN_KEY: (
@@ -45,29 +45,29 @@ SECRET_KEYS: Final[Mapping[str, tuple[str, str]]] = {
         "Secret of cicd:registry). Required.",
     ),
     "snykToken": (
-        "dev",
+        "the first stage",
         "Snyk API token (repository secret SNYK_TOKEN). Required when "
         "pipeline.scanners.snyk is true.",
     ),
     "sonarToken": (
-        "dev",
+        "the first stage",
         "SonarQube token (repository secret SONAR_TOKEN). Required when "
         "pipeline.scanners.sonarqube is true.",
     ),
     "discordWebhookUrl": (
-        "dev",
+        "the first stage",
         "Discord webhook for build status (repository secret "
         "DISCORD_WEBHOOK_URL). Required when pipeline.notifications.discord "
         "is true, or pipeline.rescan.channel is discord.",
     ),
     "slackWebhookUrl": (
-        "dev",
+        "the first stage",
         "Slack webhook for security alerts (repository secret "
         "SLACK_WEBHOOK_URL). Required when pipeline.notifications.slack is "
         "true, or pipeline.rescan is on with channel slack (the default).",
     ),
     "pushgatewayCredentials": (
-        "dev",
+        "the first stage",
         "Pushgateway credentials (repository secret PUSHGATEWAY_CREDENTIALS, read only by "
         "metrics.yml): a bearer token, or user:password for basic auth. Required when "
         "metrics.pushgatewayAuth is bearer or basic.",
@@ -353,7 +353,7 @@ editing `Pulumi.<stack>.yaml`; a secret with `pulumi config set --secret cicd:re
 """
 
 _ENVIRONMENT_INTRO: Final = f"""
-## Environment stacks (`{NAMESPACE}:`, Pulumi.dev/staging/prod.yaml)
+## Environment stacks (`{NAMESPACE}:`, Pulumi.<stage>.yaml: dev, staging, prod, ...)
 
 Sections are objects under `{NAMESPACE}:`; secrets are separate string keys under `{NAMESPACE}:`
 set with `--secret`, never inside a section. A switch (`canary.enabled`, `metrics.enabled`,

@@ -88,7 +88,7 @@ class StackSettings(ConfigModel):
         "analysis) or as a plain Deployment (the default).",
     )
     pipeline: PipelineConfig | None = Field(
-        default=None, description="The shared CI pipeline (ci.yml); dev stack only."
+        default=None, description="The shared CI pipeline (ci.yml); first stage only."
     )
     deploy: DeployConfig = Field(description="The environment's deploy workflow.")
     branch_protection: BranchProtectionConfig | None = Field(

@@ -196,15 +196,29 @@ def read_chain(directory: Path, own: Stage) -> Chain:
 
 
 def chain_problems(environment: EnvironmentConfig, directory: Path) -> list[Problem]:
-    """At most one Problem, on ``environment.promotesFrom``: why the chain cannot be read."""
+    """At most one Problem: a GitHub environment another stage owns (on
+    ``environment.githubEnvironment``), else why the chain cannot be read (on
+    ``environment.promotesFrom``)."""
+    own = own_stage(environment)
     try:
-        read_chain(directory, own_stage(environment))
+        read_chain(directory, own)
     except SiblingError as err:
         message = str(err)
         if not message.startswith("names "):
             message = f"cannot be checked against the other stack files: {message}"
         return [Problem(PROMOTES_FROM, message, environment.promotes_from)]
     except ChainError as err:
+        quoted = err.message.split("'")[1:4:2]  # the two stages of a shared GitHub environment
+        if "share the GitHub environment" in err.message and own.name in quoted:
+            other = next(name for name in quoted if name != own.name)
+            return [
+                Problem(
+                    "environment.githubEnvironment",
+                    f"is the {other} stack's GitHub environment; each stack owns its own "
+                    f"(default {default_github_environment(own.name)})",
+                    own.github_environment,
+                )
+            ]
         where = (
             ""
             if err.stage in ("", environment.name)
