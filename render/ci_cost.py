@@ -125,11 +125,9 @@ def report(stack: str, workflows: Mapping[str, str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from render.engine import render
-    from render.tree import tree
-
     from components.config import stack_names
-    from render.engine import PROJECT_DIR
+    from render.engine import PROJECT_DIR, render
+    from render.tree import tree
 
     stacks = argv or stack_names(PROJECT_DIR)
     for stack in stacks:
