@@ -320,7 +320,7 @@ def test_dashboard_queries_every_pushed_gauge_and_nothing_else() -> None:
         (
             "staging",
             {"cicd:metrics.enabled": True},
-            "Pulumi.staging.yaml: cicd:metrics must only be set in the dev stack",
+            "Pulumi.staging.yaml: cicd:metrics must only be set in the first stage",
         ),
         (
             "dev",
