@@ -25,7 +25,7 @@ from render.__main__ import main as render_main
 from render.engine import PROJECT_DIR, render
 from render.tree import tree
 from tests import validators
-from tests.conftest import copy_project
+from tests.conftest import config_problems, copy_project
 from tests.test_contract import _check, side
 from tests.test_workflows import load, repo_files, steps, workflows_of
 
@@ -287,3 +287,24 @@ def test_render_stacks_lists_the_chain_in_order(
     )
     assert render_main(["stacks"]) == 0
     assert capsys.readouterr().out == "dev\nstaging\nprod\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Names that follow from a stage
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_stage_name_is_a_short_dns_label() -> None:
+    lines = config_problems("dev", {"cicd:environment.name": "d" * 21})
+    assert any(
+        line.startswith("Pulumi.dev.yaml: cicd:environment.name must be at most 20 characters")
+        for line in lines
+    ), lines
+
+
+def test_any_stages_deploy_switch_is_written_by_the_stacks_only() -> None:
+    lines = config_problems("staging", {"cicd:environment.variables": {"QA_DEPLOY_ENABLED": "1"}})
+    assert lines == [
+        "Pulumi.staging.yaml: cicd:environment.variables.QA_DEPLOY_ENABLED is written by the "
+        "stack itself; remove it from environment.variables (got QA_DEPLOY_ENABLED)"
+    ]
