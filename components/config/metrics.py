@@ -65,7 +65,7 @@ _ENABLED = "Commit metrics.yml and the delivery_metrics package. Default false."
 
 
 class MetricsOn(MetricsSettings):
-    """``cicd:metrics`` with ``enabled: true`` (dev stack only, which owns the shared files)."""
+    """``cicd:metrics`` with ``enabled: true`` (first stage only, which owns the shared files)."""
 
     enabled: Annotated[bool, is_switched(True)] = Field(description=_ENABLED)
 

@@ -215,7 +215,7 @@ class GitHubPlanConfig(ConfigModel):
 
 
 class PipelineConfig(ConfigModel):
-    """The shared CI pipeline (``cicd:pipeline``; dev stack only)."""
+    """The shared CI pipeline (``cicd:pipeline``; first stage only)."""
 
     node_version: NodeVersion = Field(default="22", description="Node.js version.")
     packages: Annotated[

@@ -1,6 +1,6 @@
 """``cicd:pipeline.rescan``: the scheduled rescan of the image digests the environments run.
 
-On by default (dev stack only, with the shared pipeline): rescan.yml scans, every day, the digest
+On by default (first stage only, with the shared pipeline): rescan.yml scans, every day, the digest
 each environment's newest healthy deployment runs, and tells the security channel only what is
 new since its last run (components/workflows/rescan.py).
 """
@@ -19,7 +19,7 @@ _CRON = re.compile(r"^(\S+\s+){4}\S+$")
 
 
 class AlertChannel(StrEnum):
-    """Where rescan findings go (the webhook secret of that channel is the dev stack's)."""
+    """Where rescan findings go (the webhook secret of that channel is the first stage's)."""
 
     SLACK = "slack"
     DISCORD = "discord"
