@@ -35,7 +35,7 @@ WEBHOOK_SECRET: Final = {
     Channel.DISCORD: "DISCORD_WEBHOOK_URL",
     Channel.SLACK: "SLACK_WEBHOOK_URL",
 }
-"""The repository secret holding each channel's webhook (written by the first stage)."""
+"""The repository secret holding each channel's webhook (written by the dev stack)."""
 
 
 def notify(name: str, channel: Channel, message: str | Expr) -> Step:
