@@ -212,7 +212,7 @@ class DeliveryDashboardsConfig(ConfigModel):
 
     apps: tuple[DnsLabel, ...] = Field(
         default=(),
-        description="Applications whose delivery metrics (cicd:metrics of their first stage) this "
+        description="Applications whose delivery metrics (cicd:metrics of their dev stack) this "
         "Grafana shows, one dashboard each. Default none.",
     )
     folder: str | None = Field(
