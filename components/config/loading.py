@@ -416,7 +416,11 @@ ENVIRONMENT_STACK: Final = StackSchema[StackSettings](
     required_values={GITHUB_OWNER_KEY: "the GitHub organisation"},
     optional_values={BASE_URL_KEY: base_url_problem},
     optional_secrets=frozenset({TOKEN_KEY}),
-    project_rules=lambda settings, stack: chain_problems(settings.environment, project_directory()),
+    project_rules=lambda settings, stack: (
+        chain_problems(settings.environment, project_directory())
+        if settings.environment.name == stack  # else environment.name is the one problem
+        else []
+    ),
 )
 """The environment project's stack files: ``cicd:`` sections, secrets, ``github:owner``."""
 

@@ -240,7 +240,7 @@ def environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
     env = s.environment
     if env.name != stack:
         yield Problem("environment.name", f"must match the stack name '{stack}'", env.name)
-    if env.tier is None and default_tier(env.name) is None:
+    elif env.tier is None and default_tier(env.name) is None:
         yield Problem(
             "environment.tier",
             f"is required for a stage named '{env.name}' (development, staging or production; "
