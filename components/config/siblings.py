@@ -239,11 +239,6 @@ def chain_of(environment: EnvironmentConfig, directory: Path) -> Chain:
     return read_chain(directory, own_stage(environment))
 
 
-def github_environments(chain: Chain) -> tuple[str, ...]:
-    """The GitHub environments of every stage, first to last."""
-    return tuple(stage.github_environment for stage in chain.stages)
-
-
 def names_in_order(directory: Path) -> list[str]:
     """The stacks of ``directory`` in chain order; :class:`SiblingError` or
     :class:`~components.chain.ChainError` when they do not form one chain."""
