@@ -308,3 +308,18 @@ def test_any_stages_deploy_switch_is_written_by_the_stacks_only() -> None:
         "Pulumi.staging.yaml: cicd:environment.variables.QA_DEPLOY_ENABLED is written by the "
         "stack itself; remove it from environment.variables (got QA_DEPLOY_ENABLED)"
     ]
+
+
+def test_a_bad_value_in_the_previous_stages_file(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        {
+            "dev": stage_from("dev", "dev", githubEnvironment="bad name"),
+            "prod": stage_from("prod", "prod", promotesFrom="dev"),
+        },
+    )
+    assert problems(root, "prod") == [
+        "Pulumi.prod.yaml: cicd:environment.promotesFrom cannot be checked against the other "
+        "stack files: Pulumi.dev.yaml: cicd:environment.githubEnvironment: must be a GitHub "
+        "slug: letters, digits, '.', '_', '-' (got bad name) (got dev)"
+    ]
