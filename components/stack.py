@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import pulumi
 import pulumi_docker as docker
@@ -26,12 +27,14 @@ from components.config import (
     DEPLOY_SWITCH_VARIABLE,
     ApprovalConfig,
     BranchPolicy,
+    ChannelName,
     ClusterAccess,
     ConfigError,
     EgressRule,
     Environment,
     GitHubPlanConfig,
     MetricsOn,
+    NotificationsConfig,
     PerformanceThresholds,
     PipelineConfig,
     Problem,
@@ -42,6 +45,7 @@ from components.config import (
     StackSettings,
     ingress_host,
 )
+from components.config import Event as ConfigEvent
 from components.github_environment import (
     BranchProtectionArgs,
     DeploymentEnvironmentArgs,
@@ -57,6 +61,7 @@ from components.release import duration_seconds
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflowsArgs
 from components.workflows import spec as wf
 from components.workflows.contract import branch_ref, tag_ref
+from components.workflows.notify import Channel, Email, Event, Routes
 from components.workload import (
     AnalysisArgs,
     AnalysisTiming,
@@ -497,9 +502,6 @@ def _pipeline(pipeline: PipelineConfig) -> wf.PipelineSpec:
         dockerfile=pipeline.dockerfile,
         coverage_path=pipeline.coverage_path,
         scanners=_scanners(pipeline),
-        notifications=wf.Notifications(
-            discord=pipeline.notifications.discord, slack=pipeline.notifications.slack
-        ),
         build_provenance=_plan_feature(
             pipeline.attests_provenance,
             pipeline.build_provenance,
@@ -549,7 +551,33 @@ def _dispatch_refs(approval: ApprovalConfig) -> tuple[str, ...] | None:
     )
 
 
-def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
+CHANNEL: Final = {
+    ChannelName.DISCORD: Channel.DISCORD,
+    ChannelName.SLACK: Channel.SLACK,
+    ChannelName.TEAMS: Channel.TEAMS,
+    ChannelName.EMAIL: Channel.EMAIL,
+}
+"""Each config channel's workflow channel."""
+
+
+def notification_routes(notifications: NotificationsConfig) -> Routes:
+    """The routes as the workflow generators take them (components/workflows/notify.py)."""
+    email = notifications.email
+    return Routes(
+        by_event={
+            Event(event.value): tuple(
+                CHANNEL[channel] for channel in notifications.channels_for(event)
+            )
+            for event in ConfigEvent
+        },
+        legacy=notifications.legacy,
+        email=Email(email.to, email.sender, email.smtp_server) if email is not None else None,
+    )
+
+
+def workflows_args(
+    s: StackSettings, notifications: NotificationsConfig | None = None
+) -> PipelineWorkflowsArgs:
     """The workflow files this stack commits: ci.yml and dependabot.yml where it owns the shared
     pipeline (dev), its own deploy workflow, metrics.yml where metrics are on."""
     deploy = s.deploy
@@ -583,6 +611,14 @@ def workflows_args(s: StackSettings) -> PipelineWorkflowsArgs:
             pipeline=_pipeline(s.pipeline) if owns_pipeline and s.pipeline else None,
             metrics=_metrics(s.metrics_on) if s.environment.name is Environment.DEV else None,
             rescan=_rescan(s.pipeline) if owns_pipeline and s.pipeline else None,
+            notifications=notification_routes(
+                notifications
+                if notifications is not None
+                else s.pipeline.notifications
+                if s.pipeline is not None
+                else NotificationsConfig()
+            ),
+            approval_required=bool(s.approval.reviewers.teams or s.approval.reviewers.users),
         )
     )
 

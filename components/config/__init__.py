@@ -76,6 +76,13 @@ from components.config.fields import (
 from components.config.loading import READ_NAMESPACES, load, parse_sections
 from components.config.metrics import MetricsConfig, MetricsOff, MetricsOn, MetricsSettings
 from components.config.network import EgressPort, EgressRule, IngressConfig, NetworkConfig, Protocol
+from components.config.notifications import (
+    ChannelName,
+    EmailSettings,
+    Event,
+    NotificationsConfig,
+    Route,
+)
 from components.config.pipeline import (
     ATTESTATIONS_NEED,
     CODE_SCANNING_NEEDS,
@@ -83,7 +90,6 @@ from components.config.pipeline import (
     BranchProtectionConfig,
     GitHubPlan,
     GitHubPlanConfig,
-    NotificationsConfig,
     PipelineCommands,
     PipelineConfig,
     RepositoryVisibility,
@@ -175,6 +181,7 @@ __all__ = [
     "CanaryOn",
     "CanaryPlanConfig",
     "CanaryStep",
+    "ChannelName",
     "Cidr",
     "ClusterAccess",
     "ClusterConfig",
@@ -188,9 +195,11 @@ __all__ = [
     "Duration",
     "EgressPort",
     "EgressRule",
+    "EmailSettings",
     "Environment",
     "EnvironmentConfig",
     "EnvironmentSecret",
+    "Event",
     "GitHubPlan",
     "GitHubPlanConfig",
     "GithubOidcConfig",
@@ -236,6 +245,7 @@ __all__ = [
     "Reviewer",
     "ReviewersConfig",
     "RolloutsControllerConfig",
+    "Route",
     "ScannersConfig",
     "ScannersWithSonarQube",
     "ScannersWithoutSonarQube",

@@ -31,6 +31,11 @@ from components.config.github_provider import (
     base_url_problem,
 )
 from components.config.keys import closest, unknown_key
+from components.config.notifications import (
+    CHANNEL_SECRET_KEY,
+    first_stage_notifications,
+    stack_directory,
+)
 from components.config.pipeline import ScannersWithSonarQube
 from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
 from components.config.rescan import WEBHOOK_KEY
@@ -361,12 +366,10 @@ def _required_secret_keys(s: StackSettings) -> dict[str, str]:
             needed["snykToken"] = "pipeline.scanners.snyk is true"
         if isinstance(scanners, ScannersWithSonarQube):
             needed["sonarToken"] = "pipeline.scanners.sonarqube is true"
-        if notify.discord:
-            needed["discordWebhookUrl"] = "pipeline.notifications.discord is true"
-        if notify.slack:
-            needed["slackWebhookUrl"] = "pipeline.notifications.slack is true"
+        for channel in notify.used_channels:
+            needed[CHANNEL_SECRET_KEY[channel]] = notify.why_needed(channel)
         rescan = s.pipeline.rescan
-        if rescan.enabled:
+        if rescan.enabled and notify.legacy:  # else it follows the security route
             needed.setdefault(
                 WEBHOOK_KEY[rescan.channel], f"pipeline.rescan.channel is {rescan.channel.value}"
             )
@@ -419,6 +422,10 @@ def load() -> Settings:
     """Read and validate the current stack's config; raise ConfigError listing every problem."""
     read = read_stack(ENVIRONMENT_STACK)
     settings, secrets = read.settings, read.secrets
+    own = settings.pipeline.notifications if settings.pipeline is not None else None
+    notifications, problem = first_stage_notifications(read.stack, own, stack_directory())
+    if notifications is None:
+        raise ConfigError(read.file, [problem] if problem is not None else [])
     return Settings(
         stack=read.stack,
         stack_file=read.file,
@@ -441,6 +448,7 @@ def load() -> Settings:
             },
         ),
         warnings=tuple(warnings_of(settings)),
+        notifications=notifications,
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from components.release import ReleasePlan
 from components.vocabulary import ClusterAccess
 from components.vocabulary import Environment as Stage
+from components.workflows.notify import LEGACY_ROUTES, Routes
 
 
 @dataclass(frozen=True)
@@ -61,16 +62,8 @@ class Scanners:
 
 
 @dataclass(frozen=True)
-class Notifications:
-    """Who hears about what: build status to Discord, security findings to Slack."""
-
-    discord: bool
-    slack: bool
-
-
-@dataclass(frozen=True)
 class PipelineSpec:
-    """ci.yml's build: packages, commands, Docker build, scanners, notifications (dev only)."""
+    """ci.yml's build: packages, commands, Docker build, scanners (dev only)."""
 
     node_version: str
     packages: tuple[str, ...]
@@ -79,7 +72,6 @@ class PipelineSpec:
     dockerfile: str
     coverage_path: str
     scanners: Scanners
-    notifications: Notifications
     build_provenance: PlanFeature
     """actions/attest-build-provenance on the published digest."""
     layer_cache_for_publish: bool = False
@@ -189,3 +181,8 @@ class WorkflowsSpec:
     """metrics.yml: only where ``cicd:metrics.enabled`` (dev)."""
     rescan: RescanSpec | None = None
     """rescan.yml: only with the shared pipeline (dev) and ``cicd:pipeline.rescan.enabled``."""
+    notifications: Routes = LEGACY_ROUTES
+    """Which events go to which channels: the first stage's ``pipeline.notifications``."""
+    approval_required: bool = False
+    """The stage's GitHub environment has required reviewers: a dispatched deployment waits for
+    them (the ``approval`` event)."""
