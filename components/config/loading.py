@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
+from components.config import notifications as notification_routes
 from components.config.fields import SECRET_LOOKING, ConfigModel
 from components.config.github_provider import (
     BASE_URL_KEY,
@@ -31,11 +32,7 @@ from components.config.github_provider import (
     base_url_problem,
 )
 from components.config.keys import closest, unknown_key
-from components.config.notifications import (
-    CHANNEL_SECRET_KEY,
-    first_stage_notifications,
-    stack_directory,
-)
+from components.config.notifications import CHANNEL_SECRET_KEY, first_stage_notifications
 from components.config.pipeline import ScannersWithSonarQube
 from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
 from components.config.rescan import WEBHOOK_KEY
@@ -423,7 +420,9 @@ def load() -> Settings:
     read = read_stack(ENVIRONMENT_STACK)
     settings, secrets = read.settings, read.secrets
     own = settings.pipeline.notifications if settings.pipeline is not None else None
-    notifications, problem = first_stage_notifications(read.stack, own, stack_directory())
+    notifications, problem = first_stage_notifications(
+        read.stack, own, notification_routes.stack_directory()
+    )
     if notifications is None:
         raise ConfigError(read.file, [problem] if problem is not None else [])
     return Settings(

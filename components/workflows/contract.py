@@ -59,7 +59,8 @@ class When(StrEnum):
     TOKEN_ACCESS = "cicd:cluster.access token"
     OIDC_ACCESS = "cicd:cluster.access githubOidc"
     CONFIGURED = (
-        "the matching cicd:pipeline scanner or notification is on, or the rescan posts there"
+        "the matching cicd:pipeline scanner is on, or a notification route (or the rescan) "
+        "uses the channel"
     )
     PUSHGATEWAY_AUTH = "cicd:metrics.pushgatewayAuth is bearer or basic"
 
@@ -125,23 +126,25 @@ _ENTRIES: Final = (
         When.TOKEN_ACCESS,
         "the deployer's kubeconfig",
     ),
-    Entry(
-        "DISCORD_WEBHOOK_URL",
-        True,
-        Where.REPOSITORY,
-        Writer.DEV,
-        ("ci.yml", "release.yml", DEPLOY_WORKFLOW_FILE[Stage.DEV], "rescan.yml"),
-        When.CONFIGURED,
-        may_be_absent=True,
-    ),
-    Entry(
-        "SLACK_WEBHOOK_URL",
-        True,
-        Where.REPOSITORY,
-        Writer.DEV,
-        ("ci.yml", "release.yml", DEPLOY_WORKFLOW_FILE[Stage.STAGING], "rescan.yml"),
-        When.CONFIGURED,
-        may_be_absent=True,
+    *(
+        # Every workflow that sends notifications: which of them reads which secret follows the
+        # first stage's routes (components/workflows/notify.py).
+        Entry(
+            name,
+            True,
+            Where.REPOSITORY,
+            Writer.DEV,
+            ("ci.yml", "release.yml", *DEPLOY_FILES, "rescan.yml"),
+            When.CONFIGURED,
+            meaning,
+            may_be_absent=True,
+        )
+        for name, meaning in {
+            "DISCORD_WEBHOOK_URL": "the Discord channel's webhook (cicd:discordWebhookUrl)",
+            "SLACK_WEBHOOK_URL": "the Slack channel's webhook (cicd:slackWebhookUrl)",
+            "TEAMS_WEBHOOK_URL": "the Teams Workflows webhook (cicd:teamsWebhookUrl)",
+            "SMTP_CREDENTIALS": "the SMTP login, user:password (cicd:smtpCredentials)",
+        }.items()
     ),
     *(
         Entry(name, True, Where.REPOSITORY, Writer.DEV, ("ci.yml",), When.CONFIGURED, "", True)

@@ -7,11 +7,11 @@ its channels, one step per channel, so one channel's outage never hides another'
 
 Decisions:
 
-- One script (scripts/notify.sh) for every channel: ``curl`` of a payload built by ``jq``
-  (Discord reads ``content``, Slack ``text``, a Teams Workflows webhook a message whose one
-  attachment is an Adaptive Card), or curl's SMTP client for e-mail; no marketplace action, so
-  the same behaviour holds everywhere and the executed pipeline tests exercise it with the fake
-  ``curl``.
+- A script per payload shape: scripts/notify.sh for Discord and Slack (``content`` and
+  ``text``), notify_teams.sh for a Teams Workflows webhook (a message whose one attachment is an
+  Adaptive Card), notify_email.sh for e-mail (curl's SMTP client, TLS required, the login on
+  curl's stdin). Each is ``curl`` of what ``jq`` built; no marketplace action, so the same
+  behaviour holds everywhere and the executed pipeline tests exercise it with the fake ``curl``.
 - Never fatal: a missing secret (Dependabot and fork runs get none) or a failing channel is a
   visible ``::warning::`` and the step succeeds, so a notifier's outage never turns a green
   build or deploy red (a red dev-deploy would hide a deploy that did happen).
@@ -60,6 +60,9 @@ WEBHOOK_SECRET: Final = {
     Channel.TEAMS: "TEAMS_WEBHOOK_URL",
 }
 """The repository secret holding each webhook channel's URL (written by the first stage)."""
+
+_SCRIPT: Final = {Channel.TEAMS: "notify_teams.sh", Channel.EMAIL: "notify_email.sh"}
+"""Channels with a script of their own; Discord and Slack share notify.sh."""
 
 SMTP_SECRET: Final = "SMTP_CREDENTIALS"
 """The repository secret holding the SMTP login, ``user:password`` (written by the first stage)."""
@@ -122,7 +125,7 @@ def notify(name: str, channel: Channel, message: str | Expr, email: Email | None
             "SMTP_CREDENTIALS": secret(SMTP_SECRET),
             "MESSAGE": message,
         }
-    return run(name, script("notify.sh"), env)
+    return run(name, script(_SCRIPT.get(channel, "notify.sh")), env)
 
 
 def notify_steps(
