@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+import yaml
 
-from tests.conftest import DELETE
+from components.config import notifications as notification_config
+from tests.conftest import DELETE, variant
 from tests.pipeline.harness import (
+    GitHubEnvironment,
     HttpRule,
     Pipeline,
     Response,
@@ -32,6 +35,8 @@ from tests.pipeline.harness import (
     stack_files,
     without_jobs,
 )
+from tests.pipeline.test_deploy_release import NEW, UNHEALTHY
+from tests.pipeline.test_deploy_release import pipeline as release_pipeline
 from tests.pipeline.test_dev_deploy import DEPLOYMENT
 
 pytestmark = pytest.mark.pipeline
@@ -194,3 +199,64 @@ def test_a_failing_smtp_server_is_a_warning(tmp_path: Path) -> None:
     _, run = _deploy(tmp_path, changes, {"SMTP_CREDENTIALS": "ci-bot:pw"})
     assert run.step("notify", "Deploy status to E-mail") == "success"
     assert any("the e-mail notification failed" in w for w in run.annotations("warning", "notify"))
+
+
+def test_slack_only_tells_slack_of_a_prod_wait_its_result_and_its_rollback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prod-deploy.yml under the first stage's "Slack only": the release waits for reviewers
+    (approval), a person promotes it, the health check fails after full promotion and the
+    release is rolled back (rollback); each run reports its result (deploy). Nothing else."""
+    first_stage = tmp_path / "stacks"
+    first_stage.mkdir()
+    dev = variant("dev", {"cicd:pipeline.notifications": {"channels": ["slack"]}})
+    (first_stage / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": dev}))
+    monkeypatch.setattr(notification_config, "stack_directory", lambda: first_stage)
+    pipe = release_pipeline(
+        tmp_path / "run", "prod", http=(*UNHEALTHY, HttpRule(r"slack\.test", (Response(200),)))
+    )
+    repository, environments = github_values("prod")
+    ((environment, own),) = environments.items()
+
+    def dispatch(action: str, run_id: str) -> RunResult:
+        return pipe.run(
+            "workflow_dispatch",
+            "prod-deploy.yml",
+            ref="refs/heads/main",
+            payload={"inputs": {"release": NEW, "action": action}},
+            secrets={"SLACK_WEBHOOK_URL": SLACK},
+            variables={**repository, "PROD_DEPLOY_ENABLED": "true"},
+            environments={
+                environment: GitHubEnvironment(
+                    {**own.variables, "DEPLOY_ENABLED": "true"},
+                    {"KUBECONFIG": "apiVersion: v1\nkind: Config\n"},
+                )
+            },
+            run_id=run_id,
+        )
+
+    def texts(since: int) -> list[str]:
+        posts = [c for c in pipe.calls("curl") if c["method"] == "POST"][since:]
+        assert {c["url"] for c in posts} == {SLACK}, posts
+        return [json.loads(c["data"][0])["text"] for c in posts]
+
+    first = dispatch("deploy", "1")
+    assert first.jobs["deploy"] == "success", first.output
+    assert first.jobs["approval"] == "success" and first.jobs["notify"] == "success"
+    sent = texts(0)
+    assert any(t.startswith("Waiting for approval in production: deploy of ghcr.io/") for t in sent)
+    assert any(
+        t.startswith("Deploy to production (deploy): verify success, deploy success") for t in sent
+    ), sent
+    assert not any(t.startswith("Rollback") for t in sent)  # paused for a person, no rollback
+    second = dispatch("promote", "2")
+    assert second.jobs["deploy"] == "failure", second.output
+    assert second.step("deploy", "Roll back to the stable image") == "success"
+    assert second.step("deploy", "Rollback to Slack") == "success"
+    later = texts(len(sent))
+    (rollback,) = [t for t in later if t.startswith("Rollback in production: ")]
+    assert "failed its health check after promotion; rolled back to the stable image" in rollback
+    assert any(
+        t.startswith("Deploy to production (promote): verify success, deploy failure")
+        for t in later
+    ), later
