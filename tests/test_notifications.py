@@ -400,3 +400,18 @@ def test_no_secret_value_reaches_a_routed_render(first_stage: Path) -> None:
         for text in tree(render_variant(stack, changes)).values():
             # a secure value enters the render as this placeholder (render/engine.py)
             assert "offline-render-placeholder" not in text
+
+
+def test_the_rescan_follows_the_security_route() -> None:
+    """With routes, rescan.yml posts where security findings go (not rescan.channel's default)."""
+    changes = {
+        "cicd:pipeline.notifications": {
+            "routes": [{"events": ["security"], "channels": ["teams"]}]
+        },
+        "cicd:discordWebhookUrl": DELETE,
+        "cicd:slackWebhookUrl": DELETE,
+        "cicd:teamsWebhookUrl": {"secure": "v1:dA=="},
+    }
+    rescan = workflows("dev", changes)["github/workflows/rescan.yml"]
+    assert channels_of(rescan) == {"Teams"}
+    assert steps_named(rescan, "Tell Teams what is new")
