@@ -106,7 +106,11 @@ DeploymentEnvironment(
     opts=on_github,
     provider=github_provider,
 )
-workflows = PipelineWorkflows("pipeline", stack.workflows_args(s, settings.chain), opts=on_github)
+workflows = PipelineWorkflows(
+    "pipeline",
+    stack.workflows_args(s, settings.chain, settings.notifications),
+    opts=on_github,
+)
 RepositoryGuards(name, stack.repository_guards_args(settings, workflows.files), opts=on_github)
 
 pulumi.export("environment", s.environment.name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import pulumi
 import pulumi_docker as docker
@@ -26,12 +27,14 @@ from components.config import (
     ApprovalConfig,
     BranchPolicy,
     Chain,
+    ChannelName,
     ClusterAccess,
     ConfigError,
     EgressRule,
     EnvironmentConfig,
     GitHubPlanConfig,
     MetricsOn,
+    NotificationsConfig,
     PerformanceThresholds,
     PipelineConfig,
     Problem,
@@ -48,6 +51,7 @@ from components.config import (
     ingress_host,
     own_stage,
 )
+from components.config import Event as ConfigEvent
 from components.github_environment import (
     BranchProtectionArgs,
     DeploymentEnvironmentArgs,
@@ -63,6 +67,7 @@ from components.release import duration_seconds
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflowsArgs
 from components.workflows import spec as wf
 from components.workflows.contract import branch_ref, tag_ref
+from components.workflows.notify import Channel, Email, Event, Routes
 from components.workload import (
     AnalysisArgs,
     AnalysisTiming,
@@ -503,9 +508,6 @@ def _pipeline(pipeline: PipelineConfig) -> wf.PipelineSpec:
         dockerfile=pipeline.dockerfile,
         coverage_path=pipeline.coverage_path,
         scanners=_scanners(pipeline),
-        notifications=wf.Notifications(
-            discord=pipeline.notifications.discord, slack=pipeline.notifications.slack
-        ),
         build_provenance=_plan_feature(
             pipeline.attests_provenance,
             pipeline.build_provenance,
@@ -572,7 +574,35 @@ def _chain_or_alone(env: EnvironmentConfig, chain: Chain | None) -> Chain:
     return Chain((previous, own))
 
 
-def workflows_args(s: StackSettings, chain: Chain | None = None) -> PipelineWorkflowsArgs:
+CHANNEL: Final = {
+    ChannelName.DISCORD: Channel.DISCORD,
+    ChannelName.SLACK: Channel.SLACK,
+    ChannelName.TEAMS: Channel.TEAMS,
+    ChannelName.EMAIL: Channel.EMAIL,
+}
+"""Each config channel's workflow channel."""
+
+
+def notification_routes(notifications: NotificationsConfig) -> Routes:
+    """The routes as the workflow generators take them (components/workflows/notify.py)."""
+    email = notifications.email
+    return Routes(
+        by_event={
+            Event(event.value): tuple(
+                CHANNEL[channel] for channel in notifications.channels_for(event)
+            )
+            for event in ConfigEvent
+        },
+        legacy=notifications.legacy,
+        email=Email(email.to, email.sender, email.smtp_server) if email is not None else None,
+    )
+
+
+def workflows_args(
+    s: StackSettings,
+    chain: Chain | None = None,
+    notifications: NotificationsConfig | None = None,
+) -> PipelineWorkflowsArgs:
     """The workflow files this stack commits: ci.yml and dependabot.yml where it owns the shared
     pipeline (the first stage), its own deploy workflow, metrics.yml where metrics are on.
 
@@ -618,6 +648,14 @@ def workflows_args(s: StackSettings, chain: Chain | None = None) -> PipelineWork
             pipeline=_pipeline(s.pipeline) if owns_pipeline and s.pipeline else None,
             metrics=_metrics(s.metrics_on, stages) if env.is_first else None,
             rescan=_rescan(s.pipeline, stages) if owns_pipeline and s.pipeline else None,
+            notifications=notification_routes(
+                notifications
+                if notifications is not None
+                else s.pipeline.notifications
+                if s.pipeline is not None
+                else NotificationsConfig()
+            ),
+            approval_required=bool(s.approval.reviewers.teams or s.approval.reviewers.users),
         )
     )
 

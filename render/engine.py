@@ -412,6 +412,9 @@ def render(
         logger=logger,
         monitor=monitor,
     )
+    # The Pulumi CLI hands the program its project's root directory (pulumi.get_root_directory:
+    # where a stack's sibling stack files are); set_mocks leaves it unset.
+    pulumi.runtime.settings.SETTINGS.root_directory = str(project_dir)
     _SDK.reset_root()  # run_program makes the Stack, as the real entry point does
     # The engine tells a program its project folder; the program reads its sibling stack files
     # there (components/config/siblings.py). set_mocks leaves it unset.

@@ -13,7 +13,7 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 import yaml
@@ -128,6 +128,20 @@ def test_shellcheck_finds_a_real_bug() -> None:
     assert "SC2086" in done.stdout
 
 
+TEAMS_AND_EMAIL: Final[dict[str, Any]] = {
+    "cicd:pipeline.notifications": {
+        "channels": ["teams", "email"],
+        "email": {
+            "to": ["ops@acme.example"],
+            "sender": "ci@acme.example",
+            "smtpServer": "smtps://smtp.acme.example",
+        },
+    },
+    "cicd:teamsWebhookUrl": {"secure": "v1:dA=="},
+    "cicd:smtpCredentials": {"secure": "v1:cw=="},
+}
+
+
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_every_script_is_embedded_in_a_workflow(name: str) -> None:
     body = script(name)
@@ -139,6 +153,8 @@ def test_every_script_is_embedded_in_a_workflow(name: str) -> None:
         tree(render_variant("dev", {"cicd:pipeline.github": DELETE})),
         tree(render_variant("staging", {"cicd:cluster.access": "githubOidc"})),
     )
+    if name in ("notify_teams.sh", "notify_email.sh"):  # a route to Teams and e-mail
+        variants = (*variants, tree(render_variant("dev", TEAMS_AND_EMAIL)))
     runs = [
         step.get("run", "")
         for tree_files in variants

@@ -91,6 +91,13 @@ from components.config.fields import (
 from components.config.loading import READ_NAMESPACES, load, parse_sections
 from components.config.metrics import MetricsConfig, MetricsOff, MetricsOn, MetricsSettings
 from components.config.network import EgressPort, EgressRule, IngressConfig, NetworkConfig, Protocol
+from components.config.notifications import (
+    ChannelName,
+    EmailSettings,
+    Event,
+    NotificationsConfig,
+    Route,
+)
 from components.config.pipeline import (
     ATTESTATIONS_NEED,
     CODE_SCANNING_NEEDS,
@@ -98,7 +105,6 @@ from components.config.pipeline import (
     BranchProtectionConfig,
     GitHubPlan,
     GitHubPlanConfig,
-    NotificationsConfig,
     PipelineCommands,
     PipelineConfig,
     RepositoryVisibility,
@@ -194,6 +200,7 @@ __all__ = [
     "CanaryStep",
     "Chain",
     "ChainError",
+    "ChannelName",
     "Cidr",
     "ClusterAccess",
     "ClusterConfig",
@@ -207,8 +214,10 @@ __all__ = [
     "Duration",
     "EgressPort",
     "EgressRule",
+    "EmailSettings",
     "EnvironmentConfig",
     "EnvironmentSecret",
+    "Event",
     "GitHubPlan",
     "GitHubPlanConfig",
     "GithubOidcConfig",
@@ -254,6 +263,7 @@ __all__ = [
     "Reviewer",
     "ReviewersConfig",
     "RolloutsControllerConfig",
+    "Route",
     "ScannersConfig",
     "ScannersWithSonarQube",
     "ScannersWithoutSonarQube",

@@ -31,6 +31,7 @@ from components.config.github_provider import (
     base_url_problem,
 )
 from components.config.keys import closest, unknown_key
+from components.config.notifications import CHANNEL_SECRET_KEY, first_stage_notifications
 from components.config.pipeline import ScannersWithSonarQube
 from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
 from components.config.rescan import WEBHOOK_KEY
@@ -373,12 +374,10 @@ def _required_secret_keys(s: StackSettings) -> dict[str, str]:
             needed["snykToken"] = "pipeline.scanners.snyk is true"
         if isinstance(scanners, ScannersWithSonarQube):
             needed["sonarToken"] = "pipeline.scanners.sonarqube is true"
-        if notify.discord:
-            needed["discordWebhookUrl"] = "pipeline.notifications.discord is true"
-        if notify.slack:
-            needed["slackWebhookUrl"] = "pipeline.notifications.slack is true"
+        for channel in notify.used_channels:
+            needed[CHANNEL_SECRET_KEY[channel]] = notify.why_needed(channel)
         rescan = s.pipeline.rescan
-        if rescan.enabled:
+        if rescan.enabled and notify.legacy:  # else it follows the security route
             needed.setdefault(
                 WEBHOOK_KEY[rescan.channel], f"pipeline.rescan.channel is {rescan.channel.value}"
             )
@@ -436,6 +435,11 @@ def load() -> Settings:
     """Read and validate the current stack's config; raise ConfigError listing every problem."""
     read = read_stack(ENVIRONMENT_STACK)
     settings, secrets = read.settings, read.secrets
+    own = settings.pipeline.notifications if settings.pipeline is not None else None
+    chain = chain_of(settings.environment, project_directory())
+    notifications, problem = first_stage_notifications(own, chain.first.name, project_directory())
+    if notifications is None:
+        raise ConfigError(read.file, [problem] if problem is not None else [])
     return Settings(
         stack=read.stack,
         stack_file=read.file,
@@ -446,7 +450,7 @@ def load() -> Settings:
             base_url=read.values.get(BASE_URL_KEY),
         ),
         sections=settings,
-        chain=chain_of(settings.environment, project_directory()),
+        chain=chain,
         secrets=Secrets(
             registry_token=secrets[REGISTRY_TOKEN_KEY],
             pipeline={
@@ -459,6 +463,7 @@ def load() -> Settings:
             },
         ),
         warnings=tuple(warnings_of(settings)),
+        notifications=notifications,
     )
 
 

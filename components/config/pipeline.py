@@ -10,6 +10,7 @@ from pydantic import (
     AfterValidator,
     Field,
     Tag,
+    model_validator,
 )
 
 from components.config.fields import (
@@ -24,6 +25,7 @@ from components.config.fields import (
     between,
     matches,
 )
+from components.config.notifications import NotificationsConfig
 from components.config.rescan import RescanConfig
 from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
 
@@ -89,19 +91,6 @@ ScannersConfig = Annotated[
     by_switch(ScannersWithSonarQube, ScannersWithoutSonarQube),
 ]
 """Security scanners of the CI workflow: with SonarQube (and its URL) or without."""
-
-
-class NotificationsConfig(ConfigModel):
-    """Who hears about what."""
-
-    discord: bool = Field(
-        default=True,
-        description="Build status of the default branch and of releases to Discord, best effort "
-        "(a failed post is a warning); needs cicd:discordWebhookUrl.",
-    )
-    slack: bool = Field(
-        default=True, description="Security alerts to Slack; needs cicd:slackWebhookUrl."
-    )
 
 
 MAX_MATRIX_JOBS: Final = 256
@@ -244,7 +233,9 @@ class PipelineConfig(ConfigModel):
     )
     scanners: ScannersConfig = Field(default=ScannersWithoutSonarQube(), description="Scanners.")
     notifications: NotificationsConfig = Field(
-        default=NotificationsConfig(), description="Notifications."
+        default=NotificationsConfig(),
+        description="Which events (build, deploy, approval, security, rollback) go to which "
+        "channels (discord, slack, teams, email), for every stage (docs/notifications.md).",
     )
     github: GitHubPlanConfig = Field(
         default=GitHubPlanConfig(),
@@ -267,6 +258,15 @@ class PipelineConfig(ConfigModel):
     rescan: RescanConfig = Field(
         default=RescanConfig(), description="Daily rescan of the digests the environments run."
     )
+
+    @model_validator(mode="after")
+    def _rescan_follows_routes(self) -> PipelineConfig:
+        if not self.notifications.legacy and "channel" in self.rescan.model_fields_set:
+            raise ValueError(
+                "sets rescan.channel beside notifications.channels or routes: the rescan's "
+                "findings follow the security route; remove rescan.channel"
+            )
+        return self
 
     @property
     def uploads_sarif(self) -> bool:

@@ -56,15 +56,25 @@ SECRET_KEYS: Final[Mapping[str, tuple[str, str]]] = {
     ),
     "discordWebhookUrl": (
         "the first stage",
-        "Discord webhook for build status (repository secret "
-        "DISCORD_WEBHOOK_URL). Required when pipeline.notifications.discord "
-        "is true, or pipeline.rescan.channel is discord.",
+        "Discord webhook (repository secret DISCORD_WEBHOOK_URL). Required when "
+        "pipeline.notifications sends an event to discord (the earlier discord: true, the "
+        "default, sends build and deploy results), or pipeline.rescan.channel is discord.",
     ),
     "slackWebhookUrl": (
         "the first stage",
-        "Slack webhook for security alerts (repository secret "
-        "SLACK_WEBHOOK_URL). Required when pipeline.notifications.slack is "
-        "true, or pipeline.rescan is on with channel slack (the default).",
+        "Slack webhook (repository secret SLACK_WEBHOOK_URL). Required when "
+        "pipeline.notifications sends an event to slack (the earlier slack: true, the default, "
+        "sends security findings), or the rescan posts there (its default in the earlier form).",
+    ),
+    "teamsWebhookUrl": (
+        "the first stage",
+        "Microsoft Teams Workflows webhook URL (repository secret TEAMS_WEBHOOK_URL). Required "
+        "when pipeline.notifications sends an event to teams.",
+    ),
+    "smtpCredentials": (
+        "the first stage",
+        "SMTP login as user:password (repository secret SMTP_CREDENTIALS). Required when "
+        "pipeline.notifications sends an event to email.",
     ),
     "pushgatewayCredentials": (
         "the first stage",

@@ -54,7 +54,9 @@ class RescanConfig(ConfigModel):
     channel: AlertChannel = Field(
         default=AlertChannel.SLACK,
         description="Where new findings go: slack (cicd:slackWebhookUrl, the security channel) "
-        "or discord (cicd:discordWebhookUrl). Default slack.",
+        "or discord (cicd:discordWebhookUrl). Default slack. Only beside the earlier form of "
+        "pipeline.notifications: with channels or routes, findings go where the security "
+        "event goes, and setting this is a config error.",
     )
     environments: tuple[Slug, ...] | None = Field(
         default=None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import pulumi
@@ -20,6 +20,7 @@ from components.config.fields import ConfigModel
 from components.config.github_provider import GitHubProviderSettings
 from components.config.metrics import MetricsConfig, MetricsOff, MetricsOn
 from components.config.network import IngressConfig, NetworkConfig
+from components.config.notifications import NotificationsConfig
 from components.config.pipeline import (
     BranchProtectionConfig,
     PipelineCommands,
@@ -37,6 +38,8 @@ PIPELINE_SECRET_KEYS: Final = {
     "sonarToken": "SONAR_TOKEN",
     "discordWebhookUrl": "DISCORD_WEBHOOK_URL",
     "slackWebhookUrl": "SLACK_WEBHOOK_URL",
+    "teamsWebhookUrl": "TEAMS_WEBHOOK_URL",
+    "smtpCredentials": "SMTP_CREDENTIALS",
     "pushgatewayCredentials": "PUSHGATEWAY_CREDENTIALS",
 }
 
@@ -224,3 +227,6 @@ class Settings:
     components/config/siblings.py)."""
     secrets: Secrets
     warnings: tuple[str, ...]
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    """The routes every stage's workflows follow: the first stage's ``pipeline.notifications``
+    (a later stage reads them from the first stage's stack file)."""

@@ -5,11 +5,11 @@ Job graph (``python -m render ci-cost`` prints it from the rendered file; docs/c
 
     validate ──────┐
     test (matrix) ─┤
-    integration ───┼─> publish (push to the default branch) ─> notify (Discord, best effort)
+    integration ───┼─> publish (push to the default branch) ─> notify (build route, best effort)
     build + Trivy ─┤
     snyk, sonarqube┘   (optional)
     ci-ok: needs every gating job, ``if: always()``; the one check branch protection requires
-    security-alert: Slack when a scan fails (optional)
+    security-alert: the security route when a scan fails (where it goes somewhere)
 
     release.yml (v* tags): release (resolve the built digest, scan it, name it) ─> notify
 
@@ -59,7 +59,7 @@ Decisions:
   (``scanners.sarifUpload: false``; Trivy's exit code gates either way). Snyk is its CLI at an
   exact npm version (:data:`SNYK_CLI_VERSION`), never a mutable image.
 - Notifications never decide the run's conclusion: dev-deploy starts on a successful CI run, so
-  a Discord outage or a missing webhook is a warning, not a failed run.
+  a channel's outage or a missing webhook is a warning, not a failed run (notify.py).
 - Concurrency: a group per pull request, whose superseded runs are cancelled; every push run is
   its own group (``run-<run id>``), so nothing on the default branch or a tag is ever cancelled
   or replaced while pending: each push gets its ``sha-<commit>`` image. GitHub keeps one running
@@ -116,7 +116,7 @@ from components.workflows.model import (
     not_,
     template,
 )
-from components.workflows.notify import Channel, notify
+from components.workflows.notify import Event, Routes, notify_steps
 from components.workflows.spec import PipelineSpec, PlanFeature, SonarQube, WorkflowsSpec
 
 WORKFLOW_NAME: Final = "CI"
@@ -568,41 +568,37 @@ RUN_URL: Final = template(  # the run's page, for notifications and deployment r
 )
 
 
-def _notify(needs: tuple[str, ...], if_: Cond) -> Job:
+def _notify(routes: Routes, needs: tuple[str, ...], if_: Cond) -> Job | None:
+    """The build result to the build event's channels; None where it goes nowhere."""
     result = expr(
         f"(contains({NEEDS_RESULTS}, 'failure') || "
         f"contains({NEEDS_RESULTS}, 'cancelled')) && 'failed' || 'passed'"
     )
-    return Job(
-        name="notify",
-        needs=needs,
-        if_=if_,
-        timeout_minutes=5,
-        steps=(
-            notify(
-                "Build status to Discord",
-                Channel.DISCORD,
-                template(
-                    expr("github.workflow"),
-                    " ",
-                    result,
-                    " on ",
-                    expr("github.repository"),
-                    " ",
-                    expr("github.ref_name"),
-                    " (",
-                    expr("github.sha"),
-                    "): ",
-                    RUN_URL,
-                ),
-            ),
-        ),
+    message = template(
+        expr("github.workflow"),
+        " ",
+        result,
+        " on ",
+        expr("github.repository"),
+        " ",
+        expr("github.ref_name"),
+        " (",
+        expr("github.sha"),
+        "): ",
+        RUN_URL,
     )
+    steps = notify_steps(routes, Event.BUILD, "Build status", message)
+    if not steps:
+        return None
+    return Job(name="notify", needs=needs, if_=if_, timeout_minutes=5, steps=steps)
 
 
-def _security_alert(trivy_job: JobRef, scans: tuple[JobRef, ...] = ()) -> Job:
-    """Slack when a scan found something: the Trivy step of ``trivy_job`` (its output ``scan``,
-    so a failed compile is no security alert), Snyk or SonarQube failing.
+def _security_alert(
+    routes: Routes, trivy_job: JobRef, scans: tuple[JobRef, ...] = ()
+) -> Job | None:
+    """The security event's channels when a scan found something: the Trivy step of
+    ``trivy_job`` (its output ``scan``, so a failed compile is no security alert), Snyk or
+    SonarQube failing; None where security findings go nowhere.
 
     A failed job still has its outputs: the runner evaluates them when it finalizes the job,
     whatever the job's result (actions/runner src/Runner.Worker/JobExtension.cs, FinalizeJob,
@@ -611,25 +607,23 @@ def _security_alert(trivy_job: JobRef, scans: tuple[JobRef, ...] = ()) -> Job:
     failed = any_of(
         eq(trivy_job.output_ref("scan"), "failure"), *(eq(job.result, "failure") for job in scans)
     )
+    message = template(
+        "Security scan failed in ",
+        expr("github.repository"),
+        " (",
+        expr("github.ref_name"),
+        "): ",
+        RUN_URL,
+    )
+    steps = notify_steps(routes, Event.SECURITY, "Security alert", message)
+    if not steps:
+        return None
     return Job(
         name="security-alert",
         needs=(trivy_job.id, *(job.id for job in scans)),
         if_=all_of(always(), failed),
         timeout_minutes=5,
-        steps=(
-            notify(
-                "Security alert to Slack",
-                Channel.SLACK,
-                template(
-                    "Security scan failed in ",
-                    expr("github.repository"),
-                    " (",
-                    expr("github.ref_name"),
-                    "): ",
-                    RUN_URL,
-                ),
-            ),
-        ),
+        steps=steps,
     )
 
 
@@ -654,7 +648,7 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
     pipeline = spec.pipeline
     if pipeline is None:
         raise ValueError("ci.yml is generated only by the stack that owns the pipeline (dev)")
-    scanners, notifications = pipeline.scanners, pipeline.notifications
+    scanners = pipeline.scanners
     branch = spec.default_branch
     jobs: dict[str, Job] = {
         "validate": _validate(pipeline),
@@ -684,10 +678,11 @@ def ci_workflow(spec: WorkflowsSpec) -> Workflow:
         env={"RESULTS": expr(f"join({NEEDS_RESULTS}, ' ')")},
         steps=(run("Every required job passed", script("ci_ok.sh")),),
     )
-    if notifications.discord:
-        jobs["notify"] = _notify((*gates, "publish"), all_of(always(), _publishing(branch)))
-    if notifications.slack:
-        jobs["security-alert"] = _security_alert(BUILD_JOB, tuple(JobRef(job) for job in scans))
+    routes = spec.notifications
+    if notify_job := _notify(routes, (*gates, "publish"), all_of(always(), _publishing(branch))):
+        jobs["notify"] = notify_job
+    if alert := _security_alert(routes, BUILD_JOB, tuple(JobRef(job) for job in scans)):
+        jobs["security-alert"] = alert
     return Workflow(
         name=WORKFLOW_NAME,
         on=(Push(branches=(branch,)), PullRequest()),
@@ -712,10 +707,10 @@ def release_workflow(spec: WorkflowsSpec) -> Workflow:
             spec.registry_server, spec.default_branch, pipeline.scanners.trivy_severity
         )
     }
-    if pipeline.notifications.discord:
-        jobs["notify"] = _notify((RELEASE_JOB.id,), always())
-    if pipeline.notifications.slack:
-        jobs["security-alert"] = _security_alert(RELEASE_JOB)
+    if notify_job := _notify(spec.notifications, (RELEASE_JOB.id,), always()):
+        jobs["notify"] = notify_job
+    if alert := _security_alert(spec.notifications, RELEASE_JOB):
+        jobs["security-alert"] = alert
     return Workflow(
         name=RELEASE_WORKFLOW_NAME,
         on=(Push(branches=(), tags=(RELEASE_TAGS,)),),

@@ -63,7 +63,8 @@ class When(StrEnum):
     TOKEN_ACCESS = "cicd:cluster.access token"
     OIDC_ACCESS = "cicd:cluster.access githubOidc"
     CONFIGURED = (
-        "the matching cicd:pipeline scanner or notification is on, or the rescan posts there"
+        "the matching cicd:pipeline scanner is on, or a notification route (or the rescan) "
+        "uses the channel"
     )
     PUSHGATEWAY_AUTH = "cicd:metrics.pushgatewayAuth is bearer or basic"
 
@@ -73,15 +74,6 @@ SHARED_FILES: Final = ("ci.yml", "release.yml", "metrics.yml", "rescan.yml")
 
 DEPLOY_FILES: Final = ("*-deploy.yml",)
 """Every stage's deploy workflow (components.chain.deploy_workflow_file), as a file pattern."""
-
-FIRST_STAGE_DEPLOY: Final = DEPLOY_FILES
-"""The first stage's deploy workflow (dev-deploy.yml for dev). Its name follows the stage's,
-which a file name alone does not tell, so the contract allows the pattern: it proves the secret
-is written by the first stage, not which deploy workflow reads it."""
-
-ACCEPTING_DEPLOY: Final = DEPLOY_FILES
-"""The deploy workflows of later stages that are not production (stage-deploy.yml), whose
-acceptance jobs alert Slack; a pattern for the same reason as :data:`FIRST_STAGE_DEPLOY`."""
 
 
 @dataclass(frozen=True)
@@ -128,23 +120,25 @@ _ENTRIES: Final = (
         When.TOKEN_ACCESS,
         "the deployer's kubeconfig",
     ),
-    Entry(
-        "DISCORD_WEBHOOK_URL",
-        True,
-        Where.REPOSITORY,
-        Writer.FIRST_STAGE,
-        ("ci.yml", "release.yml", *FIRST_STAGE_DEPLOY, "rescan.yml"),
-        When.CONFIGURED,
-        may_be_absent=True,
-    ),
-    Entry(
-        "SLACK_WEBHOOK_URL",
-        True,
-        Where.REPOSITORY,
-        Writer.FIRST_STAGE,
-        ("ci.yml", "release.yml", *ACCEPTING_DEPLOY, "rescan.yml"),
-        When.CONFIGURED,
-        may_be_absent=True,
+    *(
+        # Every workflow that sends notifications: which of them reads which secret follows the
+        # first stage's routes (components/workflows/notify.py).
+        Entry(
+            name,
+            True,
+            Where.REPOSITORY,
+            Writer.FIRST_STAGE,
+            ("ci.yml", "release.yml", *DEPLOY_FILES, "rescan.yml"),
+            When.CONFIGURED,
+            meaning,
+            may_be_absent=True,
+        )
+        for name, meaning in {
+            "DISCORD_WEBHOOK_URL": "the Discord channel's webhook (cicd:discordWebhookUrl)",
+            "SLACK_WEBHOOK_URL": "the Slack channel's webhook (cicd:slackWebhookUrl)",
+            "TEAMS_WEBHOOK_URL": "the Teams Workflows webhook (cicd:teamsWebhookUrl)",
+            "SMTP_CREDENTIALS": "the SMTP login, user:password (cicd:smtpCredentials)",
+        }.items()
     ),
     *(
         Entry(

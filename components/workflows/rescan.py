@@ -48,7 +48,7 @@ from components.workflows.model import (
     ne,
     template,
 )
-from components.workflows.notify import Channel, notify
+from components.workflows.notify import Channel, Event, notify
 from components.workflows.spec import RescanSpec, WorkflowsSpec
 
 RESCAN_WORKFLOW: Final = "rescan.yml"
@@ -161,13 +161,17 @@ def _job(spec: WorkflowsSpec, rescan: RescanSpec) -> Job:
                 with_={"sarif_file": SARIF_FILE, "wait-for-processing": True},
             )
         )
-    channel = CHANNELS[rescan.channel]
+    routes = spec.notifications
+    # The earlier form has a channel of its own (pipeline.rescan.channel); routes send findings
+    # where the security event goes.
+    channels = (CHANNELS[rescan.channel],) if routes.legacy else routes.channels(Event.SECURITY)
     message = SCAN_STEP.output("message")
-    steps.append(
+    steps.extend(
         replace(
-            notify(f"Tell {channel.value} what is new", channel, message),
+            notify(f"Tell {channel.value} what is new", channel, message, routes.email),
             if_=ne(SCAN_STEP.output_ref("message"), ""),
         )
+        for channel in channels
     )
     return Job(
         name="rescan", timeout_minutes=30, permissions=tuple(permissions), steps=tuple(steps)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from components.chain import Tier
 from components.release import ReleasePlan
 from components.vocabulary import ClusterAccess
+from components.workflows.notify import LEGACY_ROUTES, Routes
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,8 @@ class Scanners:
 
 
 @dataclass(frozen=True)
-class Notifications:
-    """Who hears about what: build status to Discord, security findings to Slack."""
-
-    discord: bool
-    slack: bool
-
-
-@dataclass(frozen=True)
 class PipelineSpec:
-    """ci.yml's build: packages, commands, Docker build, scanners, notifications (dev only)."""
+    """ci.yml's build: packages, commands, Docker build, scanners (dev only)."""
 
     node_version: str
     packages: tuple[str, ...]
@@ -80,7 +73,6 @@ class PipelineSpec:
     dockerfile: str
     coverage_path: str
     scanners: Scanners
-    notifications: Notifications
     build_provenance: PlanFeature
     """actions/attest-build-provenance on the published digest."""
     layer_cache_for_publish: bool = False
@@ -210,3 +202,8 @@ class WorkflowsSpec:
     rescan: RescanSpec | None = None
     """rescan.yml: only with the shared pipeline (the first stage) and
     ``cicd:pipeline.rescan.enabled``."""
+    notifications: Routes = LEGACY_ROUTES
+    """Which events go to which channels: the first stage's ``pipeline.notifications``."""
+    approval_required: bool = False
+    """The stage's GitHub environment has required reviewers: a dispatched deployment waits for
+    them (the ``approval`` event)."""

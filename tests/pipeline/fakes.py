@@ -180,6 +180,15 @@ _CURL_VALUE_OPTIONS = {
     "--user": None,
     "-A": None,
     "--user-agent": None,
+    # SMTP (scripts/notify_email.sh): curl's SMTP client, curl 8 docs "SMTP"; --url is the
+    # server, --upload-file the RFC 5322 message, --config - reads options (the login) on stdin.
+    "--url": "url",
+    "--mail-from": "mail_from",
+    "--mail-rcpt": "mail_rcpt",
+    "--upload-file": "upload_file",
+    "-T": "upload_file",
+    "--config": "config",
+    "-K": "config",
 }
 _CURL_FLAGS = {
     "-f": "fail",
@@ -198,6 +207,7 @@ _CURL_FLAGS = {
     "--insecure": None,
     "-v": None,
     "--verbose": None,
+    "--ssl-reqd": "ssl_reqd",
 }
 _TRANSIENT = {408, 429, 500, 502, 503, 504}
 
@@ -235,8 +245,8 @@ def _parse_curl(argv: list[str]) -> tuple[JsonObj, list[str]]:
 
 
 def _curl_set(opts: JsonObj, key: str, value: str) -> None:
-    if key in ("header", "data"):
-        opts[key].append(value)
+    if key in ("header", "data", "mail_rcpt"):
+        opts.setdefault(key, []).append(value)
     else:
         opts[key] = value
 
@@ -258,8 +268,24 @@ def _curl_answer(state: State, url: str) -> tuple[int, str] | None:
     return None
 
 
+def _curl_config_login(opts: JsonObj) -> str | None:
+    """The user name of a ``user = "name:password"`` line curl reads with ``--config -`` (the
+    password is never recorded)."""
+    if opts.get("config") != "-":
+        return None
+    for line in sys.stdin.read().splitlines():
+        match = re.fullmatch(r'\s*user\s*=\s*"((?:[^"\\]|\\.)*)"\s*', line)
+        if match:
+            return re.sub(r"\\(.)", r"\1", match[1]).split(":", 1)[0]
+    return None
+
+
 def fake_curl(state: State, argv: list[str]) -> int:
     opts, urls = _parse_curl(argv)
+    if "url" in opts:
+        urls.append(opts["url"])
+    if "upload_file" in opts:
+        return _fake_curl_smtp(state, argv, opts, urls)
     if len(urls) != 1:
         raise SystemExit(f"fake curl: expected one URL, got {urls}")
     url = urls[0]
@@ -305,6 +331,35 @@ def fake_curl(state: State, argv: list[str]) -> int:
         sys.stdout.write(text)
     if "write_out" in opts:
         sys.stdout.write(str(opts["write_out"]).replace("%{http_code}", str(status)))
+    return 0
+
+
+def _fake_curl_smtp(state: State, argv: list[str], opts: JsonObj, urls: list[str]) -> int:
+    """curl sending mail: records sender, recipients, the message and the login's user name;
+    answers as the scenario's HTTP rule for the server URL says (>= 400: SMTP refused, exit 55
+    as curl's CURLE_SEND_ERROR; no rule: the host is unknown, exit 6)."""
+    (url,) = urls
+    answer = _curl_answer(state, url)
+    message = Path(opts["upload_file"]).read_bytes().decode()  # CRLF kept, as sent
+    state.record(
+        "curl",
+        argv,
+        url=url,
+        method="SMTP",
+        data=[],
+        status=answer[0] if answer else None,
+        mail_from=opts.get("mail_from"),
+        mail_rcpt=opts.get("mail_rcpt", []),
+        message=message,
+        login_user=_curl_config_login(opts),
+        ssl_reqd=bool(opts.get("ssl_reqd")),
+    )
+    if answer is None:
+        _err(f"curl: (6) Could not resolve host: {url}")
+        return 6
+    if answer[0] >= 400:
+        _err("curl: (55) Failed sending data to the peer")
+        return 55
     return 0
 
 

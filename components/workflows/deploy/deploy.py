@@ -28,6 +28,7 @@ from components.workflows.contract import (
     var,
 )
 from components.workflows.deploy.close import close_unrun_deployment
+from components.workflows.deploy.notes import release_notifications, rollback_steps
 from components.workflows.deploy.shared import (
     ABORT_STEP,
     ACTION,
@@ -87,6 +88,15 @@ _FAILED: Final = any_of(failure(), cancelled())
 
 _ACTED: Final = any_of(_STARTED, ABORT_STEP.outcome_in("success", "cancelled"))
 """This run may have changed the cluster: its deploy, promote or abort got past its checks."""
+
+
+_ABORTS: Final = all_of(_FAILED, _STARTED, ne(WAIT_STEP.output_ref("state"), "healthy"))
+"""The run failed after it may have moved the canary, which never became healthy: abort it."""
+
+_ROLLS_BACK: Final = all_of(
+    _FAILED, eq(HEALTH_STEP.outcome, "failure"), ne(STABLE_STEP.output_ref("image"), "")
+)
+"""Healthy, then the health check failed (after full promotion): back to the stable image."""
 
 
 def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
@@ -190,18 +200,14 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
             kube(
                 "Abort the canary this run started",
                 ABORT_ROLLOUT,
-                if_=all_of(_FAILED, _STARTED, ne(WAIT_STEP.output_ref("state"), "healthy")),
+                if_=_ABORTS,
             ),
             kube(
                 "Roll back to the stable image",
                 SET_IMAGE,
                 {"NEW_IMAGE": STABLE_STEP.output("image")},
                 id=ROLLBACK_STEP.id,
-                if_=all_of(
-                    _FAILED,
-                    eq(HEALTH_STEP.outcome, "failure"),
-                    ne(STABLE_STEP.output_ref("image"), ""),
-                ),
+                if_=_ROLLS_BACK,
             ),
             wait_healthy(
                 plan.rollback_seconds,
@@ -228,6 +234,9 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
                 if_=always(),
             ),
             remove_kubeconfig(),
+            *rollback_steps(
+                spec, _ABORTS, _ROLLS_BACK, ROLLBACK_STEP.outcome, new_image["NEW_IMAGE"]
+            ),
         ),
     )
 
@@ -237,4 +246,5 @@ def release_jobs(spec: WorkflowsSpec, acceptance: tuple[str, ...] = ()) -> dict[
         "verify": verify_job(spec),
         "deploy": _release_job(spec, acceptance),
         "close-deployment": close_unrun_deployment(spec),
+        **release_notifications(spec),
     }

@@ -52,7 +52,7 @@ from components.workflows.model import (
     same,
     template,
 )
-from components.workflows.notify import Channel, notify
+from components.workflows.notify import Event, notify_steps
 from components.workflows.spec import WorkflowsSpec
 
 _NEWER: Final = eq(ORDER_STEP.output_ref("newer"), "true")
@@ -215,30 +215,26 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
         ),
         "TESTS_RESULT": tests_result,
     }
-    notify_steps = [run("Summary", _SUMMARY, notify_env)]
-    discord = spec.pipeline is not None and spec.pipeline.notifications.discord
-    if discord:
-        notify_steps.append(
-            notify(
-                "Deploy status to Discord",
-                Channel.DISCORD,
-                template(
-                    f"Deploy to {environment}: deploy ",
-                    notify_env["DEPLOY_RESULT"],
-                    ", tests ",
-                    tests_result,
-                    " (",
-                    notify_env["IMAGE_REF"],
-                    ")",
-                ),
-            )
-        )
+    deploy_notes = notify_steps(
+        spec.notifications,
+        Event.DEPLOY,
+        "Deploy status",
+        template(
+            f"Deploy to {environment}: deploy ",
+            notify_env["DEPLOY_RESULT"],
+            ", tests ",
+            tests_result,
+            " (",
+            notify_env["IMAGE_REF"],
+            ")",
+        ),
+    )
     jobs["notify"] = Job(
         name="notify",
         needs=tuple(notify_needs),
         if_=all_of(always(), ne(DEPLOY_JOB.result, "skipped")),
         timeout_minutes=5,
-        steps=tuple(notify_steps),
+        steps=(run("Summary", _SUMMARY, notify_env), *deploy_notes),
     )
     return Workflow(
         name=f"Deploy to {environment}",

@@ -39,7 +39,7 @@ from components.workflows.model import (
     eq,
     template,
 )
-from components.workflows.notify import Channel, notify
+from components.workflows.notify import Event, notify_steps
 from components.workflows.spec import WorkflowsSpec
 
 
@@ -96,19 +96,21 @@ def staging_workflow(spec: WorkflowsSpec) -> Workflow:
             run("Security headers of the running app", SECURITY_HEADERS),
         ),
     )
-    jobs["security-alert"] = Job(
-        name="security-alert",
-        needs=("security-scan",),
-        if_=all_of(always(), eq(SECURITY_SCAN_JOB.result, "failure")),
-        timeout_minutes=5,
-        steps=(
-            notify(
-                "Security findings to Slack",
-                Channel.SLACK,
-                template(f"Security findings in {environment}: ", ci.RUN_URL),
-            ),
-        ),
+    findings = notify_steps(
+        spec.notifications,
+        Event.SECURITY,
+        "Security findings",
+        template(f"Security findings in {environment}: ", ci.RUN_URL),
+        first_stage=False,
     )
+    if findings:
+        jobs["security-alert"] = Job(
+            name="security-alert",
+            needs=("security-scan",),
+            if_=all_of(always(), eq(SECURITY_SCAN_JOB.result, "failure")),
+            timeout_minutes=5,
+            steps=findings,
+        )
     jobs["accept"] = accept_job(environment, acceptance)
     return Workflow(
         name=f"Deploy to {environment}",
