@@ -31,6 +31,7 @@ from google.protobuf import json_format
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks
 
+from components.config.project import without_unmodelled_chain_keys
 from render.stackfile import config_mapping, read_mapping
 from render.stackref import STACK_REFERENCE, stack_reference_state
 
@@ -193,8 +194,13 @@ def read_stack_files(
     stack: str,
     project_dir: Path = PROJECT_DIR,
     stack_config: Mapping[str, Any] | None = None,
+    stacks_dir: Path | None = None,
 ) -> StackFiles:
-    """Combine Pulumi.yaml defaults with Pulumi.<stack>.yaml (or the given stack ``config:``)."""
+    """Combine Pulumi.yaml defaults with Pulumi.<stack>.yaml (or the given stack ``config:``).
+
+    The stack file is read from ``stacks_dir`` (default: the project folder), so the program of
+    ``project_dir`` can render another set of stack files, such as an example's (examples/).
+    """
     if not _STACK_NAME.fullmatch(stack):
         raise UsageError(
             f"{stack!r} is not a stack name (letters, digits, '-', '_', '.'; at most 100)"
@@ -204,15 +210,17 @@ def read_stack_files(
         raise UsageError(f"{project_file} not found")
     project = read_mapping(project_file, "the project's name and config declarations")
     if stack_config is None:
-        stack_file = project_dir / f"Pulumi.{stack}.yaml"
+        folder = project_dir if stacks_dir is None else stacks_dir
+        stack_file = folder / f"Pulumi.{stack}.yaml"
         if not stack_file.is_file():
             known = sorted(
-                p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
+                p.name[len("Pulumi.") : -len(".yaml")] for p in folder.glob("Pulumi.*.yaml")
             )
             raise UsageError(
                 f"unknown stack '{stack}': no {stack_file.name} (stacks: {', '.join(known)})"
             )
         stack_config = config_mapping(stack_file)
+    stack_config = without_unmodelled_chain_keys(stack_config)
     name = str(project["name"])
     config: dict[str, Any] = {}
     secret_keys: set[str] = set()
@@ -276,12 +284,14 @@ def stable_id(*parts: str) -> int:
 class RenderMocks(mocks.Mocks):
     """Provider and function results: inputs echoed back, plus the outputs programs read."""
 
-    def __init__(self, project_dir: Path = PROJECT_DIR) -> None:
+    def __init__(self, project_dir: Path = PROJECT_DIR, stacks_dir: Path | None = None) -> None:
         self.project_dir = project_dir
+        self.stacks_dir = stacks_dir
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == STACK_REFERENCE:
-            return str(args.inputs["name"]), stack_reference_state(self.project_dir, args.inputs)
+            state = stack_reference_state(self.project_dir, args.inputs, self.stacks_dir)
+            return str(args.inputs["name"]), state
         state = dict(args.inputs)
         if args.typ == "kubernetes:core/v1:Secret" and state.get("type") == (
             "kubernetes.io/service-account-token"
@@ -389,15 +399,19 @@ def render(
     stack: str,
     project_dir: Path = PROJECT_DIR,
     stack_config: Mapping[str, Any] | None = None,
+    stacks_dir: Path | None = None,
 ) -> Rendered:
     """Run ``__main__.py`` for ``stack`` under mocks and return what it registered.
 
     ``stack_config`` replaces the ``config:`` mapping of ``Pulumi.<stack>.yaml`` (tests use it for
-    variations). Raises ``components.config.ConfigError`` for bad config, before anything is
-    registered, and ``UsageError`` for an unknown stack.
+    variations). ``stacks_dir`` is the folder of the stack files (default ``project_dir``); a
+    StackReference to a platform stack then reads that project's stack files from the folder of
+    the same name under it (examples/webshop/platform). Raises
+    ``components.config.ConfigError`` for bad config, before anything is registered, and
+    ``UsageError`` for an unknown stack.
     """
-    files = read_stack_files(stack, project_dir, stack_config)
-    monitor = RecordingMonitor(RenderMocks(project_dir))
+    files = read_stack_files(stack, project_dir, stack_config, stacks_dir)
+    monitor = RecordingMonitor(RenderMocks(project_dir, stacks_dir))
     logger = logging.getLogger(f"render.{stack}")
     logger.propagate = False
     collect = _Collect()

@@ -144,7 +144,8 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "prod",
             {"cicd:branchProtection.branch": "develop"},
-            "Pulumi.prod.yaml: cicd:branchProtection.branch must be main in prod (got develop)",
+            "Pulumi.prod.yaml: cicd:branchProtection.branch must be main with app.branching gitflow: "
+            "the production stage protects main (got develop)",
         ),
         (
             "dev",

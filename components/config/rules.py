@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic.alias_generators import to_camel
 
+from components.config.branching import BranchPolicies, StageRole, branching_rules
 from components.config.canary import CanaryOn, CanaryPlanConfig
 from components.config.fields import SECRET_LOOKING, github_secret_name
 from components.config.metrics import MetricsOn
@@ -262,21 +263,17 @@ def environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
         )
     if s.pipeline is None and env.name is Environment.DEV:
         yield Problem("pipeline", "is required in the dev stack, which owns ci.yml")
-    expected_branch = {Environment.DEV: s.app.default_branch, Environment.PROD: "main"}
     bp = s.branch_protection
-    wanted = expected_branch.get(env.name)
-    if wanted is None and bp is not None:
-        yield Problem(
-            "branchProtection",
-            f"must be removed from the {env.name} stack: dev protects {s.app.default_branch} "
-            "and prod protects main",
-        )
-    elif wanted is not None and (bp is None or bp.branch != wanted):
-        yield Problem(
-            "branchProtection.branch",
-            f"must be {wanted} in {env.name}",
-            None if bp is None else bp.branch,
-        )
+    yield from branching_rules(
+        s.app.branching,
+        s.app.default_branch,
+        StageRole(first=env.name is Environment.DEV, production=env.name is Environment.PROD),
+        BranchPolicies(
+            protected_branch=None if bp is None else bp.branch,
+            branches=s.approval.branches,
+            tags=s.approval.tags,
+        ),
+    )
     if s.app.image.split("/")[0] != s.registry.server:
         yield Problem("app.image", f"must be in the registry {s.registry.server}", s.app.image)
     if s.app.image_tag == "latest":
