@@ -406,7 +406,8 @@ def test_deleting_a_required_section_is_still_reported() -> None:
         pytest.param(
             "dev",
             {"cicd:app.colour": "blue"},
-            "Pulumi.dev.yaml: cicd:app.colour is not a known key (known here: defaultBranch, "
+            "Pulumi.dev.yaml: cicd:app.colour is not a known key (known here: branching, "
+            "defaultBranch, "
             "healthPath, image, imageTag, name, port, replicas, repository, resources)",
             id="nothing close: the keys there",
         ),
