@@ -7,7 +7,8 @@ checks an application checkout against the app contract (render/doctor.py), and 
 render ci-cost [STACK...]`` prints each rendered workflow's job levels and installs
 (render/ci_cost.py), and ``python -m render check-project [--stacks DIR] [--list]`` checks every
 stack file of a folder together: one chain, one app, one owner per GitHub object
-(render/project.py).
+(render/project.py); ``python -m render repo-workflows [--check]`` writes this repository's own
+workflows (.github/workflows) from the stack files' chain (render/repo_pipeline.py).
 
 ``--stacks DIR`` renders the stack file of DIR (an example's folder, examples/payments) with
 this project's program; a platform StackReference then reads DIR/platform's stack files.
@@ -252,11 +253,19 @@ def check_project(argv: list[str]) -> int:
     return check_project_main(argv)
 
 
+def repo_workflows(argv: list[str]) -> int:
+    """Write (or --check) this repository's workflows from the stack files' chain."""
+    from render.repo_pipeline import main as repo_workflows_main
+
+    return repo_workflows_main(argv)
+
+
 SUBCOMMANDS: Final = {
     "config-reference": config_reference,
     "doctor": doctor,
     "ci-cost": ci_cost,
     "check-project": check_project,
+    "repo-workflows": repo_workflows,
 }
 
 

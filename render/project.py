@@ -28,6 +28,7 @@ from components.chain import Chain, Stage, deploy_switch_variable, deploy_workfl
 from components.config.app import Branching
 from components.config.project import (
     AppIdentity,
+    ProjectConfig,
     check_project_config,
     production_stage,
     stack_file,
@@ -130,24 +131,30 @@ class ProjectCheck:
     renders: dict[str, Rendered] = field(default_factory=dict)
 
 
-def check_project(stacks_dir: Path, project_dir: Path = PROJECT_DIR) -> ProjectCheck:
-    """Check every stack file of ``stacks_dir`` together (see the module docstring)."""
-    from components.config import ConfigError
-
+def project_config(stacks_dir: Path) -> ProjectConfig:
+    """The chain and the project-wide config problems of ``stacks_dir``'s stack files, without
+    rendering (what the repository's workflows need)."""
     stacks = stacks_in(stacks_dir)
     if not stacks:
         raise UsageError(f"no Pulumi.<stack>.yaml in {stacks_dir}")
     configs: dict[str, Mapping[str, Any]] = {}
-    result = ProjectCheck(chain=None)
+    lines: list[str] = []
     for stack in stacks:
         try:
             configs[stack] = config_mapping(stacks_dir / stack_file(stack))
         except StackFileError as err:
-            result.lines += err.lines
-    if result.lines:
-        return result
-    project = check_project_config(configs)
-    result.chain = project.chain
+            lines += err.lines
+    if lines:
+        return ProjectConfig(None, None, tuple(lines))
+    return check_project_config(configs)
+
+
+def check_project(stacks_dir: Path, project_dir: Path = PROJECT_DIR) -> ProjectCheck:
+    """Check every stack file of ``stacks_dir`` together (see the module docstring)."""
+    from components.config import ConfigError
+
+    project = project_config(stacks_dir)
+    result = ProjectCheck(chain=project.chain)
     result.lines += project.lines
     if project.chain is None or project.app is None:
         return result
