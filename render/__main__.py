@@ -8,7 +8,8 @@ render ci-cost [STACK...]`` prints each rendered workflow's job levels and insta
 (render/ci_cost.py), and ``python -m render check-project [--stacks DIR] [--list]`` checks every
 stack file of a folder together: one chain, one app, one owner per GitHub object
 (render/project.py); ``python -m render repo-workflows [--check]`` writes this repository's own
-workflows (.github/workflows) from the stack files' chain (render/repo_pipeline.py).
+workflows (.github/workflows) from the stack files' chain (render/repo_pipeline.py); ``python -m
+render use-example NAME`` replaces the stack files with examples/NAME's (render/examples.py).
 
 ``--stacks DIR`` renders the stack file of DIR (an example's folder, examples/payments) with
 this project's program; a platform StackReference then reads DIR/platform's stack files.
@@ -260,12 +261,20 @@ def repo_workflows(argv: list[str]) -> int:
     return repo_workflows_main(argv)
 
 
+def use_example(argv: list[str]) -> int:
+    """Replace the project's stack files with an example's (render/examples.py)."""
+    from render.examples import main as use_example_main
+
+    return use_example_main(argv)
+
+
 SUBCOMMANDS: Final = {
     "config-reference": config_reference,
     "doctor": doctor,
     "ci-cost": ci_cost,
     "check-project": check_project,
     "repo-workflows": repo_workflows,
+    "use-example": use_example,
 }
 
 

@@ -8,6 +8,7 @@ checked here: they render and pass the project check, whatever a team has adapte
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,17 @@ from typing import Any
 import pytest
 
 from components.chain import Chain
-from render.engine import PROJECT_DIR, Registration, Rendered
-from render.project import ProjectCheck, check_project, identity, ownership_problems
-from tests.conftest import EXAMPLES_DIR, STACKS, STACKS_DIR, example_copy
+from render.engine import PROJECT_DIR, Registration, Rendered, UsageError
+from render.examples import use_example
+from render.project import (
+    ProjectCheck,
+    check_project,
+    identity,
+    ownership_problems,
+    project_config,
+)
+from render.repo_pipeline import workflows
+from tests.conftest import EXAMPLES_DIR, STACKS, STACKS_DIR, copy_project, example_copy
 
 EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if p.is_dir())
 
@@ -170,3 +179,26 @@ def test_the_cli_lists_the_chain_and_exits_1_on_a_problem(tmp_path: Path) -> Non
     assert refused.returncode == 1
     assert refused.stderr.startswith("Pulumi.dev.yaml and Pulumi.prod.yaml both own")
     assert refused.stdout == ""
+
+
+def test_using_another_example_replaces_every_stack_file_and_the_workflows_follow(
+    tmp_path: Path,
+) -> None:
+    """make example NAME=payments in a copy of the project: staging is gone, not lingering."""
+    root = copy_project(tmp_path)
+    shutil.copytree(EXAMPLES_DIR, root / "examples")
+    shutil.copytree(PROJECT_DIR / ".github", root / ".github")
+    written = use_example("payments", root)
+    assert sorted(p.relative_to(root).as_posix() for p in written) == [
+        "Pulumi.dev.yaml",
+        "Pulumi.prod.yaml",
+        "platform/Pulumi.nonprod.yaml",
+        "platform/Pulumi.prod.yaml",
+    ]
+    assert not (root / "Pulumi.staging.yaml").exists()
+    chain = project_config(root).chain
+    assert chain is not None and chain.names == ("dev", "prod")
+    deploy = workflows(chain, root)[root / ".github" / "workflows" / "deploy.yml"]
+    assert "up-staging" not in deploy and "preview-prod" in deploy
+    with pytest.raises(UsageError, match=r"no example 'nope' \(examples: payments, webshop\)"):
+        use_example("nope", root)
