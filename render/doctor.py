@@ -82,7 +82,6 @@ class Contract:
 def read_contract(stack_files: Iterable[Path]) -> Contract:
     """The contract the stack files set; raises ConfigError/StackFileError on a broken one."""
     from components.config import ConfigError, Problem, parse_sections
-    from components.config.project import without_unmodelled_chain_keys
 
     packages: list[str] = []
     commands: list[tuple[str, str]] = []
@@ -92,7 +91,7 @@ def read_contract(stack_files: Iterable[Path]) -> Contract:
     perf: list[str] = []
     for path in stack_files:
         stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        config = without_unmodelled_chain_keys(config_mapping(path))
+        config = config_mapping(path)
         raw = {
             key.partition(":")[2]: value
             for key, value in config.items()

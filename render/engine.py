@@ -31,7 +31,6 @@ from google.protobuf import json_format
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks
 
-from components.config.project import without_unmodelled_chain_keys
 from render.stackfile import config_mapping, read_mapping
 from render.stackref import STACK_REFERENCE, stack_reference_state
 
@@ -220,7 +219,6 @@ def read_stack_files(
                 f"unknown stack '{stack}': no {stack_file.name} (stacks: {', '.join(known)})"
             )
         stack_config = config_mapping(stack_file)
-    stack_config = without_unmodelled_chain_keys(stack_config)
     name = str(project["name"])
     config: dict[str, Any] = {}
     secret_keys: set[str] = set()

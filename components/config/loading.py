@@ -33,6 +33,7 @@ from components.config.github_provider import (
 from components.config.keys import closest, unknown_key
 from components.config.pipeline import ScannersWithSonarQube
 from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
+from components.config.project import without_unmodelled_chain_keys
 from components.config.rescan import WEBHOOK_KEY
 from components.config.rules import (
     approval_rules,
@@ -104,7 +105,7 @@ class StackSchema(Generic[SettingsT]):
     def parse(self, raw: Mapping[str, Any], stack: str) -> tuple[SettingsT | None, list[Problem]]:
         """Validate the sections (already decoded from YAML/JSON), then the rules."""
         try:
-            settings = self.model.model_validate(dict(raw))
+            settings = self.model.model_validate(dict(without_unmodelled_chain_keys(raw)))
         except ValidationError as err:
             return None, [
                 replace(p, namespace=self.namespace) for p in problems_from(err, self.model)

@@ -35,23 +35,28 @@ CHAIN_KEYS: Final = ("promotesFrom", "tier")
 """``cicd:environment`` keys that place a stage in the chain (components/chain.py)."""
 
 
-def without_unmodelled_chain_keys(config: Mapping[str, Any]) -> Mapping[str, Any]:
+def without_unmodelled_chain_keys(
+    config: Mapping[str, Any], section: str = "environment"
+) -> Mapping[str, Any]:
     """``config`` without the chain keys while ``EnvironmentConfig`` does not declare them yet.
 
+    ``section`` is the key of the ``cicd:environment`` mapping in ``config``: ``environment``
+    in the sections the loader validates, ``cicd:environment`` in a stack file's ``config:``.
     The chain keys (``environment.promotesFrom``, ``environment.tier``) are read from the stack
     files by the project check here; the per-stack model learns them in issue 26's chain work
     (components/config/environment.py). Until then a stack file that states them must still
-    render; once the model declares ``promotes_from`` this returns ``config`` unchanged.
+    load; once the model declares ``promotes_from`` this returns ``config`` unchanged (and can
+    go).
     """
     from components.config.environment import EnvironmentConfig
 
     if "promotes_from" in EnvironmentConfig.model_fields:
         return config
-    environment = config.get("cicd:environment")
+    environment = config.get(section)
     if not isinstance(environment, dict) or not any(k in environment for k in CHAIN_KEYS):
         return config
     trimmed = {k: v for k, v in environment.items() if k not in CHAIN_KEYS}
-    return {**config, "cicd:environment": trimmed}
+    return {**config, section: trimmed}
 
 
 def stack_file(stack: str) -> str:
