@@ -8,7 +8,8 @@ components/config/project.py.
 - gitflow: the default branch is the integration branch (develop), never main; the first stage
   protects it and deploys from it; stages between the first and the production stage deploy from
   it and from release branches (``release/*``, where a release is stabilised before it is merged
-  into main); the production stage protects main and deploys from main and v* tags.
+  into main; other short-lived branches such as hotfix/* are the team's choice, not checked);
+  the production stage protects main and deploys from main and v* tags.
 - trunk: one branch, the default branch. The first stage protects it and deploys from pushes to
   it; every later stage deploys from v* tags only (no branch policy). A later stage protecting a
   branch is left to the project-wide check, which names the stack that owns the protection.
@@ -109,7 +110,7 @@ def branching_rules(
             f"must be removed {preset}: the one branch, {default_branch}, is protected by the "
             "first stage",
         )
-    branches, tags = suggested_refs(branching, default_branch, role)
+    _, tags = suggested_refs(branching, default_branch, role)
     if role.first:
         for index, branch in enumerate(policies.branches):
             if branch != default_branch:
@@ -139,15 +140,6 @@ def branching_rules(
             "approval.tags",
             f"must list a release tag pattern {preset}: write approval.tags: {_yaml_list(tags)}",
         )
-    allowed = set(branches)
-    if branching is Branching.GITFLOW:
-        for index, branch in enumerate(policies.branches):
-            if branch not in allowed:
-                yield Problem(
-                    f"approval.branches[{index}]",
-                    f"must be one of {', '.join(sorted(allowed))} {preset}",
-                    branch,
-                )
     if role.production:
         return  # the production stage's tag patterns: approval_rules (components/config/rules.py)
     for index, tag in enumerate(policies.tags):
