@@ -3,7 +3,8 @@
 #                 into build/render/platform-STACK, then every environment stack file present
 #                 (Pulumi.*.yaml), in chain order (python -m render stacks), into
 #                 build/render/STACK (STACK=dev renders one environment stack only;
-#                 PLATFORM=nonprod one platform stack only)
+#                 PLATFORM=nonprod one platform stack only), then the project check (all
+#                 stack files together: one chain, one owner per GitHub object)
 #   make test     lint, format check, type check and the fast test tier (while editing)
 # and the one CI runs:
 #   make check    lint, format check, type check and every tier (executed workflows, real control
@@ -24,7 +25,7 @@ FAST_TIER := not (pipeline or slow or subprocess or cluster or supplychain or pr
 PLANE_TIERS := cluster or engine
 SHARED_TIERS := not ($(PLANE_TIERS))
 
-.PHONY: render test check lint typecheck pytest fast-tier full-tier system-fast system-full tools bench clean
+.PHONY: render example test check lint typecheck pytest fast-tier full-tier system-fast system-full tools bench clean
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt delivery_metrics/requirements.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,7 +45,17 @@ else
 	for stack in $(PLATFORM_STACKS); do $(PY) -m render --project platform $$stack || exit 1; done
 	stacks="$$($(PY) -m render stacks)" || exit 1; \
 	for stack in $$stacks; do $(PY) -m render $$stack || exit 1; done
+	$(PY) -m render check-project
 endif
+
+# Start from another delivery model: the stack files of examples/NAME replace the project's
+# (environment and platform), this repository's workflows follow the new chain, and the project
+# check runs (docs/delivery-models.md). git shows and restores what changed.
+example: $(VENV_STAMP)
+ifndef NAME
+	@echo "make example NAME=<$$(ls examples | tr '\n' ' ')>" >&2; exit 2
+endif
+	$(PY) -m render use-example $(NAME)
 
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .

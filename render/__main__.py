@@ -8,7 +8,14 @@ chain's problem and exit 1;
 the config models (components/config/reference.py), and ``python -m render doctor PATH``
 checks an application checkout against the app contract (render/doctor.py), and ``python -m
 render ci-cost [STACK...]`` prints each rendered workflow's job levels and installs
-(render/ci_cost.py).
+(render/ci_cost.py), and ``python -m render check-project [--stacks DIR] [--list]`` checks every
+stack file of a folder together: one chain, one app, one owner per GitHub object
+(render/project.py); ``python -m render repo-workflows [--check]`` writes this repository's own
+workflows (.github/workflows) from the stack files' chain (render/repo_pipeline.py); ``python -m
+render use-example NAME`` replaces the stack files with examples/NAME's (render/examples.py).
+
+``--stacks DIR`` renders the stack file of DIR (an example's folder, examples/payments) with
+this project's program; a platform StackReference then reads DIR/platform's stack files.
 
 The offline render. ``--diff REF`` also renders STACK as it was at git revision REF and prints
 what differs, as markdown (render/diff.py): config keys, resources added, changed (each field
@@ -58,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         default=PROJECT_DIR,
         help="Pulumi project folder (default the environments' project; platform for the "
         "per-cluster stacks nonprod and prod)",
+    )
+    p.add_argument(
+        "--stacks",
+        type=Path,
+        help="folder of the stack files (default the project folder), such as examples/payments",
     )
     p.add_argument(
         "--out",
@@ -266,11 +278,35 @@ def stacks(argv: list[str]) -> int:
     return 0
 
 
+def check_project(argv: list[str]) -> int:
+    """Check every stack file of a folder together (render/project.py)."""
+    from render.project import main as check_project_main
+
+    return check_project_main(argv)
+
+
+def repo_workflows(argv: list[str]) -> int:
+    """Write (or --check) this repository's workflows from the stack files' chain."""
+    from render.repo_pipeline import main as repo_workflows_main
+
+    return repo_workflows_main(argv)
+
+
+def use_example(argv: list[str]) -> int:
+    """Replace the project's stack files with an example's (render/examples.py)."""
+    from render.examples import main as use_example_main
+
+    return use_example_main(argv)
+
+
 SUBCOMMANDS: Final = {
     "config-reference": config_reference,
     "doctor": doctor,
     "ci-cost": ci_cost,
     "stacks": stacks,
+    "check-project": check_project,
+    "repo-workflows": repo_workflows,
+    "use-example": use_example,
 }
 
 
@@ -282,13 +318,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.report and not (args.diff or args.compare):
         parser.error("--report needs --diff or --compare")
+    if args.stacks and (args.diff or args.compare):
+        parser.error("--diff and --compare read the project's own stack files; no --stacks")
+    stacks_dir: Path | None = args.stacks.resolve() if args.stacks else None
     from components.config import ConfigError  # after sys.path holds the project
 
     project = args.project.resolve()
     out: Path = args.out or _default_out(project, args.stack)
     try:
         check_out_dir(out, project)
-        rendered = render(args.stack, project)
+        rendered = render(args.stack, project, stacks_dir=stacks_dir)
     except UsageError as err:
         print(escape(f"render: {err}"), file=sys.stderr)
         return 2
@@ -305,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     files = tree(rendered)
     write(files, out, project)
-    remember(PROJECT_DIR, project, args.stack, rendered.outputs)
+    remember(PROJECT_DIR, project, args.stack, rendered.outputs, stacks_dir)
     for warning in rendered.warnings:
         print(escape(f"warning: {warning}"), file=sys.stderr)
     print(_summary(rendered, files, out))

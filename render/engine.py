@@ -193,8 +193,13 @@ def read_stack_files(
     stack: str,
     project_dir: Path = PROJECT_DIR,
     stack_config: Mapping[str, Any] | None = None,
+    stacks_dir: Path | None = None,
 ) -> StackFiles:
-    """Combine Pulumi.yaml defaults with Pulumi.<stack>.yaml (or the given stack ``config:``)."""
+    """Combine Pulumi.yaml defaults with Pulumi.<stack>.yaml (or the given stack ``config:``).
+
+    The stack file is read from ``stacks_dir`` (default: the project folder), so the program of
+    ``project_dir`` can render another set of stack files, such as an example's (examples/).
+    """
     if not _STACK_NAME.fullmatch(stack):
         raise UsageError(
             f"{stack!r} is not a stack name (letters, digits, '-', '_', '.'; at most 100)"
@@ -204,10 +209,11 @@ def read_stack_files(
         raise UsageError(f"{project_file} not found")
     project = read_mapping(project_file, "the project's name and config declarations")
     if stack_config is None:
-        stack_file = project_dir / f"Pulumi.{stack}.yaml"
+        folder = project_dir if stacks_dir is None else stacks_dir
+        stack_file = folder / f"Pulumi.{stack}.yaml"
         if not stack_file.is_file():
             known = sorted(
-                p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
+                p.name[len("Pulumi.") : -len(".yaml")] for p in folder.glob("Pulumi.*.yaml")
             )
             raise UsageError(
                 f"unknown stack '{stack}': no {stack_file.name} (stacks: {', '.join(known)})"
@@ -276,12 +282,14 @@ def stable_id(*parts: str) -> int:
 class RenderMocks(mocks.Mocks):
     """Provider and function results: inputs echoed back, plus the outputs programs read."""
 
-    def __init__(self, project_dir: Path = PROJECT_DIR) -> None:
+    def __init__(self, project_dir: Path = PROJECT_DIR, stacks_dir: Path | None = None) -> None:
         self.project_dir = project_dir
+        self.stacks_dir = stacks_dir
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == STACK_REFERENCE:
-            return str(args.inputs["name"]), stack_reference_state(self.project_dir, args.inputs)
+            state = stack_reference_state(self.project_dir, args.inputs, self.stacks_dir)
+            return str(args.inputs["name"]), state
         state = dict(args.inputs)
         if args.typ == "kubernetes:core/v1:Secret" and state.get("type") == (
             "kubernetes.io/service-account-token"
@@ -389,15 +397,19 @@ def render(
     stack: str,
     project_dir: Path = PROJECT_DIR,
     stack_config: Mapping[str, Any] | None = None,
+    stacks_dir: Path | None = None,
 ) -> Rendered:
     """Run ``__main__.py`` for ``stack`` under mocks and return what it registered.
 
     ``stack_config`` replaces the ``config:`` mapping of ``Pulumi.<stack>.yaml`` (tests use it for
-    variations). Raises ``components.config.ConfigError`` for bad config, before anything is
-    registered, and ``UsageError`` for an unknown stack.
+    variations). ``stacks_dir`` is the folder of the stack files (default ``project_dir``); a
+    StackReference to a platform stack then reads that project's stack files from the folder of
+    the same name under it (examples/webshop/platform). Raises
+    ``components.config.ConfigError`` for bad config, before anything is registered, and
+    ``UsageError`` for an unknown stack.
     """
-    files = read_stack_files(stack, project_dir, stack_config)
-    monitor = RecordingMonitor(RenderMocks(project_dir))
+    files = read_stack_files(stack, project_dir, stack_config, stacks_dir)
+    monitor = RecordingMonitor(RenderMocks(project_dir, stacks_dir))
     logger = logging.getLogger(f"render.{stack}")
     logger.propagate = False
     collect = _Collect()
@@ -412,13 +424,12 @@ def render(
         logger=logger,
         monitor=monitor,
     )
-    # The Pulumi CLI hands the program its project's root directory (pulumi.get_root_directory:
-    # where a stack's sibling stack files are); set_mocks leaves it unset.
-    pulumi.runtime.settings.SETTINGS.root_directory = str(project_dir)
     _SDK.reset_root()  # run_program makes the Stack, as the real entry point does
-    # The engine tells a program its project folder; the program reads its sibling stack files
-    # there (components/config/siblings.py). set_mocks leaves it unset.
-    pulumi.runtime.settings.SETTINGS.root_directory = str(project_dir)
+    # The Pulumi CLI hands the program its project's root directory (pulumi.get_root_directory),
+    # where the program reads the sibling stack files of its chain (components/config/
+    # siblings.py); set_mocks leaves it unset. A render of another folder's stack files (an
+    # example) points it there, so the chain is that folder's.
+    pulumi.runtime.settings.SETTINGS.root_directory = str(stacks_dir or project_dir)
     runtime_config.set_all_config(
         {k: _as_config_string(v) for k, v in files.config.items()}, sorted(files.secret_keys)
     )

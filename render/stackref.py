@@ -76,10 +76,14 @@ def _installed() -> list[str]:
     return sorted(found)
 
 
-def inputs_key(project_dir: Path, folder: Path, stack: str) -> str:
-    """A hash of everything the render of ``stack`` in ``folder`` can depend on."""
+def inputs_key(project_dir: Path, folder: Path, stack: str, stacks_dir: Path | None = None) -> str:
+    """A hash of everything the render of ``stack`` in ``folder`` can depend on (its stack files
+    read from ``stacks_dir`` when given)."""
     digest = hashlib.sha256()
     header = [sys.version, sys.executable, str(folder.relative_to(project_dir)), stack]
+    if stacks_dir is not None:
+        header.append(str(stacks_dir.resolve()))
+        header += (path.read_text() for path in sorted(stacks_dir.glob("Pulumi.*.yaml")))
     for line in header + _installed():
         digest.update(line.encode() + b"\0")
     for path in _input_files(project_dir):
@@ -115,40 +119,68 @@ def _store(entry: Path, key: str, outputs: dict[str, Any]) -> None:
         return  # a read-only checkout renders all the same, only without the saving
 
 
-def _render_outputs(project_dir: Path, folder: Path, name: str, stack: str) -> dict[str, Any]:
+def _render_outputs(
+    project_dir: Path, folder: Path, name: str, stack: str, stacks_dir: Path | None
+) -> dict[str, Any]:
+    stacks = [] if stacks_dir is None else ["--stacks", str(stacks_dir)]
     with tempfile.TemporaryDirectory(prefix="render-stackref-") as tmp:
+        command = [sys.executable, "-m", "render", "--project", str(folder), *stacks, stack]
         done = subprocess.run(
-            [sys.executable, "-m", "render", "--project", str(folder), stack, "--out", tmp],
+            [*command, "--out", tmp],
             cwd=project_dir,
             capture_output=True,
             text=True,
         )
         if done.returncode != 0:
             raise StackReferenceError(
-                f"stack reference '{name}': {folder.name}/Pulumi.{stack}.yaml does not "
+                f"stack reference '{name}': "
+                f"{(stacks_dir or folder).name}/Pulumi.{stack}.yaml does not "
                 f"render:\n{done.stderr.strip()}"
             )
         outputs: dict[str, Any] = json.loads((Path(tmp) / "outputs.json").read_text())
     return outputs
 
 
-def referenced_outputs(project_dir: Path, name: str) -> dict[str, Any]:
-    """Outputs of the stack ``ORG/PROJECT/STACK`` as its own offline render exports them."""
+def _entry_name(project: str, stack: str, stacks_dir: Path | None) -> str:
+    """One cache entry per referenced stack file: an example's platform stack has its own."""
+    if stacks_dir is None:
+        return f"{project}.{stack}.json"
+    where = hashlib.sha256(str(stacks_dir.resolve()).encode()).hexdigest()[:12]
+    return f"{project}.{stack}.{where}.json"
+
+
+def referenced_outputs(
+    project_dir: Path, name: str, stacks_dir: Path | None = None
+) -> dict[str, Any]:
+    """Outputs of the stack ``ORG/PROJECT/STACK`` as its own offline render exports them.
+
+    With ``stacks_dir`` (the environment stack files' folder, when it is not the project's),
+    the referenced project's stack files are read from the folder of the same name under it
+    (``examples/webshop/platform`` for the project folder ``platform``)."""
     parts = name.split("/")
     if len(parts) != 3:
         raise StackReferenceError(f"stack reference '{name}' is not ORG/PROJECT/STACK")
     _, project, stack = parts
     folder = project_folder(project_dir, project)
-    key = inputs_key(project_dir, folder, stack)
-    entry = cache_dir(project_dir) / f"{project}.{stack}.json"
+    platform_stacks = None
+    if stacks_dir is not None and folder != project_dir:
+        platform_stacks = stacks_dir / folder.relative_to(project_dir)
+    key = inputs_key(project_dir, folder, stack, platform_stacks)
+    entry = cache_dir(project_dir) / _entry_name(project, stack, platform_stacks)
     outputs = _cached(entry, key)
     if outputs is None:
-        outputs = _render_outputs(project_dir, folder, name, stack)
+        outputs = _render_outputs(project_dir, folder, name, stack, platform_stacks)
         _store(entry, key, outputs)
     return outputs
 
 
-def remember(project_dir: Path, folder: Path, stack: str, outputs: dict[str, Any]) -> None:
+def remember(
+    project_dir: Path,
+    folder: Path,
+    stack: str,
+    outputs: dict[str, Any],
+    stacks_dir: Path | None = None,
+) -> None:
     """Cache the outputs of a render of ``stack`` in ``folder`` made by ``python -m render
     --project folder``: it is the render a StackReference would run, so ``make render``, which
     renders the platform stacks first, leaves the environment stacks nothing to re-render.
@@ -157,8 +189,8 @@ def remember(project_dir: Path, folder: Path, stack: str, outputs: dict[str, Any
         return
     project = read_project_name(folder)
     if project:
-        entry = cache_dir(project_dir) / f"{project}.{stack}.json"
-        _store(entry, inputs_key(project_dir, folder, stack), outputs)
+        entry = cache_dir(project_dir) / _entry_name(project, stack, stacks_dir)
+        _store(entry, inputs_key(project_dir, folder, stack, stacks_dir), outputs)
 
 
 def read_project_name(folder: Path) -> str | None:
@@ -169,7 +201,10 @@ def read_project_name(folder: Path) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def stack_reference_state(project_dir: Path, inputs: dict[str, Any]) -> dict[str, Any]:
+def stack_reference_state(
+    project_dir: Path, inputs: dict[str, Any], stacks_dir: Path | None = None
+) -> dict[str, Any]:
     """What the engine would return for a StackReference: its name and the stack's outputs."""
     name = str(inputs["name"])
-    return {"name": name, "outputs": referenced_outputs(project_dir, name), "secretOutputNames": []}
+    outputs = referenced_outputs(project_dir, name, stacks_dir)
+    return {"name": name, "outputs": outputs, "secretOutputNames": []}

@@ -1,6 +1,11 @@
-"""The one test harness: the offline render (render/engine.py) on the real stack files.
+"""The one test harness: the offline render (render/engine.py) on the example stack files.
 
-Tests ask for a stack's render through ``rendered(stack)`` (cached: each real stack renders once
+The tests' stacks are the fixture examples/webshop (the gitflow three-stage acme/webshop), not
+the project's root stack files: a team that adapts the root files to its own app keeps a
+passing suite. The root files are only checked to render and to pass the project check
+(tests/test_examples.py).
+
+Tests ask for a stack's render through ``rendered(stack)`` (cached: each stack renders once
 per test process) or render a variation with ``render_variant(stack, {path: value})``, where a
 path is written as in the error messages, ``cicd:canary.steps[0].weight``; ``DELETE`` removes a
 key. ``config_problems(stack, changes)`` returns the error lines that bad config produces.
@@ -24,14 +29,18 @@ from components.config import ConfigError
 from render.engine import PROJECT_DIR, Rendered, render
 from render.tree import tree
 
+EXAMPLES_DIR: Final = PROJECT_DIR / "examples"
+STACKS_DIR: Final = EXAMPLES_DIR / "webshop"
+"""The stack files the tests render: the gitflow three-stage example."""
 STACKS: Final = ("dev", "staging", "prod")
+"""Its stages in chain order (tests/test_examples.py checks this against the chain)."""
 DELETE: Final = object()
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def stack_config(stack: str) -> dict[str, Any]:
-    """The ``config:`` mapping of Pulumi.<stack>.yaml, as a fresh copy."""
-    data = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())
+    """The ``config:`` mapping of the fixture's Pulumi.<stack>.yaml, as a fresh copy."""
+    data = yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())
     return copy.deepcopy(data["config"])
 
 
@@ -66,26 +75,49 @@ def variant(stack: str, changes: Mapping[str, Any]) -> dict[str, Any]:
     return config
 
 
+def example_copy(
+    into: Path, example: str, changes: Mapping[str, Mapping[str, Any] | None] | None = None
+) -> Path:
+    """A copy of examples/<example>'s stack files (its platform/ ones included) in ``into``,
+    with ``changes`` ({stack: {path: value}}, paths as in :func:`variant`) applied; a stack whose
+    changes are ``None`` is left out. Returns ``into``."""
+    source = EXAMPLES_DIR / example
+    for path in source.rglob("Pulumi.*.yaml"):
+        target = into / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    for stack, stack_changes in (changes or {}).items():
+        target = into / f"Pulumi.{stack}.yaml"
+        if stack_changes is None:
+            target.unlink()
+            continue
+        data = yaml.safe_load(target.read_text()) if target.is_file() else {"config": {}}
+        for path_, value in stack_changes.items():
+            _set(data["config"], path_, value)
+        target.write_text(yaml.safe_dump(data, sort_keys=False))
+    return into
+
+
 @cache
 def rendered(stack: str) -> Rendered:
-    """The render of a real stack file (cached; treat as read-only)."""
-    return render(stack)
+    """The render of a fixture stack file (cached; treat as read-only)."""
+    return render(stack, stacks_dir=STACKS_DIR)
 
 
 @cache
 def files(stack: str) -> dict[str, str]:
-    """The file tree ``python -m render`` writes for a real stack."""
+    """The file tree ``python -m render`` writes for a fixture stack."""
     return tree(rendered(stack))
 
 
 def render_variant(stack: str, changes: Mapping[str, Any]) -> Rendered:
-    return render(stack, stack_config=variant(stack, changes))
+    return render(stack, stack_config=variant(stack, changes), stacks_dir=STACKS_DIR)
 
 
 def config_problems(stack: str, changes: Mapping[str, Any]) -> list[str]:
     """The error lines of a variation that must fail; fails the test if it renders."""
     with pytest.raises(ConfigError) as caught:
-        render(stack, stack_config=variant(stack, changes))
+        render(stack, stack_config=variant(stack, changes), stacks_dir=STACKS_DIR)
     return list(caught.value.lines)
 
 
@@ -103,15 +135,21 @@ PROJECT_FOLDERS: Final = ("components", "delivery_metrics", "platform", "render"
 StackReference, delivery_metrics and security_rescan for the packages the dev stack commits."""
 
 
-def copy_project(root: Path) -> Path:
-    """The one project copy the tests make: the program, every stack file, the platform
-    project; no build output, caches or venv. Returns ``root``."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build", ".render-manifest.json")
-    for path in PROJECT_DIR.glob("Pulumi*.yaml"):
-        shutil.copy2(path, root / path.name)
+def copy_project(root: Path, example: Path = STACKS_DIR) -> Path:
+    """The one project copy the tests make: the program and the platform project with the stack
+    files of ``example`` (examples/webshop) as the copy's own; no build output, caches or venv.
+    Returns ``root``."""
+    ignore = shutil.ignore_patterns(
+        "__pycache__", "*.pyc", "build", ".render-manifest.json", "Pulumi.*.yaml"
+    )
+    shutil.copy2(PROJECT_DIR / "Pulumi.yaml", root / "Pulumi.yaml")
     shutil.copy2(PROJECT_DIR / "__main__.py", root / "__main__.py")
     for folder in PROJECT_FOLDERS:
         shutil.copytree(PROJECT_DIR / folder, root / folder, ignore=ignore)
+    for path in example.rglob("Pulumi.*.yaml"):
+        target = root / path.relative_to(example)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
     return root
 
 

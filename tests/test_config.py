@@ -7,7 +7,15 @@ import sys
 
 import pytest
 
-from tests.conftest import DELETE, STACKS, config_problems, copy_project, project_path, rendered
+from tests.conftest import (
+    DELETE,
+    STACKS,
+    STACKS_DIR,
+    config_problems,
+    copy_project,
+    project_path,
+    rendered,
+)
 
 
 def test_every_stack_renders(stack: str) -> None:
@@ -31,7 +39,8 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "dev",
             {"cicd:app.colour": "blue"},
-            "Pulumi.dev.yaml: cicd:app.colour is not a known key (known here: defaultBranch, "
+            "Pulumi.dev.yaml: cicd:app.colour is not a known key (known here: branching, "
+            "defaultBranch, "
             "healthPath, image, imageTag, name, port, replicas, repository, resources)",
         ),
         (
@@ -144,7 +153,8 @@ def test_every_stack_renders(stack: str) -> None:
         (
             "prod",
             {"cicd:branchProtection.branch": "develop"},
-            "Pulumi.prod.yaml: cicd:branchProtection.branch must be main in prod (got develop)",
+            "Pulumi.prod.yaml: cicd:branchProtection.branch must be main with app.branching gitflow: "
+            "the production stage protects main (got develop)",
         ),
         (
             "dev",
@@ -195,7 +205,7 @@ def test_every_stack_key_is_declared_in_the_project_file() -> None:
 
     declared = set(yaml.safe_load(project_path("Pulumi.yaml").read_text())["config"])
     for name in STACKS:
-        used = set(yaml.safe_load(project_path(f"Pulumi.{name}.yaml").read_text())["config"])
+        used = set(yaml.safe_load((STACKS_DIR / f"Pulumi.{name}.yaml").read_text())["config"])
         assert used <= declared | {"github:owner"}, used - declared
 
 
@@ -215,7 +225,7 @@ def test_cli_bad_config_exits_1_and_writes_nothing(tmp_path: object) -> None:
 
     root = pathlib.Path(str(tmp_path))
     copy_project(root)
-    text = project_path("Pulumi.prod.yaml").read_text().replace("weight: 50\n", "weight: 150\n")
+    text = (STACKS_DIR / "Pulumi.prod.yaml").read_text().replace("weight: 50\n", "weight: 150\n")
     (root / "Pulumi.prod.yaml").write_text(text)
     done = _cli("prod", "--out", str(root / "out"), cwd=str(root))
     assert done.returncode == 1
@@ -238,5 +248,6 @@ def test_render_is_deterministic() -> None:
     from render.engine import render
     from render.tree import tree
 
-    first, second = tree(render("prod")), tree(render("prod"))
+    first = tree(render("prod", stacks_dir=STACKS_DIR))
+    second = tree(render("prod", stacks_dir=STACKS_DIR))
     assert first == second

@@ -328,7 +328,7 @@ def test_dev_only_section_in_staging_says_remove_it_not_set_secrets() -> None:
 
 def test_branch_protection_in_staging_says_remove_it() -> None:
     lines = config_problems("staging", {"cicd:branchProtection": {"branch": "develop"}})
-    _only(lines, "cicd:branchProtection must be removed from the staging stack")
+    _only(lines, "cicd:branchProtection must be removed with app.branching gitflow")
 
 
 def test_deleting_a_required_section_is_still_reported() -> None:
@@ -406,7 +406,8 @@ def test_deleting_a_required_section_is_still_reported() -> None:
         pytest.param(
             "dev",
             {"cicd:app.colour": "blue"},
-            "Pulumi.dev.yaml: cicd:app.colour is not a known key (known here: defaultBranch, "
+            "Pulumi.dev.yaml: cicd:app.colour is not a known key (known here: branching, "
+            "defaultBranch, "
             "healthPath, image, imageTag, name, port, replicas, repository, resources)",
             id="nothing close: the keys there",
         ),

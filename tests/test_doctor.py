@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from render.__main__ import main as render_main
-from tests.conftest import project_path, variant
+from tests.conftest import STACKS_DIR, project_path, variant
 
 SAMPLE_APP = project_path("tests", "pipeline", "sample-app")
 PACKAGES = ["@acme/api", "@acme/shared"]
@@ -199,7 +199,7 @@ def test_a_package_listed_by_its_unscoped_name_gets_the_scoped_one(
 def test_the_staging_commands_are_checked_too(app: Path, stack_file: Path) -> None:
     """The default stack files include staging, whose E2E command runs npm run test:e2e: the
     sample app has it; without it, the gap is named."""
-    staging = project_path("Pulumi.staging.yaml")
+    staging = STACKS_DIR / "Pulumi.staging.yaml"
     assert _doctor(str(app), str(stack_file), str(staging))[0] == 0
     manifest = json.loads((app / "package.json").read_text())
     del manifest["scripts"]["test:e2e"]

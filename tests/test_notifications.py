@@ -27,10 +27,9 @@ from components.config.notifications import (
 from components.stack import workflows_args
 from components.workflows import model
 from components.workflows.deploy import staging_workflow
-from render.engine import PROJECT_DIR
 from render.tree import tree
 from tests import validators
-from tests.conftest import DELETE, config_problems, files, render_variant, variant
+from tests.conftest import DELETE, STACKS_DIR, config_problems, files, render_variant, variant
 from tests.test_stack_mapping import sections
 
 SLACK_ONLY: Final[dict[str, Any]] = {
@@ -63,7 +62,7 @@ def first_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     """A directory the later stages read the first stage's stack file from (instead of the
     project's), filled by :func:`write_dev`."""
     for stack in ("dev", "staging", "prod"):
-        shutil.copy(PROJECT_DIR / f"Pulumi.{stack}.yaml", tmp_path)
+        shutil.copy(STACKS_DIR / f"Pulumi.{stack}.yaml", tmp_path)
     monkeypatch.setattr(loading, "project_directory", lambda: tmp_path)
     yield tmp_path
 

@@ -21,20 +21,22 @@ from render.engine import PROJECT_DIR, Rendered, render
 from render.stackref import StackReferenceError
 from render.tree import kubernetes_objects, tree
 from tests import validators
-from tests.conftest import config_problems, copy_project, render_variant, rendered
+from tests.conftest import STACKS_DIR, config_problems, copy_project, render_variant, rendered
 
 PLATFORM_DIR: Final = PROJECT_DIR / "platform"
+PLATFORM_STACKS: Final = STACKS_DIR / "platform"
+"""The fixture's platform stack files (examples/webshop/platform)."""
 CLUSTERS: Final = ("nonprod", "prod")
 RELEASE: Final = "kubernetes:helm.sh/v3:Release"
 
 
 @cache
 def platform(stack: str) -> Rendered:
-    return render(stack, PLATFORM_DIR)
+    return render(stack, PLATFORM_DIR, stacks_dir=PLATFORM_STACKS)
 
 
 def platform_variant(stack: str, changes: Mapping[str, Any]) -> Rendered:
-    config = yaml.safe_load((PLATFORM_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+    config = yaml.safe_load((PLATFORM_STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]
     for key, value in changes.items():
         section, _, field = key.partition(".")
         config.setdefault(section, {})[field] = value
@@ -211,7 +213,7 @@ def test_bad_platform_config_names_the_file_and_key(changes: dict[str, Any], exp
 
 def platform_problems(stack: str, keys: Mapping[str, Any]) -> list[str]:
     """The error lines of a platform stack file with whole ``keys`` set (any namespace)."""
-    config = yaml.safe_load((PLATFORM_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+    config = yaml.safe_load((PLATFORM_STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]
     with pytest.raises(ConfigError) as caught:
         render(stack, PLATFORM_DIR, stack_config={**config, **keys})
     return list(caught.value.lines)

@@ -1,6 +1,8 @@
 """This repository's own pipeline (.github/workflows, docs/pipeline.md).
 
-Given the hand-written workflow files, then: the real validators (actionlint, zizmor pedantic,
+Given the workflow files (their stage jobs and stack lists written from the root stack files'
+chain by ``python -m render repo-workflows``, render/repo_pipeline.py), then: they are what the
+stack files say; the real validators (actionlint, zizmor pedantic,
 the GitHub workflow schema) accept them; every action is pinned to a checked SHA with its release
 in a comment and gets only inputs it declares; and pull requests from forks can never reach a
 secret or a write token while running their own code.
@@ -8,17 +10,32 @@ secret or a write token while running their own code.
 
 from __future__ import annotations
 
+import itertools
 import re
 from functools import cache
 from typing import Any, Final
 
 import yaml
 
+from components.chain import Chain
+from render.engine import PROJECT_DIR
+from render.project import project_config
+from render.repo_pipeline import workflows
 from tests import validators
-from tests.conftest import project_path
+from tests.conftest import EXAMPLES_DIR, project_path
 
 WORKFLOWS_DIR: Final = project_path(".github", "workflows")
-STACKS: Final = ("dev", "staging", "prod")
+
+
+@cache
+def root_chain() -> Chain:
+    """The chain of the root stack files: the stages the repository's own pipeline applies."""
+    project = project_config(PROJECT_DIR)
+    assert project.lines == () and project.chain is not None, project.lines
+    return project.chain
+
+
+STACKS: Final = root_chain().names
 
 
 def _names(words: str) -> frozenset[str]:
@@ -267,8 +284,9 @@ def test_render_diff_runs_for_every_pull_request_without_secrets() -> None:
     job = jobs("pull-request.yml")["render-diff"]
     assert "if" not in job and not uses_secrets(job) and "environment" not in job
     script = "\n".join(str(step.get("run", "")) for step in job["steps"])
-    loop = re.search(r"for stack in ([\w ]+); do", script)
-    assert loop and loop.group(1).split() == list(STACKS)
+    assert re.search(r"for stack in \$STACKS; do", script)
+    (listed,) = [s["env"]["STACKS"] for s in job["steps"] if "STACKS" in s.get("env", {})]
+    assert listed.split() == list(STACKS)
     assert re.search(r'python -m render "\$stack" --diff "\$BASE_SHA"', script)
     assert "GITHUB_STEP_SUMMARY" in script
     checkout = steps_using("pull-request.yml", "actions/checkout")
@@ -342,8 +360,9 @@ def test_merges_deploy_dev_then_gate_staging_and_prod_behind_a_preview() -> None
         for job_id, job in ups.items()
     }
     assert set(by_stack) == set(STACKS)
-    assert deploy[by_stack["dev"]]["environment"] == "infra-dev"
-    for stack, before in (("staging", "dev"), ("prod", "staging")):
+    assert deploy[by_stack[STACKS[0]]]["environment"] == f"infra-{STACKS[0]}"
+    assert deploy[by_stack[STACKS[0]]]["needs"] == "test"
+    for before, stack in itertools.pairwise(STACKS):
         job = deploy[by_stack[stack]]
         assert job["environment"] == f"infra-{stack}"  # requires reviewers (docs/pipeline.md)
         (preview_id,) = [job["needs"]] if isinstance(job["needs"], str) else job["needs"]
@@ -389,3 +408,32 @@ def test_docs_name_every_environment_and_secret_the_workflows_use() -> None:
     docs = project_path("docs", "pipeline.md").read_text()
     missing = sorted(n for n in needed if not re.search(rf"`{re.escape(n)}`", docs))
     assert not missing, f"docs/pipeline.md does not explain {missing}"
+
+
+# --------------------------------------------------------------------------------------------
+# The stage jobs and stack lists follow the stack files
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_committed_workflows_are_what_the_stack_files_say() -> None:
+    """Fails when a stack file was added, dropped or re-chained without running
+    ``python -m render repo-workflows``."""
+    for path, text in workflows(root_chain()).items():
+        assert path.read_text() == text, (
+            f"{path.name} is stale: run python -m render repo-workflows"
+        )
+
+
+def test_a_two_stage_chain_gives_dev_then_a_gated_prod_and_stays_lint_clean() -> None:
+    chain = project_config(EXAMPLES_DIR / "payments").chain
+    assert chain is not None and chain.names == ("dev", "prod")
+    generated = {f".github/workflows/{p.name}": t for p, t in workflows(chain).items()}
+    deploy = yaml.safe_load(generated[".github/workflows/deploy.yml"])["jobs"]
+    assert list(deploy) == ["test", "up-dev", "preview-prod", "up-prod"]
+    assert (deploy["up-dev"]["needs"], deploy["preview-prod"]["needs"]) == ("test", "up-dev")
+    assert deploy["up-prod"]["needs"] == "preview-prod"
+    assert deploy["up-prod"]["environment"] == "infra-prod"
+    drift = yaml.safe_load(generated[".github/workflows/drift.yml"])
+    assert drift["jobs"]["drift"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert "staging" not in generated[".github/workflows/pull-request.yml"]
+    assert validators.actionlint(generated) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
@@ -44,6 +45,23 @@ class ContainerResources(ConfigModel):
     )
 
 
+class Branching(StrEnum):
+    """How the application's branches carry a change to production (``cicd:app.branching``).
+
+    docs/delivery-models.md describes both; components/config/branching.py holds what each
+    preset requires of a stage's branch policies and branch protection.
+    """
+
+    GITFLOW = "gitflow"
+    """develop -> main: the first stage deploys from the default branch (develop), release
+    branches (release/*) are stabilised in the stages between, the production stage deploys
+    from main and v* tags. The first stage protects the default branch, the production stage
+    protects main."""
+    TRUNK = "trunk"
+    """One branch (the default branch, usually main): the first stage deploys from pushes to it,
+    every later stage from v* tags only. Only the first stage protects a branch."""
+
+
 class AppConfig(ConfigModel):
     """The application being delivered (``cicd:app``)."""
 
@@ -53,6 +71,13 @@ class AppConfig(ConfigModel):
         default="develop",
         description="Default branch: workflow files are committed here (workflow_run and "
         "workflow_dispatch only fire for files on it). Default develop.",
+    )
+    branching: Branching = Field(
+        default=Branching.GITFLOW,
+        description="Branching preset: gitflow (develop -> main, release branches, v* tags) or "
+        "trunk (one branch; later stages deploy from v* tags). Decides which stage protects "
+        "which branch and which branches and tags each environment deploys from; every stack "
+        "must state the same. Default gitflow.",
     )
     image: Annotated[
         str,

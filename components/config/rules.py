@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic.alias_generators import to_camel
 
 from components.chain import Tier, default_tier
+from components.config.branching import BranchPolicies, StageRole, branching_rules
 from components.config.canary import CanaryOn, CanaryPlanConfig
 from components.config.fields import SECRET_LOOKING, github_secret_name
 from components.config.metrics import MetricsOn
@@ -282,22 +283,17 @@ def environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
         )
     if s.pipeline is None and env.is_first:
         yield Problem("pipeline", f"is required in the first stage ({env.name}), which owns ci.yml")
-    # The first stage protects the default branch, tier production protects main (helper 26b's
-    # branching presets replace this).
-    wanted = s.app.default_branch if env.is_first else "main" if env.is_production else None
     bp = s.branch_protection
-    if wanted is None and bp is not None:
-        yield Problem(
-            "branchProtection",
-            f"must be removed from the {env.name} stack: the first stage protects "
-            f"{s.app.default_branch} and tier production protects main",
-        )
-    elif wanted is not None and (bp is None or bp.branch != wanted):
-        yield Problem(
-            "branchProtection.branch",
-            f"must be {wanted} in {env.name}",
-            None if bp is None else bp.branch,
-        )
+    yield from branching_rules(
+        s.app.branching,
+        s.app.default_branch,
+        StageRole(first=env.is_first, production=env.is_production),
+        BranchPolicies(
+            protected_branch=None if bp is None else bp.branch,
+            branches=s.approval.branches,
+            tags=s.approval.tags,
+        ),
+    )
     if s.app.image.split("/")[0] != s.registry.server:
         yield Problem("app.image", f"must be in the registry {s.registry.server}", s.app.image)
     if s.app.image_tag == "latest":

@@ -58,7 +58,7 @@ def project_directory() -> Path:
     working directory, which the Pulumi CLI sets to the project folder.
     """
     root = pulumi.get_root_directory()
-    if root and (Path(root) / PROJECT_FILE).is_file():
+    if root and Path(root).is_dir():
         return Path(root)
     return Path.cwd()
 

@@ -24,7 +24,7 @@ from render.engine import PROJECT_DIR, Rendered, render
 from tests.cluster.apply import apply_render, rollouts_crds, server_side_apply
 from tests.cluster.plane import ControlPlane, start_control_plane, start_rollouts_controller
 from tests.cluster.steps import NAMESPACE as NAMESPACE
-from tests.conftest import STACKS, project_path, render_variant, rendered
+from tests.conftest import STACKS, STACKS_DIR, project_path, render_variant, rendered
 
 PLATFORM_DIR: Final = PROJECT_DIR / "platform"
 PLATFORM_OF: Final = {"dev": "nonprod", "staging": "nonprod", "prod": "prod"}
@@ -42,7 +42,7 @@ project with the cluster's Prometheus)."""
 
 @cache
 def platform_render(stack: str) -> Rendered:
-    return render(stack, PLATFORM_DIR)
+    return render(stack, PLATFORM_DIR, stacks_dir=STACKS_DIR / "platform")
 
 
 def chart_version(result: Rendered, release: str) -> str:

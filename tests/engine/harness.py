@@ -274,10 +274,13 @@ def _tail(text: str, lines: int = 40) -> str:
 
 
 def copy_project(into: Path) -> Path:
-    """The program, its stack files and platform/ copied (the checkout's stack files stay as
-    committed); ``.venv`` is a link to the project's own."""
+    """The program and platform/ copied with the stack files of examples/webshop (the tests'
+    fixture, tests/conftest.py) as its own; ``.venv`` is a link to the project's own."""
+    from render.examples import use_example
+
     root = into / "project"
     shutil.copytree(PROJECT_DIR, root, ignore=shutil.ignore_patterns(*COPIED_IGNORE), symlinks=True)
+    use_example("webshop", root)
     (root / ".venv").symlink_to((PROJECT_DIR / ".venv").resolve())
     return root
 

@@ -1,0 +1,74 @@
+"""``python -m render use-example NAME`` (``make example NAME=payments``): start from an example.
+
+Replaces the project's stack files with those of ``examples/NAME`` (its environment stack files
+in the project folder, its ``platform/`` ones in platform/), rewrites this repository's own
+workflows for the example's chain (render/repo_pipeline.py) and runs the project check on the
+result. The old stack files are removed first, so that a stage the example does not have does
+not linger in the chain; git shows (and restores) what changed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from components.messages import escape
+from render.engine import PROJECT_DIR, UsageError
+
+EXAMPLES: Final = "examples"
+NESTED_PROJECTS: Final = ("platform",)
+"""Project folders whose stack files an example carries in a folder of the same name."""
+
+
+def examples(root: Path = PROJECT_DIR) -> list[str]:
+    return sorted(p.name for p in (root / EXAMPLES).iterdir() if p.is_dir())
+
+
+def use_example(name: str, root: Path = PROJECT_DIR) -> list[Path]:
+    """Copy ``examples/<name>``'s stack files over the project's; returns the files written."""
+    known = examples(root)
+    if name not in known:
+        raise UsageError(f"no example '{name}' (examples: {', '.join(known)})")
+    source = root / EXAMPLES / name
+    written: list[Path] = []
+    for folder in (Path(), *map(Path, NESTED_PROJECTS)):
+        if not (source / folder).is_dir():
+            continue
+        for old in (root / folder).glob("Pulumi.*.yaml"):
+            old.unlink()
+        for path in sorted((source / folder).glob("Pulumi.*.yaml")):
+            target = root / folder / path.name
+            shutil.copy2(path, target)
+            written.append(target)
+    return written
+
+
+def main(argv: Sequence[str]) -> int:
+    from render.__main__ import _Parser
+    from render.project import check_project
+    from render.repo_pipeline import workflows
+
+    p = _Parser(prog="python -m render use-example", description=__doc__)
+    p.add_argument("name", help=f"an example folder: {', '.join(examples())}")
+    args = p.parse_args(list(argv))
+    try:
+        written = use_example(args.name)
+    except UsageError as err:
+        print(escape(f"render: {err}"), file=sys.stderr)
+        return 2
+    for path in written:
+        print(escape(f"wrote {path.relative_to(PROJECT_DIR)}"))
+    result = check_project(PROJECT_DIR)
+    for line in result.lines:
+        print(line, file=sys.stderr)
+    if result.lines or result.chain is None:
+        return 1
+    for path, text in workflows(result.chain).items():
+        if path.read_text() != text:
+            path.write_text(text)
+            print(escape(f"wrote {path.relative_to(PROJECT_DIR)}"))
+    print(escape(f"stages {' -> '.join(result.chain.names)}: the project check passes"))
+    return 0

@@ -1,0 +1,204 @@
+"""Every example renders and passes the project check; the check refuses what a per-stack render
+cannot see (render/project.py, components/config/project.py).
+
+The suite's stacks come from examples/webshop (tests/conftest.py); the root stack files are only
+checked here: they render and pass the project check, whatever a team has adapted them to.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.chain import Chain
+from render.engine import PROJECT_DIR, Registration, Rendered, UsageError
+from render.examples import use_example
+from render.project import (
+    ProjectCheck,
+    check_project,
+    identity,
+    ownership_problems,
+    project_config,
+)
+from render.repo_pipeline import workflows
+from tests.conftest import EXAMPLES_DIR, STACKS, STACKS_DIR, copy_project, example_copy
+
+EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if p.is_dir())
+
+
+def _check(folder: Path) -> ProjectCheck:
+    return check_project(folder)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_example_renders_and_passes_the_project_check(example: str) -> None:
+    result = _check(EXAMPLES_DIR / example)
+    assert result.lines == []
+    assert result.chain is not None
+    assert set(result.renders) == set(result.chain.names)
+
+
+def test_the_examples_are_the_two_delivery_models() -> None:
+    assert {"webshop", "payments"} <= set(EXAMPLES)
+    payments = _check(EXAMPLES_DIR / "payments")
+    assert payments.chain is not None and payments.chain.names == ("dev", "prod")
+
+
+def test_the_root_stack_files_render_and_pass_the_project_check() -> None:
+    result = _check(PROJECT_DIR)
+    assert result.lines == []
+
+
+def test_the_suite_stacks_are_the_fixture_chain_in_order() -> None:
+    result = _check(STACKS_DIR)
+    assert result.chain is not None and result.chain.names == STACKS
+
+
+def test_trunk_dev_and_prod_both_protecting_main_is_refused_naming_dev(tmp_path: Path) -> None:
+    folder = example_copy(
+        tmp_path, "payments", {"prod": {"cicd:branchProtection": {"branch": "main"}}}
+    )
+    result = _check(folder)
+    assert result.lines == [
+        "Pulumi.dev.yaml and Pulumi.prod.yaml both own the GitHub BranchProtection (pattern "
+        "main, repositoryId payments): only Pulumi.dev.yaml should (trunk: the first stage "
+        "protects the default branch main); remove it from Pulumi.prod.yaml"
+    ]
+
+
+def test_two_stacks_with_one_github_environment_are_refused(tmp_path: Path) -> None:
+    folder = example_copy(
+        tmp_path, "webshop", {"staging": {"cicd:environment.githubEnvironment": "production"}}
+    )
+    result = _check(folder)
+    assert result.lines == [
+        "Pulumi.prod.yaml: cicd:environment.githubEnvironment: stages 'staging' and 'prod' "
+        "share the GitHub environment 'production'"
+    ]
+    assert result.renders == {}  # nothing rendered, nothing written
+
+
+def test_a_broken_chain_names_the_stage(tmp_path: Path) -> None:
+    folder = example_copy(tmp_path, "webshop", {"staging": None})
+    assert _check(folder).lines == [
+        "Pulumi.prod.yaml: cicd:environment.promotesFrom: stage 'prod' promotes from "
+        "'staging', which has no stack file (stages: dev, prod)"
+    ]
+
+
+def test_every_stack_states_the_same_app(tmp_path: Path) -> None:
+    folder = example_copy(tmp_path, "payments", {"prod": {"cicd:app.branching": "gitflow"}})
+    assert _check(folder).lines == [
+        "Pulumi.prod.yaml: cicd:app.branching must be trunk, as in Pulumi.dev.yaml: every "
+        "stack delivers the same app (got gitflow)"
+    ]
+
+
+def test_a_later_trunk_stage_deploying_from_a_branch_says_what_to_write(tmp_path: Path) -> None:
+    folder = example_copy(tmp_path, "payments", {"prod": {"cicd:approval.branches": ["main"]}})
+    assert (
+        "Pulumi.prod.yaml: cicd:approval.branches must be empty with app.branching trunk: "
+        "stages after the first deploy from tags only; write approval.tags: [v*] (got [main])"
+    ) in _check(folder).lines
+
+
+def test_gitflow_with_main_as_default_branch_is_refused(tmp_path: Path) -> None:
+    changes: dict[str, Any] = {"cicd:app.defaultBranch": "main"}
+    folder = example_copy(tmp_path, "webshop", dict.fromkeys(STACKS, changes))
+    assert (
+        "Pulumi.dev.yaml: cicd:app.defaultBranch must not be main with app.branching gitflow: "
+        "gitflow merges the default branch (such as develop) into main; write defaultBranch: "
+        "develop, or branching: trunk (got main)"
+    ) in _check(folder).lines
+
+
+def _resource(type_: str, name: str, **inputs: Any) -> Registration:
+    return Registration(
+        type=type_,
+        name=name,
+        parent=None,
+        custom=True,
+        inputs=inputs,
+        options={"provider": "github"},
+        urn=f"urn:{type_}:{name}",
+    )
+
+
+def test_ownership_covers_a_resource_type_it_has_no_rule_for() -> None:
+    """A GitHub resource type no stack registers today is keyed by its identifying inputs."""
+    chain = _check(STACKS_DIR).chain
+    assert isinstance(chain, Chain)
+    provider = Registration(
+        "pulumi:providers:github", "github", None, True, {"owner": "acme"}, {}, "p"
+    )
+    team = "github:index/teamRepository:TeamRepository"
+    renders = {
+        stack: Rendered(stack, [provider, _resource(team, f"t-{stack}", **inputs)], {})
+        for stack, inputs in (
+            ("dev", {"repository": "webshop", "teamId": "42", "permission": "push"}),
+            ("prod", {"repository": "webshop", "teamId": "42", "permission": "pull"}),
+        )
+    }
+    from components.config.project import app_identity
+
+    app = app_identity({"github:owner": "acme", "cicd:app": {"repository": "webshop"}})
+    lines = ownership_problems(chain, app, renders)
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "Pulumi.dev.yaml and Pulumi.prod.yaml both own the GitHub TeamRepository (repository "
+        "webshop, teamId 42): only Pulumi.dev.yaml should"
+    )
+    obj = identity(_resource(team, "t", repository="webshop", teamId="42"), {"github": "acme"})
+    assert obj is not None and obj.owner == "acme"
+
+
+@pytest.mark.subprocess
+def test_the_cli_lists_the_chain_and_exits_1_on_a_problem(tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "render", "check-project", *args],
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_DIR,
+            check=False,
+        )
+
+    listed = cli("--stacks", str(EXAMPLES_DIR / "payments"), "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == ["dev", "prod"]
+    bad = example_copy(
+        tmp_path, "payments", {"prod": {"cicd:branchProtection": {"branch": "main"}}}
+    )
+    refused = cli("--stacks", str(bad))
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("Pulumi.dev.yaml and Pulumi.prod.yaml both own")
+    assert refused.stdout == ""
+
+
+def test_using_another_example_replaces_every_stack_file_and_the_workflows_follow(
+    tmp_path: Path,
+) -> None:
+    """make example NAME=payments in a copy of the project: staging is gone, not lingering."""
+    root = copy_project(tmp_path)
+    shutil.copytree(EXAMPLES_DIR, root / "examples")
+    shutil.copytree(PROJECT_DIR / ".github", root / ".github")
+    written = use_example("payments", root)
+    assert sorted(p.relative_to(root).as_posix() for p in written) == [
+        "Pulumi.dev.yaml",
+        "Pulumi.prod.yaml",
+        "platform/Pulumi.nonprod.yaml",
+        "platform/Pulumi.prod.yaml",
+    ]
+    assert not (root / "Pulumi.staging.yaml").exists()
+    chain = project_config(root).chain
+    assert chain is not None and chain.names == ("dev", "prod")
+    deploy = workflows(chain, root)[root / ".github" / "workflows" / "deploy.yml"]
+    assert "up-staging" not in deploy and "preview-prod" in deploy
+    with pytest.raises(UsageError, match=r"no example 'nope' \(examples: payments, webshop\)"):
+        use_example("nope", root)
