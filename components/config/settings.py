@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import pulumi
@@ -17,6 +17,7 @@ from components.config.deploy import DeployConfig
 from components.config.environment import EnvironmentConfig
 from components.config.fields import ConfigModel
 from components.config.github_provider import GitHubProviderSettings
+from components.config.kubernetes_provider import KubernetesProviderSettings
 from components.config.metrics import MetricsConfig, MetricsOff, MetricsOn
 from components.config.network import IngressConfig, NetworkConfig
 from components.config.pipeline import (
@@ -218,3 +219,7 @@ class Settings:
     sections: StackSettings
     secrets: Secrets
     warnings: tuple[str, ...]
+    kubernetes_provider: KubernetesProviderSettings = field(
+        default_factory=KubernetesProviderSettings
+    )
+    """What the explicit Kubernetes provider is given: kubeconfig (secret), context."""

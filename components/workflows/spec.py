@@ -17,6 +17,10 @@ from components.release import ReleasePlan
 from components.vocabulary import ClusterAccess
 from components.vocabulary import Environment as Stage
 
+# Re-exported: components/stack.py builds the deploy job's runs-on from config.
+from components.workflows.model import GITHUB_HOSTED as GITHUB_HOSTED
+from components.workflows.model import RunsOn as RunsOn
+
 
 @dataclass(frozen=True)
 class Commands:
@@ -140,6 +144,9 @@ class DeploySpec:
     """Full ref patterns (as ``github.ref`` spells them: branch_ref, tag_ref) a dispatch may deploy
     from: the environment's listed branches and tags. None where it lists none (protected
     branches: GitHub's environment decides alone)."""
+    runner: RunsOn = GITHUB_HOSTED
+    """Where the job in the environment (the one that reaches the cluster) runs
+    (``cicd:deploy.runner``); every other job stays on GitHub-hosted runners (docs/runners.md)."""
 
 
 @dataclass(frozen=True)
