@@ -296,7 +296,8 @@ def platform_runner_problems(runners: RunnersOn | RunnersOff) -> Iterable[Proble
         path = f"runners.scaleSets[{index}]"
         if scale_set.name in names:
             yield Problem(f"{path}.name", "must be unique", scale_set.name, namespace)
-        if scale_set.environment in environments:
+        shared_environment = scale_set.environment in environments
+        if shared_environment:
             yield Problem(
                 f"{path}.environment",
                 f"already has scale set {runners.scale_sets[environments[scale_set.environment]].name}: "
@@ -304,7 +305,7 @@ def platform_runner_problems(runners: RunnersOn | RunnersOff) -> Iterable[Proble
                 scale_set.environment,
                 namespace,
             )
-        if scale_set.runner_namespace in namespaces:
+        if scale_set.runner_namespace in namespaces and not shared_environment:
             yield Problem(
                 f"{path}.namespace",
                 "must differ from every other scale set's: a ServiceAccount of a shared "
