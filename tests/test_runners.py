@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,6 +23,7 @@ from components.config.runner import DEFAULT_RUNNER_IMAGE
 from components.runners import CONTROLLER_CHART, SCALE_SET_CHART
 from render.engine import SECRET, Rendered, render, secret_placeholder
 from render.tree import github_settings, kubernetes_objects, tree
+from tests.arc_project import ARC_PROD, IN_CLUSTER, arc_project, in_cluster_render
 from tests.conftest import (
     config_problems,
     copy_project,
@@ -44,14 +45,6 @@ CHART_FACTS: Final = project_path(
 )
 RELEASE: Final = "kubernetes:helm.sh/v3:Release"
 K8S_PROVIDER: Final = "pulumi:providers:kubernetes"
-
-ARC_PROD: Final = {
-    "enabled": True,
-    "githubConfigUrl": "https://github.com/acme/webshop",
-    "githubConfigSecret": "arc-github-app",
-    "scaleSets": [{"name": "webshop-prod", "environment": "prod"}],
-}
-"""cicd-platform:runners of the prod cluster in the inCluster renders."""
 
 
 def workflow(result: Rendered, stack: str) -> dict[str, Any]:
@@ -241,8 +234,10 @@ def test_a_public_repository_keeps_its_deploy_job_on_github_hosted_runners(
         "Pulumi.dev.yaml: cicd:deploy.runner must be a GitHub-hosted runner on a public "
         "repository (pipeline.github.visibility public)"
     )
-    # A GitHub-hosted image is fine on a public repository; a private one may self-host.
+    # A GitHub-hosted image is fine on a public repository, the default one included; a
+    # private one may self-host.
     render_variant("dev", {**changes, "cicd:deploy.runner": {"labels": ["ubuntu-24.04-arm"]}})
+    render_variant("dev", {"cicd:pipeline.github.visibility": "public"})
     render_variant("dev", {"cicd:deploy.runner": runner})
 
 
@@ -251,26 +246,9 @@ def test_a_public_repository_keeps_its_deploy_job_on_github_hosted_runners(
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def arc_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A project copy whose prod platform stack runs ARC with scale set webshop-prod."""
-    root = copy_project(tmp_path_factory.mktemp("arc-project"))
-    platform_file = root / "platform" / "Pulumi.prod.yaml"
-    document = yaml.safe_load(platform_file.read_text())
-    document["config"]["cicd-platform:runners"] = ARC_PROD
-    platform_file.write_text(yaml.safe_dump(document, sort_keys=False))
-    yield root
-
-
-IN_CLUSTER: Final = {
-    "cicd:cluster.access": "inCluster",
-    "cicd:deploy.runner": {"scaleSet": "webshop-prod"},
-}
-
-
-@pytest.fixture(scope="module")
-def in_cluster_prod(arc_project: Path) -> Rendered:
-    return render("prod", arc_project, stack_config=variant("prod", IN_CLUSTER))
+@pytest.fixture
+def in_cluster_prod() -> Rendered:
+    return in_cluster_render()
 
 
 def test_in_cluster_prod_stores_no_cluster_credential(in_cluster_prod: Rendered) -> None:
@@ -356,8 +334,8 @@ def test_in_cluster_needs_this_environments_scale_set_in_the_platform(
 
 
 @pytest.fixture(scope="module")
-def arc_platform(arc_project: Path) -> Rendered:
-    return render("prod", arc_project / "platform")
+def arc_platform() -> Rendered:
+    return render("prod", arc_project() / "platform")
 
 
 def test_platform_stacks_ship_without_arc() -> None:

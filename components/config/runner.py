@@ -88,8 +88,9 @@ class RunnerConfig(ConfigModel):
         """Whether the job leaves GitHub's own runners (anything but one GitHub image label)."""
         if self.scale_set is not None or self.group is not None:
             return True
-        labels = self.labels or ()
-        return not (len(labels) == 1 and _HOSTED_IMAGE.fullmatch(labels[0]))
+        if self.labels is None:
+            return False  # the default, ubuntu-24.04
+        return not (len(self.labels) == 1 and _HOSTED_IMAGE.fullmatch(self.labels[0]))
 
 
 def runner_problems(

@@ -25,6 +25,7 @@ import yaml
 from components.access import deployer_rules
 from components.workflows.common import SCRIPTS_DIR
 from render.engine import Rendered, render
+from tests.arc_project import ARC_PROD, IN_CLUSTER
 from tests.cluster.apply import apply_step, steps
 from tests.cluster.conftest import Applied
 from tests.cluster.plane import ControlPlane
@@ -44,18 +45,9 @@ def _renders(root: Path) -> tuple[Rendered, Rendered]:
     copy_project(root)
     platform_file = root / "platform" / "Pulumi.prod.yaml"
     document = yaml.safe_load(platform_file.read_text())
-    document["config"]["cicd-platform:runners"] = {
-        "enabled": True,
-        "githubConfigUrl": "https://github.com/acme/webshop",
-        "githubConfigSecret": "arc-github-app",
-        "scaleSets": [{"name": "webshop-prod", "environment": "prod"}],
-    }
+    document["config"]["cicd-platform:runners"] = ARC_PROD
     platform_file.write_text(yaml.safe_dump(document, sort_keys=False))
-    changes = {
-        "cicd:cluster.access": "inCluster",
-        "cicd:deploy.runner": {"scaleSet": "webshop-prod"},
-        "cicd:environment.namespace": OWN,
-    }
+    changes = {**IN_CLUSTER, "cicd:environment.namespace": OWN}
     platform = render("prod", root / "platform")
     environment = render("prod", root, stack_config=variant("prod", changes))
     return platform, environment
