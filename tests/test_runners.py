@@ -23,6 +23,7 @@ from components.config.runner import DEFAULT_RUNNER_IMAGE
 from components.runners import CONTROLLER_CHART, SCALE_SET_CHART
 from render.engine import SECRET, Rendered, render, secret_placeholder
 from render.tree import github_settings, kubernetes_objects, tree
+from tests import validators
 from tests.arc_project import ARC_PROD, IN_CLUSTER, arc_project, in_cluster_render
 from tests.conftest import (
     config_problems,
@@ -153,6 +154,14 @@ def test_actionlint_accepts_each_form(
     # in the application repository's .github/actionlint.yaml, as actionlint asks.
     files = tree(render_variant("prod", {"cicd:deploy.runner": runner}))
     assert _actionlint(files, tmp_path / "declared", custom) == []
+    workflows = {
+        f".github/workflows/{name.removeprefix('github/workflows/')}": text
+        for name, text in files.items()
+        if name.startswith("github/workflows/")
+    }
+    # zizmor (pedantic) and GitHub's workflow JSON schema take every form as well.
+    assert validators.zizmor(workflows) == []
+    assert validators.workflow_schema(workflows) == []
     if custom:
         # Undeclared, actionlint reports the label: the check above is a real one.
         (finding,) = _actionlint(files, tmp_path / "undeclared", ())
