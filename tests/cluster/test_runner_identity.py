@@ -14,10 +14,11 @@ policy is cluster-scoped under prod's own name and is left to the render tests
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 import yaml
@@ -54,15 +55,54 @@ def _renders(root: Path) -> tuple[Rendered, Rendered]:
 
 
 @pytest.fixture(scope="module")
-def runner_bound(applied: Applied, tmp_path_factory: pytest.TempPathFactory) -> ControlPlane:
+def arc_renders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Rendered, Rendered]:
+    return _renders(tmp_path_factory.mktemp("runner-identity"))
+
+
+@pytest.fixture(scope="module")
+def runner_bound(applied: Applied, arc_renders: tuple[Rendered, Rendered]) -> ControlPlane:
     """The runner identity and its permission applied (the rest of the session as usual)."""
     plane = applied.plane
-    platform, environment = _renders(tmp_path_factory.mktemp("runner-identity"))
+    platform, environment = arc_renders
     for stack, result in (("platform-prod-arc", platform), ("prod-arc", environment)):
         for step in steps(stack, result):
             if step.obj["kind"] in APPLIED_KINDS:
                 apply_step(plane, step, update=False)
     return plane
+
+
+def _dry_run_pod(plane: ControlPlane, spec: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "runner-dry-run", "namespace": RUNNER_NAMESPACE},
+        "spec": spec,
+    }
+    return plane.kubectl(
+        "create", "--dry-run=server", "--filename=-", stdin=yaml.safe_dump(pod), check=False
+    )
+
+
+def test_the_runner_pod_passes_the_restricted_pod_security_of_its_namespace(
+    runner_bound: ControlPlane, arc_renders: tuple[Rendered, Rendered]
+) -> None:
+    # Given the pod template the platform passes to the scale set chart, when a pod of it is
+    # created (server-side dry run) in the runner namespace, then the real PodSecurity admission
+    # (restricted, enforced by the namespace's labels) admits it without a warning.
+    platform, _ = arc_renders
+    (release,) = [
+        r for r in platform.of_type("kubernetes:helm.sh/v3:Release")
+        if str(r.inputs["chart"]).endswith("/gha-runner-scale-set")
+    ]  # fmt: skip
+    spec = copy.deepcopy(release.inputs["values"]["template"]["spec"])
+    done = _dry_run_pod(runner_bound, spec)
+    assert done.returncode == 0, done.stderr
+    assert "PodSecurity" not in done.stderr
+    # The chart's own runner container (no security context) would be refused there.
+    del spec["securityContext"], spec["containers"][0]["securityContext"]
+    refused = _dry_run_pod(runner_bound, spec)
+    assert refused.returncode != 0
+    assert 'violates PodSecurity "restricted:latest"' in refused.stderr
 
 
 def can_i(
