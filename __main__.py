@@ -27,7 +27,13 @@ s = settings.sections
 name = s.app.name
 
 # Providers come from the stack; components never build their own.
-k8s_provider = k8s.Provider("kubernetes", context=s.cluster.kube_context)
+# kubernetes:kubeconfig (secret) and the context reach the provider here (unset: KUBECONFIG and
+# its current context).
+k8s_provider = k8s.Provider(
+    "kubernetes",
+    kubeconfig=settings.kubernetes_provider.kubeconfig,
+    context=settings.kubernetes_provider.context,
+)
 # github:token and github:baseUrl reach the provider here (unset: GITHUB_TOKEN, github.com).
 github_provider = github.Provider(
     "github",
@@ -68,6 +74,13 @@ platform = stack.PlatformFacts(
             lambda facts: stack.platform_oidc_facts(settings, facts)
         )
         if stack.uses_github_oidc(settings)
+        else None
+    ),
+    runner=(
+        platform_ref.get_output("runners").apply(
+            lambda facts: stack.platform_runner_facts(settings, facts)
+        )
+        if stack.uses_in_cluster(settings)
         else None
     ),
 )

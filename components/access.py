@@ -32,6 +32,11 @@ Who the deployer is depends on ``cicd:cluster.access``:
   token's ``sub``, ``repo:OWNER/REPO:environment:NAME``. Only a job that runs in that GitHub
   environment (after its reviewers approved) gets such a token, so the credential follows the
   review by construction.
+- ``inCluster``: no ServiceAccount here and no stored credential. The deploy job runs on the
+  environment's Actions Runner Controller scale set; its runner pods run as a ServiceAccount the
+  platform stack owns in the scale set's own namespace (:class:`RunnerIdentity`), and the
+  RoleBinding here names that ServiceAccount. Its token is the pod's projected one: it never
+  leaves the cluster (docs/runners.md).
 
 No ``*``, no ``create``/``delete``, no Secrets, no ``pods/exec``, no cluster-wide RBAC.
 
@@ -265,6 +270,15 @@ def image_only_policy_spec(workload_kind: str, username: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class RunnerIdentity:
+    """The ServiceAccount of the environment's runner scale set pods (platform stack), which
+    ``inCluster`` access binds to the deployer Role."""
+
+    namespace: pulumi.Input[str]
+    service_account: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class EnvironmentAccessArgs:
     """Inputs of the namespace's access rules.
 
@@ -285,6 +299,8 @@ class EnvironmentAccessArgs:
     workload_name: str
     access: ClusterAccess = ClusterAccess.TOKEN
     oidc_username: pulumi.Input[str] | None = None
+    runner_identity: RunnerIdentity | None = None
+    """With ``access`` inCluster: the runner pods' ServiceAccount; unused otherwise."""
 
 
 def kubeconfig(
@@ -313,7 +329,8 @@ class EnvironmentAccess(pulumi.ComponentResource):
     """Deployer identity, its narrowed Role and image-only admission policy, people's bindings."""
 
     kubeconfig: pulumi.Output[str] | None
-    """Token mode: the deployer's kubeconfig (secret). githubOidc: None, nothing is stored."""
+    """Token mode: the deployer's kubeconfig (secret). githubOidc, inCluster: None, nothing is
+    stored."""
     deployer_username: pulumi.Output[str]
     """The Kubernetes username of the deployer, as admission sees it."""
     service_account_name: str
@@ -349,6 +366,16 @@ class EnvironmentAccess(pulumi.ComponentResource):
             self.deployer_username = pulumi.Output.from_input(args.oidc_username)
             subject = rbac.SubjectArgs(
                 kind="User", name=self.deployer_username, api_group="rbac.authorization.k8s.io"
+            )
+        elif args.access is ClusterAccess.IN_CLUSTER:
+            runner = args.runner_identity
+            if runner is None:
+                raise ValueError("access inCluster needs runner_identity")
+            self.deployer_username = pulumi.Output.concat(
+                "system:serviceaccount:", runner.namespace, ":", runner.service_account
+            )
+            subject = rbac.SubjectArgs(
+                kind="ServiceAccount", name=runner.service_account, namespace=runner.namespace
             )
         else:
             self.deployer_username = pulumi.Output.concat(

@@ -12,6 +12,8 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import config
+from components.config.platform import load_platform_stack
+from components.config.runner import RunnersOff, RunnersOn, runner_facts, runner_service_account
 from components.metrics_dashboard import MetricsDashboard, MetricsDashboardArgs
 from components.platform import (
     HelmControllerArgs,
@@ -20,16 +22,50 @@ from components.platform import (
     RolloutsController,
     authentication_configuration,
 )
+from components.runners import RunnerController, RunnerControllerArgs, RunnerScaleSet, ScaleSetArgs
 from components.vocabulary import GITHUB_OIDC_ISSUER, PodSecurityLevel
+
+
+def _runners(runners: RunnersOn | RunnersOff, on_cluster: pulumi.ResourceOptions) -> None:
+    """Actions Runner Controller and one scale set per environment, where it is on."""
+    if not isinstance(runners, RunnersOn):
+        return
+    controller = RunnerController(
+        "arc",
+        RunnerControllerArgs(runners.controller_namespace, runners.chart_version),
+        opts=on_cluster,
+    )
+    for scale_set in runners.scale_sets:
+        RunnerScaleSet(
+            scale_set.name,
+            ScaleSetArgs(
+                name=scale_set.name,
+                environment=scale_set.environment,
+                namespace=scale_set.runner_namespace,
+                service_account=runner_service_account(scale_set.name),
+                chart_version=runners.chart_version,
+                github_config_url=runners.github_config_url,
+                github_config_secret=runners.github_config_secret,
+                runner_image=runners.runner_image,
+                min_runners=scale_set.min_runners,
+                max_runners=scale_set.max_runners,
+                runner_group=scale_set.runner_group,
+                controller_namespace=runners.controller_namespace,
+            ),
+            controller,
+            opts=on_cluster,
+        )
 
 
 def main() -> None:
     """The platform program: load its config, install the controllers, export the facts."""
-    settings = config.load_platform()
+    settings, provider_settings = load_platform_stack()
     for warning in config.platform_warnings(settings):
         pulumi.log.warn(warning)
     cluster = settings.cluster
-    provider = k8s.Provider("kubernetes", context=cluster.kube_context)
+    provider = k8s.Provider(
+        "kubernetes", kubeconfig=provider_settings.kubeconfig, context=provider_settings.context
+    )
     on_cluster = pulumi.ResourceOptions(providers=[provider])
 
     RolloutsController(
@@ -52,6 +88,7 @@ def main() -> None:
             ),
             opts=on_cluster,
         )
+    _runners(settings.runners, on_cluster)
     dashboards = settings.delivery_dashboards
     for app in dashboards.apps:
         MetricsDashboard(
@@ -76,6 +113,8 @@ def main() -> None:
         },
     )
     pulumi.export("rolloutsNamespace", settings.rollouts.namespace)
+    # Per scale set: its environment, namespace and ServiceAccount (cluster.access inCluster).
+    pulumi.export("runners", runner_facts(settings.runners))
     pulumi.export(
         "policyControllerNamespace",
         policy.namespace if isinstance(policy, config.PolicyControllerOn) else None,

@@ -20,7 +20,7 @@ from typing import Final
 import pulumi
 import pulumi_docker as docker
 
-from components.access import EnvironmentAccessArgs
+from components.access import EnvironmentAccessArgs, RunnerIdentity
 from components.config import (
     ATTESTATIONS_NEED,
     CODE_SCANNING_NEEDS,
@@ -52,6 +52,7 @@ from components.config import (
     own_stage,
 )
 from components.config import Event as ConfigEvent
+from components.config.runner import RunnerConfig
 from components.github_environment import (
     BranchProtectionArgs,
     DeploymentEnvironmentArgs,
@@ -90,6 +91,9 @@ class PlatformFacts:
     """How the cluster's Prometheus scrapes (``monitoring``), checked against this stack."""
     github_oidc: pulumi.Output[dict[str, str]] | None
     """The platform's GitHub OIDC trust (``usernamePrefix``, ``audience``); None in token mode."""
+    runner: pulumi.Output[dict[str, str]] | None = None
+    """With ``cluster.access`` inCluster: this environment's runner scale set in the platform's
+    ``runners`` output (``namespace``, ``serviceAccount``); None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,49 @@ def platform_oidc_facts(settings: Settings, facts: object) -> dict[str, str]:
             "(set cicd-platform:githubOidc.enabled there)"
         )
     return {str(k): str(v) for k, v in facts.items()}
+
+
+def uses_in_cluster(settings: Settings) -> bool:
+    """Whether the deploy job runs on the platform's runner scale set with its ServiceAccount."""
+    return settings.sections.cluster.access is ClusterAccess.IN_CLUSTER
+
+
+def platform_runner_facts(settings: Settings, facts: object) -> dict[str, str]:
+    """This stack's scale set in the platform stack's ``runners`` output, or a config error
+    naming both stacks: it must exist and be this environment's (one identity per environment:
+    a scale set bound by two stacks would act in both namespaces)."""
+    s = settings.sections
+    platform = s.cluster.platform_stack
+    scale_set = s.deploy.runner.scale_set
+    where = f"{settings.stack_file}: cicd:deploy.runner.scaleSet"
+    if not isinstance(facts, dict):
+        raise pulumi.RunError(
+            f"{settings.stack_file}: cicd:cluster.access is inCluster, but the platform stack "
+            f"{platform} runs no runner scale sets (set cicd-platform:runners.enabled there)"
+        )
+    found = facts.get(scale_set)
+    if not isinstance(found, dict):
+        known = ", ".join(sorted(str(name) for name in facts)) or "none"
+        raise pulumi.RunError(
+            f"{where} names {scale_set}, which the platform stack {platform} does not run "
+            f"(its scale sets: {known})"
+        )
+    environment = s.environment.name
+    if found.get("environment") != environment:
+        raise pulumi.RunError(
+            f"{where} names {scale_set}, which the platform stack {platform} runs for "
+            f"environment {found.get('environment')}, not {environment}"
+        )
+    return {"namespace": str(found["namespace"]), "serviceAccount": str(found["serviceAccount"])}
+
+
+def runs_on(runner: RunnerConfig) -> wf.RunsOn:
+    """``deploy.runner`` as the deploy job's ``runs-on``: a scale set by its name alone."""
+    if runner.scale_set is not None:
+        return wf.RunsOn((runner.scale_set,))
+    if runner.labels is None and runner.group is None:
+        return wf.GITHUB_HOSTED
+    return wf.RunsOn(tuple(runner.labels or ()), runner.group)
 
 
 def _amount(amounts: ResourceAmounts) -> ResourceAmount:
@@ -239,6 +286,14 @@ def access_args(
         oidc_username=(
             platform.github_oidc.apply(lambda facts: facts["usernamePrefix"] + subject)
             if platform.github_oidc is not None
+            else None
+        ),
+        runner_identity=(
+            RunnerIdentity(
+                namespace=platform.runner.apply(lambda facts: facts["namespace"]),
+                service_account=platform.runner.apply(lambda facts: facts["serviceAccount"]),
+            )
+            if platform.runner is not None
             else None
         ),
     )
@@ -644,6 +699,7 @@ def workflows_args(
                     performance_thresholds=_k6_thresholds(deploy.tests.performance_thresholds),
                 ),
                 dispatch_refs=_dispatch_refs(s.approval),
+                runner=runs_on(deploy.runner),
             ),
             pipeline=_pipeline(s.pipeline) if owns_pipeline and s.pipeline else None,
             metrics=_metrics(s.metrics_on, stages) if env.is_first else None,

@@ -25,6 +25,9 @@ class ClusterAccess(StrEnum):
 
     TOKEN = "token"
     GITHUB_OIDC = "githubOidc"
+    IN_CLUSTER = "inCluster"
+    """The deploy job runs on the environment's Actions Runner Controller scale set and uses
+    its pods' ServiceAccount (docs/runners.md): no credential leaves the cluster."""
 
 
 class ScrapeDiscovery(StrEnum):

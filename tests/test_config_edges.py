@@ -247,7 +247,8 @@ def test_secret_looking_variable_names() -> None:
     ("key", "value", "expected"),
     [
         ("cicd2:app", {"name": "x"}, "cicd2:app is in the namespace 'cicd2'"),
-        ("kubernetes:context", "ctx", "kubernetes:context is in the namespace 'kubernetes'"),
+        # kubernetes:kubeconfig and kubernetes:context are read (tests/test_runners.py).
+        ("kubernetes:namespace", "ctx", "kubernetes:namespace is not read by this program"),
         # github:token and github:baseUrl are read (tests/test_github_provider_config.py).
         ("github:insecure", "true", "github:insecure is not read by this program"),
     ],

@@ -22,6 +22,7 @@ from components.config import MAX_MATRIX_JOBS
 from components.workflows import ci
 from components.workflows.common import SCRIPTS_DIR, script
 from render.tree import tree
+from tests.arc_project import in_cluster_render
 from tests.conftest import DELETE, STACKS, config_problems, files, render_variant
 from tests.validators import PROJECT_DIR, VENV_BIN
 
@@ -152,6 +153,8 @@ def test_every_script_is_embedded_in_a_workflow(name: str) -> None:
         *(files(stack) for stack in STACKS),
         tree(render_variant("dev", {"cicd:pipeline.github": DELETE})),
         tree(render_variant("staging", {"cicd:cluster.access": "githubOidc"})),
+        # prod deploying from its ARC scale set with its ServiceAccount (kubeconfig_in_cluster.sh)
+        tree(in_cluster_render()),
     )
     if name in ("notify_teams.sh", "notify_email.sh"):  # a route to Teams and e-mail
         variants = (*variants, tree(render_variant("dev", TEAMS_AND_EMAIL)))

@@ -234,12 +234,13 @@ def platform_problems(stack: str, keys: Mapping[str, Any]) -> list[str]:
                 "secrets are separate keys"
             ],
         ),
-        # The platform reads no other namespace: a key there is a typo or a leftover.
+        # Of another namespace the platform reads only its Kubernetes provider's kubeconfig and
+        # context (tests/test_runners.py): anything else there is a typo or a leftover.
         (
-            {"kubernetes:context": "acme-nonprod"},
+            {"kubernetes:namespace": "acme-nonprod"},
             [
-                "Pulumi.nonprod.yaml: kubernetes:context is in the namespace 'kubernetes', which "
-                "this program does not read (its settings are under cicd-platform:)"
+                "Pulumi.nonprod.yaml: kubernetes:namespace is not read by this program (it reads "
+                "only context, kubeconfig from kubernetes:)"
             ],
         ),
         (

@@ -76,8 +76,10 @@ class ClusterConfig(ConfigModel):
     access: ClusterAccess = Field(
         default=ClusterAccess.TOKEN,
         description="How the deploy workflows authenticate: token (a ServiceAccount token in "
-        "the environment's KUBECONFIG secret) or githubOidc (a short-lived GitHub OIDC token "
-        "per run, trusted by the API server; no stored credential). Default token.",
+        "the environment's KUBECONFIG secret), githubOidc (a short-lived GitHub OIDC token "
+        "per run, trusted by the API server; no stored credential) or inCluster (the deploy "
+        "job runs on the platform's runner scale set, deploy.runner.scaleSet, with its pods' "
+        "ServiceAccount; nothing stored, nothing leaves the cluster). Default token.",
     )
     scrape: ScrapeDiscovery = Field(
         default=ScrapeDiscovery.ANNOTATIONS,

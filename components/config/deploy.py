@@ -18,6 +18,7 @@ from components.config.fields import (
     between,
     float_between,
 )
+from components.config.runner import RunnerConfig
 
 
 class PerformanceThresholds(ConfigModel):
@@ -84,3 +85,9 @@ class DeployConfig(ConfigModel):
         default=10, description="Attempts of the post-deploy health check."
     )
     tests: DeployTests = Field(default=DeployTests(), description="Tests after the deploy.")
+    runner: RunnerConfig = Field(
+        default=RunnerConfig(),
+        description="Where the deploy job in the environment runs: labels, group (with "
+        "labels) or scaleSet (Actions Runner Controller). Default GitHub-hosted ubuntu-24.04. "
+        "Other jobs stay GitHub-hosted (docs/runners.md).",
+    )

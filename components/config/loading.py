@@ -31,6 +31,13 @@ from components.config.github_provider import (
     base_url_problem,
 )
 from components.config.keys import closest, unknown_key
+from components.config.kubernetes_provider import (
+    CONTEXT_KEY,
+    KUBECONFIG_KEY,
+    KubernetesProviderSettings,
+    both_contexts,
+    context_problem,
+)
 from components.config.notifications import CHANNEL_SECRET_KEY, first_stage_notifications
 from components.config.pipeline import ScannersWithSonarQube
 from components.config.problems import NAMESPACE, ConfigError, Problem, problems_from, show_value
@@ -45,6 +52,7 @@ from components.config.rules import (
     plan_rules,
     warnings_of,
 )
+from components.config.runner import runner_problems
 from components.config.settings import (
     PIPELINE_SECRET_KEYS,
     REGISTRY_TOKEN_KEY,
@@ -54,6 +62,7 @@ from components.config.settings import (
     StackSettings,
 )
 from components.config.siblings import chain_of, chain_problems, project_directory
+from components.vocabulary import ClusterAccess
 
 SettingsT = TypeVar("SettingsT", bound=ConfigModel)
 
@@ -337,7 +346,19 @@ def _environment_stack_rules(settings: StackSettings, stack: str) -> list[Proble
         *metrics_rules(settings),
         *limit_rules(settings),
         *plan_rules(settings),
+        *_runner_rules(settings),
     ]
+
+
+def _runner_rules(settings: StackSettings) -> Iterable[Problem]:
+    """``deploy.runner`` (components/config/runner.py); the visibility is known where the
+    pipeline section is (the first stage)."""
+    pipeline = settings.pipeline
+    return runner_problems(
+        settings.deploy.runner,
+        in_cluster=settings.cluster.access is ClusterAccess.IN_CLUSTER,
+        public_repository=pipeline.github.public if pipeline is not None else None,
+    )
 
 
 def _secret_keys(raw: Mapping[str, Any], stack: str) -> dict[str, str | None]:
@@ -392,14 +413,16 @@ def _required_secret_keys(s: StackSettings) -> dict[str, str]:
 READ_NAMESPACES: Final = {
     NAMESPACE: None,
     "github": frozenset({"owner", "token", "baseUrl"}),
+    "kubernetes": frozenset({"kubeconfig", "context"}),
     "pulumi": None,
 }
 """Config namespaces this program reads, with the keys read there (None: checked elsewhere or
 the engine's own). Anything else in the stack file is a typo or a leftover, never silently kept:
 the GitHub provider is explicit and takes ``github:owner``, ``github:token`` (a secret; unset,
 the provider reads ``GITHUB_TOKEN``) and ``github:baseUrl`` (GitHub Enterprise Server), see
-components/config/github_provider.py; the Kubernetes provider takes its context from
-``cicd:cluster``."""
+components/config/github_provider.py; the Kubernetes provider takes ``kubernetes:kubeconfig`` (a
+secret) and its context from ``cicd:cluster.kubeContext`` or ``kubernetes:context``, see
+components/config/kubernetes_provider.py."""
 
 GITHUB_OWNER_KEY: Final = OWNER_KEY
 
@@ -413,8 +436,8 @@ ENVIRONMENT_STACK: Final = StackSchema[StackSettings](
     unread_secret="is set but nothing reads it (no environment.secrets entry)",
     required_secrets=_required_secret_keys,
     required_values={GITHUB_OWNER_KEY: "the GitHub organisation"},
-    optional_values={BASE_URL_KEY: base_url_problem},
-    optional_secrets=frozenset({TOKEN_KEY}),
+    optional_values={BASE_URL_KEY: base_url_problem, CONTEXT_KEY: context_problem},
+    optional_secrets=frozenset({TOKEN_KEY, KUBECONFIG_KEY}),
     project_rules=lambda settings, stack: (
         chain_problems(settings.environment, project_directory())
         if settings.environment.name == stack  # else environment.name is the one problem
@@ -441,6 +464,7 @@ def load() -> Settings:
     if notifications is None:
         raise ConfigError(read.file, [problem] if problem is not None else [])
     return Settings(
+        kubernetes_provider=kubernetes_provider(read, settings.cluster.kube_context, NAMESPACE),
         stack=read.stack,
         stack_file=read.file,
         github_owner=read.values[GITHUB_OWNER_KEY],
@@ -464,6 +488,20 @@ def load() -> Settings:
         ),
         warnings=tuple(warnings_of(settings)),
         notifications=notifications,
+    )
+
+
+def kubernetes_provider(
+    read: StackFile[Any], section_context: str | None, namespace: str
+) -> KubernetesProviderSettings:
+    """``kubernetes:kubeconfig`` and the context (section key or ``kubernetes:context``, not
+    both) for the explicit Kubernetes provider."""
+    provider_context = read.values.get(CONTEXT_KEY)
+    if provider_context is not None and section_context is not None:
+        raise ConfigError(read.file, [both_contexts("cluster.kubeContext", namespace)])
+    return KubernetesProviderSettings(
+        kubeconfig=read.other_secrets.get(KUBECONFIG_KEY),
+        context=section_context or provider_context,
     )
 
 

@@ -14,8 +14,16 @@ from pydantic import (
 )
 
 from components.config.fields import ConfigModel, DnsLabel, Duration, SemVer, matches
-from components.config.loading import StackSchema, read_stack
+from components.config.kubernetes_provider import (
+    CONTEXT_KEY,
+    KUBECONFIG_KEY,
+    READ_KEYS,
+    KubernetesProviderSettings,
+    context_problem,
+)
+from components.config.loading import StackSchema, kubernetes_provider, read_stack
 from components.config.problems import Problem
+from components.config.runner import RunnersConfig, RunnersOff, platform_runner_problems
 from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
 from components.vocabulary import ScrapeDiscovery
 
@@ -229,6 +237,7 @@ PLATFORM_SECTIONS: Final = (
     "policyController",
     "githubOidc",
     "deliveryDashboards",
+    "runners",
 )
 
 
@@ -260,6 +269,11 @@ class PlatformSettings(ConfigModel):
         default=DeliveryDashboardsConfig(),
         description="Delivery-metrics dashboards for this cluster's Grafana sidecar.",
     )
+    runners: RunnersConfig = Field(
+        default=RunnersOff(),
+        description="Actions Runner Controller and one runner scale set per environment "
+        "(docs/runners.md). Off by default.",
+    )
 
 
 def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
@@ -275,6 +289,7 @@ def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
                 PLATFORM_NAMESPACE,
             )
         )
+    problems.extend(platform_runner_problems(settings.runners))
     return problems
 
 
@@ -283,11 +298,14 @@ PLATFORM_STACK: Final = StackSchema[PlatformSettings](
     sections=PLATFORM_SECTIONS,
     model=PlatformSettings,
     rules=_platform_rules,
-    reads={PLATFORM_NAMESPACE: None, "pulumi": None},
+    reads={PLATFORM_NAMESPACE: None, "kubernetes": READ_KEYS, "pulumi": None},
+    optional_values={CONTEXT_KEY: context_problem},
+    optional_secrets=frozenset({KUBECONFIG_KEY}),
 )
-"""The platform project's stack files: ``cicd-platform:`` sections only. It has no secrets and
-reads no other namespace (its Kubernetes provider takes its context from ``cluster``), so
-anything else in the file is refused, as in the environment stacks."""
+"""The platform project's stack files: ``cicd-platform:`` sections, and the Kubernetes
+provider's ``kubernetes:kubeconfig`` (secret) and ``kubernetes:context`` (or
+``cluster.kubeContext``; components/config/kubernetes_provider.py); anything else in the file is
+refused, as in the environment stacks."""
 
 
 def parse_platform(
@@ -302,6 +320,13 @@ def load_platform() -> PlatformSettings:
     return read_stack(PLATFORM_STACK).settings
 
 
+def load_platform_stack() -> tuple[PlatformSettings, KubernetesProviderSettings]:
+    """:func:`load_platform`, with what the explicit Kubernetes provider is given."""
+    read = read_stack(PLATFORM_STACK)
+    settings = read.settings
+    return settings, kubernetes_provider(read, settings.cluster.kube_context, PLATFORM_NAMESPACE)
+
+
 def platform_warnings(settings: PlatformSettings) -> tuple[str, ...]:
     """Settings written under a switched-off feature, as the environment stacks warn them."""
     return tuple(
@@ -310,6 +335,7 @@ def platform_warnings(settings: PlatformSettings) -> tuple[str, ...]:
         for path, off in (
             ("policyController", settings.policy_controller),
             ("githubOidc", settings.github_oidc),
+            ("runners", settings.runners),
         )
         if isinstance(off, SwitchedOff) and off.ignored_keys()
     )

@@ -114,6 +114,21 @@ OTHER_KEYS: Final[Mapping[str, tuple[str, str, str, str]]] = {
         "(https://github.example.com/; the provider adds api/v3/). Optional: unset, "
         "github.com. github.com and *.ghe.com only over https and without a path.",
     ),
+    "kubernetes:kubeconfig": (
+        "secret string",
+        "unset",
+        f"{ALL_STACKS}; platform {PLATFORM_STACKS}",
+        "Kubeconfig (content or path) of the stack's explicit Kubernetes provider; set it with "
+        "pulumi config set --secret (plain text is refused). Optional: unset, KUBECONFIG or "
+        "~/.kube/config (docs/runners.md).",
+    ),
+    "kubernetes:context": (
+        "string",
+        "unset",
+        f"{ALL_STACKS}; platform {PLATFORM_STACKS}",
+        "Context of the explicit Kubernetes provider, instead of cluster.kubeContext (setting "
+        "both is refused). Optional: unset, the kubeconfig's current context.",
+    ),
 }
 
 

@@ -18,6 +18,7 @@ from components.config.deploy import DeployConfig
 from components.config.environment import EnvironmentConfig
 from components.config.fields import ConfigModel
 from components.config.github_provider import GitHubProviderSettings
+from components.config.kubernetes_provider import KubernetesProviderSettings
 from components.config.metrics import MetricsConfig, MetricsOff, MetricsOn
 from components.config.network import IngressConfig, NetworkConfig
 from components.config.notifications import NotificationsConfig
@@ -230,3 +231,7 @@ class Settings:
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     """The routes every stage's workflows follow: the first stage's ``pipeline.notifications``
     (a later stage reads them from the first stage's stack file)."""
+    kubernetes_provider: KubernetesProviderSettings = field(
+        default_factory=KubernetesProviderSettings
+    )
+    """What the explicit Kubernetes provider is given: kubeconfig (secret), context."""

@@ -166,6 +166,10 @@ def setup_kubectl() -> Step:
 # user the RoleBinding names.
 _OIDC_KUBECONFIG: Final = script("kubeconfig_oidc.sh")
 
+# cluster.access inCluster: the job runs on the environment's runner scale set; the kubeconfig
+# names the runner pod's own ServiceAccount token file (docs/runners.md).
+_IN_CLUSTER_KUBECONFIG: Final = script("kubeconfig_in_cluster.sh")
+
 
 def cluster_grants(access: ClusterAccess) -> tuple[Grant, ...]:
     """What a job that talks to the cluster needs of its GITHUB_TOKEN: an OIDC token, or nothing."""
@@ -181,7 +185,15 @@ def write_kubeconfig(access: ClusterAccess = ClusterAccess.TOKEN) -> Step:
     githubOidc: a kubeconfig built from the environment's variables (server, CA, audience)
     around a credential plugin that fetches GitHub OIDC tokens; the job needs ``id-token:
     write`` (:func:`cluster_grants`).
+    inCluster: a kubeconfig around the runner pod's ServiceAccount token file and CA; no
+    secret, no variable (the job runs on the environment's runner scale set).
     """
+    if access is ClusterAccess.IN_CLUSTER:
+        return run(
+            "Write the deployer kubeconfig (in-cluster ServiceAccount)",
+            _IN_CLUSTER_KUBECONFIG,
+            env={"KUBECONFIG": KUBECONFIG_PATH},
+        )
     if access is ClusterAccess.GITHUB_OIDC:
         return run(
             "Write the deployer kubeconfig (GitHub OIDC)",

@@ -43,6 +43,7 @@ RUNNER: Final = "ubuntu-24.04"
 """GitHub-hosted runner, a fixed release: a new Ubuntu image reaches the pipeline through a
 change here, not silently through ``ubuntu-latest`` moving."""
 
+
 Scalar = str | int | bool
 
 _OPEN: Final = "${{"
@@ -368,6 +369,48 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class RunsOn:
+    """A job's ``runs-on``, in the forms GitHub documents ("Choosing the runner for a job"):
+
+    - labels only: one label is written as a string (``ubuntu-24.04``, or an Actions Runner
+      Controller scale set's name), several as a list (``[self-hosted, linux, x64]``): the job
+      runs on a runner that has every label;
+    - a runner group: ``{group: NAME}``, with ``labels`` when given (a runner of the group that
+      has every label).
+
+    Labels are data from stack config (validated there); the model still refuses an empty
+    value and ``${{``, so a label can never become an expression.
+    """
+
+    labels: tuple[str, ...] = (RUNNER,)
+    group: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.group is None and not self.labels:
+            raise ValueError("runs-on: needs at least one label or a runner group")
+        for value in (*self.labels, *((self.group,) if self.group is not None else ())):
+            if not value.strip():
+                raise ValueError("runs-on: a label or group must not be empty")
+            _refuse_plain_expression(value, "runs-on")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"runs-on: labels repeat ({', '.join(self.labels)})")
+
+    def to_value(self) -> str | list[str] | dict[str, Any]:
+        if self.group is not None:
+            value: dict[str, Any] = {"group": self.group}
+            if self.labels:
+                value["labels"] = list(self.labels)
+            return value
+        if len(self.labels) == 1:
+            return self.labels[0]
+        return list(self.labels)
+
+
+GITHUB_HOSTED: Final = RunsOn()
+"""Every job's default: the fixed GitHub-hosted image :data:`RUNNER`."""
+
+
+@dataclass(frozen=True)
 class Matrix:
     """A one-dimensional matrix; ``fail_fast`` off so one package's failure hides no other."""
 
@@ -397,7 +440,7 @@ class Job:
     env: Mapping[str, str] = field(default_factory=dict)
     outputs: Mapping[str, str] = field(default_factory=dict)
     matrix: Matrix | None = None
-    runs_on: str = RUNNER
+    runs_on: RunsOn = GITHUB_HOSTED
     concurrency: Concurrency | None = None
 
     def __post_init__(self) -> None:
@@ -423,7 +466,7 @@ class Job:
             out["needs"] = list(self.needs)
         if self.if_ is not None:
             out["if"] = self.if_
-        out["runs-on"] = self.runs_on
+        out["runs-on"] = self.runs_on.to_value()
         out["timeout-minutes"] = self.timeout_minutes
         out["permissions"] = {g.scope.value: g.access.value for g in self.permissions}
         if self.environment is not None:

@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from components.chain import Tier
 from components.release import ReleasePlan
 from components.vocabulary import ClusterAccess
+
+# Re-exported: components/stack.py builds the deploy job's runs-on from config.
+from components.workflows.model import GITHUB_HOSTED as GITHUB_HOSTED
+from components.workflows.model import RunsOn as RunsOn
 from components.workflows.notify import LEGACY_ROUTES, Routes
 
 
@@ -133,6 +137,9 @@ class DeploySpec:
     """Full ref patterns (as ``github.ref`` spells them: branch_ref, tag_ref) a dispatch may deploy
     from: the environment's listed branches and tags. None where it lists none (protected
     branches: GitHub's environment decides alone)."""
+    runner: RunsOn = GITHUB_HOSTED
+    """Where the job in the environment (the one that reaches the cluster) runs
+    (``cicd:deploy.runner``); every other job stays on GitHub-hosted runners (docs/runners.md)."""
 
 
 @dataclass(frozen=True)

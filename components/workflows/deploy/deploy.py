@@ -114,6 +114,7 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
         needs=("verify",),
         if_=enabled(spec),
         environment=github_environment(spec),
+        runs_on=spec.deploy.runner,
         concurrency=environment_concurrency(spec.deploy.github_environment, dispatched=True),
         timeout_minutes=spec.deploy.job_timeout_minutes,
         permissions=(

@@ -105,6 +105,7 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
             name="deploy",
             if_=deploys,
             environment=github_environment(spec),
+            runs_on=spec.deploy.runner,
             concurrency=environment_concurrency(environment, dispatched=False),
             timeout_minutes=spec.deploy.job_timeout_minutes,
             permissions=(
