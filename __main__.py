@@ -70,6 +70,7 @@ platform = stack.PlatformFacts(
         if stack.uses_github_oidc(settings)
         else None
     ),
+    router=stack.platform_router(settings, platform_ref),
 )
 
 namespace = EnvironmentNamespace(name, stack.namespace_args(s, platform), opts=on_k8s)

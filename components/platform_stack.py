@@ -18,9 +18,31 @@ from components.platform import (
     OidcTrust,
     PolicyController,
     RolloutsController,
+    RolloutsControllerArgs,
     authentication_configuration,
 )
+from components.traffic_router import (
+    GatewayParent,
+    RouterFacts,
+    TrafficRouter,
+    controller_plugins,
+)
 from components.vocabulary import GITHUB_OIDC_ISSUER, PodSecurityLevel
+
+
+def router_facts_of(settings: config.PlatformSettings) -> RouterFacts:
+    """What the environment stacks need of the cluster's traffic router (its ``trafficRouter``
+    output): the kind, Traefik's entry points, the Gateway."""
+    router = settings.traffic_router
+    if isinstance(router, config.TraefikRouterConfig):
+        return RouterFacts(TrafficRouter.TRAEFIK, traefik_entry_points=router.entry_points)
+    if isinstance(router, config.GatewayApiRouterConfig):
+        gateway = router.gateway
+        return RouterFacts(
+            TrafficRouter.GATEWAY_API,
+            gateway=GatewayParent(gateway.name, gateway.namespace, gateway.section_name),
+        )
+    return RouterFacts(settings.router)
 
 
 def main() -> None:
@@ -32,12 +54,18 @@ def main() -> None:
     provider = k8s.Provider("kubernetes", context=cluster.kube_context)
     on_cluster = pulumi.ResourceOptions(providers=[provider])
 
+    router = settings.traffic_router
     RolloutsController(
         "argo-rollouts",
-        HelmControllerArgs(
+        RolloutsControllerArgs(
             namespace=settings.rollouts.namespace,
             chart_version=settings.rollouts.chart_version,
             enforce=PodSecurityLevel.RESTRICTED,
+            traffic_router_plugins=(
+                tuple(controller_plugins(router.plugin.location, router.plugin.sha256))
+                if isinstance(router, config.GatewayApiRouterConfig)
+                else ()
+            ),
         ),
         opts=on_cluster,
     )
@@ -76,6 +104,7 @@ def main() -> None:
         },
     )
     pulumi.export("rolloutsNamespace", settings.rollouts.namespace)
+    pulumi.export("trafficRouter", router_facts_of(settings).export())
     pulumi.export(
         "policyControllerNamespace",
         policy.namespace if isinstance(policy, config.PolicyControllerOn) else None,

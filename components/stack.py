@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
+from pulumi.runtime.sync_await import _sync_await
 
 from components.access import EnvironmentAccessArgs
 from components.config import (
@@ -26,12 +27,14 @@ from components.config import (
     DEPLOY_SWITCH_VARIABLE,
     ApprovalConfig,
     BranchPolicy,
+    CanaryOn,
     ClusterAccess,
     ConfigError,
     EgressRule,
     Environment,
     GitHubPlanConfig,
     MetricsOn,
+    MetricsPreset,
     PerformanceThresholds,
     PipelineConfig,
     Problem,
@@ -54,6 +57,7 @@ from components.ingress import AppIngress, AppIngressArgs
 from components.namespace import EgressAllow, EgressPort, EnvironmentNamespaceArgs, ResourceAmount
 from components.registry import RegistryAccessArgs
 from components.release import duration_seconds
+from components.traffic_router import NGINX_ROUTER, RouterFacts, TrafficRouter, router_facts
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflowsArgs
 from components.workflows import spec as wf
 from components.workflows.contract import branch_ref, tag_ref
@@ -79,6 +83,9 @@ class PlatformFacts:
     """How the cluster's Prometheus scrapes (``monitoring``), checked against this stack."""
     github_oidc: pulumi.Output[dict[str, str]] | None
     """The platform's GitHub OIDC trust (``usernamePrefix``, ``audience``); None in token mode."""
+    router: RouterFacts = NGINX_ROUTER
+    """The cluster's traffic router (``trafficRouter``), a plain value: it decides which kinds
+    of objects the stack registers (:func:`platform_router`)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,69 @@ def platform_oidc_facts(settings: Settings, facts: object) -> dict[str, str]:
             "(set cicd-platform:githubOidc.enabled there)"
         )
     return {str(k): str(v) for k, v in facts.items()}
+
+
+def platform_router(settings: Settings, reference: pulumi.StackReference) -> RouterFacts:
+    """The cluster's traffic router (the platform stack's ``trafficRouter``), read before any
+    Kubernetes object is registered, or a config error naming what this stack asks of another.
+
+    The router decides which kinds of objects the stack registers (an Ingress, a TraefikService,
+    an HTTPRoute), and a resource's kind cannot come from an Output, so the value is awaited
+    here: ``StackReference.get_output_details`` (pulumi sdk/python/lib/pulumi/stack_reference.py,
+    3.272.0) on the SDK's own loop pump, ``_sync_await`` (runtime/sync_await.py, the one its
+    synchronous invokes use). A StackReference's outputs are known in a preview too, and the
+    offline render answers it from the platform stack's render (render/stackref.py).
+    """
+    details = _sync_await(reference.get_output_details("trafficRouter"))
+    platform = settings.sections.cluster.platform_stack
+    try:
+        router = router_facts(details.value)
+    except (KeyError, TypeError, ValueError) as error:
+        raise pulumi.RunError(
+            f"{settings.stack_file}: the platform stack {platform} exports a trafficRouter "
+            f"this program does not know ({error})"
+        ) from None
+    problems = list(router_problems(settings.sections, router, platform))
+    if problems:
+        raise ConfigError(settings.stack_file, problems)
+    return router
+
+
+def router_problems(s: StackSettings, router: RouterFacts, platform: str) -> list[Problem]:
+    """What this stack asks of a router its platform does not run: ``canary.nginx`` (the nginx
+    router's per-stack setting) and the ``ingress-nginx`` metrics preset (ingress-nginx counts
+    the canary's requests) only with the nginx router."""
+    if router.kind is TrafficRouter.NGINX:
+        return []
+    problems: list[Problem] = []
+    plan = s.canary if isinstance(s.canary, CanaryOn) else s.canary.unused
+    said = f"the platform stack {platform} routes with {router.kind.value} "
+    said += "(cicd-platform:trafficRouter.kind)"
+    if plan is not None and plan.nginx is not None:
+        problems.append(
+            Problem("canary.nginx", f"must be removed: {said}; the router is the platform's choice")
+        )
+    analysis = s.analysis_on
+    if analysis is not None and analysis.metrics.preset is MetricsPreset.INGRESS_NGINX:
+        problems.append(
+            Problem(
+                "canary.analysis.metrics.preset",
+                f"ingress-nginx needs the nginx router: {said}; use the app preset",
+                analysis.metrics.preset.value,
+            )
+        )
+    return problems
+
+
+def routes_canary(s: StackSettings, router: RouterFacts) -> bool:
+    """Whether the canary's weight is a share of requests: with traefik and gatewayApi always,
+    with nginx where the stack asks for the split (``canary.nginx``, as before routers were the
+    platform's), never without a router."""
+    if s.canary_on is None or router.kind is TrafficRouter.NONE:
+        return False
+    if router.kind is TrafficRouter.NGINX:
+        return s.canary_on.nginx is not None
+    return True
 
 
 def _amount(amounts: ResourceAmounts) -> ResourceAmount:
@@ -268,6 +338,9 @@ def ingress_args(
         cluster_issuer=s.ingress.cluster_issuer,
         tls_secret_name=s.tls_secret_name,
         service=s.app.name,
+        port=s.app.port,
+        router=platform.router,
+        canary_service=f"{s.app.name}-canary" if routes_canary(s, platform.router) else None,
     )
 
 
@@ -326,7 +399,7 @@ def canary_args(
             if s.prometheus_scrapes_app and contract is not None
             else None
         ),
-        stable_ingress=ingress if canary.nginx else None,
+        routing=ingress if routes_canary(s, platform.router) else None,
     )
 
 

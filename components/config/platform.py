@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Discriminator,
     Field,
     Tag,
 )
@@ -17,6 +18,7 @@ from components.config.fields import ConfigModel, DnsLabel, Duration, SemVer, ma
 from components.config.loading import StackSchema, read_stack
 from components.config.problems import Problem
 from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
+from components.traffic_router import TrafficRouter
 from components.vocabulary import ScrapeDiscovery
 
 PLATFORM_NAMESPACE: Final = "cicd-platform"
@@ -39,8 +41,9 @@ class PlatformClusterConfig(ConfigModel):
     )
     ingress_namespace: DnsLabel = Field(
         default="ingress-nginx",
-        description="Namespace of the ingress controller (allowed to reach apps). "
-        "Default ingress-nginx.",
+        description="Namespace of the pods that carry requests to the apps (allowed to reach "
+        "them): the ingress controller, or the Gateway's data plane with the gatewayApi "
+        "router. Default ingress-nginx.",
     )
     monitoring_namespace: DnsLabel = Field(
         default="monitoring",
@@ -222,6 +225,92 @@ class DeliveryDashboardsConfig(ConfigModel):
     )
 
 
+Sha256 = Annotated[
+    str, AfterValidator(matches(re.compile(r"^[0-9a-f]{64}$"), "must be 64 lowercase hex digits"))
+]
+PluginLocation = Annotated[
+    str,
+    AfterValidator(
+        matches(re.compile(r"^(https://|file://)[^\s]+$"), "must be an https:// or file:// URL")
+    ),
+]
+
+
+class GatewayRefConfig(ConfigModel):
+    """The Gateway the environments' HTTPRoutes attach to (installed by the cluster's admins)."""
+
+    name: DnsLabel = Field(description="The Gateway's name. Required.")
+    namespace: DnsLabel = Field(description="The Gateway's namespace. Required.")
+    section_name: DnsLabel | None = Field(
+        default=None,
+        description="The Gateway listener to attach to (its HTTPS listener); null: every "
+        "listener that allows the route.",
+    )
+
+
+class GatewayApiPluginConfig(ConfigModel):
+    """The Argo Rollouts Gateway API plugin binary the controller downloads at start."""
+
+    location: PluginLocation = Field(
+        description="URL of the plugin binary for the controller's platform, e.g. the "
+        "gatewayapi-plugin-linux-amd64 asset of a release of argoproj-labs/"
+        "rollouts-plugin-trafficrouter-gatewayapi (the version is in the URL). Required."
+    )
+    sha256: Sha256 = Field(
+        description="sha256 of that binary, from the release's checksums; the controller "
+        "refuses a binary that does not match. Required."
+    )
+
+
+class NginxRouterConfig(ConfigModel):
+    """``kind: nginx``: ingress-nginx splits the canary on a copy of the app's Ingress."""
+
+    kind: Literal["nginx"] = Field(description="nginx, traefik, gatewayApi or none.")
+
+
+class TraefikRouterConfig(ConfigModel):
+    """``kind: traefik``: an IngressRoute to a weighted TraefikService (Traefik v3 CRDs)."""
+
+    kind: Literal["traefik"] = Field(description="nginx, traefik, gatewayApi or none.")
+    entry_points: tuple[DnsLabel, ...] = Field(
+        default=("websecure",),
+        description="Traefik entry points the apps' routes listen on (its TLS ones). "
+        "Default [websecure], the Traefik Helm chart's HTTPS entry point.",
+    )
+
+
+class GatewayApiRouterConfig(ConfigModel):
+    """``kind: gatewayApi``: HTTPRoutes on the platform's Gateway, weighted by the Argo
+    Rollouts Gateway API plugin."""
+
+    kind: Literal["gatewayApi"] = Field(description="nginx, traefik, gatewayApi or none.")
+    gateway: GatewayRefConfig = Field(description="The Gateway the apps' HTTPRoutes attach to.")
+    plugin: GatewayApiPluginConfig = Field(
+        description="The plugin binary the controller loads (location and sha256)."
+    )
+
+
+class NoRouterConfig(ConfigModel):
+    """``kind: none``: no traffic router; a canary's weight is a share of pods, not of requests."""
+
+    kind: Literal["none"] = Field(description="nginx, traefik, gatewayApi or none.")
+
+
+def _router_kind(value: Any) -> Any:
+    """The ``kind`` a router section is told apart by (absent: pydantic names the missing tag)."""
+    return value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+
+
+TrafficRouterConfig = Annotated[
+    Annotated[NginxRouterConfig, Tag("nginx")]
+    | Annotated[TraefikRouterConfig, Tag("traefik")]
+    | Annotated[GatewayApiRouterConfig, Tag("gatewayApi")]
+    | Annotated[NoRouterConfig, Tag("none")],
+    Discriminator(_router_kind),
+]
+"""``cicd-platform:trafficRouter``: one router per cluster (docs/traffic-routers.md)."""
+
+
 PLATFORM_SECTIONS: Final = (
     "cluster",
     "monitoring",
@@ -229,6 +318,7 @@ PLATFORM_SECTIONS: Final = (
     "policyController",
     "githubOidc",
     "deliveryDashboards",
+    "trafficRouter",
 )
 
 
@@ -260,6 +350,17 @@ class PlatformSettings(ConfigModel):
         default=DeliveryDashboardsConfig(),
         description="Delivery-metrics dashboards for this cluster's Grafana sidecar.",
     )
+    traffic_router: TrafficRouterConfig = Field(
+        default=NginxRouterConfig(kind="nginx"),
+        description="How canaries split requests in this cluster: nginx (ingress-nginx), "
+        "traefik (TraefikService), gatewayApi (HTTPRoute, Argo Rollouts Gateway API plugin) or "
+        "none (pod ratios). Default nginx (docs/traffic-routers.md).",
+    )
+
+    @property
+    def router(self) -> TrafficRouter:
+        """The router's kind."""
+        return TrafficRouter(self.traffic_router.kind)
 
 
 def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
@@ -275,6 +376,29 @@ def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
                 PLATFORM_NAMESPACE,
             )
         )
+    router = settings.traffic_router
+    if isinstance(router, TraefikRouterConfig | GatewayApiRouterConfig):
+        # The defaults name ingress-nginx: left alone under another router, the environments'
+        # Ingress class and NetworkPolicy would point at a controller that is not there.
+        where = (
+            "Traefik's" if isinstance(router, TraefikRouterConfig) else "the Gateway's data plane"
+        )
+        for key, field in (
+            ("ingressClassName", "ingress_class_name"),
+            ("ingressNamespace", "ingress_namespace"),
+        ):
+            if field not in settings.cluster.model_fields_set and (
+                key == "ingressNamespace" or isinstance(router, TraefikRouterConfig)
+            ):
+                problems.append(
+                    Problem(
+                        f"cluster.{key}",
+                        f"must be set to {where} (the default is ingress-nginx's) with "
+                        f"trafficRouter.kind {router.kind}",
+                        None,
+                        PLATFORM_NAMESPACE,
+                    )
+                )
     return problems
 
 
