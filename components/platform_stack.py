@@ -34,15 +34,16 @@ def router_facts_of(settings: config.PlatformSettings) -> RouterFacts:
     """What the environment stacks need of the cluster's traffic router (its ``trafficRouter``
     output): the kind, Traefik's entry points, the Gateway."""
     router = settings.traffic_router
-    if isinstance(router, config.TraefikRouterConfig):
-        return RouterFacts(TrafficRouter.TRAEFIK, traefik_entry_points=router.entry_points)
-    if isinstance(router, config.GatewayApiRouterConfig):
-        gateway = router.gateway
-        return RouterFacts(
-            TrafficRouter.GATEWAY_API,
-            gateway=GatewayParent(gateway.name, gateway.namespace, gateway.section_name),
-        )
-    return RouterFacts(settings.router)
+    gateway = router.gateway if router.kind is TrafficRouter.GATEWAY_API else None
+    return RouterFacts(
+        router.kind,
+        traefik_entry_points=router.traefik_entry_points,
+        gateway=(
+            GatewayParent(gateway.name, gateway.namespace, gateway.section_name)
+            if gateway is not None
+            else None
+        ),
+    )
 
 
 def main() -> None:
@@ -63,7 +64,7 @@ def main() -> None:
             enforce=PodSecurityLevel.RESTRICTED,
             traffic_router_plugins=(
                 tuple(controller_plugins(router.plugin.location, router.plugin.sha256))
-                if isinstance(router, config.GatewayApiRouterConfig)
+                if router.plugin is not None and router.kind is TrafficRouter.GATEWAY_API
                 else ()
             ),
         ),

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
-    Discriminator,
     Field,
     Tag,
 )
@@ -37,7 +36,9 @@ class PlatformClusterConfig(ConfigModel):
         default=None, description="kubeconfig context Pulumi uses; null means the current one."
     )
     ingress_class_name: DnsLabel = Field(
-        default="nginx", description="IngressClass of the NGINX ingress controller. Default nginx."
+        default="nginx",
+        description="IngressClass of the cluster's ingress controller (Traefik's with the traefik "
+        "router; unused with gatewayApi). Default nginx.",
     )
     ingress_namespace: DnsLabel = Field(
         default="ingress-nginx",
@@ -262,53 +263,69 @@ class GatewayApiPluginConfig(ConfigModel):
     )
 
 
-class NginxRouterConfig(ConfigModel):
-    """``kind: nginx``: ingress-nginx splits the canary on a copy of the app's Ingress."""
+class TrafficRouterConfig(ConfigModel):
+    """How canaries split requests in this cluster (``cicd-platform:trafficRouter``).
 
-    kind: Literal["nginx"] = Field(description="nginx, traefik, gatewayApi or none.")
+    One flat section rather than one model per kind, so that every problem names the key as
+    written; :func:`_router_rules` says which keys each kind needs or refuses.
+    """
 
-
-class TraefikRouterConfig(ConfigModel):
-    """``kind: traefik``: an IngressRoute to a weighted TraefikService (Traefik v3 CRDs)."""
-
-    kind: Literal["traefik"] = Field(description="nginx, traefik, gatewayApi or none.")
-    entry_points: tuple[DnsLabel, ...] = Field(
-        default=("websecure",),
-        description="Traefik entry points the apps' routes listen on (its TLS ones). "
-        "Default [websecure], the Traefik Helm chart's HTTPS entry point.",
+    kind: TrafficRouter = Field(
+        default=TrafficRouter.NGINX,
+        description="nginx (ingress-nginx splits a copy of the app's Ingress), traefik (an "
+        "IngressRoute to a weighted TraefikService), gatewayApi (an HTTPRoute weighted by the "
+        "Argo Rollouts Gateway API plugin) or none (weights are pod ratios). Default nginx.",
+    )
+    entry_points: tuple[DnsLabel, ...] | None = Field(
+        default=None,
+        description="traefik only: the Traefik entry points the apps' routes listen on (its "
+        "TLS ones). Default [websecure], the Traefik Helm chart's HTTPS entry point.",
+    )
+    gateway: GatewayRefConfig | None = Field(
+        default=None,
+        description="gatewayApi only, required there: the Gateway the apps' HTTPRoutes attach to.",
+    )
+    plugin: GatewayApiPluginConfig | None = Field(
+        default=None,
+        description="gatewayApi only, required there: the plugin binary the Argo Rollouts "
+        "controller loads (location and sha256).",
     )
 
-
-class GatewayApiRouterConfig(ConfigModel):
-    """``kind: gatewayApi``: HTTPRoutes on the platform's Gateway, weighted by the Argo
-    Rollouts Gateway API plugin."""
-
-    kind: Literal["gatewayApi"] = Field(description="nginx, traefik, gatewayApi or none.")
-    gateway: GatewayRefConfig = Field(description="The Gateway the apps' HTTPRoutes attach to.")
-    plugin: GatewayApiPluginConfig = Field(
-        description="The plugin binary the controller loads (location and sha256)."
-    )
+    @property
+    def traefik_entry_points(self) -> tuple[str, ...]:
+        """The entry points, or Traefik's chart's HTTPS one."""
+        return self.entry_points or ("websecure",)
 
 
-class NoRouterConfig(ConfigModel):
-    """``kind: none``: no traffic router; a canary's weight is a share of pods, not of requests."""
-
-    kind: Literal["none"] = Field(description="nginx, traefik, gatewayApi or none.")
-
-
-def _router_kind(value: Any) -> Any:
-    """The ``kind`` a router section is told apart by (absent: pydantic names the missing tag)."""
-    return value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-
-
-TrafficRouterConfig = Annotated[
-    Annotated[NginxRouterConfig, Tag("nginx")]
-    | Annotated[TraefikRouterConfig, Tag("traefik")]
-    | Annotated[GatewayApiRouterConfig, Tag("gatewayApi")]
-    | Annotated[NoRouterConfig, Tag("none")],
-    Discriminator(_router_kind),
-]
-"""``cicd-platform:trafficRouter``: one router per cluster (docs/traffic-routers.md)."""
+def _router_rules(router: TrafficRouterConfig) -> list[Problem]:
+    """Keys a router kind needs, and keys that belong to another kind."""
+    problems: list[Problem] = []
+    needed = {"gateway": router.gateway, "plugin": router.plugin}
+    owners = {
+        "entryPoints": TrafficRouter.TRAEFIK,
+        **dict.fromkeys(needed, TrafficRouter.GATEWAY_API),
+    }
+    values = {"entryPoints": router.entry_points, **needed}
+    for key, owner in owners.items():
+        if router.kind is owner and key in needed and values[key] is None:
+            problems.append(
+                Problem(
+                    f"trafficRouter.{key}",
+                    f"is required with kind {owner}",
+                    None,
+                    PLATFORM_NAMESPACE,
+                )
+            )
+        elif router.kind is not owner and values[key] is not None:
+            problems.append(
+                Problem(
+                    f"trafficRouter.{key}",
+                    f"is only read with kind {owner} (kind is {router.kind})",
+                    None,
+                    PLATFORM_NAMESPACE,
+                )
+            )
+    return problems
 
 
 PLATFORM_SECTIONS: Final = (
@@ -351,16 +368,11 @@ class PlatformSettings(ConfigModel):
         description="Delivery-metrics dashboards for this cluster's Grafana sidecar.",
     )
     traffic_router: TrafficRouterConfig = Field(
-        default=NginxRouterConfig(kind="nginx"),
+        default=TrafficRouterConfig(),
         description="How canaries split requests in this cluster: nginx (ingress-nginx), "
         "traefik (TraefikService), gatewayApi (HTTPRoute, Argo Rollouts Gateway API plugin) or "
         "none (pod ratios). Default nginx (docs/traffic-routers.md).",
     )
-
-    @property
-    def router(self) -> TrafficRouter:
-        """The router's kind."""
-        return TrafficRouter(self.traffic_router.kind)
 
 
 def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
@@ -377,18 +389,18 @@ def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
             )
         )
     router = settings.traffic_router
-    if isinstance(router, TraefikRouterConfig | GatewayApiRouterConfig):
+    problems += _router_rules(router)
+    if router.kind in {TrafficRouter.TRAEFIK, TrafficRouter.GATEWAY_API}:
         # The defaults name ingress-nginx: left alone under another router, the environments'
         # Ingress class and NetworkPolicy would point at a controller that is not there.
-        where = (
-            "Traefik's" if isinstance(router, TraefikRouterConfig) else "the Gateway's data plane"
-        )
+        traefik = router.kind is TrafficRouter.TRAEFIK
+        where = "Traefik's" if traefik else "the Gateway's data plane"
         for key, field in (
             ("ingressClassName", "ingress_class_name"),
             ("ingressNamespace", "ingress_namespace"),
         ):
             if field not in settings.cluster.model_fields_set and (
-                key == "ingressNamespace" or isinstance(router, TraefikRouterConfig)
+                key == "ingressNamespace" or traefik
             ):
                 problems.append(
                     Problem(

@@ -102,8 +102,8 @@ def canary_rules(s: StackSettings) -> Iterable[Problem]:
     ):
         yield Problem(
             "canary.analysis.metrics.preset",
-            "ingress-nginx needs canary.nginx (the controller counts the canary's requests "
-            "only when it routes them)",
+            "ingress-nginx needs canary.nginx, the nginx router's split (the controller counts "
+            "the canary's requests only when it routes them)",
             analysis.metrics.preset.value,
         )
     if s.ingress.cluster_issuer in UNTRUSTED_ISSUERS:
