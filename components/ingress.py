@@ -97,6 +97,7 @@ class AppIngress(pulumi.ComponentResource):
                 labels,
                 args,
                 traffic.http_route_spec(args.host, router.gateway, args.service, split, args.port),
+                weighted=split is not None,
             )
         elif router.kind is traffic.TrafficRouter.TRAEFIK and split is not None:
             weighted = self._custom(
@@ -106,6 +107,7 @@ class AppIngress(pulumi.ComponentResource):
                 labels,
                 args,
                 traffic.traefik_service_spec(args.service, split, args.port),
+                weighted=True,
             )
             certificate = self._custom(
                 f"{name}-certificate",
@@ -142,14 +144,22 @@ class AppIngress(pulumi.ComponentResource):
         args: AppIngressArgs,
         spec: dict[str, Any],
         depends_on: list[pulumi.Resource] | None = None,
+        *,
+        weighted: bool = False,
     ) -> k8s.apiextensions.CustomResource:
+        """One object of the route; ``weighted``: the controller sets its weights, so the list
+        holding them is the stack's on creation only (traffic.CONTROLLER_OWNED)."""
         return k8s.apiextensions.CustomResource(
             resource_name,
             api_version=api_version,
             kind=kind,
             metadata={"name": self.name, "namespace": args.namespace, "labels": labels},
             spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=depends_on,
+                ignore_changes=[traffic.CONTROLLER_OWNED[kind]] if weighted else None,
+            ),
         )
 
     def _ingress(self, name: str, args: AppIngressArgs, labels: dict[str, str]) -> net.Ingress:

@@ -134,6 +134,8 @@ class RolloutsControllerArgs(HelmControllerArgs):
     components/traffic_router.py), none for the routers built into the controller."""
 
     traffic_router_plugins: tuple[dict[str, str], ...] = ()
+    extra_args: tuple[str, ...] = ()
+    """The chart's ``controller.extraArgs`` (Traefik v3's API group with the traefik router)."""
 
 
 class RolloutsController(pulumi.ComponentResource):
@@ -156,8 +158,13 @@ class RolloutsController(pulumi.ComponentResource):
             "keepCRDs": True,
             "dashboard": {"enabled": False},
         }
+        controller: dict[str, Any] = {}
         if args.traffic_router_plugins:
-            values["controller"] = {"trafficRouterPlugins": list(args.traffic_router_plugins)}
+            controller["trafficRouterPlugins"] = list(args.traffic_router_plugins)
+        if args.extra_args:
+            controller["extraArgs"] = list(args.extra_args)
+        if controller:
+            values["controller"] = controller
         self.release = _controller_release(
             self, name, args, _Chart("argo-rollouts", ARGO_CHART_REPO), values
         )

@@ -22,6 +22,7 @@ from components.platform import (
     authentication_configuration,
 )
 from components.traffic_router import (
+    TRAEFIK_CONTROLLER_ARGS,
     GatewayParent,
     RouterFacts,
     TrafficRouter,
@@ -67,6 +68,7 @@ def main() -> None:
                 if router.plugin is not None and router.kind is TrafficRouter.GATEWAY_API
                 else ()
             ),
+            extra_args=TRAEFIK_CONTROLLER_ARGS if router.kind is TrafficRouter.TRAEFIK else (),
         ),
         opts=on_cluster,
     )

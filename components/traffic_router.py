@@ -11,10 +11,10 @@ What the Argo Rollouts controller (v1.8.3, the controller of chart 2.40.5) reads
 - ``nginx``: ``trafficRouting.nginx.stableIngress``; the controller copies that Ingress into
   ``<rollout>-<ingress>-canary`` with the ``nginx.ingress.kubernetes.io/canary-weight``
   annotation (rollout/trafficrouting/nginx/nginx.go);
-- ``traefik``: ``trafficRouting.traefik.weightedTraefikServiceName``; the controller patches
-  ``spec.weighted.services[].weight`` of that ``traefik.io/v1alpha1`` TraefikService, matching
-  the entries by the stable and canary Service names (rollout/trafficrouting/traefik/traefik.go,
-  which also fixes the API group and version it patches);
+- ``traefik``: ``trafficRouting.traefik.weightedTraefikServiceName``; the controller updates
+  ``spec.weighted.services[].weight`` of that TraefikService, matching the entries by the stable
+  and canary Service names (rollout/trafficrouting/traefik/traefik.go), in the API group its
+  flags name (:data:`TRAEFIK_CONTROLLER_ARGS`: Traefik v3's ``traefik.io``);
 - ``gatewayApi``: ``trafficRouting.plugins["argoproj-labs/gatewayAPI"]`` with the HTTPRoute's
   name and namespace; the plugin (argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi,
   loaded by the controller from its ``argo-rollouts-config`` ConfigMap) sets the ``weight`` of
@@ -151,6 +151,14 @@ def ingress_annotations(router: RouterFacts, cluster_issuer: str) -> dict[str, s
     return annotations
 
 
+CONTROLLER_OWNED: Final = {"TraefikService": "spec.weighted.services", "HTTPRoute": "spec.rules"}
+"""Where the controller (or its plugin) writes the weights, per kind: an atomic list (neither
+CRD marks it ``x-kubernetes-list-type: map``), so its update owns the whole list. The stack
+sets it on creation only (``ignore_changes``), as it does the Rollout's containers: a later
+``pulumi up`` during a canary neither resets the weights nor fails on a field-manager conflict.
+The price: a change of port reaches a live route through a replace, not an update."""
+
+
 def traefik_service_spec(stable: str, canary: str, port: int) -> dict[str, Any]:
     """A weighted TraefikService over the stable and canary Services.
 
@@ -224,6 +232,16 @@ def rollout_traffic_routing(
     if router is TrafficRouter.GATEWAY_API:
         return {"plugins": {GATEWAY_API_PLUGIN: {"httpRoute": route_name, "namespace": namespace}}}
     return None
+
+
+TRAEFIK_CONTROLLER_ARGS: Final = (
+    "--traefik-api-group=traefik.io",
+    f"--traefik-api-version={TRAEFIK_API}",
+)
+"""The controller's flags for Traefik v3: Argo Rollouts v1.8.3 patches ``traefik.containo.us/
+v1alpha1`` (Traefik v2's group) unless told otherwise (utils/defaults/defaults.go
+``DefaultTraefikAPIGroup``/``DefaultTraefikVersion``, flags in cmd/rollouts-controller/main.go),
+and Traefik v3 serves only ``traefik.io``."""
 
 
 def controller_plugins(location: str, sha256: str) -> list[dict[str, str]]:

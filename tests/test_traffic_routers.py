@@ -103,7 +103,9 @@ def test_the_rollout_names_what_the_platforms_router_edits(routed: Any) -> None:
     expected = {
         "traefik": {"traefik": {"weightedTraefikServiceName": "webshop"}},
         "gatewayApi": {
-            "plugins": {GATEWAY_API_PLUGIN: {"httpRoute": "webshop", "namespace": "webshop-staging"}}
+            "plugins": {
+                GATEWAY_API_PLUGIN: {"httpRoute": "webshop", "namespace": "webshop-staging"}
+            }
         },
         "none": None,
     }[router]
@@ -116,11 +118,14 @@ def test_each_router_renders_its_own_route_and_nothing_foreign(routed: Any) -> N
     # carries an annotation of a controller that is not there.
     router, staging, dev, _ = routed
     routes = {key for key in staging if key.split("/")[0] in ROUTE_KINDS}
-    assert routes == {
-        "traefik": {"IngressRoute/webshop", "TraefikService/webshop", "Certificate/webshop"},
-        "gatewayApi": {"HTTPRoute/webshop"},
-        "none": {"Ingress/webshop"},
-    }[router]
+    assert (
+        routes
+        == {
+            "traefik": {"IngressRoute/webshop", "TraefikService/webshop", "Certificate/webshop"},
+            "gatewayApi": {"HTTPRoute/webshop"},
+            "none": {"Ingress/webshop"},
+        }[router]
+    )
     for result in (staging, dev):
         owners = set().union(*(annotation_owners(obj) for obj in result.values()))
         assert "nginx.ingress.kubernetes.io" not in owners
@@ -132,7 +137,7 @@ ROUTE_KINDS: Final = ("Ingress", "IngressRoute", "TraefikService", "Certificate"
 
 
 def test_traefik_splits_the_stable_and_canary_services_from_a_tls_route(routed: Any) -> None:
-    router, staging, dev, _ = routed
+    router, staging, dev, platform = routed
     if router != "traefik":
         pytest.skip("traefik only")
     weighted = staging["TraefikService/webshop"]["spec"]["weighted"]["services"]
@@ -145,6 +150,11 @@ def test_traefik_splits_the_stable_and_canary_services_from_a_tls_route(routed: 
     assert route["routes"][0]["match"] == "Host(`webshop.staging.acme.example`)"
     assert route["routes"][0]["services"] == [{"name": "webshop", "kind": "TraefikService"}]
     assert route["tls"] == {"secretName": "webshop-tls"}
+    # The controller (Argo Rollouts v1.8.3) patches Traefik v2's group unless told v3's.
+    (release,) = [r for r in platform.resources if r.inputs.get("chart") == "argo-rollouts"]
+    assert release.inputs["values"]["controller"] == {
+        "extraArgs": ["--traefik-api-group=traefik.io", "--traefik-api-version=traefik.io/v1alpha1"]
+    }
     certificate = staging["Certificate/webshop"]["spec"]
     assert certificate["secretName"] == "webshop-tls"
     assert certificate["dnsNames"] == ["webshop.staging.acme.example"]
