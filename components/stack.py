@@ -176,7 +176,26 @@ def platform_router(settings: Settings, reference: pulumi.StackReference) -> Rou
     problems = list(router_problems(settings.sections, router, platform))
     if problems:
         raise ConfigError(settings.stack_file, problems)
+    if (warning := replica_weight_warning(settings.sections, router)) is not None:
+        pulumi.log.warn(warning)
     return router
+
+
+def replica_weight_warning(s: StackSettings, router: RouterFacts) -> str | None:
+    """Where the canary's weights are pod ratios (no router splits it), a step too small for the
+    replica count: Argo Rollouts rounds the canary up to whole pods."""
+    canary = s.canary_on
+    if canary is None or not canary.steps or routes_canary(s, router):
+        return None
+    smallest = min(step.weight for step in canary.steps)
+    if s.app.replicas * smallest >= 100:
+        return None
+    return (
+        f"cicd:canary.steps: without traffic routing the smallest weight {smallest}% "
+        f"needs at least {-(-100 // smallest)} replicas to be honoured "
+        f"(app.replicas is {s.app.replicas}); Argo Rollouts rounds to whole pods "
+        "(docs/traffic-routers.md, none)"
+    )
 
 
 def router_problems(s: StackSettings, router: RouterFacts, platform: str) -> list[Problem]:

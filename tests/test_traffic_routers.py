@@ -334,3 +334,15 @@ def platform_lines(keys: Mapping[str, Any]) -> list[str]:
 )
 def test_bad_router_settings_are_one_line_each(keys: Mapping[str, Any], expected: str) -> None:
     assert platform_lines(keys) == [expected]
+
+
+@pytest.mark.parametrize(("router", "warned"), [("traefik", False), ("none", True)])
+def test_small_steps_warn_only_where_weights_are_pod_ratios(
+    tmp_path: Path, router: str, warned: bool
+) -> None:
+    # Given staging's 2 replicas and a 10% step, then only without a router (pod ratios) does
+    # the render warn that 10% needs 10 replicas; Traefik splits requests whatever the pods.
+    canary = {"enabled": True, "analysis": {"enabled": False}, "steps": [{"weight": 10}]}
+    project_with_router(tmp_path, router, {"cicd:canary": canary})
+    result = render("staging", tmp_path)
+    assert any("needs at least 10 replicas" in w for w in result.warnings) is warned
