@@ -319,6 +319,7 @@ def access_args(
             if platform.github_oidc is not None
             else None
         ),
+        router=platform.router.kind,
     )
 
 

@@ -346,3 +346,21 @@ def test_small_steps_warn_only_where_weights_are_pod_ratios(
     project_with_router(tmp_path, router, {"cicd:canary": canary})
     result = render("staging", tmp_path)
     assert any("needs at least 10 replicas" in w for w in result.warnings) is warned
+
+
+def test_people_read_the_route_the_router_renders(routed: Any) -> None:
+    # Given staging's viewer groups, then people-view reads the router's route objects too.
+    router, staging, _, _ = routed
+    rules = staging["Role/people-view"]["rules"]
+    readable = {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
+    expected = {
+        "traefik": {
+            ("traefik.io", "ingressroutes"),
+            ("traefik.io", "traefikservices"),
+            ("cert-manager.io", "certificates"),
+        },
+        "gatewayApi": {("gateway.networking.k8s.io", "httproutes")},
+        "none": {("networking.k8s.io", "ingresses")},
+    }[router]
+    assert expected <= readable
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in rules)
