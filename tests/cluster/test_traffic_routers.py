@@ -13,8 +13,14 @@ controller instance, started with the flags the platform stack gives it under tr
 (``--traefik-api-group``/``--traefik-api-version``, components/traffic_router.py) and an
 ``--instance-id`` so that it and the session's controller each keep to their own Rollouts,
 writes the TraefikService's weights when the canary reaches its ``setWeight`` step. The
-``argo-rollouts.argoproj.io/controller-instance-id`` label is the one thing the test adds to the
-rendered Rollout, for that isolation alone.
+``argo-rollouts.argoproj.io/controller-instance-id`` label is the one thing the tests add to a
+rendered Rollout, for that isolation alone; and they leave out the two admission-policy objects
+named after the app and environment (:data:`SHARED_KINDS`), which the session's stacks hold.
+
+Each test fails without what it guards (checked by hand): without the ``ignore_changes`` on the
+TraefikService's list, the re-apply is refused (``conflict with "rollouts-controller" ...
+.spec.weighted.services``); without the Traefik flags, the controller fails on
+``traefik.containo.us`` and the Rollout never becomes Healthy.
 
 The Gateway API plugin (argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi) is not run: the
 Go module proxy refuses that module (``403 Forbidden``, "This module version is not available"),
@@ -44,6 +50,10 @@ pytestmark = pytest.mark.cluster
 ROUTER_NAMESPACE: Final = {"traefik": "traefik", "gatewayApi": "gateway-api", "none": "none"}
 INSTANCE_ID: Final = "traffic-routers"
 INSTANCE_LABEL: Final = "argo-rollouts.argoproj.io/controller-instance-id"
+UNRECONCILED: Final = "not-reconciled"
+"""The instance id of the Rollouts applied only to be validated: no controller runs with it, so
+neither the session's controller (which has no Traefik flags and no Gateway API plugin) nor the
+traefik instance below reconciles them."""
 CRD_OWNERS: Final = {
     "traefik-crds": "traefik",
     "gateway-api-crds": "gateway-api",
@@ -73,8 +83,13 @@ own staging and dev hold them already (tests/cluster/test_apply.py applies them)
 changes them, so the router renders leave them out rather than fight over them."""
 
 
-def without_shared(result: Rendered) -> Rendered:
+def for_the_tier(result: Rendered, instance_id: str = UNRECONCILED) -> Rendered:
+    """The render without :data:`SHARED_KINDS`, its Rollout labelled for controller
+    ``instance_id``."""
     kept = [r for r in result.resources if r.inputs.get("kind") not in SHARED_KINDS]
+    for resource in kept:
+        if resource.inputs.get("kind") == "Rollout":
+            resource.inputs["metadata"]["labels"][INSTANCE_LABEL] = instance_id
     return dataclasses.replace(result, resources=kept)
 
 
@@ -88,14 +103,19 @@ def stack_in_namespace(root: Path, stack: str, namespace: str) -> None:
 
 
 def router_renders(
-    root: Path, router: str, staging: dict[str, Any] | None = None, suffix: str = ""
+    root: Path,
+    router: str,
+    staging: dict[str, Any] | None = None,
+    suffix: str = "",
+    instance_id: str = UNRECONCILED,
 ) -> dict[str, Rendered]:
-    """staging's and dev's renders under ``router``, in ``webshop-<stack>-<router><suffix>``."""
+    """staging's and dev's renders under ``router``, in ``webshop-<stack>-<router><suffix>``,
+    ready for the tier (:func:`for_the_tier`)."""
     project_with_router(root, router, staging)
     renders = {}
     for stack in ("staging", "dev"):
         stack_in_namespace(root, stack, f"webshop-{stack}-{ROUTER_NAMESPACE[router]}{suffix}")
-        renders[stack] = without_shared(render(stack, root))
+        renders[stack] = for_the_tier(render(stack, root), instance_id)
     return renders
 
 
@@ -175,10 +195,9 @@ def test_the_controller_writes_the_traefik_weights(
     during that canary is accepted and leaves the controller's weights alone."""
     plane = traefik_controller
     changes = {"cicd:canary": CANARY_AT_HALF}
-    result = router_renders(tmp_path, "traefik", changes, suffix="-canary")["staging"]
-    for resource in result.resources:
-        if resource.inputs.get("kind") == "Rollout":
-            resource.inputs["metadata"]["labels"][INSTANCE_LABEL] = INSTANCE_ID
+    result = router_renders(
+        tmp_path, "traefik", changes, suffix="-canary", instance_id=INSTANCE_ID
+    )["staging"]
     namespace = "webshop-staging-traefik-canary"
     key = "traefik-canary"
     refusals, _ = apply_render(plane, key, result, applied.state)
