@@ -136,10 +136,9 @@ def test_each_router_renders_its_own_route_and_nothing_foreign(routed: Any) -> N
 ROUTE_KINDS: Final = ("Ingress", "IngressRoute", "TraefikService", "Certificate", "HTTPRoute")
 
 
+@pytest.mark.parametrize("routed", ["traefik"], indirect=True)
 def test_traefik_splits_the_stable_and_canary_services_from_a_tls_route(routed: Any) -> None:
-    router, staging, dev, platform = routed
-    if router != "traefik":
-        pytest.skip("traefik only")
+    _, staging, dev, platform = routed
     weighted = staging["TraefikService/webshop"]["spec"]["weighted"]["services"]
     assert [(s["name"], s["port"], s["weight"]) for s in weighted] == [
         ("webshop", 8080, 100),
@@ -169,10 +168,9 @@ def test_traefik_splits_the_stable_and_canary_services_from_a_tls_route(routed: 
     }
 
 
+@pytest.mark.parametrize("routed", ["gatewayApi"], indirect=True)
 def test_gateway_api_routes_on_the_platforms_gateway(routed: Any) -> None:
-    router, staging, dev, platform = routed
-    if router != "gatewayApi":
-        pytest.skip("gatewayApi only")
+    _, staging, dev, platform = routed
     spec = staging["HTTPRoute/webshop"]["spec"]
     assert spec["parentRefs"] == [
         {
@@ -204,10 +202,9 @@ def test_gateway_api_routes_on_the_platforms_gateway(routed: Any) -> None:
     ]
 
 
+@pytest.mark.parametrize("routed", ["none"], indirect=True)
 def test_without_a_router_the_ingress_speaks_to_no_controller(routed: Any) -> None:
-    router, staging, _, platform = routed
-    if router != "none":
-        pytest.skip("none only")
+    _, staging, _, platform = routed
     assert staging["Ingress/webshop"]["metadata"]["annotations"] == {
         "cert-manager.io/cluster-issuer": "letsencrypt-prod"
     }
