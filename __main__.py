@@ -83,6 +83,7 @@ platform = stack.PlatformFacts(
         if stack.uses_in_cluster(settings)
         else None
     ),
+    router=stack.platform_router(settings, platform_ref),
 )
 
 namespace = EnvironmentNamespace(name, stack.namespace_args(s, platform), opts=on_k8s)

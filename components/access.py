@@ -48,7 +48,8 @@ aggregated CRD role a cluster installs):
 
 - ``people-view`` (``viewerGroups``): read what a release needs to be understood (PEOPLE_READ):
   pods and their logs, events, Services, the workload and its ReplicaSets, Argo Rollouts
-  objects, Ingresses, NetworkPolicies, the PodDisruptionBudget, quota and limits;
+  objects, Ingresses (or the route the platform's traffic router renders instead:
+  ROUTE_READ), NetworkPolicies, the PodDisruptionBudget, quota and limits;
 - ``people-operate`` (``operatorGroups``): the same reads, plus deleting or evicting a pod (a
   stuck pod is recreated by its ReplicaSet). No pod-template change, pod or Job creation: each
   can mount any Secret of the namespace or run as any ServiceAccount, which is what the
@@ -72,6 +73,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.namespace import recommended_labels
+from components.traffic_router import TrafficRouter
 from components.vocabulary import ClusterAccess
 
 meta = k8s.meta.v1
@@ -126,6 +128,16 @@ PEOPLE_OPERATE: Final[tuple[Rule, ...]] = (
 
 PEOPLE_ROLES: Final = {"view": PEOPLE_READ, "operate": PEOPLE_OPERATE}
 """``people-<suffix>`` Role name suffix -> its rules."""
+
+ROUTE_READ: Final[dict[TrafficRouter, tuple[Rule, ...]]] = {
+    TrafficRouter.TRAEFIK: (
+        (("traefik.io",), ("ingressroutes", "traefikservices"), READ, ()),
+        (("cert-manager.io",), ("certificates",), READ, ()),
+    ),
+    TrafficRouter.GATEWAY_API: ((("gateway.networking.k8s.io",), ("httproutes",), READ, ()),),
+}
+"""What people also read where the platform's router renders the route as custom objects
+(components/traffic_router.py): the route and its weights, as they read the Ingress elsewhere."""
 
 
 def policy_rules(rules: Sequence[Rule]) -> list[rbac.PolicyRuleArgs]:
@@ -301,6 +313,8 @@ class EnvironmentAccessArgs:
     oidc_username: pulumi.Input[str] | None = None
     runner_identity: RunnerIdentity | None = None
     """With ``access`` inCluster: the runner pods' ServiceAccount; unused otherwise."""
+    router: TrafficRouter = TrafficRouter.NGINX
+    """The cluster's traffic router: people read its route objects (:data:`ROUTE_READ`)."""
 
 
 def kubeconfig(
@@ -435,7 +449,7 @@ class EnvironmentAccess(pulumi.ComponentResource):
             people_role = rbac.Role(
                 f"{name}-people-{suffix}",
                 metadata=ns_meta(people_name),
-                rules=policy_rules(PEOPLE_ROLES[suffix]),
+                rules=policy_rules((*PEOPLE_ROLES[suffix], *ROUTE_READ.get(args.router, ()))),
                 opts=child,
             )
             rbac.RoleBinding(

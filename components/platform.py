@@ -127,6 +127,17 @@ def _controller_release(
     )
 
 
+@dataclass(frozen=True)
+class RolloutsControllerArgs(HelmControllerArgs):
+    """The Argo Rollouts controller's release; ``traffic_router_plugins`` are the chart's
+    ``controller.trafficRouterPlugins`` (the Gateway API plugin with the gatewayApi router,
+    components/traffic_router.py), none for the routers built into the controller."""
+
+    traffic_router_plugins: tuple[dict[str, str], ...] = ()
+    extra_args: tuple[str, ...] = ()
+    """The chart's ``controller.extraArgs`` (Traefik v3's API group with the traefik router)."""
+
+
 class RolloutsController(pulumi.ComponentResource):
     """The Argo Rollouts controller and its CRDs (Helm), in a restricted namespace.
 
@@ -139,15 +150,23 @@ class RolloutsController(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
     def __init__(
-        self, name: str, args: HelmControllerArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: RolloutsControllerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("cicd:platform:RolloutsController", name, None, opts)
+        values: dict[str, Any] = {
+            "installCRDs": True,
+            "keepCRDs": True,
+            "dashboard": {"enabled": False},
+        }
+        controller: dict[str, Any] = {}
+        if args.traffic_router_plugins:
+            controller["trafficRouterPlugins"] = list(args.traffic_router_plugins)
+        if args.extra_args:
+            controller["extraArgs"] = list(args.extra_args)
+        if controller:
+            values["controller"] = controller
         self.release = _controller_release(
-            self,
-            name,
-            args,
-            _Chart("argo-rollouts", ARGO_CHART_REPO),
-            {"installCRDs": True, "keepCRDs": True, "dashboard": {"enabled": False}},
+            self, name, args, _Chart("argo-rollouts", ARGO_CHART_REPO), values
         )
         self.register_outputs({"namespace": args.namespace})
 

@@ -20,9 +20,17 @@ from components.platform import (
     OidcTrust,
     PolicyController,
     RolloutsController,
+    RolloutsControllerArgs,
     authentication_configuration,
 )
 from components.runners import RunnerController, RunnerControllerArgs, RunnerScaleSet, ScaleSetArgs
+from components.traffic_router import (
+    TRAEFIK_CONTROLLER_ARGS,
+    GatewayParent,
+    RouterFacts,
+    TrafficRouter,
+    controller_plugins,
+)
 from components.vocabulary import GITHUB_OIDC_ISSUER, PodSecurityLevel
 
 
@@ -57,6 +65,22 @@ def _runners(runners: RunnersOn | RunnersOff, on_cluster: pulumi.ResourceOptions
         )
 
 
+def router_facts_of(settings: config.PlatformSettings) -> RouterFacts:
+    """What the environment stacks need of the cluster's traffic router (its ``trafficRouter``
+    output): the kind, Traefik's entry points, the Gateway."""
+    router = settings.traffic_router
+    gateway = router.gateway if router.kind is TrafficRouter.GATEWAY_API else None
+    return RouterFacts(
+        router.kind,
+        traefik_entry_points=router.traefik_entry_points,
+        gateway=(
+            GatewayParent(gateway.name, gateway.namespace, gateway.section_name)
+            if gateway is not None
+            else None
+        ),
+    )
+
+
 def main() -> None:
     """The platform program: load its config, install the controllers, export the facts."""
     settings, provider_settings = load_platform_stack()
@@ -68,12 +92,19 @@ def main() -> None:
     )
     on_cluster = pulumi.ResourceOptions(providers=[provider])
 
+    router = settings.traffic_router
     RolloutsController(
         "argo-rollouts",
-        HelmControllerArgs(
+        RolloutsControllerArgs(
             namespace=settings.rollouts.namespace,
             chart_version=settings.rollouts.chart_version,
             enforce=PodSecurityLevel.RESTRICTED,
+            traffic_router_plugins=(
+                tuple(controller_plugins(router.plugin.location, router.plugin.sha256))
+                if router.plugin is not None and router.kind is TrafficRouter.GATEWAY_API
+                else ()
+            ),
+            extra_args=TRAEFIK_CONTROLLER_ARGS if router.kind is TrafficRouter.TRAEFIK else (),
         ),
         opts=on_cluster,
     )
@@ -115,6 +146,7 @@ def main() -> None:
     pulumi.export("rolloutsNamespace", settings.rollouts.namespace)
     # Per scale set: its environment, namespace and ServiceAccount (cluster.access inCluster).
     pulumi.export("runners", runner_facts(settings.runners))
+    pulumi.export("trafficRouter", router_facts_of(settings).export())
     pulumi.export(
         "policyControllerNamespace",
         policy.namespace if isinstance(policy, config.PolicyControllerOn) else None,

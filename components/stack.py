@@ -19,6 +19,7 @@ from typing import Final
 
 import pulumi
 import pulumi_docker as docker
+from pulumi.runtime.sync_await import _sync_await
 
 from components.access import EnvironmentAccessArgs, RunnerIdentity
 from components.config import (
@@ -26,6 +27,7 @@ from components.config import (
     CODE_SCANNING_NEEDS,
     ApprovalConfig,
     BranchPolicy,
+    CanaryOn,
     Chain,
     ChannelName,
     ClusterAccess,
@@ -34,6 +36,7 @@ from components.config import (
     EnvironmentConfig,
     GitHubPlanConfig,
     MetricsOn,
+    MetricsPreset,
     NotificationsConfig,
     PerformanceThresholds,
     PipelineConfig,
@@ -65,6 +68,7 @@ from components.ingress import AppIngress, AppIngressArgs
 from components.namespace import EgressAllow, EgressPort, EnvironmentNamespaceArgs, ResourceAmount
 from components.registry import RegistryAccessArgs
 from components.release import duration_seconds
+from components.traffic_router import NGINX_ROUTER, RouterFacts, TrafficRouter, router_facts
 from components.workflows import CI_REQUIRED_CHECKS, PipelineWorkflowsArgs
 from components.workflows import spec as wf
 from components.workflows.contract import branch_ref, tag_ref
@@ -94,6 +98,9 @@ class PlatformFacts:
     runner: pulumi.Output[dict[str, str]] | None = None
     """With ``cluster.access`` inCluster: this environment's runner scale set in the platform's
     ``runners`` output (``namespace``, ``serviceAccount``); None otherwise."""
+    router: RouterFacts = NGINX_ROUTER
+    """The cluster's traffic router (``trafficRouter``), a plain value: it decides which kinds
+    of objects the stack registers (:func:`platform_router`)."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,88 @@ def runs_on(runner: RunnerConfig) -> wf.RunsOn:
     return wf.RunsOn(tuple(runner.labels or ()), runner.group)
 
 
+def platform_router(settings: Settings, reference: pulumi.StackReference) -> RouterFacts:
+    """The cluster's traffic router (the platform stack's ``trafficRouter``), read before any
+    Kubernetes object is registered, or a config error naming what this stack asks of another.
+
+    The router decides which kinds of objects the stack registers (an Ingress, a TraefikService,
+    an HTTPRoute), and a resource's kind cannot come from an Output, so the value is awaited
+    here: ``StackReference.get_output_details`` (pulumi sdk/python/lib/pulumi/stack_reference.py,
+    3.272.0) on the SDK's own loop pump, ``_sync_await`` (runtime/sync_await.py, the one its
+    synchronous invokes use). A StackReference's outputs are known in a preview too, and the
+    offline render answers it from the platform stack's render (render/stackref.py).
+    """
+    details = _sync_await(reference.get_output_details("trafficRouter"))
+    platform = settings.sections.cluster.platform_stack
+    try:
+        router = router_facts(details.value)
+    except (KeyError, TypeError, ValueError) as error:
+        raise pulumi.RunError(
+            f"{settings.stack_file}: the platform stack {platform} exports a trafficRouter "
+            f"this program does not know ({error})"
+        ) from None
+    problems = list(router_problems(settings.sections, router, platform))
+    if problems:
+        raise ConfigError(settings.stack_file, problems)
+    if (warning := replica_weight_warning(settings.sections, router)) is not None:
+        pulumi.log.warn(warning)
+    return router
+
+
+def replica_weight_warning(s: StackSettings, router: RouterFacts) -> str | None:
+    """Where the canary's weights are pod ratios (no router splits it), a step too small for the
+    replica count: Argo Rollouts rounds the canary up to whole pods."""
+    canary = s.canary_on
+    if canary is None or not canary.steps or routes_canary(s, router):
+        return None
+    smallest = min(step.weight for step in canary.steps)
+    if s.app.replicas * smallest >= 100:
+        return None
+    return (
+        f"cicd:canary.steps: without traffic routing the smallest weight {smallest}% "
+        f"needs at least {-(-100 // smallest)} replicas to be honoured "
+        f"(app.replicas is {s.app.replicas}); Argo Rollouts rounds to whole pods "
+        "(docs/traffic-routers.md, none)"
+    )
+
+
+def router_problems(s: StackSettings, router: RouterFacts, platform: str) -> list[Problem]:
+    """What this stack asks of a router its platform does not run: ``canary.nginx`` (the nginx
+    router's per-stack setting) and the ``ingress-nginx`` metrics preset (ingress-nginx counts
+    the canary's requests) only with the nginx router."""
+    if router.kind is TrafficRouter.NGINX:
+        return []
+    problems: list[Problem] = []
+    plan = s.canary if isinstance(s.canary, CanaryOn) else s.canary.unused
+    said = f"the platform stack {platform} routes with {router.kind.value} "
+    said += "(cicd-platform:trafficRouter.kind)"
+    if plan is not None and plan.nginx is not None:
+        problems.append(
+            Problem("canary.nginx", f"must be removed: {said}; the router is the platform's choice")
+        )
+    analysis = s.analysis_on
+    if analysis is not None and analysis.metrics.preset is MetricsPreset.INGRESS_NGINX:
+        problems.append(
+            Problem(
+                "canary.analysis.metrics.preset",
+                f"ingress-nginx needs the nginx router: {said}; use the app preset",
+                analysis.metrics.preset.value,
+            )
+        )
+    return problems
+
+
+def routes_canary(s: StackSettings, router: RouterFacts) -> bool:
+    """Whether the canary's weight is a share of requests: with traefik and gatewayApi always,
+    with nginx where the stack asks for the split (``canary.nginx``, as before routers were the
+    platform's), never without a router."""
+    if s.canary_on is None or router.kind is TrafficRouter.NONE:
+        return False
+    if router.kind is TrafficRouter.NGINX:
+        return s.canary_on.nginx is not None
+    return True
+
+
 def _amount(amounts: ResourceAmounts) -> ResourceAmount:
     return ResourceAmount(amounts.cpu, amounts.memory)
 
@@ -296,6 +385,7 @@ def access_args(
             if platform.runner is not None
             else None
         ),
+        router=platform.router.kind,
     )
 
 
@@ -334,6 +424,9 @@ def ingress_args(
         cluster_issuer=s.ingress.cluster_issuer,
         tls_secret_name=s.tls_secret_name,
         service=s.app.name,
+        port=s.app.port,
+        router=platform.router,
+        canary_service=f"{s.app.name}-canary" if routes_canary(s, platform.router) else None,
     )
 
 
@@ -392,7 +485,7 @@ def canary_args(
             if s.prometheus_scrapes_app and contract is not None
             else None
         ),
-        stable_ingress=ingress if canary.nginx else None,
+        routing=ingress if routes_canary(s, platform.router) else None,
     )
 
 

@@ -11,9 +11,10 @@ or the NGINX ingress controller's. When a metric fails more than ``failureLimit`
 analysis fails, the Rollout aborts on its own and all traffic goes back to the stable ReplicaSet;
 no data is inconclusive, never a failure (see :func:`analysis_metrics`).
 
-Without traffic routing, Argo Rollouts approximates weights by pod counts; with ``canary.nginx``
-it splits traffic exactly on the environment's one Ingress (components/ingress.py), through a
-canary copy of it that it manages. The controller itself is cluster-scoped: the platform project
+Without traffic routing, Argo Rollouts approximates weights by pod counts; with the cluster's
+traffic router (the platform's choice: ingress-nginx, Traefik or Gateway API) it splits requests
+exactly on the environment's one route (components/ingress.py, components/traffic_router.py). The
+controller itself is cluster-scoped: the platform project
 installs it (components/platform.py).
 
 Canary off: a Deployment with a rolling update (maxUnavailable 0).
@@ -149,8 +150,9 @@ class CanaryArgs:
     analysis: AnalysisArgs | None
     scrape: ScrapeArgs | None
     """Where Prometheus scrapes the app's own metrics (``app`` preset); None: not scraped."""
-    stable_ingress: AppIngress | None
-    """The environment's Ingress, split by NGINX traffic routing; None: weights by pod count."""
+    routing: AppIngress | None
+    """The environment's route when the cluster's router splits the canary's requests (its
+    ``traffic_routing``); None: weights by pod count (components/traffic_router.py)."""
 
 
 @dataclass(frozen=True)
@@ -413,11 +415,9 @@ class AppWorkload(pulumi.ComponentResource):
                 "abortScaleDownDelaySeconds": 30,
             }
             depends: list[pulumi.Resource] = [stable, canary_service]
-            if canary.stable_ingress is not None:
-                depends.append(canary.stable_ingress.ingress)
-                strategy["trafficRouting"] = {
-                    "nginx": {"stableIngress": canary.stable_ingress.name}
-                }
+            if canary.routing is not None and canary.routing.traffic_routing is not None:
+                depends.append(canary.routing.route)
+                strategy["trafficRouting"] = canary.routing.traffic_routing
             if canary.analysis is not None and args.health_path:
                 analysis_args = canary.analysis
                 health_path = args.health_path
@@ -434,10 +434,10 @@ class AppWorkload(pulumi.ComponentResource):
                 ]
                 if (
                     analysis_args.requests.preset is MetricsPreset.INGRESS_NGINX
-                    and canary.stable_ingress is not None
+                    and canary.routing is not None
                 ):
                     template_args.append({"name": "stable-ingress"})
-                    values.append({"name": "stable-ingress", "value": canary.stable_ingress.name})
+                    values.append({"name": "stable-ingress", "value": canary.routing.name})
                 analysis = k8s.apiextensions.CustomResource(
                     f"{name}-analysis",
                     api_version=ARGO_API,

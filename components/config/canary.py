@@ -67,7 +67,8 @@ class RequestMetricsConfig(ConfigModel):
     preset: MetricsPreset = Field(
         default=MetricsPreset.APP,
         description="app (the app's own request counter, scraped from its pods) or "
-        "ingress-nginx (the controller's per-Ingress counter; needs canary.nginx). Default app.",
+        "ingress-nginx (the controller's per-Ingress counter; needs the nginx router and "
+        "canary.nginx). Default app.",
     )
     metric: PromMetricName | None = Field(
         default=None,
@@ -163,7 +164,8 @@ AnalysisConfig = Annotated[
 
 
 class NginxRoutingConfig(ConfigModel):
-    """Exact traffic split through the NGINX ingress controller."""
+    """Exact traffic split through the NGINX ingress controller: the nginx router's per-stack
+    setting (components/traffic_router.py); refused when the platform routes otherwise."""
 
     host: HostName | None = Field(
         default=None,
@@ -180,8 +182,10 @@ class CanaryPlanConfig(ConfigModel):
     analysis: AnalysisConfig = Field(default=AnalysisOn(), description="Health analysis.")
     nginx: NginxRoutingConfig | None = Field(
         default=None,
-        description="Traffic routing through NGINX; without it weights are approximated "
-        "by pod counts.",
+        description="Only where the platform's router is nginx: split the canary's requests "
+        "on the stack's Ingress; without it weights are pod ratios. Refused under the other "
+        "routers (traefik and gatewayApi split every canary; none splits none): the router is "
+        "the platform's choice (cicd-platform:trafficRouter, docs/traffic-routers.md).",
     )
     install_controller: bool = Field(
         default=False,

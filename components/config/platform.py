@@ -25,6 +25,7 @@ from components.config.loading import StackSchema, kubernetes_provider, read_sta
 from components.config.problems import Problem
 from components.config.runner import RunnersConfig, RunnersOff, platform_runner_problems
 from components.config.switch import OFF, ON, SwitchedOff, by_switch, is_switched
+from components.traffic_router import TrafficRouter
 from components.vocabulary import ScrapeDiscovery
 
 PLATFORM_NAMESPACE: Final = "cicd-platform"
@@ -43,12 +44,15 @@ class PlatformClusterConfig(ConfigModel):
         default=None, description="kubeconfig context Pulumi uses; null means the current one."
     )
     ingress_class_name: DnsLabel = Field(
-        default="nginx", description="IngressClass of the NGINX ingress controller. Default nginx."
+        default="nginx",
+        description="IngressClass of the cluster's ingress controller (Traefik's with the traefik "
+        "router; unused with gatewayApi). Default nginx.",
     )
     ingress_namespace: DnsLabel = Field(
         default="ingress-nginx",
-        description="Namespace of the ingress controller (allowed to reach apps). "
-        "Default ingress-nginx.",
+        description="Namespace of the pods that carry requests to the apps (allowed to reach "
+        "them): the ingress controller, or the Gateway's data plane with the gatewayApi "
+        "router. Default ingress-nginx.",
     )
     monitoring_namespace: DnsLabel = Field(
         default="monitoring",
@@ -230,6 +234,108 @@ class DeliveryDashboardsConfig(ConfigModel):
     )
 
 
+Sha256 = Annotated[
+    str, AfterValidator(matches(re.compile(r"^[0-9a-f]{64}$"), "must be 64 lowercase hex digits"))
+]
+PluginLocation = Annotated[
+    str,
+    AfterValidator(
+        matches(re.compile(r"^(https://|file://)[^\s]+$"), "must be an https:// or file:// URL")
+    ),
+]
+
+
+class GatewayRefConfig(ConfigModel):
+    """The Gateway the environments' HTTPRoutes attach to (installed by the cluster's admins)."""
+
+    name: DnsLabel = Field(description="The Gateway's name. Required.")
+    namespace: DnsLabel = Field(description="The Gateway's namespace. Required.")
+    section_name: DnsLabel | None = Field(
+        default=None,
+        description="The Gateway listener to attach to (its HTTPS listener); null: every "
+        "listener that allows the route.",
+    )
+
+
+class GatewayApiPluginConfig(ConfigModel):
+    """The Argo Rollouts Gateway API plugin binary the controller downloads at start."""
+
+    location: PluginLocation = Field(
+        description="URL of the plugin binary for the controller's platform, e.g. the "
+        "gatewayapi-plugin-linux-amd64 asset of a release of argoproj-labs/"
+        "rollouts-plugin-trafficrouter-gatewayapi (the version is in the URL). Required."
+    )
+    sha256: Sha256 = Field(
+        description="sha256 of that binary, from the release's checksums; the controller "
+        "refuses a binary that does not match. Required."
+    )
+
+
+class TrafficRouterConfig(ConfigModel):
+    """How canaries split requests in this cluster (``cicd-platform:trafficRouter``).
+
+    One flat section rather than one model per kind, so that every problem names the key as
+    written; :func:`_router_rules` says which keys each kind needs or refuses.
+    """
+
+    kind: TrafficRouter = Field(
+        default=TrafficRouter.NGINX,
+        description="nginx (ingress-nginx splits a copy of the app's Ingress), traefik (an "
+        "IngressRoute to a weighted TraefikService), gatewayApi (an HTTPRoute weighted by the "
+        "Argo Rollouts Gateway API plugin) or none (weights are pod ratios). Default nginx.",
+    )
+    entry_points: tuple[DnsLabel, ...] | None = Field(
+        default=None,
+        description="traefik only: the Traefik entry points the apps' routes listen on (its "
+        "TLS ones). Default [websecure], the Traefik Helm chart's HTTPS entry point.",
+    )
+    gateway: GatewayRefConfig | None = Field(
+        default=None,
+        description="gatewayApi only, required there: the Gateway the apps' HTTPRoutes attach to.",
+    )
+    plugin: GatewayApiPluginConfig | None = Field(
+        default=None,
+        description="gatewayApi only, required there: the plugin binary the Argo Rollouts "
+        "controller loads (location and sha256).",
+    )
+
+    @property
+    def traefik_entry_points(self) -> tuple[str, ...]:
+        """The entry points, or Traefik's chart's HTTPS one."""
+        return self.entry_points or ("websecure",)
+
+
+def _router_rules(router: TrafficRouterConfig) -> list[Problem]:
+    """Keys a router kind needs, and keys that belong to another kind."""
+    problems: list[Problem] = []
+    needed = {"gateway": router.gateway, "plugin": router.plugin}
+    owners = {
+        "entryPoints": TrafficRouter.TRAEFIK,
+        **dict.fromkeys(needed, TrafficRouter.GATEWAY_API),
+    }
+    values = {"entryPoints": router.entry_points, **needed}
+    for key, owner in owners.items():
+        if router.kind is owner and key in needed and values[key] is None:
+            problems.append(
+                Problem(
+                    f"trafficRouter.{key}",
+                    f"is required with kind {owner}",
+                    None,
+                    PLATFORM_NAMESPACE,
+                )
+            )
+        elif router.kind is not owner and values[key] is not None:
+            problems.append(
+                Problem(
+                    f"trafficRouter.{key}",
+                    f"is only read with kind {owner} (kind is {router.kind})",
+                    None,
+                    PLATFORM_NAMESPACE,
+                )
+            )
+    return problems
+
+
 PLATFORM_SECTIONS: Final = (
     "cluster",
     "monitoring",
@@ -238,6 +344,7 @@ PLATFORM_SECTIONS: Final = (
     "githubOidc",
     "deliveryDashboards",
     "runners",
+    "trafficRouter",
 )
 
 
@@ -274,6 +381,12 @@ class PlatformSettings(ConfigModel):
         description="Actions Runner Controller and one runner scale set per environment "
         "(docs/runners.md). Off by default.",
     )
+    traffic_router: TrafficRouterConfig = Field(
+        default=TrafficRouterConfig(),
+        description="How canaries split requests in this cluster: nginx (ingress-nginx), "
+        "traefik (TraefikService), gatewayApi (HTTPRoute, Argo Rollouts Gateway API plugin) or "
+        "none (pod ratios). Default nginx (docs/traffic-routers.md).",
+    )
 
 
 def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
@@ -290,6 +403,29 @@ def _platform_rules(settings: PlatformSettings, stack: str) -> list[Problem]:
             )
         )
     problems.extend(platform_runner_problems(settings.runners))
+    router = settings.traffic_router
+    problems += _router_rules(router)
+    if router.kind in {TrafficRouter.TRAEFIK, TrafficRouter.GATEWAY_API}:
+        # The defaults name ingress-nginx: left alone under another router, the environments'
+        # Ingress class and NetworkPolicy would point at a controller that is not there.
+        traefik = router.kind is TrafficRouter.TRAEFIK
+        where = "Traefik's" if traefik else "the Gateway's data plane"
+        for key, field in (
+            ("ingressClassName", "ingress_class_name"),
+            ("ingressNamespace", "ingress_namespace"),
+        ):
+            if field not in settings.cluster.model_fields_set and (
+                key == "ingressNamespace" or traefik
+            ):
+                problems.append(
+                    Problem(
+                        f"cluster.{key}",
+                        f"must be set to {where} (the default is ingress-nginx's) with "
+                        f"trafficRouter.kind {router.kind}",
+                        None,
+                        PLATFORM_NAMESPACE,
+                    )
+                )
     return problems
 
 

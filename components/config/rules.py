@@ -101,8 +101,8 @@ def canary_rules(s: StackSettings) -> Iterable[Problem]:
     ):
         yield Problem(
             "canary.analysis.metrics.preset",
-            "ingress-nginx needs canary.nginx (the controller counts the canary's requests "
-            "only when it routes them)",
+            "ingress-nginx needs canary.nginx, the nginx router's split (the controller counts "
+            "the canary's requests only when it routes them)",
             analysis.metrics.preset.value,
         )
     if s.ingress.cluster_issuer in UNTRUSTED_ISSUERS:
@@ -434,11 +434,5 @@ def warnings_of(s: StackSettings) -> Iterable[str]:
                 f"cicd:{path}: {', '.join(off.ignored_keys())} ignored while {switch} is false "
                 "(kept for when it is switched back on)"
             )
-    if canary is not None and canary.nginx is None and canary.steps:
-        smallest = min(step.weight for step in canary.steps)
-        if s.app.replicas * smallest < 100:
-            yield (
-                f"cicd:canary.steps: without traffic routing the smallest weight {smallest}% "
-                f"needs at least {-(-100 // smallest)} replicas to be honoured "
-                f"(app.replicas is {s.app.replicas}); Argo Rollouts rounds to whole pods"
-            )
+    # Weights as pod ratios are warned about once the platform's router is known
+    # (components/stack.py, replica_weight_warning).

@@ -406,6 +406,7 @@ ROLLOUTS_CONTROLLER_RULES: Final[tuple[tuple[tuple[str, ...], tuple[str, ...], t
      ("create", "get", "list", "watch", "update", "patch")),
     (("batch",), ("jobs",), _WRITE),
     (("",), ("endpoints",), ("get",)),
+    (("traefik.containo.us", "traefik.io"), ("traefikservices",), ("watch", "get", "update")),
 )  # fmt: skip
 """(API groups, resources, verbs) the controller's ClusterRole grants: what Helm chart
 argo-rollouts 2.40.5 (app version v1.8.3, the platform stack's pin) renders with the values the
@@ -414,9 +415,10 @@ platform stack passes (chart defaults for RBAC: ``clusterInstall``, ``controller
 charts/argo-rollouts/templates/_helpers.tpl (``argo-rollouts.controller.roleRules``) at that chart
 version, and the same as manifests/role/argo-rollouts-clusterrole.yaml of argo-rollouts v1.8.3
 for these rules. Written here as the tier's own equivalent, not copied: the provider rules for
-APIs this cluster does not serve (Istio, SMI, Ambassador, AWS, App Mesh, Traefik, APISIX, Contour,
-Gloo, Gateway API objects) are left out, since they grant nothing without those CRDs; the NGINX
-Ingress rules the stacks' canaries use are in, and so is the Gateway API provider's configmaps
+APIs this cluster does not serve (Istio, SMI, Ambassador, AWS, App Mesh, APISIX, Contour, Gloo,
+Gateway API objects) are left out, since they grant nothing without those CRDs; the NGINX
+Ingress rules the stacks' canaries use are in, so is the Traefik rule (the traffic-router tests
+install Traefik's CRDs: tests/cluster/test_traffic_routers.py), and so is the Gateway API provider's configmaps
 ``create``/``update`` that the chart adds by default. components/platform.py installs the
 chart's own ClusterRole (tests/cluster/test_controller_rbac.py checks that it passes nothing
 that would disable it)."""
@@ -440,7 +442,9 @@ def rollouts_controller_rbac(namespace: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def start_rollouts_controller(plane: ControlPlane) -> subprocess.Popen[bytes]:
+def start_rollouts_controller(
+    plane: ControlPlane, *, name: str = "rollouts-controller", args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
     """The Argo Rollouts controller (tools/gotools.py ``rollouts-controller``, v1.8.3), out of
     cluster with ``--kubeconfig``, watching every namespace like the chart's cluster-wide install.
 
@@ -451,6 +455,11 @@ def start_rollouts_controller(plane: ControlPlane) -> subprocess.Popen[bytes]:
     the TokenRequest API (``kubectl create token``, as the kubelet would project one into the
     chart's pod), so a request the chart's RBAC does not allow is refused here as in a real
     cluster. Ready when its healthz answers. Stopped with the other processes.
+
+    ``name`` and ``args`` start a second instance next to the session's (its log is
+    ``<name>.log``): with ``--instance-id=ID`` it reconciles only Rollouts labelled
+    ``argo-rollouts.argoproj.io/controller-instance-id: ID``, which the session's instance (no
+    id) leaves alone (utils/controller/controller.go ``InstanceIDRequirement``, v1.8.3).
     """
     controller = real_tool(
         "rollouts-controller", install="python tools/gotools.py rollouts-controller"
@@ -470,19 +479,14 @@ def start_rollouts_controller(plane: ControlPlane) -> subprocess.Popen[bytes]:
     )
     healthz = free_port()
     process = plane.start(
-        "rollouts-controller",
+        name,
         [
             controller, f"--kubeconfig={kubeconfig}", "--leader-elect=false",
             f"--metricsport={free_port()}", f"--healthzPort={healthz}",
             "--rollout-threads=2", "--experiment-threads=1", "--analysis-threads=1",
-            "--service-threads=1", "--ingress-threads=1", "--loglevel=info",
+            "--service-threads=1", "--ingress-threads=1", "--loglevel=info", *args,
         ],
         env={"POD_NAMESPACE": ROLLOUTS_NAMESPACE},
     )  # fmt: skip
-    _wait_until(
-        "rollouts-controller",
-        lambda: _http_ok(f"http://127.0.0.1:{healthz}/healthz"),
-        plane,
-        "rollouts-controller",
-    )
+    _wait_until(name, lambda: _http_ok(f"http://127.0.0.1:{healthz}/healthz"), plane, name)
     return process
