@@ -12,9 +12,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
+import yaml
 
 from components.chain import Chain
 from render.engine import PROJECT_DIR, Registration, Rendered, UsageError
@@ -27,7 +28,10 @@ from render.project import (
     project_config,
 )
 from render.repo_pipeline import workflows
+from render.tree import kubernetes_objects, tree
+from tests import validators
 from tests.conftest import EXAMPLES_DIR, STACKS, STACKS_DIR, copy_project, example_copy
+from tests.test_workflows import repo_files
 
 EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if p.is_dir())
 
@@ -202,3 +206,59 @@ def test_using_another_example_replaces_every_stack_file_and_the_workflows_follo
     assert "up-staging" not in deploy and "preview-prod" in deploy
     with pytest.raises(UsageError, match=r"no example 'nope' \(examples: payments, webshop\)"):
         use_example("nope", root)
+
+
+NOT_CORE: Final = (
+    validators.ARGO_KINDS
+    | validators.SIGSTORE_KINDS
+    | validators.MONITORING_KINDS
+    | {"IngressRoute", "TraefikService", "Certificate", "HTTPRoute"}
+)
+"""Kinds kubernetes-validate has no schema for: the Argo models check Rollouts and analysis, the
+router objects are checked against their real CRDs on the control plane
+(tests/cluster/test_traffic_routers.py), the others in their own tests."""
+
+
+@pytest.fixture(scope="module", params=EXAMPLES)
+def example_check(request: pytest.FixtureRequest) -> ProjectCheck:
+    return _check(EXAMPLES_DIR / str(request.param))
+
+
+def test_every_example_passes_every_validator(example_check: ProjectCheck) -> None:
+    """Each stage of each example: its workflows through actionlint, zizmor and GitHub's workflow
+    schema; its Kubernetes objects through kubernetes-validate --strict and the Argo Rollouts
+    models."""
+    assert example_check.renders
+    for stack, rendered in example_check.renders.items():
+        files = tree(rendered)
+        workflows = {k: v for k, v in files.items() if k.startswith("github/workflows/")}
+        assert workflows, stack
+        in_repository = repo_files(workflows)
+        assert validators.actionlint(in_repository) == [], stack
+        assert validators.zizmor(in_repository) == [], stack
+        assert validators.workflow_schema(in_repository) == [], stack
+        objects = list(kubernetes_objects(rendered).values())
+        core = [o for o in objects if o["kind"] not in NOT_CORE]
+        assert validators.kubernetes_strict(core) == [], stack
+        argo = [o for o in objects if o["kind"] in validators.ARGO_KINDS]
+        assert validators.argo_models(argo) == [], stack
+
+
+def test_payments_is_trunk_based_with_traefik_and_slack_only() -> None:
+    """The second delivery model as the issue describes it: dev → prod, prod from v* tags only,
+    the canary split by Traefik, every notification to Slack and none to Discord."""
+    check = _check(EXAMPLES_DIR / "payments")
+    files = {stack: tree(rendered) for stack, rendered in check.renders.items()}
+    prod_kinds = {o["kind"] for o in kubernetes_objects(check.renders["prod"]).values()}
+    assert {"TraefikService", "IngressRoute"} <= prod_kinds
+    workflows = {
+        f"{stack}/{name}": text
+        for stack, tree_ in files.items()
+        for name, text in tree_.items()
+        if name.startswith("github/workflows/")
+    }
+    assert not [name for name, text in workflows.items() if "DISCORD" in text]
+    assert "SLACK_WEBHOOK_URL" in workflows["prod/github/workflows/prod-deploy.yml"]
+    prod = yaml.safe_load(workflows["prod/github/workflows/prod-deploy.yml"])
+    assert "PREVIOUS: development" in workflows["prod/github/workflows/prod-deploy.yml"]
+    assert prod["on"].keys() == {"workflow_dispatch"}

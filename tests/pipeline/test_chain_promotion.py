@@ -20,12 +20,19 @@ import yaml
 
 from render.engine import PROJECT_DIR, Rendered, render
 from render.tree import kubernetes_objects, tree
-from tests.conftest import copy_project
-from tests.pipeline.harness import GitHubEnvironment, Pipeline, RunResult, Scenario
+from tests.conftest import EXAMPLES_DIR, STACKS_DIR, copy_project
+from tests.pipeline.harness import (
+    REPOSITORY,
+    GitHubEnvironment,
+    HttpRule,
+    Pipeline,
+    Response,
+    RunResult,
+    Scenario,
+)
 from tests.pipeline.test_deploy_release import (
     COMMIT,
     HEALTHY,
-    IMAGE,
     NEW,
     OLD,
     PASSED_CI,
@@ -43,7 +50,7 @@ def _two_stage_prod(root: Path) -> Rendered:
     copy_project(root)
     (root / "Pulumi.staging.yaml").unlink()
     path = root / "Pulumi.prod.yaml"
-    document: dict[str, Any] = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    document: dict[str, Any] = yaml.safe_load((STACKS_DIR / "Pulumi.prod.yaml").read_text())
     document["config"]["cicd:environment"]["promotesFrom"] = "dev"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return render("prod", root)
@@ -63,15 +70,27 @@ def _written(rendered: Rendered) -> tuple[dict[str, str], str, dict[str, str]]:
     return repository, environment, variables
 
 
-def _run(tmp_path: Path, workflow: str, rendered: Rendered, github: dict[str, Any]) -> RunResult:
+def _run(
+    tmp_path: Path,
+    workflow: str,
+    rendered: Rendered,
+    github: dict[str, Any],
+    ref: str = "refs/heads/main",
+    signature: dict[str, Any] = SIGNED_BY_CI,
+    http: tuple[HttpRule, ...] = HEALTHY,
+) -> RunResult:
     (rollout,) = [o for o in kubernetes_objects(rendered).values() if o["kind"] == "Rollout"]
     running = copy.deepcopy(rollout)
     running["metadata"]["generation"] = 1
-    running["spec"]["template"]["spec"]["containers"][0]["image"] = f"{IMAGE}@{OLD}"
+    container = running["spec"]["template"]["spec"]["containers"][0]
+    repository = container["image"].split("@", 1)[0]
+    if ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository.rsplit(":", 1)[0]
+    container["image"] = f"{repository}@{OLD}"
     scenario = Scenario(
-        http=HEALTHY,
+        http=http,
         kube_objects=(running,),
-        signatures={NEW: SIGNED_BY_CI},
+        signatures={NEW: signature},
         github=github,
     )
     pipe = Pipeline(tmp_path / "run", scenario, app=None)
@@ -80,7 +99,7 @@ def _run(tmp_path: Path, workflow: str, rendered: Rendered, github: dict[str, An
     return pipe.run(
         "workflow_dispatch",
         WORKFLOW,
-        ref="refs/heads/main",
+        ref=ref,
         payload={"inputs": {"release": NEW, "action": "deploy"}},
         variables={**repository, "PROD_DEPLOY_ENABLED": "true"},
         environments={
@@ -143,3 +162,53 @@ def test_the_old_hard_coded_staging_refuses_what_dev_accepted(
     assert any(
         "never deployed successfully to staging" in e for e in result.annotations("error", "verify")
     ), result.notes
+
+
+PAYMENTS_SIGNED_BY_CI: dict[str, Any] = {
+    **SIGNED_BY_CI,
+    # trunk-based: CI publishes from main (examples/payments); the repository is the harness's
+    # (github.repository, which the verify step's identity is built from)
+    "identity": f"https://github.com/{REPOSITORY}/.github/workflows/ci.yml@refs/heads/main",
+}
+PAYMENTS_HEALTHY = (HttpRule(r"/health$", (Response(200, '{"status":"ok"}'),)),)
+"""examples/payments' app.healthPath."""
+PAYMENTS_ACCEPTED_IN_DEV: dict[str, Any] = {
+    "ci_runs": [{"head_sha": COMMIT, "branch": "main", "conclusion": "success"}],
+    "deployments": [accepted_in("development", COMMIT, NEW, 6)],
+}
+
+
+@pytest.fixture(scope="module")
+def payments() -> tuple[Rendered, str]:
+    """prod of examples/payments: trunk-based dev → prod, Traefik, Slack only."""
+    rendered = render("prod", PROJECT_DIR, stacks_dir=EXAMPLES_DIR / "payments")
+    return rendered, tree(rendered)[f"github/workflows/{WORKFLOW}"]
+
+
+def test_the_payments_example_promotes_a_tag_dev_accepted(
+    tmp_path: Path, payments: tuple[Rendered, str]
+) -> None:
+    """The trunk-based example's prod releases a v* tag whose digest dev accepted, and refuses
+    the same release dispatched from main (its environment deploys from tags only)."""
+    rendered, workflow = payments
+    result = _run(
+        tmp_path / "tag",
+        workflow,
+        rendered,
+        PAYMENTS_ACCEPTED_IN_DEV,
+        ref="refs/tags/v0.9.1",
+        signature=PAYMENTS_SIGNED_BY_CI,
+        http=PAYMENTS_HEALTHY,
+    )
+    assert result.jobs["verify"] == "success", result.output
+    assert result.jobs["deploy"] == "success", result.output
+    refused = _run(
+        tmp_path / "main",
+        workflow,
+        rendered,
+        PAYMENTS_ACCEPTED_IN_DEV,
+        signature=PAYMENTS_SIGNED_BY_CI,
+    )
+    # the dispatch guard: a ref the environment's policy does not list runs nothing
+    assert refused.jobs["verify"] == "skipped", refused.output
+    assert refused.jobs["deploy"] == "skipped", refused.output
