@@ -96,6 +96,27 @@ def test_a_broken_chain_names_the_stage(tmp_path: Path) -> None:
     ]
 
 
+def test_a_later_stage_on_a_self_hosted_runner_of_a_public_repository_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Only the first stage knows the repository is public; the project check carries it to the
+    later stages (components/config/runner.py public_runner_problem)."""
+    changes: dict[str, dict[str, Any] | None] = {
+        "dev": {"cicd:pipeline.github.visibility": "public"},
+        "prod": {"cicd:deploy.runner": {"labels": ["self-hosted", "linux", "payments-prod"]}},
+    }
+    lines = project_config(example_copy(tmp_path, "payments", changes)).lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        "Pulumi.prod.yaml: cicd:deploy.runner must be a GitHub-hosted runner on a public repository"
+    )
+    hosted: dict[str, dict[str, Any] | None] = {
+        **changes,
+        "prod": {"cicd:deploy.runner": {"labels": ["ubuntu-24.04"]}},
+    }
+    assert project_config(example_copy(tmp_path, "payments", hosted)).lines == ()
+
+
 def test_every_stack_states_the_same_app(tmp_path: Path) -> None:
     folder = example_copy(tmp_path, "payments", {"prod": {"cicd:app.branching": "gitflow"}})
     assert _check(folder).lines == [

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from components.chain import (
     Chain,
     ChainError,
@@ -29,6 +31,7 @@ from components.chain import (
 from components.config.app import AppConfig, Branching
 from components.config.branching import BranchPolicies, StageRole, branching_rules
 from components.config.problems import Problem
+from components.config.runner import RunnerConfig, public_runner_problem
 from components.messages import escape
 
 
@@ -188,4 +191,26 @@ def check_project_config(configs: Mapping[str, Mapping[str, Any]]) -> ProjectCon
             app.branching, app.default_branch, role_of(chain, stage), policies_of(config)
         )
         lines += (p.line(stack_file(stage.name)) for p in problems)
+    if _public(configs[first]):
+        for stage in chain.stages[1:]:
+            runner = _runner(configs[stage.name])
+            if runner is not None and (problem := public_runner_problem(runner)) is not None:
+                lines.append(problem.line(stack_file(stage.name)))
     return ProjectConfig(chain, app, tuple(lines))
+
+
+def _public(config: Mapping[str, Any]) -> bool:
+    """Whether the first stage says the repository is public (``pipeline.github.visibility``)."""
+    github = _mapping(_mapping(config, "cicd:pipeline"), "github")
+    return github.get("visibility") == "public"
+
+
+def _runner(config: Mapping[str, Any]) -> RunnerConfig | None:
+    """A stage's ``deploy.runner``; None when unset or invalid (its own render says why)."""
+    raw = _mapping(config, "cicd:deploy").get("runner")
+    if raw is None:
+        return None
+    try:
+        return RunnerConfig.model_validate(raw)
+    except ValidationError:
+        return None

@@ -137,15 +137,24 @@ def runner_problems(
             "environment's runner scale set, whose pods carry the in-cluster identity",
             "inCluster",
         )
-    if public_repository and runner.self_hosted:
-        yield Problem(
-            path,
-            "must be a GitHub-hosted runner on a public repository "
-            "(pipeline.github.visibility public): a pull request from a fork can add a "
-            "workflow that runs on a self-hosted runner's labels and take over what it can "
-            "reach (docs/runners.md)",
-            runner.scale_set or runner.group or ", ".join(labels),
-        )
+    if public_repository and (public := public_runner_problem(runner)) is not None:
+        yield public
+
+
+def public_runner_problem(runner: RunnerConfig) -> Problem | None:
+    """A self-hosted runner (labels, group or scale set) on a public repository: refused in
+    every stage (the first stage's render knows the visibility; the project check,
+    components/config/project.py, applies it to the later stages)."""
+    if not runner.self_hosted:
+        return None
+    return Problem(
+        "deploy.runner",
+        "must be a GitHub-hosted runner on a public repository "
+        "(pipeline.github.visibility public): a pull request from a fork can add a "
+        "workflow that runs on a self-hosted runner's labels and take over what it can "
+        "reach (docs/runners.md)",
+        runner.scale_set or runner.group or ", ".join(runner.labels or ()),
+    )
 
 
 # --------------------------------------------------------------------------------------------

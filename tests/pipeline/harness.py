@@ -72,7 +72,7 @@ from ruamel.yaml import YAML
 
 from components.workflows import contract
 from components.workflows.model import RUNNER
-from render.engine import render
+from render.engine import Rendered, render
 from render.tree import tree
 from tests.pipeline.fakes import FAKE_TOOLS
 from tests.pipeline.sample_app import npm_env, warm_npm_cache
@@ -356,7 +356,14 @@ def github_values(
     a render holds none) that ``stack`` writes, for ``Pipeline.run``."""
     from tests.conftest import variant
 
-    rendered = render(stack, stack_config=variant(stack, changes or {}))
+    return written_by(render(stack, stack_config=variant(stack, changes or {})), secrets)
+
+
+def written_by(
+    rendered: Rendered, secrets: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, GitHubEnvironment]]:
+    """The repository variables and the GitHub environment (its variables, plus ``secrets``)
+    that a rendered stack writes, for ``Pipeline.run``."""
     repository: dict[str, str] = {}
     own: dict[str, dict[str, str]] = {}
     for resource in rendered.resources:

@@ -29,6 +29,7 @@ from tests.pipeline.harness import (
     Response,
     RunResult,
     Scenario,
+    written_by,
 )
 from tests.pipeline.test_deploy_release import (
     COMMIT,
@@ -56,20 +57,6 @@ def _two_stage_prod(root: Path) -> Rendered:
     return render("prod", root)
 
 
-def _written(rendered: Rendered) -> tuple[dict[str, str], str, dict[str, str]]:
-    """Repository variables, the GitHub environment and its variables, as the stack writes them."""
-    repository: dict[str, str] = {}
-    own: dict[str, dict[str, str]] = {}
-    for resource in rendered.resources:
-        if resource.type == "github:index/actionsVariable:ActionsVariable":
-            repository[resource.inputs["variableName"]] = resource.inputs["value"]
-        elif resource.type == "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable":
-            variables = own.setdefault(resource.inputs["environment"], {})
-            variables[resource.inputs["variableName"]] = resource.inputs["value"]
-    ((environment, variables),) = own.items()
-    return repository, environment, variables
-
-
 def _run(
     tmp_path: Path,
     workflow: str,
@@ -95,18 +82,16 @@ def _run(
     )
     pipe = Pipeline(tmp_path / "run", scenario, app=None)
     pipe.add_workflow(WORKFLOW, workflow)
-    repository, environment, variables = _written(rendered)
+    variables, environments = written_by(rendered, {"KUBECONFIG": "apiVersion: v1\nkind: Config\n"})
     return pipe.run(
         "workflow_dispatch",
         WORKFLOW,
         ref=ref,
         payload={"inputs": {"release": NEW, "action": "deploy"}},
-        variables={**repository, "PROD_DEPLOY_ENABLED": "true"},
+        variables={**variables, "PROD_DEPLOY_ENABLED": "true"},
         environments={
-            environment: GitHubEnvironment(
-                {**variables, "DEPLOY_ENABLED": "true"},
-                {"KUBECONFIG": "apiVersion: v1\nkind: Config\n"},
-            )
+            name: GitHubEnvironment({**own.variables, "DEPLOY_ENABLED": "true"}, own.secrets)
+            for name, own in environments.items()
         },
     )
 
