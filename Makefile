@@ -55,7 +55,7 @@ example: $(VENV_STAMP)
 ifndef NAME
 	@echo "make example NAME=<$$(ls examples | tr '\n' ' ')>" >&2; exit 2
 endif
-	$(PY) -m render use-example $(NAME)
+	$(PY) -m render use-example $(if $(FORCE),--force) $(NAME)
 
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .

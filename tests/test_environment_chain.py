@@ -302,6 +302,16 @@ def test_a_stage_name_is_a_short_dns_label() -> None:
     ), lines
 
 
+def test_a_stage_name_starts_with_a_letter() -> None:
+    """``1qa`` is a DNS label, but its switch ``1QA_DEPLOY_ENABLED`` is no GitHub variable name
+    (and ``vars.1QA_...`` no expression actionlint or GitHub parses)."""
+    lines = config_problems("dev", {"cicd:environment.name": "1qa"})
+    assert any(
+        line.startswith("Pulumi.dev.yaml: cicd:environment.name must start with a letter")
+        for line in lines
+    ), lines
+
+
 def test_any_stages_deploy_switch_is_written_by_the_stacks_only() -> None:
     lines = config_problems("staging", {"cicd:environment.variables": {"QA_DEPLOY_ENABLED": "1"}})
     assert lines == [

@@ -19,7 +19,7 @@ import yaml
 
 from components.chain import Chain
 from render.engine import PROJECT_DIR, Registration, Rendered, UsageError
-from render.examples import use_example
+from render.examples import unsaved_stack_files, use_example
 from render.project import (
     ProjectCheck,
     check_project,
@@ -283,3 +283,25 @@ def test_payments_is_trunk_based_with_traefik_and_slack_only() -> None:
     prod = yaml.safe_load(workflows["prod/github/workflows/prod-deploy.yml"])
     assert "PREVIOUS: development" in workflows["prod/github/workflows/prod-deploy.yml"]
     assert prod["on"].keys() == {"workflow_dispatch"}
+
+
+def test_use_example_names_the_stack_files_git_could_not_restore(tmp_path: Path) -> None:
+    """Stack files with uncommitted changes (or no checkout at all) are what use-example would
+    lose for good: they are listed (and main() refuses them without --force)."""
+    assert unsaved_stack_files(tmp_path) is None  # not a git checkout
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "platform").mkdir()
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
+    (tmp_path / "platform" / "Pulumi.prod.yaml").write_text("config: {}\n")
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "stacks"], cwd=tmp_path, check=True)
+    assert unsaved_stack_files(tmp_path) == []
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {cicd:registryToken: {secure: v1:x}}\n")
+    (tmp_path / "Pulumi.qa.yaml").write_text("config: {}\n")
+    (tmp_path / "platform" / "Pulumi.prod.yaml").unlink()
+    assert unsaved_stack_files(tmp_path) == [
+        "Pulumi.dev.yaml",
+        "Pulumi.qa.yaml",
+        "platform/Pulumi.prod.yaml",
+    ]

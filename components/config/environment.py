@@ -22,6 +22,11 @@ environment and the stack's resource names, and short names keep all of them rea
 
 
 def _stage_name(value: str) -> str:
+    if not value[:1].isalpha():
+        raise ValueError(
+            "must start with a letter (it becomes the deploy switch variable <NAME>_DEPLOY_ENABLED, "
+            "and GitHub refuses variable names that start with a digit)"
+        )
     if len(value) > MAX_STAGE_NAME:
         raise ValueError(
             f"must be at most {MAX_STAGE_NAME} characters (it names the deploy workflow file "
