@@ -16,14 +16,15 @@ scenario is the deploy's notification, tests/pipeline/test_dev_deploy.py runs bo
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
 import yaml
 
-from components.config import notifications as notification_config
-from tests.conftest import DELETE, variant
+from components.config import loading
+from tests.conftest import DELETE, STACKS, STACKS_DIR, variant
 from tests.pipeline.harness import (
     GitHubEnvironment,
     HttpRule,
@@ -209,9 +210,12 @@ def test_slack_only_tells_slack_of_a_prod_wait_its_result_and_its_rollback(
     release is rolled back (rollback); each run reports its result (deploy). Nothing else."""
     first_stage = tmp_path / "stacks"
     first_stage.mkdir()
+    for stack in STACKS:
+        shutil.copy(STACKS_DIR / f"Pulumi.{stack}.yaml", first_stage)
     dev = variant("dev", {"cicd:pipeline.notifications": {"channels": ["slack"]}})
     (first_stage / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": dev}))
-    monkeypatch.setattr(notification_config, "stack_directory", lambda: first_stage)
+    # the chain's sibling stack files (components/config/siblings.py) are read from here
+    monkeypatch.setattr(loading, "project_directory", lambda: first_stage)
     pipe = release_pipeline(
         tmp_path / "run", "prod", http=(*UNHEALTHY, HttpRule(r"slack\.test", (Response(200),)))
     )
