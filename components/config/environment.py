@@ -21,12 +21,22 @@ MAX_STAGE_NAME: Final = 20
 environment and the stack's resource names, and short names keep all of them readable."""
 
 
+RESERVED_STAGE_NAMES: Final = {
+    "stage": "staging's deploy workflow keeps the file name stage-deploy.yml "
+    "(components/chain.py deploy_workflow_file), so a stage named stage would write the same "
+    "file; choose another name, such as stg or preprod",
+}
+"""Stage names refused, with why: each would share a file or variable with another stage."""
+
+
 def _stage_name(value: str) -> str:
     if len(value) > MAX_STAGE_NAME:
         raise ValueError(
             f"must be at most {MAX_STAGE_NAME} characters (it names the deploy workflow file "
             "and the deploy switch variable)"
         )
+    if value in RESERVED_STAGE_NAMES:
+        raise ValueError(f"must not be {value}: {RESERVED_STAGE_NAMES[value]}")
     return value
 
 
