@@ -35,6 +35,11 @@ def _stage_name(value: str) -> str:
             f"must be at most {MAX_STAGE_NAME} characters (it names the deploy workflow file "
             "and the deploy switch variable)"
         )
+    return value
+
+
+def not_reserved(value: str) -> str:
+    """Refuse a stage's own name from :data:`RESERVED_STAGE_NAMES` (``environment.name``)."""
     if value in RESERVED_STAGE_NAMES:
         raise ValueError(f"must not be {value}: {RESERVED_STAGE_NAMES[value]}")
     return value
@@ -61,7 +66,7 @@ class EnvironmentSecret(ConfigModel):
 class EnvironmentConfig(ConfigModel):
     """Which stage of the chain this stack is (``cicd:environment``)."""
 
-    name: StageName = Field(
+    name: Annotated[StageName, AfterValidator(not_reserved)] = Field(
         description=f"The stage's name; must equal the stack name. A DNS label of at most "
         f"{MAX_STAGE_NAME} characters."
     )

@@ -25,7 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from components.chain import Tier
 from components.config.app import Branching
-from components.config.environment import StageName
+from components.config.environment import StageName, not_reserved
 from components.config.pipeline import RepositoryVisibility
 from components.config.problems import NAMESPACE, Problem, problems_from, show_value
 from components.config.runner import RunnerConfig
@@ -175,6 +175,11 @@ def read_facts(stack: str, config: Mapping[str, Any]) -> StackFacts | list[Probl
     name = read.stage_name(environment, "environment.name")
     if name is not None and name != stack:
         read._bad("environment.name", f"must match the stack name '{stack}'", name)
+    elif name is not None:
+        try:
+            not_reserved(name)
+        except ValueError as err:
+            read._bad("environment.name", str(err), name)
     github: Mapping[str, Any] | None = None
     if pipeline is not None:
         raw_github = pipeline.get("github")
