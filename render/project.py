@@ -9,7 +9,9 @@ identifying inputs (:func:`identity`), so a resource type added later is covered
 stack registers it.
 
 Each object owned twice is refused with one line naming the stack files, the object and the
-stack that should own it (:func:`rightful_owner`). Exit 1 on any problem, 0 otherwise; nothing
+stack that should own it (:func:`rightful_owner`). Kubernetes objects are keyed the same way
+(:func:`kubernetes_identity`: the stack's platform stack, API group, kind, namespace, name), so
+two stacks sharing a namespace on one cluster are refused object by object. Exit 1 on any problem, 0 otherwise; nothing
 is written. ``--list`` prints the stages in chain order as a JSON list (the repository's own
 workflows read it) after the same checks.
 """

@@ -2,7 +2,7 @@
 
 A stack file is validated alone by components/config/loading.py; what only shows across stack
 files is checked here, from the raw ``config:`` mappings (already parsed as untrusted YAML by
-render/stackfile.py): the stages form one :class:`components.chain.Chain`, every stack delivers
+render/stackfile.py; every key read is type-checked first, components/config/stack_facts.py): the stages form one :class:`components.chain.Chain`, every stack delivers
 the same app (owner, repository, default branch, branching preset), and each stage's branch
 protection and deploy refs follow the preset for its place in the chain
 (components/config/branching.py). render/project.py adds what needs the renders: one owner for
