@@ -9,7 +9,9 @@ identifying inputs (:func:`identity`), so a resource type added later is covered
 stack registers it.
 
 Each object owned twice is refused with one line naming the stack files, the object and the
-stack that should own it (:func:`rightful_owner`). Exit 1 on any problem, 0 otherwise; nothing
+stack that should own it (:func:`rightful_owner`). Kubernetes objects are keyed the same way
+(:func:`kubernetes_identity`: the stack's platform stack, API group, kind, namespace, name), so
+two stacks sharing a namespace on one cluster are refused object by object. Exit 1 on any problem, 0 otherwise; nothing
 is written. ``--list`` prints the stages in chain order as a JSON list (the repository's own
 workflows read it) after the same checks.
 """
@@ -26,17 +28,18 @@ from typing import Any, Final
 
 from components.chain import Chain, Stage, deploy_switch_variable, deploy_workflow_file
 from components.config.app import Branching
+from components.config.branching import production_stage
 from components.config.project import (
     AppIdentity,
     ProjectConfig,
     check_project_config,
-    production_stage,
     stack_file,
 )
 from components.messages import escape
 from render.engine import PROJECT_DIR, DuplicateUrnError, Registration, Rendered, UsageError, render
 from render.stackfile import StackFileError, config_mapping
 from render.stackref import StackReferenceError
+from render.tree import is_kubernetes_object
 
 IDENTIFYING_INPUT: Final = re.compile(
     r"^(repository|repositoryId|environment|pattern|branch|file|name|key|target|team|username)$"
@@ -122,6 +125,79 @@ def rightful_owner(obj: GitHubObject, chain: Chain, app: AppIdentity) -> tuple[S
     return chain.first, "the first stage owns what the whole pipeline shares"
 
 
+@dataclass(frozen=True)
+class KubernetesObject:
+    """One object on a cluster: the cluster (its platform stack), API group, kind, namespace
+    (None: cluster-scoped) and name. The version is left out: one object is served at every
+    version of its group."""
+
+    cluster: str
+    group: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    def describe(self) -> str:
+        where = [f"group {self.group}"] if self.group else []
+        where.append("cluster-scoped" if self.namespace is None else f"namespace {self.namespace}")
+        return (
+            f"Kubernetes {self.kind} {self.name} ({', '.join(where)}) on the cluster of the "
+            f"platform stack {self.cluster}"
+        )
+
+
+def kubernetes_identity(resource: Registration, cluster: str) -> KubernetesObject | None:
+    """The Kubernetes object ``resource`` manages on ``cluster``, or None when it is not one
+    (a provider, a component, a ``*Patch`` of an object declared elsewhere, or an object
+    without a fixed name: Pulumi's auto-names carry a random suffix and cannot collide)."""
+    if not resource.custom or not is_kubernetes_object(resource):
+        return None
+    metadata = resource.inputs.get("metadata")
+    api_version = resource.inputs.get("apiVersion")
+    kind = resource.inputs.get("kind")
+    if not isinstance(metadata, dict) or not isinstance(api_version, str):
+        return None
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if not isinstance(name, str) or not isinstance(kind, str):
+        return None
+    return KubernetesObject(
+        cluster=cluster,
+        group=api_version.rpartition("/")[0],
+        kind=kind,
+        namespace=namespace if isinstance(namespace, str) and namespace else None,
+        name=name,
+    )
+
+
+def kubernetes_ownership_problems(
+    chain: Chain, clusters: Mapping[str, str], renders: Mapping[str, Rendered]
+) -> list[str]:
+    """One line per Kubernetes object that more than one stack would own.
+
+    ``clusters`` maps each stack to its ``cicd:cluster.platformStack``: stacks naming one
+    platform stack deploy to one cluster (docs/platform.md), so their objects must differ.
+    Two stacks owning one object would each undo the other's changes, and destroying one would
+    delete the other's (a shared Namespace takes everything in it along).
+    """
+    claims: dict[KubernetesObject, list[str]] = {}
+    for stack in chain.names:
+        if stack not in renders or stack not in clusters:
+            continue
+        for resource in renders[stack].resources:
+            obj = kubernetes_identity(resource, clusters[stack])
+            if obj is not None and stack not in claims.setdefault(obj, []):
+                claims[obj].append(stack)
+    return [
+        escape(
+            f"{' and '.join(stack_file(s) for s in stacks)} both own the {obj.describe()}: "
+            "each stack needs objects of its own, or destroying one deletes the other's; give "
+            "each stack on one cluster its own cicd:environment.namespace"
+        )
+        for obj, stacks in claims.items()
+        if len(stacks) > 1
+    ]
+
+
 @dataclass
 class ProjectCheck:
     """The outcome: the chain (when the stack files form one), renders and problem lines."""
@@ -166,6 +242,12 @@ def check_project(stacks_dir: Path, project_dir: Path = PROJECT_DIR) -> ProjectC
         except StackReferenceError as err:
             result.lines.append(escape(f"{stack_file(stack)}: {err}"))
     result.lines += ownership_problems(project.chain, project.app, result.renders)
+    clusters = {
+        stack: facts.platform_stack
+        for stack, facts in project.facts.items()
+        if facts.platform_stack is not None
+    }
+    result.lines += kubernetes_ownership_problems(project.chain, clusters, result.renders)
     return result
 
 

@@ -171,8 +171,11 @@ def test_ownership_covers_a_resource_type_it_has_no_rule_for() -> None:
         )
     }
     from components.config.project import app_identity
+    from components.config.stack_facts import StackFacts, read_facts
 
-    app = app_identity({"github:owner": "acme", "cicd:app": {"repository": "webshop"}})
+    facts = read_facts("dev", {"github:owner": "acme", "cicd:app": {"repository": "webshop"}})
+    assert isinstance(facts, StackFacts)
+    app = app_identity(facts)
     lines = ownership_problems(chain, app, renders)
     assert len(lines) == 1
     assert lines[0].startswith(

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from components.chain import Chain, Stage, Tier
 from components.config.app import Branching
 from components.config.problems import Problem
 
@@ -39,6 +40,28 @@ class StageRole:
     """Deploys after green CI on the default branch."""
     production: bool
     """The production stage (it is not the first)."""
+
+
+def production_stage(chain: Chain) -> Stage:
+    """The production stage: the last stage of tier production (the last stage when none is).
+
+    The one definition of the production *role*, used by the single-stack render (through the
+    chain it reads from the sibling stack files, components/config/siblings.py) and by the
+    project-wide check alike. Under gitflow this stage alone protects main. Other stages of tier
+    production (dev -> staging -> prod-eu -> prod: prod-eu) keep the tier's rules (deploy only
+    from main or v* tags, approval, protection against deletion) but protect no branch: one
+    branch protection has one owner.
+    """
+    production = [s for s in chain.stages if s.tier is Tier.PRODUCTION]
+    return production[-1] if production else chain.stages[-1]
+
+
+def stage_role(chain: Chain, stage: Stage) -> StageRole:
+    """Where ``stage`` sits in ``chain``, as branching cares."""
+    return StageRole(
+        first=stage.is_first,
+        production=not stage.is_first and stage.name == production_stage(chain).name,
+    )
 
 
 @dataclass(frozen=True)

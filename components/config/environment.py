@@ -21,6 +21,14 @@ MAX_STAGE_NAME: Final = 20
 environment and the stack's resource names, and short names keep all of them readable."""
 
 
+RESERVED_STAGE_NAMES: Final = {
+    "stage": "staging's deploy workflow keeps the file name stage-deploy.yml "
+    "(components/chain.py deploy_workflow_file), so a stage named stage would write the same "
+    "file; choose another name, such as stg or preprod",
+}
+"""Stage names refused, with why: each would share a file or variable with another stage."""
+
+
 def _stage_name(value: str) -> str:
     if not value[:1].isalpha():
         raise ValueError(
@@ -32,6 +40,13 @@ def _stage_name(value: str) -> str:
             f"must be at most {MAX_STAGE_NAME} characters (it names the deploy workflow file "
             "and the deploy switch variable)"
         )
+    return value
+
+
+def not_reserved(value: str) -> str:
+    """Refuse a stage's own name from :data:`RESERVED_STAGE_NAMES` (``environment.name``)."""
+    if value in RESERVED_STAGE_NAMES:
+        raise ValueError(f"must not be {value}: {RESERVED_STAGE_NAMES[value]}")
     return value
 
 
@@ -56,7 +71,7 @@ class EnvironmentSecret(ConfigModel):
 class EnvironmentConfig(ConfigModel):
     """Which stage of the chain this stack is (``cicd:environment``)."""
 
-    name: StageName = Field(
+    name: Annotated[StageName, AfterValidator(not_reserved)] = Field(
         description=f"The stage's name; must equal the stack name. A DNS label of at most "
         f"{MAX_STAGE_NAME} characters."
     )

@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
+from components.chain import default_tier
 from components.config.fields import SECRET_LOOKING, ConfigModel
 from components.config.github_provider import (
     BASE_URL_KEY,
@@ -50,6 +51,7 @@ from components.config.rules import (
     limit_rules,
     metrics_rules,
     plan_rules,
+    stage_branching_rules,
     warnings_of,
 )
 from components.config.runner import runner_problems
@@ -361,6 +363,21 @@ def _runner_rules(settings: StackSettings) -> Iterable[Problem]:
     )
 
 
+def _chain_rules(settings: StackSettings, stack: str) -> list[Problem]:
+    """What needs the sibling stack files: the chain, then the branching preset's rules for
+    this stack's place in it (the production role is the chain's, not the tier's)."""
+    environment = settings.environment
+    if environment.name != stack:
+        return []  # environment.name is the one problem
+    if environment.tier is None and default_tier(environment.name) is None:
+        return []  # environment.tier is the one problem: without it there is no role
+    directory = project_directory()
+    problems = chain_problems(environment, directory)
+    if problems:
+        return problems
+    return list(stage_branching_rules(settings, chain_of(environment, directory)))
+
+
 def _secret_keys(raw: Mapping[str, Any], stack: str) -> dict[str, str | None]:
     """The secret keys a stack file may hold: the registry token, the keys that
     ``environment.secrets`` names, and the pipeline's (first stage only: elsewhere, remove
@@ -438,11 +455,7 @@ ENVIRONMENT_STACK: Final = StackSchema[StackSettings](
     required_values={GITHUB_OWNER_KEY: "the GitHub organisation"},
     optional_values={BASE_URL_KEY: base_url_problem, CONTEXT_KEY: context_problem},
     optional_secrets=frozenset({TOKEN_KEY, KUBECONFIG_KEY}),
-    project_rules=lambda settings, stack: (
-        chain_problems(settings.environment, project_directory())
-        if settings.environment.name == stack  # else environment.name is the one problem
-        else []
-    ),
+    project_rules=lambda settings, stack: _chain_rules(settings, stack),
 )
 """The environment project's stack files: ``cicd:`` sections, secrets, ``github:owner``."""
 

@@ -2,7 +2,7 @@
 
 A stack file is validated alone by components/config/loading.py; what only shows across stack
 files is checked here, from the raw ``config:`` mappings (already parsed as untrusted YAML by
-render/stackfile.py): the stages form one :class:`components.chain.Chain`, every stack delivers
+render/stackfile.py; every key read is type-checked first, components/config/stack_facts.py): the stages form one :class:`components.chain.Chain`, every stack delivers
 the same app (owner, repository, default branch, branching preset), and each stage's branch
 protection and deploy refs follow the preset for its place in the chain
 (components/config/branching.py). render/project.py adds what needs the renders: one owner for
@@ -15,43 +15,27 @@ stack's problems are.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import ValidationError
 
 from components.chain import (
     Chain,
     ChainError,
     Stage,
-    Tier,
     default_github_environment,
     default_tier,
 )
 from components.config.app import AppConfig, Branching
-from components.config.branching import BranchPolicies, StageRole, branching_rules
+from components.config.branching import BranchPolicies, branching_rules, stage_role
+from components.config.pipeline import RepositoryVisibility
 from components.config.problems import Problem
-from components.config.runner import RunnerConfig, public_runner_problem
+from components.config.runner import public_runner_problem
+from components.config.stack_facts import StackFacts, read_facts
 from components.messages import escape
 
 
 def stack_file(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
-
-
-def _mapping(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = config.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _texts(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(item for item in value if isinstance(item, str))
 
 
 @dataclass(frozen=True)
@@ -79,70 +63,36 @@ def _default(field: str) -> Any:
     return AppConfig.model_fields[field].default
 
 
-def app_identity(config: Mapping[str, Any]) -> AppIdentity:
+def app_identity(facts: StackFacts) -> AppIdentity:
     """The app a stack file states, with the model's defaults for what it leaves out."""
-    app = _mapping(config, "cicd:app")
-    branching = app.get("branching", _default("branching"))
     return AppIdentity(
-        owner=_text(config.get("github:owner")),
-        repository=_text(app.get("repository")),
-        default_branch=_text(app.get("defaultBranch")) or str(_default("default_branch")),
-        branching=Branching(branching) if branching in set(Branching) else Branching.GITFLOW,
+        owner=facts.owner,
+        repository=facts.repository,
+        default_branch=facts.default_branch or str(_default("default_branch")),
+        branching=facts.branching or Branching(_default("branching")),
     )
 
 
-def stage_of(stack: str, config: Mapping[str, Any]) -> Stage | Problem:
+def stage_of(stack: str, facts: StackFacts) -> Stage | Problem:
     """The stack's place in the chain, or the one problem that prevents knowing it."""
-    environment = _mapping(config, "cicd:environment")
-    promotes_from = environment.get("promotesFrom")
-    if promotes_from is not None and not isinstance(promotes_from, str):
-        return Problem("environment.promotesFrom", "must be a stack name", str(promotes_from))
-    tier_value = environment.get("tier")
-    tier = default_tier(stack)
-    if tier_value is not None:
-        if tier_value not in set(Tier):
-            return Problem(
-                "environment.tier",
-                f"must be one of {', '.join(Tier)}",
-                str(tier_value),
-            )
-        tier = Tier(tier_value)
+    tier = facts.tier or default_tier(stack)
     if tier is None:
         return Problem(
             "environment.tier",
             f"is required for the stage '{stack}' (development, staging or production): only "
             "dev, staging and prod have a tier without saying",
         )
-    github_environment = _text(environment.get("githubEnvironment"))
     return Stage(
         name=stack,
         tier=tier,
-        promotes_from=promotes_from,
-        github_environment=github_environment or default_github_environment(stack),
+        promotes_from=facts.promotes_from,
+        github_environment=facts.github_environment or default_github_environment(stack),
     )
 
 
-def production_stage(chain: Chain) -> Stage:
-    """The stage that protects main under gitflow: the last production-tier stage (the last
-    stage when none is marked production)."""
-    production = [s for s in chain.stages if s.tier is Tier.PRODUCTION]
-    return production[-1] if production else chain.stages[-1]
-
-
-def role_of(chain: Chain, stage: Stage) -> StageRole:
-    return StageRole(
-        first=stage.is_first,
-        production=not stage.is_first and stage == production_stage(chain),
-    )
-
-
-def policies_of(config: Mapping[str, Any]) -> BranchPolicies:
-    approval = _mapping(config, "cicd:approval")
-    protection = config.get("cicd:branchProtection")
+def policies_of(facts: StackFacts) -> BranchPolicies:
     return BranchPolicies(
-        protected_branch=_text(protection.get("branch")) if isinstance(protection, dict) else None,
-        branches=_texts(approval.get("branches")),
-        tags=_texts(approval.get("tags")),
+        protected_branch=facts.protected_branch, branches=facts.branches, tags=facts.tags
     )
 
 
@@ -153,20 +103,35 @@ class ProjectConfig:
     chain: Chain | None
     app: AppIdentity | None
     lines: tuple[str, ...]
+    facts: Mapping[str, StackFacts] = field(default_factory=dict)
+    """What each stack file states of the keys the check reads (every stack, once all read)."""
 
 
 def check_project_config(configs: Mapping[str, Mapping[str, Any]]) -> ProjectConfig:
-    """Check the ``config:`` mappings of every stack file (stack name -> mapping)."""
+    """Check the ``config:`` mappings of every stack file (stack name -> mapping).
+
+    First every read key's type (components/config/stack_facts.py): a stack with a problem
+    there gets no later check, and the chain is not built until every stack reads cleanly.
+    """
     lines: list[str] = []
+    facts: dict[str, StackFacts] = {}
+    for stack in sorted(configs):
+        read = read_facts(stack, configs[stack])
+        if isinstance(read, list):
+            lines += (p.line(stack_file(stack)) for p in read)
+        else:
+            facts[stack] = read
+    if lines:
+        return ProjectConfig(None, None, tuple(lines))
     stages: list[Stage] = []
     for stack in sorted(configs):
-        found = stage_of(stack, configs[stack])
+        found = stage_of(stack, facts[stack])
         if isinstance(found, Problem):
             lines.append(found.line(stack_file(stack)))
         else:
             stages.append(found)
     if lines:
-        return ProjectConfig(None, None, tuple(lines))
+        return ProjectConfig(None, None, tuple(lines), facts)
     try:
         chain = Chain.of(stages)
     except ChainError as err:
@@ -174,43 +139,30 @@ def check_project_config(configs: Mapping[str, Mapping[str, Any]]) -> ProjectCon
         if "GitHub environment" in err.message:
             key = "cicd:environment.githubEnvironment"
         where = stack_file(err.stage) if err.stage else "stack files"
-        return ProjectConfig(None, None, (escape(f"{where}: {key}: {err.message}"),))
+        return ProjectConfig(None, None, (escape(f"{where}: {key}: {err.message}"),), facts)
     first = chain.first.name
-    app = app_identity(configs[first])
+    app = app_identity(facts[first])
     for stage in chain.stages[1:]:
-        for key, theirs, mine in app_identity(configs[stage.name]).differences(app):
+        for key, theirs, mine in app_identity(facts[stage.name]).differences(app):
             lines.append(
-                f"{stack_file(stage.name)}: {key} must be {mine}, as in {stack_file(first)}: "
-                f"every stack delivers the same app (got {theirs})"
+                escape(
+                    f"{stack_file(stage.name)}: {key} must be {mine}, as in {stack_file(first)}: "
+                    f"every stack delivers the same app (got {theirs})"
+                )
             )
     if lines:
-        return ProjectConfig(chain, None, tuple(lines))
+        return ProjectConfig(chain, None, tuple(lines), facts)
     for stage in chain.stages:
-        config = configs[stage.name]
         problems = branching_rules(
-            app.branching, app.default_branch, role_of(chain, stage), policies_of(config)
+            app.branching,
+            app.default_branch,
+            stage_role(chain, stage),
+            policies_of(facts[stage.name]),
         )
         lines += (p.line(stack_file(stage.name)) for p in problems)
-    if _public(configs[first]):
+    if facts[first].visibility is RepositoryVisibility.PUBLIC:
         for stage in chain.stages[1:]:
-            runner = _runner(configs[stage.name])
+            runner = facts[stage.name].runner
             if runner is not None and (problem := public_runner_problem(runner)) is not None:
                 lines.append(problem.line(stack_file(stage.name)))
-    return ProjectConfig(chain, app, tuple(lines))
-
-
-def _public(config: Mapping[str, Any]) -> bool:
-    """Whether the first stage says the repository is public (``pipeline.github.visibility``)."""
-    github = _mapping(_mapping(config, "cicd:pipeline"), "github")
-    return github.get("visibility") == "public"
-
-
-def _runner(config: Mapping[str, Any]) -> RunnerConfig | None:
-    """A stage's ``deploy.runner``; None when unset or invalid (its own render says why)."""
-    raw = _mapping(config, "cicd:deploy").get("runner")
-    if raw is None:
-        return None
-    try:
-        return RunnerConfig.model_validate(raw)
-    except ValidationError:
-        return None
+    return ProjectConfig(chain, app, tuple(lines), facts)

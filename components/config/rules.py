@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic.alias_generators import to_camel
 
-from components.chain import Tier, default_tier
-from components.config.branching import BranchPolicies, StageRole, branching_rules
+from components.chain import Chain, Tier, default_tier
+from components.config.branching import BranchPolicies, branching_rules, stage_role
 from components.config.canary import CanaryOn, CanaryPlanConfig
 from components.config.fields import SECRET_LOOKING, github_secret_name
 from components.config.metrics import MetricsOn
@@ -283,21 +283,27 @@ def environment_rules(s: StackSettings, stack: str) -> Iterable[Problem]:
         )
     if s.pipeline is None and env.is_first:
         yield Problem("pipeline", f"is required in the first stage ({env.name}), which owns ci.yml")
+    if s.app.image.split("/")[0] != s.registry.server:
+        yield Problem("app.image", f"must be in the registry {s.registry.server}", s.app.image)
+    if s.app.image_tag == "latest":
+        yield Problem("app.imageTag", "must pin a version, never latest", "latest")
+
+
+def stage_branching_rules(s: StackSettings, chain: Chain) -> Iterable[Problem]:
+    """The branching preset's rules for this stack's place in ``chain`` (the chain read from the
+    sibling stack files): the same role (components/config/branching.py stage_role) as the
+    project-wide check gives it, so one configuration passes both or neither."""
     bp = s.branch_protection
     yield from branching_rules(
         s.app.branching,
         s.app.default_branch,
-        StageRole(first=env.is_first, production=env.is_production),
+        stage_role(chain, chain.stage(s.environment.name)),
         BranchPolicies(
             protected_branch=None if bp is None else bp.branch,
             branches=s.approval.branches,
             tags=s.approval.tags,
         ),
     )
-    if s.app.image.split("/")[0] != s.registry.server:
-        yield Problem("app.image", f"must be in the registry {s.registry.server}", s.app.image)
-    if s.app.image_tag == "latest":
-        yield Problem("app.imageTag", "must pin a version, never latest", "latest")
 
 
 def metrics_rules(s: StackSettings) -> Iterable[Problem]:
