@@ -228,10 +228,10 @@ def repository_url(settings: Settings) -> str:
 def runs_on(runner: RunnerConfig) -> wf.RunsOn:
     """``deploy.runner`` as the deploy job's ``runs-on``: a scale set by its name alone."""
     if runner.scale_set is not None:
-        return wf.RunsOn((runner.scale_set,))
+        return wf.RunsOn((runner.scale_set,), self_hosted=True)
     if runner.labels is None and runner.group is None:
         return wf.GITHUB_HOSTED
-    return wf.RunsOn(tuple(runner.labels or ()), runner.group)
+    return wf.RunsOn(tuple(runner.labels or ()), runner.group, self_hosted=runner.self_hosted)
 
 
 def platform_router(settings: Settings, reference: pulumi.StackReference) -> RouterFacts:
