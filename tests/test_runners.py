@@ -599,3 +599,33 @@ def test_bad_kubernetes_provider_settings_are_one_line_each(
     changes: dict[str, Any], line: str
 ) -> None:
     assert config_problems("prod", changes) == [line]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "served"),
+    [
+        ("https://github.example.com/api/v3/", "https://github.example.com/acme/webshop"),
+        ("https://api.github.com/", "https://github.com/acme/webshop/"),
+        ("https://api.acme.ghe.com", "https://acme.ghe.com/acme/webshop"),
+    ],
+)
+def test_in_cluster_takes_the_repository_url_on_the_provider_host(
+    tmp_path: Path, base_url: str, served: str
+) -> None:
+    # Given github:baseUrl (an Enterprise Server, github.com's API, a ghe.com tenant), the scale
+    # set must register with the repository on that host's web URL, and nothing else.
+    root = copy_project(tmp_path)
+    platform_file = root / "platform" / "Pulumi.prod.yaml"
+    document = yaml.safe_load(platform_file.read_text())
+    document["config"]["cicd-platform:runners"] = {**ARC_PROD, "githubConfigUrl": served}
+    platform_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    config = variant("prod", {**IN_CLUSTER, "github:baseUrl": base_url})
+    render("prod", root, stack_config=config)
+    # And the same repository on another host is refused, naming the one expected.
+    elsewhere = "https://elsewhere.example/acme/webshop"
+    document["config"]["cicd-platform:runners"] = {**ARC_PROD, "githubConfigUrl": elsewhere}
+    platform_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    expected = re.escape(served.rstrip("/"))
+    line = rf"registers with {re.escape(elsewhere)} \(\S+\), not {expected}:"
+    with pytest.raises(Exception, match=line):
+        render("prod", root, stack_config=config)
