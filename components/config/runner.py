@@ -39,8 +39,10 @@ SELF_HOSTED: Final = "self-hosted"
 RUNNER_BASE_IMAGE: Final = "ghcr.io/actions/actions-runner:2.334.0"
 """The official runner image a scale set's image is built FROM (docs/runners.md): the runner
 release that actions-runner-controller's Makefile at tag gha-runner-scale-set-0.14.2 builds
-(``RUNNER_VERSION ?= 2.334.0``). Not usable as it is: actions/runner's images/Dockerfile installs
-curl, jq, unzip, git and docker, but not ``gh``, which the deploy job's steps call; so
+(``RUNNER_VERSION ?= 2.334.0``). Not usable as it is: actions/runner's images/Dockerfile (read at
+commit 00242473a238e2febc0d549a15ac0342cd04c9e5; the file builds every release, RUNNER_VERSION
+is a build argument) installs curl, jq, unzip, git and docker on dotnet runtime-deps
+8.0-jammy, but not ``gh``, which the deploy job's steps call; so
 ``runnerImage`` has no default and this image is refused (:func:`_carries_the_deploy_tools`)."""
 
 _OFFICIAL_RUNNER_REPOSITORY: Final = "ghcr.io/actions/actions-runner"

@@ -3,17 +3,18 @@ that checks the runner has them all.
 
 A GitHub-hosted image carries gh, jq, curl and bash; a self-hosted runner carries what its owner
 put there, and the official Actions Runner Controller image (ghcr.io/actions/actions-runner) has
-no gh (actions/runner images/Dockerfile installs curl, jq, unzip, git and docker). Without a
-check, a release on such a runner fails at its first ``gh api`` call, after it may have marked
-nothing and before it can record why. :func:`tools_check` fails first instead, in one line that
-names what is missing and docs/runners.md.
+no gh (actions/runner images/Dockerfile installs curl, jq, unzip, git and docker; see
+components/config/runner.py). Without a check, a release on such a runner fails at its first
+``gh api`` call, and its final-status step cannot record the failure either.
+:func:`tools_check` fails first instead, before the job touches the deployment or the cluster,
+in one line that names what is missing and docs/runners.md.
 
 The list is derived, not written by hand: :func:`called_commands` reads each script the way bash
 splits it (quotes, ``$(...)``, pipes, ``case`` patterns, redirections) and keeps the words in
 command position that are not bash keywords, builtins or functions the script defines; tools an
 earlier ``uses:`` step installs (kubectl by azure/setup-kubectl) are left out, since they are not
 there yet when the check runs. It is a small lexer, not a bash parser: tests/test_runner_tools.py
-checks that every word it finds in every script of components/workflows/scripts is a real
+checks that every word it finds in every ``run:`` step of the rendered workflows is a real
 program, so a misread fails the test suite rather than every self-hosted release.
 """
 
@@ -26,99 +27,24 @@ from components.workflows import pins
 from components.workflows.model import Step
 from components.workflows.pins import Action
 
-_KEYWORDS: Final = frozenset(
-    [
-        "if",
-        "then",
-        "else",
-        "elif",
-        "fi",
-        "case",
-        "esac",
-        "for",
-        "select",
-        "while",
-        "until",
-        "do",
-        "done",
-        "in",
-        "function",
-        "time",
-        "{",
-        "}",
-        "[[",
-        "]]",
-        "!",
-    ]
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_KEYWORDS: Final = _words(
+    "if then else elif fi case esac for select while until do done in function time { } [[ ]] !"
 )
-_BUILTINS: Final = frozenset(
-    [
-        "alias",
-        "bg",
-        "bind",
-        "break",
-        "builtin",
-        "caller",
-        "cd",
-        "command",
-        "compgen",
-        "complete",
-        "continue",
-        "declare",
-        "dirs",
-        "disown",
-        "echo",
-        "enable",
-        "eval",
-        "exec",
-        "exit",
-        "export",
-        "false",
-        "fc",
-        "fg",
-        "getopts",
-        "hash",
-        "help",
-        "history",
-        "jobs",
-        "kill",
-        "let",
-        "local",
-        "logout",
-        "mapfile",
-        "popd",
-        "printf",
-        "pushd",
-        "pwd",
-        "read",
-        "readarray",
-        "readonly",
-        "return",
-        "set",
-        "shift",
-        "shopt",
-        "source",
-        "suspend",
-        "test",
-        "times",
-        "trap",
-        "true",
-        "type",
-        "typeset",
-        "ulimit",
-        "umask",
-        "unalias",
-        "unset",
-        "wait",
-        ":",
-        ".",
-        "[",
-    ]
+_BUILTINS: Final = _words(
+    "alias bg bind break builtin caller cd command compgen complete continue declare dirs "
+    "disown echo enable eval exec exit export false fc fg getopts hash help history jobs kill "
+    "let local logout mapfile popd printf pushd pwd read readarray readonly return set shift "
+    "shopt source suspend test times trap true type typeset ulimit umask unalias unset wait "
+    ": . ["
 )
+"""bash's builtins (``help`` in bash 5.2): the runner's bash has them, nothing to look up."""
 _WORD_END: Final = frozenset(" \t\n;&|()<>")
-_STARTS_COMMAND: Final = frozenset(
-    ["then", "else", "elif", "do", "{", "!", "if", "while", "until", "time"]
-)
+_STARTS_COMMAND: Final = _words("then else elif do { ! if while until time")
 """Keywords after which the next word is a command again."""
 
 PROVIDED_BY: Final[Mapping[Action, tuple[str, ...]]] = {pins.SETUP_KUBECTL: ("kubectl",)}
