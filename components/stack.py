@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_docker as docker
@@ -199,16 +200,38 @@ def platform_runner_facts(settings: Settings, facts: object) -> dict[str, str]:
             f"{where} names {scale_set}, which the platform stack {platform} runs for "
             f"environment {found.get('environment')}, not {environment}"
         )
+    served = str(found.get("githubConfigUrl") or "none")
+    expected = repository_url(settings)
+    if served.rstrip("/").lower() != expected.lower():
+        raise pulumi.RunError(
+            f"{settings.stack_file}: cicd:cluster.access is inCluster, but scale set "
+            f"{scale_set} of the platform stack {platform} registers with {served} "
+            f"(cicd-platform:runners.githubConfigUrl), not {expected}: every repository it "
+            "serves would get this environment's deployer rights without its review"
+        )
     return {"namespace": str(found["namespace"]), "serviceAccount": str(found["serviceAccount"])}
+
+
+def repository_url(settings: Settings) -> str:
+    """The app repository's web URL, as a runner scale set registers with it:
+    ``https://<host>/<github:owner>/<app.repository>``, the host github.com or the web host of
+    ``github:baseUrl`` (its API host ``api.github.com`` / ``api.<name>.ghe.com`` without
+    ``api.``; an Enterprise Server's API lives under its web host, ``/api/v3``)."""
+    base = settings.github_provider.base_url
+    host = (urlsplit(base).hostname or "github.com") if base else "github.com"
+    host = host.lower().rstrip(".")
+    if host == "api.github.com" or (host.startswith("api.") and host.endswith(".ghe.com")):
+        host = host.removeprefix("api.")
+    return f"https://{host}/{settings.github_owner}/{settings.sections.app.repository}"
 
 
 def runs_on(runner: RunnerConfig) -> wf.RunsOn:
     """``deploy.runner`` as the deploy job's ``runs-on``: a scale set by its name alone."""
     if runner.scale_set is not None:
-        return wf.RunsOn((runner.scale_set,))
+        return wf.RunsOn((runner.scale_set,), self_hosted=True)
     if runner.labels is None and runner.group is None:
         return wf.GITHUB_HOSTED
-    return wf.RunsOn(tuple(runner.labels or ()), runner.group)
+    return wf.RunsOn(tuple(runner.labels or ()), runner.group, self_hosted=runner.self_hosted)
 
 
 def platform_router(settings: Settings, reference: pulumi.StackReference) -> RouterFacts:

@@ -24,6 +24,7 @@ ARC_PROD: Final = {
     "enabled": True,
     "githubConfigUrl": "https://github.com/acme/webshop",
     "githubConfigSecret": "arc-github-app",
+    "runnerImage": "ghcr.io/acme/deploy-runner:2.334.0",
     "scaleSets": [{"name": "webshop-prod", "environment": "prod"}],
 }
 """cicd-platform:runners of the prod cluster in the inCluster renders."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any, Final
 import pytest
 import yaml
 
-from components.config.runner import DEFAULT_RUNNER_IMAGE
+from components.config.runner import RUNNER_BASE_IMAGE
 from components.runners import CONTROLLER_CHART, SCALE_SET_CHART
 from render.engine import SECRET, Rendered, render, secret_placeholder
 from render.tree import github_settings, kubernetes_objects, tree
@@ -322,6 +323,23 @@ def test_in_cluster_deploy_job_writes_its_kubeconfig_from_the_pod(
             r"names webshop-prod, which the platform stack acme/cicd-platform/prod does not run "
             r"\(its scale sets: other\)",
         ),
+        *(
+            (
+                {**ARC_PROD, "githubConfigUrl": url},
+                r"^Pulumi\.prod\.yaml: cicd:cluster\.access is inCluster, but scale set "
+                r"webshop-prod of the platform stack acme/cicd-platform/prod registers with "
+                + re.escape(url)
+                + r" \(cicd-platform:runners\.githubConfigUrl\), not "
+                r"https://github\.com/acme/webshop: every repository it serves would get this "
+                r"environment's deployer rights without its review$",
+            )
+            for url in (
+                "https://github.com/acme",
+                "https://github.com/enterprises/acme",
+                "https://github.com/acme/other",
+                "https://github.example.com/acme/webshop",
+            )
+        ),
     ],
 )
 def test_in_cluster_needs_this_environments_scale_set_in_the_platform(
@@ -373,7 +391,7 @@ def test_arc_installs_the_controller_and_one_scale_set_per_environment(
     pod = values["template"]["spec"]
     assert pod["serviceAccountName"] == "webshop-prod-runner"
     (container,) = pod["containers"]
-    assert container["image"] == DEFAULT_RUNNER_IMAGE
+    assert container["image"] == ARC_PROD["runnerImage"]
     objects = kubernetes_objects(arc_platform)
     namespaces = {
         o["metadata"]["name"]: o["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
@@ -392,6 +410,7 @@ def test_arc_installs_the_controller_and_one_scale_set_per_environment(
             "environment": "prod",
             "namespace": "arc-runners-prod",
             "serviceAccount": "webshop-prod-runner",
+            "githubConfigUrl": "https://github.com/acme/webshop",
         }
     }
 
@@ -425,7 +444,7 @@ def test_every_value_passed_is_one_the_pinned_charts_read(arc_platform: Rendered
         read = set(facts["charts"][chart]["valuesRead"])
         assert release["version"] == facts["charts"][chart]["version"], "refresh the fixture"
         assert _unread(release["values"], read) == [], chart
-    assert DEFAULT_RUNNER_IMAGE.endswith(f":{facts['runnerVersion']}")
+    assert RUNNER_BASE_IMAGE.endswith(f":{facts['runnerVersion']}")
     # The check can fail: a misspelt key is reported.
     assert _unread({"maxRunner": 3, "template": {"spec": {"x": 1}}}, read) == ["maxRunner"]
 
@@ -437,6 +456,7 @@ def test_every_value_passed_is_one_the_pinned_charts_read(arc_platform: Rendered
             {
                 "enabled": True,
                 "githubConfigSecret": "arc-github-app",
+                "runnerImage": ARC_PROD["runnerImage"],
                 "scaleSets": [{"name": "a", "environment": "dev"}],
             },
             "cicd-platform:runners.githubConfigUrl is required",
@@ -476,6 +496,19 @@ def test_every_value_passed_is_one_the_pinned_charts_read(arc_platform: Rendered
             "cicd-platform:runners.scaleSets[0].minRunners must be at most maxRunners (2)",
         ),
         (
+            {key: value for key, value in ARC_PROD.items() if key != "runnerImage"},
+            "cicd-platform:runners.runnerImage is required",
+        ),
+        *(
+            (
+                {**ARC_PROD, "runnerImage": image},
+                "cicd-platform:runners.runnerImage must be an image built FROM the official "
+                "runner image with gh and jq added: ghcr.io/actions/actions-runner has no gh, "
+                "which the deploy job calls (docs/runners.md)",
+            )
+            for image in (RUNNER_BASE_IMAGE, f"ghcr.io/actions/actions-runner@sha256:{'0' * 64}")
+        ),
+        (
             {**ARC_PROD, "githubConfigSecret": "ghp_abc"},
             "cicd-platform:runners.githubConfigSecret must be a Kubernetes DNS label",
         ),
@@ -497,7 +530,8 @@ def test_runner_settings_kept_while_off_are_warned_not_used() -> None:
     config["cicd-platform:runners"] = {**ARC_PROD, "enabled": False}
     result = render("prod", project_path("platform"), stack_config=config)
     assert result.outputs.get("runners") is None
-    assert any("cicd-platform:runners: githubConfigSecret, githubConfigUrl, scaleSets ignored" in w
+    assert any("cicd-platform:runners: githubConfigSecret, githubConfigUrl, runnerImage, scaleSets "
+                  "ignored" in w
                for w in result.warnings), result.warnings  # fmt: skip
 
 
@@ -565,3 +599,33 @@ def test_bad_kubernetes_provider_settings_are_one_line_each(
     changes: dict[str, Any], line: str
 ) -> None:
     assert config_problems("prod", changes) == [line]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "served"),
+    [
+        ("https://github.example.com/api/v3/", "https://github.example.com/acme/webshop"),
+        ("https://api.github.com/", "https://github.com/acme/webshop/"),
+        ("https://api.acme.ghe.com", "https://acme.ghe.com/acme/webshop"),
+    ],
+)
+def test_in_cluster_takes_the_repository_url_on_the_provider_host(
+    tmp_path: Path, base_url: str, served: str
+) -> None:
+    # Given github:baseUrl (an Enterprise Server, github.com's API, a ghe.com tenant), the scale
+    # set must register with the repository on that host's web URL, and nothing else.
+    root = copy_project(tmp_path)
+    platform_file = root / "platform" / "Pulumi.prod.yaml"
+    document = yaml.safe_load(platform_file.read_text())
+    document["config"]["cicd-platform:runners"] = {**ARC_PROD, "githubConfigUrl": served}
+    platform_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    config = variant("prod", {**IN_CLUSTER, "github:baseUrl": base_url})
+    render("prod", root, stack_config=config)
+    # And the same repository on another host is refused, naming the one expected.
+    elsewhere = "https://elsewhere.example/acme/webshop"
+    document["config"]["cicd-platform:runners"] = {**ARC_PROD, "githubConfigUrl": elsewhere}
+    platform_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    expected = re.escape(served.rstrip("/"))
+    line = rf"registers with {re.escape(elsewhere)} \(\S+\), not {expected}:"
+    with pytest.raises(Exception, match=line):
+        render("prod", root, stack_config=config)

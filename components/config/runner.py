@@ -36,10 +36,16 @@ _HOSTED_IMAGE = re.compile(r"^(ubuntu|windows|macos|xcode)-[a-z0-9.-]+$")
 _NOT_LINUX = re.compile(r"^(windows|macos|xcode)(-|$)")
 
 SELF_HOSTED: Final = "self-hosted"
-DEFAULT_RUNNER_IMAGE: Final = "ghcr.io/actions/actions-runner:2.334.0"
-"""The runner image of the scale sets: the runner release that actions-runner-controller's
-Makefile at tag gha-runner-scale-set-0.14.2 builds (``RUNNER_VERSION ?= 2.334.0``); the chart's
-own default is ``:latest``, which would let a new runner reach the deploy jobs unreviewed."""
+RUNNER_BASE_IMAGE: Final = "ghcr.io/actions/actions-runner:2.334.0"
+"""The official runner image a scale set's image is built FROM (docs/runners.md): the runner
+release that actions-runner-controller's Makefile at tag gha-runner-scale-set-0.14.2 builds
+(``RUNNER_VERSION ?= 2.334.0``). Not usable as it is: actions/runner's images/Dockerfile (read at
+commit 00242473a238e2febc0d549a15ac0342cd04c9e5; the file builds every release, RUNNER_VERSION
+is a build argument) installs curl, jq, unzip, git and docker on dotnet runtime-deps
+8.0-jammy, but not ``gh``, which the deploy job's steps call; so
+``runnerImage`` has no default and this image is refused (:func:`_carries_the_deploy_tools`)."""
+
+_OFFICIAL_RUNNER_REPOSITORY: Final = "ghcr.io/actions/actions-runner"
 
 RunnerLabel = Annotated[
     str,
@@ -214,8 +220,10 @@ _CONFIG_SECRET = (
     "Pulumi (never a value in config). Required when enabled."
 )
 _RUNNER_IMAGE = (
-    "Runner image of every scale set. Default ghcr.io/actions/actions-runner:2.334.0 (pinned; "
-    "the chart's own default is latest)."
+    "Runner image of every scale set, with a tag or digest. Required when enabled: an image "
+    "built FROM ghcr.io/actions/actions-runner:2.334.0 that adds gh (and keeps bash, curl, jq), "
+    "which the deploy job's steps call; the official image itself has no gh and is refused "
+    "(docs/runners.md)."
 )
 _SCALE_SETS = "One runner scale set per environment of this cluster. Required when enabled."
 
@@ -229,6 +237,23 @@ GithubConfigUrl = Annotated[
         )
     ),
 ]
+
+
+def _carries_the_deploy_tools(image: str) -> str:
+    """Refuse the official runner image itself: it has no ``gh`` (actions/runner
+    images/Dockerfile), so every release's first GitHub step would fail on it."""
+    name = image.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    if name == _OFFICIAL_RUNNER_REPOSITORY:
+        raise ValueError(
+            "must be an image built FROM the official runner image with gh and jq added: "
+            f"{_OFFICIAL_RUNNER_REPOSITORY} has no gh, which the deploy job calls "
+            "(docs/runners.md)"
+        )
+    return image
+
+
 RunnerImage = Annotated[
     str,
     AfterValidator(
@@ -239,6 +264,7 @@ RunnerImage = Annotated[
             "must be an image with a tag or digest",
         )
     ),
+    AfterValidator(_carries_the_deploy_tools),
 ]
 
 
@@ -260,7 +286,7 @@ class RunnersOn(ConfigModel):
     chart_version: SemVer = Field(default="0.14.2", description=_CHART_VERSION)
     github_config_url: GithubConfigUrl = Field(description=_CONFIG_URL)
     github_config_secret: DnsLabel = Field(description=_CONFIG_SECRET)
-    runner_image: RunnerImage = Field(default=DEFAULT_RUNNER_IMAGE, description=_RUNNER_IMAGE)
+    runner_image: RunnerImage = Field(description=_RUNNER_IMAGE)
     scale_sets: Annotated[tuple[ScaleSetConfig, ...], AfterValidator(_some_scale_sets)] = Field(
         description=_SCALE_SETS
     )
@@ -343,8 +369,10 @@ def platform_runner_problems(runners: RunnersOn | RunnersOff) -> Iterable[Proble
 
 
 def runner_facts(runners: RunnersOn | RunnersOff) -> dict[str, Any] | None:
-    """The platform stack's ``runners`` output: per scale set name, its environment, namespace
-    and ServiceAccount (what an environment stack binds); None when ARC is off."""
+    """The platform stack's ``runners`` output: per scale set name, its environment, namespace,
+    ServiceAccount (what an environment stack binds) and ``githubConfigUrl`` (what it serves:
+    an environment stack with ``cluster.access: inCluster`` refuses a scale set that serves more
+    than its own repository); None when ARC is off."""
     if not isinstance(runners, RunnersOn):
         return None
     return {
@@ -352,6 +380,7 @@ def runner_facts(runners: RunnersOn | RunnersOff) -> dict[str, Any] | None:
             "environment": scale_set.environment,
             "namespace": scale_set.runner_namespace,
             "serviceAccount": runner_service_account(scale_set.name),
+            "githubConfigUrl": runners.github_config_url,
         }
         for scale_set in runners.scale_sets
     }

@@ -384,6 +384,10 @@ class RunsOn:
 
     labels: tuple[str, ...] = (RUNNER,)
     group: str | None = None
+    self_hosted: bool = False
+    """Not written to the file: whether the runner is the team's own machine (self-hosted labels,
+    a group, a scale set) rather than a GitHub image, so that the job first checks it carries
+    the tools its steps call (components/workflows/runner_tools.py)."""
 
     def __post_init__(self) -> None:
         if self.group is None and not self.labels:

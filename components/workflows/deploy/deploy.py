@@ -62,6 +62,7 @@ from components.workflows.model import (
     failure,
     ne,
 )
+from components.workflows.runner_tools import with_tools_check
 from components.workflows.spec import WorkflowsSpec
 
 _CHECK_IMAGE = script("check_image.sh")
@@ -128,115 +129,118 @@ def _release_job(spec: WorkflowsSpec, acceptance: tuple[str, ...]) -> Job:
             "app-url": var("APP_URL"),
             "state": WAIT_STEP.output("state"),
         },
-        steps=(
-            refuse_when_disabled(),
-            run(
-                "Check the verified release",
-                _CHECK_IMAGE,
-                {**new_image, "IMAGE_REF_PATTERN": IMAGE_REF_PATTERN},
-            ),
-            # A promote or abort continues a deployment already in progress (a paused canary)
-            # and may yet be refused: only a new release (deploy, retry) marks its deployment.
-            run(
-                "Mark the deployment in progress",
-                custody.MARK_IN_PROGRESS,
-                gh,
-                if_=_NEW_RELEASE,
-            ),
-            setup_kubectl(),
-            write_kubeconfig(spec.deploy.cluster_access),
-            kube(
-                "Record the stable image",
-                RECORD_STABLE,
-                {"IMAGE_REF_PATTERN": IMAGE_REF_PATTERN},
-                id=STABLE_STEP.id,
-            ),
-            kube(
-                "Refuse to deploy an aborted canary again",
-                script("refuse_aborted_redeploy.sh"),
-                new_image,
-                if_=eq(ACTION, "deploy"),
-            ),
-            kube(
-                "Set the new image",
-                SET_IMAGE,
-                new_image,
-                id=SET_IMAGE_STEP.id,
-                if_=eq(ACTION, "deploy"),
-            ),
-            kube(
-                "Promote the paused canary",
-                PROMOTE,
-                new_image,
-                id=PROMOTE_STEP.id,
-                if_=eq(ACTION, "promote"),
-            ),
-            kube(
-                "Abort the paused canary",
-                ABORT_RELEASE,
-                new_image,
-                id=ABORT_STEP.id,
-                if_=eq(ACTION, "abort"),
-            ),
-            kube(
-                "Retry the aborted canary",
-                script("retry_canary.sh"),
-                {**new_image, "RETRY_WAIT_SECONDS": str(RETRY_WAIT_SECONDS)},
-                id=RETRY_STEP.id,
-                if_=eq(ACTION, "retry"),
-            ),
-            wait_healthy(
-                spec.deploy.rollout_wait_seconds,
-                promoted_from=PROMOTE_STEP.output("step"),
-                id=WAIT_STEP.id,
-                if_=ne(ACTION, "abort"),
-            ),
-            run(
-                "Check the app's health endpoint",
-                HEALTH_CHECK,
-                {"RETRIES": str(spec.deploy.health_check_retries), "HEALTH_PATH": health_path},
-                id=HEALTH_STEP.id,
-                if_=eq(WAIT_STEP.output_ref("state"), "healthy"),
-            ),
-            kube(
-                "Abort the canary this run started",
-                ABORT_ROLLOUT,
-                if_=_ABORTS,
-            ),
-            kube(
-                "Roll back to the stable image",
-                SET_IMAGE,
-                {"NEW_IMAGE": STABLE_STEP.output("image")},
-                id=ROLLBACK_STEP.id,
-                if_=_ROLLS_BACK,
-            ),
-            wait_healthy(
-                plan.rollback_seconds,
-                accept_pause=False,
-                name="Wait for the rollback",
-                id=ROLLBACK_WAIT_STEP.id,
-                if_=all_of(_FAILED, eq(ROLLBACK_STEP.outcome, "success")),
-            ),
-            run(
-                "Record the final deployment status",
-                custody.FINAL_STATUS,
-                {
-                    **gh,
-                    "JOB_STATUS": expr("job.status"),
-                    "ACTION": expr(f"{ACTION}"),
-                    "WAIT_STATE": WAIT_STEP.output("state"),
-                    "ROLLBACK": expr(ROLLBACK_STEP.outcome),
-                    "ROLLBACK_WAIT": expr(ROLLBACK_WAIT_STEP.outcome),
-                    "STABLE_IMAGE": STABLE_STEP.output("image"),
-                    "ACTED": expr(_ACTED),
-                    # Only where acceptance jobs follow: the script reads an unset one as none.
-                    **({"ACCEPTANCE": ", ".join(acceptance)} if acceptance else {}),
-                },
-                if_=always(),
-            ),
-            remove_kubeconfig(),
-            *rollback_steps(
-                spec, _ABORTS, _ROLLS_BACK, ROLLBACK_STEP.outcome, new_image["NEW_IMAGE"]
+        steps=with_tools_check(
+            spec.deploy.runner.self_hosted,
+            (
+                refuse_when_disabled(),
+                run(
+                    "Check the verified release",
+                    _CHECK_IMAGE,
+                    {**new_image, "IMAGE_REF_PATTERN": IMAGE_REF_PATTERN},
+                ),
+                # A promote or abort continues a deployment already in progress (a paused canary)
+                # and may yet be refused: only a new release (deploy, retry) marks its deployment.
+                run(
+                    "Mark the deployment in progress",
+                    custody.MARK_IN_PROGRESS,
+                    gh,
+                    if_=_NEW_RELEASE,
+                ),
+                setup_kubectl(),
+                write_kubeconfig(spec.deploy.cluster_access),
+                kube(
+                    "Record the stable image",
+                    RECORD_STABLE,
+                    {"IMAGE_REF_PATTERN": IMAGE_REF_PATTERN},
+                    id=STABLE_STEP.id,
+                ),
+                kube(
+                    "Refuse to deploy an aborted canary again",
+                    script("refuse_aborted_redeploy.sh"),
+                    new_image,
+                    if_=eq(ACTION, "deploy"),
+                ),
+                kube(
+                    "Set the new image",
+                    SET_IMAGE,
+                    new_image,
+                    id=SET_IMAGE_STEP.id,
+                    if_=eq(ACTION, "deploy"),
+                ),
+                kube(
+                    "Promote the paused canary",
+                    PROMOTE,
+                    new_image,
+                    id=PROMOTE_STEP.id,
+                    if_=eq(ACTION, "promote"),
+                ),
+                kube(
+                    "Abort the paused canary",
+                    ABORT_RELEASE,
+                    new_image,
+                    id=ABORT_STEP.id,
+                    if_=eq(ACTION, "abort"),
+                ),
+                kube(
+                    "Retry the aborted canary",
+                    script("retry_canary.sh"),
+                    {**new_image, "RETRY_WAIT_SECONDS": str(RETRY_WAIT_SECONDS)},
+                    id=RETRY_STEP.id,
+                    if_=eq(ACTION, "retry"),
+                ),
+                wait_healthy(
+                    spec.deploy.rollout_wait_seconds,
+                    promoted_from=PROMOTE_STEP.output("step"),
+                    id=WAIT_STEP.id,
+                    if_=ne(ACTION, "abort"),
+                ),
+                run(
+                    "Check the app's health endpoint",
+                    HEALTH_CHECK,
+                    {"RETRIES": str(spec.deploy.health_check_retries), "HEALTH_PATH": health_path},
+                    id=HEALTH_STEP.id,
+                    if_=eq(WAIT_STEP.output_ref("state"), "healthy"),
+                ),
+                kube(
+                    "Abort the canary this run started",
+                    ABORT_ROLLOUT,
+                    if_=_ABORTS,
+                ),
+                kube(
+                    "Roll back to the stable image",
+                    SET_IMAGE,
+                    {"NEW_IMAGE": STABLE_STEP.output("image")},
+                    id=ROLLBACK_STEP.id,
+                    if_=_ROLLS_BACK,
+                ),
+                wait_healthy(
+                    plan.rollback_seconds,
+                    accept_pause=False,
+                    name="Wait for the rollback",
+                    id=ROLLBACK_WAIT_STEP.id,
+                    if_=all_of(_FAILED, eq(ROLLBACK_STEP.outcome, "success")),
+                ),
+                run(
+                    "Record the final deployment status",
+                    custody.FINAL_STATUS,
+                    {
+                        **gh,
+                        "JOB_STATUS": expr("job.status"),
+                        "ACTION": expr(f"{ACTION}"),
+                        "WAIT_STATE": WAIT_STEP.output("state"),
+                        "ROLLBACK": expr(ROLLBACK_STEP.outcome),
+                        "ROLLBACK_WAIT": expr(ROLLBACK_WAIT_STEP.outcome),
+                        "STABLE_IMAGE": STABLE_STEP.output("image"),
+                        "ACTED": expr(_ACTED),
+                        # Only where acceptance jobs follow: the script reads an unset one as none.
+                        **({"ACCEPTANCE": ", ".join(acceptance)} if acceptance else {}),
+                    },
+                    if_=always(),
+                ),
+                remove_kubeconfig(),
+                *rollback_steps(
+                    spec, _ABORTS, _ROLLS_BACK, ROLLBACK_STEP.outcome, new_image["NEW_IMAGE"]
+                ),
             ),
         ),
     )

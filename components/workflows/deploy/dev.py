@@ -53,6 +53,7 @@ from components.workflows.model import (
     template,
 )
 from components.workflows.notify import Event, notify_steps
+from components.workflows.runner_tools import with_tools_check
 from components.workflows.spec import WorkflowsSpec
 
 _NEWER: Final = eq(ORDER_STEP.output_ref("newer"), "true")
@@ -121,73 +122,78 @@ def dev_workflow(spec: WorkflowsSpec) -> Workflow:
                 "state": WAIT_STEP.output("state"),
                 "deployment-id": RECORD_STEP.output("deployment-id"),
             },
-            steps=(
-                refuse_when_disabled(),
-                Step(
-                    name="Download the digest CI pushed",
-                    uses=pins.DOWNLOAD_ARTIFACT,
-                    with_={
-                        "name": ci.DIGEST_ARTIFACT,
-                        "run-id": expr("github.event.workflow_run.id"),
-                        "github-token": expr("github.token"),
-                        "path": template(expr("runner.temp"), "/digest"),
-                    },
-                ),
-                run(
-                    "Validate the digest",
-                    _READ_DIGEST,
-                    {
-                        "DIGEST_FILE": ci.DIGEST_FILE,
-                        "DIGEST_ARTIFACT": ci.DIGEST_ARTIFACT,
-                        "DIGEST_PATTERN": DIGEST_PATTERN,
-                    },
-                    id=RELEASE_STEP.id,
-                ),
-                setup_kubectl(),
-                write_kubeconfig(spec.deploy.cluster_access),
-                kube(
-                    "Check it is newer than what dev runs",
-                    script("newer_than_running.sh"),
-                    {
-                        "GH_TOKEN": expr("github.token"),
-                        "ENVIRONMENT": environment,
-                        "CANDIDATE_COMMIT": expr(f"{run_event}.head_sha"),
-                        "CANDIDATE_DIGEST": RELEASE_STEP.output("digest"),
-                    },
-                    id=ORDER_STEP.id,
-                ),
-                *_only_if_newer(
-                    run(
-                        "Open the GitHub deployment",
-                        custody.RECORD,
-                        {
-                            **_dev_record,
-                            "COMMIT": expr(f"{run_event}.head_sha"),
-                            "ENVIRONMENT": environment,
+            steps=with_tools_check(
+                spec.deploy.runner.self_hosted,
+                (
+                    refuse_when_disabled(),
+                    Step(
+                        name="Download the digest CI pushed",
+                        uses=pins.DOWNLOAD_ARTIFACT,
+                        with_={
+                            "name": ci.DIGEST_ARTIFACT,
+                            "run-id": expr("github.event.workflow_run.id"),
+                            "github-token": expr("github.token"),
+                            "path": template(expr("runner.temp"), "/digest"),
                         },
-                        id=RECORD_STEP.id,
                     ),
-                    run("Mark the deployment in progress", custody.MARK_IN_PROGRESS, _dev_status),
-                    set_image(RELEASE_STEP.output("image")),
-                    wait_healthy(spec.deploy.rollout_wait_seconds, id=WAIT_STEP.id),
-                    health_check(spec.deploy.health_check_retries, spec.deploy.health_path),
+                    run(
+                        "Validate the digest",
+                        _READ_DIGEST,
+                        {
+                            "DIGEST_FILE": ci.DIGEST_FILE,
+                            "DIGEST_ARTIFACT": ci.DIGEST_ARTIFACT,
+                            "DIGEST_PATTERN": DIGEST_PATTERN,
+                        },
+                        id=RELEASE_STEP.id,
+                    ),
+                    setup_kubectl(),
+                    write_kubeconfig(spec.deploy.cluster_access),
+                    kube(
+                        "Check it is newer than what dev runs",
+                        script("newer_than_running.sh"),
+                        {
+                            "GH_TOKEN": expr("github.token"),
+                            "ENVIRONMENT": environment,
+                            "CANDIDATE_COMMIT": expr(f"{run_event}.head_sha"),
+                            "CANDIDATE_DIGEST": RELEASE_STEP.output("digest"),
+                        },
+                        id=ORDER_STEP.id,
+                    ),
+                    *_only_if_newer(
+                        run(
+                            "Open the GitHub deployment",
+                            custody.RECORD,
+                            {
+                                **_dev_record,
+                                "COMMIT": expr(f"{run_event}.head_sha"),
+                                "ENVIRONMENT": environment,
+                            },
+                            id=RECORD_STEP.id,
+                        ),
+                        run(
+                            "Mark the deployment in progress", custody.MARK_IN_PROGRESS, _dev_status
+                        ),
+                        set_image(RELEASE_STEP.output("image")),
+                        wait_healthy(spec.deploy.rollout_wait_seconds, id=WAIT_STEP.id),
+                        health_check(spec.deploy.health_check_retries, spec.deploy.health_path),
+                    ),
+                    run(
+                        "Record the final deployment status",
+                        custody.FINAL_STATUS,
+                        {
+                            **_dev_status,
+                            "JOB_STATUS": expr("job.status"),
+                            "ACTION": "deploy",
+                            "WAIT_STATE": WAIT_STEP.output("state"),
+                            "ROLLBACK": "",
+                            "STABLE_IMAGE": "",
+                            # dev's verdict waits for its integration tests (the accept job).
+                            **({"ACCEPTANCE": ", ".join(acceptance)} if acceptance else {}),
+                        },
+                        if_=all_of(always(), eq(RECORD_STEP.outcome, "success")),
+                    ),
+                    remove_kubeconfig(),
                 ),
-                run(
-                    "Record the final deployment status",
-                    custody.FINAL_STATUS,
-                    {
-                        **_dev_status,
-                        "JOB_STATUS": expr("job.status"),
-                        "ACTION": "deploy",
-                        "WAIT_STATE": WAIT_STEP.output("state"),
-                        "ROLLBACK": "",
-                        "STABLE_IMAGE": "",
-                        # dev's verdict waits for its integration tests (the accept job).
-                        **({"ACCEPTANCE": ", ".join(acceptance)} if acceptance else {}),
-                    },
-                    if_=all_of(always(), eq(RECORD_STEP.outcome, "success")),
-                ),
-                remove_kubeconfig(),
             ),
         ),
     }
