@@ -8,15 +8,24 @@ fake claims (tests/pipeline/fakes.py ``_fake_curl_smtp``) are the real ones.
 - A webhook secret with a CR, LF or double quote (it would end curl's config line or value) is
   a warning and nothing is sent; an SMTP login with CR or LF likewise.
 - E-mail recipients are split without pathname expansion (``*`` in an address stays ``*``).
+- An e-mail through the real curl to a stand-in SMTP server over TLS (a self-signed certificate
+  made by the ``openssl`` command): the login, escaped for curl's config line, arrives intact;
+  the recipients and headers are the script's.
 - The fake curl's SMTP codes: a server replying 550 to MAIL FROM is exit 55, an unresolvable
   host exit 6 (the stand-in SMTP listener below, RFC 5321 replies 220/250/550/221).
+
+The stand-in servers are the one thing here that is not the real component: no SMTP server
+package is installed (``aiosmtpd`` is not in the venv); they implement only the RFC 5321 and
+RFC 4954 replies their docstrings name, and curl is the real client talking to them.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -200,3 +209,110 @@ def test_the_fake_curls_smtp_exit_codes_are_the_real_ones(tmp_path: Path) -> Non
     )
     assert unknown.returncode == 6
     assert unknown.stderr.strip() == "curl: (6) Could not resolve host: smtp.down.invalid"
+
+
+class _SmtpSession:
+    """What the stand-in SMTP server received in one session."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+        self.login = b""
+        self.message = b""
+
+
+def _smtps_server(listener: socket.socket, context: ssl.SSLContext, session: _SmtpSession) -> None:
+    """A stand-in SMTP submission server for one session over implicit TLS (smtps), the replies
+    of RFC 5321 (4.2, 4.3.2) and RFC 4954 (AUTH) that curl's client needs: 220 greeting, 250
+    EHLO offering AUTH PLAIN, 334 then 235 for the login (RFC 4616 PLAIN: NUL user NUL
+    password), 250 to MAIL and RCPT, 354 to DATA then 250 after the lone ``.``, 221 to QUIT."""
+    raw, _ = listener.accept()
+    with context.wrap_socket(raw, server_side=True) as connection:
+        stream = connection.makefile("rwb")
+
+        def reply(text: bytes) -> None:
+            stream.write(text)
+            stream.flush()
+
+        reply(b"220 test.example ESMTP\r\n")
+        for line in stream:
+            command = line.decode().rstrip("\r\n")
+            session.commands.append(command)
+            verb = command.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                reply(b"250-test.example\r\n250 AUTH PLAIN\r\n")
+            elif verb == "AUTH":
+                initial = command.split(" ")[2:]
+                if not initial:
+                    reply(b"334 \r\n")
+                    initial = [stream.readline().decode().strip()]
+                session.login = base64.b64decode(initial[0])
+                reply(b"235 2.7.0 accepted\r\n")
+            elif verb == "DATA":
+                reply(b"354 go ahead\r\n")
+                for data in stream:
+                    if data == b".\r\n":
+                        break
+                    session.message += data
+                reply(b"250 2.0.0 queued\r\n")
+            elif verb == "QUIT":
+                reply(b"221 bye\r\n")
+                return
+            else:
+                reply(b"250 ok\r\n")
+
+
+@pytest.fixture
+def smtps(tmp_path: Path) -> Iterator[tuple[str, Path, _SmtpSession]]:
+    """The stand-in SMTP server on loopback with a self-signed certificate for 127.0.0.1: its
+    URL, the certificate (curl trusts it through CURL_CA_BUNDLE) and what it received."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    request = "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
+    name = "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1"
+    subprocess.run(
+        ["openssl", *request.split(), *name.split(), "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    session = _SmtpSession()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        server = threading.Thread(
+            target=_smtps_server, args=(listener, context, session), daemon=True
+        )
+        server.start()
+        yield f"smtps://127.0.0.1:{listener.getsockname()[1]}", cert, session
+        server.join(timeout=10)
+
+
+def test_an_email_reaches_a_real_smtp_exchange_with_the_login_on_stdin(
+    tmp_path: Path, smtps: tuple[str, Path, _SmtpSession]
+) -> None:
+    """The real curl against the stand-in server: TLS, the login (a password with a double quote
+    and a backslash, escaped for curl's config line) arrives intact, every recipient once, the
+    headers the script writes; the password is in no argv."""
+    url, cert, session = smtps
+    password = 'pa:ss"word\\with-quotes'
+    stdout, argvs = _run(
+        tmp_path,
+        "notify_email.sh",
+        {
+            "SMTP_URL": url,
+            "CURL_CA_BUNDLE": str(cert),
+            "MAIL_FROM": "ci@acme.example",
+            "MAIL_TO": "ops*@acme.example lead@acme.example",
+            "SMTP_CREDENTIALS": f"ci-bot:{password}",
+            "MESSAGE": "Deploy to development: deploy success\nimage ghcr.io/acme/webshop",
+        },
+    )
+    assert "::warning::" not in stdout, stdout
+    assert session.login == f"\0ci-bot\0{password}".encode()
+    assert "MAIL FROM:<ci@acme.example>" in session.commands
+    rcpt = [c for c in session.commands if c.startswith("RCPT")]
+    assert rcpt == ["RCPT TO:<ops*@acme.example>", "RCPT TO:<lead@acme.example>"]
+    headers, _, body = session.message.decode().partition("\r\n\r\n")
+    assert "Subject: Deploy to development: deploy success" in headers.split("\r\n")
+    assert "To: ops*@acme.example, lead@acme.example" in headers.split("\r\n")
+    assert body.startswith("Deploy to development: deploy success")
+    (argv,) = argvs
+    assert not any("word" in arg for arg in argv), argv
