@@ -46,6 +46,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -176,8 +177,8 @@ _CURL_VALUE_OPTIONS = {
     "--data-binary": "data",
     "-X": "method",
     "--request": "method",
-    "-u": None,
-    "--user": None,
+    "-u": "user",
+    "--user": "user",
     "-A": None,
     "--user-agent": None,
     # SMTP (scripts/notify_email.sh): curl's SMTP client, curl 8 docs "SMTP"; --url is the
@@ -210,6 +211,59 @@ _CURL_FLAGS = {
     "--ssl-reqd": "ssl_reqd",
 }
 _TRANSIENT = {408, 429, 500, 502, 503, 504}
+
+
+def _curl_config(text: str) -> list[str]:
+    """The options of a curl config file as command-line words, read as curl reads ``--config``
+    (curl 7.88.1 src/tool_parsecfg.c ``parseconfig``/``unslashquote``, unchanged in 8.x;
+    docs/cmdline-opts/config.md): one option per line, ``#`` starts a comment line, a name
+    without dashes is a long option and may be followed by ``=`` or ``:``; a value in double
+    quotes ends at the first unescaped ``"`` and reads ``\\t \\n \\r \\v`` as those characters
+    and a backslash before anything else as that character; an unquoted value ends at a blank."""
+    words: list[str] = []
+    for raw in text.split("\n"):
+        line = raw.lstrip(" \t\r\v\f")
+        if not line or line[0] in "#/\r*":
+            continue
+        dashed = line.startswith("-")
+        match = re.match(r"[^\s]+" if dashed else r"[^\s=:]+", line)
+        assert match is not None
+        name, rest = match[0], line[match.end() :]
+        rest = rest.lstrip(" \t\r\v\f" if dashed else " \t\r\v\f=:")
+        words.append(name if dashed else f"--{name}")
+        if rest.startswith('"'):
+            value, chars = "", iter(rest[1:])
+            for char in chars:
+                if char == '"':
+                    break
+                if char == "\\":
+                    char = next(chars, "")
+                    char = {"t": "\t", "n": "\n", "r": "\r", "v": "\v"}.get(char, char)
+                value += char
+            words.append(value)
+        elif rest:
+            words.append(re.split(r"\s", rest, maxsplit=1)[0])
+    return words
+
+
+def _curl_expand_config(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``argv`` with a ``--config -`` (``-K -``) replaced by the options curl reads from stdin
+    (used as if given at that place: docs/cmdline-opts/config.md), and the names of those
+    options (what a test may assert on without holding their values)."""
+    expanded: list[str] = []
+    from_stdin: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg in ("--config", "-K"):
+            source = next(args)
+            if source != "-":
+                raise SystemExit("fake curl: only --config - (stdin) is simulated")
+            words = _curl_config(sys.stdin.read())
+            from_stdin += [word for word in words if word.startswith("-")]
+            expanded += words
+        else:
+            expanded.append(arg)
+    return expanded, from_stdin
 
 
 def _parse_curl(argv: list[str]) -> tuple[JsonObj, list[str]]:
@@ -268,20 +322,10 @@ def _curl_answer(state: State, url: str) -> tuple[int, str] | None:
     return None
 
 
-def _curl_config_login(opts: JsonObj) -> str | None:
-    """The user name of a ``user = "name:password"`` line curl reads with ``--config -`` (the
-    password is never recorded)."""
-    if opts.get("config") != "-":
-        return None
-    for line in sys.stdin.read().splitlines():
-        match = re.fullmatch(r'\s*user\s*=\s*"((?:[^"\\]|\\.)*)"\s*', line)
-        if match:
-            return re.sub(r"\\(.)", r"\1", match[1]).split(":", 1)[0]
-    return None
-
-
 def fake_curl(state: State, argv: list[str]) -> int:
-    opts, urls = _parse_curl(argv)
+    expanded, from_stdin = _curl_expand_config(argv)
+    opts, urls = _parse_curl(expanded)
+    opts["from_stdin"] = from_stdin
     if "url" in opts:
         urls.append(opts["url"])
     if "upload_file" in opts:
@@ -304,6 +348,7 @@ def fake_curl(state: State, argv: list[str]) -> int:
             method=method,
             data=opts["data"],
             status=answer[0] if answer else None,
+            from_stdin=opts["from_stdin"],
         )
         retry = answer is None and opts.get("retry_all")
         retry = retry or (answer is not None and answer[0] in _TRANSIENT)
@@ -314,7 +359,7 @@ def fake_curl(state: State, argv: list[str]) -> int:
     quiet = opts.get("silent") and not opts.get("show_error")
     if answer is None:
         if not quiet:
-            _err(f"curl: (6) Could not resolve host: {url}")
+            _err(f"curl: (6) Could not resolve host: {urlsplit(url).hostname}")
         return 6
     status, body = answer
     if opts.get("fail") and status >= 400:
@@ -336,8 +381,12 @@ def fake_curl(state: State, argv: list[str]) -> int:
 
 def _fake_curl_smtp(state: State, argv: list[str], opts: JsonObj, urls: list[str]) -> int:
     """curl sending mail: records sender, recipients, the message and the login's user name;
-    answers as the scenario's HTTP rule for the server URL says (>= 400: SMTP refused, exit 55
-    as curl's CURLE_SEND_ERROR; no rule: the host is unknown, exit 6)."""
+    answers as the scenario's HTTP rule for the server URL says: >= 400 is the server refusing
+    the mail (a 5xx reply to MAIL FROM), exit 55 (CURLE_SEND_ERROR) with the stderr line
+    ``curl: (55) MAIL failed: 550``; no rule is a host that does not resolve, exit 6
+    (``curl: (6) Could not resolve host: HOST``). Both checked with the real curl 7.88.1
+    (Debian 7.88.1-10+deb12u14) against a local SMTP listener replying 550 to MAIL FROM and an
+    ``.invalid`` host: tests/test_notify_scripts.py keeps checking them."""
     (url,) = urls
     answer = _curl_answer(state, url)
     message = Path(opts["upload_file"]).read_bytes().decode()  # CRLF kept, as sent
@@ -351,14 +400,15 @@ def _fake_curl_smtp(state: State, argv: list[str], opts: JsonObj, urls: list[str
         mail_from=opts.get("mail_from"),
         mail_rcpt=opts.get("mail_rcpt", []),
         message=message,
-        login_user=_curl_config_login(opts),
+        login_user=opts["user"].split(":", 1)[0] if "user" in opts else None,
+        from_stdin=opts["from_stdin"],
         ssl_reqd=bool(opts.get("ssl_reqd")),
     )
     if answer is None:
-        _err(f"curl: (6) Could not resolve host: {url}")
+        _err(f"curl: (6) Could not resolve host: {urlsplit(url).hostname}")
         return 6
     if answer[0] >= 400:
-        _err("curl: (55) Failed sending data to the peer")
+        _err(f"curl: (55) MAIL failed: {answer[0]}")
         return 55
     return 0
 

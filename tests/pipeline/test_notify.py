@@ -3,6 +3,9 @@ channel receives (issue 26, "Slack only is impossible").
 
 - Slack only (``channels: [slack]``, one line): the deploy result goes to Slack and nothing to
   Discord, although the repository still holds a Discord webhook secret.
+- Every webhook URL (the credential) reaches curl on its stdin (``--config -``), never in its
+  argv, which other processes on a runner can read (tests/test_notify_scripts.py shows the same
+  with the real curl).
 - A route of the deploy event to Teams and e-mail: Teams receives a message whose one
   attachment is an Adaptive Card (the shape a Teams Workflows webhook accepts:
   MicrosoftDocs/msteams-docs, webhooks-and-connectors/how-to/connectors-using.md, "Send
@@ -113,6 +116,9 @@ def test_slack_only_sends_the_deploy_result_to_slack_and_nothing_to_discord(
     )
     posts = [c for c in pipeline.calls("curl") if c["method"] == "POST"]
     assert [c["url"] for c in posts] == [SLACK], posts
+    # The webhook URL is the credential: read from curl's stdin, never on its command line.
+    assert posts[0]["from_stdin"] == ["--url"]
+    assert SLACK not in json.dumps(posts[0]["argv"])
     (payload,) = (json.loads(data) for data in posts[0]["data"])
     assert set(payload) == {"text"}
     assert payload["text"].startswith("Deploy to development: deploy success"), payload
@@ -148,6 +154,7 @@ def test_a_teams_and_email_route_sends_the_documented_shapes(tmp_path: Path) -> 
     pipeline, run = _deploy(tmp_path, changes, secrets)
     calls = pipeline.calls("curl")
     (teams,) = [c for c in calls if c["url"] == TEAMS]
+    assert teams["from_stdin"] == ["--url"] and TEAMS not in json.dumps(teams["argv"])
     (card_message,) = (json.loads(data) for data in teams["data"])
     # A Teams Workflows webhook: type message, one Adaptive Card attachment.
     assert card_message["type"] == "message"
@@ -166,6 +173,7 @@ def test_a_teams_and_email_route_sends_the_documented_shapes(tmp_path: Path) -> 
     assert mail["mail_from"] == "ci@acme.example"
     assert mail["mail_rcpt"] == ["reviewer@acme.example", "oncall@acme.example"]
     assert mail["login_user"] == "ci-bot"  # read back from curl's stdin config
+    assert mail["from_stdin"] == ["--user"]
     assert SMTP_PASSWORD not in json.dumps(mail["argv"])
     headers, _, body = mail["message"].partition("\r\n\r\n")
     lines = headers.split("\r\n")

@@ -9,6 +9,12 @@ if [ -z "$WEBHOOK_URL" ]; then
   echo "::warning::the Teams webhook secret is not set: no Teams notification sent"
   exit 0
 fi
+# The webhook URL reaches curl on stdin, never its command line: as notify.sh (a CR, LF or double
+# quote is refused, backslashes doubled for curl's config format).
+if [[ $WEBHOOK_URL == *[$'\r\n"']* ]]; then
+  echo "::warning::the Teams webhook secret holds a line break or a double quote: no Teams notification sent"
+  exit 0
+fi
 payload="$(jq --null-input --arg message "$MESSAGE" '{
   type: "message",
   attachments: [{
@@ -22,8 +28,8 @@ payload="$(jq --null-input --arg message "$MESSAGE" '{
     }
   }]
 }')"
-if ! curl --fail --silent --show-error --retry 2 --header 'Content-Type: application/json' \
-  --data "$payload" "$WEBHOOK_URL"; then
+if ! printf 'url = "%s"\n' "${WEBHOOK_URL//\\/\\\\}" | curl --fail --silent --show-error \
+  --retry 2 --header 'Content-Type: application/json' --data "$payload" --config -; then
   echo "::warning::the Teams notification failed; this run's result is unaffected"
 fi
 exit 0
